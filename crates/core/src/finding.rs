@@ -1,0 +1,297 @@
+//! Findings: the step-by-step answer to "does this repository work with this credential?".
+//!
+//! Every failure Berth reports has a stable [`Code`]. The API, the CLI and the UI show the same
+//! codes, so scripts can branch on them and people can search for them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Stable, machine-readable reason codes. Never rename a variant: scripts depend on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    // --- a passing step
+    Ok,
+    // --- input
+    InvalidUrl,
+    SecretInUrl,
+    UnsupportedVcs,
+    SshNotSupported,
+    InvalidInput,
+    // --- network
+    DnsFailed,
+    ConnectFailed,
+    TlsFailed,
+    Timeout,
+    DestinationForbidden,
+    // --- host answers
+    AuthFailed,
+    TokenExpired,
+    TokenExpiresSoon,
+    AccessDenied,
+    RepositoryNotFoundOrNoAccess,
+    RateLimited,
+    RepositoryMoved,
+    NotAGitServer,
+    ProtocolError,
+    AdvertisementTooLarge,
+    ServerError,
+    // --- repository content
+    BranchNotFound,
+    EmptyRepository,
+    NoDefaultBranch,
+    // --- credentials and registrations
+    AppPasswordRetired,
+    CredentialNotFound,
+    CredentialInUse,
+    AlreadyRegistered,
+    NameTaken,
+    RepositoryNotFound,
+    // --- API
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Internal,
+}
+
+impl Code {
+    /// The snake_case wire name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::InvalidUrl => "invalid_url",
+            Code::SecretInUrl => "secret_in_url",
+            Code::UnsupportedVcs => "unsupported_vcs",
+            Code::SshNotSupported => "ssh_not_supported",
+            Code::InvalidInput => "invalid_input",
+            Code::DnsFailed => "dns_failed",
+            Code::ConnectFailed => "connect_failed",
+            Code::TlsFailed => "tls_failed",
+            Code::Timeout => "timeout",
+            Code::DestinationForbidden => "destination_forbidden",
+            Code::AuthFailed => "auth_failed",
+            Code::TokenExpired => "token_expired",
+            Code::TokenExpiresSoon => "token_expires_soon",
+            Code::AccessDenied => "access_denied",
+            Code::RepositoryNotFoundOrNoAccess => "repository_not_found_or_no_access",
+            Code::RateLimited => "rate_limited",
+            Code::RepositoryMoved => "repository_moved",
+            Code::NotAGitServer => "not_a_git_server",
+            Code::ProtocolError => "protocol_error",
+            Code::AdvertisementTooLarge => "advertisement_too_large",
+            Code::ServerError => "server_error",
+            Code::BranchNotFound => "branch_not_found",
+            Code::EmptyRepository => "empty_repository",
+            Code::NoDefaultBranch => "no_default_branch",
+            Code::AppPasswordRetired => "app_password_retired",
+            Code::CredentialNotFound => "credential_not_found",
+            Code::CredentialInUse => "credential_in_use",
+            Code::AlreadyRegistered => "already_registered",
+            Code::NameTaken => "name_taken",
+            Code::RepositoryNotFound => "repository_not_found",
+            Code::Unauthenticated => "unauthenticated",
+            Code::Forbidden => "forbidden",
+            Code::NotFound => "not_found",
+            Code::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The steps of a check, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepName {
+    Url,
+    Credential,
+    Dns,
+    Connect,
+    Tls,
+    GitDiscovery,
+    Branches,
+    DefaultBranch,
+}
+
+impl StepName {
+    pub const ALL: [StepName; 8] = [
+        StepName::Url,
+        StepName::Credential,
+        StepName::Dns,
+        StepName::Connect,
+        StepName::Tls,
+        StepName::GitDiscovery,
+        StepName::Branches,
+        StepName::DefaultBranch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::Url => "url",
+            StepName::Credential => "credential",
+            StepName::Dns => "dns",
+            StepName::Connect => "connect",
+            StepName::Tls => "tls",
+            StepName::GitDiscovery => "git_discovery",
+            StepName::Branches => "branches",
+            StepName::DefaultBranch => "default_branch",
+        }
+    }
+
+    /// What the step verifies, in words a person reads in a table.
+    pub fn title(self) -> &'static str {
+        match self {
+            StepName::Url => "Clone URL",
+            StepName::Credential => "Credential",
+            StepName::Dns => "DNS lookup",
+            StepName::Connect => "TCP connection",
+            StepName::Tls => "TLS handshake",
+            StepName::GitDiscovery => "Git smart HTTP",
+            StepName::Branches => "Remote branches",
+            StepName::DefaultBranch => "Default branch",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pass => "pass",
+            StepStatus::Warn => "warn",
+            StepStatus::Fail => "fail",
+            StepStatus::Skip => "skip",
+        }
+    }
+}
+
+/// One step of a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Step {
+    pub step: StepName,
+    pub status: StepStatus,
+    pub code: Code,
+    pub message: String,
+    /// What to do about it; empty for a pass.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub remedy: String,
+    pub duration_ms: u64,
+    /// Structured facts about the finding: `remote` lines from the server, missing scopes,
+    /// the new location of a moved repository, the closest branch names, a wait in seconds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+impl Step {
+    pub fn pass(step: StepName, message: impl Into<String>) -> Self {
+        Step {
+            step,
+            status: StepStatus::Pass,
+            code: Code::Ok,
+            message: message.into(),
+            remedy: String::new(),
+            duration_ms: 0,
+            details: Vec::new(),
+        }
+    }
+
+    pub fn fail(step: StepName, code: Code, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Step {
+            step,
+            status: StepStatus::Fail,
+            code,
+            message: message.into(),
+            remedy: remedy.into(),
+            duration_ms: 0,
+            details: Vec::new(),
+        }
+    }
+
+    pub fn warn(step: StepName, code: Code, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Step { status: StepStatus::Warn, ..Step::fail(step, code, message, remedy) }
+    }
+
+    pub fn skip(step: StepName, message: impl Into<String>) -> Self {
+        Step { status: StepStatus::Skip, ..Step::pass(step, message) }
+    }
+
+    pub fn with_details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn took(mut self, d: std::time::Duration) -> Self {
+        self.duration_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+}
+
+/// A whole check: every step, in order. `ok` is true when no step failed (warnings allowed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Check {
+    pub ok: bool,
+    pub checks: Vec<Step>,
+}
+
+impl Check {
+    pub fn from_steps(checks: Vec<Step>) -> Self {
+        let ok = checks.iter().all(|s| s.status != StepStatus::Fail);
+        Check { ok, checks }
+    }
+
+    /// The first failing step: the headline of a failed check.
+    pub fn first_failure(&self) -> Option<&Step> {
+        self.checks.iter().find(|s| s.status == StepStatus::Fail)
+    }
+
+    /// Completes a partial check: every step that did not run is reported as skipped, so a
+    /// reader always sees the full list and where it stopped.
+    pub fn completed(mut steps: Vec<Step>) -> Self {
+        for name in StepName::ALL {
+            if !steps.iter().any(|s| s.step == name) {
+                steps.push(Step::skip(name, "not run: an earlier step failed"));
+            }
+        }
+        steps.sort_by_key(|s| StepName::ALL.iter().position(|n| *n == s.step));
+        Check::from_steps(steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_wire_names_match_serde() {
+        for code in [Code::RepositoryNotFoundOrNoAccess, Code::SecretInUrl, Code::Ok, Code::AppPasswordRetired] {
+            let json = serde_json::to_string(&code).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn completed_check_lists_every_step_in_order() {
+        let c = Check::completed(vec![
+            Step::pass(StepName::Url, "ok"),
+            Step::fail(StepName::Dns, Code::DnsFailed, "no such host", "check the host name"),
+        ]);
+        assert!(!c.ok);
+        assert_eq!(c.checks.len(), StepName::ALL.len());
+        assert_eq!(c.checks[0].step, StepName::Url);
+        assert_eq!(c.checks[2].step, StepName::Dns);
+        assert_eq!(c.checks[3].status, StepStatus::Skip);
+        assert_eq!(c.first_failure().map(|s| s.code), Some(Code::DnsFailed));
+    }
+}

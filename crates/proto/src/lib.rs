@@ -1,0 +1,230 @@
+//! The JSON shapes of Berth's REST API (`/api/v1`). The server serialises them and documents
+//! them in OpenAPI; the CLI deserialises them. One definition, so the two cannot drift.
+
+use berth_core::{Check, Code, CredentialKind, Provider, Step};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub type Id = i64;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored credential as shown to people and programs: everything but the secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Credential {
+    pub id: Id,
+    pub name: String,
+    pub kind: CredentialKind,
+    /// The kind as the UI labels it, e.g. "Username with API Token".
+    pub kind_label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<NaiveDate>,
+    /// `unknown`, `valid`, `expires_soon` or `expired`, judged against today's date.
+    pub expiry_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_until_expiry: Option<i64>,
+    /// Scopes the user says the token was given.
+    pub scopes: Vec<String>,
+    /// Registration scopes (`read:repository:bitbucket`) missing from `scopes`, for API tokens.
+    pub missing_scopes: Vec<String>,
+    pub used_by: Vec<RepositoryRef>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the secret was last set: the rotation date.
+    pub secret_updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialCreate {
+    pub name: String,
+    pub kind: CredentialKind,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Write-only: never returned by any call.
+    pub secret: String,
+    #[serde(default)]
+    pub expires_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Partial update. A field left out is unchanged; `null` clears an optional field.
+/// Setting `secret` rotates the token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub username: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub expires_on: Option<Option<NaiveDate>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RepositoryRef {
+    pub id: Id,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CredentialRef {
+    pub id: Id,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteBranchesRequest {
+    pub clone_url: String,
+    /// Credential id or name.
+    pub credential: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemoteBranch {
+    pub name: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemoteBranches {
+    /// The canonical clone URL.
+    pub clone_url: String,
+    pub provider: Provider,
+    /// The remote's default branch (its HEAD), also for an empty repository.
+    pub default_branch: Option<String>,
+    pub branches: Vec<RemoteBranch>,
+    /// `v2` or `v0`: the Git protocol the server spoke.
+    pub protocol: String,
+    /// Every step of the check that listed the branches.
+    pub checks: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryCreate {
+    pub name: String,
+    /// Version control system: only `git`.
+    #[serde(default = "default_vcs")]
+    pub vcs: String,
+    pub clone_url: String,
+    /// Credential id or name.
+    pub credential: String,
+    /// Defaults to the remote's default branch; a given one must exist on the remote.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+fn default_vcs() -> String {
+    "git".to_owned()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_branch: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Repository {
+    pub id: Id,
+    pub name: String,
+    pub vcs: String,
+    /// Canonical clone URL.
+    pub clone_url: String,
+    pub provider: Provider,
+    pub default_branch: String,
+    pub credential: CredentialRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<StoredCheck>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StoredCheck {
+    pub ok: bool,
+    /// Code of the first failing step, or `ok`.
+    pub code: Code,
+    pub checked_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub checks: Vec<Step>,
+}
+
+/// The answer of `POST /repositories/{id}/check`.
+pub type CheckResult = Check;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+    #[serde(default)]
+    pub remedy: String,
+    /// The step list of the check that failed, when a check ran.
+    #[serde(default)]
+    pub checks: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+/// `Option<Option<T>>` that tells "absent" (outer None) from "null" (Some(None)).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
