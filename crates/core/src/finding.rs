@@ -24,6 +24,7 @@ pub enum Code {
     TlsFailed,
     Timeout,
     DestinationForbidden,
+    InsecureTransport,
     // --- host answers
     AuthFailed,
     TokenExpired,
@@ -69,6 +70,7 @@ impl Code {
             Code::TlsFailed => "tls_failed",
             Code::Timeout => "timeout",
             Code::DestinationForbidden => "destination_forbidden",
+            Code::InsecureTransport => "insecure_transport",
             Code::AuthFailed => "auth_failed",
             Code::TokenExpired => "token_expired",
             Code::TokenExpiresSoon => "token_expires_soon",

@@ -1,0 +1,343 @@
+//! A small typed client for Berth's REST API (`/api/v1`): one method per endpoint, the wire
+//! types from `berth-proto`, and errors that tell an API refusal from a server that cannot be
+//! reached.
+//!
+//! The session token is a secret: it is kept out of `Debug` output and never appears in errors.
+
+use berth_core::{Check, Code};
+use berth_proto::{
+    ApiError, Credential, CredentialCreate, CredentialUpdate, ErrorBody, Health, Id, LoginRequest, LoginResponse,
+    RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
+};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+/// The address a server listens on when nothing else is configured.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// Why a call did not return what was asked for.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The server answered with an error status; `body` is its `ErrorBody.error` (or one made up
+    /// from the status when the body was not Berth's error format, e.g. from a proxy).
+    Api { status: u16, body: ApiError },
+    /// The request never got an answer: bad address, connection refused, TLS, timeout.
+    Transport(String),
+    /// The server answered success with a body that does not fit the expected type.
+    Decode(String),
+}
+
+impl ClientError {
+    /// The API's error, when the server answered one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            ClientError::Api { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The API's error code, when the server answered one.
+    pub fn code(&self) -> Option<Code> {
+        self.api().map(|e| e.code)
+    }
+
+    /// The HTTP status, when the server answered an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Api { status, body } => write!(f, "{} (HTTP {status}): {}", body.code, body.message),
+            ClientError::Transport(m) => write!(f, "cannot reach the server: {m}"),
+            ClientError::Decode(m) => write!(f, "unexpected answer from the server: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Parses and normalises a Berth base URL: http or https, no user name or password (they
+/// would be a secret in plain sight), and a path that ends in `/` so endpoints join under it
+/// (a Berth behind a reverse proxy at `https://tools.example/berth` works).
+pub fn normalize_base(url: &str) -> Result<Url, String> {
+    let trimmed = url.trim();
+    let mut u = Url::parse(trimmed).map_err(|e| format!("{trimmed:?} is not a URL: {e}"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!("the Berth URL must start with http:// or https://, not {}://", u.scheme()));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("the Berth URL must not contain a user name or password: log in with `berth login`".to_owned());
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{trimmed:?} has no host"));
+    }
+    u.set_query(None);
+    u.set_fragment(None);
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    Ok(u)
+}
+
+/// The base URL as people write it: without the trailing slash of a bare host.
+pub fn display_base(u: &Url) -> String {
+    u.as_str().trim_end_matches('/').to_owned()
+}
+
+/// A client for one Berth server, optionally with a session token.
+#[derive(Clone)]
+pub struct ApiClient {
+    pub base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiClient {
+    /// A client for the server at `base` (see [`normalize_base`]), without a token.
+    pub fn new(base: &str) -> Result<Self, ClientError> {
+        let base = normalize_base(base).map_err(ClientError::Transport)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            // A check talks to a Git host under its own timeouts; leave it room.
+            .timeout(Duration::from_secs(180))
+            // The API never redirects; following one could carry the token somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        Ok(ApiClient { base, token: None, http })
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ClientError> {
+        self.base.join(path.trim_start_matches('/')).map_err(|e| ClientError::Transport(format!("bad endpoint {path}: {e}")))
+    }
+
+    fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, ClientError> {
+        let mut rb = self.http.request(method, self.url(path)?).header(reqwest::header::ACCEPT, "application/json");
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        Ok(rb)
+    }
+
+    async fn execute(&self, rb: RequestBuilder) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let resp = rb.send().await.map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        if status.is_success() {
+            Ok((status, body.to_vec()))
+        } else {
+            Err(ClientError::Api { status: status.as_u16(), body: decode_error(status.as_u16(), &body) })
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
+        let (status, body) = self.execute(rb).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Decode(format!("HTTP {} with a body that is not the expected JSON: {e}", status.as_u16())))
+    }
+
+    async fn call_empty(&self, rb: RequestBuilder) -> Result<(), ClientError> {
+        self.execute(rb).await.map(|_| ())
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(self.request(Method::GET, path)?).await
+    }
+
+    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(&self, method: Method, path: &str, body: &B) -> Result<T, ClientError> {
+        self.call(self.request(method, path)?.json(body)).await
+    }
+
+    /// `GET /healthz`, open to anyone.
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.get("healthz").await
+    }
+
+    /// `POST /api/v1/auth/login`. Keep the answer's token out of logs and output.
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse, ClientError> {
+        let req = LoginRequest { username: username.to_owned(), password: password.to_owned() };
+        self.send_json(Method::POST, "api/v1/auth/login", &req).await
+    }
+
+    /// `POST /api/v1/auth/logout`: ends this client's session on the server.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::POST, "api/v1/auth/logout")?).await
+    }
+
+    pub async fn list_credentials(&self) -> Result<Vec<Credential>, ClientError> {
+        self.get("api/v1/credentials").await
+    }
+
+    pub async fn get_credential(&self, id: Id) -> Result<Credential, ClientError> {
+        self.get(&format!("api/v1/credentials/{id}")).await
+    }
+
+    pub async fn create_credential(&self, req: &CredentialCreate) -> Result<Credential, ClientError> {
+        self.send_json(Method::POST, "api/v1/credentials", req).await
+    }
+
+    pub async fn update_credential(&self, id: Id, req: &CredentialUpdate) -> Result<Credential, ClientError> {
+        self.send_json(Method::PATCH, &format!("api/v1/credentials/{id}"), req).await
+    }
+
+    pub async fn delete_credential(&self, id: Id) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::DELETE, &format!("api/v1/credentials/{id}"))?).await
+    }
+
+    /// `POST /api/v1/remote-branches`: lists a remote's branches through a stored credential.
+    pub async fn remote_branches(&self, req: &RemoteBranchesRequest) -> Result<RemoteBranches, ClientError> {
+        self.send_json(Method::POST, "api/v1/remote-branches", req).await
+    }
+
+    pub async fn list_repositories(&self) -> Result<Vec<Repository>, ClientError> {
+        self.get("api/v1/repositories").await
+    }
+
+    pub async fn get_repository(&self, id: Id) -> Result<Repository, ClientError> {
+        self.get(&format!("api/v1/repositories/{id}")).await
+    }
+
+    pub async fn create_repository(&self, req: &RepositoryCreate) -> Result<Repository, ClientError> {
+        self.send_json(Method::POST, "api/v1/repositories", req).await
+    }
+
+    pub async fn update_repository(&self, id: Id, req: &RepositoryUpdate) -> Result<Repository, ClientError> {
+        self.send_json(Method::PATCH, &format!("api/v1/repositories/{id}"), req).await
+    }
+
+    pub async fn delete_repository(&self, id: Id) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::DELETE, &format!("api/v1/repositories/{id}"))?).await
+    }
+
+    /// `POST /api/v1/repositories/{id}/check`: `ok` is false when a step failed.
+    pub async fn check_repository(&self, id: Id) -> Result<Check, ClientError> {
+        self.call(self.request(Method::POST, &format!("api/v1/repositories/{id}/check"))?).await
+    }
+}
+
+/// The API error in an error response, or one made up from the status when the body is not
+/// Berth's format (a proxy's HTML page, an empty 502).
+pub fn decode_error(status: u16, body: &[u8]) -> ApiError {
+    if let Ok(b) = serde_json::from_slice::<ErrorBody>(body) {
+        return b.error;
+    }
+    let code = match status {
+        401 => Code::Unauthenticated,
+        403 => Code::Forbidden,
+        404 => Code::NotFound,
+        400 | 413 | 415 | 422 => Code::InvalidInput,
+        _ => Code::Internal,
+    };
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("error");
+    let message = if text.is_empty() { format!("HTTP {status} {reason}") } else { format!("HTTP {status} {reason}: {text}") };
+    let remedy = if (300..400).contains(&status) {
+        "the server redirected: check the Berth URL (--url or BERTH_URL), e.g. http:// versus https://".to_owned()
+    } else {
+        "the answer is not from Berth's API: check the Berth URL (--url or BERTH_URL) and any proxy in front of it".to_owned()
+    };
+    ApiError { code, message, remedy, checks: Vec::new() }
+}
+
+/// A reqwest error and its causes on one line, without the URL (the caller names the server).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_owned());
+    }
+    let top = e.to_string();
+    // reqwest's own message names the URL: "error sending request for url (...)".
+    let top = match top.find(" for url (") {
+        Some(i) => top[..i].to_owned(),
+        None => top,
+    };
+    parts.push(top);
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let m = s.to_string();
+        if !parts.iter().any(|p| p == &m || p.contains(&m)) {
+            parts.push(m);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_normalised() {
+        assert_eq!(normalize_base("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(normalize_base(" https://tools.example/berth ").unwrap().as_str(), "https://tools.example/berth/");
+        assert!(normalize_base("https://admin:hunter2@tools.example").is_err());
+        assert!(normalize_base("ftp://tools.example").is_err());
+        assert!(normalize_base("tools.example").is_err());
+        let c = ApiClient::new("https://tools.example/berth").unwrap();
+        assert_eq!(c.url("api/v1/credentials").unwrap().as_str(), "https://tools.example/berth/api/v1/credentials");
+        assert_eq!(display_base(&c.base), "https://tools.example/berth");
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = ApiClient::new(DEFAULT_URL).unwrap().with_token("berth_s3cr3t");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn error_bodies_decode_or_fall_back_to_the_status() {
+        let body = br#"{"error":{"code":"credential_in_use","message":"used by app (id 1)","remedy":"delete it first"}}"#;
+        let e = decode_error(409, body);
+        assert_eq!(e.code, Code::CredentialInUse);
+        assert_eq!(e.remedy, "delete it first");
+        assert!(e.checks.is_empty());
+
+        let e = decode_error(502, b"<html>\n<h1>Bad Gateway</h1></html>");
+        assert_eq!(e.code, Code::Internal);
+        assert!(e.message.starts_with("HTTP 502 Bad Gateway: <html> <h1>Bad Gateway"), "{}", e.message);
+        assert_eq!(decode_error(401, b"").code, Code::Unauthenticated);
+        assert_eq!(decode_error(404, b"").message, "HTTP 404 Not Found");
+    }
+}

@@ -1,0 +1,372 @@
+//! Human output: aligned tables, `key: value` blocks and the step table of a check.
+//!
+//! Text that comes from elsewhere (messages and `remote:` lines relayed from a Git host) is
+//! cleaned of control characters before it reaches the terminal, so a hostile server cannot
+//! move the cursor or recolour the screen.
+
+use berth_core::{Code, Step, StepStatus};
+use berth_proto::{Credential, RemoteBranches, Repository};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// `s` with every control character (escape sequences, carriage returns, tabs, newlines)
+/// replaced by a space, ready to print on one line.
+pub fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// An aligned table: columns two spaces apart, upper-case headers, no trailing spaces.
+/// A row may carry note lines, printed below it and indented to the `note_column`.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<(Vec<String>, Vec<String>)>,
+    note_column: usize,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Self {
+        Table { headers: headers.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new(), note_column: 0 }
+    }
+
+    /// Notes start where this column starts.
+    pub fn notes_under(mut self, column: usize) -> Self {
+        self.note_column = column;
+        self
+    }
+
+    pub fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Self {
+        let mut cells: Vec<String> = cells.into_iter().map(|c| clean(c.as_ref())).collect();
+        cells.resize(self.headers.len().max(cells.len()), String::new());
+        self.rows.push((cells, Vec::new()));
+        self
+    }
+
+    /// A line printed below the last row.
+    pub fn note(&mut self, line: &str) -> &mut Self {
+        if let Some((_, notes)) = self.rows.last_mut() {
+            notes.push(clean(line));
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn render(&self) -> String {
+        let columns = self.rows.iter().map(|(c, _)| c.len()).chain([self.headers.len()]).max().unwrap_or(0);
+        let mut widths = vec![0; columns];
+        for cells in std::iter::once(&self.headers).chain(self.rows.iter().map(|(c, _)| c)) {
+            for (i, c) in cells.iter().enumerate() {
+                widths[i] = widths[i].max(width(c));
+            }
+        }
+        let indent: usize = widths.iter().take(self.note_column).map(|w| w + 2).sum();
+        let mut out = String::new();
+        let line = |cells: &[String], out: &mut String| {
+            let mut l = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                l.push_str(c);
+                if i + 1 < cells.len() {
+                    l.push_str(&" ".repeat(widths[i] - width(c) + 2));
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(&self.headers, &mut out);
+        for (cells, notes) in &self.rows {
+            line(cells, &mut out);
+            for n in notes {
+                out.push_str(&" ".repeat(indent));
+                out.push_str(n);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// The label of a step's status; a failure shouts.
+pub fn status_label(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Pass => "pass",
+        StepStatus::Warn => "warn",
+        StepStatus::Fail => "FAIL",
+        StepStatus::Skip => "skip",
+    }
+}
+
+/// Every step of a check: STATUS, STEP, CODE (when not ok), MESSAGE, and under a failed or
+/// warned step its remedy (`→ …`) and details.
+pub fn step_table(steps: &[Step]) -> String {
+    let with_codes = steps.iter().any(|s| s.code != Code::Ok);
+    let headers: &[&str] = if with_codes { &["STATUS", "STEP", "CODE", "MESSAGE"] } else { &["STATUS", "STEP", "MESSAGE"] };
+    let mut t = Table::new(headers).notes_under(1);
+    for s in steps {
+        let mut cells = vec![status_label(s.status).to_owned(), s.step.title().to_owned()];
+        if with_codes {
+            cells.push(if s.code == Code::Ok { String::new() } else { s.code.as_str().to_owned() });
+        }
+        cells.push(s.message.clone());
+        t.row(cells);
+        if matches!(s.status, StepStatus::Fail | StepStatus::Warn) {
+            if !s.remedy.is_empty() {
+                t.note(&format!("→ {}", s.remedy));
+            }
+            for d in &s.details {
+                t.note(&format!("  {d}"));
+            }
+        }
+    }
+    t.render()
+}
+
+/// `key: value` lines with the values aligned. Empty values show as `-`.
+pub fn fields(pairs: &[(&str, String)]) -> String {
+    let w = pairs.iter().map(|(k, _)| width(k)).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let v = if v.is_empty() { "-".to_owned() } else { clean(v) };
+        out.push_str(&format!("{k}:{}{v}\n", " ".repeat(w - width(k) + 2)));
+    }
+    out
+}
+
+/// Pretty JSON, as `--json` prints it.
+pub fn json<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise output: {e}\"}}"))
+}
+
+fn time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn or_dash(v: Option<&str>) -> String {
+    v.filter(|s| !s.is_empty()).unwrap_or("-").to_owned()
+}
+
+/// A credential's expiry as a table shows it: the date, with a word when it matters.
+pub fn expiry(c: &Credential) -> String {
+    match (c.expires_on, c.expiry_status.as_str(), c.days_until_expiry) {
+        (None, _, _) => "-".to_owned(),
+        (Some(d), "expired", _) => format!("{d} (expired)"),
+        (Some(d), "expires_soon", Some(1)) => format!("{d} (tomorrow)"),
+        (Some(d), "expires_soon", Some(0)) => format!("{d} (today)"),
+        (Some(d), "expires_soon", Some(n)) => format!("{d} (in {n} days)"),
+        (Some(d), _, _) => d.to_string(),
+    }
+}
+
+fn used_by(c: &Credential) -> String {
+    c.used_by.iter().map(|r| r.name.clone()).collect::<Vec<_>>().join(", ")
+}
+
+pub fn credential_table(list: &[Credential]) -> String {
+    if list.is_empty() {
+        return "No credentials. Add one with `berth credential add`.\n".to_owned();
+    }
+    let mut t = Table::new(&["ID", "NAME", "KIND", "USERNAME", "EMAIL", "EXPIRES", "USED BY"]);
+    for c in list {
+        t.row([
+            c.id.to_string(),
+            c.name.clone(),
+            c.kind.as_str().to_owned(),
+            or_dash(c.username.as_deref()),
+            or_dash(c.email.as_deref()),
+            expiry(c),
+            or_dash(Some(&used_by(c))),
+        ]);
+    }
+    t.render()
+}
+
+pub fn credential_detail(c: &Credential) -> String {
+    let mut pairs = vec![
+        ("ID", c.id.to_string()),
+        ("Name", c.name.clone()),
+        ("Kind", format!("{} ({})", c.kind_label, c.kind.as_str())),
+        ("Username", c.username.clone().unwrap_or_default()),
+        ("Email", c.email.clone().unwrap_or_default()),
+        ("Expires", if c.expires_on.is_some() { expiry(c) } else { format!("not recorded ({})", c.expiry_status) }),
+        ("Scopes", c.scopes.join(", ")),
+    ];
+    if !c.missing_scopes.is_empty() {
+        pairs.push(("Missing scopes", c.missing_scopes.join(", ")));
+    }
+    pairs.extend([
+        ("Used by", c.used_by.iter().map(|r| format!("{} (id {})", r.name, r.id)).collect::<Vec<_>>().join(", ")),
+        ("Secret set", time(&c.secret_updated_at)),
+        ("Created", time(&c.created_at)),
+        ("Updated", time(&c.updated_at)),
+    ]);
+    fields(&pairs)
+}
+
+/// Warnings worth a line after a credential is shown or saved.
+pub fn credential_warnings(c: &Credential) -> String {
+    let mut out = String::new();
+    match c.expiry_status.as_str() {
+        "expired" => out.push_str(&format!("warning: credential {:?} has expired: {}\n", clean(&c.name), expiry(c))),
+        "expires_soon" => out.push_str(&format!("warning: credential {:?} expires soon: {}\n", clean(&c.name), expiry(c))),
+        _ => {}
+    }
+    if !c.missing_scopes.is_empty() {
+        out.push_str(&format!(
+            "warning: the token lacks scopes Berth needs: {}\n  → give the token these scopes, then record them: berth credential update {} --scope …\n",
+            clean(&c.missing_scopes.join(", ")),
+            c.id
+        ));
+    }
+    out
+}
+
+fn last_check(r: &Repository) -> String {
+    match &r.last_check {
+        None => "-".to_owned(),
+        Some(c) => format!("{} ({})", if c.ok { "ok" } else { c.code.as_str() }, time(&c.checked_at)),
+    }
+}
+
+pub fn repository_table(list: &[Repository]) -> String {
+    if list.is_empty() {
+        return "No repositories. Register one with `berth repo register`.\n".to_owned();
+    }
+    let mut t = Table::new(&["ID", "NAME", "PROVIDER", "BRANCH", "CREDENTIAL", "LAST CHECK", "CLONE URL"]);
+    for r in list {
+        t.row([
+            r.id.to_string(),
+            r.name.clone(),
+            r.provider.as_str().to_owned(),
+            r.default_branch.clone(),
+            r.credential.name.clone(),
+            last_check(r),
+            r.clone_url.clone(),
+        ]);
+    }
+    t.render()
+}
+
+pub fn repository_detail(r: &Repository) -> String {
+    let mut out = fields(&[
+        ("ID", r.id.to_string()),
+        ("Name", r.name.clone()),
+        ("VCS", r.vcs.clone()),
+        ("Clone URL", r.clone_url.clone()),
+        ("Provider", r.provider.as_str().to_owned()),
+        ("Default branch", r.default_branch.clone()),
+        ("Credential", format!("{} (id {})", r.credential.name, r.credential.id)),
+        ("Last check", last_check(r)),
+        ("Created", time(&r.created_at)),
+        ("Updated", time(&r.updated_at)),
+    ]);
+    if let Some(c) = &r.last_check {
+        out.push('\n');
+        out.push_str(&step_table(&c.checks));
+    }
+    out
+}
+
+/// A remote's branches, the default one marked with `*`.
+pub fn branches(b: &RemoteBranches) -> String {
+    let mut out = format!("{} ({}, Git protocol {})\n", clean(&b.clone_url), b.provider.as_str(), clean(&b.protocol));
+    match &b.default_branch {
+        Some(d) => out.push_str(&format!("Default branch: {}\n", clean(d))),
+        None => out.push_str("Default branch: none\n"),
+    }
+    out.push('\n');
+    if b.branches.is_empty() {
+        out.push_str("No branches: the repository is empty.\n");
+        return out;
+    }
+    let mut t = Table::new(&["", "BRANCH", "COMMIT"]);
+    for br in &b.branches {
+        let mark = if b.default_branch.as_deref() == Some(br.name.as_str()) { "*" } else { "" };
+        t.row([mark, br.name.as_str(), br.commit.get(..12).unwrap_or(&br.commit)]);
+    }
+    out.push_str(&t.render());
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use berth_core::{Check, StepName};
+
+    fn failed_check() -> Vec<Step> {
+        Check::completed(vec![
+            Step::pass(StepName::Url, "https://bitbucket.org/acme/app.git"),
+            Step::warn(StepName::Credential, Code::TokenExpiresSoon, "the token expires in 3 days", "rotate it"),
+            Step::pass(StepName::Dns, "bitbucket.org → 104.192.141.1"),
+            Step::pass(StepName::Connect, "connected"),
+            Step::pass(StepName::Tls, "certificate valid"),
+            Step::fail(StepName::GitDiscovery, Code::AuthFailed, "Bitbucket refused the credential", "create a new API token")
+                .with_details(vec!["remote: Invalid credentials".to_owned()]),
+        ])
+        .checks
+    }
+
+    #[test]
+    fn step_table_lists_every_step_with_remedies_under_failures() {
+        let out = step_table(&failed_check());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "STATUS  STEP             CODE                MESSAGE");
+        assert_eq!(lines[1], "pass    Clone URL                            https://bitbucket.org/acme/app.git");
+        assert_eq!(lines[2], "warn    Credential       token_expires_soon  the token expires in 3 days");
+        assert_eq!(lines[3], "        → rotate it");
+        assert_eq!(lines[8], "FAIL    Git smart HTTP   auth_failed         Bitbucket refused the credential");
+        assert_eq!(lines[9], "        → create a new API token");
+        assert_eq!(lines[10], "          remote: Invalid credentials");
+        assert!(lines[11].starts_with("skip    Remote branches"), "{}", lines[11]);
+        assert!(lines[12].starts_with("skip    Default branch"));
+        assert_eq!(lines.len(), 13);
+        assert!(out.lines().all(|l| l == l.trim_end()), "no trailing spaces");
+    }
+
+    #[test]
+    fn step_table_drops_the_code_column_when_all_pass() {
+        let out = step_table(&[Step::pass(StepName::Url, "fine"), Step::pass(StepName::DefaultBranch, "main")]);
+        assert_eq!(out, "STATUS  STEP            MESSAGE\npass    Clone URL       fine\npass    Default branch  main\n");
+    }
+
+    #[test]
+    fn step_table_neutralises_control_characters_from_remotes() {
+        let step = Step::fail(StepName::GitDiscovery, Code::ServerError, "boom\x1b[2J", "retry\rlater")
+            .with_details(vec!["remote: \x1b]0;pwned\x07".to_owned()]);
+        let out = step_table(&[step]);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(out.contains("boom [2J"));
+    }
+
+    #[test]
+    fn branches_mark_the_default() {
+        let b = RemoteBranches {
+            clone_url: "https://bitbucket.org/acme/app.git".into(),
+            provider: berth_core::Provider::BitbucketCloud,
+            default_branch: Some("main".into()),
+            branches: vec![
+                berth_proto::RemoteBranch { name: "develop".into(), commit: "0123456789abcdef0123".into() },
+                berth_proto::RemoteBranch { name: "main".into(), commit: "fedcba9876543210fedc".into() },
+            ],
+            protocol: "v2".into(),
+            checks: Vec::new(),
+        };
+        let out = branches(&b);
+        assert!(out.contains("Default branch: main\n"), "{out}");
+        assert!(out.contains("\n   develop  0123456789ab\n*  main     fedcba987654\n"), "{out}");
+    }
+
+    #[test]
+    fn tables_align_by_characters_and_fields_fill_blanks() {
+        let mut t = Table::new(&["ID", "NAME"]);
+        t.row(["1", "Zürich"]).row(["10", "x"]);
+        assert_eq!(t.render(), "ID  NAME\n1   Zürich\n10  x\n");
+        assert_eq!(fields(&[("Name", "a".into()), ("Username", String::new())]), "Name:      a\nUsername:  -\n");
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: a real Berth server (in-process, real SQLite file, real vault) against a
+//! real `git http-backend` serving real repositories, driven through the REST API and the
+//! `berth` binary. No network beyond 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+mod cli;
+mod harness;

@@ -1,0 +1,196 @@
+//! `/api/v1/repositories` and `/api/v1/remote-branches`: Refresh, register, list, show,
+//! update, delete and re-check repositories. Every write runs the full check first and saves
+//! nothing when a step fails.
+
+use super::credentials::resolve;
+use super::extract::{ApiJson, IdPath};
+use crate::auth::CurrentUser;
+use crate::checks::{self, Target};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use berth_core::{Check, CloneUrl, Code};
+use berth_proto::{
+    CredentialRef, ErrorBody, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
+    StoredCheck,
+};
+use berth_store::{CheckRow, NewRepository, RepositoryRow};
+use chrono::Utc;
+
+fn to_wire(row: RepositoryRow, last: Option<CheckRow>) -> Repository {
+    Repository {
+        id: row.id,
+        name: row.name,
+        vcs: row.vcs,
+        clone_url: row.clone_url,
+        provider: berth_core::Provider::parse(&row.provider).unwrap_or(berth_core::Provider::Generic),
+        default_branch: row.default_branch,
+        credential: CredentialRef { id: row.credential_id, name: row.credential_name },
+        last_check: last.map(|c| StoredCheck { ok: c.ok, code: c.code, checked_at: c.checked_at, duration_ms: c.duration_ms, checks: c.steps }),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+fn duration_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// List the branches of a remote repository and its default branch: the Refresh button.
+#[utoipa::path(post, path = "/api/v1/remote-branches", tag = "repositories", request_body = RemoteBranchesRequest,
+    responses((status = 200, body = RemoteBranches), (status = 422, description = "a check step failed; `checks` lists every step", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn remote_branches(State(st): State<AppState>, _u: CurrentUser, ApiJson(req): ApiJson<RemoteBranchesRequest>) -> ApiResult<Json<RemoteBranches>> {
+    let cred = resolve(&st, &req.credential).await?;
+    let out = checks::run(&st, Target { clone_url: &req.clone_url, credential: &cred, wanted_branch: None }).await;
+    // A missing default branch is not a failure for Refresh: the user picks one from the list.
+    let blocking = out.check.checks.iter().any(|s| s.status == berth_core::StepStatus::Fail && s.code != Code::NoDefaultBranch);
+    match (out.refs, out.url) {
+        (Some(refs), Some(url)) if !blocking => Ok(Json(RemoteBranches {
+            clone_url: url.canonical(),
+            provider: url.provider,
+            default_branch: refs.default_branch.clone(),
+            protocol: match refs.protocol {
+                berth_git::Protocol::V2 => "v2",
+                berth_git::Protocol::V0 => "v0",
+            }
+            .to_owned(),
+            branches: refs.branches.into_iter().map(|b| RemoteBranch { name: b.name, commit: b.commit }).collect(),
+            checks: out.check.checks,
+        })),
+        _ => Err(ApiError::check_failed(out.check.checks)),
+    }
+}
+
+fn validate_name(name: &str) -> ApiResult<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(ApiError::invalid("the repository name must be 1 to 100 printable characters", "name it as it should appear in the list"));
+    }
+    Ok(n.to_owned())
+}
+
+fn validate_vcs(vcs: &str) -> ApiResult<String> {
+    let v = vcs.trim().to_ascii_lowercase();
+    if v != "git" {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Code::UnsupportedVcs,
+            format!("version control system {:?} is not supported", vcs.chars().take(40).collect::<String>()),
+            "choose GIT: Berth registers Git repositories",
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses the URL early so a duplicate is refused before any network traffic.
+async fn refuse_duplicate(st: &AppState, clone_url: &str, except: Option<i64>) -> ApiResult<()> {
+    let Ok(url) = CloneUrl::parse(clone_url, &st.config.integrations) else { return Ok(()) };
+    if let Some(existing) = st.store.find_by_repo_key(&url.repository_key()).await?.filter(|r| Some(r.id) != except) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            Code::AlreadyRegistered,
+            format!("this repository is already registered as {:?} (id {}, {})", existing.name, existing.id, existing.clone_url),
+            "open the existing repository instead, or delete it first",
+        ));
+    }
+    Ok(())
+}
+
+/// Check and save a repository: runs every check step and saves nothing if one fails.
+async fn checked_save(st: &AppState, id: Option<i64>, name: String, vcs: String, clone_url: &str, credential: &str, branch: Option<&str>) -> ApiResult<(RepositoryRow, Check, u64)> {
+    refuse_duplicate(st, clone_url, id).await?;
+    let cred = resolve(st, credential).await?;
+    let started = Utc::now();
+    let out = checks::run(st, Target { clone_url, credential: &cred, wanted_branch: branch }).await;
+    let (Some(url), Some(default_branch), true) = (out.url, out.default_branch, out.check.ok) else {
+        return Err(ApiError::check_failed(out.check.checks));
+    };
+    let new = NewRepository {
+        name,
+        vcs,
+        clone_url: url.canonical(),
+        repo_key: url.repository_key(),
+        provider: url.provider.as_str().to_owned(),
+        default_branch,
+        credential_id: cred.id,
+    };
+    let row = match id {
+        None => st.store.create_repository(&new).await?,
+        Some(id) => st.store.update_repository(id, &new).await?,
+    };
+    let ms = duration_ms(out.duration);
+    st.store.record_check(row.id, &out.check, started, ms).await?;
+    Ok((row, out.check, ms))
+}
+
+/// Register a repository after checking access to it.
+#[utoipa::path(post, path = "/api/v1/repositories", tag = "repositories", request_body = RepositoryCreate,
+    responses((status = 201, body = Repository), (status = 409, body = ErrorBody), (status = 422, description = "invalid input or a failed check with every step", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(State(st): State<AppState>, _u: CurrentUser, ApiJson(req): ApiJson<RepositoryCreate>) -> ApiResult<(StatusCode, Json<Repository>)> {
+    let vcs = validate_vcs(&req.vcs)?;
+    let name = validate_name(&req.name)?;
+    let (row, _, _) = checked_save(&st, None, name, vcs, &req.clone_url, &req.credential, req.default_branch.as_deref()).await?;
+    tracing::info!(repository = row.id, "repository registered");
+    let last = st.store.last_check(row.id).await?;
+    Ok((StatusCode::CREATED, Json(to_wire(row, last))))
+}
+
+#[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories",
+    responses((status = 200, body = Vec<Repository>)), security(("bearer" = [])))]
+pub async fn list(State(st): State<AppState>, _u: CurrentUser) -> ApiResult<Json<Vec<Repository>>> {
+    let mut last = st.store.last_checks().await?;
+    let rows = st.store.list_repositories().await?;
+    Ok(Json(rows.into_iter().map(|r| {
+        let c = last.remove(&r.id);
+        to_wire(r, c)
+    }).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)),
+    responses((status = 200, body = Repository), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn show(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Repository>> {
+    let row = st.store.get_repository(id).await?;
+    let last = st.store.last_check(id).await?;
+    Ok(Json(to_wire(row, last)))
+}
+
+/// Update a repository; the result is re-checked before it is saved.
+#[utoipa::path(patch, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)), request_body = RepositoryUpdate,
+    responses((status = 200, body = Repository), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath, ApiJson(req): ApiJson<RepositoryUpdate>) -> ApiResult<Json<Repository>> {
+    let cur = st.store.get_repository(id).await?;
+    let name = validate_name(req.name.as_deref().unwrap_or(&cur.name))?;
+    let clone_url = req.clone_url.unwrap_or(cur.clone_url);
+    let credential = req.credential.unwrap_or_else(|| cur.credential_id.to_string());
+    let branch = req.default_branch.unwrap_or(cur.default_branch);
+    let (row, _, _) = checked_save(&st, Some(id), name, cur.vcs, &clone_url, &credential, Some(&branch)).await?;
+    tracing::info!(repository = id, "repository updated");
+    let last = st.store.last_check(id).await?;
+    Ok(Json(to_wire(row, last)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    st.store.delete_repository(id).await?;
+    tracing::info!(repository = id, "repository deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Re-check a registered repository now and keep the result.
+#[utoipa::path(post, path = "/api/v1/repositories/{id}/check", tag = "repositories", params(("id" = i64, Path)),
+    responses((status = 200, description = "the check ran; `ok` says whether every step passed", body = Check), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn check(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Check>> {
+    let row = st.store.get_repository(id).await?;
+    let cred = st.store.get_credential(row.credential_id).await?;
+    let started = Utc::now();
+    let out = checks::run(&st, Target { clone_url: &row.clone_url, credential: &cred, wanted_branch: Some(&row.default_branch) }).await;
+    st.store.record_check(id, &out.check, started, duration_ms(out.duration)).await?;
+    Ok(Json(out.check))
+}

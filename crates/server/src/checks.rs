@@ -1,0 +1,263 @@
+//! The check pipeline: does this clone URL work with this credential, step by step?
+//!
+//! Steps run in order (url, credential, dns, connect, tls, git discovery, branches, default
+//! branch) and stop at the first failure; the rest are reported as skipped, so a person always
+//! sees the whole list and where it broke. Registration, Refresh and re-checks all run this one
+//! function, so "connection successful" always means the same thing.
+
+use crate::state::AppState;
+use berth_core::credential::{self, Expiry};
+use berth_core::{branch_match, Check, CloneUrl, Code, CredentialKind, GitIdentity, Scheme, Step, StepName};
+use berth_git::{GitAuth, GitError, RemoteRefs, Stage};
+use berth_store::CredentialRow;
+use std::time::{Duration, Instant};
+
+pub struct Target<'a> {
+    pub clone_url: &'a str,
+    pub credential: &'a CredentialRow,
+    /// The default branch the user asked for; `None` takes the remote's.
+    pub wanted_branch: Option<&'a str>,
+}
+
+pub struct Outcome {
+    pub check: Check,
+    pub url: Option<CloneUrl>,
+    pub refs: Option<RemoteRefs>,
+    /// The default branch to store: the wanted one if it exists, else the remote's.
+    pub default_branch: Option<String>,
+    pub duration: Duration,
+}
+
+pub async fn run(state: &AppState, target: Target<'_>) -> Outcome {
+    let started = Instant::now();
+    let mut steps = Vec::new();
+    let mut out = Outcome { check: Check::from_steps(Vec::new()), url: None, refs: None, default_branch: None, duration: Duration::ZERO };
+    run_steps(state, &target, &mut steps, &mut out).await;
+    out.check = Check::completed(steps);
+    out.duration = started.elapsed();
+    out
+}
+
+async fn run_steps(state: &AppState, target: &Target<'_>, steps: &mut Vec<Step>, out: &mut Outcome) {
+    // 1. URL
+    let t = Instant::now();
+    let url = match CloneUrl::parse(target.clone_url, &state.config.integrations) {
+        Ok(u) => u,
+        Err(e) => {
+            steps.push(Step::fail(StepName::Url, e.code(), e.to_string(), e.remedy()).took(t.elapsed()));
+            return;
+        }
+    };
+    out.url = Some(url.clone());
+    let Some(http_url) = url.http_url().filter(|_| url.scheme != Scheme::Ssh) else {
+        let alt = url.https_alternative();
+        let remedy = match &alt {
+            Some(a) => format!("use the HTTPS clone URL instead: {a}"),
+            None => "use the repository's HTTPS clone URL (Clone > HTTPS on the host)".to_owned(),
+        };
+        steps.push(
+            Step::fail(StepName::Url, Code::SshNotSupported, "checks over SSH are not supported yet", remedy)
+                .with_details(alt.into_iter().collect())
+                .took(t.elapsed()),
+        );
+        return;
+    };
+    steps.push(Step::pass(StepName::Url, format!("{} ({})", url.canonical(), url.provider)).took(t.elapsed()));
+
+    // 2. Credential
+    let t = Instant::now();
+    let cred = target.credential;
+    let identity = credential::git_identity(cred.kind, cred.username.as_deref(), url.provider);
+    let expiry = credential::expiry(cred.expires_on, chrono::Utc::now().date_naive());
+    let secret = match state.store.credential_secret(cred.id).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(credential = cred.id, "cannot open credential secret: {e}");
+            steps.push(
+                Step::fail(
+                    StepName::Credential,
+                    Code::Internal,
+                    format!("the secret of credential {:?} cannot be decrypted", cred.name),
+                    "an administrator should check the master key file; then store the token again",
+                )
+                .took(t.elapsed()),
+            );
+            return;
+        }
+    };
+    steps.push(credential_step(cred, &identity, expiry).took(t.elapsed()));
+
+    // 3 and 4. DNS and TCP
+    let host = url.host.clone();
+    let port = http_url.port_or_known_default().unwrap_or(443);
+    let t = Instant::now();
+    match state.git.probe(&host, port).await {
+        Ok(p) => {
+            let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
+            steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
+            steps.push(Step::pass(StepName::Connect, format!("connected to {}", p.connected_to)).took(p.connect));
+        }
+        Err(e) => {
+            if e.stage == Stage::Connect {
+                steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
+            }
+            steps.push(e.to_step().took(t.elapsed()));
+            return;
+        }
+    }
+
+    // 5-7. TLS, discovery and ref listing happen in one exchange; the error's stage says where
+    // it stopped.
+    let auth = match identity {
+        GitIdentity::Basic { username } => GitAuth::Basic { username, password: secret },
+        GitIdentity::Bearer => GitAuth::Bearer(secret),
+    };
+    let t = Instant::now();
+    let listed = state.git.ls_refs(&http_url, Some(&auth)).await;
+    let elapsed = t.elapsed();
+    let refs = match listed {
+        Ok(r) => r,
+        Err(e) => {
+            push_failure(steps, &url, e, expiry, elapsed);
+            return;
+        }
+    };
+    steps.push(tls_step(&url));
+    let protocol = match refs.protocol {
+        berth_git::Protocol::V2 => "protocol v2",
+        berth_git::Protocol::V0 => "protocol v0",
+    };
+    steps.push(Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted the credential")).took(elapsed));
+    steps.push(branches_step(&refs));
+    let (step, chosen) = default_branch_step(&refs, target.wanted_branch);
+    steps.push(step);
+    out.default_branch = chosen;
+    out.refs = Some(refs);
+}
+
+fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry) -> Step {
+    let base = format!("{:?} ({}), Git uses {}", cred.name, cred.kind.label(), identity.describe());
+    let missing = if cred.kind == CredentialKind::BitbucketApiToken && !cred.scopes.is_empty() {
+        credential::missing_scopes(credential::REGISTRATION_SCOPES, &cred.scopes)
+    } else {
+        Vec::new()
+    };
+    match expiry {
+        Expiry::Expired { days_ago } => Step::warn(
+            StepName::Credential,
+            Code::TokenExpired,
+            format!("{base}; its stored expiry date passed {days_ago} day(s) ago"),
+            "create a new token and update the credential's secret (a token rotation)",
+        ),
+        Expiry::ExpiresSoon { days_left } => Step::warn(
+            StepName::Credential,
+            Code::TokenExpiresSoon,
+            format!("{base}; expires in {days_left} day(s)"),
+            "create a new token before it expires and update the credential's secret",
+        ),
+        _ if !missing.is_empty() => Step::warn(
+            StepName::Credential,
+            Code::AccessDenied,
+            format!("{base}; the scopes you recorded lack {}", missing.join(", ")),
+            format!("create the API token with {} (scopes do not imply each other)", missing.join(", ")),
+        )
+        .with_details(missing.iter().map(|s| (*s).to_owned()).collect()),
+        Expiry::Valid { days_left } => Step::pass(StepName::Credential, format!("{base}; expires in {days_left} days")),
+        Expiry::Unknown => Step::pass(StepName::Credential, base),
+    }
+}
+
+fn tls_step(url: &CloneUrl) -> Step {
+    match url.scheme {
+        Scheme::Https => Step::pass(StepName::Tls, format!("certificate valid for {}", url.host)),
+        _ => Step::warn(
+            StepName::Tls,
+            Code::InsecureTransport,
+            "plain HTTP: the credential travels unencrypted",
+            "use the https:// clone URL if the host offers one",
+        ),
+    }
+}
+
+/// Reports a failed exchange at the step where it stopped, with the steps before it passed.
+fn push_failure(steps: &mut Vec<Step>, url: &CloneUrl, e: GitError, expiry: Expiry, elapsed: Duration) {
+    let reached_http = matches!(e.stage, Stage::Discovery | Stage::LsRefs);
+    if reached_http {
+        steps.push(tls_step(url));
+    }
+    if e.stage == Stage::LsRefs {
+        steps.push(Step::pass(StepName::GitDiscovery, "Git smart HTTP answered"));
+    }
+    let mut step = e.to_step().took(elapsed);
+    if let Some(wait) = e.retry_after {
+        step.message = format!("{} (retry after {} s)", step.message, wait.as_secs());
+    }
+    if let Some(loc) = &e.location {
+        if !step.details.contains(loc) {
+            step.details.push(loc.clone());
+        }
+    }
+    // Hosts answer the same 401 for an expired and a wrong token; the stored expiry tells them apart.
+    if e.code == Code::AuthFailed {
+        if let Expiry::Expired { days_ago } = expiry {
+            step.code = Code::TokenExpired;
+            step.message = format!("the host refused the credential, whose stored expiry date passed {days_ago} day(s) ago");
+            step.remedy = "create a new token and update the credential's secret".to_owned();
+        }
+    }
+    steps.push(step);
+}
+
+fn branches_step(refs: &RemoteRefs) -> Step {
+    if refs.branches.is_empty() {
+        let head = refs.default_branch.as_deref().unwrap_or("?");
+        return Step::warn(
+            StepName::Branches,
+            Code::EmptyRepository,
+            format!("the repository has no branches yet (HEAD points to {head})"),
+            "push a first commit; registration works, branch lists fill in after the first push",
+        );
+    }
+    Step::pass(StepName::Branches, format!("{} branch(es)", refs.branches.len()))
+}
+
+fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option<String>) {
+    let names = || refs.branches.iter().map(|b| b.name.as_str());
+    let remote_default = refs.default_branch.clone();
+    match wanted.map(str::trim).filter(|w| !w.is_empty()) {
+        Some(w) => {
+            let w = w.strip_prefix("refs/heads/").unwrap_or(w);
+            let exists = names().any(|n| n == w) || (refs.head_unborn && remote_default.as_deref() == Some(w));
+            if exists {
+                let note = if remote_default.as_deref() == Some(w) { " (also the remote's default)" } else { "" };
+                (Step::pass(StepName::DefaultBranch, format!("{w}{note}")), Some(w.to_owned()))
+            } else {
+                let close = branch_match::closest(w, names(), 5);
+                let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) };
+                let step = Step::fail(
+                    StepName::DefaultBranch,
+                    Code::BranchNotFound,
+                    format!("branch {w:?} does not exist on the remote{hint}"),
+                    "press Refresh and pick a branch from the list, or leave it empty to use the remote's default",
+                )
+                .with_details(close);
+                (step, None)
+            }
+        }
+        None => match remote_default {
+            Some(d) => (Step::pass(StepName::DefaultBranch, format!("{d} (the remote's default)")), Some(d)),
+            None => {
+                let mut some: Vec<String> = names().take(5).map(str::to_owned).collect();
+                some.sort();
+                let step = Step::fail(
+                    StepName::DefaultBranch,
+                    Code::NoDefaultBranch,
+                    "the server did not say which branch is its default (HEAD)",
+                    "choose the default branch yourself from the list",
+                )
+                .with_details(some);
+                (step, None)
+            }
+        },
+    }
+}

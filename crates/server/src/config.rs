@@ -1,0 +1,173 @@
+//! Configuration: defaults that need no set-up, a TOML file for the rest (`BERTH_CONFIG`),
+//! and `BERTH_*` environment variables that win over both.
+
+use berth_core::{Integration, NetworkPolicy};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub master_key_file: PathBuf,
+    pub admin_password: Option<SecretString>,
+    pub network: NetworkPolicy,
+    pub integrations: Vec<Integration>,
+    pub git_request_timeout: Duration,
+    pub max_advertisement_bytes: u64,
+    pub extra_ca_pem: Vec<Vec<u8>>,
+    pub session_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{var} is invalid: {message}")]
+    Env { var: &'static str, message: String },
+}
+
+/// The TOML file's shape. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    network_allow: Option<Vec<String>>,
+    #[serde(default)]
+    integrations: Vec<Integration>,
+    #[serde(default)]
+    git: GitFileConfig,
+    session_ttl_hours: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitFileConfig {
+    request_timeout_secs: Option<u64>,
+    max_advertisement_mib: Option<u64>,
+    /// PEM files with extra certificate authorities (a company CA for Bitbucket Data Center).
+    #[serde(default)]
+    extra_ca_files: Vec<PathBuf>,
+}
+
+/// Reads a variable, treating an empty value as unset.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Loads the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::load(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn load(env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+        let file = match env("BERTH_CONFIG") {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse { path, message: e.message().to_owned() })?
+            }
+            None => FileConfig::default(),
+        };
+
+        let listen_s = env("BERTH_LISTEN").or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen = listen_s
+            .parse()
+            .map_err(|_| ConfigError::Env { var: "BERTH_LISTEN", message: format!("{listen_s:?} is not an address such as 127.0.0.1:8080") })?;
+        let data_dir = env("BERTH_DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| PathBuf::from("berth-data"));
+        let database_url = env("BERTH_DATABASE_URL")
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("berth.db").display()));
+        let master_key_file =
+            env("BERTH_MASTER_KEY_FILE").map(PathBuf::from).or(file.master_key_file).unwrap_or_else(|| data_dir.join("master.key"));
+        let admin_password = match (env("BERTH_ADMIN_PASSWORD"), env("BERTH_ADMIN_PASSWORD_FILE")) {
+            (Some(p), _) => Some(SecretString::from(p)),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone().into(), source })?;
+                Some(SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()))
+            }
+            (None, None) => None,
+        };
+        let allow = env("BERTH_NETWORK_ALLOW").or_else(|| file.network_allow.map(|v| v.join(","))).unwrap_or_default();
+        let network = NetworkPolicy::parse_allow_list(&allow)
+            .map_err(|e| ConfigError::Env { var: "BERTH_NETWORK_ALLOW", message: e.to_string() })?;
+        for i in &file.integrations {
+            if i.host.trim().is_empty() {
+                return Err(ConfigError::Env { var: "BERTH_CONFIG", message: "an [[integrations]] entry has an empty host".into() });
+            }
+        }
+        let mut extra_ca_pem = Vec::new();
+        for path in &file.git.extra_ca_files {
+            extra_ca_pem.push(std::fs::read(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?);
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url,
+            master_key_file,
+            admin_password,
+            network,
+            integrations: file.integrations,
+            git_request_timeout: Duration::from_secs(file.git.request_timeout_secs.unwrap_or(20).max(1)),
+            max_advertisement_bytes: file.git.max_advertisement_mib.unwrap_or(32).max(1) * 1024 * 1024,
+            extra_ca_pem,
+            session_ttl: Duration::from_secs(3600 * file.session_ttl_hours.unwrap_or(12).max(1)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::load(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() -> Result<(), ConfigError> {
+        let c = load(&[])?;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://berth-data/berth.db");
+        assert_eq!(c.master_key_file, PathBuf::from("berth-data/master.key"));
+        assert!(!c.network.allows("127.0.0.1".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))));
+        Ok(())
+    }
+
+    #[test]
+    fn file_then_env() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("berth.toml");
+        std::fs::write(
+            &path,
+            r#"
+listen = "0.0.0.0:9000"
+network_allow = ["10.0.0.0/8"]
+[git]
+request_timeout_secs = 5
+[[integrations]]
+host = "git.example.com:7990"
+provider = "bitbucket-datacenter"
+api_url = "https://git.example.com:7990/bitbucket/rest"
+"#,
+        )?;
+        let p = path.display().to_string();
+        let c = load(&[("BERTH_CONFIG", &p), ("BERTH_LISTEN", "127.0.0.1:1234")])?;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1234");
+        assert_eq!(c.git_request_timeout, Duration::from_secs(5));
+        assert_eq!(c.integrations.len(), 1);
+        assert!(c.network.allows("10.1.1.1".parse()?));
+        assert!(matches!(load(&[("BERTH_NETWORK_ALLOW", "bogus")]), Err(ConfigError::Env { .. })));
+        Ok(())
+    }
+}

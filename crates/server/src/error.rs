@@ -1,0 +1,116 @@
+//! One error type for every API handler. Expected failures carry a stable code, a message and a
+//! remedy; unexpected ones are logged with an id and answered as a bare 500 without internals.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_core::credential::CredentialRuleError;
+use berth_core::{Code, Step, UrlError};
+use berth_proto::{ApiError as WireError, ErrorBody};
+use berth_store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Code,
+    pub message: String,
+    pub remedy: String,
+    pub checks: Vec<Step>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), remedy: remedy.into(), checks: Vec::new() }
+    }
+
+    pub fn invalid(message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, Code::InvalidInput, message, remedy)
+    }
+
+    pub fn unauthenticated() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            "missing, invalid or expired session token",
+            "log in with POST /api/v1/auth/login (or `berth login`) and send Authorization: Bearer <token>",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        let code = match what {
+            "credential" => Code::CredentialNotFound,
+            "repository" => Code::RepositoryNotFound,
+            _ => Code::NotFound,
+        };
+        ApiError::new(StatusCode::NOT_FOUND, code, format!("{what} not found"), format!("list them with GET /api/v1/{what}s"))
+    }
+
+    /// A check failed: 422 with the first failing step as headline and every step attached.
+    pub fn check_failed(checks: Vec<Step>) -> Self {
+        let (code, message, remedy) = match checks.iter().find(|s| s.status == berth_core::StepStatus::Fail) {
+            Some(s) => (s.code, format!("{}: {}", s.step.title(), s.message), s.remedy.clone()),
+            None => (Code::Internal, "the check failed".to_owned(), String::new()),
+        };
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code, message, remedy, checks }
+    }
+
+    /// Logs an unexpected failure under a fresh id and hides it from the caller.
+    pub fn internal(err: &dyn std::fmt::Display) -> Self {
+        let id = format!("{:016x}", rand::random::<u64>());
+        tracing::error!(error_id = %id, "internal error: {err}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Internal,
+            format!("internal error (id {id})"),
+            "try again; if it persists, give the administrator this id: the server log has the details",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: WireError { code: self.code, message: self.message, remedy: self.remedy, checks: self.checks } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what } => ApiError::not_found(what),
+            StoreError::Conflict { code, message } => ApiError::new(
+                StatusCode::CONFLICT,
+                code,
+                message,
+                match code {
+                    Code::AlreadyRegistered => "open the existing repository instead, or delete it first",
+                    _ => "choose another name",
+                },
+            ),
+            StoreError::CredentialInUse { repositories } => {
+                let names: Vec<String> = repositories.iter().map(|(id, n)| format!("{n} (id {id})")).collect();
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    Code::CredentialInUse,
+                    format!("the credential is used by {}", names.join(", ")),
+                    "point those repositories at another credential or delete them first",
+                )
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<CredentialRuleError> for ApiError {
+    fn from(e: CredentialRuleError) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message, e.remedy)
+    }
+}
+
+impl From<UrlError> for ApiError {
+    fn from(e: UrlError) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string(), e.remedy())
+    }
+}

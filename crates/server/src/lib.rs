@@ -1,0 +1,130 @@
+//! Berth's server: the REST API, authentication and the check pipeline, on top of the store
+//! and the Git client. `serve` runs it; `admin` holds the offline maintenance commands.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod checks;
+pub mod config;
+pub mod error;
+pub mod state;
+
+use axum::http::header;
+use axum::Router;
+use berth_git::{GitClient, GitClientConfig};
+use berth_store::{Keyring, Store, Vault};
+use config::Config;
+use state::AppState;
+use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("the vault cannot open: {0}")]
+    Vault(#[from] berth_store::VaultError),
+    #[error("the database cannot open: {0}")]
+    Store(#[from] berth_store::StoreError),
+    #[error("the Git client cannot start: {0}")]
+    Git(#[from] berth_git::GitError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the vault and the database of `config`. Fails without writing anything when the
+/// master key does not match the database.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    }
+    let (ring, created) = Keyring::load_or_create(&config.master_key_file).map_err(berth_store::VaultError::from)?;
+    if created {
+        tracing::info!(path = %config.master_key_file.display(), "created a new master key file; back it up");
+    }
+    Ok(Store::open(&config.database_url, Vault::new(ring)).await?)
+}
+
+pub fn git_client(config: &Config) -> Result<GitClient, StartError> {
+    Ok(GitClient::new(GitClientConfig {
+        request_timeout: config.git_request_timeout,
+        max_advertisement_bytes: config.max_advertisement_bytes,
+        policy: config.network.clone(),
+        extra_root_certs_pem: config.extra_ca_pem.clone(),
+        ..GitClientConfig::default()
+    })?)
+}
+
+/// The whole HTTP application: usable without a socket in tests (`Router` is a `Service`).
+pub fn app(state: AppState) -> Router {
+    api::router()
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(256 * 1024))
+        .layer(TraceLayer::new_for_http())
+        // Marked before tracing sees the request, so no layer can log these values.
+        .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE, header::SET_COOKIE]))
+}
+
+pub struct Ready {
+    pub state: AppState,
+    /// The first administrator's generated password, to be shown once.
+    pub generated_admin_password: Option<String>,
+}
+
+/// Opens everything `serve` needs and creates the first administrator if there is none.
+pub async fn prepare(config: Config) -> Result<Ready, StartError> {
+    let store = open_store(&config).await?;
+    let generated = auth::bootstrap_admin(&store, config.admin_password.as_ref())
+        .await
+        .map_err(|e| StartError::Other(format!("cannot create the first administrator: {}", e.message)))?;
+    let git = git_client(&config)?;
+    Ok(Ready { state: AppState { store, git, config: Arc::new(config) }, generated_admin_password: generated })
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+pub async fn serve(ready: Ready) -> Result<(), StartError> {
+    let addr = ready.state.config.listen;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
+    serve_listener(listener, ready.state, shutdown_signal()).await
+}
+
+/// Serves on an already bound listener until `shutdown` completes (tests bind port 0).
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "Berth is listening");
+    }
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| StartError::Other(e.to_string()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
