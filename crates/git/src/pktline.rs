@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn err_packet_carries_the_message() {
-        assert_eq!(all(b"0018ERR access denied\n0000"), Err(PktError::Remote("access denied".into())));
+        assert_eq!(all(b"0016ERR access denied\n0000"), Err(PktError::Remote("access denied".into())));
         // "ERR" needs the space: a ref named ERRATA is data.
         assert_eq!(all(b"000aERRATA"), Ok(vec![data("ERRATA")]));
     }

@@ -38,8 +38,8 @@ pub(crate) enum ResolveError {
     Lookup { host: String, source: std::io::Error },
     #[error("DNS lookup for {host} returned no addresses")]
     NoAddresses { host: String },
-    #[error("{host} {what} {reason} ({addr})")]
-    Forbidden { host: String, what: &'static str, reason: &'static str, addr: IpAddr, all: Vec<IpAddr> },
+    #[error("{host} {}", forbidden_text(*.literal, .reason, *.addr))]
+    Forbidden { host: String, literal: bool, reason: &'static str, addr: IpAddr, all: Vec<IpAddr> },
 }
 
 impl ResolveError {
@@ -68,6 +68,14 @@ impl ResolveError {
                 .with_details(all.iter().map(|a| format!("address: {a}")).collect())
             }
         }
+    }
+}
+
+fn forbidden_text(literal: bool, reason: &str, addr: IpAddr) -> String {
+    if literal {
+        format!("is {reason}")
+    } else {
+        format!("resolves to {reason} ({addr})")
     }
 }
 
@@ -104,7 +112,7 @@ pub(crate) async fn resolve_allowed(policy: &NetworkPolicy, host: &str, port: u1
         let reason = policy.refusal(first).unwrap_or("a refused address");
         return Err(ResolveError::Forbidden {
             host: bare.to_owned(),
-            what: if literal { "is" } else { "resolves to" },
+            literal,
             reason,
             addr: first,
             all,
@@ -143,7 +151,7 @@ pub(crate) fn check_url_host(policy: &NetworkPolicy, url: &Url) -> Result<(), Gi
     };
     match policy.refusal(ip) {
         None => Ok(()),
-        Some(reason) => Err(ResolveError::Forbidden { host: ip.to_string(), what: "is", reason, addr: ip, all: vec![ip] }
+        Some(reason) => Err(ResolveError::Forbidden { host: ip.to_string(), literal: true, reason, addr: ip, all: vec![ip] }
             .to_git_error()),
     }
 }
@@ -345,7 +353,7 @@ pub(crate) async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) ->
             let lines = text_lines(&read_prefix(ex.response, DIAGNOSIS_BYTES).await, &body_type);
             let mut message = format!("{host} denied access to the repository (HTTP {code}).");
             if let Some(first) = lines.first() {
-                message = format!("{} The server said: {first}", message.trim_end_matches('.'));
+                message = format!("{message} The server said: {first}");
             }
             GitError::new(
                 stage,
@@ -640,6 +648,10 @@ fn tls_error(host: &str, err: Option<&rustls::Error>, details: &[String]) -> Git
         None if err.is_none() && text.contains("notvalidforname") => (WRONG_NAME, WRONG_NAME_REMEDY),
         None if err.is_none() && text.contains("expired") => (EXPIRED, EXPIRED_REMEDY),
         Some(_) => ("its certificate was rejected", "Check the host's certificate; the details say why it was rejected."),
+        None if matches!(err, Some(rustls::Error::InvalidMessage(_))) => (
+            "the server did not answer with TLS (is it plain HTTP on this port?)",
+            "Check the URL's scheme and port: this port seems to speak plain HTTP.",
+        ),
         None => (
             "the TLS handshake failed",
             "Check that the URL's port speaks HTTPS and that no proxy interferes; the details say more.",
@@ -716,11 +728,15 @@ impl PktReader {
     }
 
     fn too_large(&self) -> GitError {
-        let mib = self.cap as f64 / (1024.0 * 1024.0);
+        let size = if self.cap >= 1024 * 1024 {
+            format!("{:.1} MiB", self.cap as f64 / (1024.0 * 1024.0))
+        } else {
+            format!("{} KiB", self.cap / 1024)
+        };
         GitError::new(
             self.stage,
             Code::AdvertisementTooLarge,
-            format!("The answer to {} is larger than the {mib:.1} MiB limit; Berth stopped reading it.", self.what),
+            format!("The answer to {} is larger than the {size} limit; Berth stopped reading it.", self.what),
             "The repository advertises an unusual number of refs (or the server sends endless data). An operator can \
              raise the limit; a server supporting Git protocol v2 sends far less, because it lists only branches.",
         )

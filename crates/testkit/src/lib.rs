@@ -18,6 +18,9 @@
 //! | `/ratelimited/…` | 429 with `Retry-After: 17` |
 //! | `/same-origin-redirect/<rest>` | 302 to `/git/<rest>` on this server (relative Location) |
 //!
+//! [`TlsServer`] presents certificates from a private CA (valid, wrong name, expired) for TLS
+//! failure tests; it needs the `openssl` command line.
+//!
 //! Every request is recorded ([`GitServer::requests`]) with whether it carried an
 //! `Authorization` header and a SHA-256 of that header, never the header itself.
 
@@ -26,10 +29,12 @@
 mod capture;
 mod repos;
 mod server;
+mod tls;
 
 pub use capture::CaptureServer;
 pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use server::{GitServer, GitServerOptions};
+pub use tls::{LeafCert, TlsServer};
 
 use sha2::{Digest, Sha256};
 

@@ -127,3 +127,56 @@ fn base64_of(s: &str) -> String {
     }
     out
 }
+
+mod tls {
+    use super::*;
+    use berth_testkit::{LeafCert, TlsServer};
+
+    async fn tls_server(leaf: LeafCert) -> Option<TlsServer> {
+        let s = TlsServer::start(leaf).await;
+        if s.is_none() {
+            eprintln!("no openssl binary: TLS test not run");
+        }
+        s
+    }
+
+    fn trusting(ca: Vec<u8>) -> GitClient {
+        GitClient::new(GitClientConfig { extra_root_certs_pem: vec![ca], ..config() }).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_certificate_authority() {
+        let Some(s) = tls_server(LeafCert::Valid).await else { return };
+        let e = list_err(&client(), &format!("{}/app.git", s.base_url()), None).await;
+        assert_eq!((e.code, e.stage), (Code::TlsFailed, Stage::Tls), "{e:?}");
+        assert!(e.message.contains("unknown certificate authority"), "{}", e.message);
+        // With the operator's CA added, TLS succeeds and the next problem shows: no Git there.
+        let e = list_err(&trusting(s.ca_pem()), &format!("{}/app.git", s.base_url()), None).await;
+        assert_eq!(e.code, Code::NotAGitServer, "{e:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn certificate_for_another_name() {
+        let Some(s) = tls_server(LeafCert::WrongName).await else { return };
+        let e = list_err(&trusting(s.ca_pem()), &format!("{}/app.git", s.base_url()), None).await;
+        assert_eq!((e.code, e.stage), (Code::TlsFailed, Stage::Tls), "{e:?}");
+        assert!(e.message.contains("not valid for the host name"), "{}", e.message);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_certificate() {
+        let Some(s) = tls_server(LeafCert::Expired).await else { return };
+        let e = list_err(&trusting(s.ca_pem()), &format!("{}/app.git", s.base_url()), None).await;
+        assert_eq!((e.code, e.stage), (Code::TlsFailed, Stage::Tls), "{e:?}");
+        assert!(e.message.contains("expired"), "{}", e.message);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plain_http_on_an_https_url() {
+        let f = fixture(Default::default()).await;
+        let url = format!("https://127.0.0.1:{}/git/app.git", f.server.port());
+        let e = list_err(&client(), &url, None).await;
+        assert_eq!((e.code, e.stage), (Code::TlsFailed, Stage::Tls), "{e:?}");
+        assert!(e.message.contains("plain HTTP"), "{}", e.message);
+    }
+}

@@ -1,0 +1,311 @@
+//! `berth credential …`: store, list, show, update and delete Git-host credentials.
+//! Secrets come from a no-echo prompt or from standard input, never from the command line.
+
+use super::{as_id, connect, not_resolved, pick, prompt_secret, secret_from_stdin, CmdResult, Ctx, Failure, Global};
+use berth::output::{clean, credential_detail, credential_table, credential_warnings};
+use berth_core::{Code, CredentialKind};
+use berth_proto::{Credential, CredentialCreate, CredentialUpdate, Id};
+use chrono::NaiveDate;
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum KindArg {
+    /// Bitbucket Cloud API token with your Atlassian email ("Username with API Token").
+    BitbucketApiToken,
+    /// A bearer token: Bitbucket access token, Data Center HTTP token, GitHub/GitLab token, Azure DevOps PAT.
+    AccessToken,
+    /// Username and password for any Git host.
+    UsernamePassword,
+    /// Retired by Atlassian: accepted only to explain what to create instead.
+    BitbucketAppPassword,
+}
+
+impl From<KindArg> for CredentialKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::BitbucketApiToken => CredentialKind::BitbucketApiToken,
+            KindArg::AccessToken => CredentialKind::AccessToken,
+            KindArg::UsernamePassword => CredentialKind::UsernamePassword,
+            KindArg::BitbucketAppPassword => CredentialKind::BitbucketAppPassword,
+        }
+    }
+}
+
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date like 2026-12-31"))
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CredentialCmd {
+    /// Store a credential. The secret is prompted for without echo, or read from stdin.
+    Add(AddArgs),
+    /// List stored credentials (never their secrets).
+    #[command(alias = "ls")]
+    List,
+    /// Show one credential.
+    Show {
+        /// Id or name.
+        credential: String,
+    },
+    /// Change a credential's fields, or rotate its secret.
+    Update(UpdateArgs),
+    /// Delete a credential no repository uses.
+    #[command(alias = "remove", alias = "delete")]
+    Rm {
+        /// Id or name.
+        credential: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AddArgs {
+    /// A name people will recognise.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub kind: KindArg,
+    /// The Git username (for an API token: your Bitbucket username, not the email; optional).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The Atlassian account email (required for bitbucket_api_token).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// When the token expires, as YYYY-MM-DD.
+    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+    pub expires_on: Option<NaiveDate>,
+    /// A scope the token was given (repeat, or separate with commas).
+    #[arg(long = "scope", value_delimiter = ',', value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Read the secret from one line of standard input instead of prompting.
+    #[arg(long)]
+    pub secret_stdin: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpdateArgs {
+    /// Id or name.
+    pub credential: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, conflicts_with = "clear_username")]
+    pub username: Option<String>,
+    #[arg(long)]
+    pub clear_username: bool,
+    #[arg(long, conflicts_with = "clear_email")]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub clear_email: bool,
+    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD", conflicts_with = "clear_expiry")]
+    pub expires_on: Option<NaiveDate>,
+    #[arg(long)]
+    pub clear_expiry: bool,
+    /// Replace the recorded scopes (repeat, or separate with commas).
+    #[arg(long = "scope", value_delimiter = ',', value_name = "SCOPE", conflicts_with = "clear_scopes")]
+    pub scopes: Vec<String>,
+    #[arg(long)]
+    pub clear_scopes: bool,
+    /// Prompt for a new secret (no echo).
+    #[arg(long, conflicts_with = "secret_stdin")]
+    pub rotate_secret: bool,
+    /// Read a new secret from one line of standard input.
+    #[arg(long)]
+    pub secret_stdin: bool,
+}
+
+impl UpdateArgs {
+    /// The update, without the secret.
+    pub fn to_update(&self) -> CredentialUpdate {
+        fn set_or_clear<T: Clone>(v: &Option<T>, clear: bool) -> Option<Option<T>> {
+            if clear {
+                Some(None)
+            } else {
+                v.clone().map(Some)
+            }
+        }
+        CredentialUpdate {
+            name: self.name.clone(),
+            username: set_or_clear(&self.username, self.clear_username),
+            email: set_or_clear(&self.email, self.clear_email),
+            secret: None,
+            expires_on: set_or_clear(&self.expires_on, self.clear_expiry),
+            scopes: if self.clear_scopes {
+                Some(Vec::new())
+            } else if self.scopes.is_empty() {
+                None
+            } else {
+                Some(self.scopes.clone())
+            },
+        }
+    }
+
+    fn changes_secret(&self) -> bool {
+        self.rotate_secret || self.secret_stdin
+    }
+}
+
+fn is_empty(u: &CredentialUpdate) -> bool {
+    u.name.is_none() && u.username.is_none() && u.email.is_none() && u.secret.is_none() && u.expires_on.is_none() && u.scopes.is_none()
+}
+
+pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
+    if let CredentialCmd::Add(a) = &cmd {
+        // Say so before anyone types a retired password.
+        if a.kind == KindArg::BitbucketAppPassword {
+            let e = berth_core::credential::app_password_retired();
+            return Err(Failure::Client(berth::client::ClientError::Api {
+                status: 422,
+                body: berth_proto::ApiError { code: e.code, message: e.message, remedy: e.remedy, checks: Vec::new() },
+            }));
+        }
+    }
+    let ctx = connect(global, true)?;
+    match cmd {
+        CredentialCmd::Add(a) => add(&ctx, a).await,
+        CredentialCmd::List => {
+            let list = ctx.client.list_credentials().await?;
+            ctx.emit(&list, || credential_table(&list));
+            Ok(())
+        }
+        CredentialCmd::Show { credential } => {
+            let c = match as_id(&credential) {
+                Some(id) => ctx.client.get_credential(id).await?,
+                None => resolve(&ctx, &credential).await?,
+            };
+            ctx.emit(&c, || format!("{}{}", credential_detail(&c), credential_warnings(&c)));
+            Ok(())
+        }
+        CredentialCmd::Update(u) => update(&ctx, u).await,
+        CredentialCmd::Rm { credential } => {
+            let (id, name) = resolve_id(&ctx, &credential).await?;
+            ctx.client.delete_credential(id).await?;
+            if ctx.json {
+                println!("{}", berth::output::json(&serde_json::json!({ "deleted": id })));
+            } else {
+                println!("Deleted credential {}.", describe(id, name.as_deref()));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
+    let kind = CredentialKind::from(a.kind);
+    let secret = if a.secret_stdin {
+        secret_from_stdin("secret")?
+    } else {
+        let prompt = if kind == CredentialKind::UsernamePassword { "Password: " } else { "Token: " };
+        prompt_secret(prompt, "secret")?
+    };
+    let req = CredentialCreate {
+        name: a.name,
+        kind,
+        username: a.username.filter(|s| !s.trim().is_empty()),
+        email: a.email.filter(|s| !s.trim().is_empty()),
+        secret,
+        expires_on: a.expires_on,
+        scopes: if a.scopes.is_empty() { None } else { Some(a.scopes) },
+    };
+    let result = ctx.client.create_credential(&req).await;
+    drop(req);
+    let c = result?;
+    ctx.emit(&c, || {
+        format!(
+            "Stored credential {} ({}). The secret is encrypted and is never shown again.\n{}",
+            describe(c.id, Some(&c.name)),
+            c.kind_label,
+            credential_warnings(&c)
+        )
+    });
+    Ok(())
+}
+
+async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
+    let mut req = u.to_update();
+    if is_empty(&req) && !u.changes_secret() {
+        return Err(Failure::Usage(
+            "nothing to update: give --name, --username, --email, --expires-on, --scope, their --clear-… forms, or --rotate-secret".to_owned(),
+        ));
+    }
+    // Resolve first, so a mistyped name fails before anyone types a secret.
+    let (id, _) = resolve_id(ctx, &u.credential).await?;
+    if u.secret_stdin {
+        req.secret = Some(secret_from_stdin("secret")?);
+    } else if u.rotate_secret {
+        req.secret = Some(prompt_secret("New token or password: ", "secret")?);
+    }
+    let rotated = req.secret.is_some();
+    let result = ctx.client.update_credential(id, &req).await;
+    drop(req);
+    let c = result?;
+    ctx.emit(&c, || {
+        format!(
+            "Updated credential {}{}.\n{}",
+            describe(c.id, Some(&c.name)),
+            if rotated { "; secret rotated" } else { "" },
+            credential_warnings(&c)
+        )
+    });
+    Ok(())
+}
+
+fn describe(id: Id, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{:?} (id {id})", clean(n)),
+        None => format!("id {id}"),
+    }
+}
+
+/// The credential an id or name refers to.
+async fn resolve(ctx: &Ctx, key: &str) -> Result<Credential, Failure> {
+    let list = ctx.client.list_credentials().await?;
+    match pick(&list, key, |c| c.id, |c| c.name.as_str()) {
+        Ok(c) => Ok(c.clone()),
+        Err(m) => Err(not_found(key, &m)),
+    }
+}
+
+/// The id an id or name refers to, and the name when it was looked up.
+async fn resolve_id(ctx: &Ctx, key: &str) -> Result<(Id, Option<String>), Failure> {
+    if let Some(id) = as_id(key) {
+        return Ok((id, None));
+    }
+    resolve(ctx, key).await.map(|c| (c.id, Some(c.name)))
+}
+
+fn not_found(key: &str, matches: &[&Credential]) -> Failure {
+    let m: Vec<(Id, String)> = matches.iter().map(|c| (c.id, c.name.clone())).collect();
+    not_resolved("credential", key, &m, Code::CredentialNotFound, "berth credential list")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_flags_map_to_a_partial_update() {
+        let u = UpdateArgs {
+            credential: "x".into(),
+            name: None,
+            username: None,
+            clear_username: true,
+            email: Some("a@b.example".into()),
+            clear_email: false,
+            expires_on: None,
+            clear_expiry: true,
+            scopes: vec![],
+            clear_scopes: false,
+            rotate_secret: false,
+            secret_stdin: false,
+        };
+        let json = serde_json::to_value(u.to_update()).unwrap();
+        assert_eq!(json, serde_json::json!({"username": null, "email": "a@b.example", "expires_on": null}));
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert_eq!(parse_date("2026-12-31").unwrap().to_string(), "2026-12-31");
+        assert!(parse_date("31/12/2026").is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! `berth repo …`: list a remote's branches, register repositories after a check, and manage
+//! them. Every check is printed step by step; a failed one exits 1.
+
+use super::{as_id, connect, join_words, not_resolved, pick, warnings, CmdResult, Ctx, Failure, Global};
+use berth::output::{branches, clean, repository_detail, repository_table, step_table};
+use berth_core::Code;
+use berth_proto::{Id, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RepoCmd {
+    /// List a remote's branches through a stored credential, the default branch marked.
+    Branches {
+        /// The clone URL; a pasted `git clone <url>` command works too.
+        #[arg(required = true, num_args = 1.., value_name = "CLONE_URL")]
+        url: Vec<String>,
+        /// Credential id or name.
+        #[arg(long)]
+        credential: String,
+    },
+    /// Check a repository with a credential and register it.
+    Register(RegisterArgs),
+    /// List registered repositories.
+    #[command(alias = "ls")]
+    List,
+    /// Show a repository and its last check.
+    Show {
+        /// Id or name.
+        repo: String,
+    },
+    /// Check a repository again, step by step.
+    Check {
+        /// Id or name.
+        repo: String,
+    },
+    /// Change a repository; a new URL, credential or branch is checked first.
+    Update(RepoUpdateArgs),
+    /// Delete a registration.
+    #[command(alias = "remove", alias = "delete")]
+    Rm {
+        /// Id or name.
+        repo: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegisterArgs {
+    #[arg(long)]
+    pub name: String,
+    /// The clone URL; a pasted `git clone <url>` command works too.
+    #[arg(long, required = true, num_args = 1.., value_name = "CLONE_URL")]
+    pub url: Vec<String>,
+    /// Credential id or name.
+    #[arg(long)]
+    pub credential: String,
+    /// Defaults to the remote's default branch.
+    #[arg(long)]
+    pub default_branch: Option<String>,
+    #[arg(long, default_value = "git")]
+    pub vcs: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RepoUpdateArgs {
+    /// Id or name.
+    pub repo: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A new clone URL.
+    #[arg(long, num_args = 1.., value_name = "CLONE_URL")]
+    pub url: Option<Vec<String>>,
+    /// Credential id or name.
+    #[arg(long)]
+    pub credential: Option<String>,
+    #[arg(long)]
+    pub default_branch: Option<String>,
+}
+
+impl RepoUpdateArgs {
+    pub fn to_update(&self) -> RepositoryUpdate {
+        RepositoryUpdate {
+            name: self.name.clone(),
+            clone_url: self.url.as_deref().map(join_words),
+            credential: self.credential.clone(),
+            default_branch: self.default_branch.clone(),
+        }
+    }
+}
+
+pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
+    if let RepoCmd::Update(u) = &cmd {
+        let req = u.to_update();
+        if req.name.is_none() && req.clone_url.is_none() && req.credential.is_none() && req.default_branch.is_none() {
+            return Err(Failure::Usage("nothing to update: give --name, --url, --credential or --default-branch".to_owned()));
+        }
+    }
+    let ctx = connect(global, true)?;
+    match cmd {
+        RepoCmd::Branches { url, credential } => {
+            let req = RemoteBranchesRequest { clone_url: join_words(&url), credential };
+            let b = ctx.client.remote_branches(&req).await?;
+            ctx.emit(&b, || {
+                let w = warnings(&b.checks);
+                if w.is_empty() {
+                    branches(&b)
+                } else {
+                    format!("{}\n{w}", branches(&b))
+                }
+            });
+            Ok(())
+        }
+        RepoCmd::Register(a) => {
+            let req = RepositoryCreate {
+                name: a.name,
+                vcs: a.vcs,
+                clone_url: join_words(&a.url),
+                credential: a.credential,
+                default_branch: a.default_branch,
+            };
+            let r = ctx.client.create_repository(&req).await?;
+            ctx.emit(&r, || {
+                format!(
+                    "{}Registered {} ({}), default branch {}, credential {}.\n",
+                    checks_of(&r),
+                    describe(r.id, Some(&r.name)),
+                    clean(&r.clone_url),
+                    clean(&r.default_branch),
+                    clean(&r.credential.name)
+                )
+            });
+            Ok(())
+        }
+        RepoCmd::List => {
+            let list = ctx.client.list_repositories().await?;
+            ctx.emit(&list, || repository_table(&list));
+            Ok(())
+        }
+        RepoCmd::Show { repo } => {
+            let r = match as_id(&repo) {
+                Some(id) => ctx.client.get_repository(id).await?,
+                None => resolve(&ctx, &repo).await?,
+            };
+            ctx.emit(&r, || repository_detail(&r));
+            Ok(())
+        }
+        RepoCmd::Check { repo } => {
+            let (id, name) = resolve_id(&ctx, &repo).await?;
+            let check = ctx.client.check_repository(id).await?;
+            ctx.emit(&check, || {
+                let verdict = match check.first_failure() {
+                    None => format!("Check passed for repository {}.\n", describe(id, name.as_deref())),
+                    Some(s) => format!(
+                        "Check failed for repository {}: {} at step {:?}.\n",
+                        describe(id, name.as_deref()),
+                        s.code,
+                        s.step.title()
+                    ),
+                };
+                format!("{}\n{verdict}", step_table(&check.checks))
+            });
+            if check.ok {
+                Ok(())
+            } else {
+                Err(Failure::CheckFailed)
+            }
+        }
+        RepoCmd::Update(u) => {
+            let req = u.to_update();
+            let rechecked = req.clone_url.is_some() || req.credential.is_some() || req.default_branch.is_some();
+            let (id, _) = resolve_id(&ctx, &u.repo).await?;
+            let r = ctx.client.update_repository(id, &req).await?;
+            ctx.emit(&r, || {
+                format!("{}Updated repository {}.\n", if rechecked { checks_of(&r) } else { String::new() }, describe(r.id, Some(&r.name)))
+            });
+            Ok(())
+        }
+        RepoCmd::Rm { repo } => {
+            let (id, name) = resolve_id(&ctx, &repo).await?;
+            ctx.client.delete_repository(id).await?;
+            if ctx.json {
+                println!("{}", berth::output::json(&serde_json::json!({ "deleted": id })));
+            } else {
+                println!("Deleted repository {}.", describe(id, name.as_deref()));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The step table of the check a registration or update ran, followed by a blank line.
+fn checks_of(r: &Repository) -> String {
+    match &r.last_check {
+        Some(c) if !c.checks.is_empty() => format!("{}\n", step_table(&c.checks)),
+        _ => String::new(),
+    }
+}
+
+fn describe(id: Id, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{:?} (id {id})", clean(n)),
+        None => format!("id {id}"),
+    }
+}
+
+async fn resolve(ctx: &Ctx, key: &str) -> Result<Repository, Failure> {
+    let list = ctx.client.list_repositories().await?;
+    match pick(&list, key, |r| r.id, |r| r.name.as_str()) {
+        Ok(r) => Ok(r.clone()),
+        Err(m) => {
+            let m: Vec<(Id, String)> = m.iter().map(|r| (r.id, r.name.clone())).collect();
+            Err(not_resolved("repository", key, &m, Code::RepositoryNotFound, "berth repo list"))
+        }
+    }
+}
+
+async fn resolve_id(ctx: &Ctx, key: &str) -> Result<(Id, Option<String>), Failure> {
+    if let Some(id) = as_id(key) {
+        return Ok((id, None));
+    }
+    resolve(ctx, key).await.map(|r| (r.id, Some(r.name)))
+}
