@@ -180,12 +180,12 @@ mod tests {
     }
 
     #[test]
-    fn lengths_one_to_three_are_invalid() {
-        // 0001 and 0002 are special packets; only 0003 is a bare invalid length with no meaning.
+    fn lengths_one_to_three_are_invalid_unless_special() {
+        // 0001 and 0002 carry meaning (delim, response-end); 0003 has none and can never be valid,
+        // even when bytes follow that would make it look like a short data packet.
         assert_eq!(all(b"0003"), Err(PktError::InvalidLength(3)));
-        // Lengths 1 and 2 written as data packets would be shorter than their own header; the
-        // special meanings above are the only ones they may carry.
         assert_eq!(all(b"0003abc"), Err(PktError::InvalidLength(3)));
+        assert_eq!(all(b"0001"), Ok(vec![Pkt::Delim]));
     }
 
     #[test]

@@ -37,7 +37,7 @@ async fn cross_origin_redirect_is_reported_and_never_followed() {
     let expected = format!("{}/git/team/app.git", capture.base_url());
     assert_eq!((e.code, e.http_status), (Code::RepositoryMoved, Some(301)));
     assert_eq!(e.location.as_deref(), Some(expected.as_str()));
-    assert_eq!(e.details, [expected.clone()]);
+    assert_eq!(e.details, [expected.as_str()]);
     assert!(e.message.contains(&expected));
     assert!(capture.requests().is_empty(), "the other origin was contacted: {:?}", capture.requests());
     // The credential reached only the origin it was meant for.
