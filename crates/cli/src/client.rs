@@ -141,7 +141,9 @@ impl ApiClient {
     }
 
     fn url(&self, path: &str) -> Result<Url, ClientError> {
-        self.base.join(path.trim_start_matches('/')).map_err(|e| ClientError::Transport(format!("bad endpoint {path}: {e}")))
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ClientError::Transport(format!("bad endpoint {path}: {e}")))
     }
 
     fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, ClientError> {
@@ -165,8 +167,9 @@ impl ApiClient {
 
     async fn call<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
         let (status, body) = self.execute(rb).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ClientError::Decode(format!("HTTP {} with a body that is not the expected JSON: {e}", status.as_u16())))
+        serde_json::from_slice(&body).map_err(|e| {
+            ClientError::Decode(format!("HTTP {} with a body that is not the expected JSON: {e}", status.as_u16()))
+        })
     }
 
     async fn call_empty(&self, rb: RequestBuilder) -> Result<(), ClientError> {
@@ -177,7 +180,12 @@ impl ApiClient {
         self.call(self.request(Method::GET, path)?).await
     }
 
-    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(&self, method: Method, path: &str, body: &B) -> Result<T, ClientError> {
+    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         self.call(self.request(method, path)?.json(body)).await
     }
 
@@ -270,11 +278,13 @@ pub fn decode_error(status: u16, body: &[u8]) -> ApiError {
         .collect::<Vec<_>>()
         .join(" ");
     let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("error");
-    let message = if text.is_empty() { format!("HTTP {status} {reason}") } else { format!("HTTP {status} {reason}: {text}") };
+    let message =
+        if text.is_empty() { format!("HTTP {status} {reason}") } else { format!("HTTP {status} {reason}: {text}") };
     let remedy = if (300..400).contains(&status) {
         "the server redirected: check the Berth URL (--url or BERTH_URL), e.g. http:// versus https://".to_owned()
     } else {
-        "the answer is not from Berth's API: check the Berth URL (--url or BERTH_URL) and any proxy in front of it".to_owned()
+        "the answer is not from Berth's API: check the Berth URL (--url or BERTH_URL) and any proxy in front of it"
+            .to_owned()
     };
     ApiError { code, message, remedy, checks: Vec::new() }
 }
@@ -328,7 +338,8 @@ mod tests {
 
     #[test]
     fn error_bodies_decode_or_fall_back_to_the_status() {
-        let body = br#"{"error":{"code":"credential_in_use","message":"used by app (id 1)","remedy":"delete it first"}}"#;
+        let body =
+            br#"{"error":{"code":"credential_in_use","message":"used by app (id 1)","remedy":"delete it first"}}"#;
         let e = decode_error(409, body);
         assert_eq!(e.code, Code::CredentialInUse);
         assert_eq!(e.remedy, "delete it first");

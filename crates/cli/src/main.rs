@@ -17,7 +17,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about = "Store Git-host credentials and register repositories after checking them.")]
-#[command(after_help = "Log in with `berth login`; the token is kept in a private session file, or taken from BERTH_TOKEN.")]
+#[command(
+    after_help = "Log in with `berth login`; the token is kept in a private session file, or taken from BERTH_TOKEN."
+)]
 pub struct Cli {
     /// The Berth server to talk to [default: the saved session's, else http://127.0.0.1:8080].
     #[arg(long, env = "BERTH_URL", value_name = "URL")]
@@ -108,12 +110,14 @@ fn finish(r: anyhow::Result<()>) -> ExitCode {
 
 /// Client commands log warnings to stderr; `RUST_LOG` says more. The server sets up its own.
 fn init_client_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
@@ -138,7 +142,21 @@ mod tests {
             assert_eq!(commands::join_words(&url), "git clone https://bitbucket.org/ws/repo.git");
             assert_eq!(credential, "prod");
         }
-        let cli = parse(&["--url", "http://b:9", "repo", "register", "--name", "app", "--url", "git", "clone", "https://h/x.git", "--credential", "7"]).unwrap();
+        let cli = parse(&[
+            "--url",
+            "http://b:9",
+            "repo",
+            "register",
+            "--name",
+            "app",
+            "--url",
+            "git",
+            "clone",
+            "https://h/x.git",
+            "--credential",
+            "7",
+        ])
+        .unwrap();
         assert_eq!(cli.url.as_deref(), Some("http://b:9"));
         let Command::Repo(RepoCmd::Register(a)) = cli.command else { panic!("not register") };
         assert_eq!(commands::join_words(&a.url), "git clone https://h/x.git");
@@ -155,16 +173,33 @@ mod tests {
             &["login", "--password", "s3cr3t"][..],
             &["--token", "s3cr3t", "credential", "list"][..],
         ] {
-            let e = parse(args).err().expect("refused");
+            let e = parse(args).expect_err("refused");
             assert_eq!(e.exit_code(), 2);
         }
-        assert!(parse(&["credential", "add", "--name", "n", "--kind", "bitbucket_api_token", "--email", "a@b.example", "--scope", "a,b", "--scope", "c", "--secret-stdin"]).is_ok());
+        assert!(parse(&[
+            "credential",
+            "add",
+            "--name",
+            "n",
+            "--kind",
+            "bitbucket_api_token",
+            "--email",
+            "a@b.example",
+            "--scope",
+            "a,b",
+            "--scope",
+            "c",
+            "--secret-stdin"
+        ])
+        .is_ok());
     }
 
     #[test]
     fn admin_commands_parse_for_the_server_side() {
         let cli = parse(&["admin", "reset-password", "alice", "--password-stdin"]).unwrap();
-        assert!(matches!(cli.command, Command::Admin(AdminCmd::ResetPassword { ref username, password_stdin: true }) if username == "alice"));
+        assert!(
+            matches!(cli.command, Command::Admin(AdminCmd::ResetPassword { ref username, password_stdin: true }) if username == "alice")
+        );
         assert!(matches!(parse(&["admin", "rotate-key"]).unwrap().command, Command::Admin(AdminCmd::RotateKey)));
         assert!(parse(&["credential", "update", "x", "--rotate-secret", "--secret-stdin"]).is_err());
         assert!(parse(&["credential", "update", "x", "--expires-on", "2026-01-01", "--clear-expiry"]).is_err());

@@ -106,7 +106,8 @@ pub fn status_label(s: StepStatus) -> &'static str {
 /// warned step its remedy (`→ …`) and details.
 pub fn step_table(steps: &[Step]) -> String {
     let with_codes = steps.iter().any(|s| s.code != Code::Ok);
-    let headers: &[&str] = if with_codes { &["STATUS", "STEP", "CODE", "MESSAGE"] } else { &["STATUS", "STEP", "MESSAGE"] };
+    let headers: &[&str] =
+        if with_codes { &["STATUS", "STEP", "CODE", "MESSAGE"] } else { &["STATUS", "STEP", "MESSAGE"] };
     let mut t = Table::new(headers).notes_under(1);
     for s in steps {
         let mut cells = vec![status_label(s.status).to_owned(), s.step.title().to_owned()];
@@ -213,7 +214,9 @@ pub fn credential_warnings(c: &Credential) -> String {
     let mut out = String::new();
     match c.expiry_status.as_str() {
         "expired" => out.push_str(&format!("warning: credential {:?} has expired: {}\n", clean(&c.name), expiry(c))),
-        "expires_soon" => out.push_str(&format!("warning: credential {:?} expires soon: {}\n", clean(&c.name), expiry(c))),
+        "expires_soon" => {
+            out.push_str(&format!("warning: credential {:?} expires soon: {}\n", clean(&c.name), expiry(c)))
+        }
         _ => {}
     }
     if !c.missing_scopes.is_empty() {
@@ -297,19 +300,26 @@ pub fn branches(b: &RemoteBranches) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use berth_core::{Check, StepName};
+    use berth_core::StepName;
 
+    /// An explicit step list, so the test does not move when core adds steps.
     fn failed_check() -> Vec<Step> {
-        Check::completed(vec![
+        vec![
             Step::pass(StepName::Url, "https://bitbucket.org/acme/app.git"),
             Step::warn(StepName::Credential, Code::TokenExpiresSoon, "the token expires in 3 days", "rotate it"),
             Step::pass(StepName::Dns, "bitbucket.org → 104.192.141.1"),
             Step::pass(StepName::Connect, "connected"),
             Step::pass(StepName::Tls, "certificate valid"),
-            Step::fail(StepName::GitDiscovery, Code::AuthFailed, "Bitbucket refused the credential", "create a new API token")
-                .with_details(vec!["remote: Invalid credentials".to_owned()]),
-        ])
-        .checks
+            Step::fail(
+                StepName::GitDiscovery,
+                Code::AuthFailed,
+                "Bitbucket refused the credential",
+                "create a new API token",
+            )
+            .with_details(vec!["remote: Invalid credentials".to_owned()]),
+            Step::skip(StepName::Branches, "not run: an earlier step failed"),
+            Step::skip(StepName::DefaultBranch, "not run: an earlier step failed"),
+        ]
     }
 
     #[test]
@@ -320,19 +330,22 @@ mod tests {
         assert_eq!(lines[1], "pass    Clone URL                            https://bitbucket.org/acme/app.git");
         assert_eq!(lines[2], "warn    Credential       token_expires_soon  the token expires in 3 days");
         assert_eq!(lines[3], "        → rotate it");
-        assert_eq!(lines[8], "FAIL    Git smart HTTP   auth_failed         Bitbucket refused the credential");
-        assert_eq!(lines[9], "        → create a new API token");
-        assert_eq!(lines[10], "          remote: Invalid credentials");
-        assert!(lines[11].starts_with("skip    Remote branches"), "{}", lines[11]);
-        assert!(lines[12].starts_with("skip    Default branch"));
-        assert_eq!(lines.len(), 13);
+        assert_eq!(lines[7], "FAIL    Git smart HTTP   auth_failed         Bitbucket refused the credential");
+        assert_eq!(lines[8], "        → create a new API token");
+        assert_eq!(lines[9], "          remote: Invalid credentials");
+        assert!(lines[10].starts_with("skip    Remote branches"), "{}", lines[10]);
+        assert!(lines[11].starts_with("skip    Default branch"));
+        assert_eq!(lines.len(), 12);
         assert!(out.lines().all(|l| l == l.trim_end()), "no trailing spaces");
     }
 
     #[test]
     fn step_table_drops_the_code_column_when_all_pass() {
         let out = step_table(&[Step::pass(StepName::Url, "fine"), Step::pass(StepName::DefaultBranch, "main")]);
-        assert_eq!(out, "STATUS  STEP            MESSAGE\npass    Clone URL       fine\npass    Default branch  main\n");
+        assert_eq!(
+            out,
+            "STATUS  STEP            MESSAGE\npass    Clone URL       fine\npass    Default branch  main\n"
+        );
     }
 
     #[test]

@@ -23,7 +23,11 @@ pub struct Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").field("url", &self.url).field("token", &"<redacted>").field("expires_at", &self.expires_at).finish()
+        f.debug_struct("Session")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -39,7 +43,11 @@ pub fn default_path() -> anyhow::Result<PathBuf> {
 }
 
 /// Where the session lives, given `$BERTH_SESSION_FILE`, `$XDG_CONFIG_HOME` and `$HOME`.
-pub fn path_from(session_file: Option<OsString>, xdg_config_home: Option<OsString>, home: Option<OsString>) -> anyhow::Result<PathBuf> {
+pub fn path_from(
+    session_file: Option<OsString>,
+    xdg_config_home: Option<OsString>,
+    home: Option<OsString>,
+) -> anyhow::Result<PathBuf> {
     let set = |v: Option<OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(p) = set(session_file) {
         return Ok(p);
@@ -143,7 +151,11 @@ mod tests {
     use super::*;
 
     fn sample() -> Session {
-        Session { url: "http://127.0.0.1:8080/".into(), token: "berth_s3cr3t".into(), expires_at: Utc::now() + chrono::Duration::hours(1) }
+        Session {
+            url: "http://127.0.0.1:8080/".into(),
+            token: "berth_s3cr3t".into(),
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+        }
     }
 
     #[cfg(unix)]
@@ -184,7 +196,9 @@ mod tests {
 
     #[test]
     fn path_follows_the_environment() {
-        let p = |a: Option<&str>, b: Option<&str>, c: Option<&str>| path_from(a.map(Into::into), b.map(Into::into), c.map(Into::into));
+        let p = |a: Option<&str>, b: Option<&str>, c: Option<&str>| {
+            path_from(a.map(Into::into), b.map(Into::into), c.map(Into::into))
+        };
         assert_eq!(p(Some("/s.json"), Some("/x"), Some("/h")).unwrap(), PathBuf::from("/s.json"));
         assert_eq!(p(Some(""), Some("/x"), Some("/h")).unwrap(), PathBuf::from("/x/berth/session.json"));
         assert_eq!(p(None, Some("rel"), Some("/h")).unwrap(), PathBuf::from("/h/.config/berth/session.json"));

@@ -114,18 +114,27 @@ pub enum StepName {
     Dns,
     Connect,
     Tls,
+    /// Who the credential authenticates as on the host's REST API, and whether it is active.
+    ApiCredential,
+    /// Scopes granted against those Berth needs.
+    ApiScopes,
+    /// The repository through the REST API: visible, permission, private, main branch.
+    ApiRepository,
     GitDiscovery,
     Branches,
     DefaultBranch,
 }
 
 impl StepName {
-    pub const ALL: [StepName; 8] = [
+    pub const ALL: [StepName; 11] = [
         StepName::Url,
         StepName::Credential,
         StepName::Dns,
         StepName::Connect,
         StepName::Tls,
+        StepName::ApiCredential,
+        StepName::ApiScopes,
+        StepName::ApiRepository,
         StepName::GitDiscovery,
         StepName::Branches,
         StepName::DefaultBranch,
@@ -138,6 +147,9 @@ impl StepName {
             StepName::Dns => "dns",
             StepName::Connect => "connect",
             StepName::Tls => "tls",
+            StepName::ApiCredential => "api_credential",
+            StepName::ApiScopes => "api_scopes",
+            StepName::ApiRepository => "api_repository",
             StepName::GitDiscovery => "git_discovery",
             StepName::Branches => "branches",
             StepName::DefaultBranch => "default_branch",
@@ -152,6 +164,9 @@ impl StepName {
             StepName::Dns => "DNS lookup",
             StepName::Connect => "TCP connection",
             StepName::Tls => "TLS handshake",
+            StepName::ApiCredential => "REST API credential",
+            StepName::ApiScopes => "Token scopes",
+            StepName::ApiRepository => "Repository via REST API",
             StepName::GitDiscovery => "Git smart HTTP",
             StepName::Branches => "Remote branches",
             StepName::DefaultBranch => "Default branch",

@@ -8,6 +8,7 @@ pub mod credential;
 pub mod finding;
 pub mod net_policy;
 pub mod provider;
+pub mod scopes;
 
 pub use clone_url::{CloneUrl, Scheme, UrlError};
 pub use credential::{CredentialKind, CredentialRules, Expiry, GitIdentity};

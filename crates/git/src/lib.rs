@@ -10,6 +10,7 @@
 //!   never a credential.
 
 mod advert;
+pub mod api;
 mod error;
 pub mod pktline;
 mod transport;

@@ -251,7 +251,7 @@ pub(crate) async fn send(http: &reqwest::Client, cfg: &GitClientConfig, req: Req
     }
 }
 
-fn redirect_target(url: &Url, headers: &HeaderMap, stage: Stage, status: StatusCode) -> Result<Url, GitError> {
+pub(crate) fn redirect_target(url: &Url, headers: &HeaderMap, stage: Stage, status: StatusCode) -> Result<Url, GitError> {
     let raw = headers.get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
         GitError::protocol(stage, format!("The server answered HTTP {} without a usable Location header.", status.as_u16()))
             .with_status(status.as_u16())

@@ -213,6 +213,115 @@ pub struct Health {
     pub version: String,
 }
 
+/// A Berth user as administrators see it. Never the password hash or second-factor key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: Id,
+    pub username: String,
+    /// `admin`, `registrar` or `viewer`.
+    pub role: String,
+    pub totp_enabled: bool,
+    /// Failed sign-ins in the current window.
+    pub failed_logins: i64,
+    /// Set while sign-in is locked after too many failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub username: String,
+    /// Write-only.
+    pub password: String,
+    /// `admin`, `registrar` or `viewer`.
+    pub role: String,
+}
+
+/// Partial update of a user. Setting `password` ends the user's sessions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// The caller: who the token belongs to and what the role allows.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub id: Id,
+    pub username: String,
+    pub role: String,
+    /// The actions this role may take, by name (e.g. `register_repository`).
+    pub allowed: Vec<String>,
+}
+
+/// A personal API token as listed: never the token itself.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiToken {
+    pub id: Id,
+    pub name: String,
+    pub user_id: Id,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenCreate {
+    pub name: String,
+    /// Days until the token stops working; none for no expiry.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// The answer to creating a token: the only time `token` is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenCreated {
+    /// Send as `Authorization: Bearer <token>`. Shown once.
+    pub token: String,
+    #[serde(flatten)]
+    pub info: ApiToken,
+}
+
+/// One entry of the audit log: who changed what, when and from where.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: Id,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<Id>,
+    pub actor: String,
+    /// e.g. `credential.create`, `repository.register`, `user.lockout_clear`, `auth.login_failed`.
+    pub action: String,
+    pub target_kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<Id>,
+    pub target_name: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
+    /// `ok`, or `denied` / `failed` for refused attempts.
+    pub outcome: String,
+}
+
+/// Instance-wide security settings (admin only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Every user must sign in with a second factor; users without one enrol at next sign-in.
+    pub require_2fa: bool,
+}
+
 /// `Option<Option<T>>` that tells "absent" (outer None) from "null" (Some(None)).
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

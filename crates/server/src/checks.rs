@@ -106,19 +106,24 @@ async fn run_steps(state: &AppState, target: &Target<'_>, steps: &mut Vec<Step>,
         }
     }
 
-    // 5-7. TLS, discovery and ref listing happen in one exchange; the error's stage says where
-    // it stopped.
-    let auth = match identity {
-        GitIdentity::Basic { username } => GitAuth::Basic { username, password: secret },
+    // REST API of the host: who the credential is, its scopes, the repository. It runs even
+    // when it fails, and so does Git after it: the two paths use different identities
+    // (email vs username on Bitbucket Cloud), and a person needs to see both verdicts.
+    let forge = forge_steps(state, &url, cred, &secret, expiry, steps).await;
+
+    // TLS, discovery and ref listing happen in one exchange; the error's stage says where it
+    // stopped.
+    let auth = match &identity {
+        GitIdentity::Basic { username } => GitAuth::Basic { username: username.clone(), password: secret },
         GitIdentity::Bearer => GitAuth::Bearer(secret),
     };
     let t = Instant::now();
     let listed = state.git.ls_refs(&http_url, Some(&auth)).await;
     let elapsed = t.elapsed();
-    let refs = match listed {
+    let mut refs = match listed {
         Ok(r) => r,
         Err(e) => {
-            push_failure(steps, &url, e, expiry, elapsed);
+            push_failure(steps, &url, &identity, e, expiry, elapsed);
             return;
         }
     };
@@ -127,12 +132,62 @@ async fn run_steps(state: &AppState, target: &Target<'_>, steps: &mut Vec<Step>,
         berth_git::Protocol::V2 => "protocol v2",
         berth_git::Protocol::V0 => "protocol v0",
     };
-    steps.push(Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted the credential")).took(elapsed));
+    steps.push(
+        Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted {}", identity.describe()))
+            .took(elapsed),
+    );
+    // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
+    let api_main = forge.and_then(|r| r.repository).and_then(|r| r.main_branch);
+    let mut from_api = false;
+    if refs.default_branch.is_none() {
+        if let Some(main) = api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m)) {
+            refs.default_branch = Some(main);
+            from_api = true;
+        }
+    }
     steps.push(branches_step(&refs));
-    let (step, chosen) = default_branch_step(&refs, target.wanted_branch);
+    let (mut step, chosen) = default_branch_step(&refs, target.wanted_branch);
+    if from_api && step.status == berth_core::StepStatus::Pass {
+        step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
+    }
     steps.push(step);
     out.default_branch = chosen;
     out.refs = Some(refs);
+}
+
+/// Runs the provider's REST checks, or records why there are none.
+async fn forge_steps(
+    state: &AppState,
+    url: &CloneUrl,
+    cred: &CredentialRow,
+    secret: &secrecy::SecretString,
+    expiry: Expiry,
+    steps: &mut Vec<Step>,
+) -> Option<berth_forge::ForgeReport> {
+    let supported = berth_forge::supports(url.provider);
+    let Some(api_url) = url.api_url.clone().filter(|_| supported) else {
+        let why = if supported {
+            format!("no REST API URL is configured for {}: add api_url to its [[integrations]] entry", url.host)
+        } else {
+            format!("no REST API checks for {} hosts; Git decides", url.provider)
+        };
+        for name in [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository] {
+            steps.push(Step::skip(name, why.clone()));
+        }
+        return None;
+    };
+    let target = berth_forge::RepoTarget { provider: url.provider, api_url, repo_path: url.path.clone() };
+    let view = berth_forge::CredentialView {
+        kind: cred.kind,
+        username: cred.username.as_deref(),
+        email: cred.email.as_deref(),
+        secret,
+        declared_scopes: &cred.scopes,
+        expiry,
+    };
+    let report = state.forge.check(&target, &view).await;
+    steps.extend(report.steps.iter().cloned());
+    Some(report)
 }
 
 fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry) -> Step {
@@ -180,7 +235,7 @@ fn tls_step(url: &CloneUrl) -> Step {
 }
 
 /// Reports a failed exchange at the step where it stopped, with the steps before it passed.
-fn push_failure(steps: &mut Vec<Step>, url: &CloneUrl, e: GitError, expiry: Expiry, elapsed: Duration) {
+fn push_failure(steps: &mut Vec<Step>, url: &CloneUrl, identity: &GitIdentity, e: GitError, expiry: Expiry, elapsed: Duration) {
     let reached_http = matches!(e.stage, Stage::Discovery | Stage::LsRefs);
     if reached_http {
         steps.push(tls_step(url));
@@ -203,9 +258,19 @@ fn push_failure(steps: &mut Vec<Step>, url: &CloneUrl, e: GitError, expiry: Expi
             step.code = Code::TokenExpired;
             step.message = format!("the host refused the credential, whose stored expiry date passed {days_ago} day(s) ago");
             step.remedy = "create a new token and update the credential's secret".to_owned();
+        } else if let GitIdentity::Basic { username } = identity {
+            // Bitbucket Cloud takes the email for REST calls but refuses it for Git.
+            if url.provider == berth_core::Provider::BitbucketCloud && username.contains('@') {
+                step.message = format!("{} Git was given the email address {username:?} as the username.", step.message);
+                step.remedy = "Bitbucket's Git over HTTPS refuses the email with an API token: store the credential as \
+                               \"Username with API Token\" with your Bitbucket username, or leave the username empty \
+                               to use x-bitbucket-api-token-auth"
+                    .to_owned();
+            }
         }
     }
     steps.push(step);
+
 }
 
 fn branches_step(refs: &RemoteRefs) -> Step {

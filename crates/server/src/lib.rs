@@ -8,11 +8,12 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod state;
+pub mod web;
 
 use axum::http::header;
 use axum::Router;
 use berth_git::{GitClient, GitClientConfig};
-use berth_store::{Keyring, Store, Vault};
+use berth_store::Store;
 use config::Config;
 use state::AppState;
 use std::sync::Arc;
@@ -45,11 +46,11 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     }
-    let (ring, created) = Keyring::load_or_create(&config.master_key_file).map_err(berth_store::VaultError::from)?;
+    let (store, created) = Store::open(&config.database_url, &config.master_key_file).await?;
     if created {
         tracing::info!(path = %config.master_key_file.display(), "created a new master key file; back it up");
     }
-    Ok(Store::open(&config.database_url, Vault::new(ring)).await?)
+    Ok(store)
 }
 
 pub fn git_client(config: &Config) -> Result<GitClient, StartError> {
@@ -64,8 +65,7 @@ pub fn git_client(config: &Config) -> Result<GitClient, StartError> {
 
 /// The whole HTTP application: usable without a socket in tests (`Router` is a `Service`).
 pub fn app(state: AppState) -> Router {
-    api::router()
-        .with_state(state)
+    web::secure_headers(api::router().merge(web::router()).with_state(state))
         .layer(RequestBodyLimitLayer::new(256 * 1024))
         .layer(TraceLayer::new_for_http())
         // Marked before tracing sees the request, so no layer can log these values.
@@ -85,7 +85,7 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
         .await
         .map_err(|e| StartError::Other(format!("cannot create the first administrator: {}", e.message)))?;
     let git = git_client(&config)?;
-    Ok(Ready { state: AppState { store, git, config: Arc::new(config) }, generated_admin_password: generated })
+    Ok(Ready { state: AppState { store, forge: berth_forge::Forge::new(&git), git, config: Arc::new(config) }, generated_admin_password: generated })
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
@@ -104,7 +104,8 @@ pub async fn serve_listener(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "Berth is listening");
     }
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| StartError::Other(e.to_string()))
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|e| StartError::Other(e.to_string()))
 }
 
 async fn shutdown_signal() {

@@ -2,7 +2,7 @@
 //! writing, rotation, uniqueness and reference rules.
 
 use berth_core::{Code, CredentialKind};
-use berth_store::{CredentialPatch, Keyring, NewCredential, NewRepository, Store, StoreError, Vault, VaultError};
+use berth_store::{CredentialPatch, NewCredential, NewRepository, Store, StoreError, VaultError};
 use secrecy::{ExposeSecret, SecretString};
 use std::path::Path;
 
@@ -11,8 +11,7 @@ type R = Result<(), Box<dyn std::error::Error>>;
 const SECRET: &str = "ATATT3xFfGF0-known-plaintext-secret-7f3a";
 
 async fn open(dir: &Path, key: &str) -> Result<Store, StoreError> {
-    let (ring, _) = Keyring::load_or_create(&dir.join(key)).map_err(VaultError::from)?;
-    Store::open(&format!("sqlite://{}", dir.join("berth.db").display()), Vault::new(ring)).await
+    Ok(Store::open(&format!("sqlite://{}", dir.join("berth.db").display()), &dir.join(key)).await?.0)
 }
 
 async fn add_credential(store: &Store, name: &str, secret: &str) -> Result<i64, StoreError> {
@@ -63,11 +62,23 @@ async fn wrong_master_key_fails_and_changes_nothing() -> R {
     let dir = tempfile::tempdir()?;
     let store = open(dir.path(), "master.key").await?;
     add_credential(&store, "ci", SECRET).await?;
+    // Fold the WAL into the main file so that the file alone shows any later change.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool()).await?;
     store.pool().close().await;
-    let before = std::fs::read(dir.path().join("berth.db"))?;
+    let digest = |p: &Path| std::fs::read(p).map(|b| (b.len(), b.iter().fold(0u64, |h, x| h.rotate_left(5) ^ u64::from(*x))));
+    let db = dir.path().join("berth.db");
+    let before = digest(&db)?;
+    // A missing key file is not replaced by a fresh one.
+    let err = open(dir.path(), "other.key").await.err();
+    assert!(matches!(err, Some(StoreError::Vault(VaultError::Keyring(_)))), "{err:?}");
+    assert!(!dir.path().join("other.key").exists());
+    // Another database's key file is refused.
+    let other = tempfile::tempdir()?;
+    open(other.path(), "master.key").await?.pool().close().await;
+    std::fs::copy(other.path().join("master.key"), dir.path().join("other.key"))?;
     let err = open(dir.path(), "other.key").await.err();
     assert!(matches!(err, Some(StoreError::Vault(VaultError::UnknownKey { .. }))), "{err:?}");
-    assert_eq!(std::fs::read(dir.path().join("berth.db"))?, before);
+    assert_eq!(digest(&db)?, before, "the database file changed");
     Ok(())
 }
 

@@ -18,6 +18,9 @@
 //! | `/ratelimited/…` | 429 with `Retry-After: 17` |
 //! | `/same-origin-redirect/<rest>` | 302 to `/git/<rest>` on this server (relative Location) |
 //!
+//! [`sim`] simulates Bitbucket Cloud, Bitbucket Data Center and GitHub (REST and Git); the
+//! `berth-sim` binary serves a demo world.
+//!
 //! [`TlsServer`] presents certificates from a private CA (valid, wrong name, expired) for TLS
 //! failure tests; it needs the `openssl` command line.
 //!
@@ -29,6 +32,7 @@
 mod capture;
 mod repos;
 mod server;
+pub mod sim;
 mod tls;
 
 pub use capture::CaptureServer;

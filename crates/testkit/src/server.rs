@@ -126,7 +126,7 @@ impl Drop for GitServer {
 }
 
 /// `(program, leading args)` to run http-backend.
-async fn find_backend(git: Option<&Path>) -> (PathBuf, Vec<String>) {
+pub(crate) async fn find_backend(git: Option<&Path>) -> (PathBuf, Vec<String>) {
     let git = git.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("git"));
     let out = tokio::process::Command::new(&git).arg("--exec-path").output().await;
     if let Ok(out) = out {
@@ -261,6 +261,21 @@ async fn git(st: &Shared, req: Request, rest: &str, query: &str) -> Response {
             None => return unauthorized(),
         }
     };
+    http_backend(&st.backend, &st.root, req, &format!("/{rest}"), query, user.as_deref(), st.opts.protocol_v2).await
+}
+
+/// Runs `git http-backend` (`backend` from [`find_backend`]) as a CGI program over the
+/// repositories under `root` and streams its output back. `path_info` starts with `/`;
+/// `user` becomes `REMOTE_USER` (which also enables `git-receive-pack`).
+pub(crate) async fn http_backend(
+    backend: &(PathBuf, Vec<String>),
+    root: &Path,
+    req: Request,
+    path_info: &str,
+    query: &str,
+    user: Option<&str>,
+    protocol_v2: bool,
+) -> Response {
     let method = req.method().to_string();
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let git_protocol = req.headers().get("git-protocol").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -269,7 +284,7 @@ async fn git(st: &Shared, req: Request, rest: &str, query: &str) -> Response {
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
 
-    let (program, args) = &st.backend;
+    let (program, args) = backend;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .env_clear()
@@ -277,10 +292,10 @@ async fn git(st: &Shared, req: Request, rest: &str, query: &str) -> Response {
         .env("HOME", crate::repos::git_home())
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_PROJECT_ROOT", &st.root)
+        .env("GIT_PROJECT_ROOT", root)
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("REQUEST_METHOD", &method)
-        .env("PATH_INFO", format!("/{rest}"))
+        .env("PATH_INFO", path_info)
         .env("QUERY_STRING", query)
         .env("CONTENT_TYPE", &content_type)
         .env("CONTENT_LENGTH", body.len().to_string())
@@ -289,10 +304,10 @@ async fn git(st: &Shared, req: Request, rest: &str, query: &str) -> Response {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    if let Some(u) = &user {
+    if let Some(u) = user {
         cmd.env("REMOTE_USER", u);
     }
-    if let (true, Some(p)) = (st.opts.protocol_v2, &git_protocol) {
+    if let (true, Some(p)) = (protocol_v2, &git_protocol) {
         cmd.env("GIT_PROTOCOL", p);
     }
     let mut child = match cmd.spawn() {

@@ -25,7 +25,10 @@ pub async fn login(global: &Global, args: LoginArgs) -> CmdResult {
     let path = session::default_path()?;
     let resp = ctx.client.login(args.username.trim(), &password).await?;
     drop(password);
-    session::save(&path, &Session { url: ctx.client.base.to_string(), token: resp.token, expires_at: resp.expires_at })?;
+    session::save(
+        &path,
+        &Session { url: ctx.client.base.to_string(), token: resp.token, expires_at: resp.expires_at },
+    )?;
     if insecure(&ctx.client.base) {
         eprintln!("warning: {url} is plain HTTP on another host: the password and token cross the network unencrypted; use https");
     }

@@ -1,8 +1,10 @@
 //! `berth credential …`: store, list, show, update and delete Git-host credentials.
 //! Secrets come from a no-echo prompt or from standard input, never from the command line.
 
-use super::{as_id, connect, not_resolved, pick, prompt_secret, secret_from_stdin, CmdResult, Ctx, Failure, Global};
-use berth::output::{clean, credential_detail, credential_table, credential_warnings};
+use super::{
+    as_id, connect, describe, not_resolved, pick, prompt_secret, secret_from_stdin, CmdResult, Ctx, Failure, Global,
+};
+use berth::output::{credential_detail, credential_table, credential_warnings};
 use berth_core::{Code, CredentialKind};
 use berth_proto::{Credential, CredentialCreate, CredentialUpdate, Id};
 use chrono::NaiveDate;
@@ -145,7 +147,12 @@ impl UpdateArgs {
 }
 
 fn is_empty(u: &CredentialUpdate) -> bool {
-    u.name.is_none() && u.username.is_none() && u.email.is_none() && u.secret.is_none() && u.expires_on.is_none() && u.scopes.is_none()
+    u.name.is_none()
+        && u.username.is_none()
+        && u.email.is_none()
+        && u.secret.is_none()
+        && u.expires_on.is_none()
+        && u.scopes.is_none()
 }
 
 pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
@@ -247,13 +254,6 @@ async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
         )
     });
     Ok(())
-}
-
-fn describe(id: Id, name: Option<&str>) -> String {
-    match name {
-        Some(n) => format!("{:?} (id {id})", clean(n)),
-        None => format!("id {id}"),
-    }
 }
 
 /// The credential an id or name refers to.

@@ -88,7 +88,9 @@ pub fn connect(global: &Global, need_token: bool) -> Result<Ctx, Failure> {
     };
     let base = base_url(global, session.as_ref());
     let mut client = ApiClient::new(&base).map_err(|e| match e {
-        ClientError::Transport(m) | ClientError::Decode(m) => Failure::Usage(format!("bad Berth URL (--url or BERTH_URL): {m}")),
+        ClientError::Transport(m) | ClientError::Decode(m) => {
+            Failure::Usage(format!("bad Berth URL (--url or BERTH_URL): {m}"))
+        }
         other => Failure::Client(other),
     })?;
     let url = display_base(&client.base);
@@ -149,7 +151,10 @@ pub fn report(failure: Failure, url: &str, json: bool, login: bool) -> u8 {
                 println!("{}", step_table(&body.checks));
             }
             if status == 401 && body.code == Code::Unauthenticated && !login {
-                eprintln!("not logged in: Berth at {url} refused the token ({}): run `berth login`", clean(&body.message));
+                eprintln!(
+                    "not logged in: Berth at {url} refused the token ({}): run `berth login`",
+                    clean(&body.message)
+                );
                 return 2;
             }
             eprintln!("error[{}]: {}", body.code, clean(&body.message));
@@ -167,7 +172,9 @@ pub fn read_secret_line(r: &mut impl BufRead, what: &str) -> Result<String, Fail
     let mut line = String::new();
     let n = r.read_line(&mut line).map_err(|e| Failure::Usage(format!("cannot read the {what} from stdin: {e}")))?;
     if n == 0 {
-        return Err(Failure::Usage(format!("no {what} on stdin: pipe it in, e.g. `printf '%s\\n' \"$SECRET\" | berth ...`")));
+        return Err(Failure::Usage(format!(
+            "no {what} on stdin: pipe it in, e.g. `printf '%s\\n' \"$SECRET\" | berth ...`"
+        )));
     }
     if line.ends_with('\n') {
         line.pop();
@@ -188,8 +195,9 @@ pub fn secret_from_stdin(what: &str) -> Result<String, Failure> {
 
 /// The secret from a prompt on the terminal, not echoed.
 pub fn prompt_secret(prompt: &str, what: &str) -> Result<String, Failure> {
-    let s = rpassword::prompt_password(prompt)
-        .map_err(|e| Failure::Usage(format!("cannot prompt for the {what} ({e}): pipe it in with --{}-stdin", flag_word(what))))?;
+    let s = rpassword::prompt_password(prompt).map_err(|e| {
+        Failure::Usage(format!("cannot prompt for the {what} ({e}): pipe it in with --{}-stdin", flag_word(what)))
+    })?;
     if s.is_empty() {
         return Err(Failure::Usage(format!("no {what} given")));
     }
@@ -261,6 +269,14 @@ pub fn as_id(key: &str) -> Option<Id> {
     key.trim().parse().ok()
 }
 
+/// `"name" (id 3)`, or `id 3` when the name was not looked up.
+pub fn describe(id: Id, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{:?} (id {id})", clean(n)),
+        None => format!("id {id}"),
+    }
+}
+
 /// Warned steps of a passing check, as `warning[code]: …` lines.
 pub fn warnings(steps: &[Step]) -> String {
     let mut out = String::new();
@@ -298,13 +314,17 @@ mod tests {
     fn words_join_into_one_clone_url() {
         let w = |s: &[&str]| join_words(&s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>());
         assert_eq!(w(&["https://bitbucket.org/ws/repo.git"]), "https://bitbucket.org/ws/repo.git");
-        assert_eq!(w(&["git", "clone", "https://bitbucket.org/ws/repo.git"]), "git clone https://bitbucket.org/ws/repo.git");
+        assert_eq!(
+            w(&["git", "clone", "https://bitbucket.org/ws/repo.git"]),
+            "git clone https://bitbucket.org/ws/repo.git"
+        );
         assert_eq!(w(&[" git ", "", "clone", "x"]), "git clone x");
     }
 
     #[test]
     fn pick_by_id_or_case_insensitive_name() {
-        let items = vec![(1, "Prod".to_owned()), (2, "prod-ro".to_owned()), (3, "Dup".to_owned()), (4, "dup".to_owned())];
+        let items =
+            vec![(1, "Prod".to_owned()), (2, "prod-ro".to_owned()), (3, "Dup".to_owned()), (4, "dup".to_owned())];
         let p = |k: &str| pick(&items, k, |i| i.0, |i| i.1.as_str()).map(|i| i.0).map_err(|v| v.len());
         assert_eq!(p("1"), Ok(1));
         assert_eq!(p("PROD"), Ok(1));

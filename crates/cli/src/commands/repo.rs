@@ -1,7 +1,7 @@
 //! `berth repo …`: list a remote's branches, register repositories after a check, and manage
 //! them. Every check is printed step by step; a failed one exits 1.
 
-use super::{as_id, connect, join_words, not_resolved, pick, warnings, CmdResult, Ctx, Failure, Global};
+use super::{as_id, connect, describe, join_words, not_resolved, pick, warnings, CmdResult, Ctx, Failure, Global};
 use berth::output::{branches, clean, repository_detail, repository_table, step_table};
 use berth_core::Code;
 use berth_proto::{Id, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate};
@@ -91,7 +91,9 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
     if let RepoCmd::Update(u) = &cmd {
         let req = u.to_update();
         if req.name.is_none() && req.clone_url.is_none() && req.credential.is_none() && req.default_branch.is_none() {
-            return Err(Failure::Usage("nothing to update: give --name, --url, --credential or --default-branch".to_owned()));
+            return Err(Failure::Usage(
+                "nothing to update: give --name, --url, --credential or --default-branch".to_owned(),
+            ));
         }
     }
     let ctx = connect(global, true)?;
@@ -170,7 +172,11 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             let (id, _) = resolve_id(&ctx, &u.repo).await?;
             let r = ctx.client.update_repository(id, &req).await?;
             ctx.emit(&r, || {
-                format!("{}Updated repository {}.\n", if rechecked { checks_of(&r) } else { String::new() }, describe(r.id, Some(&r.name)))
+                format!(
+                    "{}Updated repository {}.\n",
+                    if rechecked { checks_of(&r) } else { String::new() },
+                    describe(r.id, Some(&r.name))
+                )
             });
             Ok(())
         }
@@ -192,13 +198,6 @@ fn checks_of(r: &Repository) -> String {
     match &r.last_check {
         Some(c) if !c.checks.is_empty() => format!("{}\n", step_table(&c.checks)),
         _ => String::new(),
-    }
-}
-
-fn describe(id: Id, name: Option<&str>) -> String {
-    match name {
-        Some(n) => format!("{:?} (id {id})", clean(n)),
-        None => format!("id {id}"),
     }
 }
 

@@ -244,7 +244,7 @@ async fn findings_name_the_cause() {
         let st = step(&v["error"]["checks"], step_name);
         assert_eq!(st["status"], "fail", "{url}: {v}");
         assert!(!st["remedy"].as_str().unwrap_or("").is_empty(), "{url}: a failure carries a remedy");
-        assert_eq!(v["error"]["checks"].as_array().unwrap().len(), 8, "every step is listed");
+        assert_eq!(v["error"]["checks"].as_array().unwrap().len(), 11, "every step is listed");
         assert!(!v.to_string().contains("hunter2secret"), "the password in the URL was echoed");
         assert!(!v.to_string().contains(TOKEN));
     }

@@ -1,1 +1,147 @@
-//! Placeholder until the CLI lands (filled in below).
+//! The `berth` binary end to end: login, credentials with secrets from stdin, Refresh,
+//! registration, checks, exit codes, and `berth admin rotate-key` beside a running server.
+
+use crate::harness::*;
+use std::path::Path;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(args)
+        .env("BERTH_URL", &b.base)
+        .env("BERTH_SESSION_FILE", session)
+        .env("BERTH_DATA_DIR", b.data.path())
+        .env_remove("BERTH_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("berth binary");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for secret in [TOKEN, ADMIN_PASSWORD, "wrong-token-from-stdin"] {
+        assert!(!run.all().contains(secret), "berth {args:?} printed a secret:\n{}", run.all());
+    }
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_flow_from_login_to_checks() {
+    let b = Berth::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let session = home.path().join("session.json");
+
+    let r = berth(&b, &session, &["repo", "list"], None).await;
+    assert_eq!(r.code, 2, "not logged in is a usage error: {}", r.all());
+    assert!(r.all().contains("berth login"), "{}", r.all());
+
+    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n"))).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&session).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    let r = berth(
+        &b,
+        &session,
+        &["credential", "add", "--name", "ci", "--kind", "bitbucket_api_token", "--email", "jo@example.com",
+          "--scope", "read:repository:bitbucket", "--secret-stdin"],
+        Some(&format!("{TOKEN}\n")),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let r = berth(&b, &session, &["credential", "add", "--name", "old", "--kind", "bitbucket_app_password", "--username", "jo", "--secret-stdin"], Some("apppw\n")).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("app_password_retired"), "{}", r.all());
+
+    let url = b.git.repo_url("team/app.git");
+    let r = berth(&b, &session, &["repo", "branches", "git", "clone", &url, "--credential", "ci"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("trunk") && r.stdout.contains("feature/login"), "{}", r.stdout);
+
+    let r = berth(&b, &session, &["--json", "repo", "branches", &url, "--credential", "ci"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON output");
+    assert_eq!(v["default_branch"], "trunk");
+
+    let r = berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci", "--default-branch", "trnk"], None).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("branch_not_found") && r.all().contains("trunk"), "{}", r.all());
+
+    let r = berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let r = berth(&b, &session, &["--json", "repo", "list"], None).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON output");
+    assert_eq!(v[0]["name"], "app");
+    assert_eq!(v[0]["default_branch"], "trunk");
+    let r = berth(&b, &session, &["repo", "list"], None).await;
+    assert!(r.stdout.contains("app") && r.stdout.contains("trunk"), "{}", r.stdout);
+
+    let r = berth(&b, &session, &["repo", "check", "app"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let r = berth(&b, &session, &["credential", "rm", "ci"], None).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("credential_in_use"), "{}", r.all());
+
+    // The master key is rotated beside the running server, which keeps opening secrets.
+    let r = berth(&b, &session, &["admin", "rotate-key"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("1 secret(s) re-wrapped"), "{}", r.stdout);
+    let r = berth(&b, &session, &["repo", "check", "app"], None).await;
+    assert_eq!(r.code, 0, "after rotation: {}", r.all());
+
+    // A wrong token makes the check fail with exit 1 and the step named.
+    let r = berth(&b, &session, &["credential", "update", "ci", "--secret-stdin"], Some("wrong-token-from-stdin\n")).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = berth(&b, &session, &["repo", "check", "app"], None).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("auth_failed"), "{}", r.all());
+
+    let r = berth(&b, &session, &["repo", "frobnicate"], None).await;
+    assert_eq!(r.code, 2, "{}", r.all());
+
+    let r = berth(&b, &session, &["logout"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!session.exists());
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reset_password_works_offline() {
+    let b = Berth::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let session = home.path().join("session.json");
+    let r = berth(&b, &session, &["admin", "reset-password", "admin", "--password-stdin"], Some("a-brand-new-password\n")).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n"))).await;
+    assert_eq!(r.code, 1, "the old password no longer works: {}", r.all());
+    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some("a-brand-new-password\n")).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    b.stop().await;
+}

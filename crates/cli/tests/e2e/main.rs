@@ -7,3 +7,5 @@
 mod api;
 mod cli;
 mod harness;
+mod roles;
+mod ui;

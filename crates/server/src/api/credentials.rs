@@ -2,14 +2,14 @@
 //! No response ever carries the secret.
 
 use super::extract::{ApiJson, IdPath};
-use crate::auth::CurrentUser;
+use crate::auth::{Action, CurrentUser};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::credential::{self, CredentialRules, Expiry};
-use berth_core::CredentialKind;
+use berth_core::{Check, CredentialKind};
 use berth_proto::{Credential, CredentialCreate, CredentialUpdate, ErrorBody, RepositoryRef};
 use berth_store::{CredentialPatch, CredentialRow, NewCredential};
 use secrecy::SecretString;
@@ -60,15 +60,29 @@ fn clean_scopes(scopes: Vec<String>) -> Vec<String> {
 
 /// Store a credential. The secret is sealed by the vault and never shown again.
 #[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", request_body = CredentialCreate,
-    responses((status = 201, body = Credential), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Credential), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create(State(st): State<AppState>, _u: CurrentUser, ApiJson(req): ApiJson<CredentialCreate>) -> ApiResult<(StatusCode, Json<Credential>)> {
+pub async fn create(State(st): State<AppState>, u: CurrentUser, ApiJson(req): ApiJson<CredentialCreate>) -> ApiResult<(StatusCode, Json<Credential>)> {
+    Ok((StatusCode::CREATED, Json(create_credential(&st, &u, req).await?)))
+}
+
+pub async fn create_credential(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> ApiResult<Credential> {
+    u.require(Action::CreateCredential)?;
     let username = clean(req.username);
     let email = clean(req.email);
     let scopes = clean_scopes(req.scopes.unwrap_or_default());
     let name = req.name.trim().to_owned();
     CredentialRules { name: &name, username: username.as_deref(), email: email.as_deref(), scopes: &scopes, secret_len: req.secret.len() }
         .validate(req.kind)?;
+    // Atlassian API tokens start with ATATT and app passwords with ATBB: an "API token" pasted
+    // with the app-password prefix is the retired kind, and would fail at the first request.
+    if req.kind == berth_core::CredentialKind::BitbucketApiToken
+        && berth_core::scopes::looks_like_app_password(req.kind, username.as_deref(), email.as_deref(), &req.secret)
+    {
+        let mut e = ApiError::from(berth_core::credential::app_password_retired());
+        e.message = format!("this looks like a Bitbucket app password (it starts with ATBB), not an API token. {}", e.message);
+        return Err(e);
+    }
     let secret = SecretString::from(req.secret);
     let row = st
         .store
@@ -83,21 +97,37 @@ pub async fn create(State(st): State<AppState>, _u: CurrentUser, ApiJson(req): A
         })
         .await?;
     tracing::info!(credential = row.id, kind = row.kind.as_str(), "credential stored");
-    Ok((StatusCode::CREATED, Json(to_wire(row, Vec::new()))))
+    let detail = format!(
+        "kind {}; identity {}; expires {}; {} scope(s)",
+        row.kind.as_str(),
+        row.username.as_deref().or(row.email.as_deref()).unwrap_or("-"),
+        row.expires_on.map_or_else(|| "-".to_owned(), |d| d.to_string()),
+        row.scopes.len()
+    );
+    u.audit(&st.store, "credential.create", "credential", Some(row.id), &row.name, detail).await;
+    Ok(to_wire(row, Vec::new()))
 }
 
 #[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials",
-    responses((status = 200, body = Vec<Credential>)), security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>, _u: CurrentUser) -> ApiResult<Json<Vec<Credential>>> {
+    responses((status = 200, body = Vec<Credential>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Vec<Credential>>> {
+    Ok(Json(list_credentials(&st, &u).await?))
+}
+
+pub async fn list_credentials(st: &AppState, u: &CurrentUser) -> ApiResult<Vec<Credential>> {
+    u.require(Action::ReadCredentials)?;
     let mut used: HashMap<i64, Vec<RepositoryRef>> = HashMap::new();
     for r in st.store.list_repositories().await? {
         used.entry(r.credential_id).or_default().push(RepositoryRef { id: r.id, name: r.name });
     }
     let rows = st.store.list_credentials().await?;
-    Ok(Json(rows.into_iter().map(|c| {
-        let u = used.remove(&c.id).unwrap_or_default();
-        to_wire(c, u)
-    }).collect()))
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let u = used.remove(&c.id).unwrap_or_default();
+            to_wire(c, u)
+        })
+        .collect())
 }
 
 async fn with_usage(st: &AppState, row: CredentialRow) -> ApiResult<Credential> {
@@ -106,17 +136,35 @@ async fn with_usage(st: &AppState, row: CredentialRow) -> ApiResult<Credential> 
 }
 
 #[utoipa::path(get, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = i64, Path)),
-    responses((status = 200, body = Credential), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn show(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Credential>> {
-    let row = st.store.get_credential(id).await?;
-    Ok(Json(with_usage(&st, row).await?))
+    responses((status = 200, body = Credential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn show(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Credential>> {
+    Ok(Json(show_credential(&st, &u, id).await?))
 }
 
-/// Update a credential. Sending `secret` rotates the token.
+pub async fn show_credential(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<Credential> {
+    u.require(Action::ReadCredentials)?;
+    let row = st.store.get_credential(id).await?;
+    with_usage(st, row).await
+}
+
+/// A repository re-checked after its credential's token was replaced.
+pub struct Recheck {
+    pub repository: RepositoryRef,
+    pub check: Check,
+}
+
+/// Update a credential. Sending `secret` replaces the token and re-checks every repository
+/// that uses it (their latest check shows the result).
 #[utoipa::path(patch, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = i64, Path)), request_body = CredentialUpdate,
-    responses((status = 200, body = Credential), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Credential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn update(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath, ApiJson(req): ApiJson<CredentialUpdate>) -> ApiResult<Json<Credential>> {
+pub async fn update(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath, ApiJson(req): ApiJson<CredentialUpdate>) -> ApiResult<Json<Credential>> {
+    let (cred, _) = update_credential(&st, &u, id, req).await?;
+    Ok(Json(cred))
+}
+
+pub async fn update_credential(st: &AppState, u: &CurrentUser, id: i64, req: CredentialUpdate) -> ApiResult<(Credential, Vec<Recheck>)> {
+    u.require(Action::UpdateCredential)?;
     let cur = st.store.get_credential(id).await?;
     let name = req.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| cur.name.clone());
     let username = match req.username { Some(u) => clean(u), None => cur.username.clone() };
@@ -126,6 +174,25 @@ pub async fn update(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdP
     let secret_len = req.secret.as_ref().map_or(1, String::len);
     CredentialRules { name: &name, username: username.as_deref(), email: email.as_deref(), scopes: &scopes, secret_len }.validate(cur.kind)?;
     let rotated = req.secret.is_some();
+    let mut changed = Vec::new();
+    if name != cur.name {
+        changed.push(format!("name {:?} -> {:?}", cur.name, name));
+    }
+    if username != cur.username {
+        changed.push("username".to_owned());
+    }
+    if email != cur.email {
+        changed.push("email".to_owned());
+    }
+    if scopes != cur.scopes {
+        changed.push(format!("scopes ({})", scopes.len()));
+    }
+    if let Some(x) = req.expires_on.filter(|x| *x != cur.expires_on) {
+        changed.push(format!("expiry {}", x.map_or_else(|| "none".to_owned(), |d| d.to_string())));
+    }
+    if rotated {
+        changed.push("token replaced".to_owned());
+    }
     let row = st
         .store
         .update_credential(
@@ -141,16 +208,34 @@ pub async fn update(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdP
         )
         .await?;
     tracing::info!(credential = id, rotated, "credential updated");
-    Ok(Json(with_usage(&st, row).await?))
+    let mut rechecks = Vec::new();
+    if rotated {
+        for (rid, rname) in st.store.repositories_using(id).await? {
+            let check = super::repositories::recheck(st, rid).await?;
+            rechecks.push(Recheck { repository: RepositoryRef { id: rid, name: rname }, check });
+        }
+        let ok = rechecks.iter().filter(|r| r.check.ok).count();
+        changed.push(format!("re-checked {} repositories: {ok} ok, {} failed", rechecks.len(), rechecks.len() - ok));
+    }
+    u.audit(&st.store, "credential.update", "credential", Some(id), &row.name, changed.join("; ")).await;
+    Ok((with_usage(st, row).await?, rechecks))
 }
 
 /// Delete a credential; refused while a repository uses it.
 #[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    delete_credential(&st, &u, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_credential(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<()> {
+    u.require(Action::DeleteCredential)?;
+    let row = st.store.get_credential(id).await?;
     st.store.delete_credential(id).await?;
     tracing::info!(credential = id, "credential deleted");
-    Ok(StatusCode::NO_CONTENT)
+    u.audit(&st.store, "credential.delete", "credential", Some(id), &row.name, format!("kind {}", row.kind.as_str())).await;
+    Ok(())
 }
 
 pub(crate) async fn resolve(st: &AppState, reference: &str) -> ApiResult<CredentialRow> {

@@ -1,15 +1,18 @@
 //! The REST API under `/api/v1`, its OpenAPI document at `/api/openapi.json`, and `/healthz`.
 
+pub mod audit;
 pub mod credentials;
 pub mod extract;
 pub mod repositories;
+pub mod tokens;
+pub mod users;
 
 use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use berth_core::Code;
 use berth_proto::*;
@@ -26,13 +29,17 @@ use utoipa::{Modify, OpenApi};
         credentials::create, credentials::list, credentials::show, credentials::update, credentials::delete,
         repositories::remote_branches, repositories::create, repositories::list, repositories::show,
         repositories::update, repositories::delete, repositories::check,
+        users::me, users::list, users::create, users::update, users::delete, users::lockout_clear, users::totp_reset,
+        users::settings_get, users::settings_put,
+        tokens::list, tokens::create, tokens::revoke,
+        audit::list,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
         berth_core::CredentialKind, berth_core::Provider,
     )),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "credentials"), (name = "repositories")),
+    tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit")),
 )]
 pub struct ApiDoc;
 
@@ -58,6 +65,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/repositories", post(repositories::create).get(repositories::list))
         .route("/api/v1/repositories/{id}", get(repositories::show).patch(repositories::update).delete(repositories::delete))
         .route("/api/v1/repositories/{id}/check", post(repositories::check))
+        .route("/api/v1/me", get(users::me))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", patch(users::update).delete(users::delete))
+        .route("/api/v1/users/{id}/lockout", delete(users::lockout_clear))
+        .route("/api/v1/users/{id}/totp", delete(users::totp_reset))
+        .route("/api/v1/settings", get(users::settings_get).put(users::settings_put))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/api/v1/audit", get(audit::list))
         .fallback(not_found)
 }
 
@@ -75,26 +91,47 @@ pub async fn health() -> Json<Health> {
     Json(Health { status: "ok".to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() })
 }
 
-/// Exchange a username and password for a session token.
+/// Exchange a username and password for a session token. Five failures within 15 minutes lock
+/// the name for 15 minutes (an administrator can clear it). Accounts with two-factor sign-in
+/// use personal API tokens for the API instead.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
-pub async fn login(State(st): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, description = "locked after too many failures", body = ErrorBody)))]
+pub async fn login(State(st): State<AppState>, ConnectMeta(remote): ConnectMeta, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
     let password = SecretString::from(req.password);
-    let Some(user) = auth::authenticate(&st.store, req.username.trim(), &password).await? else {
-        tracing::info!("login refused");
+    let user = auth::password_login(&st.store, &req.username, &password, remote.as_deref()).await?;
+    let has_totp = auth::totp_enabled(&st.store, user.id).await?;
+    if has_totp || auth::require_2fa(&st.store).await? {
+        let message = if has_totp {
+            "this account signs in with a second factor, which the password login of the API cannot take"
+        } else {
+            "two-factor sign-in is required and this account has not set it up"
+        };
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,
-            "wrong username or password",
-            "check both; an administrator can reset a password with `berth admin reset-password`",
+            message,
+            "sign in on the web (set up two-factor sign-in if asked), then create a personal API token under My account and send it as Authorization: Bearer <token>",
         ));
-    };
+    }
+    st.store.clear_login_failures(&user.username).await?;
     let token = auth::new_token();
     let ttl = chrono::Duration::from_std(st.config.session_ttl).unwrap_or(chrono::Duration::hours(12));
     let expires_at = chrono::Utc::now() + ttl;
     st.store.create_session(user.id, &auth::token_hash(&token), expires_at).await?;
     tracing::info!(user = user.id, "login");
+    CurrentUser::new(user, remote, auth::Via::Session).audit(&st.store, "auth.login", "session", None, "api", "API session").await;
     Ok(Json(LoginResponse { token, expires_at }))
+}
+
+/// The caller's address, for the audit log (never refuses).
+pub struct ConnectMeta(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ConnectMeta(auth::remote_addr(&parts.extensions, &parts.headers)))
+    }
 }
 
 /// End the current session.

@@ -4,7 +4,7 @@
 
 use super::credentials::resolve;
 use super::extract::{ApiJson, IdPath};
-use crate::auth::CurrentUser;
+use crate::auth::{Action, CurrentUser};
 use crate::checks::{self, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -40,15 +40,20 @@ fn duration_ms(d: std::time::Duration) -> u64 {
 
 /// List the branches of a remote repository and its default branch: the Refresh button.
 #[utoipa::path(post, path = "/api/v1/remote-branches", tag = "repositories", request_body = RemoteBranchesRequest,
-    responses((status = 200, body = RemoteBranches), (status = 422, description = "a check step failed; `checks` lists every step", body = ErrorBody)),
+    responses((status = 200, body = RemoteBranches), (status = 403, body = ErrorBody), (status = 422, description = "a check step failed; `checks` lists every step", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn remote_branches(State(st): State<AppState>, _u: CurrentUser, ApiJson(req): ApiJson<RemoteBranchesRequest>) -> ApiResult<Json<RemoteBranches>> {
-    let cred = resolve(&st, &req.credential).await?;
-    let out = checks::run(&st, Target { clone_url: &req.clone_url, credential: &cred, wanted_branch: None }).await;
+pub async fn remote_branches(State(st): State<AppState>, u: CurrentUser, ApiJson(req): ApiJson<RemoteBranchesRequest>) -> ApiResult<Json<RemoteBranches>> {
+    Ok(Json(list_remote_branches(&st, &u, req).await?))
+}
+
+pub async fn list_remote_branches(st: &AppState, u: &CurrentUser, req: RemoteBranchesRequest) -> ApiResult<RemoteBranches> {
+    u.require(Action::UseCredential)?;
+    let cred = resolve(st, &req.credential).await?;
+    let out = checks::run(st, Target { clone_url: &req.clone_url, credential: &cred, wanted_branch: None }).await;
     // A missing default branch is not a failure for Refresh: the user picks one from the list.
     let blocking = out.check.checks.iter().any(|s| s.status == berth_core::StepStatus::Fail && s.code != Code::NoDefaultBranch);
     match (out.refs, out.url) {
-        (Some(refs), Some(url)) if !blocking => Ok(Json(RemoteBranches {
+        (Some(refs), Some(url)) if !blocking => Ok(RemoteBranches {
             clone_url: url.canonical(),
             provider: url.provider,
             default_branch: refs.default_branch.clone(),
@@ -59,7 +64,7 @@ pub async fn remote_branches(State(st): State<AppState>, _u: CurrentUser, ApiJso
             .to_owned(),
             branches: refs.branches.into_iter().map(|b| RemoteBranch { name: b.name, commit: b.commit }).collect(),
             checks: out.check.checks,
-        })),
+        }),
         _ => Err(ApiError::check_failed(out.check.checks)),
     }
 }
@@ -128,69 +133,133 @@ async fn checked_save(st: &AppState, id: Option<i64>, name: String, vcs: String,
 
 /// Register a repository after checking access to it.
 #[utoipa::path(post, path = "/api/v1/repositories", tag = "repositories", request_body = RepositoryCreate,
-    responses((status = 201, body = Repository), (status = 409, body = ErrorBody), (status = 422, description = "invalid input or a failed check with every step", body = ErrorBody)),
+    responses((status = 201, body = Repository), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "invalid input or a failed check with every step", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create(State(st): State<AppState>, _u: CurrentUser, ApiJson(req): ApiJson<RepositoryCreate>) -> ApiResult<(StatusCode, Json<Repository>)> {
+pub async fn create(State(st): State<AppState>, u: CurrentUser, ApiJson(req): ApiJson<RepositoryCreate>) -> ApiResult<(StatusCode, Json<Repository>)> {
+    Ok((StatusCode::CREATED, Json(register_repository(&st, &u, req).await?)))
+}
+
+pub async fn register_repository(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> ApiResult<Repository> {
+    u.require(Action::RegisterRepository)?;
     let vcs = validate_vcs(&req.vcs)?;
     let name = validate_name(&req.name)?;
-    let (row, _, _) = checked_save(&st, None, name, vcs, &req.clone_url, &req.credential, req.default_branch.as_deref()).await?;
+    let (row, _, _) = checked_save(st, None, name, vcs, &req.clone_url, &req.credential, req.default_branch.as_deref()).await?;
     tracing::info!(repository = row.id, "repository registered");
+    let detail = format!("{} branch {} with credential {:?}", row.clone_url, row.default_branch, row.credential_name);
+    u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
     let last = st.store.last_check(row.id).await?;
-    Ok((StatusCode::CREATED, Json(to_wire(row, last))))
+    Ok(to_wire(row, last))
 }
 
 #[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories",
-    responses((status = 200, body = Vec<Repository>)), security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>, _u: CurrentUser) -> ApiResult<Json<Vec<Repository>>> {
+    responses((status = 200, body = Vec<Repository>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Vec<Repository>>> {
+    Ok(Json(list_repositories(&st, &u).await?))
+}
+
+pub async fn list_repositories(st: &AppState, u: &CurrentUser) -> ApiResult<Vec<Repository>> {
+    u.require(Action::ReadRepositories)?;
     let mut last = st.store.last_checks().await?;
     let rows = st.store.list_repositories().await?;
-    Ok(Json(rows.into_iter().map(|r| {
-        let c = last.remove(&r.id);
-        to_wire(r, c)
-    }).collect()))
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let c = last.remove(&r.id);
+            to_wire(r, c)
+        })
+        .collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)),
-    responses((status = 200, body = Repository), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn show(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Repository>> {
+    responses((status = 200, body = Repository), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn show(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Repository>> {
+    Ok(Json(show_repository(&st, &u, id).await?))
+}
+
+pub async fn show_repository(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<Repository> {
+    u.require(Action::ReadRepositories)?;
     let row = st.store.get_repository(id).await?;
     let last = st.store.last_check(id).await?;
-    Ok(Json(to_wire(row, last)))
+    Ok(to_wire(row, last))
 }
 
 /// Update a repository; the result is re-checked before it is saved.
 #[utoipa::path(patch, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)), request_body = RepositoryUpdate,
-    responses((status = 200, body = Repository), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Repository), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn update(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath, ApiJson(req): ApiJson<RepositoryUpdate>) -> ApiResult<Json<Repository>> {
+pub async fn update(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath, ApiJson(req): ApiJson<RepositoryUpdate>) -> ApiResult<Json<Repository>> {
+    Ok(Json(update_repository(&st, &u, id, req).await?))
+}
+
+pub async fn update_repository(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpdate) -> ApiResult<Repository> {
+    u.require(Action::UpdateRepository)?;
     let cur = st.store.get_repository(id).await?;
     let name = validate_name(req.name.as_deref().unwrap_or(&cur.name))?;
-    let clone_url = req.clone_url.unwrap_or(cur.clone_url);
+    let clone_url = req.clone_url.unwrap_or_else(|| cur.clone_url.clone());
     let credential = req.credential.unwrap_or_else(|| cur.credential_id.to_string());
-    let branch = req.default_branch.unwrap_or(cur.default_branch);
-    let (row, _, _) = checked_save(&st, Some(id), name, cur.vcs, &clone_url, &credential, Some(&branch)).await?;
+    let branch = req.default_branch.unwrap_or_else(|| cur.default_branch.clone());
+    let (row, _, _) = checked_save(st, Some(id), name, cur.vcs.clone(), &clone_url, &credential, Some(&branch)).await?;
     tracing::info!(repository = id, "repository updated");
+    let mut changed = Vec::new();
+    if row.name != cur.name {
+        changed.push(format!("name {:?} -> {:?}", cur.name, row.name));
+    }
+    if row.clone_url != cur.clone_url {
+        changed.push(format!("clone URL {} -> {}", cur.clone_url, row.clone_url));
+    }
+    if row.credential_id != cur.credential_id {
+        changed.push(format!("credential {:?} -> {:?}", cur.credential_name, row.credential_name));
+    }
+    if row.default_branch != cur.default_branch {
+        changed.push(format!("default branch {} -> {}", cur.default_branch, row.default_branch));
+    }
+    if changed.is_empty() {
+        changed.push("no field changed; re-checked".to_owned());
+    }
+    u.audit(&st.store, "repository.update", "repository", Some(id), &row.name, changed.join("; ")).await;
     let last = st.store.last_check(id).await?;
-    Ok(Json(to_wire(row, last)))
+    Ok(to_wire(row, last))
 }
 
 #[utoipa::path(delete, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    delete_repository(&st, &u, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_repository(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<()> {
+    u.require(Action::DeleteRepository)?;
+    let row = st.store.get_repository(id).await?;
     st.store.delete_repository(id).await?;
     tracing::info!(repository = id, "repository deleted");
-    Ok(StatusCode::NO_CONTENT)
+    u.audit(&st.store, "repository.delete", "repository", Some(id), &row.name, row.clone_url.clone()).await;
+    Ok(())
 }
 
 /// Re-check a registered repository now and keep the result.
 #[utoipa::path(post, path = "/api/v1/repositories/{id}/check", tag = "repositories", params(("id" = i64, Path)),
-    responses((status = 200, description = "the check ran; `ok` says whether every step passed", body = Check), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "the check ran; `ok` says whether every step passed", body = Check), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn check(State(st): State<AppState>, _u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Check>> {
+pub async fn check(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Check>> {
+    Ok(Json(check_repository(&st, &u, id).await?))
+}
+
+pub async fn check_repository(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<Check> {
+    u.require(Action::CheckRepository)?;
+    let row = st.store.get_repository(id).await?;
+    let check = recheck(st, id).await?;
+    let detail = check.first_failure().map_or_else(|| "all steps passed".to_owned(), |s| format!("{}: {}", s.step.as_str(), s.code));
+    u.audit(&st.store, "repository.check", "repository", Some(id), &row.name, detail).await;
+    Ok(check)
+}
+
+/// Runs the check of a registered repository with its stored credential and records it.
+pub(crate) async fn recheck(st: &AppState, id: i64) -> ApiResult<Check> {
     let row = st.store.get_repository(id).await?;
     let cred = st.store.get_credential(row.credential_id).await?;
     let started = Utc::now();
-    let out = checks::run(&st, Target { clone_url: &row.clone_url, credential: &cred, wanted_branch: Some(&row.default_branch) }).await;
+    let out = checks::run(st, Target { clone_url: &row.clone_url, credential: &cred, wanted_branch: Some(&row.default_branch) }).await;
     st.store.record_check(id, &out.check, started, duration_ms(out.duration)).await?;
-    Ok(Json(out.check))
+    Ok(out.check)
 }

@@ -1,0 +1,425 @@
+//! The web UI in a real browser: Debian's Chromium driven through chromedriver (WebDriver) by
+//! fantoccini, against a real Berth and the test Git server. Each page visited is saved as a
+//! PNG under `target/screenshots/`.
+//!
+//! Chromium and chromedriver must be installed (`scripts/test` installs them); without them
+//! these tests fail rather than pass silently.
+
+use crate::harness::*;
+use crate::roles::{add_user, VIEWER_PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process (own process group, killed on drop) and a browser session.
+pub struct Browser {
+    pub c: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    shots: PathBuf,
+    prefix: &'static str,
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Browser {
+    pub async fn start(prefix: &'static str) -> Browser {
+        for (path, what) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            assert!(
+                std::path::Path::new(path).exists(),
+                "{path} is missing: the browser tests need Debian's {what}. Run scripts/test, which installs chromium and chromium-driver"
+            );
+        }
+        let port = free_port();
+        let mut cmd = Command::new(CHROMEDRIVER);
+        cmd.arg(format!("--port={port}")).arg("--allowed-ips=127.0.0.1").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let driver = cmd.spawn().expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1366,900", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let caps = caps.as_object().unwrap().clone();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = String::new();
+        let mut browser = None;
+        for _ in 0..100 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&url).await {
+                Ok(c) => {
+                    browser = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        let mut me = Browser { c: browser.unwrap_or_else(|| panic!("no WebDriver session from chromedriver: {last}")), driver, _profile: profile, shots: screenshot_dir(), prefix };
+        me.c.set_window_size(1366, 900).await.unwrap();
+        me.driver_alive();
+        me
+    }
+
+    fn driver_alive(&mut self) {
+        assert!(self.driver.try_wait().unwrap().is_none(), "chromedriver exited");
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.c.goto(url).await.unwrap();
+    }
+
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} not found: {e}"))
+    }
+
+    pub async fn has(&self, css: &str) -> bool {
+        self.c.find(Locator::Css(css)).await.is_ok()
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        let e = self.find(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(value).await.unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    pub async fn value(&self, css: &str) -> String {
+        self.find(css).await.prop("value").await.unwrap().unwrap_or_default()
+    }
+
+    pub async fn path(&self) -> String {
+        let u = self.c.current_url().await.unwrap();
+        match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        }
+    }
+
+    /// Polls `cond` (JavaScript returning a boolean) until true, for at most 20 seconds.
+    pub async fn until(&self, what: &str, js: &str) {
+        for _ in 0..200 {
+            if self.c.execute(js, vec![]).await.unwrap().as_bool() == Some(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting until {what}");
+    }
+
+    pub async fn shot(&self, name: &str) {
+        eprintln!("screenshot {}-{name}", self.prefix);
+        let png = self.c.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(self.shots.join(format!("{}-{name}.png", self.prefix)), png).unwrap();
+    }
+
+    pub async fn sign_in(&self, base: &str, user: &str, password: &str) {
+        self.goto(&format!("{base}/login")).await;
+        self.fill("#username", user).await;
+        self.fill("#password", password).await;
+        self.click("#sign_in").await;
+    }
+
+    pub async fn sign_out(&self) {
+        self.click("header form[action='/logout'] button").await;
+        self.find("#sign_in").await;
+    }
+
+    pub async fn close(mut self) {
+        let c = self.c.clone();
+        let _ = c.close().await;
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        // Browser processes left behind (a test that failed before closing its session) are
+        // found by their unique profile directory and ended by id.
+        let marker = format!("--user-data-dir={}", self._profile.path().display());
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                if cmdline.split(|b| *b == 0).any(|arg| arg == marker.as_bytes()) {
+                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if self.driver.try_wait().ok().flatten().is_none() {
+            self.kill();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_stores_a_credential_and_registers_a_repository() {
+    let berth = Berth::start().await;
+    let base = berth.base.clone();
+    let b = Browser::start("admin").await;
+
+    // Login.
+    b.goto(&format!("{base}/")).await;
+    assert_eq!(b.path().await, "/login", "not signed in: to the sign-in page");
+    b.shot("01-login").await;
+    b.fill("#username", "admin").await;
+    b.fill("#password", "wrong password").await;
+    b.click("#sign_in").await;
+    assert!(b.text("#problem").await.contains("wrong username or password"));
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.find("#empty_repos").await;
+    assert_eq!(b.text("h1").await, "VC Repos");
+    b.shot("02-vc-repos-empty").await;
+
+    // Admin > Credentials > Create Credential.
+    b.click("a[href='/credentials']").await;
+    b.find("#empty_credentials").await;
+    b.shot("03-credentials-empty").await;
+    b.click("#create_credential").await;
+    b.find("#credential_form").await;
+    // The retired type explains itself instead of saving.
+    b.find("#kind").await.select_by_value("bitbucket_app_password").await.unwrap();
+    b.until("the app-password notice shows", "return !document.getElementById('app_password_notice').hidden").await;
+    b.shot("04-credential-app-password-notice").await;
+    b.fill("#cred_name", "old-app-pw").await;
+    b.fill("#secret", "app-password-value").await;
+    b.click("#save_credential").await;
+    let problem = b.text("#problem").await;
+    assert!(problem.contains("app_password_retired") && problem.contains("API token"), "{problem}");
+    assert!(!b.c.source().await.unwrap().contains("app-password-value"), "the secret was echoed back");
+    // Username with API Token.
+    b.find("#kind").await.select_by_value("bitbucket_api_token").await.unwrap();
+    assert_eq!(b.find("#kind option:checked").await.text().await.unwrap(), "Username with API Token");
+    b.fill("#cred_name", "bb-ci").await;
+    b.fill("#email", "jo@example.com").await;
+    b.fill("#secret", TOKEN).await;
+    b.c.execute("document.getElementById('expires_on').value = '2030-06-30'", vec![]).await.unwrap();
+    b.shot("05-create-credential").await;
+    b.click("#save_credential").await;
+    b.find("#credentials").await;
+    let flash = b.text("#flash").await;
+    assert!(flash.contains("bb-ci") && flash.contains("will not be shown again"), "{flash}");
+    let table = b.text("#credentials").await;
+    assert!(table.contains("bb-ci") && table.contains("Username with API Token") && table.contains("2030-06-30"), "{table}");
+    assert!(!b.c.source().await.unwrap().contains(TOKEN), "the token is on the page");
+    b.shot("06-credentials").await;
+
+    // Admin > VC Repos > Register Repository, with Refresh against the test Git server.
+    b.click("a[href='/']").await;
+    b.click("#register_link").await;
+    b.find("#register_form").await;
+    assert!(!b.find("#default_branch").await.is_enabled().await.unwrap(), "Default Branch starts disabled");
+    assert_eq!(b.find("#vcs option:checked").await.text().await.unwrap(), "GIT");
+    b.shot("07-register-empty").await;
+    b.fill("#name", "app").await;
+    b.fill("#clone_url", &format!("git clone {}", berth.git.repo_url("team/app.git"))).await;
+    b.find("#credential").await.select_by_label("bb-ci · Username with API Token · jo@example.com").await.unwrap();
+    b.click("#refresh").await;
+    b.until("the branches are listed", "return !document.getElementById('default_branch').disabled").await;
+    assert_eq!(b.value("#default_branch").await, "trunk", "the remote's default is pre-selected");
+    assert!(b.text("#branch_hint").await.contains("4 branches"));
+    // Typeahead.
+    b.fill("#default_branch", "rel").await;
+    b.until("the typeahead shows matches", "return !document.getElementById('branch_list').hidden").await;
+    let options = b.text("#branch_list").await;
+    assert!(options.contains("release/1.0") && !options.contains("develop"), "{options}");
+    b.shot("08-register-typeahead").await;
+    b.find("#default_branch").await.send_keys("\u{E015}").await.unwrap(); // ArrowDown
+    b.find("#default_branch").await.send_keys("\u{E007}").await.unwrap(); // Enter picks it
+    assert_eq!(b.value("#default_branch").await, "release/1.0");
+    b.fill("#default_branch", "trunk").await;
+    b.find("#default_branch").await.send_keys("\u{E00C}").await.unwrap(); // Escape
+    b.shot("09-register-refreshed").await;
+    b.click("#register").await;
+    b.find("#repos").await;
+    assert!(b.path().await.starts_with("/?registered="));
+    assert!(b.text("#flash").await.contains("Registered app"));
+    let repos = b.text("#repos").await;
+    assert!(repos.contains("app") && repos.contains("trunk") && repos.contains("bb-ci") && repos.contains("passed"), "{repos}");
+    assert!(repos.contains(&berth.git.repo_url("team/app.git")), "{repos}");
+    b.shot("10-vc-repos-listed").await;
+
+    // A failing registration shows every step with what to do.
+    b.click("#register_link").await;
+    b.fill("#name", "ghost").await;
+    b.fill("#clone_url", &berth.git.repo_url("team/missing.git")).await;
+    b.find("#credential").await.select_by_value("1").await.unwrap();
+    b.click("#refresh").await;
+    b.until("the refresh fails with steps", "return !!document.querySelector('#refresh_result table.steps')").await;
+    let steps = b.text("#refresh_result").await;
+    assert!(steps.contains("repository_not_found_or_no_access") && steps.contains("What to do"), "{steps}");
+    b.shot("11-refresh-failed").await;
+    b.click("#register").await;
+    b.find("#problem table.steps").await;
+    let rows = b.c.find_all(Locator::Css("#problem table.steps tbody tr")).await.unwrap();
+    assert!(rows.len() >= 8, "every step is listed, got {}", rows.len());
+    let text = b.text("#problem").await;
+    assert!(text.contains("Git smart HTTP") && text.contains("fail") && text.contains("skip"), "{text}");
+    assert_eq!(b.value("#name").await, "ghost", "the form keeps what was typed");
+    b.shot("12-register-failed-steps").await;
+
+    // The repository page: Check now.
+    b.goto(&format!("{base}/")).await;
+    b.click("#repos a[href^='/repositories/']").await;
+    b.click("#check_now").await;
+    assert!(b.text("#flash").await.contains("every step passed"));
+    assert!(b.has("table.steps").await);
+    b.shot("13-repository").await;
+
+    // Replace the token: every repository using the credential is checked again.
+    b.goto(&format!("{base}/credentials/1")).await;
+    assert!(b.text("dl.facts").await.contains("app"), "used by app");
+    b.fill("#new_secret", TOKEN).await;
+    b.click("#replace_token").await;
+    let rechecks = b.text("#rechecks").await;
+    assert!(rechecks.contains("app") && rechecks.contains("passed"), "{rechecks}");
+    assert!(b.text("#flash").await.contains("1 repositories re-checked, 0 failed"));
+    b.shot("14a-credential-token-replaced").await;
+
+    // Users, audit, account.
+    b.click("a[href='/admin/users']").await;
+    b.fill("#new_username", "vera").await;
+    b.fill("#new_password", VIEWER_PASSWORD).await;
+    b.find("#new_role").await.select_by_value("viewer").await.unwrap();
+    b.click("#add_user").await;
+    assert!(b.text("#flash").await.contains("Added vera as viewer"));
+    b.shot("14-users").await;
+    b.click("a[href='/admin/audit']").await;
+    let audit = b.text("#audit").await;
+    for a in ["credential.create", "repository.register", "repository.check", "user.create", "auth.login_failed"] {
+        assert!(audit.contains(a), "{a} missing from the audit page");
+    }
+    assert!(!audit.contains(TOKEN) && !audit.contains(VIEWER_PASSWORD));
+    b.shot("15-audit").await;
+    b.click("a[href='/account']").await;
+    b.fill("#token_name", "ci-pipeline").await;
+    b.click("#create_token").await;
+    let token = b.value("#new_token").await;
+    assert!(token.starts_with("berthpat_"), "{token}");
+    b.shot("16-account-token").await;
+    let me = berth.http.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), reqwest::StatusCode::OK);
+
+    // A phone-sized screen.
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.goto(&format!("{base}/")).await;
+    b.find("#repos").await;
+    b.shot("17-vc-repos-phone").await;
+    b.goto(&format!("{base}/repositories/new")).await;
+    b.find("#register_form").await;
+    b.shot("18-register-phone").await;
+    b.close().await;
+    berth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_is_refused_and_two_factor_sign_in_works() {
+    let berth = Berth::start().await;
+    let base = berth.base.clone();
+    add_user(&berth, "vera", VIEWER_PASSWORD, "viewer").await;
+    berth.api_token_credential("ci").await;
+    let b = Browser::start("viewer").await;
+
+    b.sign_in(&base, "vera", VIEWER_PASSWORD).await;
+    b.find("#empty_repos").await;
+    assert!(!b.has("#register_link").await, "a viewer gets no Register button");
+    assert!(b.text("#no_register").await.contains("You must have permission to register a repository"));
+    assert!(!b.has("a[href='/admin/users']").await);
+    b.shot("01-vc-repos").await;
+    b.goto(&format!("{base}/repositories/new")).await;
+    let problem = b.text("#problem").await;
+    assert!(problem.contains("You must have permission to register a repository") && problem.contains("forbidden"), "{problem}");
+    b.shot("02-register-refused").await;
+    b.goto(&format!("{base}/admin/audit")).await;
+    assert!(b.text("#problem").await.contains("read the audit log"));
+    b.goto(&format!("{base}/credentials")).await;
+    assert!(b.text("#credentials").await.contains("ci"), "viewers read credentials");
+    assert!(!b.has("#create_credential").await);
+
+    // Two-factor sign-in: enrol, sign out, sign in with a code.
+    b.goto(&format!("{base}/account")).await;
+    b.click("#setup_2fa").await;
+    b.click("#start_2fa").await;
+    let secret: String = b.text("#totp_secret").await.split_whitespace().collect();
+    b.shot("03-totp-enrol").await;
+    let now = chrono::Utc::now().timestamp();
+    b.fill("#confirm_code", &berth_server::auth::totp::code(&secret, now).unwrap()).await;
+    b.click("#confirm_2fa").await;
+    let codes = b.text("#recovery_codes").await;
+    assert!(codes.contains("recovery codes"), "{codes}");
+    let first_code = b.find("#recovery_codes li code").await.text().await.unwrap();
+    b.shot("04-totp-recovery-codes").await;
+    b.sign_out().await;
+    b.sign_in(&base, "vera", VIEWER_PASSWORD).await;
+    b.find("#code").await;
+    assert_eq!(b.path().await, "/login/2fa");
+    // The pending session opens nothing else.
+    b.goto(&format!("{base}/")).await;
+    assert_eq!(b.path().await, "/login/2fa");
+    b.shot("05-second-factor").await;
+    b.fill("#code", "000000").await;
+    b.click("#verify").await;
+    assert!(b.text("#problem").await.contains("not valid"));
+    // The code already used to enrol does not work twice: use the next step's.
+    b.fill("#code", &berth_server::auth::totp::code(&secret, now + 30).unwrap()).await;
+    b.click("#verify").await;
+    b.find("#empty_repos").await;
+    // A recovery code works once.
+    b.sign_out().await;
+    b.sign_in(&base, "vera", VIEWER_PASSWORD).await;
+    b.fill("#code", &first_code).await;
+    b.click("#verify").await;
+    b.find("#empty_repos").await;
+    b.sign_out().await;
+    b.sign_in(&base, "vera", VIEWER_PASSWORD).await;
+    b.fill("#code", &first_code).await;
+    b.click("#verify").await;
+    assert!(b.text("#problem").await.contains("not valid"));
+    // The API's password login points such users at personal tokens.
+    let r = berth
+        .http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "vera", "password": VIEWER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    b.close().await;
+    berth.stop().await;
+}

@@ -1,0 +1,546 @@
+//! REST adapters for Git hosts: who a credential authenticates as, which scopes it has, and
+//! whether the repository behind a clone URL is visible to it, reported as check steps
+//! (`api_credential`, `api_scopes`, `api_repository`).
+//!
+//! * Bitbucket Cloud (API 2.0): API tokens as Basic with the Atlassian email, access tokens as
+//!   Bearer; a 403 on `/user` is not an invalid credential; scope errors name the missing scopes.
+//! * Bitbucket Data Center (REST 1.0, `rest/api/latest`): the authenticated user from the
+//!   `X-AUSERNAME` header; 401 on a repository after a good credential means "no REPO_READ".
+//! * GitHub (REST v3, api.github.com or GitHub Enterprise `/api/v3`): `X-OAuth-Scopes` for classic
+//!   tokens, the token's expiry header, `permissions` on the repository.
+//!
+//! Every request goes through the shared [`GitClient`] (same pool, network policy, timeouts; no
+//! redirects followed), at most [`DEFAULT_PER_HOST_LIMIT`] at a time per host. A 429 with a
+//! `Retry-After` of at most [`MAX_RETRY_WAIT`] is retried once. Secrets never appear in a step, a
+//! log line, a URL or a `Debug` output.
+
+mod cloud;
+mod datacenter;
+mod github;
+mod pager;
+pub mod parse;
+
+use berth_core::credential::{Expiry, API_TOKEN_GIT_USERNAME};
+use berth_core::{Code, CredentialKind, Provider, Step, StepName, StepStatus};
+use berth_git::api::{authority, ApiRequest, ApiResponse};
+use berth_git::{GitAuth, GitClient, GitError};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// REST requests in flight per `host:port`.
+pub const DEFAULT_PER_HOST_LIMIT: usize = 4;
+/// A 429 asking to wait at most this long is retried once; a longer wait is reported.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether Berth has a REST adapter for the provider.
+pub fn supports(provider: Provider) -> bool {
+    matches!(provider, Provider::BitbucketCloud | Provider::BitbucketDatacenter | Provider::Github)
+}
+
+/// The repository to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoTarget {
+    pub provider: Provider,
+    /// The host's REST API root: `https://api.bitbucket.org/2.0`, `https://host:7990/bitbucket/rest`,
+    /// `https://api.github.com` or `https://ghe.example/api/v3`.
+    pub api_url: String,
+    /// The clone URL's path: `ws/repo`, `bitbucket/scm/proj/repo` (everything up to and including
+    /// the `scm` segment is ignored), `owner/repo`.
+    pub repo_path: String,
+}
+
+/// A credential as the adapters need it. `Debug` shows no secret.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialView<'a> {
+    pub kind: CredentialKind,
+    pub username: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub secret: &'a SecretString,
+    /// The scopes the user recorded for the token (Bitbucket does not report API-token scopes).
+    pub declared_scopes: &'a [String],
+    pub expiry: Expiry,
+}
+
+impl CredentialView<'_> {
+    fn username(&self) -> Option<&str> {
+        self.username.map(str::trim).filter(|u| !u.is_empty())
+    }
+
+    fn email(&self) -> Option<&str> {
+        self.email.map(str::trim).filter(|e| !e.is_empty())
+    }
+}
+
+/// The repository as the host's REST API describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoFacts {
+    /// `ws/repo`, `PROJ/repo`, `owner/repo`.
+    pub full_name: String,
+    pub private: bool,
+    /// `None` when the host names none (an empty repository).
+    pub main_branch: Option<String>,
+    /// The credential's level: Cloud `read|write|admin`, GitHub `pull|triage|push|maintain|admin`;
+    /// `None` when the host does not say (Data Center, access tokens, public repositories).
+    pub permission: Option<String>,
+}
+
+/// What the REST API said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForgeReport {
+    /// The steps that ran among `api_credential`, `api_scopes`, `api_repository`, in that order.
+    pub steps: Vec<Step>,
+    /// "Jo Doe (jo, jo@example.com)", or "repository access token for ws/repo".
+    pub authenticated_as: Option<String>,
+    /// `None` when the host does not say.
+    pub granted_scopes: Option<Vec<String>>,
+    pub missing_scopes: Vec<String>,
+    /// "list branches", "webhooks", "pull requests", …
+    pub blocked_capabilities: Vec<String>,
+    pub repository: Option<RepoFacts>,
+    /// A step failed such that the Git steps would fail too: invalid, expired or retired
+    /// credential, repository not visible, the registration scope missing.
+    pub fatal: bool,
+}
+
+impl ForgeReport {
+    fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    /// The first failed step, if any.
+    pub fn first_failure(&self) -> Option<&Step> {
+        self.steps.iter().find(|s| s.status == StepStatus::Fail)
+    }
+}
+
+/// The REST adapters. Cheap to clone; clones share the per-host limits.
+#[derive(Clone)]
+pub struct Forge {
+    git: GitClient,
+    per_host: usize,
+    limits: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+impl std::fmt::Debug for Forge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forge").field("per_host", &self.per_host).finish_non_exhaustive()
+    }
+}
+
+impl Forge {
+    /// Uses the shared Git client: same connection pool, network policy, timeouts and roots.
+    pub fn new(git: &berth_git::GitClient) -> Forge {
+        Forge::with_per_host_limit(git, DEFAULT_PER_HOST_LIMIT)
+    }
+
+    pub fn with_per_host_limit(git: &berth_git::GitClient, per_host: usize) -> Forge {
+        Forge { git: git.clone(), per_host: per_host.max(1), limits: Arc::default() }
+    }
+
+    /// Verifies the credential on the host's REST API and the repository behind `target`.
+    pub async fn check(&self, target: &RepoTarget, cred: &CredentialView<'_>) -> ForgeReport {
+        let mut report = ForgeReport::default();
+        let Some(session) = self.session(target.provider, &target.api_url, cred, &mut report) else {
+            return report;
+        };
+        match target.provider {
+            Provider::BitbucketCloud => cloud::run(&session, Some(&target.repo_path), &mut report).await,
+            Provider::BitbucketDatacenter => datacenter::run(&session, Some(&target.repo_path), &mut report).await,
+            Provider::Github => github::run(&session, Some(&target.repo_path), &mut report).await,
+            _ => {}
+        }
+        report
+    }
+
+    /// The credential only (no repository): the steps `api_credential` and `api_scopes`.
+    pub async fn verify_credential(&self, provider: Provider, api_url: &str, cred: &CredentialView<'_>) -> ForgeReport {
+        let mut report = ForgeReport::default();
+        let Some(session) = self.session(provider, api_url, cred, &mut report) else {
+            return report;
+        };
+        match provider {
+            Provider::BitbucketCloud => cloud::run(&session, None, &mut report).await,
+            Provider::BitbucketDatacenter => datacenter::run(&session, None, &mut report).await,
+            Provider::Github => github::run(&session, None, &mut report).await,
+            _ => {}
+        }
+        report
+    }
+
+    /// Every branch name through the REST API (Cloud `refs/branches`, Data Center `branches`,
+    /// GitHub `branches`), following pages; for when Git does not advertise HEAD or the list is
+    /// wanted without Git. A failure is a `branches` step.
+    pub async fn list_branches(&self, target: &RepoTarget, cred: &CredentialView<'_>) -> Result<Vec<String>, Step> {
+        let started = Instant::now();
+        let mut report = ForgeReport::default();
+        let Some(session) = self.session(target.provider, &target.api_url, cred, &mut report) else {
+            let step = report.steps.pop().unwrap_or_else(|| unsupported(StepName::Branches, target.provider));
+            return Err(Step { step: StepName::Branches, ..step });
+        };
+        let out = match target.provider {
+            Provider::BitbucketCloud => cloud::branches(&session, &target.repo_path).await,
+            Provider::BitbucketDatacenter => datacenter::branches(&session, &target.repo_path).await,
+            Provider::Github => github::branches(&session, &target.repo_path).await,
+            p => Err(unsupported(StepName::Branches, p)),
+        };
+        out.map_err(|s| s.took(started.elapsed()))
+    }
+
+    fn session<'a>(
+        &'a self,
+        provider: Provider,
+        api_url: &str,
+        cred: &'a CredentialView<'a>,
+        report: &mut ForgeReport,
+    ) -> Option<Session<'a>> {
+        if !supports(provider) {
+            report.push(unsupported(StepName::ApiCredential, provider));
+            return None;
+        }
+        let base = match parse_base(api_url) {
+            Ok(b) => b,
+            Err(msg) => {
+                report.push(Step::fail(
+                    StepName::ApiCredential,
+                    Code::InvalidUrl,
+                    msg,
+                    "Configure the host's REST API URL, such as https://api.bitbucket.org/2.0, \
+                     https://git.example.com:7990/bitbucket/rest or https://api.github.com.",
+                ));
+                return None;
+            }
+        };
+        let (auth, shape) = rest_auth(provider, cred);
+        Some(Session { forge: self, provider, base, cred, auth, shape })
+    }
+
+    fn semaphore(&self, key: &str) -> Arc<Semaphore> {
+        let mut map = match self.limits.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(key.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
+    }
+
+    /// One GET under the per-host limit; a 429 with a short `Retry-After` is retried once.
+    async fn get(&self, url: Url, auth: &GitAuth, headers: &HeaderMap) -> Result<ApiResponse, GitError> {
+        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let limit = self.semaphore(&key);
+        let mut attempt = 0;
+        loop {
+            let resp = {
+                let _permit = limit.acquire().await.ok();
+                let mut req = ApiRequest::get(url.clone(), Some(auth));
+                req.headers = headers.clone();
+                self.git.api_request(req).await?
+            };
+            attempt += 1;
+            if resp.status == 429 && attempt == 1 {
+                if let Some(wait) = resp.retry_after().filter(|w| *w <= MAX_RETRY_WAIT) {
+                    tracing::debug!(request = %resp.what, wait_s = wait.as_secs_f64(), "rate limited; retrying once");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+    }
+}
+
+fn unsupported(step: StepName, provider: Provider) -> Step {
+    Step::skip(step, format!("Berth has no REST API check for {provider} yet; the Git steps decide"))
+}
+
+fn parse_base(api_url: &str) -> Result<Url, String> {
+    let trimmed = api_url.trim();
+    let mut url = Url::parse(trimmed).map_err(|_| "the configured REST API URL is not a valid URL".to_owned())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("the configured REST API URL is not an http(s) URL".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the configured REST API URL contains a user name or password".to_owned());
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// `base` + path segments, each percent-encoded (a `/` inside a segment stays in it).
+fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut p) = url.path_segments_mut() {
+        p.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+/// How the credential signs REST requests on the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AuthShape {
+    Basic { username: String, is_email: bool },
+    Bearer,
+}
+
+impl AuthShape {
+    fn describe(&self) -> String {
+        match self {
+            AuthShape::Basic { username, .. } => format!("Basic auth as {username}"),
+            AuthShape::Bearer => "a Bearer token".to_owned(),
+        }
+    }
+}
+
+/// Bitbucket Cloud: API tokens as Basic with the Atlassian email (the username when no email
+/// was recorded, which fails with a hint), access tokens as Bearer, username/password (the app
+/// password's shape) as Basic with the username. Data Center: access tokens as Bearer, the rest
+/// as Basic. GitHub: tokens as Bearer, username/password as Basic.
+fn rest_auth(provider: Provider, cred: &CredentialView<'_>) -> (GitAuth, AuthShape) {
+    let basic = |username: &str, is_email: bool| {
+        (
+            GitAuth::Basic { username: username.to_owned(), password: cred.secret.clone() },
+            AuthShape::Basic { username: username.to_owned(), is_email },
+        )
+    };
+    let bearer = || (GitAuth::Bearer(cred.secret.clone()), AuthShape::Bearer);
+    match (provider, cred.kind) {
+        (_, CredentialKind::AccessToken) => bearer(),
+        (Provider::BitbucketCloud, CredentialKind::BitbucketApiToken) => match (cred.email(), cred.username()) {
+            (Some(e), _) => basic(e, true),
+            (None, Some(u)) => basic(u, false),
+            (None, None) => basic(API_TOKEN_GIT_USERNAME, false),
+        },
+        (_, CredentialKind::BitbucketApiToken) => match cred.username().or(cred.email()) {
+            Some(u) => basic(u, u.contains('@')),
+            None => bearer(),
+        },
+        (_, CredentialKind::UsernamePassword | CredentialKind::BitbucketAppPassword) => {
+            match cred.username().or(cred.email()) {
+                Some(u) => basic(u, u.contains('@')),
+                None => bearer(),
+            }
+        }
+    }
+}
+
+/// Everything one adapter run needs.
+struct Session<'a> {
+    forge: &'a Forge,
+    provider: Provider,
+    base: Url,
+    cred: &'a CredentialView<'a>,
+    auth: GitAuth,
+    shape: AuthShape,
+}
+
+impl Session<'_> {
+    fn url(&self, segments: &[&str]) -> Url {
+        endpoint(&self.base, segments)
+    }
+
+    fn host(&self) -> String {
+        authority(&self.base)
+    }
+
+    fn secret(&self) -> &str {
+        self.cred.secret.expose_secret()
+    }
+
+    async fn get(&self, url: Url, headers: &HeaderMap) -> Result<ApiResponse, GitError> {
+        self.forge.get(url, &self.auth, headers).await
+    }
+}
+
+fn json_headers(accept: &'static str, extra: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(ACCEPT, HeaderValue::from_static(accept));
+    for (k, v) in extra {
+        h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+    }
+    h
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps shared by the adapters
+
+/// A request that did not get an HTTP answer Berth can judge (network, policy, redirect, too
+/// large): a warning under `step`. The REST API is a second opinion; the Git steps decide.
+fn transport_step(step: StepName, e: &GitError, elapsed: Duration) -> Step {
+    let mut s =
+        Step::warn(step, e.code, format!("REST API: {}", e.message), e.remedy.clone()).with_details(e.details.clone());
+    if let Some(loc) = &e.location {
+        if !s.details.contains(loc) {
+            s.details.push(loc.clone());
+        }
+    }
+    s.took(elapsed)
+}
+
+/// 401 on a credential: expired when the stored expiry says so, else refused, with hints.
+fn auth_failed_step(step: StepName, s: &Session<'_>, resp: &ApiResponse, hints: Vec<String>) -> Step {
+    let host = s.host();
+    let words = parse::server_words(&resp.body, resp.text_lines());
+    let said = words.first().map(|w| format!(" It said: {w}")).unwrap_or_default();
+    let (code, message, default_remedy) = match s.cred.expiry {
+        Expiry::Expired { days_ago } => (
+            Code::TokenExpired,
+            format!(
+                "{host} refused the credential (HTTP {}), whose stored expiry date passed {days_ago} day(s) ago.{said}",
+                resp.status
+            ),
+            "Create a new token and update the credential's secret (a token rotation).".to_owned(),
+        ),
+        _ => (
+            Code::AuthFailed,
+            format!("{host} refused the credential, sent as {} (HTTP {}).{said}", s.shape.describe(), resp.status),
+            "Check the token (it may be wrong, expired or revoked) and the username or email stored with it."
+                .to_owned(),
+        ),
+    };
+    // An expired token explains the 401 better than any hint about its shape.
+    let remedy = if hints.is_empty() || code == Code::TokenExpired { default_remedy } else { hints.join(" ") };
+    Step::fail(step, code, message, remedy).with_details(words)
+}
+
+/// Waits and errors that are not verdicts on the credential: 429, 5xx, anything unexpected.
+fn http_problem_step(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Step {
+    let host = s.host();
+    let words = parse::server_words(&resp.body, resp.text_lines());
+    match resp.status {
+        429 => rate_limited_step(step, s.provider, &host, resp.retry_after(), words),
+        500..=599 => Step::warn(
+            step,
+            Code::ServerError,
+            format!("{host} failed answering {} with HTTP {}.", resp.what, resp.status),
+            "The host or a proxy in front of it has a problem; try again later and check the host's status page.",
+        )
+        .with_details(words),
+        code => Step::warn(
+            step,
+            Code::ProtocolError,
+            format!("{host} answered {} with HTTP {code}, which Berth does not expect.", resp.what),
+            "Check that the REST API URL points at the host's API (for Data Center, with its context path, such as \
+             https://git.example.com/bitbucket/rest).",
+        )
+        .with_details(words),
+    }
+}
+
+fn rate_limited_step(
+    step: StepName,
+    provider: Provider,
+    host: &str,
+    wait: Option<Duration>,
+    mut details: Vec<String>,
+) -> Step {
+    let message = match wait {
+        Some(w) => {
+            details.insert(0, format!("retry after {} seconds", w.as_secs()));
+            format!(
+                "{host} is rate limiting requests (HTTP 429); it asks to wait {} s before trying again.",
+                w.as_secs()
+            )
+        }
+        None if matches!(provider, Provider::BitbucketCloud | Provider::BitbucketDatacenter) => format!(
+            "{host} is rate limiting requests (HTTP 429) and gave no wait time (no Retry-After). Bitbucket counts \
+             requests per rolling hour, so the limit may take up to an hour to clear."
+        ),
+        None => format!("{host} is rate limiting requests (HTTP 429) and gave no wait time (no Retry-After)."),
+    };
+    Step::warn(
+        step,
+        Code::RateLimited,
+        message,
+        "Wait and check again later; frequent polling with the same credential uses up its rate limit.",
+    )
+    .with_details(details)
+}
+
+/// A JSON body that should be there and is not.
+fn unparseable_step(step: StepName, resp: &ApiResponse, what: &str) -> Step {
+    Step::warn(
+        step,
+        Code::ProtocolError,
+        format!("The answer to {} is not the JSON Berth expects ({what}).", resp.what),
+        "Check that the REST API URL points at the host's API and that no proxy or login page answers instead.",
+    )
+    .with_details(vec![format!(
+        "content type: {}",
+        if resp.mime().is_empty() { "(none)".to_owned() } else { resp.mime() }
+    )])
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn view<'a>(
+        kind: CredentialKind,
+        username: Option<&'a str>,
+        email: Option<&'a str>,
+        secret: &'a SecretString,
+    ) -> CredentialView<'a> {
+        CredentialView { kind, username, email, secret, declared_scopes: &[], expiry: Expiry::Unknown }
+    }
+
+    #[test]
+    fn rest_identity_per_kind_and_provider() {
+        let secret = SecretString::from("ATATT-not-a-real-token");
+        let api = view(CredentialKind::BitbucketApiToken, Some("jo"), Some("jo@example.com"), &secret);
+        assert_eq!(
+            rest_auth(Provider::BitbucketCloud, &api).1,
+            AuthShape::Basic { username: "jo@example.com".into(), is_email: true }
+        );
+        let no_email = view(CredentialKind::BitbucketApiToken, Some("jo"), None, &secret);
+        assert_eq!(
+            rest_auth(Provider::BitbucketCloud, &no_email).1,
+            AuthShape::Basic { username: "jo".into(), is_email: false }
+        );
+        let token = view(CredentialKind::AccessToken, Some("jo"), None, &secret);
+        for p in [Provider::BitbucketCloud, Provider::BitbucketDatacenter, Provider::Github] {
+            assert_eq!(rest_auth(p, &token).1, AuthShape::Bearer);
+        }
+        let up = view(CredentialKind::UsernamePassword, Some("jo"), None, &secret);
+        assert_eq!(
+            rest_auth(Provider::BitbucketDatacenter, &up).1,
+            AuthShape::Basic { username: "jo".into(), is_email: false }
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let secret = SecretString::from("ATATT-super-secret-value");
+        let v = view(CredentialKind::BitbucketApiToken, None, Some("jo@example.com"), &secret);
+        let (auth, _) = rest_auth(Provider::BitbucketCloud, &v);
+        let shown = format!("{v:?} {auth:?}");
+        assert!(!shown.contains("super-secret"), "{shown}");
+    }
+
+    #[test]
+    fn base_urls_and_endpoints() {
+        let base = parse_base("https://api.bitbucket.org/2.0/").unwrap();
+        assert_eq!(
+            endpoint(&base, &["repositories", "ws", "my repo"]).as_str(),
+            "https://api.bitbucket.org/2.0/repositories/ws/my%20repo"
+        );
+        let root = parse_base("https://api.github.com").unwrap();
+        assert_eq!(endpoint(&root, &["user"]).as_str(), "https://api.github.com/user");
+        assert!(parse_base("https://jo:pw@api.example/").is_err_and(|e| !e.contains("pw")));
+        assert!(parse_base("not a url").is_err());
+    }
+
+    #[test]
+    fn supported_providers() {
+        assert!(
+            supports(Provider::BitbucketCloud) && supports(Provider::BitbucketDatacenter) && supports(Provider::Github)
+        );
+        assert!(!supports(Provider::Gitlab) && !supports(Provider::Generic));
+    }
+}

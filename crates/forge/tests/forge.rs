@@ -1,0 +1,739 @@
+//! berth-forge against small axum mocks of Bitbucket Cloud, Bitbucket Data Center and GitHub on
+//! 127.0.0.1. Bodies follow forge-facts.md and the Atlassian OpenAPI specs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::Router;
+use base64::Engine as _;
+use berth_core::credential::{Expiry, FULL_SCOPES};
+use berth_core::{Code, CredentialKind, NetworkPolicy, Provider, StepName, StepStatus};
+use berth_forge::{CredentialView, Forge, ForgeReport, RepoTarget};
+use berth_git::{GitClient, GitClientConfig};
+use secrecy::SecretString;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Mock host
+
+#[derive(Debug, Clone)]
+struct Req {
+    path: String,
+    query: String,
+    auth: Option<String>,
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn reply(status: u16, body: &str) -> Reply {
+    let ct = if body.trim_start().starts_with(['{', '[']) { "application/json" } else { "text/plain" };
+    Reply { status, headers: vec![("content-type".into(), ct.into())], body: body.to_owned() }
+}
+
+impl Reply {
+    fn header(mut self, k: &str, v: &str) -> Reply {
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+}
+
+struct Mock {
+    base: String,
+    hits: Arc<Mutex<Vec<Req>>>,
+}
+
+impl Mock {
+    fn hits(&self) -> Vec<Req> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    fn hit(&self, path: &str) -> Option<Req> {
+        self.hits().into_iter().find(|r| r.path == path)
+    }
+}
+
+async fn serve(handler: impl Fn(&Req, &str) -> Reply + Send + Sync + 'static) -> Mock {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let hits: Arc<Mutex<Vec<Req>>> = Arc::default();
+    let handler = Arc::new(handler);
+    let (h, b) = (hits.clone(), base.clone());
+    let app = Router::new().fallback(move |req: Request| {
+        let (handler, hits, base) = (handler.clone(), h.clone(), b.clone());
+        async move {
+            let r = Req {
+                path: req.uri().path().to_owned(),
+                query: req.uri().query().unwrap_or("").to_owned(),
+                auth: req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            };
+            hits.lock().unwrap().push(r.clone());
+            let out = handler(&r, &base);
+            let mut resp = Response::builder().status(out.status);
+            for (k, v) in &out.headers {
+                resp = resp.header(k, v);
+            }
+            resp.body(Body::from(out.body)).unwrap()
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Mock { base, hits }
+}
+
+fn forge() -> Forge {
+    let cfg = GitClientConfig {
+        policy: NetworkPolicy::parse_allow_list("127.0.0.0/8").unwrap(),
+        request_timeout: Duration::from_secs(10),
+        ..GitClientConfig::default()
+    };
+    Forge::new(&GitClient::new(cfg).unwrap())
+}
+
+const TOKEN: &str = "ATATT3xFfGF0-test-token-never-shown";
+const EMAIL: &str = "jo@example.com";
+
+fn basic(user: &str, pw: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}")))
+}
+
+struct Cred {
+    kind: CredentialKind,
+    username: Option<&'static str>,
+    email: Option<&'static str>,
+    secret: SecretString,
+    scopes: Vec<String>,
+    expiry: Expiry,
+}
+
+impl Cred {
+    fn api_token(scopes: &[&str]) -> Cred {
+        Cred {
+            kind: CredentialKind::BitbucketApiToken,
+            username: Some("jo"),
+            email: Some(EMAIL),
+            secret: SecretString::from(TOKEN),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            expiry: Expiry::Valid { days_left: 200 },
+        }
+    }
+
+    fn token(secret: &str) -> Cred {
+        Cred {
+            kind: CredentialKind::AccessToken,
+            username: None,
+            email: None,
+            secret: SecretString::from(secret.to_owned()),
+            scopes: Vec::new(),
+            expiry: Expiry::Unknown,
+        }
+    }
+
+    fn view(&self) -> CredentialView<'_> {
+        CredentialView {
+            kind: self.kind,
+            username: self.username,
+            email: self.email,
+            secret: &self.secret,
+            declared_scopes: &self.scopes,
+            expiry: self.expiry,
+        }
+    }
+}
+
+fn cloud(mock: &Mock) -> RepoTarget {
+    RepoTarget {
+        provider: Provider::BitbucketCloud,
+        api_url: format!("{}/2.0", mock.base),
+        repo_path: "ws/repo".into(),
+    }
+}
+
+fn step(r: &ForgeReport, name: StepName) -> &berth_core::Step {
+    r.steps.iter().find(|s| s.step == name).unwrap_or_else(|| panic!("no {name:?} step in {:#?}", r.steps))
+}
+
+fn names(r: &ForgeReport) -> Vec<StepName> {
+    r.steps.iter().map(|s| s.step).collect()
+}
+
+/// Nothing a person or a log sees holds the secret.
+fn assert_no_secret(r: &ForgeReport, secret: &str) {
+    let shown = format!("{r:?}");
+    assert!(!shown.contains(secret), "secret leaked: {shown}");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    assert!(!shown.contains(&b64[..20]));
+}
+
+const USER_JO: &str = r#"{"type":"user","display_name":"Jo Doe","username":"jo","nickname":"jo","account_id":"5b10","uuid":"{d301abfa}"}"#;
+const REPO_WS: &str = r#"{"type":"repository","full_name":"ws/repo","is_private":true,"scm":"git","mainbranch":{"type":"branch","name":"main"},"links":{"clone":[{"href":"https://bitbucket.org/ws/repo.git","name":"https"}]}}"#;
+const PERM_WRITE: &str = r#"{"pagelen":100,"values":[{"type":"repository_permission","permission":"write","repository":{"type":"repository","name":"repo","full_name":"ws/repo"},"user":{"type":"user","nickname":"jo"}}],"page":1,"size":1}"#;
+const SCOPE_403: &str = r#"{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.","detail":{"granted":["write:repository:bitbucket","read:user:bitbucket"],"required":["read:repository:bitbucket"]}}}"#;
+const NOT_FOUND: &str = r#"{"type":"error","error":{"message":"You may not have access to this repository or it no longer exists in this workspace. If you think this repository exists and you have access, make sure you are authenticated."}}"#;
+
+fn cloud_ok(r: &Req, _: &str) -> Reply {
+    match r.path.as_str() {
+        "/2.0/user" => reply(200, USER_JO),
+        "/2.0/repositories/ws/repo" => reply(200, REPO_WS),
+        "/2.0/user/workspaces/ws/permissions/repositories" => reply(200, PERM_WRITE),
+        _ => reply(404, NOT_FOUND),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bitbucket Cloud
+
+#[tokio::test]
+async fn cloud_happy_path() {
+    let mock = serve(cloud_ok).await;
+    let cred = Cred::api_token(FULL_SCOPES);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository]);
+    assert!(r.steps.iter().all(|s| s.status == StepStatus::Pass), "{:#?}", r.steps);
+    assert_eq!(r.authenticated_as.as_deref(), Some("Jo Doe (jo, jo@example.com)"));
+    assert!(step(&r, StepName::ApiCredential).message.contains("authenticated as Jo Doe"));
+    assert!(step(&r, StepName::ApiScopes).message.contains("as you recorded them"));
+    let repo = r.repository.clone().unwrap();
+    assert_eq!((repo.full_name.as_str(), repo.private, repo.main_branch.as_deref()), ("ws/repo", true, Some("main")));
+    assert_eq!(repo.permission.as_deref(), Some("write"));
+    assert!(!r.fatal && r.missing_scopes.is_empty() && r.granted_scopes.is_none());
+    // API tokens: Basic with the Atlassian email, never the username.
+    assert_eq!(mock.hit("/2.0/user").unwrap().auth.as_deref(), Some(basic(EMAIL, TOKEN).as_str()));
+    let repo_req = mock.hit("/2.0/repositories/ws/repo").unwrap();
+    assert!(repo_req.query.starts_with("fields=full_name%2Cis_private%2Cmainbranch.name"), "{}", repo_req.query);
+    let perm = mock.hit("/2.0/user/workspaces/ws/permissions/repositories").unwrap();
+    assert!(perm.query.contains("q=repository.name%3D%22repo%22"), "{}", perm.query);
+    assert_no_secret(&r, TOKEN);
+}
+
+#[tokio::test]
+async fn cloud_registration_scope_only_warns_about_the_rest() {
+    let mock = serve(cloud_ok).await;
+    let cred = Cred::api_token(&["read:repository:bitbucket"]);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = step(&r, StepName::ApiScopes);
+    assert_eq!((s.status, s.code), (StepStatus::Warn, Code::AccessDenied));
+    assert_eq!(r.missing_scopes.len(), FULL_SCOPES.len() - 1);
+    assert!(s.details.contains(&"write:webhook:bitbucket".to_owned()));
+    assert!(
+        r.blocked_capabilities.contains(&"webhooks".to_owned())
+            && r.blocked_capabilities.contains(&"pull requests".to_owned())
+    );
+    assert_eq!(step(&r, StepName::ApiRepository).status, StepStatus::Pass);
+    assert!(!r.fatal);
+}
+
+async fn missing_scope(status: u16, body: &'static str) -> ForgeReport {
+    let mock = serve(move |r, b| match r.path.as_str() {
+        "/2.0/repositories/ws/repo" => reply(status, body),
+        _ => cloud_ok(r, b),
+    })
+    .await;
+    let cred = Cred::api_token(&[]);
+    forge().check(&cloud(&mock), &cred.view()).await
+}
+
+#[tokio::test]
+async fn cloud_missing_scope_403_names_the_scope() {
+    let r = missing_scope(403, SCOPE_403).await;
+    let repo = step(&r, StepName::ApiRepository);
+    assert_eq!((repo.status, repo.code), (StepStatus::Fail, Code::AccessDenied));
+    assert_eq!(repo.details, ["read:repository:bitbucket"]);
+    assert!(repo.message.contains("lacks read:repository:bitbucket"), "{}", repo.message);
+    let scopes = step(&r, StepName::ApiScopes);
+    assert_eq!((scopes.status, scopes.code), (StepStatus::Fail, Code::AccessDenied));
+    assert!(scopes.message.contains("from Bitbucket's scope error"));
+    assert_eq!(r.granted_scopes.as_deref().map(<[String]>::len), Some(2));
+    assert!(r.blocked_capabilities.contains(&"list branches".to_owned()));
+    assert!(r.fatal);
+}
+
+#[tokio::test]
+async fn cloud_missing_scope_400_with_string_detail() {
+    let body = r#"{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.","detail":"This API is only accessible with the following scopes: read:repository:bitbucket"}}"#;
+    let r = missing_scope(400, body).await;
+    let repo = step(&r, StepName::ApiRepository);
+    assert_eq!((repo.status, repo.code), (StepStatus::Fail, Code::AccessDenied));
+    assert_eq!(repo.details, ["read:repository:bitbucket"]);
+    assert!(r.fatal);
+}
+
+#[tokio::test]
+async fn cloud_api_token_sent_as_bearer_gets_a_hint() {
+    let mock = serve(|r, _| {
+        if r.auth.as_deref().is_some_and(|a| a.starts_with("Bearer ")) {
+            reply(401, r#"{"type":"error","error":{"message":"Token is invalid, expired, or not supported for this endpoint."}}"#)
+        } else {
+            reply(500, "unexpected")
+        }
+    })
+    .await;
+    let cred = Cred::token(TOKEN);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential]);
+    let s = &r.steps[0];
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::AuthFailed));
+    assert!(s.remedy.contains("Basic") && s.remedy.contains("email"), "{}", s.remedy);
+    assert!(s.details.iter().any(|d| d.contains("not supported for this endpoint")));
+    assert!(r.fatal);
+    assert_no_secret(&r, TOKEN);
+}
+
+#[tokio::test]
+async fn cloud_expired_token_is_token_expired() {
+    let mock = serve(|_, _| reply(401, "Login failed due to incorrect login credentials or method.")).await;
+    let mut cred = Cred::api_token(&[]);
+    cred.expiry = Expiry::Expired { days_ago: 3 };
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = &r.steps[0];
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::TokenExpired));
+    assert!(s.message.contains("3 day(s) ago") && s.message.contains("Login failed"), "{}", s.message);
+    assert!(r.fatal);
+}
+
+#[tokio::test]
+async fn cloud_unscoped_token_401_says_create_with_scopes() {
+    let mock = serve(|_, _| reply(401, "Login failed due to incorrect login credentials or method.")).await;
+    let cred = Cred::api_token(&[]);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = &r.steps[0];
+    assert_eq!(s.code, Code::AuthFailed);
+    assert!(s.remedy.contains("Create API token with scopes"), "{}", s.remedy);
+}
+
+#[tokio::test]
+async fn cloud_private_404_says_who() {
+    let mock = serve(|r, b| match r.path.as_str() {
+        "/2.0/repositories/ws/repo" => reply(404, NOT_FOUND),
+        _ => cloud_ok(r, b),
+    })
+    .await;
+    let cred = Cred::api_token(FULL_SCOPES);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = step(&r, StepName::ApiRepository);
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::RepositoryNotFoundOrNoAccess));
+    assert!(
+        s.message
+            .contains("authenticated as Jo Doe (jo, jo@example.com), who cannot see ws/repo, or it does not exist"),
+        "{}",
+        s.message
+    );
+    assert!(r.fatal && r.repository.is_none());
+}
+
+#[tokio::test]
+async fn cloud_user_403_is_not_invalid() {
+    let user_403 = r#"{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.","detail":{"granted":["read:repository:bitbucket"],"required":["read:user:bitbucket"]}}}"#;
+    let mock = serve(move |r, b| match r.path.as_str() {
+        "/2.0/user" => reply(403, user_403),
+        "/2.0/user/workspaces/ws/permissions/repositories" => reply(200, r#"{"pagelen":100,"values":[]}"#),
+        _ => cloud_ok(r, b),
+    })
+    .await;
+    let cred = Cred::api_token(&[]);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let c = step(&r, StepName::ApiCredential);
+    assert_eq!(c.status, StepStatus::Pass);
+    assert!(c.message.contains("cannot read its own profile"), "{}", c.message);
+    assert_eq!(r.authenticated_as.as_deref(), Some(EMAIL));
+    let s = step(&r, StepName::ApiScopes);
+    assert_eq!(s.status, StepStatus::Warn, "{s:#?}");
+    assert_eq!(r.granted_scopes.as_deref(), Some(&["read:repository:bitbucket".to_owned()][..]));
+    let repo = step(&r, StepName::ApiRepository);
+    assert_eq!(repo.status, StepStatus::Pass);
+    assert!(repo.message.contains("no explicit permission"), "{}", repo.message);
+    assert!(!r.fatal);
+}
+
+#[tokio::test]
+async fn cloud_access_token_403_on_user() {
+    let mock = serve(|r, b| match r.path.as_str() {
+        "/2.0/user" => reply(403, r#"{"type":"error","error":{"message":"Access token has no user."}}"#)
+            .header("x-credential-type", "repo_access_token"),
+        "/2.0/repositories/ws/repo" => reply(200, REPO_WS).header("x-oauth-scopes", "repository, pullrequest"),
+        _ => cloud_ok(r, b),
+    })
+    .await;
+    let cred = Cred::token("ATCTT3xFfGN0-repo-token-secret");
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    assert!(r.steps.iter().all(|s| s.status == StepStatus::Pass), "{:#?}", r.steps);
+    assert_eq!(r.authenticated_as.as_deref(), Some("repository access token for ws/repo"));
+    assert_eq!(mock.hit("/2.0/user").unwrap().auth.as_deref(), Some("Bearer ATCTT3xFfGN0-repo-token-secret"));
+    assert!(
+        mock.hit("/2.0/user/workspaces/ws/permissions/repositories").is_none(),
+        "access tokens cannot query permissions"
+    );
+    assert_eq!(r.granted_scopes.as_deref().map(<[String]>::len), Some(2));
+    assert_eq!(r.repository.as_ref().unwrap().permission, None);
+    assert_no_secret(&r, "ATCTT3xFfGN0-repo-token-secret");
+}
+
+#[tokio::test]
+async fn cloud_access_token_without_header_cannot_see_repository() {
+    let mock = serve(|r, _| match r.path.as_str() {
+        "/2.0/user" => reply(403, r#"{"type":"error","error":{"message":"Access token has no user."}}"#),
+        _ => reply(404, NOT_FOUND),
+    })
+    .await;
+    let cred = Cred::token("ATCTT-workspace-token");
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    assert_eq!(step(&r, StepName::ApiCredential).status, StepStatus::Pass);
+    assert_eq!(r.authenticated_as.as_deref(), Some("access token"));
+    let s = step(&r, StepName::ApiRepository);
+    assert_eq!(s.code, Code::RepositoryNotFoundOrNoAccess);
+    assert!(s.message.starts_with("authenticated as an access token, which cannot see ws/repo"), "{}", s.message);
+    assert!(r.fatal);
+}
+
+#[tokio::test]
+async fn cloud_429_with_long_retry_after_is_reported() {
+    let mock = serve(|_, _| {
+        reply(429, r#"{"type":"error","error":{"message":"Rate limit for this resource has been exceeded"}}"#)
+            .header("retry-after", "120")
+    })
+    .await;
+    let cred = Cred::api_token(&[]);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = &r.steps[0];
+    assert_eq!((s.step, s.code), (StepName::ApiCredential, Code::RateLimited));
+    assert!(s.message.contains("120 s"), "{}", s.message);
+    assert!(s.details.contains(&"retry after 120 seconds".to_owned()));
+    assert_eq!(mock.hits().len(), 1, "a long wait is not retried");
+    assert!(!r.fatal);
+}
+
+#[tokio::test]
+async fn cloud_429_without_retry_after_is_reported_at_once() {
+    let mock = serve(|_, _| reply(429, "Rate limit for this resource has been exceeded")).await;
+    let cred = Cred::api_token(&[]);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = &r.steps[0];
+    assert_eq!(s.code, Code::RateLimited);
+    assert!(s.message.contains("no Retry-After") && s.message.contains("rolling hour"), "{}", s.message);
+    assert_eq!(mock.hits().len(), 1);
+}
+
+#[tokio::test]
+async fn cloud_429_with_short_retry_after_is_retried_once() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let mock = serve(move |r, b| {
+        if r.path == "/2.0/user" && c.fetch_add(1, Ordering::SeqCst) == 0 {
+            return reply(429, "Rate limit for this resource has been exceeded").header("retry-after", "1");
+        }
+        cloud_ok(r, b)
+    })
+    .await;
+    let cred = Cred::api_token(FULL_SCOPES);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    assert_eq!(step(&r, StepName::ApiCredential).status, StepStatus::Pass);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn cloud_app_passwords_are_retired() {
+    let mock = serve(|_, _| reply(401, "Login failed due to incorrect login credentials or method.")).await;
+    let cred = Cred {
+        kind: CredentialKind::UsernamePassword,
+        username: Some("jo"),
+        email: None,
+        secret: SecretString::from("ATBBqWeRtY1234567890"),
+        scopes: Vec::new(),
+        expiry: Expiry::Unknown,
+    };
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = &r.steps[0];
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::AppPasswordRetired));
+    assert!(s.remedy.contains("read:repository:bitbucket") && s.message.contains("2026-07-28"));
+    assert!(r.fatal);
+    // Stored as the retired kind: no request at all.
+    let retired = Cred { kind: CredentialKind::BitbucketAppPassword, ..cred };
+    let before = mock.hits().len();
+    let r = forge().check(&cloud(&mock), &retired.view()).await;
+    assert_eq!(r.steps[0].code, Code::AppPasswordRetired);
+    assert_eq!(mock.hits().len(), before);
+    assert_no_secret(&r, "ATBBqWeRtY1234567890");
+}
+
+#[tokio::test]
+async fn cloud_verify_credential_has_no_repository_step() {
+    let mock = serve(cloud_ok).await;
+    let cred = Cred::api_token(&["read:repository:bitbucket"]);
+    let r = forge().verify_credential(Provider::BitbucketCloud, &format!("{}/2.0", mock.base), &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes]);
+    assert!(mock.hit("/2.0/repositories/ws/repo").is_none());
+}
+
+#[tokio::test]
+async fn cloud_branch_paging_follows_next() {
+    let mock = serve(|r, base| {
+        let page = |names: &[&str], next: Option<String>| {
+            let values: Vec<String> = names.iter().map(|n| format!(r#"{{"name":"{n}","type":"branch"}}"#)).collect();
+            let next = next.map(|n| format!(r#","next":"{n}""#)).unwrap_or_default();
+            reply(200, &format!(r#"{{"pagelen":2,"values":[{}]{next}}}"#, values.join(",")))
+        };
+        match (r.path.as_str(), r.query.as_str()) {
+            ("/2.0/repositories/ws/repo/refs/branches", q) if q.contains("pagelen=100") => page(
+                &["main", "feature/a"],
+                Some(format!("{base}/2.0/repositories/ws/repo/refs/branches?page=opaque-2")),
+            ),
+            ("/2.0/repositories/ws/repo/refs/branches", "page=opaque-2") => page(
+                &["feature/b", "release/1.0"],
+                Some(format!("{base}/2.0/repositories/ws/repo/refs/branches?page=opaque-3")),
+            ),
+            ("/2.0/repositories/ws/repo/refs/branches", "page=opaque-3") => page(&["hotfix"], None),
+            _ => reply(404, NOT_FOUND),
+        }
+    })
+    .await;
+    let cred = Cred::api_token(&[]);
+    let branches = forge().list_branches(&cloud(&mock), &cred.view()).await.unwrap();
+    assert_eq!(branches, ["main", "feature/a", "feature/b", "release/1.0", "hotfix"]);
+    assert_eq!(mock.hits().len(), 3);
+}
+
+#[tokio::test]
+async fn cloud_next_page_on_another_origin_is_not_followed() {
+    let other = serve(|_, _| reply(200, r#"{"values":[]}"#)).await;
+    let other_base = other.base.replace("127.0.0.1", "localhost");
+    let mock = serve(move |_, _| {
+        reply(200, &format!(r#"{{"values":[{{"name":"main"}}],"next":"{other_base}/2.0/steal?page=2"}}"#))
+    })
+    .await;
+    let cred = Cred::api_token(&[]);
+    let e = forge().list_branches(&cloud(&mock), &cred.view()).await.unwrap_err();
+    assert_eq!((e.step, e.code), (StepName::Branches, Code::ProtocolError));
+    assert!(other.hits().is_empty());
+}
+
+#[tokio::test]
+async fn cross_origin_redirect_is_not_followed() {
+    let other = serve(|_, _| reply(200, USER_JO)).await;
+    let target = format!("{}/2.0/user", other.base.replace("127.0.0.1", "localhost"));
+    let mock = serve(move |_, _| reply(302, "").header("location", &target)).await;
+    let cred = Cred::api_token(&[]);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = &r.steps[0];
+    assert_eq!((s.status, s.code), (StepStatus::Warn, Code::RepositoryMoved));
+    assert!(other.hits().is_empty(), "the credential went to another origin");
+    assert_no_secret(&r, TOKEN);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bitbucket Data Center
+
+fn dc(mock: &Mock) -> RepoTarget {
+    RepoTarget {
+        provider: Provider::BitbucketDatacenter,
+        api_url: format!("{}/bitbucket/rest", mock.base),
+        repo_path: "bitbucket/scm/PROJ/repo".into(),
+    }
+}
+
+const DC_PROPS: &str =
+    r#"{"version":"9.2.1","buildNumber":"9002001","buildDate":"1718000000000","displayName":"Bitbucket"}"#;
+const DC_NO_PERMISSION: &str = r#"{"errors":[{"context":null,"message":"You are not permitted to access this resource","exceptionName":"com.atlassian.bitbucket.AuthorisationException"}]}"#;
+
+#[tokio::test]
+async fn datacenter_401_on_repository_means_no_permission() {
+    let mock = serve(|r, _| match r.path.as_str() {
+        "/bitbucket/rest/api/latest/application-properties" => reply(200, DC_PROPS).header("x-ausername", "jdoe"),
+        "/bitbucket/rest/api/latest/projects/PROJ/repos/repo" => reply(401, DC_NO_PERMISSION),
+        _ => reply(404, r#"{"errors":[{"message":"not found"}]}"#),
+    })
+    .await;
+    let cred = Cred::token("BBDC-dc-token-secret");
+    let r = forge().check(&dc(&mock), &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository]);
+    assert_eq!(r.authenticated_as.as_deref(), Some("jdoe"));
+    assert!(step(&r, StepName::ApiCredential)
+        .message
+        .contains("authenticated as jdoe on Bitbucket (Bitbucket Data Center 9.2.1)"));
+    let s = step(&r, StepName::ApiRepository);
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::AccessDenied));
+    assert!(s.message.contains("authenticated as jdoe, who lacks REPO_READ on PROJ/repo"), "{}", s.message);
+    assert!(s.details[0].contains("not permitted") && s.details[0].contains("AuthorisationException"));
+    assert!(r.fatal);
+    assert_eq!(mock.hits()[0].auth.as_deref(), Some("Bearer BBDC-dc-token-secret"));
+    assert_no_secret(&r, "BBDC-dc-token-secret");
+}
+
+#[tokio::test]
+async fn datacenter_bad_token_and_missing_repository() {
+    let mock = serve(|r, _| match r.auth.as_deref() {
+        Some("Bearer good") => match r.path.as_str() {
+            "/bitbucket/rest/api/latest/application-properties" => reply(200, DC_PROPS).header("x-ausername", "jdoe"),
+            _ => reply(404, r#"{"errors":[{"context":null,"message":"Repository PROJ/repo does not exist.","exceptionName":"com.atlassian.bitbucket.repository.NoSuchRepositoryException"}]}"#),
+        },
+        _ => reply(401, r#"{"errors":[{"context":null,"message":"Authentication failed. Please check your credentials and try again.","exceptionName":"com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException"}]}"#),
+    })
+    .await;
+    let bad = Cred::token("bad");
+    let r = forge().check(&dc(&mock), &bad.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential]);
+    assert_eq!((r.steps[0].code, r.fatal), (Code::AuthFailed, true));
+    let good = Cred::token("good");
+    let r = forge().check(&dc(&mock), &good.view()).await;
+    let s = step(&r, StepName::ApiRepository);
+    assert_eq!(s.code, Code::RepositoryNotFoundOrNoAccess);
+    assert!(r.fatal);
+}
+
+#[tokio::test]
+async fn datacenter_repository_and_branch_paging() {
+    let mock = serve(|r, _| {
+        let page = |start: u32, names: &[&str], last: bool| {
+            let values: Vec<String> = names
+                .iter()
+                .map(|n| format!(r#"{{"id":"refs/heads/{n}","displayId":"{n}","type":"BRANCH","isDefault":false}}"#))
+                .collect();
+            let next = if last { String::new() } else { format!(r#","nextPageStart":{}"#, start + 2) };
+            reply(
+                200,
+                &format!(r#"{{"size":{},"limit":2,"start":{start},"isLastPage":{last},"values":[{}]{next}}}"#, names.len(), values.join(",")),
+            )
+        };
+        match (r.path.as_str(), r.query.as_str()) {
+            ("/bitbucket/rest/api/latest/application-properties", _) => reply(200, DC_PROPS).header("x-ausername", "jdoe"),
+            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo", _) => reply(
+                200,
+                r#"{"slug":"repo","name":"Repo","scmId":"git","state":"AVAILABLE","public":false,"project":{"key":"PROJ","name":"Project"}}"#,
+            ),
+            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/default-branch", _) => {
+                reply(200, r#"{"id":"refs/heads/develop","displayId":"develop","type":"BRANCH"}"#)
+            }
+            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/branches", q) if q.ends_with("start=0") => page(0, &["develop", "main"], false),
+            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/branches", q) if q.ends_with("start=2") => page(2, &["feature/x", "release/2"], false),
+            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/branches", q) if q.ends_with("start=4") => page(4, &["hotfix/y"], true),
+            _ => reply(404, r#"{"errors":[{"message":"not found"}]}"#),
+        }
+    })
+    .await;
+    let cred = Cred::token("dc-token");
+    let r = forge().check(&dc(&mock), &cred.view()).await;
+    assert!(r.steps.iter().all(|s| s.status == StepStatus::Pass), "{:#?}", r.steps);
+    let repo = r.repository.unwrap();
+    assert_eq!(
+        (repo.full_name.as_str(), repo.private, repo.main_branch.as_deref()),
+        ("PROJ/repo", true, Some("develop"))
+    );
+    let branches = forge().list_branches(&dc(&mock), &cred.view()).await.unwrap();
+    assert_eq!(branches, ["develop", "main", "feature/x", "release/2", "hotfix/y"]);
+    let pages: Vec<Req> = mock.hits().into_iter().filter(|h| h.path.ends_with("/branches")).collect();
+    assert_eq!(pages.len(), 3);
+    assert!(pages.iter().all(|p| p.query.contains("limit=100")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// GitHub
+
+fn gh(mock: &Mock) -> RepoTarget {
+    RepoTarget { provider: Provider::Github, api_url: mock.base.clone(), repo_path: "octo/app".into() }
+}
+
+const GH_USER: &str = r#"{"login":"octocat","id":1,"name":"The Octocat","type":"User"}"#;
+
+#[tokio::test]
+async fn github_happy_path_with_classic_scopes() {
+    let expires = (chrono_like_date(10)) + " 10:00:00 UTC";
+    let mock = serve(move |r, _| match r.path.as_str() {
+        "/user" => reply(200, GH_USER)
+            .header("x-oauth-scopes", "repo, read:org")
+            .header("github-authentication-token-expiration", &expires),
+        "/repos/octo/app" => reply(
+            200,
+            r#"{"full_name":"octo/app","private":true,"default_branch":"trunk","archived":false,"permissions":{"admin":false,"maintain":false,"push":true,"triage":true,"pull":true}}"#,
+        )
+        .header("x-oauth-scopes", "repo, read:org"),
+        _ => reply(404, r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}"#),
+    })
+    .await;
+    let cred = Cred::token("ghp_testtokennevershown");
+    let r = forge().check(&gh(&mock), &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository]);
+    let c = step(&r, StepName::ApiCredential);
+    assert_eq!((c.status, c.code), (StepStatus::Warn, Code::TokenExpiresSoon));
+    assert_eq!(r.authenticated_as.as_deref(), Some("The Octocat (octocat)"));
+    assert_eq!(step(&r, StepName::ApiScopes).status, StepStatus::Pass);
+    assert_eq!(r.granted_scopes, Some(vec!["repo".to_owned(), "read:org".to_owned()]));
+    let repo = r.repository.clone().unwrap();
+    assert_eq!(
+        (repo.private, repo.main_branch.as_deref(), repo.permission.as_deref()),
+        (true, Some("trunk"), Some("push"))
+    );
+    assert_eq!(mock.hit("/user").unwrap().auth.as_deref(), Some("Bearer ghp_testtokennevershown"));
+    assert!(!r.fatal);
+    assert_no_secret(&r, "ghp_testtokennevershown");
+}
+
+fn chrono_like_date(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
+#[tokio::test]
+async fn github_404_and_public_repo_scopes() {
+    let mock = serve(|r, _| match r.path.as_str() {
+        "/user" => reply(200, GH_USER).header("x-oauth-scopes", "read:org"),
+        "/repos/octo/public" => reply(200, r#"{"full_name":"octo/public","private":false,"default_branch":"main","permissions":{"admin":false,"push":false,"pull":true}}"#),
+        _ => reply(404, r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest/repos/repos#get-a-repository"}"#),
+    })
+    .await;
+    let cred = Cred::token("ghp_x");
+    let r = forge().check(&gh(&mock), &cred.view()).await;
+    let s = step(&r, StepName::ApiRepository);
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::RepositoryNotFoundOrNoAccess));
+    assert!(s.message.contains("authenticated as The Octocat (octocat), who cannot see octo/app"), "{}", s.message);
+    assert_eq!(s.details, ["Not Found"]);
+    assert!(r.fatal);
+
+    let public = RepoTarget { repo_path: "octo/public".into(), ..gh(&mock) };
+    let r = forge().check(&public, &cred.view()).await;
+    let scopes = step(&r, StepName::ApiScopes);
+    assert_eq!((scopes.status, scopes.code), (StepStatus::Warn, Code::AccessDenied));
+    assert_eq!(r.missing_scopes, ["public_repo"]);
+    assert_eq!(r.repository.unwrap().permission.as_deref(), Some("pull"));
+    assert!(!r.fatal);
+}
+
+#[tokio::test]
+async fn github_bad_credentials() {
+    let mock = serve(|_, _| {
+        reply(401, r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest","status":"401"}"#)
+    })
+    .await;
+    let cred = Cred::token("ghp_revoked");
+    let r = forge().check(&gh(&mock), &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential]);
+    assert_eq!((r.steps[0].code, r.fatal), (Code::AuthFailed, true));
+    assert!(r.steps[0].message.contains("Bad credentials"));
+}
+
+#[tokio::test]
+async fn github_fine_grained_token_scopes_unknown() {
+    let mock = serve(|r, _| match r.path.as_str() {
+        "/user" => reply(200, GH_USER),
+        _ => reply(404, r#"{"message":"Not Found"}"#),
+    })
+    .await;
+    let cred = Cred::token("github_pat_x");
+    let r = forge().verify_credential(Provider::Github, &mock.base, &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes]);
+    assert!(step(&r, StepName::ApiScopes).message.contains("fine-grained"));
+    assert_eq!(r.granted_scopes, None);
+}
+
+#[tokio::test]
+async fn unsupported_providers_are_skipped() {
+    let cred = Cred::token("x");
+    let r = forge().verify_credential(Provider::Gitlab, "https://gitlab.com/api/v4", &cred.view()).await;
+    assert_eq!(r.steps[0].status, StepStatus::Skip);
+    assert!(!berth_forge::supports(Provider::Generic));
+}

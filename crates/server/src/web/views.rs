@@ -1,0 +1,314 @@
+//! What each template shows: plain strings and flags, formatted here so templates stay simple.
+
+use askama::Template;
+use berth_core::Step;
+use chrono::{DateTime, Utc};
+
+/// The frame of every page: who is signed in, what the navigation offers, a message.
+#[derive(Default)]
+pub struct Layout {
+    pub title: String,
+    pub user: String,
+    pub role: String,
+    pub csrf: String,
+    pub active: &'static str,
+    pub is_admin: bool,
+    pub can_register: bool,
+    pub can_credentials: bool,
+    pub flash: String,
+    /// `ok`, `error` or `info`.
+    pub flash_kind: &'static str,
+}
+
+pub struct StepView {
+    pub title: String,
+    pub step: String,
+    pub status: String,
+    pub code: String,
+    pub message: String,
+    pub remedy: String,
+    pub details: Vec<String>,
+    pub ms: u64,
+}
+
+impl From<&Step> for StepView {
+    fn from(s: &Step) -> Self {
+        StepView {
+            title: s.step.title().to_owned(),
+            step: s.step.as_str().to_owned(),
+            status: s.status.as_str().to_owned(),
+            code: s.code.as_str().to_owned(),
+            message: s.message.clone(),
+            remedy: s.remedy.clone(),
+            details: s.details.clone(),
+            ms: s.duration_ms,
+        }
+    }
+}
+
+pub fn steps(s: &[Step]) -> Vec<StepView> {
+    s.iter().map(StepView::from).collect()
+}
+
+/// An error box: headline, remedy, and the step list when a check ran.
+#[derive(Default)]
+pub struct Problem {
+    pub message: String,
+    pub remedy: String,
+    pub code: String,
+    pub steps: Vec<StepView>,
+}
+
+impl Problem {
+    pub fn from_api(e: &crate::error::ApiError) -> Problem {
+        Problem { message: e.message.clone(), remedy: e.remedy.clone(), code: e.code.as_str().to_owned(), steps: steps(&e.checks) }
+    }
+}
+
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// "3 minutes ago", "2 days ago".
+pub fn ago(t: DateTime<Utc>) -> String {
+    let secs = (Utc::now() - t).num_seconds().max(0);
+    match secs {
+        0..=59 => "just now".to_owned(),
+        60..=3599 => plural(secs / 60, "minute"),
+        3600..=86_399 => plural(secs / 3600, "hour"),
+        _ => plural(secs / 86_400, "day"),
+    }
+}
+
+fn plural(n: i64, unit: &str) -> String {
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub l: Layout,
+    pub login_csrf: String,
+    pub username: String,
+    pub problem: Option<Problem>,
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub l: Layout,
+    pub problem: Option<Problem>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub l: Layout,
+    pub status: u16,
+    pub problem: Problem,
+}
+
+pub struct RepoRow {
+    pub id: i64,
+    pub name: String,
+    pub clone_url: String,
+    pub provider: String,
+    pub default_branch: String,
+    pub credential: String,
+    pub credential_id: i64,
+    /// `pass`, `fail` or `never`.
+    pub status: String,
+    pub status_label: String,
+    pub checked: String,
+    pub checked_ago: String,
+}
+
+#[derive(Template)]
+#[template(path = "repos.html")]
+pub struct ReposPage {
+    pub l: Layout,
+    pub repos: Vec<RepoRow>,
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    pub l: Layout,
+    /// `new` or `edit`.
+    pub mode: &'static str,
+    pub action: String,
+    pub name: String,
+    pub clone_url: String,
+    pub credentials: Vec<Choice>,
+    pub default_branch: String,
+    /// The Default Branch field is usable (after Refresh, or when editing).
+    pub branch_enabled: bool,
+    pub refresh_note: String,
+    /// Branch names found by a server-side Refresh (no-script fallback), at most a few hundred.
+    pub branch_options: Vec<String>,
+    pub problem: Option<Problem>,
+    pub refresh_steps: Vec<StepView>,
+}
+
+#[derive(Template)]
+#[template(path = "repo.html")]
+pub struct RepoPage {
+    pub l: Layout,
+    pub r: RepoRow,
+    pub created: String,
+    pub updated: String,
+    pub last_ok: bool,
+    pub has_check: bool,
+    pub steps: Vec<StepView>,
+    pub can_edit: bool,
+    pub can_check: bool,
+    pub can_delete: bool,
+    pub problem: Option<Problem>,
+}
+
+pub struct CredentialRow {
+    pub id: i64,
+    pub name: String,
+    pub kind_label: String,
+    pub identity: String,
+    pub expires: String,
+    /// `unknown`, `valid`, `expires_soon` or `expired`.
+    pub expiry_status: String,
+    pub expiry_note: String,
+    pub used_by: usize,
+    pub used_by_names: Vec<(i64, String)>,
+    pub scopes: Vec<String>,
+    pub missing_scopes: Vec<String>,
+    pub secret_updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "credentials.html")]
+pub struct CredentialsPage {
+    pub l: Layout,
+    pub creds: Vec<CredentialRow>,
+    pub can_create: bool,
+}
+
+pub struct ScopeBox {
+    pub name: String,
+    pub checked: bool,
+    pub required: bool,
+}
+
+#[derive(Template)]
+#[template(path = "credential_new.html")]
+pub struct CredentialNewPage {
+    pub l: Layout,
+    pub name: String,
+    pub kinds: Vec<Choice>,
+    pub username: String,
+    pub email: String,
+    pub expires_on: String,
+    pub scopes: Vec<ScopeBox>,
+    pub problem: Option<Problem>,
+    pub retired_on: String,
+    pub app_password_selected: bool,
+}
+
+pub struct RecheckRow {
+    pub id: i64,
+    pub name: String,
+    pub ok: bool,
+    pub steps: Vec<StepView>,
+}
+
+#[derive(Template)]
+#[template(path = "credential.html")]
+pub struct CredentialPage {
+    pub l: Layout,
+    pub c: CredentialRow,
+    pub expires_on: String,
+    pub username: String,
+    pub email: String,
+    pub can_edit: bool,
+    pub can_delete: bool,
+    pub rechecks: Vec<RecheckRow>,
+    pub rechecked: bool,
+    pub problem: Option<Problem>,
+}
+
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub totp: bool,
+    pub locked: String,
+    pub failures: i64,
+    pub created: String,
+    pub is_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    pub l: Layout,
+    pub users: Vec<UserRow>,
+    pub roles: Vec<(String, String)>,
+    pub require_2fa: bool,
+    pub problem: Option<Problem>,
+}
+
+pub struct AuditView {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub remote: String,
+    pub outcome: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub l: Layout,
+    pub entries: Vec<AuditView>,
+    pub older: Option<i64>,
+}
+
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub l: Layout,
+    pub role_description: String,
+    pub totp_enabled: bool,
+    pub recovery_left: i64,
+    pub require_2fa: bool,
+    pub tokens: Vec<TokenView>,
+    pub new_token: String,
+    pub problem: Option<Problem>,
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+pub struct TotpPage {
+    pub l: Layout,
+    pub enabled: bool,
+    pub required: bool,
+    /// Set while enrolling: the key to type into the app, and its otpauth URI.
+    pub secret: String,
+    pub uri: String,
+    pub recovery_codes: Vec<String>,
+    pub problem: Option<Problem>,
+}
