@@ -186,7 +186,10 @@ async fn credential_step(
             }
             false
         }
-        403 => {
+        // Scope errors come as 403 and, on some endpoints, as 400: the body decides.
+        400 | 403
+            if resp.status == 403 || parse::cloud_error(&resp.body).is_some_and(|e| e.is_scope_error()) =>
+        {
             let err = parse::cloud_error(&resp.body).unwrap_or_default();
             ev.observe_error(&err);
             if let Some(label) = access_token_label(s, ev) {

@@ -156,7 +156,9 @@ impl Keyring {
 fn new_key() -> MasterKey {
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
-    let id = format!("k-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    // The time says when a key was made; the random part keeps ids of keys made in the same
+    // instant (two installations, tests) distinct.
+    let id = format!("k-{}-{:08x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), rand::random::<u32>());
     MasterKey { id, key }
 }
 

@@ -542,6 +542,12 @@ impl Store {
         lockout: chrono::Duration,
     ) -> Result<LoginFailures> {
         let mut tx = self.pool.begin().await?;
+        // Names sprayed by a guesser must not pile up: forget stale, unlocked counts.
+        sqlx::query("DELETE FROM login_failures WHERE first_failure < ? AND (locked_until IS NULL OR locked_until < ?)")
+            .bind(now - window - chrono::Duration::days(1))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         let cur: Option<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> =
             sqlx::query_as("SELECT failures, first_failure, locked_until FROM login_failures WHERE username = ?")
                 .bind(username)

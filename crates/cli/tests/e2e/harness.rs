@@ -27,11 +27,13 @@ pub struct Berth {
 pub struct Options {
     pub network_allow: Option<&'static str>,
     pub protocol_v2: bool,
+    /// Contents of a `BERTH_CONFIG` file, e.g. `[[integrations]]` for a simulated host.
+    pub config_toml: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { network_allow: Some("127.0.0.0/8,::1"), protocol_v2: true }
+        Options { network_allow: Some("127.0.0.0/8,::1"), protocol_v2: true, config_toml: None }
     }
 }
 
@@ -60,6 +62,11 @@ impl Berth {
         env.insert("BERTH_DATA_DIR".into(), data.path().display().to_string());
         env.insert("BERTH_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
         env.insert("BERTH_LISTEN".into(), "127.0.0.1:0".into());
+        if let Some(toml) = &opts.config_toml {
+            let path = data.path().join("berth.toml");
+            std::fs::write(&path, toml).unwrap();
+            env.insert("BERTH_CONFIG".into(), path.display().to_string());
+        }
         if let Some(a) = opts.network_allow {
             env.insert("BERTH_NETWORK_ALLOW".into(), a.into());
         }

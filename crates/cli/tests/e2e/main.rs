@@ -7,5 +7,6 @@
 mod api;
 mod cli;
 mod harness;
+mod providers;
 mod roles;
 mod ui;

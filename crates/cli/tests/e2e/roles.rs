@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 pub const REGISTRAR_PASSWORD: &str = "registrar-password-3b7e";
 pub const VIEWER_PASSWORD: &str = "viewer-password-a41c90";
 
+/// An action, the roles allowed to take it, and the request that takes it.
+type Case<'a> = (&'a str, &'a [&'a str], Method, String, Option<Value>);
+
 async fn call_as(b: &Berth, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let mut req = b.http.request(method, format!("{}{path}", b.base)).bearer_auth(token);
     if let Some(body) = body {
@@ -21,7 +24,13 @@ async fn call_as(b: &Berth, token: &str, method: Method, path: &str, body: Optio
 }
 
 async fn login(b: &Berth, username: &str, password: &str) -> (StatusCode, Value) {
-    let r = b.http.post(format!("{}/api/v1/auth/login", b.base)).json(&json!({"username": username, "password": password})).send().await.unwrap();
+    let r = b
+        .http
+        .post(format!("{}/api/v1/auth/login", b.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
 }
@@ -53,7 +62,8 @@ async fn every_role_times_every_action() {
     let cred = b.api_token_credential("shared").await;
     let app_url = b.git.repo_url("team/app.git");
     let lib_url = b.git.repo_url("team/lib.git");
-    let (s, v) = b.post("/api/v1/repositories", json!({"name": "app", "clone_url": app_url, "credential": "shared"})).await;
+    let (s, v) =
+        b.post("/api/v1/repositories", json!({"name": "app", "clone_url": app_url, "credential": "shared"})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let repo = v["id"].as_i64().unwrap();
 
@@ -64,11 +74,16 @@ async fn every_role_times_every_action() {
     for (role, token) in &tokens {
         // Fresh targets per role, made by the administrator, so each allowed call can succeed.
         let spare = b.api_token_credential(&format!("spare-{role}")).await;
-        let (s, v) = b.post("/api/v1/repositories", json!({"name": format!("tmp-{role}"), "clone_url": lib_url, "credential": "shared"})).await;
+        let (s, v) = b
+            .post(
+                "/api/v1/repositories",
+                json!({"name": format!("tmp-{role}"), "clone_url": lib_url, "credential": "shared"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let tmp = v["id"].as_i64().unwrap();
 
-        let cases: Vec<(&str, &[&str], Method, String, Option<Value>)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             ("list credentials", &all, Method::GET, "/api/v1/credentials".into(), None),
             ("show credential", &all, Method::GET, format!("/api/v1/credentials/{cred}"), None),
             (
@@ -78,11 +93,29 @@ async fn every_role_times_every_action() {
                 "/api/v1/credentials".into(),
                 Some(json!({"name": format!("new-{role}"), "kind": "access_token", "secret": "tok-123456"})),
             ),
-            ("update credential", &writers, Method::PATCH, format!("/api/v1/credentials/{spare}"), Some(json!({"name": format!("renamed-{role}")}))),
-            ("refresh branches", &writers, Method::POST, "/api/v1/remote-branches".into(), Some(json!({"clone_url": app_url, "credential": "shared"}))),
+            (
+                "update credential",
+                &writers,
+                Method::PATCH,
+                format!("/api/v1/credentials/{spare}"),
+                Some(json!({"name": format!("renamed-{role}")})),
+            ),
+            (
+                "refresh branches",
+                &writers,
+                Method::POST,
+                "/api/v1/remote-branches".into(),
+                Some(json!({"clone_url": app_url, "credential": "shared"})),
+            ),
             ("list repositories", &all, Method::GET, "/api/v1/repositories".into(), None),
             ("show repository", &all, Method::GET, format!("/api/v1/repositories/{repo}"), None),
-            ("update repository", &writers, Method::PATCH, format!("/api/v1/repositories/{repo}"), Some(json!({"default_branch": "develop"}))),
+            (
+                "update repository",
+                &writers,
+                Method::PATCH,
+                format!("/api/v1/repositories/{repo}"),
+                Some(json!({"default_branch": "develop"})),
+            ),
             ("check repository", &writers, Method::POST, format!("/api/v1/repositories/{repo}/check"), None),
             ("delete repository", &writers, Method::DELETE, format!("/api/v1/repositories/{tmp}"), None),
             // Runs after the temporary repository is gone, so lib.git is free to register.
@@ -130,9 +163,19 @@ async fn every_role_times_every_action() {
     }
     println!("{}", table.join("\n"));
     // The product page's sentence, as the API says it.
-    let (s, v) = call_as(&b, &tokens[2].1, Method::POST, "/api/v1/repositories", Some(json!({"name": "x", "clone_url": app_url, "credential": "shared"}))).await;
+    let (s, v) = call_as(
+        &b,
+        &tokens[2].1,
+        Method::POST,
+        "/api/v1/repositories",
+        Some(json!({"name": "x", "clone_url": app_url, "credential": "shared"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(v["error"]["message"].as_str().unwrap().starts_with("You must have permission to register a repository"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("You must have permission to register a repository"),
+        "{v}"
+    );
     let (_, me) = call_as(&b, &tokens[2].1, Method::GET, "/api/v1/me", None).await;
     assert_eq!(me["role"], "viewer");
     assert!(!me["allowed"].as_array().unwrap().iter().any(|a| a == "register_repository"));
@@ -208,7 +251,12 @@ async fn failed_logins_lock_the_name_until_an_admin_clears_it() {
 async fn every_change_is_audited_without_secrets() {
     let b = Berth::start().await;
     let cred = b.api_token_credential("ci").await;
-    let (s, v) = b.post("/api/v1/repositories", json!({"name": "app", "clone_url": b.git.repo_url("team/app.git"), "credential": "ci"})).await;
+    let (s, v) = b
+        .post(
+            "/api/v1/repositories",
+            json!({"name": "app", "clone_url": b.git.repo_url("team/app.git"), "credential": "ci"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let repo = v["id"].as_i64().unwrap();
     b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": TOKEN})).await;
@@ -224,10 +272,19 @@ async fn every_change_is_audited_without_secrets() {
         assert!(!text.contains(secret), "the audit log holds a secret");
     }
     let entries = audit.as_array().unwrap();
-    for action in
-        ["credential.create", "credential.update", "repository.register", "repository.check", "repository.delete", "credential.delete", "user.create", "user.update", "auth.login"]
-    {
-        let e = entries.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("{action} not audited: {text}"));
+    for action in [
+        "credential.create",
+        "credential.update",
+        "repository.register",
+        "repository.check",
+        "repository.delete",
+        "credential.delete",
+        "user.create",
+        "user.update",
+        "auth.login",
+    ] {
+        let e =
+            entries.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("{action} not audited: {text}"));
         assert_eq!(e["actor"], "admin", "{e}");
         assert_eq!(e["remote_addr"], "127.0.0.1", "{e}");
         assert!(e["at"].is_string());
@@ -247,7 +304,8 @@ async fn users_are_managed_by_admins_only_and_one_admin_remains() {
     let b = Berth::start().await;
     let (s, v) = b.post("/api/v1/users", json!({"username": "x", "password": "short", "role": "viewer"})).await;
     assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"));
-    let (s, v) = b.post("/api/v1/users", json!({"username": "x", "password": "long-enough-pass", "role": "root"})).await;
+    let (s, v) =
+        b.post("/api/v1/users", json!({"username": "x", "password": "long-enough-pass", "role": "root"})).await;
     assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"));
     let (_, users) = b.get("/api/v1/users").await;
     let admin_id = users[0]["id"].as_i64().unwrap();
@@ -309,7 +367,10 @@ async fn every_response_carries_security_headers() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("berth_session="))
         .unwrap();
-    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Max-Age=43200"), "{session}");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Max-Age=43200"),
+        "{session}"
+    );
     assert!(!session.contains("Secure"), "plain HTTP without a trusted TLS proxy");
     let cookie = session.split(';').next().unwrap().to_owned();
     let r = nr

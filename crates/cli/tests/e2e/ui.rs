@@ -47,7 +47,11 @@ impl Browser {
         }
         let port = free_port();
         let mut cmd = Command::new(CHROMEDRIVER);
-        cmd.arg(format!("--port={port}")).arg("--allowed-ips=127.0.0.1").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let driver = cmd.spawn().expect("chromedriver starts");
         let profile = tempfile::tempdir().unwrap();
         let caps = serde_json::json!({
@@ -67,7 +71,11 @@ impl Browser {
         let mut last = String::new();
         let mut browser = None;
         for _ in 0..100 {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&url).await {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(c) => {
                     browser = Some(c);
                     break;
@@ -78,7 +86,13 @@ impl Browser {
                 }
             }
         }
-        let mut me = Browser { c: browser.unwrap_or_else(|| panic!("no WebDriver session from chromedriver: {last}")), driver, _profile: profile, shots: screenshot_dir(), prefix };
+        let mut me = Browser {
+            c: browser.unwrap_or_else(|| panic!("no WebDriver session from chromedriver: {last}")),
+            driver,
+            _profile: profile,
+            shots: screenshot_dir(),
+            prefix,
+        };
         me.c.set_window_size(1366, 900).await.unwrap();
         me.driver_alive();
         me
@@ -93,7 +107,12 @@ impl Browser {
     }
 
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} not found: {e}"))
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} not found: {e}"))
     }
 
     pub async fn has(&self, css: &str) -> bool {
@@ -170,7 +189,9 @@ impl Browser {
         let marker = format!("--user-data-dir={}", self._profile.path().display());
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {
-                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
                 let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
                 if cmdline.split(|b| *b == 0).any(|arg| arg == marker.as_bytes()) {
                     let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
@@ -236,7 +257,10 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     let flash = b.text("#flash").await;
     assert!(flash.contains("bb-ci") && flash.contains("will not be shown again"), "{flash}");
     let table = b.text("#credentials").await;
-    assert!(table.contains("bb-ci") && table.contains("Username with API Token") && table.contains("2030-06-30"), "{table}");
+    assert!(
+        table.contains("bb-ci") && table.contains("Username with API Token") && table.contains("2030-06-30"),
+        "{table}"
+    );
     assert!(!b.c.source().await.unwrap().contains(TOKEN), "the token is on the page");
     b.shot("06-credentials").await;
 
@@ -271,7 +295,10 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     assert!(b.path().await.starts_with("/?registered="));
     assert!(b.text("#flash").await.contains("Registered app"));
     let repos = b.text("#repos").await;
-    assert!(repos.contains("app") && repos.contains("trunk") && repos.contains("bb-ci") && repos.contains("passed"), "{repos}");
+    assert!(
+        repos.contains("app") && repos.contains("trunk") && repos.contains("bb-ci") && repos.contains("passed"),
+        "{repos}"
+    );
     assert!(repos.contains(&berth.git.repo_url("team/app.git")), "{repos}");
     b.shot("10-vc-repos-listed").await;
 
@@ -364,7 +391,10 @@ async fn viewer_is_refused_and_two_factor_sign_in_works() {
     b.shot("01-vc-repos").await;
     b.goto(&format!("{base}/repositories/new")).await;
     let problem = b.text("#problem").await;
-    assert!(problem.contains("You must have permission to register a repository") && problem.contains("forbidden"), "{problem}");
+    assert!(
+        problem.contains("You must have permission to register a repository") && problem.contains("forbidden"),
+        "{problem}"
+    );
     b.shot("02-register-refused").await;
     b.goto(&format!("{base}/admin/audit")).await;
     assert!(b.text("#problem").await.contains("read the audit log"));
@@ -420,6 +450,42 @@ async fn viewer_is_refused_and_two_factor_sign_in_works() {
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    b.close().await;
+    berth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_typeahead_over_fifty_thousand_branches() {
+    let berth = Berth::start().await;
+    let base = berth.base.clone();
+    let root = berth.repos.path().to_owned();
+    tokio::task::spawn_blocking(move || berth_testkit::many_refs(&root, "team/big.git", 50_000, 0)).await.unwrap();
+    berth.api_token_credential("ci").await;
+    let b = Browser::start("big").await;
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.find("#empty_repos").await;
+    b.goto(&format!("{base}/repositories/new")).await;
+    b.fill("#name", "big").await;
+    b.fill("#clone_url", &berth.git.repo_url("team/big.git")).await;
+    b.find("#credential").await.select_by_value("1").await.unwrap();
+    // Setting the URL and the credential is enough: Refresh runs by itself.
+    b.until("the branches are listed", "return !document.getElementById('default_branch').disabled").await;
+    assert_eq!(b.value("#default_branch").await, "main");
+    assert!(b.text("#branch_hint").await.contains("50000 branches"), "{}", b.text("#branch_hint").await);
+    // A prefix with 100 matches renders 50 and says how many more there are.
+    b.fill("#default_branch", "branch-0420").await;
+    b.until("the typeahead shows matches", "return !document.getElementById('branch_list').hidden").await;
+    let shown = b.c.find_all(Locator::Css("#branch_list li[role=option]")).await.unwrap().len();
+    assert_eq!(shown, 50);
+    assert!(b.text("#branch_list li.more").await.contains("50 more"));
+    b.shot("01-typeahead-50k").await;
+    b.fill("#default_branch", "branch-042017").await;
+    b.until("one match", "return document.querySelectorAll('#branch_list li[role=option]').length === 1").await;
+    b.find("#default_branch").await.send_keys("\u{E015}").await.unwrap();
+    b.find("#default_branch").await.send_keys("\u{E007}").await.unwrap();
+    b.click("#register").await;
+    let repos = b.text("#repos").await;
+    assert!(repos.contains("big") && repos.contains("branch-042017") && repos.contains("passed"), "{repos}");
     b.close().await;
     berth.stop().await;
 }

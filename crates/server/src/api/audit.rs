@@ -34,13 +34,22 @@ pub fn to_wire(r: AuditRow) -> AuditEntry {
     }
 }
 
-pub async fn read_audit(st: &AppState, u: &CurrentUser, before: Option<i64>, limit: Option<i64>) -> ApiResult<Vec<AuditEntry>> {
+pub async fn read_audit(
+    st: &AppState,
+    u: &CurrentUser,
+    before: Option<i64>,
+    limit: Option<i64>,
+) -> ApiResult<Vec<AuditEntry>> {
     u.require(Action::ReadAudit)?;
     Ok(st.store.list_audit(before, limit.unwrap_or(100)).await?.into_iter().map(to_wire).collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>, u: CurrentUser, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
+pub async fn list(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
     Ok(Json(read_audit(&st, &u, q.before, q.limit).await?))
 }

@@ -37,10 +37,18 @@ pub async fn create_token(st: &AppState, u: &CurrentUser, req: ApiTokenCreate) -
     u.require(Action::ManageOwnAccount)?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("the token name must be 1 to 100 printable characters", "name it after the automation that uses it"));
+        return Err(ApiError::invalid(
+            "the token name must be 1 to 100 printable characters",
+            "name it after the automation that uses it",
+        ));
     }
     let expires_at = match req.expires_in_days {
-        Some(0) => return Err(ApiError::invalid("expires_in_days must be at least 1", "leave it out for a token that does not expire")),
+        Some(0) => {
+            return Err(ApiError::invalid(
+                "expires_in_days must be at least 1",
+                "leave it out for a token that does not expire",
+            ))
+        }
         Some(d) => Some(chrono::Utc::now() + chrono::Duration::days(i64::from(d.min(3650)))),
         None => None,
     };
@@ -54,7 +62,11 @@ pub async fn create_token(st: &AppState, u: &CurrentUser, req: ApiTokenCreate) -
 /// Create a personal API token: the answer is the only time the token is shown.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = ApiTokenCreate,
     responses((status = 201, body = ApiTokenCreated), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create(State(st): State<AppState>, u: CurrentUser, ApiJson(req): ApiJson<ApiTokenCreate>) -> ApiResult<(StatusCode, Json<ApiTokenCreated>)> {
+pub async fn create(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    ApiJson(req): ApiJson<ApiTokenCreate>,
+) -> ApiResult<(StatusCode, Json<ApiTokenCreated>)> {
     Ok((StatusCode::CREATED, Json(create_token(&st, &u, req).await?)))
 }
 

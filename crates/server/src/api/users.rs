@@ -29,7 +29,12 @@ fn to_wire(u: UserSummary) -> User {
 }
 
 fn parse_role(role: &str) -> ApiResult<Role> {
-    Role::parse(role).ok_or_else(|| ApiError::invalid(format!("unknown role {:?}", role.chars().take(40).collect::<String>()), "use admin, registrar or viewer"))
+    Role::parse(role).ok_or_else(|| {
+        ApiError::invalid(
+            format!("unknown role {:?}", role.chars().take(40).collect::<String>()),
+            "use admin, registrar or viewer",
+        )
+    })
 }
 
 fn validate_username(name: &str) -> ApiResult<String> {
@@ -60,7 +65,13 @@ pub async fn list_users(st: &AppState, u: &CurrentUser) -> ApiResult<Vec<User>> 
 }
 
 async fn get_user(st: &AppState, id: i64) -> ApiResult<User> {
-    st.store.list_users().await?.into_iter().find(|x| x.id == id).map(to_wire).ok_or_else(|| ApiError::not_found("user"))
+    st.store
+        .list_users()
+        .await?
+        .into_iter()
+        .find(|x| x.id == id)
+        .map(to_wire)
+        .ok_or_else(|| ApiError::not_found("user"))
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
@@ -82,7 +93,11 @@ pub async fn create_user(st: &AppState, u: &CurrentUser, req: UserCreate) -> Api
 /// Create a user with a role.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserCreate,
     responses((status = 201, body = User), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create(State(st): State<AppState>, u: CurrentUser, ApiJson(req): ApiJson<UserCreate>) -> ApiResult<(StatusCode, Json<User>)> {
+pub async fn create(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    ApiJson(req): ApiJson<UserCreate>,
+) -> ApiResult<(StatusCode, Json<User>)> {
     Ok((StatusCode::CREATED, Json(create_user(&st, &u, req).await?)))
 }
 
@@ -128,7 +143,12 @@ pub async fn update_user(st: &AppState, u: &CurrentUser, id: i64, req: UserUpdat
 /// Change a user's role or reset their password (which ends their sessions).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserUpdate,
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn update(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath, ApiJson(req): ApiJson<UserUpdate>) -> ApiResult<Json<User>> {
+pub async fn update(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    IdPath(id): IdPath,
+    ApiJson(req): ApiJson<UserUpdate>,
+) -> ApiResult<Json<User>> {
     Ok(Json(update_user(&st, &u, id, req).await?))
 }
 
@@ -136,7 +156,12 @@ pub async fn delete_user(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<(
     u.require(Action::ManageUsers)?;
     let target = st.store.get_user(id).await?;
     if target.id == u.user.id {
-        return Err(ApiError::new(StatusCode::CONFLICT, Code::InvalidInput, "you cannot delete yourself", "sign in as another administrator"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            Code::InvalidInput,
+            "you cannot delete yourself",
+            "sign in as another administrator",
+        ));
     }
     keep_an_admin(st, &target.role).await?;
     st.store.delete_user(id).await?;
@@ -172,7 +197,15 @@ pub async fn reset_totp(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<()
     u.require(Action::ManageUsers)?;
     let target = st.store.get_user(id).await?;
     st.store.disable_totp(id).await?;
-    u.audit(&st.store, "user.2fa_reset", "user", Some(id), &target.username, "second factor and recovery codes removed").await;
+    u.audit(
+        &st.store,
+        "user.2fa_reset",
+        "user",
+        Some(id),
+        &target.username,
+        "second factor and recovery codes removed",
+    )
+    .await;
     Ok(())
 }
 
@@ -194,7 +227,15 @@ pub async fn put_settings(st: &AppState, u: &CurrentUser, s: Settings) -> ApiRes
     let before = auth::require_2fa(&st.store).await?;
     st.store.set_setting("require_2fa", if s.require_2fa { "true" } else { "false" }).await?;
     if before != s.require_2fa {
-        u.audit(&st.store, "settings.update", "settings", None, "require_2fa", format!("require_2fa {before} -> {}", s.require_2fa)).await;
+        u.audit(
+            &st.store,
+            "settings.update",
+            "settings",
+            None,
+            "require_2fa",
+            format!("require_2fa {before} -> {}", s.require_2fa),
+        )
+        .await;
     }
     get_settings(st, u).await
 }
@@ -207,6 +248,10 @@ pub async fn settings_get(State(st): State<AppState>, u: CurrentUser) -> ApiResu
 /// Change instance-wide security settings, such as requiring two-factor sign-in.
 #[utoipa::path(put, path = "/api/v1/settings", tag = "users", request_body = Settings,
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn settings_put(State(st): State<AppState>, u: CurrentUser, ApiJson(req): ApiJson<Settings>) -> ApiResult<Json<Settings>> {
+pub async fn settings_put(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    ApiJson(req): ApiJson<Settings>,
+) -> ApiResult<Json<Settings>> {
     Ok(Json(put_settings(&st, &u, req).await?))
 }

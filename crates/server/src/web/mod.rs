@@ -64,7 +64,9 @@ pub fn router() -> Router<AppState> {
 
 /// Security headers on every response, API included.
 pub fn secure_headers(router: Router) -> Router {
-    let set = |name: &'static str, value: &'static str| SetResponseHeaderLayer::if_not_present(header::HeaderName::from_static(name), HeaderValue::from_static(value));
+    let set = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(header::HeaderName::from_static(name), HeaderValue::from_static(value))
+    };
     router
         .layer(set(
             "content-security-policy",

@@ -2,9 +2,13 @@
 //! the role and writes the audit log, and renders the answer.
 
 use super::views::*;
-use super::{cookie, csrf_refused, set_cookie, FormData, Posted, WebError, WebResult, WebUser, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
-use crate::api::{audit as audit_api, credentials as cred_api, repositories as repo_api, tokens as token_api, users as user_api};
+use super::{
+    cookie, csrf_refused, set_cookie, FormData, Posted, WebError, WebResult, WebUser, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+};
 use crate::api::ConnectMeta;
+use crate::api::{
+    audit as audit_api, credentials as cred_api, repositories as repo_api, tokens as token_api, users as user_api,
+};
 use crate::auth::{self, Action, CurrentUser, Role, Via};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -15,7 +19,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use berth_core::credential::{self, FULL_SCOPES, REGISTRATION_SCOPES};
 use berth_core::{Code, CredentialKind};
-use berth_proto::{ApiTokenCreate, Credential, CredentialCreate, CredentialUpdate, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, Settings, UserCreate, UserUpdate};
+use berth_proto::{
+    ApiTokenCreate, Credential, CredentialCreate, CredentialUpdate, RemoteBranchesRequest, Repository,
+    RepositoryCreate, RepositoryUpdate, Settings, UserCreate, UserUpdate,
+};
 use chrono::{NaiveDate, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -31,6 +38,8 @@ fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     }
 }
 
+// Handlers return `WebResult` anyway; a page answer is cheap next to rendering it.
+#[allow(clippy::result_large_err)]
 fn ok<T: Template>(t: &T) -> WebResult {
     Ok(render(StatusCode::OK, t))
 }
@@ -59,7 +68,11 @@ fn flash(mut l: Layout, kind: &'static str, text: impl Into<String>) -> Layout {
 /// An error page without a signed-in frame (used where no session is known).
 pub fn error_page(e: ApiError) -> Response {
     let status = e.status;
-    let page = ErrorPage { l: Layout { title: "Error".into(), ..Layout::default() }, status: status.as_u16(), problem: Problem::from_api(&e) };
+    let page = ErrorPage {
+        l: Layout { title: "Error".into(), ..Layout::default() },
+        status: status.as_u16(),
+        problem: Problem::from_api(&e),
+    };
     render(status, &page)
 }
 
@@ -84,11 +97,17 @@ fn enc(s: &str) -> String {
 // ------------------------------------------------------------------------------- static files
 
 pub async fn css() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], include_str!("../../static/app.css"))
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../static/app.css"),
+    )
 }
 
 pub async fn js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], include_str!("../../static/app.js"))
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../static/app.js"),
+    )
 }
 
 // ------------------------------------------------------------------------------- sign-in
@@ -103,7 +122,12 @@ fn session_ttl(st: &AppState) -> chrono::Duration {
 
 fn login_page(status: StatusCode, headers: &HeaderMap, username: &str, problem: Option<Problem>) -> Response {
     let csrf = auth::new_csrf_token();
-    let page = LoginPage { l: Layout { title: "Sign in".into(), ..Layout::default() }, login_csrf: csrf.clone(), username: username.to_owned(), problem };
+    let page = LoginPage {
+        l: Layout { title: "Sign in".into(), ..Layout::default() },
+        login_csrf: csrf.clone(),
+        username: username.to_owned(),
+        problem,
+    };
     let mut resp = render(status, &page);
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, secure(headers)));
     resp
@@ -117,15 +141,25 @@ pub async fn login_form(State(st): State<AppState>, headers: HeaderMap, q: Q) ->
             }
         }
     }
-    let problem = q.0.get("signed_out").map(|_| Problem { message: "Your password was changed: sign in again.".into(), ..Problem::default() });
+    let problem =
+        q.0.get("signed_out")
+            .map(|_| Problem { message: "Your password was changed: sign in again.".into(), ..Problem::default() });
     login_page(StatusCode::OK, &headers, "", problem)
 }
 
 /// Starts a browser session and answers with its cookie and a redirect.
-async fn start_session(st: &AppState, headers: &HeaderMap, user_id: i64, mfa_pending: bool, to: &str) -> Result<Response, ApiError> {
+async fn start_session(
+    st: &AppState,
+    headers: &HeaderMap,
+    user_id: i64,
+    mfa_pending: bool,
+    to: &str,
+) -> Result<Response, ApiError> {
     let token = auth::new_token();
     let ttl = session_ttl(st);
-    st.store.create_web_session(user_id, &auth::token_hash(&token), &auth::new_csrf_token(), mfa_pending, Utc::now() + ttl).await?;
+    st.store
+        .create_web_session(user_id, &auth::token_hash(&token), &auth::new_csrf_token(), mfa_pending, Utc::now() + ttl)
+        .await?;
     let mut resp = see_other(to);
     let max_age = u64::try_from(ttl.num_seconds()).unwrap_or(3600);
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, max_age, secure(headers)));
@@ -133,7 +167,12 @@ async fn start_session(st: &AppState, headers: &HeaderMap, user_id: i64, mfa_pen
     Ok(resp)
 }
 
-pub async fn login(State(st): State<AppState>, ConnectMeta(remote): ConnectMeta, headers: HeaderMap, form: FormData) -> Response {
+pub async fn login(
+    State(st): State<AppState>,
+    ConnectMeta(remote): ConnectMeta,
+    headers: HeaderMap,
+    form: FormData,
+) -> Response {
     let username = form.get("username");
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !auth::constant_time_eq(expected, &form.get("csrf")) {
@@ -148,7 +187,9 @@ pub async fn login(State(st): State<AppState>, ConnectMeta(remote): ConnectMeta,
         let has_totp = auth::totp_enabled(&st.store, user.id).await?;
         if !has_totp {
             st.store.clear_login_failures(&user.username).await?;
-            CurrentUser::new(user.clone(), remote.clone(), Via::Web).audit(&st.store, "auth.login", "session", None, "web", "password").await;
+            CurrentUser::new(user.clone(), remote.clone(), Via::Web)
+                .audit(&st.store, "auth.login", "session", None, "web", "password")
+                .await;
         }
         start_session(&st, &headers, user.id, has_totp, if has_totp { "/login/2fa" } else { "/" }).await
     }
@@ -175,8 +216,15 @@ pub async fn second_factor_form(State(st): State<AppState>, headers: HeaderMap) 
     }
 }
 
-pub async fn second_factor(State(st): State<AppState>, ConnectMeta(remote): ConnectMeta, headers: HeaderMap, form: FormData) -> Response {
-    let Some((hash, s)) = pending_session(&st, &headers).await.filter(|(_, s)| s.mfa_pending) else { return see_other("/login") };
+pub async fn second_factor(
+    State(st): State<AppState>,
+    ConnectMeta(remote): ConnectMeta,
+    headers: HeaderMap,
+    form: FormData,
+) -> Response {
+    let Some((hash, s)) = pending_session(&st, &headers).await.filter(|(_, s)| s.mfa_pending) else {
+        return see_other("/login");
+    };
     if !auth::constant_time_eq(&form.get("csrf"), &s.csrf_token) {
         return error_page(csrf_refused());
     }
@@ -186,7 +234,9 @@ pub async fn second_factor(State(st): State<AppState>, ConnectMeta(remote): Conn
                 // A fresh session id once both factors passed.
                 st.store.delete_session(&hash).await?;
                 st.store.clear_login_failures(&s.user.username).await?;
-                CurrentUser::new(s.user.clone(), remote.clone(), Via::Web).audit(&st.store, "auth.login", "session", None, "web", "password and second factor").await;
+                CurrentUser::new(s.user.clone(), remote.clone(), Via::Web)
+                    .audit(&st.store, "auth.login", "session", None, "web", "password and second factor")
+                    .await;
                 start_session(&st, &headers, s.user.id, false, "/").await
             }
             .await;
@@ -256,13 +306,23 @@ fn credential_choices(creds: &[Credential], selected: &str) -> Vec<Choice> {
                 "expires_soon" => " (expires soon)",
                 _ => "",
             };
-            let label = if identity.is_empty() { format!("{} · {}{warn}", c.name, c.kind_label) } else { format!("{} · {} · {identity}{warn}", c.name, c.kind_label) };
+            let label = if identity.is_empty() {
+                format!("{} · {}{warn}", c.name, c.kind_label)
+            } else {
+                format!("{} · {} · {identity}{warn}", c.name, c.kind_label)
+            };
             Choice { value: c.id.to_string(), label, selected: c.id.to_string() == selected }
         })
         .collect()
 }
 
-async fn register_page(st: &AppState, wu: &WebUser, mode: &'static str, action: String, form: Option<&FormData>) -> Result<RegisterPage, ApiError> {
+async fn register_page(
+    st: &AppState,
+    wu: &WebUser,
+    mode: &'static str,
+    action: String,
+    form: Option<&FormData>,
+) -> Result<RegisterPage, ApiError> {
     let creds = cred_api::list_credentials(st, &wu.cu).await?;
     let get = |k: &str| form.map(|f| f.get(k)).unwrap_or_default();
     let title = if mode == "new" { "Register Repository" } else { "Edit repository" };
@@ -296,7 +356,12 @@ async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, 
             let names: Vec<&str> = rb.branches.iter().map(|b| b.name.as_str()).collect();
             let keep = !page.default_branch.is_empty() && names.contains(&page.default_branch.as_str());
             if !keep {
-                page.default_branch = rb.default_branch.clone().filter(|d| names.contains(&d.as_str())).or_else(|| names.first().map(|s| (*s).to_owned())).unwrap_or_default();
+                page.default_branch = rb
+                    .default_branch
+                    .clone()
+                    .filter(|d| names.contains(&d.as_str()))
+                    .or_else(|| names.first().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
             }
             page.branch_enabled = true;
             page.refresh_note = format!(
@@ -338,7 +403,12 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
     }
 }
 
-pub async fn refresh_json(State(st): State<AppState>, wu: WebUser, headers: HeaderMap, Json(req): Json<RemoteBranchesRequest>) -> Response {
+pub async fn refresh_json(
+    State(st): State<AppState>,
+    wu: WebUser,
+    headers: HeaderMap,
+    Json(req): Json<RemoteBranchesRequest>,
+) -> Response {
     let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
     if wu.csrf.is_empty() || !auth::constant_time_eq(sent, &wu.csrf) {
         return refresh_error(&csrf_refused());
@@ -377,7 +447,11 @@ pub async fn repo(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>, 
     let mut l = layout(&wu, &r.name, "repos");
     if q.0.contains_key("checked") {
         let passed = r.last_check.as_ref().is_some_and(|c| c.ok);
-        l = flash(l, if passed { "ok" } else { "error" }, if passed { "Checked: every step passed." } else { "Checked: a step failed, see below." });
+        l = flash(
+            l,
+            if passed { "ok" } else { "error" },
+            if passed { "Checked: every step passed." } else { "Checked: a step failed, see below." },
+        );
     } else if q.0.contains_key("saved") {
         l = flash(l, "ok", "Saved after a successful check.");
     }
@@ -411,7 +485,8 @@ pub async fn delete_repo(State(st): State<AppState>, Path(id): Path<i64>, p: Pos
 pub async fn edit_form(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>) -> WebResult {
     wu.cu.require(Action::UpdateRepository).map_err(fail(&wu))?;
     let r = repo_api::show_repository(&st, &wu.cu, id).await.map_err(fail(&wu))?;
-    let mut page = register_page(&st, &wu, "edit", format!("/repositories/{id}/edit"), None).await.map_err(fail(&wu))?;
+    let mut page =
+        register_page(&st, &wu, "edit", format!("/repositories/{id}/edit"), None).await.map_err(fail(&wu))?;
     page.name = r.name;
     page.clone_url = r.clone_url;
     page.default_branch = r.default_branch;
@@ -425,7 +500,8 @@ pub async fn edit_form(State(st): State<AppState>, wu: WebUser, Path(id): Path<i
 pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
     let wu = &p.user;
     wu.cu.require(Action::UpdateRepository).map_err(fail(wu))?;
-    let mut page = register_page(&st, wu, "edit", format!("/repositories/{id}/edit"), Some(&p.form)).await.map_err(fail(wu))?;
+    let mut page =
+        register_page(&st, wu, "edit", format!("/repositories/{id}/edit"), Some(&p.form)).await.map_err(fail(wu))?;
     if p.form.get("op") == "refresh" {
         refresh_into(&st, &wu.cu, &mut page, p.form.get("credential")).await;
         return ok(&page);
@@ -487,29 +563,48 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     }
     let soon = list.iter().filter(|c| c.expiry_status == "expires_soon" || c.expiry_status == "expired").count();
     if soon > 0 && l.flash.is_empty() {
-        l = flash(l, "error", format!("{soon} credential(s) expired or expire within {} days: replace their tokens.", credential::EXPIRY_WARNING_DAYS));
+        l = flash(
+            l,
+            "error",
+            format!(
+                "{soon} credential(s) expired or expire within {} days: replace their tokens.",
+                credential::EXPIRY_WARNING_DAYS
+            ),
+        );
     }
     let can_create = wu.cu.may(Action::CreateCredential);
     ok(&CredentialsPage { l, creds: list.iter().map(credential_row).collect(), can_create })
 }
 
-const KINDS: [CredentialKind; 4] =
-    [CredentialKind::BitbucketApiToken, CredentialKind::AccessToken, CredentialKind::UsernamePassword, CredentialKind::BitbucketAppPassword];
+const KINDS: [CredentialKind; 4] = [
+    CredentialKind::BitbucketApiToken,
+    CredentialKind::AccessToken,
+    CredentialKind::UsernamePassword,
+    CredentialKind::BitbucketAppPassword,
+];
 
 fn credential_new_page(wu: &WebUser, form: Option<&FormData>) -> CredentialNewPage {
     let get = |k: &str| form.map(|f| f.get(k)).unwrap_or_default();
     let kind = form.and_then(|f| CredentialKind::parse(&f.get("kind"))).unwrap_or(CredentialKind::BitbucketApiToken);
-    let chosen: Vec<String> = form.map(|f| f.all("scopes")).unwrap_or_else(|| REGISTRATION_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+    let chosen: Vec<String> =
+        form.map(|f| f.all("scopes")).unwrap_or_else(|| REGISTRATION_SCOPES.iter().map(|s| (*s).to_owned()).collect());
     CredentialNewPage {
         l: layout(wu, "Create Credential", "credentials"),
         name: get("name"),
-        kinds: KINDS.iter().map(|k| Choice { value: k.as_str().into(), label: k.label().into(), selected: *k == kind }).collect(),
+        kinds: KINDS
+            .iter()
+            .map(|k| Choice { value: k.as_str().into(), label: k.label().into(), selected: *k == kind })
+            .collect(),
         username: get("username"),
         email: get("email"),
         expires_on: get("expires_on"),
         scopes: FULL_SCOPES
             .iter()
-            .map(|s| ScopeBox { name: (*s).into(), checked: chosen.iter().any(|c| c == s), required: REGISTRATION_SCOPES.contains(s) })
+            .map(|s| ScopeBox {
+                name: (*s).into(),
+                checked: chosen.iter().any(|c| c == s),
+                required: REGISTRATION_SCOPES.contains(s),
+            })
             .collect(),
         problem: None,
         retired_on: credential::APP_PASSWORDS_RETIRED_ON.into(),
@@ -536,7 +631,8 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
     wu.cu.require(Action::CreateCredential).map_err(fail(wu))?;
     let mut page = credential_new_page(wu, Some(&p.form));
     let req = (|| -> Result<CredentialCreate, ApiError> {
-        let kind = CredentialKind::parse(&p.form.get("kind")).ok_or_else(|| ApiError::invalid("choose a Credential Type", "pick one from the list"))?;
+        let kind = CredentialKind::parse(&p.form.get("kind"))
+            .ok_or_else(|| ApiError::invalid("choose a Credential Type", "pick one from the list"))?;
         Ok(CredentialCreate {
             name: p.form.get("name"),
             kind,
@@ -603,7 +699,12 @@ pub async fn credential_token(State(st): State<AppState>, Path(id): Path<i64>, p
             page.rechecked = true;
             page.rechecks = rechecks
                 .into_iter()
-                .map(|r| RecheckRow { id: r.repository.id, name: r.repository.name, ok: r.check.ok, steps: steps(&r.check.checks) })
+                .map(|r| RecheckRow {
+                    id: r.repository.id,
+                    name: r.repository.name,
+                    ok: r.check.ok,
+                    steps: steps(&r.check.checks),
+                })
                 .collect();
             ok(&page)
         }
@@ -618,7 +719,14 @@ pub async fn credential_token(State(st): State<AppState>, Path(id): Path<i64>, p
 
 pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
     let wu = &p.user;
-    let scopes: Vec<String> = p.form.get("scopes_text").split([' ', ',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scopes: Vec<String> = p
+        .form
+        .get("scopes_text")
+        .split([' ', ',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     let req = CredentialUpdate {
         name: p.form.opt("name"),
         username: Some(p.form.opt("username")),
@@ -690,7 +798,8 @@ async fn users_result(st: &AppState, wu: &WebUser, r: Result<String, ApiError>) 
 }
 
 pub async fn user_create(State(st): State<AppState>, p: Posted) -> WebResult {
-    let req = UserCreate { username: p.form.get("username"), password: p.form.get("password"), role: p.form.get("role") };
+    let req =
+        UserCreate { username: p.form.get("username"), password: p.form.get("password"), role: p.form.get("role") };
     let r = user_api::create_user(&st, &p.user.cu, req).await.map(|u| format!("Added {} as {}.", u.username, u.role));
     users_result(&st, &p.user, r).await
 }
@@ -701,9 +810,11 @@ pub async fn user_op(State(st): State<AppState>, Path((id, op)): Path<(i64, Stri
         "role" => user_api::update_user(&st, cu, id, UserUpdate { role: Some(p.form.get("role")), password: None })
             .await
             .map(|u| format!("{} is now {}.", u.username, u.role)),
-        "password" => user_api::update_user(&st, cu, id, UserUpdate { role: None, password: Some(p.form.get("password")) })
-            .await
-            .map(|u| format!("Password of {} reset; their sessions ended.", u.username)),
+        "password" => {
+            user_api::update_user(&st, cu, id, UserUpdate { role: None, password: Some(p.form.get("password")) })
+                .await
+                .map(|u| format!("Password of {} reset; their sessions ended.", u.username))
+        }
         "unlock" => user_api::clear_lockout(&st, cu, id).await.map(|()| "Lockout cleared.".to_owned()),
         "totp-reset" => user_api::reset_totp(&st, cu, id).await.map(|()| "Two-factor sign-in removed.".to_owned()),
         "delete" => user_api::delete_user(&st, cu, id).await.map(|()| "User deleted.".to_owned()),
@@ -714,9 +825,9 @@ pub async fn user_op(State(st): State<AppState>, Path((id, op)): Path<(i64, Stri
 
 pub async fn settings(State(st): State<AppState>, p: Posted) -> WebResult {
     let want = p.form.get("require_2fa") == "true";
-    let r = user_api::put_settings(&st, &p.user.cu, Settings { require_2fa: want })
-        .await
-        .map(|s| if s.require_2fa { "Two-factor sign-in is now required." } else { "Two-factor sign-in is optional." }.to_owned());
+    let r = user_api::put_settings(&st, &p.user.cu, Settings { require_2fa: want }).await.map(|s| {
+        if s.require_2fa { "Two-factor sign-in is now required." } else { "Two-factor sign-in is optional." }.to_owned()
+    });
     users_result(&st, &p.user, r).await
 }
 
@@ -732,7 +843,11 @@ pub async fn audit(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
                 at: when(e.at),
                 actor: e.actor,
                 action: e.action,
-                target: if e.target_name.is_empty() { e.target_kind } else { format!("{} {}", e.target_kind, e.target_name) },
+                target: if e.target_name.is_empty() {
+                    e.target_kind
+                } else {
+                    format!("{} {}", e.target_kind, e.target_name)
+                },
                 detail: e.detail,
                 remote: e.remote_addr.unwrap_or_default(),
                 outcome: e.outcome,
@@ -745,7 +860,12 @@ pub async fn audit(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
 
 // ------------------------------------------------------------------------------- my account
 
-async fn account_page(st: &AppState, wu: &WebUser, new_token: String, problem: Option<Problem>) -> Result<AccountPage, ApiError> {
+async fn account_page(
+    st: &AppState,
+    wu: &WebUser,
+    new_token: String,
+    problem: Option<Problem>,
+) -> Result<AccountPage, ApiError> {
     let tokens = token_api::list_tokens(st, &wu.cu).await?;
     Ok(AccountPage {
         l: layout(wu, "My account", "account"),
@@ -785,13 +905,27 @@ pub async fn password(State(st): State<AppState>, headers: HeaderMap, p: Posted)
         wu.cu.require(Action::ManageOwnAccount)?;
         let current = SecretString::from(p.form.get("current"));
         if auth::authenticate(&st.store, &wu.cu.user.username, &current).await?.is_none() {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, Code::InvalidInput, "the current password is wrong", "type your current password again"));
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Code::InvalidInput,
+                "the current password is wrong",
+                "type your current password again",
+            ));
         }
         let new = p.form.get("new");
         auth::validate_password(&new)?;
         let hash = auth::hash_password_async(SecretString::from(new)).await?;
         st.store.set_password(wu.cu.user.id, &hash).await?;
-        wu.cu.audit(&st.store, "user.password_change", "user", Some(wu.cu.user.id), &wu.cu.user.username, "own password; sessions ended").await;
+        wu.cu
+            .audit(
+                &st.store,
+                "user.password_change",
+                "user",
+                Some(wu.cu.user.id),
+                &wu.cu.user.username,
+                "own password; sessions ended",
+            )
+            .await;
         Ok(())
     }
     .await;
@@ -811,7 +945,8 @@ pub async fn password(State(st): State<AppState>, headers: HeaderMap, p: Posted)
 pub async fn token_create(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
     let days = p.form.opt("expires_in_days").and_then(|d| d.parse::<u32>().ok());
-    match token_api::create_token(&st, &wu.cu, ApiTokenCreate { name: p.form.get("name"), expires_in_days: days }).await {
+    match token_api::create_token(&st, &wu.cu, ApiTokenCreate { name: p.form.get("name"), expires_in_days: days }).await
+    {
         Ok(t) => {
             let mut page = account_page(&st, wu, t.token, None).await.map_err(fail(wu))?;
             page.l = flash(std::mem::take(&mut page.l), "ok", format!("Created token {}.", t.info.name));
@@ -846,7 +981,13 @@ pub async fn totp_page(State(st): State<AppState>, wu: WebUser) -> WebResult {
 }
 
 fn show_secret(page: &mut TotpPage, user: &str, secret: &str) {
-    page.secret = secret.chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ");
+    page.secret = secret
+        .chars()
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ");
     page.uri = auth::totp::otpauth_uri("Berth", user, secret);
 }
 
@@ -888,7 +1029,16 @@ pub async fn totp_confirm(State(st): State<AppState>, p: Posted) -> WebResult {
     let codes = auth::new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| auth::recovery_code_hash(c)).collect();
     st.store.enable_totp(uid, &hashes).await?;
-    wu.cu.audit(&st.store, "user.2fa_enable", "user", Some(uid), &wu.cu.user.username, "TOTP on; 10 recovery codes issued").await;
+    wu.cu
+        .audit(
+            &st.store,
+            "user.2fa_enable",
+            "user",
+            Some(uid),
+            &wu.cu.user.username,
+            "TOTP on; 10 recovery codes issued",
+        )
+        .await;
     page.enabled = true;
     page.recovery_codes = codes;
     ok(&page)
@@ -898,7 +1048,11 @@ pub async fn totp_disable(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
     let mut page = totp_view(&st, wu).await.map_err(fail(wu))?;
     if page.required {
-        page.problem = Some(Problem { message: "Two-factor sign-in is required here.".into(), remedy: "an administrator can change that under Admin > Users".into(), ..Problem::default() });
+        page.problem = Some(Problem {
+            message: "Two-factor sign-in is required here.".into(),
+            remedy: "an administrator can change that under Admin > Users".into(),
+            ..Problem::default()
+        });
         return Ok(render(StatusCode::CONFLICT, &page));
     }
     if let Err(e) = auth::second_factor(&st.store, &wu.cu.user, &p.form.get("code"), wu.cu.remote.as_deref()).await {

@@ -61,7 +61,12 @@ pub struct Problem {
 
 impl Problem {
     pub fn from_api(e: &crate::error::ApiError) -> Problem {
-        Problem { message: e.message.clone(), remedy: e.remedy.clone(), code: e.code.as_str().to_owned(), steps: steps(&e.checks) }
+        Problem {
+            message: e.message.clone(),
+            remedy: e.remedy.clone(),
+            code: e.code.as_str().to_owned(),
+            steps: steps(&e.checks),
+        }
     }
 }
 
