@@ -44,6 +44,10 @@ pub struct Credential {
     pub scopes: Vec<String>,
     /// Registration scopes (`read:repository:bitbucket`) missing from `scopes`, for API tokens.
     pub missing_scopes: Vec<String>,
+    /// For API tokens with recorded scopes: each scope of the full set the product uses that the
+    /// token lacks, with the Berth capabilities it blocks. Scopes do not imply each other.
+    #[serde(default)]
+    pub scope_gaps: Vec<ScopeGap>,
     pub used_by: Vec<RepositoryRef>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -88,6 +92,13 @@ pub struct CredentialUpdate {
     pub expires_on: Option<Option<NaiveDate>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScopeGap {
+    pub scope: String,
+    /// What Berth cannot do without it, e.g. "webhooks", "pull requests".
+    pub blocks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

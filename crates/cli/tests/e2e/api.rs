@@ -72,6 +72,11 @@ async fn credentials_are_write_only_validated_and_guarded() {
     }
     assert_eq!(one["email"], "jo@example.com");
     assert_eq!(one["missing_scopes"], json!([]));
+    // The full set the platform uses: each missing scope names what it blocks.
+    let gaps = one["scope_gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 12, "{one}");
+    let webhook = gaps.iter().find(|g| g["scope"] == "write:webhook:bitbucket").unwrap();
+    assert_eq!(webhook["blocks"], json!(["webhooks"]));
     let (s, v) = b.post("/api/v1/credentials", json!({"name": "CI", "kind": "access_token", "secret": "t"})).await;
     assert_eq!((s, error_code(&v)), (StatusCode::CONFLICT, "name_taken"));
 

@@ -23,6 +23,19 @@ pub(crate) fn to_wire(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Creden
         Expiry::ExpiresSoon { days_left } => ("expires_soon", Some(days_left)),
         Expiry::Expired { days_ago } => ("expired", Some(-days_ago)),
     };
+    // Recorded scopes are what the user says they granted; with none recorded there is
+    // nothing to compare (the REST check reports what the host says instead).
+    let scope_gaps = if row.kind == CredentialKind::BitbucketApiToken && !row.scopes.is_empty() {
+        credential::missing_scopes(credential::FULL_SCOPES, &row.scopes)
+            .into_iter()
+            .map(|s| berth_proto::ScopeGap {
+                scope: s.to_owned(),
+                blocks: berth_core::scopes::capabilities_of(s).iter().map(|c| (*c).to_owned()).collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let missing_scopes = if row.kind == CredentialKind::BitbucketApiToken {
         credential::missing_scopes(credential::REGISTRATION_SCOPES, &row.scopes).into_iter().map(str::to_owned).collect()
     } else {
@@ -40,6 +53,7 @@ pub(crate) fn to_wire(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Creden
         days_until_expiry: days,
         scopes: row.scopes,
         missing_scopes,
+        scope_gaps,
         used_by,
         created_at: row.created_at,
         updated_at: row.updated_at,
