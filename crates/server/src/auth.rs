@@ -277,7 +277,7 @@ pub async fn bootstrap_admin(store: &Store, configured: Option<&SecretString>) -
 // ------------------------------------------------------------------------------- sign-in
 
 /// Where a request came from: the peer address, or the first X-Forwarded-For hop when
-/// `BERTH_TRUST_FORWARDED=1` says a trusted proxy sets it.
+/// the configuration says a trusted proxy sets it (`BERTH_TRUST_FORWARDED=1`, `trust_forwarded = true`).
 pub fn remote_addr(parts_ext: &axum::http::Extensions, headers: &HeaderMap) -> Option<String> {
     if trust_forwarded() {
         if let Some(first) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()) {
@@ -295,10 +295,17 @@ pub fn came_over_tls(headers: &HeaderMap) -> bool {
     trust_forwarded() && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
-/// Read once from the process environment. (A `Config` field would be the better home.)
+static TRUST_FORWARDED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Set once at start-up from `Config::trust_forwarded`. A process-wide flag rather than a
+/// parameter because the address is read in extractors and cookie helpers that have no state;
+/// one process serves one configuration, so the first value set is the one that holds.
+pub fn set_trust_forwarded(on: bool) {
+    let _ = TRUST_FORWARDED.set(on);
+}
+
 fn trust_forwarded() -> bool {
-    static TRUST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TRUST.get_or_init(|| std::env::var("BERTH_TRUST_FORWARDED").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")))
+    TRUST_FORWARDED.get().copied().unwrap_or(false)
 }
 
 fn failure_window() -> chrono::Duration {

@@ -21,6 +21,8 @@ pub struct Config {
     pub max_advertisement_bytes: u64,
     pub extra_ca_pem: Vec<Vec<u8>>,
     pub session_ttl: Duration,
+    /// Believe `X-Forwarded-For` and `X-Forwarded-Proto`: only behind a proxy that sets them.
+    pub trust_forwarded: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,7 @@ struct FileConfig {
     #[serde(default)]
     git: GitFileConfig,
     session_ttl_hours: Option<u64>,
+    trust_forwarded: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +123,10 @@ impl Config {
             max_advertisement_bytes: file.git.max_advertisement_mib.unwrap_or(32).max(1) * 1024 * 1024,
             extra_ca_pem,
             session_ttl: Duration::from_secs(3600 * file.session_ttl_hours.unwrap_or(12).max(1)),
+            trust_forwarded: match env("BERTH_TRUST_FORWARDED") {
+                Some(v) => v == "1" || v.eq_ignore_ascii_case("true"),
+                None => file.trust_forwarded.unwrap_or(false),
+            },
         })
     }
 }

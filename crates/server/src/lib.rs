@@ -80,6 +80,7 @@ pub struct Ready {
 
 /// Opens everything `serve` needs and creates the first administrator if there is none.
 pub async fn prepare(config: Config) -> Result<Ready, StartError> {
+    auth::set_trust_forwarded(config.trust_forwarded);
     let store = open_store(&config).await?;
     let generated = auth::bootstrap_admin(&store, config.admin_password.as_ref())
         .await

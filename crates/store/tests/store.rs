@@ -1,6 +1,8 @@
 //! The store against a real SQLite file: secrets sealed at rest, wrong keys refused without
 //! writing, rotation, uniqueness and reference rules.
 
+#![allow(clippy::panic)]
+
 use berth_core::{Code, CredentialKind};
 use berth_store::{CredentialPatch, NewCredential, NewRepository, Store, StoreError, VaultError};
 use secrecy::{ExposeSecret, SecretString};

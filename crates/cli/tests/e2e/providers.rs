@@ -220,7 +220,7 @@ async fn cloud_rate_limits_with_and_without_retry_after() {
         if with_retry_after {
             limit = limit.with_retry_after();
         }
-        let (sim, b) = start(CloudOptions { rest_limit: limit.clone(), git_limit: limit, ..CloudOptions::default() }).await;
+        let (sim, b) = start(CloudOptions { rest_limit: limit, git_limit: limit, ..CloudOptions::default() }).await;
         api_token(&b, "good", GOOD).await;
         let url = sim.cloud_git_url("acme/app");
         // The first request spends the budget; what follows is limited.
