@@ -468,6 +468,11 @@ fn from_parts(parts: Parts<'_>, user: Option<String>, integrations: &[Integratio
     let (host, port) = parse_host_port(parts.host_port)?;
     let port = port.filter(|p| *p != scheme.default_port());
     let (provider, api_url) = detect_provider(scheme, &host, port, integrations);
+    // The cloud hosts serve Git only over HTTPS; over plain HTTP the token would cross the
+    // network in the clear before the host's redirect to HTTPS could say so.
+    if scheme == Scheme::Http && Provider::from_cloud_host(&host).is_some() {
+        return Err(invalid("uses http:// but this host serves Git only over https://; use the https:// URL"));
+    }
     let segments = normalize_path(parts.path, has_case_insensitive_paths(provider))?;
     check_shape(scheme, &host, &segments)?;
     Ok(CloneUrl { scheme, host, port, path: segments.join("/"), user, provider, api_url })
@@ -1118,7 +1123,7 @@ mod tests {
         assert_eq!(key(BB), "bitbucket-cloud:ws/repo");
         assert_eq!(key("git@bitbucket.org:WS/repo.git"), "bitbucket-cloud:ws/repo");
         assert_eq!(key("ssh://git@bitbucket.org:22/ws/repo"), "bitbucket-cloud:ws/repo");
-        assert_eq!(key("http://bitbucket.org/ws/repo"), "bitbucket-cloud:ws/repo");
+        assert!(parse("http://bitbucket.org/ws/repo").is_err(), "plain HTTP to a cloud host would expose the token");
         assert_eq!(key("git@github.com:o/r.git"), key("https://github.com/O/R"));
         assert_eq!(key("https://www.github.com/o/r"), key("https://github.com/o/r"));
         // Self-hosted: HTTP and HTTPS unified, SSH kept apart.

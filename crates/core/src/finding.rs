@@ -50,6 +50,8 @@ pub enum Code {
     RepositoryNotFound,
     // --- API
     Unauthenticated,
+    /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
+    AccountLocked,
     Forbidden,
     NotFound,
     Internal,
@@ -92,6 +94,7 @@ impl Code {
             Code::NameTaken => "name_taken",
             Code::RepositoryNotFound => "repository_not_found",
             Code::Unauthenticated => "unauthenticated",
+            Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",
             Code::Internal => "internal",

@@ -268,7 +268,8 @@ pub(crate) fn redirect_target(url: &Url, headers: &HeaderMap, stage: Stage, stat
 /// A redirect to another origin: report where, follow never.
 fn moved(from: &Url, to: &Url, stage: Stage, status: StatusCode) -> GitError {
     let repo = repository_of(to);
-    let location = repo.as_ref().map(Url::to_string).unwrap_or_else(|| to.to_string());
+    // A login page's query string can carry SSO state or tokens: never repeat it.
+    let location = repo.as_ref().map(Url::to_string).unwrap_or_else(|| without_query(to));
     let message = if from.scheme() == "https" && to.scheme() == "http" {
         format!(
             "The server redirected from HTTPS to plain HTTP ({location}); Berth does not downgrade a connection that \

@@ -8,14 +8,14 @@ use utoipa::ToSchema;
 
 pub type Id = i64;
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
@@ -55,7 +55,7 @@ pub struct Credential {
     pub secret_updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialCreate {
     pub name: String,
@@ -74,7 +74,7 @@ pub struct CredentialCreate {
 
 /// Partial update. A field left out is unchanged; `null` clears an optional field.
 /// Setting `secret` rotates the token.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,7 +241,7 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub username: String,
@@ -252,7 +252,7 @@ pub struct UserCreate {
 }
 
 /// Partial update of a user. Setting `password` ends the user's sessions.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,7 +296,7 @@ pub struct ApiTokenCreate {
 }
 
 /// The answer to creating a token: the only time `token` is shown.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiTokenCreated {
     /// Send as `Authorization: Bearer <token>`. Shown once.
     pub token: String,
@@ -346,5 +346,49 @@ mod double_option {
 
     pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// `Debug` for types that carry a secret: only the listed fields are shown, so a `{:?}` in a
+/// log line can never print a password, token or secret.
+macro_rules! redacted_debug {
+    ($t:ident { $($f:ident),* }) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t)) $(.field(stringify!($f), &self.$f))* .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+redacted_debug!(LoginRequest { username });
+redacted_debug!(LoginResponse { expires_at });
+redacted_debug!(CredentialCreate { name, kind, username, email, expires_on, scopes });
+redacted_debug!(CredentialUpdate { name, username, email, expires_on, scopes });
+redacted_debug!(UserCreate { username, role });
+redacted_debug!(UserUpdate { role });
+redacted_debug!(ApiTokenCreated { info });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = CredentialCreate {
+            name: "ci".into(),
+            kind: CredentialKind::AccessToken,
+            username: None,
+            email: None,
+            secret: "s3cr3t-value".into(),
+            expires_on: None,
+            scopes: None,
+        };
+        let l = LoginRequest { username: "admin".into(), password: "s3cr3t-value".into() };
+        let u = UserUpdate { role: None, password: Some("s3cr3t-value".into()) };
+        for text in [format!("{c:?}"), format!("{l:?}"), format!("{u:?}")] {
+            assert!(!text.contains("s3cr3t-value"), "{text}");
+        }
+        assert!(format!("{c:?}").contains("ci"));
     }
 }

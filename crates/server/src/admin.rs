@@ -6,17 +6,18 @@ use crate::{auth, open_store, StartError};
 use secrecy::SecretString;
 
 pub async fn reset_password(config: &Config, username: &str, password: &SecretString) -> Result<(), StartError> {
-    if secrecy::ExposeSecret::expose_secret(password).chars().count() < 8 {
-        return Err(StartError::Other("the new password must have at least 8 characters".into()));
-    }
+    auth::validate_password(secrecy::ExposeSecret::expose_secret(password))
+        .map_err(|e| StartError::Other(format!("{}: {}", e.message, e.remedy)))?;
     let store = open_store(config).await?;
+    // A mistyped name must not create a new administrator: users are created in the UI or API.
+    let Some(user) = store.find_user(username).await? else {
+        return Err(StartError::Other(format!(
+            "there is no user named {:?}; check the name (Admin > Users lists them)",
+            username.chars().take(64).collect::<String>()
+        )));
+    };
     let hash = auth::hash_password(password).map_err(|e| StartError::Other(e.message))?;
-    match store.find_user(username).await? {
-        Some(u) => store.set_password(u.id, &hash).await?,
-        None => {
-            store.create_user(username, &hash, auth::ADMIN_ROLE).await?;
-        }
-    }
+    store.set_password(user.id, &hash).await?;
     Ok(())
 }
 
@@ -34,7 +35,18 @@ pub async fn rotate_key(config: &Config) -> Result<Rotation, StartError> {
     let store = open_store(config).await?;
     let retired = store.vault().key_ids();
     let active = store.vault().add_master_key()?;
-    let rewrapped = store.rewrap_all().await?;
+    let mut rewrapped = store.rewrap_all().await?;
+    // A server running beside this command re-reads the key file before sealing, but a write
+    // it sealed just before the new key appeared may commit after the first sweep. Sweep again
+    // after a pause until a sweep finds nothing, and only then drop the old keys.
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let late = store.rewrap_all().await?;
+        rewrapped += late;
+        if late == 0 {
+            break;
+        }
+    }
     store.vault().retire_old_keys()?;
     Ok(Rotation { retired, active, rewrapped })
 }

@@ -315,7 +315,7 @@ fn failure_window() -> chrono::Duration {
 fn locked_error(username: &str, until: DateTime<Utc>) -> ApiError {
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        Code::RateLimited,
+        Code::AccountLocked,
         format!(
             "sign-in for {:?} is locked until {} UTC after {MAX_LOGIN_FAILURES} failed attempts",
             username.chars().take(64).collect::<String>(),

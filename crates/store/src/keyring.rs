@@ -32,6 +32,9 @@ impl std::fmt::Debug for MasterKey {
 pub struct Keyring {
     path: PathBuf,
     keys: Vec<MasterKey>,
+    /// Modification time of the file when it was read or written: lets a running server notice
+    /// that `berth admin rotate-key` changed the file.
+    mtime: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +60,7 @@ impl Keyring {
         match std::fs::metadata(path) {
             Ok(_) => Ok((Keyring::load(path)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let ring = Keyring { path: path.to_owned(), keys: vec![new_key()] };
+                let mut ring = Keyring { path: path.to_owned(), keys: vec![new_key()], mtime: None };
                 ring.write_new_file()?;
                 Ok((ring, true))
             }
@@ -74,7 +77,12 @@ impl Keyring {
         if keys.is_empty() {
             return Err(KeyringError::Empty { path: path.to_owned() });
         }
-        Ok(Keyring { path: path.to_owned(), keys })
+        Ok(Keyring { path: path.to_owned(), keys, mtime: file_mtime(path) })
+    }
+
+    /// Whether the file on disk changed since this ring read or wrote it.
+    pub fn is_stale(&self) -> bool {
+        file_mtime(&self.path) != self.mtime
     }
 
     pub fn path(&self) -> &Path {
@@ -124,7 +132,7 @@ impl Keyring {
         out
     }
 
-    fn write_new_file(&self) -> Result<(), KeyringError> {
+    fn write_new_file(&mut self) -> Result<(), KeyringError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| KeyringError::Write { path: self.path.clone(), source })?;
         }
@@ -133,7 +141,7 @@ impl Keyring {
 
     /// Writes to a temporary file with mode 0600 and renames it over the old one, so the key
     /// file is never half-written.
-    fn save(&self) -> Result<(), KeyringError> {
+    fn save(&mut self) -> Result<(), KeyringError> {
         let err = |source| KeyringError::Write { path: self.path.clone(), source };
         let tmp = self.path.with_extension("tmp");
         let mut opts = std::fs::OpenOptions::new();
@@ -149,8 +157,13 @@ impl Keyring {
         text.zeroize();
         written.map_err(err)?;
         std::fs::rename(&tmp, &self.path).map_err(err)?;
+        self.mtime = file_mtime(&self.path);
         Ok(())
     }
+}
+
+fn file_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn new_key() -> MasterKey {

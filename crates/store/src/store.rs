@@ -35,7 +35,14 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-#[derive(Debug, Clone)]
+/// `Debug` leaves out the password hash.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User").field("id", &self.id).field("username", &self.username).field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
 pub struct User {
     pub id: Id,
     pub username: String,
@@ -329,10 +336,12 @@ impl Store {
         Ok(())
     }
 
+    /// The user of an API session. Browser sessions are not accepted here: they carry the
+    /// web's own rules (CSRF, the second factor) and must not be replayed as Bearer tokens.
     pub async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
         let row = sqlx::query(
             "SELECT u.id, u.username, u.role, u.password_hash FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ? AND s.mfa_pending = 0",
+             WHERE s.token_hash = ? AND s.expires_at > ? AND s.mfa_pending = 0 AND s.kind = 'api'",
         )
         .bind(token_hash)
         .bind(now)
@@ -879,15 +888,25 @@ impl Store {
 
     /// Re-wraps every stored secret under the vault's active master key in one transaction.
     /// Returns how many secrets were re-wrapped.
+    ///
+    /// Only secrets wrapped by another key are touched, so calling it again is cheap and
+    /// finds the stragglers a concurrent writer sealed just before it saw the new key.
     pub async fn rewrap_all(&self) -> Result<usize> {
+        let active = self.vault.active_key_id();
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("SELECT id, key_id, wrapped_key, ciphertext FROM credentials").fetch_all(&mut *tx).await?;
+        let rows = sqlx::query("SELECT id, key_id, wrapped_key, ciphertext FROM credentials WHERE key_id <> ?")
+            .bind(&active)
+            .fetch_all(&mut *tx)
+            .await?;
         for r in &rows {
             let id: Id = r.try_get("id")?;
             let sealed = self.vault.rewrap(&sealed_from_row(r)?, &credential_aad(id))?;
             write_sealed(&mut tx, id, &sealed).await?;
         }
-        let totp = sqlx::query("SELECT user_id, key_id, wrapped_key, ciphertext FROM user_totp").fetch_all(&mut *tx).await?;
+        let totp = sqlx::query("SELECT user_id, key_id, wrapped_key, ciphertext FROM user_totp WHERE key_id <> ?")
+            .bind(&active)
+            .fetch_all(&mut *tx)
+            .await?;
         for r in &totp {
             let user_id: Id = r.try_get("user_id")?;
             let sealed = self.vault.rewrap(&sealed_from_row(r)?, &totp_aad(user_id))?;
@@ -973,6 +992,13 @@ impl Store {
     /// Turns a failed insert or update into the conflict a person can act on. Two concurrent
     /// registrations of one repository both pass the pre-check; the unique index decides.
     async fn repository_conflict(&self, e: sqlx::Error, new: &NewRepository) -> StoreError {
+        if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) {
+            // The credential was deleted while this registration was being checked.
+            return StoreError::Conflict {
+                code: Code::CredentialNotFound,
+                message: "the chosen credential was deleted while the repository was being checked".to_owned(),
+            };
+        }
         let unique = e.as_database_error().is_some_and(|d| d.is_unique_violation());
         if !unique {
             return e.into();

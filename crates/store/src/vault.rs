@@ -72,7 +72,11 @@ impl Vault {
     }
 
     /// Seals `secret` for the row named by `aad` under the active master key.
+    ///
+    /// The key file is re-read first when it changed on disk, so a server running beside
+    /// `berth admin rotate-key` seals under the new key, never under one about to be retired.
     pub fn seal(&self, secret: &SecretString, aad: &[u8]) -> Result<Sealed, VaultError> {
+        self.reload_if_changed()?;
         let mut dek = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(dek.as_mut());
         let ciphertext = encrypt(&dek, secret.expose_secret().as_bytes(), aad)?;
@@ -109,6 +113,14 @@ impl Vault {
     /// Drops every master key but the active one from the key file.
     pub fn retire_old_keys(&self) -> Result<(), VaultError> {
         Ok(self.write().retire_old_keys()?)
+    }
+
+    fn reload_if_changed(&self) -> Result<(), VaultError> {
+        if self.read().is_stale() {
+            let path = self.read().path().to_owned();
+            *self.write() = Keyring::load(&path)?;
+        }
+        Ok(())
     }
 
     fn unwrap_key(&self, sealed: &Sealed, aad: &[u8]) -> Result<Zeroizing<[u8; 32]>, VaultError> {
@@ -231,6 +243,22 @@ mod tests {
         v.retire_old_keys()?;
         assert_eq!(v.open(&r, b"r")?.expose_secret(), "rotate-me");
         assert!(matches!(v.open(&s, b"r"), Err(VaultError::UnknownKey { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn seals_under_a_key_another_process_added() -> Result<(), Box<dyn std::error::Error>> {
+        let (dir, server) = vault()?;
+        let path = dir.path().join("master.key");
+        let old = server.active_key_id();
+        // `berth admin rotate-key` in another process: new key, then the old one retired.
+        let admin = Vault::new(Keyring::load(&path)?);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let new = admin.add_master_key()?;
+        let s = server.seal(&SecretString::from("written during rotation"), b"r")?;
+        assert_eq!(s.key_id, new, "the server must not seal under {old}, which is about to be retired");
+        admin.retire_old_keys()?;
+        assert_eq!(admin.open(&s, b"r")?.expose_secret(), "written during rotation");
         Ok(())
     }
 

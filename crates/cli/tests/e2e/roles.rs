@@ -223,7 +223,7 @@ async fn failed_logins_lock_the_name_until_an_admin_clears_it() {
         assert_eq!((s, error_code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "attempt {i}");
     }
     let (s, v) = login(&b, "reggie", "wrong-password").await;
-    assert_eq!((s, error_code(&v)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{v}");
+    assert_eq!((s, error_code(&v)), (StatusCode::TOO_MANY_REQUESTS, "account_locked"), "{v}");
     // Locked: even the right password is refused, with what to do.
     let (s, v) = login(&b, "REGGIE", REGISTRAR_PASSWORD).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");

@@ -88,15 +88,7 @@ pub async fn create_credential(st: &AppState, u: &CurrentUser, req: CredentialCr
     let name = req.name.trim().to_owned();
     CredentialRules { name: &name, username: username.as_deref(), email: email.as_deref(), scopes: &scopes, secret_len: req.secret.len() }
         .validate(req.kind)?;
-    // Atlassian API tokens start with ATATT and app passwords with ATBB: an "API token" pasted
-    // with the app-password prefix is the retired kind, and would fail at the first request.
-    if req.kind == berth_core::CredentialKind::BitbucketApiToken
-        && berth_core::scopes::looks_like_app_password(req.kind, username.as_deref(), email.as_deref(), &req.secret)
-    {
-        let mut e = ApiError::from(berth_core::credential::app_password_retired());
-        e.message = format!("this looks like a Bitbucket app password (it starts with ATBB), not an API token. {}", e.message);
-        return Err(e);
-    }
+    refuse_app_password(req.kind, &req.secret)?;
     let secret = SecretString::from(req.secret);
     let row = st
         .store
@@ -177,6 +169,18 @@ pub async fn update(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPa
     Ok(Json(cred))
 }
 
+/// Atlassian API tokens start with ATATT and app passwords with ATBB: an "API token" with the
+/// app-password prefix is the retired kind, and would fail at its first request. Checked on
+/// create and on every token replacement.
+fn refuse_app_password(kind: berth_core::CredentialKind, secret: &str) -> ApiResult<()> {
+    if kind == berth_core::CredentialKind::BitbucketApiToken && berth_core::scopes::looks_like_app_password(kind, None, None, secret) {
+        let mut e = ApiError::from(berth_core::credential::app_password_retired());
+        e.message = format!("this looks like a Bitbucket app password (it starts with ATBB), not an API token. {}", e.message);
+        return Err(e);
+    }
+    Ok(())
+}
+
 pub async fn update_credential(st: &AppState, u: &CurrentUser, id: i64, req: CredentialUpdate) -> ApiResult<(Credential, Vec<Recheck>)> {
     u.require(Action::UpdateCredential)?;
     let cur = st.store.get_credential(id).await?;
@@ -187,6 +191,9 @@ pub async fn update_credential(st: &AppState, u: &CurrentUser, id: i64, req: Cre
     // The secret is optional on update; validate the other fields as if it were present.
     let secret_len = req.secret.as_ref().map_or(1, String::len);
     CredentialRules { name: &name, username: username.as_deref(), email: email.as_deref(), scopes: &scopes, secret_len }.validate(cur.kind)?;
+    if let Some(secret) = &req.secret {
+        refuse_app_password(cur.kind, secret)?;
+    }
     let rotated = req.secret.is_some();
     let mut changed = Vec::new();
     if name != cur.name {

@@ -35,6 +35,16 @@ pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<
 
 pub async fn create_token(st: &AppState, u: &CurrentUser, req: ApiTokenCreate) -> ApiResult<ApiTokenCreated> {
     u.require(Action::ManageOwnAccount)?;
+    // A token must not mint tokens: a leaked one could otherwise outlive its own expiry and
+    // revocation by creating successors.
+    if u.via == crate::auth::Via::ApiToken {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            berth_core::Code::Forbidden,
+            "a personal API token cannot create API tokens",
+            "create tokens after signing in with a password (My account > API tokens, or POST /api/v1/auth/login)",
+        ));
+    }
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(

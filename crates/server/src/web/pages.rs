@@ -348,6 +348,17 @@ pub async fn register_form(State(st): State<AppState>, wu: WebUser) -> WebResult
     ok(&page)
 }
 
+impl RegisterPage {
+    /// Shows why the API refused the form. A URL refused for carrying a password is not
+    /// echoed back into the page.
+    fn refused(&mut self, e: &ApiError) {
+        if e.code == berth_core::Code::SecretInUrl {
+            self.clone_url.clear();
+        }
+        self.problem = Some(Problem::from_api(e));
+    }
+}
+
 /// The no-script Refresh: lists the branches on the server and fills the form.
 async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, credential: String) {
     let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential };
@@ -372,7 +383,7 @@ async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, 
             page.branch_options = names.iter().take(500).map(|s| (*s).to_owned()).collect();
         }
         Err(e) => {
-            page.problem = Some(Problem::from_api(&e));
+            page.refused(&e);
             page.branch_enabled = false;
         }
     }
@@ -397,7 +408,7 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
         Ok(r) => Ok(see_other(&format!("/?registered={}", r.id))),
         Err(e) if e.status == StatusCode::FORBIDDEN => Err(fail(wu)(e)),
         Err(e) => {
-            page.problem = Some(Problem::from_api(&e));
+            page.refused(&e);
             Ok(render(e.status, &page))
         }
     }
@@ -516,7 +527,7 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) ->
         Ok(_) => Ok(see_other(&format!("/repositories/{id}?saved=1"))),
         Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
         Err(e) => {
-            page.problem = Some(Problem::from_api(&e));
+            page.refused(&e);
             Ok(render(e.status, &page))
         }
     }
@@ -944,9 +955,17 @@ pub async fn password(State(st): State<AppState>, headers: HeaderMap, p: Posted)
 
 pub async fn token_create(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
-    let days = p.form.opt("expires_in_days").and_then(|d| d.parse::<u32>().ok());
-    match token_api::create_token(&st, &wu.cu, ApiTokenCreate { name: p.form.get("name"), expires_in_days: days }).await
-    {
+    // A value that is present but not a number of days is refused, never read as "no expiry".
+    let days = match p.form.opt("expires_in_days").map(|d| d.trim().parse::<u32>()) {
+        None => Ok(None),
+        Some(Ok(d)) => Ok(Some(d)),
+        Some(Err(_)) => Err(ApiError::invalid("the expiry must be a whole number of days", "enter for example 90, or leave it empty")),
+    };
+    let created = match days {
+        Ok(days) => token_api::create_token(&st, &wu.cu, ApiTokenCreate { name: p.form.get("name"), expires_in_days: days }).await,
+        Err(e) => Err(e),
+    };
+    match created {
         Ok(t) => {
             let mut page = account_page(&st, wu, t.token, None).await.map_err(fail(wu))?;
             page.l = flash(std::mem::take(&mut page.l), "ok", format!("Created token {}.", t.info.name));
@@ -993,6 +1012,7 @@ fn show_secret(page: &mut TotpPage, user: &str, secret: &str) {
 
 pub async fn totp_start(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
+    wu.cu.require(Action::ManageOwnAccount).map_err(fail(wu))?;
     let mut page = totp_view(&st, wu).await.map_err(fail(wu))?;
     if wu.totp_enabled {
         return ok(&page);
@@ -1005,6 +1025,7 @@ pub async fn totp_start(State(st): State<AppState>, p: Posted) -> WebResult {
 
 pub async fn totp_confirm(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
+    wu.cu.require(Action::ManageOwnAccount).map_err(fail(wu))?;
     let uid = wu.cu.user.id;
     let mut page = totp_view(&st, wu).await.map_err(fail(wu))?;
     if wu.totp_enabled || st.store.totp_state(uid).await?.is_none() {
@@ -1046,6 +1067,7 @@ pub async fn totp_confirm(State(st): State<AppState>, p: Posted) -> WebResult {
 
 pub async fn totp_disable(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
+    wu.cu.require(Action::ManageOwnAccount).map_err(fail(wu))?;
     let mut page = totp_view(&st, wu).await.map_err(fail(wu))?;
     if page.required {
         page.problem = Some(Problem {
