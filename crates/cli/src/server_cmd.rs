@@ -43,7 +43,7 @@ pub async fn admin(cmd: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::ResetPassword { username, password_stdin } => {
             let password = read_password(password_stdin)?;
             berth_server::admin::reset_password(&config, &username, &password).await?;
-            println!("password of {username} set; their sessions were ended");
+            println!("password of {username} set; their sessions were ended and their API tokens revoked");
         }
         AdminCmd::RotateKey => {
             let r = berth_server::admin::rotate_key(&config).await?;

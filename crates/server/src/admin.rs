@@ -17,7 +17,7 @@ pub async fn reset_password(config: &Config, username: &str, password: &SecretSt
         )));
     };
     let hash = auth::hash_password(password).map_err(|e| StartError::Other(e.message))?;
-    store.set_password(user.id, &hash).await?;
+    store.set_password(user.id, &hash, true).await?;
     Ok(())
 }
 

@@ -306,7 +306,11 @@ impl Store {
     }
 
     /// Sets a user's password and ends all of that user's sessions.
-    pub async fn set_password(&self, user_id: Id, password_hash: &str) -> Result<()> {
+    ///
+    /// `revoke_api_tokens` also revokes the user's personal API tokens: an administrator's
+    /// reset answers a compromised account, while people changing their own password keep
+    /// their automation working.
+    pub async fn set_password(&self, user_id: Id, password_hash: &str, revoke_api_tokens: bool) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
             .bind(password_hash)
@@ -319,6 +323,13 @@ impl Store {
             return Err(StoreError::NotFound { what: "user" });
         }
         sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
+        if revoke_api_tokens {
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+                .bind(Utc::now())
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -8,22 +8,12 @@ use berth_testkit::sim::{CloudEndpoint, CloudOptions, Cred, DcProject, Host, Per
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const FULL: &[&str] = &[
-    "admin:project:bitbucket",
-    "admin:repository:bitbucket",
-    "read:account",
-    "read:me",
-    "read:permission:bitbucket",
-    "read:project:bitbucket",
-    "read:pullrequest:bitbucket",
-    "read:repository:bitbucket",
-    "read:webhook:bitbucket",
-    "write:permission:bitbucket",
-    "write:pullrequest:bitbucket",
-    "write:repository:bitbucket",
-    "write:webhook:bitbucket",
-    "read:user:bitbucket",
-];
+/// The full set the product page asks for, plus the profile scope `GET /user` needs.
+fn full_scopes() -> Vec<&'static str> {
+    let mut v = berth_core::credential::FULL_SCOPES.to_vec();
+    v.push("read:user:bitbucket");
+    v
+}
 
 const GOOD: &str = "ATATT3xFfGF0-sim-good-token-0001";
 
@@ -42,12 +32,12 @@ fn world(cloud: CloudOptions) -> berth_testkit::sim::SimBuilder {
         .grant(Host::Cloud, "jo", "acme/app", Perm::Write)
         .grant(Host::Cloud, "jo", "locked/app", Perm::Write)
         .grant(Host::Cloud, "lee", "strict/app", Perm::Write)
-        .credential(Cred::api_token("lee", "ATATT3xFfGF0-sim-lee-0009", FULL))
+        .credential(Cred::api_token("lee", "ATATT3xFfGF0-sim-lee-0009", &full_scopes()))
         .grant(Host::Cloud, "max", "acme/private", Perm::Admin)
-        .credential(Cred::api_token("jo", GOOD, FULL))
+        .credential(Cred::api_token("jo", GOOD, &full_scopes()))
         .credential(Cred::api_token("jo", "ATATT3xFfGF0-sim-noread-0002", &["write:repository:bitbucket", "read:account"]))
         .credential(Cred::classic_api_token("jo", "ATATT3xFfGF0-sim-classic-0003"))
-        .credential(Cred::api_token("jo", "ATATT3xFfGF0-sim-expired-0004", FULL).expires("2026-11-01"))
+        .credential(Cred::api_token("jo", "ATATT3xFfGF0-sim-expired-0004", &full_scopes()).expires("2026-11-01"))
         .credential(Cred::app_password("jo", "ATBBsimAppPassword00000000005"))
         .credential(Cred::repo_access_token("acme/app", "sim-repo-access-token-0006", &["repository"]))
         .dc_project(DcProject::new("PROJ", "Project"))

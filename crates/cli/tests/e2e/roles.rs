@@ -211,6 +211,21 @@ async fn personal_tokens_are_shown_once_work_and_revoke() {
     let (_, v) = b.post("/api/v1/tokens", json!({"name": "second"})).await;
     let (s, _) = call_as(&b, &vt, Method::DELETE, &format!("/api/v1/tokens/{}", v["id"]), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A personal token cannot mint tokens.
+    let (s, v) = call_as(&b, &vt, Method::POST, "/api/v1/tokens", Some(json!({"name": "vera-ci"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let vera_pat = v["token"].as_str().unwrap().to_owned();
+    let (s, v) = call_as(&b, &vera_pat, Method::POST, "/api/v1/tokens", Some(json!({"name": "child"}))).await;
+    assert_eq!((s, error_code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+    // An administrator's password reset revokes the user's tokens along with the sessions.
+    let (_, users) = b.get("/api/v1/users").await;
+    let vera = users.as_array().unwrap().iter().find(|u| u["username"] == "vera").unwrap()["id"].as_i64().unwrap();
+    let (s, v) = b.patch(&format!("/api/v1/users/{vera}"), json!({"password": "a-fresh-password-for-vera"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for t in [&vt, &vera_pat] {
+        let (s, v) = call_as(&b, t, Method::GET, "/api/v1/me", None).await;
+        assert_eq!((s, error_code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{v}");
+    }
     b.stop().await;
 }
 

@@ -117,6 +117,10 @@ async fn keep_an_admin(st: &AppState, target_role: &str) -> ApiResult<()> {
 pub async fn update_user(st: &AppState, u: &CurrentUser, id: i64, req: UserUpdate) -> ApiResult<User> {
     u.require(Action::ManageUsers)?;
     let target = st.store.get_user(id).await?;
+    // Validate everything before changing anything, so a refused password leaves the role as it was.
+    if let Some(pw) = &req.password {
+        auth::validate_password(pw)?;
+    }
     let mut changed = Vec::new();
     if let Some(role) = req.role.as_deref() {
         let role = parse_role(role)?;
@@ -129,10 +133,10 @@ pub async fn update_user(st: &AppState, u: &CurrentUser, id: i64, req: UserUpdat
         }
     }
     if let Some(pw) = req.password {
-        auth::validate_password(&pw)?;
         let hash = auth::hash_password_async(SecretString::from(pw)).await?;
-        st.store.set_password(id, &hash).await?;
-        changed.push("password reset; sessions ended".to_owned());
+        // An administrator's reset is the answer to a compromised account: its API tokens go too.
+        st.store.set_password(id, &hash, true).await?;
+        changed.push("password reset; sessions ended and API tokens revoked".to_owned());
     }
     if !changed.is_empty() {
         u.audit(&st.store, "user.update", "user", Some(id), &target.username, changed.join("; ")).await;

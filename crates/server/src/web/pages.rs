@@ -926,7 +926,7 @@ pub async fn password(State(st): State<AppState>, headers: HeaderMap, p: Posted)
         let new = p.form.get("new");
         auth::validate_password(&new)?;
         let hash = auth::hash_password_async(SecretString::from(new)).await?;
-        st.store.set_password(wu.cu.user.id, &hash).await?;
+        st.store.set_password(wu.cu.user.id, &hash, false).await?;
         wu.cu
             .audit(
                 &st.store,
