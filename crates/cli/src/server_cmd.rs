@@ -12,7 +12,11 @@ use std::io::{BufRead as _, IsTerminal as _};
 fn init_server_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal, never in a file or a log collector.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if std::env::var("BERTH_LOG_FORMAT").is_ok_and(|f| f == "json") {
         let _ = builder.json().try_init();
     } else {

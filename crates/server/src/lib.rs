@@ -42,8 +42,15 @@ pub enum StartError {
 /// Opens the vault and the database of `config`. Fails without writing anything when the
 /// master key does not match the database.
 pub async fn open_store(config: &Config) -> Result<Store, StartError> {
-    if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
+    if config.database_url.starts_with("sqlite:") && !config.data_dir.exists() {
+        // The directory holds the database (password hashes, sealed secrets, the audit log) and
+        // usually the master key: only the service's user may enter it.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     }
     let (store, created) = Store::open(&config.database_url, &config.master_key_file).await?;
