@@ -113,16 +113,7 @@ pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut F
 
 /// `ws/repo` → (`ws`, `repo`).
 fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
-    match parts.as_slice() {
-        [ws, slug] => Ok(((*ws).to_owned(), slug.trim_end_matches(".git").to_owned())),
-        _ => Err(Step::fail(
-            step,
-            Code::InvalidUrl,
-            format!("{path:?} is not a Bitbucket Cloud repository path (workspace/repository)"),
-            "Use the clone URL Bitbucket shows: https://bitbucket.org/workspace/repository.git.",
-        )),
-    }
+    crate::owner_and_repo(path, step, "a Bitbucket Cloud repository path (workspace/repository)", "https://bitbucket.org/workspace/repository.git")
 }
 
 // ---------------------------------------------------------------------------------------------

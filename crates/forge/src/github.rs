@@ -55,16 +55,7 @@ pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut F
 }
 
 fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
-    match parts.as_slice() {
-        [owner, repo] => Ok(((*owner).to_owned(), repo.trim_end_matches(".git").to_owned())),
-        _ => Err(Step::fail(
-            step,
-            Code::InvalidUrl,
-            format!("{path:?} is not a GitHub repository path (owner/repository)"),
-            "Use the clone URL GitHub shows: https://github.com/owner/repository.git.",
-        )),
-    }
+    crate::owner_and_repo(path, step, "a GitHub repository path (owner/repository)", "https://github.com/owner/repository.git")
 }
 
 /// A rate-limit answer (429, or 403 with the quota used up), as a step.

@@ -544,3 +544,18 @@ mod tests {
         assert!(!supports(Provider::Gitlab) && !supports(Provider::Generic));
     }
 }
+
+/// `owner/repo` (a trailing `.git` and stray slashes tolerated) → (`owner`, `repo`); anything
+/// else is a failed `step` that says what the host's repository paths look like.
+pub(crate) fn owner_and_repo(path: &str, step: StepName, what: &str, example: &str) -> Result<(String, String), Step> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        [owner, repo] => Ok(((*owner).to_owned(), repo.trim_end_matches(".git").to_owned())),
+        _ => Err(Step::fail(
+            step,
+            Code::InvalidUrl,
+            format!("{path:?} is not {what}"),
+            format!("Use the clone URL the host shows, such as {example}."),
+        )),
+    }
+}

@@ -57,7 +57,7 @@ pub(crate) async fn collect<T>(
                 ),
                 "Check the REST API URL; a proxy may be rewriting links.",
             )
-            .with_details(vec![crate::parse::clip(&without_query(&next))]));
+            .with_details(vec![crate::parse::clip(&berth_git::api::without_query(&next))]));
         }
         if seen.contains(next.as_str()) {
             return Err(too_many(step, &resp, "a next-page link that repeats an earlier page".to_owned()));
@@ -79,13 +79,6 @@ fn too_many(step: StepName, resp: &ApiResponse, what: String) -> Step {
         format!("{} returned {what}; Berth stopped reading pages.", resp.what),
         "Git lists branches far more cheaply; use the Git steps' branch list.",
     )
-}
-
-fn without_query(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
 }
 
 /// Bitbucket Cloud: `next` is an opaque URL; no `next` is the end.

@@ -8,6 +8,7 @@
 //! [`Stage::Discovery`] (or `Dns`/`Connect`/`Tls` for those failures); callers that report them
 //! under another check step relabel the step and keep the code, message and remedy.
 
+pub use crate::transport::without_query;
 use crate::error::{GitError, Stage};
 use crate::transport;
 use crate::{GitAuth, GitClient};

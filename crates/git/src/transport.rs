@@ -308,7 +308,8 @@ pub(crate) fn repository_of(endpoint: &Url) -> Option<Url> {
     Some(repo)
 }
 
-pub(crate) fn without_query(url: &Url) -> String {
+/// A URL fit to show: no query string or fragment (they can carry tokens or SSO state).
+pub fn without_query(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
