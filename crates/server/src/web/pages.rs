@@ -915,13 +915,18 @@ pub async fn password(State(st): State<AppState>, headers: HeaderMap, p: Posted)
     let result: Result<(), ApiError> = async {
         wu.cu.require(Action::ManageOwnAccount)?;
         let current = SecretString::from(p.form.get("current"));
-        if auth::authenticate(&st.store, &wu.cu.user.username, &current).await?.is_none() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Code::InvalidInput,
-                "the current password is wrong",
-                "type your current password again",
-            ));
+        // Counted like a failed sign-in, so a stolen session cannot guess the password freely.
+        match auth::password_login(&st.store, &wu.cu.user.username, &current, wu.cu.remote.as_deref()).await {
+            Ok(_) => {}
+            Err(e) if e.code == Code::Unauthenticated => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Code::InvalidInput,
+                    "the current password is wrong",
+                    "type your current password again",
+                ));
+            }
+            Err(e) => return Err(e),
         }
         let new = p.form.get("new");
         auth::validate_password(&new)?;
