@@ -130,7 +130,7 @@ impl GitClient {
         let status = response.status();
         tracing::debug!(request = %what, status = status.as_u16(), "api response");
         if status.is_redirection() {
-            return Err(redirected(&url, response.headers(), status, &what));
+            return Err(redirected(&cfg.policy, &url, response.headers(), status, &what));
         }
         let headers = response.headers().clone();
         let mut body = BytesMut::new();
@@ -180,12 +180,21 @@ fn check_api_url(url: &Url) -> Result<(), GitError> {
 
 /// A REST API does not redirect a well-formed request; a redirect means a moved (or renamed)
 /// resource, a login page or a proxy. It is reported, never followed.
-fn redirected(from: &Url, headers: &HeaderMap, status: reqwest::StatusCode, what: &str) -> GitError {
+fn redirected(
+    policy: &berth_core::NetworkPolicy,
+    from: &Url,
+    headers: &HeaderMap,
+    status: reqwest::StatusCode,
+    what: &str,
+) -> GitError {
     let code = status.as_u16();
     let next = match transport::redirect_target(from, headers, Stage::Discovery, status) {
         Ok(n) => n,
         Err(e) => return e,
     };
+    if let Some(e) = transport::forbidden_redirect(policy, from, &next, Stage::Discovery, status) {
+        return e;
+    }
     let location = transport::without_query(&next);
     let same_origin = next.origin() == from.origin();
     let message = if same_origin {
@@ -241,10 +250,25 @@ mod tests {
             reqwest::header::LOCATION,
             reqwest::header::HeaderValue::from_static("https://u:p@evil.example/x?token=1"),
         );
-        let e = redirected(&from, &h, reqwest::StatusCode::FOUND, "GET https://api.github.com/repos/o/r");
+        let policy = berth_core::NetworkPolicy::default();
+        let e = redirected(&policy, &from, &h, reqwest::StatusCode::FOUND, "GET https://api.github.com/repos/o/r");
         assert_eq!(e.code, Code::RepositoryMoved);
         assert_eq!(e.location.as_deref(), Some("https://evil.example/x"));
         assert!(e.message.contains("another site") && !e.message.contains("u:p") && !e.message.contains("token=1"));
+        Ok(())
+    }
+
+    #[test]
+    fn redirects_into_forbidden_addresses_are_destination_forbidden() -> Result<(), url::ParseError> {
+        let from = Url::parse("https://api.github.com/repos/o/r")?;
+        let policy = berth_core::NetworkPolicy::default();
+        for location in ["http://169.254.169.254/latest/meta-data/?x=1", "http://[::ffff:127.0.0.1]:8080/", "http://0x7f.1/"] {
+            let mut h = HeaderMap::new();
+            h.insert(reqwest::header::LOCATION, reqwest::header::HeaderValue::from_static(location));
+            let e = redirected(&policy, &from, &h, reqwest::StatusCode::FOUND, "GET https://api.github.com/repos/o/r");
+            assert_eq!((e.code, e.http_status), (Code::DestinationForbidden, Some(302)), "{location}: {e:?}");
+            assert!(!e.message.contains("x=1"), "{}", e.message);
+        }
         Ok(())
     }
 }

@@ -26,7 +26,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use secrecy::SecretString;
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use transport::{PktReader, Request};
@@ -46,6 +48,16 @@ pub struct GitClientConfig {
     pub extra_root_certs_pem: Vec<Vec<u8>>,
     /// Same-origin redirects followed per request.
     pub max_redirects: u8,
+    /// Turns host names into addresses; `None` is the system resolver. Whatever it returns goes
+    /// through the network policy, so a substitute cannot widen what Berth contacts.
+    pub lookup: Option<Arc<dyn Lookup>>,
+}
+
+/// A host-name resolver to use instead of the system's (tests use one to make a name resolve to
+/// chosen addresses, or to different ones on each lookup as a DNS rebinding attack would).
+pub trait Lookup: fmt::Debug + Send + Sync + 'static {
+    /// Every address of `host` (a name, never an IP literal), in preference order.
+    fn lookup(&self, host: String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
 }
 
 impl Default for GitClientConfig {
@@ -57,6 +69,7 @@ impl Default for GitClientConfig {
             user_agent: format!("git/2.47 (berth/{})", env!("CARGO_PKG_VERSION")),
             extra_root_certs_pem: Vec::new(),
             max_redirects: 5,
+            lookup: None,
         }
     }
 }
@@ -132,7 +145,7 @@ impl GitClient {
     pub async fn probe(&self, host: &str, port: u16) -> Result<Probe, GitError> {
         let limit = self.inner.cfg.request_timeout;
         let started = Instant::now();
-        let resolved = match tokio::time::timeout(limit, transport::resolve_allowed(self.policy(), host, port)).await {
+        let resolved = match tokio::time::timeout(limit, transport::resolve_allowed(self.policy(), self.inner.cfg.lookup.as_ref(), host, port)).await {
             Ok(r) => r.map_err(|e| e.to_git_error())?,
             Err(_) => {
                 return Err(GitError::new(

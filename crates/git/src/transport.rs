@@ -4,7 +4,7 @@
 
 use crate::error::{GitError, Stage};
 use crate::pktline::{Pkt, PktDecoder, PktError};
-use crate::{GitAuth, GitClientConfig};
+use crate::{GitAuth, GitClientConfig, Lookup};
 use berth_core::{Code, NetworkPolicy};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -87,18 +87,25 @@ pub(crate) struct Resolved {
 }
 
 /// `host` may be a name, an IP address or a bracketed IPv6 address.
-pub(crate) async fn resolve_allowed(policy: &NetworkPolicy, host: &str, port: u16) -> Result<Resolved, ResolveError> {
+pub(crate) async fn resolve_allowed(
+    policy: &NetworkPolicy,
+    lookup: Option<&Arc<dyn Lookup>>,
+    host: &str,
+    port: u16,
+) -> Result<Resolved, ResolveError> {
     let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let (all, literal) = match bare.parse::<IpAddr>() {
         Ok(ip) => (vec![ip], true),
         Err(_) => {
-            let found = tokio::net::lookup_host((bare, port))
-                .await
-                .map_err(|source| ResolveError::Lookup { host: bare.to_owned(), source })?;
+            let found: Vec<IpAddr> = match lookup {
+                Some(l) => l.lookup(bare.to_owned()).await,
+                None => tokio::net::lookup_host((bare, port)).await.map(|it| it.map(|a| a.ip()).collect()),
+            }
+            .map_err(|source| ResolveError::Lookup { host: bare.to_owned(), source })?;
             let mut all: Vec<IpAddr> = Vec::new();
             for a in found {
-                if !all.contains(&a.ip()) {
-                    all.push(a.ip());
+                if !all.contains(&a) {
+                    all.push(a);
                 }
             }
             (all, false)
@@ -126,15 +133,17 @@ pub(crate) async fn resolve_allowed(policy: &NetworkPolicy, host: &str, port: u1
 /// which is why [`check_url_host`] runs before every request.
 struct PolicyResolver {
     policy: NetworkPolicy,
+    lookup: Option<Arc<dyn Lookup>>,
 }
 
 impl reqwest::dns::Resolve for PolicyResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = self.policy.clone();
+        let lookup = self.lookup.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
             // Port 0: reqwest substitutes the URL's port.
-            let resolved = resolve_allowed(&policy, &host, 0).await?;
+            let resolved = resolve_allowed(&policy, lookup.as_ref(), &host, 0).await?;
             tracing::debug!(host = %host, allowed = ?resolved.allowed, "resolved");
             let addrs: reqwest::dns::Addrs = Box::new(resolved.allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
@@ -166,7 +175,7 @@ pub(crate) fn build_client(cfg: &GitClientConfig) -> Result<reqwest::Client, Git
         .connect_timeout(cfg.request_timeout)
         // A proxy would resolve and connect on our behalf, out of the policy's reach.
         .no_proxy()
-        .dns_resolver(Arc::new(PolicyResolver { policy: cfg.policy.clone() }));
+        .dns_resolver(Arc::new(PolicyResolver { policy: cfg.policy.clone(), lookup: cfg.lookup.clone() }));
     for pem in &cfg.extra_root_certs_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
             GitError::new(
@@ -234,6 +243,9 @@ pub(crate) async fn send(http: &reqwest::Client, cfg: &GitClientConfig, req: Req
             return Ok(Exchange { response, url, what });
         }
         let next = redirect_target(&url, response.headers(), req.stage, status)?;
+        if let Some(e) = forbidden_redirect(&cfg.policy, &url, &next, req.stage, status) {
+            return Err(e);
+        }
         if next.origin() != url.origin() {
             return Err(moved(&url, &next, req.stage, status));
         }
@@ -263,6 +275,43 @@ pub(crate) fn redirect_target(url: &Url, headers: &HeaderMap, stage: Stage, stat
     let _ = next.set_username("");
     let _ = next.set_password(None);
     Ok(next)
+}
+
+/// A redirect whose target is an IP address the policy forbids (cloud metadata, loopback…):
+/// reported as `destination_forbidden`, so nobody is invited to point the clone URL there.
+/// Names are not resolved here: a cross-origin redirect is never followed anyway, and a
+/// same-origin one goes through the policy resolver.
+pub(crate) fn forbidden_redirect(
+    policy: &NetworkPolicy,
+    from: &Url,
+    to: &Url,
+    stage: Stage,
+    status: StatusCode,
+) -> Option<GitError> {
+    let ip = match to.host()? {
+        Host::Ipv4(ip) => IpAddr::V4(ip),
+        Host::Ipv6(ip) => IpAddr::V6(ip),
+        Host::Domain(_) => return None,
+    };
+    let reason = policy.refusal(ip)?;
+    let host = from.host_str().unwrap_or("the server");
+    let location = without_query(to);
+    Some(
+        GitError::new(
+            stage,
+            Code::DestinationForbidden,
+            format!(
+                "{host} redirected (HTTP {}) to {location}, which is {reason}; Berth does not contact such addresses \
+                 and sent nothing there.",
+                status.as_u16()
+            ),
+            format!(
+                "A server that redirects to internal addresses is misconfigured or hostile: check the clone URL. {ALLOW_REMEDY}."
+            ),
+        )
+        .with_status(status.as_u16())
+        .with_details(vec![format!("location: {location}"), format!("address: {ip}")]),
+    )
 }
 
 /// A redirect to another origin: report where, follow never.

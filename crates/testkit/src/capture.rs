@@ -17,7 +17,14 @@ pub struct CaptureServer {
 
 impl CaptureServer {
     pub async fn start() -> CaptureServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        CaptureServer::start_on((std::net::Ipv4Addr::LOCALHOST, 0).into()).await
+    }
+
+    /// Listens on another local address, such as 127.0.0.2 (every 127.0.0.0/8 address is this
+    /// machine on Linux), or on the port another server uses on 127.0.0.1: a test can then
+    /// forbid that address and prove that no request reached it.
+    pub async fn start_on(addr: std::net::SocketAddr) -> CaptureServer {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind a local address");
         let addr = listener.local_addr().expect("local address");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let (stop, mut stopped) = watch::channel(false);
@@ -32,8 +39,13 @@ impl CaptureServer {
         CaptureServer { addr, requests, stop, task: Some(task) }
     }
 
+    /// `http://IP:PORT` (IPv6 in brackets).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {

@@ -17,6 +17,14 @@
 //! | `/forbidden/…` | 403 `text/plain`, `remote: <message>` lines (see [`GitServerOptions::forbidden_message`]) |
 //! | `/ratelimited/…` | 429 with `Retry-After: 17` |
 //! | `/same-origin-redirect/<rest>` | 302 to `/git/<rest>` on this server (relative Location) |
+//! | `/redirect-loop/…` | 302 to itself, forever |
+//! | `/slowloris/…` | 200 with the smart content type and an endless, valid v0 advertisement sent one byte every [`SLOWLORIS_INTERVAL`] |
+//! | `/status/<code>/…` | `<code>` (e.g. 500, 502, 503) with a `text/plain` body `remote: the test server answers <code>` |
+//! | `/canned/<name>/…` | the [`Canned`] answers given to [`GitServer::set_canned`]: `…/info/refs` and `…/git-upload-pack` (malformed pkt-lines, wrong content types, redirects on the v2 command) |
+//!
+//! [`FaultServer`] is a raw TCP server for what an HTTP framework will not do: reset the
+//! connection in the middle of an advertisement, close it short of the announced length, or
+//! dribble the response headers forever ([`Fault`]).
 //!
 //! [`sim`] simulates Bitbucket Cloud, Bitbucket Data Center and GitHub (REST and Git); the
 //! `berth-sim` binary serves a demo world.
@@ -30,6 +38,8 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 mod capture;
+mod fault;
+pub mod pg;
 mod repos;
 mod server;
 pub mod sim;
@@ -37,7 +47,8 @@ mod tls;
 
 pub use capture::CaptureServer;
 pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
-pub use server::{GitServer, GitServerOptions};
+pub use fault::{Fault, FaultServer};
+pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};
 pub use tls::{LeafCert, TlsServer};
 
 use sha2::{Digest, Sha256};

@@ -9,9 +9,12 @@ use axum::Router;
 use base64::Engine;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
@@ -41,12 +44,61 @@ impl Default for GitServerOptions {
     }
 }
 
+/// One canned HTTP answer for the `/canned/<name>/…` route (see [`GitServer::set_canned`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Canned {
+        Canned { status, headers: vec![("content-type".to_owned(), content_type.to_owned())], body: body.into() }
+    }
+
+    /// 200 with the discovery content type `application/x-git-upload-pack-advertisement`.
+    pub fn advertisement(body: impl Into<Vec<u8>>) -> Canned {
+        Canned::new(200, "application/x-git-upload-pack-advertisement", body)
+    }
+
+    /// 200 with the ls-refs answer's content type `application/x-git-upload-pack-result`.
+    pub fn result(body: impl Into<Vec<u8>>) -> Canned {
+        Canned::new(200, "application/x-git-upload-pack-result", body)
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Canned {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// The answers of one canned repository: discovery (`…/info/refs`) and, when set, the protocol
+/// v2 command endpoint (`…/git-upload-pack`, else 404).
+#[derive(Debug, Clone)]
+struct CannedRepo {
+    discovery: Canned,
+    upload_pack: Option<Canned>,
+}
+
+/// One pkt-line: four hex digits of length (header included), then `data`.
+pub fn pkt_line(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:04x}", data.len() + 4).into_bytes();
+    out.extend_from_slice(data);
+    out
+}
+
+/// How often `/slowloris/…` sends its next byte.
+pub const SLOWLORIS_INTERVAL: Duration = Duration::from_millis(20);
+
 struct Shared {
     root: PathBuf,
     opts: GitServerOptions,
     backend: (PathBuf, Vec<String>),
     requests: Mutex<Vec<RecordedRequest>>,
     redirect_target: Mutex<Option<String>>,
+    canned: Mutex<HashMap<String, CannedRepo>>,
+    slow_bytes: Arc<AtomicU64>,
     stopped: watch::Receiver<bool>,
 }
 
@@ -71,6 +123,8 @@ impl GitServer {
             backend,
             requests: Mutex::new(Vec::new()),
             redirect_target: Mutex::new(None),
+            canned: Mutex::new(HashMap::new()),
+            slow_bytes: Arc::new(AtomicU64::new(0)),
             stopped: stopped.clone(),
         });
         let app = Router::new().fallback(route).with_state(shared.clone());
@@ -109,6 +163,19 @@ impl GitServer {
         if let Ok(mut t) = self.shared.redirect_target.lock() {
             *t = Some(base_url.trim_end_matches('/').to_owned());
         }
+    }
+
+    /// Serves `/canned/<name>/…/info/refs` with `discovery` and `/canned/<name>/…/git-upload-pack`
+    /// with `upload_pack` (404 when `None`): a hostile or broken server, byte for byte.
+    pub fn set_canned(&self, name: &str, discovery: Canned, upload_pack: Option<Canned>) {
+        if let Ok(mut c) = self.shared.canned.lock() {
+            c.insert(name.to_owned(), CannedRepo { discovery, upload_pack });
+        }
+    }
+
+    /// Bytes the `/slowloris/…` route has sent so far, over all its requests.
+    pub fn slowloris_bytes_sent(&self) -> u64 {
+        self.shared.slow_bytes.load(Ordering::Relaxed)
     }
 
     pub async fn shutdown(mut self) {
@@ -183,6 +250,22 @@ async fn route(State(st): State<Arc<Shared>>, req: Request) -> Response {
             }
         }
         "same-origin-redirect" => redirect(StatusCode::FOUND, &with_query(format!("/git/{rest}"))),
+        // Points at itself, forever.
+        "redirect-loop" => redirect(StatusCode::FOUND, &with_query(path.clone())),
+        "slowloris" => slowloris(&st),
+        "status" => {
+            let (code, _) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
+            match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+                Some(status) => (
+                    status,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    format!("remote: the test server answers {}\n", status.as_u16()),
+                )
+                    .into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+        "canned" => canned(&st, &rest),
         "forbidden" => {
             let body: String = st.opts.forbidden_message.lines().map(|l| format!("remote: {l}\n")).collect();
             (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
@@ -195,6 +278,48 @@ async fn route(State(st): State<Arc<Shared>>, req: Request) -> Response {
             .into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+fn canned(st: &Shared, rest: &str) -> Response {
+    let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let repo = st.canned.lock().ok().and_then(|c| c.get(name).cloned());
+    let answer = match repo {
+        Some(r) if path.ends_with("info/refs") => Some(r.discovery),
+        Some(r) if path.ends_with("git-upload-pack") => r.upload_pack,
+        _ => None,
+    };
+    let Some(a) = answer else { return StatusCode::NOT_FOUND.into_response() };
+    let mut b = Response::builder().status(a.status);
+    for (name, value) in &a.headers {
+        b = b.header(name.as_str(), value.as_str());
+    }
+    b.body(Body::from(a.body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A valid, endless v0 advertisement sent one byte every [`SLOWLORIS_INTERVAL`]: every read
+/// gets data in time, so only a limit on the whole request ends it.
+fn slowloris(st: &Shared) -> Response {
+    const OID: &str = "1111111111111111111111111111111111111111";
+    let mut head = pkt(&format!("{OID} HEAD\0symref=HEAD:refs/heads/main agent=berth-testkit\n")).into_bytes();
+    head.splice(0..0, format!("{}0000", pkt("# service=git-upload-pack\n")).into_bytes());
+    let lines = futures_util::stream::iter(0u64..).flat_map(move |i| {
+        let line = if i == 0 { head.clone() } else { pkt(&format!("{OID} refs/heads/slow-{i:08}\n")).into_bytes() };
+        futures_util::stream::iter(line)
+    });
+    let counter = st.slow_bytes.clone();
+    let bytes = lines.then(move |b| {
+        let counter = counter.clone();
+        async move {
+            tokio::time::sleep(SLOWLORIS_INTERVAL).await;
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok::<Bytes, std::io::Error>(Bytes::copy_from_slice(&[b]))
+        }
+    });
+    let mut stopped = st.stopped.clone();
+    let body = bytes.take_until(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    ([(header::CONTENT_TYPE, "application/x-git-upload-pack-advertisement")], Body::from_stream(body)).into_response()
 }
 
 fn redirect(status: StatusCode, location: &str) -> Response {

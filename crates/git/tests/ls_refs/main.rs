@@ -5,6 +5,8 @@
 
 mod common;
 mod failures;
+mod hostile;
 mod policy;
 mod protocol;
 mod secrets;
+mod ssrf;
