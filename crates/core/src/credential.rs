@@ -260,6 +260,69 @@ pub fn expiry(expires_on: Option<NaiveDate>, today: NaiveDate) -> Expiry {
     }
 }
 
+/// The warning windows before an expiry date, widest first: 30, 7 and 1 days.
+pub const EXPIRY_WARNING_WINDOWS: [i64; 3] = [30, 7, 1];
+
+/// Which expiry warning applies today: the narrowest window (30, 7 or 1 days) that the date
+/// falls in, or `Expired`. `None` when there is no date or it is further away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpiryWarning {
+    /// Expires within this many days (30, 7 or 1); `days_left` is the exact count.
+    Within { window: i64, days_left: i64 },
+    Expired { days_ago: i64 },
+}
+
+impl ExpiryWarning {
+    pub fn of(expires_on: Option<NaiveDate>, today: NaiveDate) -> Option<ExpiryWarning> {
+        match expiry(expires_on, today) {
+            Expiry::Expired { days_ago } => Some(ExpiryWarning::Expired { days_ago }),
+            Expiry::ExpiresSoon { days_left } => {
+                let window = EXPIRY_WARNING_WINDOWS.iter().copied().filter(|w| days_left <= *w).min()?;
+                Some(ExpiryWarning::Within { window, days_left })
+            }
+            _ => None,
+        }
+    }
+
+    /// The metric label: `expired`, `1d`, `7d` or `30d`.
+    pub fn label(self) -> String {
+        match self {
+            ExpiryWarning::Within { window, .. } => format!("{window}d"),
+            ExpiryWarning::Expired { .. } => "expired".to_owned(),
+        }
+    }
+
+    pub fn code(self) -> Code {
+        match self {
+            ExpiryWarning::Within { .. } => Code::TokenExpiresSoon,
+            ExpiryWarning::Expired { .. } => Code::TokenExpired,
+        }
+    }
+
+    /// What a person reads, naming the credential.
+    pub fn message(self, credential: &str) -> String {
+        match self {
+            ExpiryWarning::Within { days_left: 0, .. } => format!("credential {credential:?} expires today"),
+            ExpiryWarning::Within { days_left: 1, .. } => format!("credential {credential:?} expires tomorrow"),
+            ExpiryWarning::Within { days_left, .. } => format!("credential {credential:?} expires in {days_left} days"),
+            ExpiryWarning::Expired { days_ago } => {
+                format!("credential {credential:?} expired {days_ago} day{} ago", if days_ago == 1 { "" } else { "s" })
+            }
+        }
+    }
+
+    pub fn remedy(self) -> &'static str {
+        match self {
+            ExpiryWarning::Within { .. } => {
+                "create a new token before this one expires and replace the credential's secret; every repository that uses it is re-checked"
+            }
+            ExpiryWarning::Expired { .. } => {
+                "create a new token and replace the credential's secret (Admin > Credentials > Replace token); set its new expiry date"
+            }
+        }
+    }
+}
+
 /// Scopes from `required` that are not in `granted`. Bitbucket API-token scopes do not imply
 /// each other, so this is plain set difference.
 pub fn missing_scopes<'a>(required: &[&'a str], granted: &[String]) -> Vec<&'a str> {
@@ -272,6 +335,24 @@ mod tests {
 
     fn rules<'a>(username: Option<&'a str>, email: Option<&'a str>) -> CredentialRules<'a> {
         CredentialRules { name: "ci", username, email, scopes: &[], secret_len: 20 }
+    }
+
+    #[test]
+    fn expiry_warnings_use_the_narrowest_window() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default();
+        let on = |d: i64| Some(today + chrono::Duration::days(d));
+        assert_eq!(ExpiryWarning::of(on(31), today), None);
+        assert_eq!(ExpiryWarning::of(None, today), None);
+        assert_eq!(ExpiryWarning::of(on(30), today), Some(ExpiryWarning::Within { window: 30, days_left: 30 }));
+        assert_eq!(ExpiryWarning::of(on(8), today), Some(ExpiryWarning::Within { window: 30, days_left: 8 }));
+        assert_eq!(ExpiryWarning::of(on(7), today), Some(ExpiryWarning::Within { window: 7, days_left: 7 }));
+        assert_eq!(ExpiryWarning::of(on(2), today), Some(ExpiryWarning::Within { window: 7, days_left: 2 }));
+        assert_eq!(ExpiryWarning::of(on(1), today), Some(ExpiryWarning::Within { window: 1, days_left: 1 }));
+        assert_eq!(ExpiryWarning::of(on(0), today), Some(ExpiryWarning::Within { window: 1, days_left: 0 }));
+        assert_eq!(ExpiryWarning::of(on(-1), today), Some(ExpiryWarning::Expired { days_ago: 1 }));
+        assert_eq!(ExpiryWarning::of(on(-1), today).map(ExpiryWarning::label).as_deref(), Some("expired"));
+        assert_eq!(ExpiryWarning::of(on(5), today).map(ExpiryWarning::label).as_deref(), Some("7d"));
+        assert!(ExpiryWarning::of(on(1), today).is_some_and(|w| w.message("ci").contains("tomorrow")));
     }
 
     #[test]

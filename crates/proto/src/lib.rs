@@ -53,6 +53,25 @@ pub struct Credential {
     pub updated_at: DateTime<Utc>,
     /// When the secret was last set: the rotation date.
     pub secret_updated_at: DateTime<Utc>,
+    /// The expiry warning that applies today (30, 7 and 1 days before, and after expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warning: Option<Warning>,
+    /// Authentication failures of this credential's checks since its last success or edit.
+    #[serde(default)]
+    pub auth_failures: i64,
+    /// Set when background checks stopped using this credential after repeated
+    /// authentication failures, so polling cannot lock the account; editing it resumes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks_paused_at: Option<DateTime<Utc>>,
+}
+
+/// A condition a person should act on before it breaks something (an expiring token, paused
+/// checks). `code` is stable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Warning {
+    pub code: Code,
+    pub message: String,
+    pub remedy: String,
 }
 
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
@@ -185,18 +204,45 @@ pub struct Repository {
     pub credential: CredentialRef,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_check: Option<StoredCheck>,
+    /// `ok`, `warn` or `fail` from the last check; `unchecked` before the first one; `paused`
+    /// while background checks of its credential are paused.
+    #[serde(default)]
+    pub status: String,
+    /// When the background scheduler checks it next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// What needs attention now: its credential's expiry, paused checks.
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StoredCheck {
+    #[serde(default)]
+    pub id: Id,
     pub ok: bool,
+    /// `ok`, `warn` or `fail`.
+    #[serde(default)]
+    pub status: String,
+    /// Why it ran: `register`, `manual`, `schedule` or `credential`.
+    #[serde(default)]
+    pub reason: String,
+    /// The Berth instance that ran it.
+    #[serde(default)]
+    pub instance: String,
     /// Code of the first failing step, or `ok`.
     pub code: Code,
     pub checked_at: DateTime<Utc>,
     pub duration_ms: u64,
     pub checks: Vec<Step>,
+}
+
+/// The answer of `POST /api/v1/checks/schedule`: how many repositories were made due.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Scheduled {
+    pub scheduled: u64,
 }
 
 /// The answer of `POST /repositories/{id}/check`.

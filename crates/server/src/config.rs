@@ -23,6 +23,51 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Believe `X-Forwarded-For` and `X-Forwarded-Proto`: only behind a proxy that sets them.
     pub trust_forwarded: bool,
+    pub checks: ChecksConfig,
+    /// This process's name in leases and check history; unique per process by default.
+    pub instance_id: String,
+}
+
+/// Background checks (`[checks]` in the TOML file).
+#[derive(Debug, Clone)]
+pub struct ChecksConfig {
+    /// Off only where something else drives checks (`enabled = false`).
+    pub enabled: bool,
+    /// How often each repository is re-checked.
+    pub interval: Duration,
+    /// Each next check moves by up to this share of the interval, either way, so checks
+    /// registered together spread out instead of hitting a host at once.
+    pub jitter: f64,
+    /// Checks running at once in this instance.
+    pub concurrency: usize,
+    /// Checks running at once against one host, in this instance.
+    pub per_host: usize,
+    /// How long a taken check stays this instance's before others may take it over; longer
+    /// than any check can run (every request has a timeout).
+    pub lease: Duration,
+    /// How often the schedule is read when nothing wakes the scheduler earlier.
+    pub poll: Duration,
+    /// Authentication failures in a row after which a credential is no longer polled.
+    pub pause_after_auth_failures: i64,
+    /// How long check history is kept (the latest check of a repository always stays).
+    pub history: Duration,
+    /// How long `serve` waits for running checks when asked to stop.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChecksFileConfig {
+    enabled: Option<bool>,
+    interval_mins: Option<f64>,
+    jitter_percent: Option<f64>,
+    concurrency: Option<usize>,
+    per_host: Option<usize>,
+    lease_secs: Option<u64>,
+    poll_secs: Option<f64>,
+    pause_after_auth_failures: Option<i64>,
+    history_days: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +95,9 @@ struct FileConfig {
     git: GitFileConfig,
     session_ttl_hours: Option<u64>,
     trust_forwarded: Option<bool>,
+    #[serde(default)]
+    checks: ChecksFileConfig,
+    instance_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +159,7 @@ impl Config {
         for path in &file.git.extra_ca_files {
             extra_ca_pem.push(std::fs::read(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?);
         }
+        let git_timeout = Duration::from_secs(file.git.request_timeout_secs.unwrap_or(20).max(1));
         Ok(Config {
             listen,
             data_dir,
@@ -119,7 +168,7 @@ impl Config {
             admin_password,
             network,
             integrations: file.integrations,
-            git_request_timeout: Duration::from_secs(file.git.request_timeout_secs.unwrap_or(20).max(1)),
+            git_request_timeout: git_timeout,
             max_advertisement_bytes: file.git.max_advertisement_mib.unwrap_or(32).max(1) * 1024 * 1024,
             extra_ca_pem,
             session_ttl: Duration::from_secs(3600 * file.session_ttl_hours.unwrap_or(12).max(1)),
@@ -127,8 +176,51 @@ impl Config {
                 Some(v) => v == "1" || v.eq_ignore_ascii_case("true"),
                 None => file.trust_forwarded.unwrap_or(false),
             },
+            checks: checks_config(&file.checks, git_timeout)?,
+            instance_id: env("BERTH_INSTANCE_ID").or(file.instance_id).unwrap_or_else(default_instance_id),
         })
     }
+}
+
+fn checks_config(f: &ChecksFileConfig, git_timeout: Duration) -> Result<ChecksConfig, ConfigError> {
+    let bad = |message: String| ConfigError::Env { var: "BERTH_CONFIG", message };
+    let interval_mins = f.interval_mins.unwrap_or(60.0);
+    if !(interval_mins.is_finite() && interval_mins > 0.0) {
+        return Err(bad(format!("[checks] interval_mins must be above 0, not {interval_mins}")));
+    }
+    let jitter = f.jitter_percent.unwrap_or(10.0);
+    if !(0.0..=50.0).contains(&jitter) {
+        return Err(bad(format!("[checks] jitter_percent must be 0 to 50, not {jitter}")));
+    }
+    let poll = f.poll_secs.unwrap_or(5.0);
+    if !(poll.is_finite() && poll > 0.0) {
+        return Err(bad(format!("[checks] poll_secs must be above 0, not {poll}")));
+    }
+    // A check makes a few requests (REST identity, scopes, repository; Git), each bounded by
+    // the request timeout; the default lease outlasts all of them together.
+    let lease = f.lease_secs.map_or(git_timeout * 10, Duration::from_secs).max(Duration::from_secs(1));
+    Ok(ChecksConfig {
+        enabled: f.enabled.unwrap_or(true),
+        interval: Duration::from_secs_f64(interval_mins * 60.0),
+        jitter: jitter / 100.0,
+        concurrency: f.concurrency.unwrap_or(32).clamp(1, 1024),
+        per_host: f.per_host.unwrap_or(8).clamp(1, 256),
+        lease,
+        poll: Duration::from_secs_f64(poll),
+        pause_after_auth_failures: f.pause_after_auth_failures.unwrap_or(3).max(1),
+        history: Duration::from_secs(86_400 * f.history_days.unwrap_or(90).max(1)),
+        shutdown_grace: Duration::from_secs(f.shutdown_grace_secs.unwrap_or(30)),
+    })
+}
+
+/// `host-pid-random`: readable in logs, unique even when two hosts share a name.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "berth".to_owned());
+    format!("{host}-{}-{:04x}", std::process::id(), rand::random::<u16>())
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod state;
 pub mod web;
 
@@ -93,7 +95,11 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
         .await
         .map_err(|e| StartError::Other(format!("cannot create the first administrator: {}", e.message)))?;
     let git = git_client(&config)?;
-    Ok(Ready { state: AppState { store, forge: berth_forge::Forge::new(&git), git, config: Arc::new(config) }, generated_admin_password: generated })
+    let background = Arc::new(background::Background::new(config.instance_id.clone()));
+    Ok(Ready {
+        state: AppState { store, forge: berth_forge::Forge::new(&git), git, config: Arc::new(config), background },
+        generated_admin_password: generated,
+    })
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
@@ -103,17 +109,34 @@ pub async fn serve(ready: Ready) -> Result<(), StartError> {
     serve_listener(listener, ready.state, shutdown_signal()).await
 }
 
-/// Serves on an already bound listener until `shutdown` completes (tests bind port 0).
+/// Serves on an already bound listener until `shutdown` completes (tests bind port 0), with
+/// the background scheduler beside it when checks are enabled.
+///
+/// Shutting down: `/readyz` turns 503 and the scheduler takes no new checks at once; HTTP
+/// requests in flight finish; then running checks get up to `[checks] shutdown_grace_secs`
+/// and any cut short hand their leases back.
 pub async fn serve_listener(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "Berth is listening");
+        tracing::info!(%addr, instance = %state.config.instance_id, "Berth is listening");
     }
+    let scheduler = state.config.checks.enabled.then(|| tokio::spawn(background::run(state.clone())));
+    let bg = state.background.clone();
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|e| StartError::Other(e.to_string()))
+    let stop = async move {
+        shutdown.await;
+        bg.begin_shutdown();
+    };
+    let served = axum::serve(listener, service).with_graceful_shutdown(stop).await.map_err(|e| StartError::Other(e.to_string()));
+    if let Some(task) = scheduler {
+        if let Err(e) = task.await {
+            tracing::error!("the background scheduler ended abnormally: {e}");
+        }
+    }
+    served
 }
 
 async fn shutdown_signal() {

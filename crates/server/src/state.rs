@@ -1,5 +1,6 @@
 //! What every request handler shares.
 
+use crate::background::Background;
 use crate::config::Config;
 use berth_forge::Forge;
 use berth_git::GitClient;
@@ -14,4 +15,6 @@ pub struct AppState {
     /// REST adapters of the Git hosts, sharing the Git client's pool and network policy.
     pub forge: Forge,
     pub config: Arc<Config>,
+    /// This instance's scheduler state and metrics.
+    pub background: Arc<Background>,
 }

@@ -1,19 +1,41 @@
-//! The store against a real SQLite file: secrets sealed at rest, wrong keys refused without
-//! writing, rotation, uniqueness and reference rules.
+//! The store against a real database: SQLite by default, PostgreSQL with
+//! `BERTH_TEST_DATABASE=postgres` (a private cluster started by the test kit). Secrets sealed
+//! at rest, wrong keys refused without writing, rotation, uniqueness and reference rules, and
+//! the background-check schedule: leases, history and the authentication-failure pause.
 
-#![allow(clippy::panic)]
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use berth_core::{Code, CredentialKind};
-use berth_store::{CredentialPatch, NewCredential, NewRepository, Store, StoreError, VaultError};
+use berth_core::{Check, Code, CredentialKind, Step, StepName};
+use berth_store::{
+    CheckReason, CheckStatus, CredentialPatch, Dialect, NewCheck, NewCredential, NewRepository, Store, StoreError,
+    VaultError,
+};
+use berth_testkit::pg::test_database_url;
+use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashSet;
 use std::path::Path;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
 const SECRET: &str = "ATATT3xFfGF0-known-plaintext-secret-7f3a";
 
-async fn open(dir: &Path, key: &str) -> Result<Store, StoreError> {
-    Ok(Store::open(&format!("sqlite://{}", dir.join("berth.db").display()), &dir.join(key)).await?.0)
+/// A database (SQLite file or PostgreSQL database) and a directory for its key files.
+struct Fixture {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = test_database_url(dir.path());
+        Fixture { dir, url }
+    }
+
+    async fn open(&self, key: &str) -> Result<Store, StoreError> {
+        Ok(Store::open(&self.url, &self.dir.path().join(key)).await?.0)
+    }
 }
 
 async fn add_credential(store: &Store, name: &str, secret: &str) -> Result<i64, StoreError> {
@@ -32,6 +54,19 @@ async fn add_credential(store: &Store, name: &str, secret: &str) -> Result<i64, 
     Ok(row.id)
 }
 
+fn repo(name: &str, credential_id: i64) -> NewRepository {
+    NewRepository {
+        name: name.into(),
+        vcs: "git".into(),
+        clone_url: format!("https://bitbucket.org/ws/{name}.git"),
+        repo_key: format!("bitbucket-cloud:ws/{name}"),
+        provider: "bitbucket-cloud".into(),
+        default_branch: "main".into(),
+        credential_id,
+        next_check_at: None,
+    }
+}
+
 fn files_contain(dir: &Path, needle: &[u8]) -> Result<bool, std::io::Error> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -46,55 +81,75 @@ fn files_contain(dir: &Path, needle: &[u8]) -> Result<bool, std::io::Error> {
 }
 
 #[tokio::test]
-async fn database_files_hold_no_plaintext_secret() -> R {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), "master.key").await?;
+async fn database_holds_no_plaintext_secret() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
     let id = add_credential(&store, "ci", SECRET).await?;
     store.update_credential(id, CredentialPatch { secret: Some(SecretString::from(format!("{SECRET}-rotated"))), ..Default::default() }).await?;
     assert_eq!(store.credential_secret(id).await?.expose_secret(), format!("{SECRET}-rotated"));
-    store.pool().close().await;
-    // The WAL is checkpointed on close; check the main file and any leftover WAL/SHM alike.
-    assert!(!files_contain(dir.path(), SECRET.as_bytes())?);
-    assert!(!files_contain(dir.path(), b"known-plaintext")?);
+    store.close().await;
+    if store.dialect() == Dialect::Sqlite {
+        // The WAL is checkpointed on close; check the main file and any leftover WAL/SHM alike.
+        assert!(!files_contain(fx.dir.path(), SECRET.as_bytes())?);
+        assert!(!files_contain(fx.dir.path(), b"known-plaintext")?);
+    }
     Ok(())
+}
+
+/// What a wrong key must not change: every sealed column and the schema version.
+async fn fingerprint(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in store.list_credentials().await.unwrap() {
+        out.push(format!("{} {} {}", c.id, c.name, c.updated_at));
+    }
+    out.push(format!("users={}", store.count_users().await.unwrap()));
+    out
 }
 
 #[tokio::test]
 async fn wrong_master_key_fails_and_changes_nothing() -> R {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), "master.key").await?;
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
     add_credential(&store, "ci", SECRET).await?;
-    // Fold the WAL into the main file so that the file alone shows any later change.
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool()).await?;
-    store.pool().close().await;
+    let before_rows = fingerprint(&store).await;
+    let sqlite = store.dialect() == Dialect::Sqlite;
+    if sqlite {
+        // Fold the WAL into the main file so that the file alone shows any later change.
+        store.execute_unchecked("PRAGMA wal_checkpoint(TRUNCATE)", &[]).await?;
+    }
+    store.close().await;
     let digest = |p: &Path| std::fs::read(p).map(|b| (b.len(), b.iter().fold(0u64, |h, x| h.rotate_left(5) ^ u64::from(*x))));
-    let db = dir.path().join("berth.db");
-    let before = digest(&db)?;
+    let db = fx.dir.path().join("berth.db");
+    let before = if sqlite { Some(digest(&db)?) } else { None };
     // A missing key file is not replaced by a fresh one.
-    let err = open(dir.path(), "other.key").await.err();
+    let err = fx.open("other.key").await.err();
     assert!(matches!(err, Some(StoreError::Vault(VaultError::Keyring(_)))), "{err:?}");
-    assert!(!dir.path().join("other.key").exists());
+    assert!(!fx.dir.path().join("other.key").exists());
     // Another database's key file is refused.
-    let other = tempfile::tempdir()?;
-    open(other.path(), "master.key").await?.pool().close().await;
-    std::fs::copy(other.path().join("master.key"), dir.path().join("other.key"))?;
-    let err = open(dir.path(), "other.key").await.err();
+    let other = Fixture::new();
+    other.open("master.key").await?.close().await;
+    std::fs::copy(other.dir.path().join("master.key"), fx.dir.path().join("other.key"))?;
+    let err = fx.open("other.key").await.err();
     assert!(matches!(err, Some(StoreError::Vault(VaultError::UnknownKey { .. }))), "{err:?}");
-    assert_eq!(digest(&db)?, before, "the database file changed");
+    if let Some(before) = before {
+        assert_eq!(digest(&db)?, before, "the database file changed");
+    }
+    let store = fx.open("master.key").await?;
+    assert_eq!(fingerprint(&store).await, before_rows, "the rows changed");
     Ok(())
 }
 
 #[tokio::test]
 async fn rotation_rewraps_every_secret() -> R {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), "master.key").await?;
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
     let a = add_credential(&store, "a", "secret-a").await?;
     let b = add_credential(&store, "b", "secret-b").await?;
     store.vault().add_master_key()?;
     assert_eq!(store.rewrap_all().await?, 2);
     store.vault().retire_old_keys()?;
-    store.pool().close().await;
-    let store = open(dir.path(), "master.key").await?;
+    store.close().await;
+    let store = fx.open("master.key").await?;
     assert_eq!(store.credential_secret(a).await?.expose_secret(), "secret-a");
     assert_eq!(store.credential_secret(b).await?.expose_secret(), "secret-b");
     assert_eq!(store.vault().key_ids().len(), 1);
@@ -103,49 +158,155 @@ async fn rotation_rewraps_every_secret() -> R {
 
 #[tokio::test]
 async fn swapped_ciphertext_rows_do_not_open() -> R {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), "master.key").await?;
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
     let a = add_credential(&store, "a", "secret-a").await?;
     let b = add_credential(&store, "b", "secret-b").await?;
-    sqlx::query(
-        "UPDATE credentials SET ciphertext = (SELECT ciphertext FROM credentials WHERE id = ?), \
-         wrapped_key = (SELECT wrapped_key FROM credentials WHERE id = ?) WHERE id = ?",
-    )
-    .bind(a)
-    .bind(a)
-    .bind(b)
-    .execute(store.pool())
-    .await?;
+    store
+        .execute_unchecked(
+            "UPDATE credentials SET ciphertext = (SELECT ciphertext FROM credentials WHERE id = $1), \
+             wrapped_key = (SELECT wrapped_key FROM credentials WHERE id = $1) WHERE id = $2",
+            &[a, b],
+        )
+        .await?;
     assert!(matches!(store.credential_secret(b).await, Err(StoreError::Vault(VaultError::Tampered { .. }))));
     Ok(())
 }
 
 #[tokio::test]
 async fn credentials_in_use_and_duplicates() -> R {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), "master.key").await?;
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
     let id = add_credential(&store, "ci", "s").await?;
+    // Names are unique whatever their case, on both databases.
     assert!(matches!(add_credential(&store, "CI", "s").await, Err(StoreError::Conflict { code: Code::NameTaken, .. })));
-    let repo = NewRepository {
-        name: "app".into(),
-        vcs: "git".into(),
-        clone_url: "https://bitbucket.org/ws/app.git".into(),
-        repo_key: "bitbucket-cloud:ws/app".into(),
-        provider: "bitbucket-cloud".into(),
-        default_branch: "main".into(),
-        credential_id: id,
-    };
-    let created = store.create_repository(&repo).await?;
-    let again = store.create_repository(&NewRepository { name: "app2".into(), ..repo.clone() }).await;
+    assert_eq!(store.find_credential("Ci").await?.id, id);
+    let created = store.create_repository(&repo("app", id)).await?;
+    let again = store.create_repository(&NewRepository { name: "app2".into(), ..repo("app", id) }).await;
     match again {
         Err(StoreError::Conflict { code: Code::AlreadyRegistered, message }) => assert!(message.contains("\"app\"")),
         other => panic!("expected already_registered, got {other:?}"),
     }
+    let same_name = store
+        .create_repository(&NewRepository { repo_key: "bitbucket-cloud:ws/other".into(), name: "APP".into(), ..repo("app", id) })
+        .await;
+    assert!(matches!(same_name, Err(StoreError::Conflict { code: Code::NameTaken, .. })), "{same_name:?}");
     match store.delete_credential(id).await {
         Err(StoreError::CredentialInUse { repositories }) => assert_eq!(repositories, vec![(created.id, "app".to_owned())]),
         other => panic!("expected credential_in_use, got {other:?}"),
     }
     store.delete_repository(created.id).await?;
     store.delete_credential(id).await?;
+    assert!(store.integrity_problems().await?.is_empty());
+    Ok(())
+}
+
+fn check(ok: bool) -> Check {
+    let step = if ok {
+        Step::pass(StepName::Url, "fine")
+    } else {
+        Step::fail(StepName::GitDiscovery, Code::AuthFailed, "no", "fix it")
+    };
+    Check::completed(vec![step])
+}
+
+#[tokio::test]
+async fn a_due_check_is_leased_once_and_an_expired_lease_is_taken_over() -> R {
+    let fx = Fixture::new();
+    let a = fx.open("master.key").await?;
+    // A second handle on the same database stands for a second instance.
+    let b = fx.open("master.key").await?;
+    let cred = add_credential(&a, "ci", "s").await?;
+    for i in 0..20 {
+        a.create_repository(&repo(&format!("r{i}"), cred)).await?;
+    }
+    let later = a.create_repository(&NewRepository { next_check_at: Some(Utc::now() + Duration::hours(1)), ..repo("later", cred) }).await?;
+    let now = Utc::now();
+    let lease = now + Duration::seconds(60);
+    let (got_a, got_b) = tokio::join!(a.lease_due_checks("a", now, lease, 15), b.lease_due_checks("b", now, lease, 15));
+    let (got_a, got_b) = (got_a?, got_b?);
+    let ids_a: HashSet<i64> = got_a.iter().map(|r| r.id).collect();
+    let ids_b: HashSet<i64> = got_b.iter().map(|r| r.id).collect();
+    assert!(ids_a.is_disjoint(&ids_b), "a check was leased twice");
+    assert_eq!(ids_a.len() + ids_b.len(), 20, "every due check is leased, the later one is not");
+    assert!(!ids_a.contains(&later.id) && !ids_b.contains(&later.id));
+    // Nothing is due while the leases live.
+    assert!(a.lease_due_checks("c", now, lease, 100).await?.is_empty());
+    // "a" finishes its checks; "b" dies without finishing.
+    let next = now + Duration::hours(1);
+    for id in &ids_a {
+        assert!(a.finish_lease(*id, "a", next).await?);
+    }
+    // After b's leases expire, another instance takes those checks over, and b can no
+    // longer finish them.
+    let after = lease + Duration::seconds(1);
+    let taken: HashSet<i64> = a.lease_due_checks("c", after, after + Duration::seconds(60), 100).await?.iter().map(|r| r.id).collect();
+    assert_eq!(taken, ids_b);
+    for id in &ids_b {
+        assert!(!b.finish_lease(*id, "b", next).await?, "a lost lease must not finish");
+        assert!(a.finish_lease(*id, "c", next).await?);
+    }
+    // Released leases are due again at once.
+    let again = a.lease_due_checks("d", next, next + Duration::seconds(60), 3).await?;
+    assert_eq!(again.len(), 3);
+    a.release_leases("d", &again.iter().map(|r| r.id).collect::<Vec<_>>(), None).await?;
+    assert_eq!(a.lease_due_checks("e", next, next + Duration::seconds(60), 100).await?.len(), 21);
+    Ok(())
+}
+
+#[tokio::test]
+async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let cred = add_credential(&store, "ci", "s").await?;
+    let r = store.create_repository(&repo("app", cred)).await?;
+    let now = Utc::now();
+    assert_eq!(store.record_auth_result(cred, true, 3, now).await?.failures, 1);
+    assert!(!store.record_auth_result(cred, true, 3, now).await?.paused_now);
+    let third = store.record_auth_result(cred, true, 3, now).await?;
+    assert!(third.paused_now && third.failures == 3, "{third:?}");
+    assert!(!store.record_auth_result(cred, true, 3, now).await?.paused_now, "paused once");
+    assert!(store.get_credential(cred).await?.checks_paused_at.is_some());
+    // A paused credential's repositories are not polled.
+    let later = now + Duration::hours(2);
+    assert!(store.lease_due_checks("i", later, later + Duration::seconds(60), 10).await?.is_empty());
+    // Editing the credential resumes them at once.
+    store.update_credential(cred, CredentialPatch { secret: Some(SecretString::from("new")), ..Default::default() }).await?;
+    let c = store.get_credential(cred).await?;
+    assert!(c.checks_paused_at.is_none() && c.auth_failures == 0);
+    let due = store.lease_due_checks("i", Utc::now() + Duration::seconds(1), later, 10).await?;
+    assert_eq!(due.iter().map(|x| x.id).collect::<Vec<_>>(), vec![r.id]);
+    // A success resets the count.
+    store.record_auth_result(cred, true, 3, now).await?;
+    store.record_auth_result(cred, false, 3, now).await?;
+    assert_eq!(store.get_credential(cred).await?.auth_failures, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn check_history_is_kept_newest_first_and_pruned() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let cred = add_credential(&store, "ci", "s").await?;
+    let r = store.create_repository(&repo("app", cred)).await?;
+    let old = Utc::now() - Duration::days(40);
+    for (i, ok) in [true, false, true].into_iter().enumerate() {
+        let c = check(ok);
+        let at = old + Duration::days(i64::try_from(i).unwrap() * 15);
+        store
+            .record_check(r.id, &NewCheck { check: &c, reason: CheckReason::Schedule, instance: "i1", checked_at: at, duration_ms: 7 })
+            .await?;
+    }
+    let h = store.check_history(r.id, None, 10).await?;
+    assert_eq!(h.iter().map(|c| c.status).collect::<Vec<_>>(), vec![CheckStatus::Ok, CheckStatus::Fail, CheckStatus::Ok]);
+    assert_eq!(h[1].code, Code::AuthFailed);
+    assert_eq!(h[0].reason, CheckReason::Schedule);
+    assert_eq!(h[0].instance, "i1");
+    assert_eq!(store.check_history(r.id, Some(h[0].id), 10).await?.len(), 2);
+    assert_eq!(store.last_checks().await?.get(&r.id).map(|c| c.id), Some(h[0].id));
+    // Pruning older than 20 days drops the two old ones; the latest always stays.
+    assert_eq!(store.prune_checks(Utc::now() - Duration::days(20)).await?, 2);
+    assert_eq!(store.prune_checks(Utc::now() + Duration::days(1)).await?, 0);
+    assert_eq!(store.check_history(r.id, None, 10).await?.len(), 1);
     Ok(())
 }

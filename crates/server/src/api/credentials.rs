@@ -41,6 +41,11 @@ pub(crate) fn to_wire(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Creden
     } else {
         Vec::new()
     };
+    let expiry_warning = credential::ExpiryWarning::of(row.expires_on, today).map(|w| berth_proto::Warning {
+        code: w.code(),
+        message: w.message(&row.name),
+        remedy: w.remedy().to_owned(),
+    });
     Credential {
         id: row.id,
         name: row.name,
@@ -58,6 +63,9 @@ pub(crate) fn to_wire(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Creden
         created_at: row.created_at,
         updated_at: row.updated_at,
         secret_updated_at: row.secret_updated_at,
+        expiry_warning,
+        auth_failures: row.auth_failures,
+        checks_paused_at: row.checks_paused_at,
     }
 }
 
@@ -232,11 +240,15 @@ pub async fn update_credential(st: &AppState, u: &CurrentUser, id: i64, req: Cre
     let mut rechecks = Vec::new();
     if rotated {
         for (rid, rname) in st.store.repositories_using(id).await? {
-            let check = super::repositories::recheck(st, rid).await?;
+            let check = super::repositories::recheck(st, rid, berth_store::CheckReason::Credential).await?;
             rechecks.push(Recheck { repository: RepositoryRef { id: rid, name: rname }, check });
         }
         let ok = rechecks.iter().filter(|r| r.check.ok).count();
         changed.push(format!("re-checked {} repositories: {ok} ok, {} failed", rechecks.len(), rechecks.len() - ok));
+    } else {
+        // The store made every repository of this credential due; run them now, not at the
+        // next poll.
+        st.background.wake();
     }
     u.audit(&st.store, "credential.update", "credential", Some(id), &row.name, changed.join("; ")).await;
     Ok((with_usage(st, row).await?, rechecks))

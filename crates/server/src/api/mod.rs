@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod extract;
+pub mod ops;
 pub mod repositories;
 pub mod tokens;
 pub mod users;
@@ -28,7 +29,8 @@ use utoipa::{Modify, OpenApi};
         health, login, logout,
         credentials::create, credentials::list, credentials::show, credentials::update, credentials::delete,
         repositories::remote_branches, repositories::create, repositories::list, repositories::show,
-        repositories::update, repositories::delete, repositories::check,
+        repositories::update, repositories::delete, repositories::check, repositories::history, repositories::schedule_all,
+        ops::readyz,
         users::me, users::list, users::create, users::update, users::delete, users::lockout_clear, users::totp_reset,
         users::settings_get, users::settings_put,
         tokens::list, tokens::create, tokens::revoke,
@@ -65,6 +67,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/repositories", post(repositories::create).get(repositories::list))
         .route("/api/v1/repositories/{id}", get(repositories::show).patch(repositories::update).delete(repositories::delete))
         .route("/api/v1/repositories/{id}/check", post(repositories::check))
+        .route("/api/v1/repositories/{id}/checks", get(repositories::history))
+        .route("/api/v1/checks/schedule", post(repositories::schedule_all))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .route("/api/v1/me", get(users::me))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}", patch(users::update).delete(users::delete))

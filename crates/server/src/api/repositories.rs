@@ -8,7 +8,7 @@ use crate::auth::{Action, CurrentUser};
 use crate::checks::{self, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::{Check, CloneUrl, Code};
@@ -16,11 +16,59 @@ use berth_proto::{
     CredentialRef, ErrorBody, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
     StoredCheck,
 };
-use berth_store::{CheckRow, NewRepository, RepositoryRow};
+use crate::background::{self, next_due};
+use berth_core::credential::ExpiryWarning;
+use berth_proto::{Scheduled, Warning};
+use berth_store::{CheckReason, CheckRow, CredentialRow, NewRepository, RepositoryRow};
 use chrono::Utc;
 
-fn to_wire(row: RepositoryRow, last: Option<CheckRow>) -> Repository {
+pub(crate) fn stored_check(c: CheckRow) -> StoredCheck {
+    StoredCheck {
+        id: c.id,
+        ok: c.ok,
+        status: c.status.as_str().to_owned(),
+        reason: c.reason.as_str().to_owned(),
+        instance: c.instance,
+        code: c.code,
+        checked_at: c.checked_at,
+        duration_ms: c.duration_ms,
+        checks: c.steps,
+    }
+}
+
+/// What needs attention on a repository now, from its credential: the expiry warning of
+/// today (30, 7, 1 days before, or expired) and paused background checks.
+pub(crate) fn credential_warnings(cred: &CredentialRow) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some(w) = ExpiryWarning::of(cred.expires_on, Utc::now().date_naive()) {
+        out.push(Warning { code: w.code(), message: w.message(&cred.name), remedy: w.remedy().to_owned() });
+    }
+    if let Some(at) = cred.checks_paused_at {
+        out.push(Warning {
+            code: Code::AuthFailed,
+            message: format!(
+                "background checks with credential {:?} are paused since {} after {} authentication failures in a row, so that polling cannot lock the account",
+                cred.name,
+                at.format("%Y-%m-%d %H:%M UTC"),
+                cred.auth_failures
+            ),
+            remedy: "replace the token or fix the credential (editing it resumes the checks at once), or re-check a repository by hand".to_owned(),
+        });
+    }
+    out
+}
+
+fn to_wire(row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>) -> Repository {
+    let paused = cred.is_some_and(|c| c.checks_paused_at.is_some());
+    let status = match (&last, paused) {
+        (_, true) => "paused".to_owned(),
+        (Some(c), false) => c.status.as_str().to_owned(),
+        (None, false) => "unchecked".to_owned(),
+    };
     Repository {
+        status,
+        next_check_at: row.next_check_at,
+        warnings: cred.map(credential_warnings).unwrap_or_default(),
         id: row.id,
         name: row.name,
         vcs: row.vcs,
@@ -28,7 +76,7 @@ fn to_wire(row: RepositoryRow, last: Option<CheckRow>) -> Repository {
         provider: berth_core::Provider::parse(&row.provider).unwrap_or(berth_core::Provider::Generic),
         default_branch: row.default_branch,
         credential: CredentialRef { id: row.credential_id, name: row.credential_name },
-        last_check: last.map(|c| StoredCheck { ok: c.ok, code: c.code, checked_at: c.checked_at, duration_ms: c.duration_ms, checks: c.steps }),
+        last_check: last.map(stored_check),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
@@ -121,13 +169,14 @@ async fn checked_save(st: &AppState, id: Option<i64>, name: String, vcs: String,
         provider: url.provider.as_str().to_owned(),
         default_branch,
         credential_id: cred.id,
+        next_check_at: Some(next_due(Utc::now(), st.config.checks.interval, st.config.checks.jitter)),
     };
     let row = match id {
         None => st.store.create_repository(&new).await?,
         Some(id) => st.store.update_repository(id, &new).await?,
     };
     let ms = duration_ms(out.duration);
-    st.store.record_check(row.id, &out.check, started, ms).await?;
+    background::record_outcome(st, row.id, &row.name, &cred, &out.check, started, out.duration, CheckReason::Register).await?;
     Ok((row, out.check, ms))
 }
 
@@ -147,8 +196,14 @@ pub async fn register_repository(st: &AppState, u: &CurrentUser, req: Repository
     tracing::info!(repository = row.id, "repository registered");
     let detail = format!("{} branch {} with credential {:?}", row.clone_url, row.default_branch, row.credential_name);
     u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
+    Ok(wire(st, row).await?)
+}
+
+/// One repository as the API shows it: with its last check and its credential's warnings.
+async fn wire(st: &AppState, row: RepositoryRow) -> ApiResult<Repository> {
     let last = st.store.last_check(row.id).await?;
-    Ok(to_wire(row, last))
+    let cred = st.store.get_credential(row.credential_id).await.ok();
+    Ok(to_wire(row, last, cred.as_ref()))
 }
 
 #[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories",
@@ -160,12 +215,15 @@ pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<
 pub async fn list_repositories(st: &AppState, u: &CurrentUser) -> ApiResult<Vec<Repository>> {
     u.require(Action::ReadRepositories)?;
     let mut last = st.store.last_checks().await?;
+    let creds: std::collections::HashMap<i64, CredentialRow> =
+        st.store.list_credentials().await?.into_iter().map(|c| (c.id, c)).collect();
     let rows = st.store.list_repositories().await?;
     Ok(rows
         .into_iter()
         .map(|r| {
             let c = last.remove(&r.id);
-            to_wire(r, c)
+            let cred = creds.get(&r.credential_id);
+            to_wire(r, c, cred)
         })
         .collect())
 }
@@ -179,8 +237,7 @@ pub async fn show(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath
 pub async fn show_repository(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<Repository> {
     u.require(Action::ReadRepositories)?;
     let row = st.store.get_repository(id).await?;
-    let last = st.store.last_check(id).await?;
-    Ok(to_wire(row, last))
+    wire(st, row).await
 }
 
 /// Update a repository; the result is re-checked before it is saved.
@@ -217,8 +274,7 @@ pub async fn update_repository(st: &AppState, u: &CurrentUser, id: i64, req: Rep
         changed.push("no field changed; re-checked".to_owned());
     }
     u.audit(&st.store, "repository.update", "repository", Some(id), &row.name, changed.join("; ")).await;
-    let last = st.store.last_check(id).await?;
-    Ok(to_wire(row, last))
+    wire(st, row).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)),
@@ -248,18 +304,54 @@ pub async fn check(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPat
 pub async fn check_repository(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<Check> {
     u.require(Action::CheckRepository)?;
     let row = st.store.get_repository(id).await?;
-    let check = recheck(st, id).await?;
+    let check = recheck(st, id, CheckReason::Manual).await?;
     let detail = check.first_failure().map_or_else(|| "all steps passed".to_owned(), |s| format!("{}: {}", s.step.as_str(), s.code));
     u.audit(&st.store, "repository.check", "repository", Some(id), &row.name, detail).await;
     Ok(check)
 }
 
-/// Runs the check of a registered repository with its stored credential and records it.
-pub(crate) async fn recheck(st: &AppState, id: i64) -> ApiResult<Check> {
+/// Runs the check of a registered repository with its stored credential and records it; the
+/// next scheduled check moves a full interval on.
+pub(crate) async fn recheck(st: &AppState, id: i64, reason: CheckReason) -> ApiResult<Check> {
     let row = st.store.get_repository(id).await?;
-    let cred = st.store.get_credential(row.credential_id).await?;
-    let started = Utc::now();
-    let out = checks::run(st, Target { clone_url: &row.clone_url, credential: &cred, wanted_branch: Some(&row.default_branch) }).await;
-    st.store.record_check(id, &out.check, started, duration_ms(out.duration)).await?;
-    Ok(out.check)
+    let rec = background::check_registered(st, &row, reason).await?;
+    st.store.set_next_check(id, next_due(Utc::now(), st.config.checks.interval, st.config.checks.jitter)).await?;
+    Ok(rec.check)
+}
+
+/// A repository's check history, newest first: every check, scheduled or asked for.
+#[utoipa::path(get, path = "/api/v1/repositories/{id}/checks", tag = "repositories",
+    params(("id" = i64, Path), HistoryQuery),
+    responses((status = 200, body = Vec<StoredCheck>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn history(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath, Query(q): Query<HistoryQuery>) -> ApiResult<Json<Vec<StoredCheck>>> {
+    Ok(Json(check_history(&st, &u, id, q.before, q.limit.unwrap_or(50)).await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only checks older than this check id (for paging).
+    pub before: Option<i64>,
+    /// At most this many (1 to 1000, default 50).
+    pub limit: Option<i64>,
+}
+
+pub async fn check_history(st: &AppState, u: &CurrentUser, id: i64, before: Option<i64>, limit: i64) -> ApiResult<Vec<StoredCheck>> {
+    u.require(Action::ReadRepositories)?;
+    st.store.get_repository(id).await?;
+    Ok(st.store.check_history(id, before, limit).await?.into_iter().map(stored_check).collect())
+}
+
+/// Check every registered repository as soon as possible ("check all now"). The checks run in
+/// the background on whichever instances are running; their results appear in each
+/// repository's history.
+#[utoipa::path(post, path = "/api/v1/checks/schedule", tag = "repositories",
+    responses((status = 200, body = Scheduled), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn schedule_all(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Scheduled>> {
+    u.require(Action::CheckRepository)?;
+    let scheduled = st.store.schedule_all_checks(Utc::now()).await?;
+    st.background.wake();
+    u.audit(&st.store, "repository.check_all", "repository", None, "", format!("{scheduled} repositories made due")).await;
+    Ok(Json(Scheduled { scheduled }))
 }

@@ -7,36 +7,42 @@ impl Store {
     // ---------------------------------------------------------------- users and sessions
 
     pub async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?)
+        })
     }
 
     pub async fn create_user(&self, username: &str, password_hash: &str, role: &str) -> Result<User> {
-        let now = Utc::now();
-        let res = sqlx::query(
-            "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(role)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a user named {username:?} exists")))?;
-        Ok(User {
-            id: res.last_insert_rowid(),
-            username: username.to_owned(),
-            role: role.to_owned(),
-            password_hash: password_hash.to_owned(),
+        on_pool!(&self.db, |pool| {
+            let now = Utc::now();
+            let id: Id = sqlx::query_scalar(
+                "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(username)
+            .bind(password_hash)
+            .bind(role)
+            .bind(now)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a user named {username:?} exists")))?;
+            Ok(User {
+                id,
+                username: username.to_owned(),
+                role: role.to_owned(),
+                password_hash: password_hash.to_owned(),
+            })
         })
     }
 
     pub async fn find_user(&self, username: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| user_from_row(&r)).transpose()
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|r| user_from_row(&r)).transpose()
+        })
     }
 
     /// Sets a user's password and ends all of that user's sessions.
@@ -45,123 +51,141 @@ impl Store {
     /// reset answers a compromised account, while people changing their own password keep
     /// their automation working.
     pub async fn set_password(&self, user_id: Id, password_hash: &str, revoke_api_tokens: bool) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(Utc::now())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "user" });
-        }
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
-        if revoke_api_tokens {
-            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
                 .bind(Utc::now())
                 .bind(user_id)
                 .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "user" });
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            if revoke_api_tokens {
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                    .bind(Utc::now())
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     pub async fn create_session(&self, user_id: Id, token_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
-        let now = Utc::now();
-        sqlx::query("DELETE FROM sessions WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(token_hash)
-            .bind(user_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let now = Utc::now();
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(pool).await?;
+            sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// The user of an API session. Browser sessions are not accepted here: they carry the
     /// web's own rules (CSRF, the second factor) and must not be replayed as Bearer tokens.
     pub async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.role, u.password_hash FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ? AND s.mfa_pending = 0 AND s.kind = 'api'",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| user_from_row(&r)).transpose()
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT u.id, u.username, u.role, u.password_hash FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.mfa_pending = FALSE AND s.kind = 'api'",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| user_from_row(&r)).transpose()
+        })
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.pool).await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn get_user(&self, id: Id) -> Result<User> {
-        let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| user_from_row(&r)).transpose()?.ok_or(StoreError::NotFound { what: "user" })
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|r| user_from_row(&r)).transpose()?.ok_or(StoreError::NotFound { what: "user" })
+        })
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserSummary>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.role, u.created_at, u.updated_at, COALESCE(t.enabled, 0) AS totp_enabled, \
-             COALESCE(f.failures, 0) AS failures, f.locked_until FROM users u \
-             LEFT JOIN user_totp t ON t.user_id = u.id LEFT JOIN login_failures f ON f.username = u.username \
-             ORDER BY u.username COLLATE NOCASE",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UserSummary {
-                    id: r.try_get("id")?,
-                    username: r.try_get("username")?,
-                    role: r.try_get("role")?,
-                    totp_enabled: r.try_get("totp_enabled")?,
-                    failed_logins: r.try_get("failures")?,
-                    locked_until: r.try_get("locked_until")?,
-                    created_at: r.try_get("created_at")?,
-                    updated_at: r.try_get("updated_at")?,
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT u.id, u.username, u.role, u.created_at, u.updated_at, COALESCE(t.enabled, FALSE) AS totp_enabled, \
+                 COALESCE(f.failures, 0) AS failures, f.locked_until FROM users u \
+                 LEFT JOIN user_totp t ON t.user_id = u.id LEFT JOIN login_failures f ON f.username = u.username \
+                 ORDER BY u.username COLLATE NOCASE",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(UserSummary {
+                        id: r.try_get("id")?,
+                        username: r.try_get("username")?,
+                        role: r.try_get("role")?,
+                        totp_enabled: r.try_get("totp_enabled")?,
+                        failed_logins: r.try_get("failures")?,
+                        locked_until: r.try_get("locked_until")?,
+                        created_at: r.try_get("created_at")?,
+                        updated_at: r.try_get("updated_at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     pub async fn count_admins(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(&self.pool).await?)
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(pool).await?)
+        })
     }
 
     /// Changes a user's role and ends that user's sessions, so the new role applies at once.
     pub async fn set_role(&self, user_id: Id, role: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
-            .bind(role)
-            .bind(Utc::now())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "user" });
-        }
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+                .bind(role)
+                .bind(Utc::now())
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "user" });
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Deletes a user with their sessions, tokens and second factor.
     pub async fn delete_user(&self, user_id: Id) -> Result<()> {
-        let n = sqlx::query("DELETE FROM users WHERE id = ?").bind(user_id).execute(&self.pool).await?.rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "user" });
-        }
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let n = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(pool).await?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "user" });
+            }
+            Ok(())
+        })
     }
 
     // ---------------------------------------------------------------- web sessions
@@ -174,41 +198,45 @@ impl Store {
         mfa_pending: bool,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        let now = Utc::now();
-        sqlx::query("DELETE FROM sessions WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, kind, csrf_token, mfa_pending) VALUES (?, ?, ?, ?, 'web', ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(csrf_token)
-        .bind(mfa_pending)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let now = Utc::now();
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(pool).await?;
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, kind, csrf_token, mfa_pending) VALUES ($1, $2, $3, $4, 'web', $5, $6)",
+            )
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .bind(csrf_token)
+            .bind(mfa_pending)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// A live browser session (also one still waiting for its second factor).
     pub async fn web_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<WebSession>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.role, u.password_hash, s.csrf_token, s.mfa_pending, s.expires_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ? AND s.kind = 'web'",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(WebSession {
-                user: user_from_row(&r)?,
-                csrf_token: r.try_get::<Option<String>, _>("csrf_token")?.unwrap_or_default(),
-                mfa_pending: r.try_get("mfa_pending")?,
-                expires_at: r.try_get("expires_at")?,
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT u.id, u.username, u.role, u.password_hash, s.csrf_token, s.mfa_pending, s.expires_at FROM sessions s \
+                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.kind = 'web'",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| {
+                Ok(WebSession {
+                    user: user_from_row(&r)?,
+                    csrf_token: r.try_get::<Option<String>, _>("csrf_token")?.unwrap_or_default(),
+                    mfa_pending: r.try_get("mfa_pending")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
             })
+            .transpose()
         })
-        .transpose()
     }
 
     // ---------------------------------------------------------------- personal API tokens
@@ -220,51 +248,54 @@ impl Store {
         token_hash: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<ApiTokenRow> {
-        let now = Utc::now();
-        let id = sqlx::query(
-            "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(user_id)
-        .bind(name)
-        .bind(token_hash)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?
-        .last_insert_rowid();
-        Ok(ApiTokenRow {
-            id,
-            user_id,
-            name: name.to_owned(),
-            created_at: now,
-            expires_at,
-            last_used_at: None,
-            revoked_at: None,
+        on_pool!(&self.db, |pool| {
+            let now = Utc::now();
+            let id: Id = sqlx::query_scalar(
+                "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(user_id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(now)
+            .bind(expires_at)
+            .fetch_one(pool)
+            .await?;
+            Ok(ApiTokenRow {
+                id,
+                user_id,
+                name: name.to_owned(),
+                created_at: now,
+                expires_at,
+                last_used_at: None,
+                revoked_at: None,
+            })
         })
     }
 
     /// The tokens of one user, or of everyone when `user_id` is None; newest first.
     pub async fn list_api_tokens(&self, user_id: Option<Id>) -> Result<Vec<ApiTokenRow>> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, name, created_at, expires_at, last_used_at, revoked_at FROM api_tokens \
-             WHERE (?1 IS NULL OR user_id = ?1) ORDER BY id DESC",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApiTokenRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, user_id, name, created_at, expires_at, last_used_at, revoked_at FROM api_tokens \
+                 WHERE ($1 IS NULL OR user_id = $1) ORDER BY id DESC",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ApiTokenRow {
+                        id: r.try_get("id")?,
+                        user_id: r.try_get("user_id")?,
+                        name: r.try_get("name")?,
+                        created_at: r.try_get("created_at")?,
+                        expires_at: r.try_get("expires_at")?,
+                        last_used_at: r.try_get("last_used_at")?,
+                        revoked_at: r.try_get("revoked_at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     pub async fn get_api_token(&self, id: Id) -> Result<ApiTokenRow> {
@@ -274,48 +305,54 @@ impl Store {
 
     /// Revokes a token; revoking twice is harmless.
     pub async fn revoke_api_token(&self, id: Id) -> Result<()> {
-        let n = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
-            .bind(Utc::now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "token" });
-        }
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let n = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                .bind(Utc::now())
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "token" });
+            }
+            Ok(())
+        })
     }
 
     /// The owner of a live (not revoked, not expired) personal token; records its use.
     pub async fn api_token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.role, u.password_hash, t.id AS token_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let token_id: Id = r.try_get("token_id")?;
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT u.id, u.username, u.role, u.password_hash, t.id AS token_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
+            )
+            .bind(token_hash)
             .bind(now)
-            .bind(token_id)
-            .execute(&self.pool)
+            .fetch_optional(pool)
             .await?;
-        Ok(Some(user_from_row(&r)?))
+            let Some(r) = row else { return Ok(None) };
+            let token_id: Id = r.try_get("token_id")?;
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(token_id)
+                .execute(pool)
+                .await?;
+            Ok(Some(user_from_row(&r)?))
+        })
     }
 
     // ---------------------------------------------------------------- sign-in failures
 
     /// When `username` is locked out, until when.
     pub async fn locked_until(&self, username: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        let until: Option<Option<DateTime<Utc>>> =
-            sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE username = ?")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(until.flatten().filter(|u| *u > now))
+        on_pool!(&self.db, |pool| {
+            let until: Option<Option<DateTime<Utc>>> =
+                sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(until.flatten().filter(|u| *u > now))
+        })
     }
 
     /// Counts one failed sign-in. Failures older than `window` start a new count; reaching
@@ -328,232 +365,262 @@ impl Store {
         max_failures: i64,
         lockout: chrono::Duration,
     ) -> Result<LoginFailures> {
-        let mut tx = self.pool.begin().await?;
-        // Names sprayed by a guesser must not pile up: forget stale, unlocked counts.
-        sqlx::query(
-            "DELETE FROM login_failures WHERE first_failure < ? AND (locked_until IS NULL OR locked_until < ?)",
-        )
-        .bind(now - window - chrono::Duration::days(1))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let cur: Option<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> =
-            sqlx::query_as("SELECT failures, first_failure, locked_until FROM login_failures WHERE username = ?")
-                .bind(username)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (mut failures, mut first, mut locked) = cur.unwrap_or((0, now, None));
-        let lock_over = locked.is_some_and(|l| l <= now);
-        if now - first > window || lock_over {
-            failures = 0;
-            first = now;
-            locked = None;
-        }
-        failures += 1;
-        if failures >= max_failures && locked.is_none() {
-            locked = Some(now + lockout);
-        }
-        sqlx::query(
-            "INSERT INTO login_failures (username, failures, first_failure, locked_until) VALUES (?, ?, ?, ?) \
-             ON CONFLICT(username) DO UPDATE SET failures = excluded.failures, first_failure = excluded.first_failure, \
-             locked_until = excluded.locked_until",
-        )
-        .bind(username)
-        .bind(failures)
-        .bind(first)
-        .bind(locked)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(LoginFailures { failures, locked_until: locked })
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            // Names sprayed by a guesser must not pile up: forget stale, unlocked counts.
+            sqlx::query(
+                "DELETE FROM login_failures WHERE first_failure < $1 AND (locked_until IS NULL OR locked_until < $2)",
+            )
+            .bind(now - window - chrono::Duration::days(1))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let cur: Option<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> =
+                sqlx::query_as("SELECT failures, first_failure, locked_until FROM login_failures WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (mut failures, mut first, mut locked) = cur.unwrap_or((0, now, None));
+            let lock_over = locked.is_some_and(|l| l <= now);
+            if now - first > window || lock_over {
+                failures = 0;
+                first = now;
+                locked = None;
+            }
+            failures += 1;
+            if failures >= max_failures && locked.is_none() {
+                locked = Some(now + lockout);
+            }
+            sqlx::query(
+                "INSERT INTO login_failures (username, failures, first_failure, locked_until) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT(username) DO UPDATE SET failures = excluded.failures, first_failure = excluded.first_failure, \
+                 locked_until = excluded.locked_until",
+            )
+            .bind(username)
+            .bind(failures)
+            .bind(first)
+            .bind(locked)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(LoginFailures { failures, locked_until: locked })
+        })
     }
 
     /// Forgets a name's failed sign-ins: after a success, or when an administrator clears a lockout.
     pub async fn clear_login_failures(&self, username: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE username = ?").bind(username).execute(&self.pool).await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(pool).await?;
+            Ok(())
+        })
     }
 
     // ---------------------------------------------------------------- two-factor sign-in
 
     /// Stores a new, not yet enabled TOTP key for a user (replacing an unconfirmed one).
     pub async fn set_pending_totp(&self, user_id: Id, secret: &SecretString) -> Result<()> {
-        let sealed = self.vault.seal(secret, &totp_aad(user_id))?;
-        sqlx::query(
-            "INSERT INTO user_totp (user_id, key_id, wrapped_key, ciphertext, enabled, last_step, created_at) VALUES (?, ?, ?, ?, 0, 0, ?) \
-             ON CONFLICT(user_id) DO UPDATE SET key_id = excluded.key_id, wrapped_key = excluded.wrapped_key, \
-             ciphertext = excluded.ciphertext, enabled = 0, last_step = 0, created_at = excluded.created_at",
-        )
-        .bind(user_id)
-        .bind(&sealed.key_id)
-        .bind(&sealed.wrapped_key)
-        .bind(&sealed.ciphertext)
-        .bind(Utc::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let sealed = self.vault.seal(secret, &totp_aad(user_id))?;
+            sqlx::query(
+                "INSERT INTO user_totp (user_id, key_id, wrapped_key, ciphertext, enabled, last_step, created_at) VALUES ($1, $2, $3, $4, FALSE, 0, $5) \
+                 ON CONFLICT(user_id) DO UPDATE SET key_id = excluded.key_id, wrapped_key = excluded.wrapped_key, \
+                 ciphertext = excluded.ciphertext, enabled = FALSE, last_step = 0, created_at = excluded.created_at",
+            )
+            .bind(user_id)
+            .bind(&sealed.key_id)
+            .bind(&sealed.wrapped_key)
+            .bind(&sealed.ciphertext)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn totp_state(&self, user_id: Id) -> Result<Option<TotpState>> {
-        let row: Option<(bool, i64)> = sqlx::query_as("SELECT enabled, last_step FROM user_totp WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|(enabled, last_step)| TotpState { enabled, last_step }))
+        on_pool!(&self.db, |pool| {
+            let row: Option<(bool, i64)> = sqlx::query_as("SELECT enabled, last_step FROM user_totp WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(|(enabled, last_step)| TotpState { enabled, last_step }))
+        })
     }
 
     /// Opens a user's TOTP key (the base32 text).
     pub async fn totp_secret(&self, user_id: Id) -> Result<SecretString> {
-        let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM user_totp WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound { what: "second factor" })?;
-        Ok(self.vault.open(&sealed_from_row(&row)?, &totp_aad(user_id))?)
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM user_totp WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound { what: "second factor" })?;
+            Ok(self.vault.open(&sealed_from_row(&row)?, &totp_aad(user_id))?)
+        })
     }
 
     /// Accepts time step `step` unless it (or a later one) was already used: no code works twice.
     pub async fn use_totp_step(&self, user_id: Id, step: i64) -> Result<bool> {
-        let n = sqlx::query("UPDATE user_totp SET last_step = ? WHERE user_id = ? AND last_step < ?")
-            .bind(step)
-            .bind(user_id)
-            .bind(step)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n == 1)
+        on_pool!(&self.db, |pool| {
+            let n = sqlx::query("UPDATE user_totp SET last_step = $1 WHERE user_id = $2 AND last_step < $3")
+                .bind(step)
+                .bind(user_id)
+                .bind(step)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(n == 1)
+        })
     }
 
     /// Turns the pending key on and replaces the recovery codes with `code_hashes`.
     pub async fn enable_totp(&self, user_id: Id, code_hashes: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE user_totp SET enabled = 1 WHERE user_id = ?")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "second factor" });
-        }
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
-        for h in code_hashes {
-            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE user_totp SET enabled = TRUE WHERE user_id = $1")
                 .bind(user_id)
-                .bind(h)
                 .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "second factor" });
+            }
+            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            for h in code_hashes {
+                sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                    .bind(user_id)
+                    .bind(h)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Removes a user's second factor and recovery codes.
     pub async fn disable_totp(&self, user_id: Id) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM user_totp WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM user_totp WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Spends a recovery code: true when it existed and was unused.
     pub async fn use_recovery_code(&self, user_id: Id, code_hash: &str) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
-        )
-        .bind(Utc::now())
-        .bind(user_id)
-        .bind(code_hash)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        on_pool!(&self.db, |pool| {
+            let n = sqlx::query(
+                "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+            )
+            .bind(Utc::now())
+            .bind(user_id)
+            .bind(code_hash)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(n > 0)
+        })
     }
 
     pub async fn recovery_codes_left(&self, user_id: Id) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
-            .bind(user_id)
-            .fetch_one(&self.pool)
-            .await?)
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+                .bind(user_id)
+                .fetch_one(pool)
+                .await?)
+        })
     }
 
     /// Ends a half-signed-in session's wait for its second factor.
     pub async fn complete_mfa(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE sessions SET mfa_pending = 0 WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            sqlx::query("UPDATE sessions SET mfa_pending = FALSE WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     // ---------------------------------------------------------------- settings
 
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(format!("setting:{key}"))
-            .fetch_optional(&self.pool)
-            .await?)
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                .bind(format!("setting:{key}"))
+                .fetch_optional(pool)
+                .await?)
+        })
     }
 
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(format!("setting:{key}"))
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(format!("setting:{key}"))
+            .bind(value)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     // ---------------------------------------------------------------- audit log
 
     pub async fn audit(&self, e: &NewAudit) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor_id, actor, action, target_kind, target_id, target_name, detail, remote_addr, outcome) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(Utc::now())
-        .bind(e.actor_id)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target_kind)
-        .bind(e.target_id)
-        .bind(&e.target_name)
-        .bind(&e.detail)
-        .bind(&e.remote_addr)
-        .bind(if e.outcome.is_empty() { "ok" } else { e.outcome.as_str() })
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor_id, actor, action, target_kind, target_id, target_name, detail, remote_addr, outcome) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(Utc::now())
+            .bind(e.actor_id)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target_kind)
+            .bind(e.target_id)
+            .bind(&e.target_name)
+            .bind(&e.detail)
+            .bind(&e.remote_addr)
+            .bind(if e.outcome.is_empty() { "ok" } else { e.outcome.as_str() })
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Audit entries newest first, older than id `before` when given.
     pub async fn list_audit(&self, before: Option<Id>, limit: i64) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor_id, actor, action, target_kind, target_id, target_name, detail, remote_addr, outcome FROM audit_log \
-             WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(before)
-        .bind(limit.clamp(1, 1000))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    actor_id: r.try_get("actor_id")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target_kind: r.try_get("target_kind")?,
-                    target_id: r.try_get("target_id")?,
-                    target_name: r.try_get("target_name")?,
-                    detail: r.try_get("detail")?,
-                    remote_addr: r.try_get("remote_addr")?,
-                    outcome: r.try_get("outcome")?,
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, at, actor_id, actor, action, target_kind, target_id, target_name, detail, remote_addr, outcome FROM audit_log \
+                 WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(before)
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AuditRow {
+                        id: r.try_get("id")?,
+                        at: r.try_get("at")?,
+                        actor_id: r.try_get("actor_id")?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        target_kind: r.try_get("target_kind")?,
+                        target_id: r.try_get("target_id")?,
+                        target_name: r.try_get("target_name")?,
+                        detail: r.try_get("detail")?,
+                        remote_addr: r.try_get("remote_addr")?,
+                        outcome: r.try_get("outcome")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }

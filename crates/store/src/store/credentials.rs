@@ -6,140 +6,165 @@ impl Store {
     // ---------------------------------------------------------------- credentials
 
     pub async fn create_credential(&self, new: NewCredential<'_>) -> Result<CredentialRow> {
-        let now = Utc::now();
-        let scopes = serde_json::to_string(new.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        // The row id is part of the associated data, so the row is inserted first with empty
-        // blobs and sealed in the same transaction: no reader ever sees the unsealed state.
-        let id = sqlx::query(
-            "INSERT INTO credentials (name, kind, username, email, expires_on, scopes, key_id, wrapped_key, ciphertext, \
-             created_at, updated_at, secret_updated_at) VALUES (?, ?, ?, ?, ?, ?, '', x'', x'', ?, ?, ?)",
-        )
-        .bind(new.name)
-        .bind(new.kind.as_str())
-        .bind(new.username)
-        .bind(new.email)
-        .bind(new.expires_on)
-        .bind(&scopes)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {:?} already exists", new.name)))?
-        .last_insert_rowid();
-        let sealed = self.vault.seal(new.secret, &credential_aad(id))?;
-        write_sealed(&mut tx, id, &sealed).await?;
-        tx.commit().await?;
-        self.get_credential(id).await
+        on_pool!(&self.db, |pool| {
+            let now = Utc::now();
+            let scopes = serde_json::to_string(new.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut tx = pool.begin().await?;
+            // The row id is part of the associated data, so the row is inserted first with empty
+            // blobs and sealed in the same transaction: no reader ever sees the unsealed state.
+            let id: Id = sqlx::query_scalar(
+                "INSERT INTO credentials (name, kind, username, email, expires_on, scopes, key_id, wrapped_key, ciphertext, \
+                 created_at, updated_at, secret_updated_at) VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $8, $8, $8) RETURNING id",
+            )
+            .bind(new.name)
+            .bind(new.kind.as_str())
+            .bind(new.username)
+            .bind(new.email)
+            .bind(new.expires_on)
+            .bind(&scopes)
+            .bind(Vec::<u8>::new())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {:?} already exists", new.name)))?;
+            let sealed = self.vault.seal(new.secret, &credential_aad(id))?;
+            write_sealed!(tx, id, &sealed);
+            tx.commit().await?;
+            self.get_credential(id).await
+        })
     }
 
     pub async fn list_credentials(&self) -> Result<Vec<CredentialRow>> {
-        let rows =
-            sqlx::query(&format!("{CREDENTIAL_COLUMNS} ORDER BY name COLLATE NOCASE")).fetch_all(&self.pool).await?;
-        rows.iter().map(credential_from_row).collect()
+        on_pool!(&self.db, |pool| {
+            let rows =
+                sqlx::query(&format!("{CREDENTIAL_COLUMNS} ORDER BY name COLLATE NOCASE")).fetch_all(pool).await?;
+            rows.iter().map(credential_from_row).collect()
+        })
     }
 
     pub async fn get_credential(&self, id: Id) -> Result<CredentialRow> {
-        let row =
-            sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE id = ?")).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound { what: "credential" })
+        on_pool!(&self.db, |pool| {
+            let row =
+                sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+            row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound { what: "credential" })
+        })
     }
 
     /// Finds a credential by id (all digits) or else by name.
     pub async fn find_credential(&self, reference: &str) -> Result<CredentialRow> {
-        let reference = reference.trim();
-        if let Ok(id) = reference.parse::<Id>() {
-            match self.get_credential(id).await {
-                Err(StoreError::NotFound { .. }) => {}
-                other => return other,
+        on_pool!(&self.db, |pool| {
+            let reference = reference.trim();
+            if let Ok(id) = reference.parse::<Id>() {
+                match self.get_credential(id).await {
+                    Err(StoreError::NotFound { .. }) => {}
+                    other => return other,
+                }
             }
-        }
-        let row = sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE name = ?"))
-            .bind(reference)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound { what: "credential" })
+            let row = sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE name = $1"))
+                .bind(reference)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound { what: "credential" })
+        })
     }
 
     /// Decrypts a credential's secret. The only way a secret leaves the store.
     pub async fn credential_secret(&self, id: Id) -> Result<SecretString> {
-        let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM credentials WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound { what: "credential" })?;
-        Ok(self.vault.open(&sealed_from_row(&row)?, &credential_aad(id))?)
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM credentials WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound { what: "credential" })?;
+            Ok(self.vault.open(&sealed_from_row(&row)?, &credential_aad(id))?)
+        })
     }
 
     pub async fn update_credential(&self, id: Id, patch: CredentialPatch) -> Result<CredentialRow> {
-        let mut cur = self.get_credential(id).await?;
-        if let Some(n) = patch.name {
-            cur.name = n;
-        }
-        if let Some(u) = patch.username {
-            cur.username = u;
-        }
-        if let Some(e) = patch.email {
-            cur.email = e;
-        }
-        if let Some(x) = patch.expires_on {
-            cur.expires_on = x;
-        }
-        if let Some(s) = patch.scopes {
-            cur.scopes = s;
-        }
-        let now = Utc::now();
-        let scopes = serde_json::to_string(&cur.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE credentials SET name = ?, username = ?, email = ?, expires_on = ?, scopes = ?, updated_at = ? WHERE id = ?")
-            .bind(&cur.name)
-            .bind(&cur.username)
-            .bind(&cur.email)
-            .bind(cur.expires_on)
-            .bind(&scopes)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {:?} already exists", cur.name)))?;
-        if let Some(secret) = patch.secret {
-            let sealed = self.vault.seal(&secret, &credential_aad(id))?;
-            write_sealed(&mut tx, id, &sealed).await?;
-            sqlx::query("UPDATE credentials SET secret_updated_at = ? WHERE id = ?")
+        on_pool!(&self.db, |pool| {
+            let mut cur = self.get_credential(id).await?;
+            if let Some(n) = patch.name {
+                cur.name = n;
+            }
+            if let Some(u) = patch.username {
+                cur.username = u;
+            }
+            if let Some(e) = patch.email {
+                cur.email = e;
+            }
+            if let Some(x) = patch.expires_on {
+                cur.expires_on = x;
+            }
+            if let Some(s) = patch.scopes {
+                cur.scopes = s;
+            }
+            let now = Utc::now();
+            let scopes = serde_json::to_string(&cur.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE credentials SET name = $1, username = $2, email = $3, expires_on = $4, scopes = $5, updated_at = $6 WHERE id = $7")
+                .bind(&cur.name)
+                .bind(&cur.username)
+                .bind(&cur.email)
+                .bind(cur.expires_on)
+                .bind(&scopes)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {:?} already exists", cur.name)))?;
+            // An edit is the person's answer to a paused or failing credential: count its
+            // authentication failures afresh and check every repository that uses it at once.
+            sqlx::query("UPDATE credentials SET auth_failures = 0, checks_paused_at = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE repositories SET next_check_at = $1 WHERE credential_id = $2")
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
-        self.get_credential(id).await
+            if let Some(secret) = patch.secret {
+                let sealed = self.vault.seal(&secret, &credential_aad(id))?;
+                write_sealed!(tx, id, &sealed);
+                sqlx::query("UPDATE credentials SET secret_updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            self.get_credential(id).await
+        })
     }
 
     /// Deletes a credential unless a repository uses it.
     pub async fn delete_credential(&self, id: Id) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let users: Vec<(Id, String)> =
-            sqlx::query_as("SELECT id, name FROM repositories WHERE credential_id = ? ORDER BY name")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-        if !users.is_empty() {
-            return Err(StoreError::CredentialInUse { repositories: users });
-        }
-        let n = sqlx::query("DELETE FROM credentials WHERE id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "credential" });
-        }
-        tx.commit().await?;
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let users: Vec<(Id, String)> =
+                sqlx::query_as("SELECT id, name FROM repositories WHERE credential_id = $1 ORDER BY name")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if !users.is_empty() {
+                return Err(StoreError::CredentialInUse { repositories: users });
+            }
+            let n = sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "credential" });
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     pub async fn repositories_using(&self, credential_id: Id) -> Result<Vec<(Id, String)>> {
-        Ok(sqlx::query_as("SELECT id, name FROM repositories WHERE credential_id = ? ORDER BY name")
-            .bind(credential_id)
-            .fetch_all(&self.pool)
-            .await?)
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_as("SELECT id, name FROM repositories WHERE credential_id = $1 ORDER BY name")
+                .bind(credential_id)
+                .fetch_all(pool)
+                .await?)
+        })
     }
 
     /// Re-wraps every stored secret under the vault's active master key in one transaction.
@@ -148,43 +173,45 @@ impl Store {
     /// Only secrets wrapped by another key are touched, so calling it again is cheap and
     /// finds the stragglers a concurrent writer sealed just before it saw the new key.
     pub async fn rewrap_all(&self) -> Result<usize> {
-        let active = self.vault.active_key_id();
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("SELECT id, key_id, wrapped_key, ciphertext FROM credentials WHERE key_id <> ?")
-            .bind(&active)
-            .fetch_all(&mut *tx)
-            .await?;
-        for r in &rows {
-            let id: Id = r.try_get("id")?;
-            let sealed = self.vault.rewrap(&sealed_from_row(r)?, &credential_aad(id))?;
-            write_sealed(&mut tx, id, &sealed).await?;
-        }
-        let totp = sqlx::query("SELECT user_id, key_id, wrapped_key, ciphertext FROM user_totp WHERE key_id <> ?")
-            .bind(&active)
-            .fetch_all(&mut *tx)
-            .await?;
-        for r in &totp {
-            let user_id: Id = r.try_get("user_id")?;
-            let sealed = self.vault.rewrap(&sealed_from_row(r)?, &totp_aad(user_id))?;
-            sqlx::query("UPDATE user_totp SET key_id = ?, wrapped_key = ?, ciphertext = ? WHERE user_id = ?")
+        on_pool!(&self.db, |pool| {
+            let active = self.vault.active_key_id();
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query("SELECT id, key_id, wrapped_key, ciphertext FROM credentials WHERE key_id <> $1")
+                .bind(&active)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in &rows {
+                let id: Id = r.try_get("id")?;
+                let sealed = self.vault.rewrap(&sealed_from_row(r)?, &credential_aad(id))?;
+                write_sealed!(tx, id, &sealed);
+            }
+            let totp = sqlx::query("SELECT user_id, key_id, wrapped_key, ciphertext FROM user_totp WHERE key_id <> $1")
+                .bind(&active)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in &totp {
+                let user_id: Id = r.try_get("user_id")?;
+                let sealed = self.vault.rewrap(&sealed_from_row(r)?, &totp_aad(user_id))?;
+                sqlx::query("UPDATE user_totp SET key_id = $1, wrapped_key = $2, ciphertext = $3 WHERE user_id = $4")
+                    .bind(&sealed.key_id)
+                    .bind(&sealed.wrapped_key)
+                    .bind(&sealed.ciphertext)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let canary = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            let sealed = self.vault.rewrap(&sealed_from_row(&canary)?, CANARY_AAD)?;
+            sqlx::query("UPDATE vault_canary SET key_id = $1, wrapped_key = $2, ciphertext = $3 WHERE id = 1")
                 .bind(&sealed.key_id)
                 .bind(&sealed.wrapped_key)
                 .bind(&sealed.ciphertext)
-                .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-        }
-        let canary = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let sealed = self.vault.rewrap(&sealed_from_row(&canary)?, CANARY_AAD)?;
-        sqlx::query("UPDATE vault_canary SET key_id = ?, wrapped_key = ?, ciphertext = ? WHERE id = 1")
-            .bind(&sealed.key_id)
-            .bind(&sealed.wrapped_key)
-            .bind(&sealed.ciphertext)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(rows.len() + totp.len())
+            tx.commit().await?;
+            Ok(rows.len() + totp.len())
+        })
     }
 }

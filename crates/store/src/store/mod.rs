@@ -6,8 +6,9 @@ use crate::vault::{Sealed, Vault, VaultError};
 use berth_core::{Check, Code, CredentialKind, Step};
 use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::SecretString;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -142,6 +143,11 @@ pub struct CredentialRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub secret_updated_at: DateTime<Utc>,
+    /// Background checks that ended in an authentication failure since the last success or edit.
+    pub auth_failures: i64,
+    /// Set when background checks stopped using this credential after repeated authentication
+    /// failures (so polling never locks the account); cleared when the credential is edited.
+    pub checks_paused_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewCredential<'a> {
@@ -178,6 +184,8 @@ pub struct RepositoryRow {
     pub credential_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the scheduler will check it next (`None`: as soon as it can).
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,20 +197,171 @@ pub struct NewRepository {
     pub provider: String,
     pub default_branch: String,
     pub credential_id: Id,
+    /// When the scheduler should check it next.
+    pub next_check_at: Option<DateTime<Utc>>,
+}
+
+/// One check to keep in a repository's history.
+pub struct NewCheck<'a> {
+    pub check: &'a Check,
+    pub reason: CheckReason,
+    pub instance: &'a str,
+    pub checked_at: DateTime<Utc>,
+    pub duration_ms: u64,
+}
+
+/// A check's headline: `fail` when a step failed, `warn` when one warned, else `ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    pub fn of(check: &Check) -> CheckStatus {
+        if !check.ok {
+            CheckStatus::Fail
+        } else if check.checks.iter().any(|s| s.status == berth_core::StepStatus::Warn) {
+            CheckStatus::Warn
+        } else {
+            CheckStatus::Ok
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CheckStatus> {
+        [CheckStatus::Ok, CheckStatus::Warn, CheckStatus::Fail].into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Why a check ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckReason {
+    /// Registration or an edit of the repository.
+    Register,
+    /// A person asked (re-check, Refresh of a registered repository).
+    Manual,
+    /// The background schedule.
+    Schedule,
+    /// Its credential changed.
+    Credential,
+}
+
+impl CheckReason {
+    pub const ALL: [CheckReason; 4] = [CheckReason::Register, CheckReason::Manual, CheckReason::Schedule, CheckReason::Credential];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckReason::Register => "register",
+            CheckReason::Manual => "manual",
+            CheckReason::Schedule => "schedule",
+            CheckReason::Credential => "credential",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CheckReason> {
+        CheckReason::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct CheckRow {
+    pub id: Id,
     pub ok: bool,
+    pub status: CheckStatus,
+    pub reason: CheckReason,
+    /// The instance that ran it (its `instance_id`), so a shared history says who did what.
+    pub instance: String,
     pub code: Code,
     pub checked_at: DateTime<Utc>,
     pub duration_ms: u64,
     pub steps: Vec<Step>,
 }
 
+/// The database behind a [`Store`]: embedded SQLite (one machine, no set-up) or PostgreSQL
+/// (several instances). Every query is written once, with `$n` placeholders that both accept,
+/// and runs on the concrete pool through [`on_pool!`], so each dialect keeps its native types
+/// (SQLite text timestamps and integer booleans, PostgreSQL `timestamptz` and `boolean`).
+#[derive(Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of `$db`. The body is compiled once
+/// per dialect, which is what lets one query text use each driver's own types.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Which database a store runs on; for the few statements whose text must differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Typed column access on a row of either dialect, so row mappers are written once.
+pub(crate) trait Cols {
+    fn i64(&self, c: &str) -> Result<i64>;
+    fn str(&self, c: &str) -> Result<String>;
+    fn opt_str(&self, c: &str) -> Result<Option<String>>;
+    fn bool(&self, c: &str) -> Result<bool>;
+    fn ts(&self, c: &str) -> Result<DateTime<Utc>>;
+    fn opt_ts(&self, c: &str) -> Result<Option<DateTime<Utc>>>;
+    fn opt_date(&self, c: &str) -> Result<Option<NaiveDate>>;
+    fn bytes(&self, c: &str) -> Result<Vec<u8>>;
+}
+
+macro_rules! impl_cols {
+    ($row:ty) => {
+        impl Cols for $row {
+            fn i64(&self, c: &str) -> Result<i64> {
+                Ok(self.try_get(c)?)
+            }
+            fn str(&self, c: &str) -> Result<String> {
+                Ok(self.try_get(c)?)
+            }
+            fn opt_str(&self, c: &str) -> Result<Option<String>> {
+                Ok(self.try_get(c)?)
+            }
+            fn bool(&self, c: &str) -> Result<bool> {
+                Ok(self.try_get(c)?)
+            }
+            fn ts(&self, c: &str) -> Result<DateTime<Utc>> {
+                Ok(self.try_get(c)?)
+            }
+            fn opt_ts(&self, c: &str) -> Result<Option<DateTime<Utc>>> {
+                Ok(self.try_get(c)?)
+            }
+            fn opt_date(&self, c: &str) -> Result<Option<NaiveDate>> {
+                Ok(self.try_get(c)?)
+            }
+            fn bytes(&self, c: &str) -> Result<Vec<u8>> {
+                Ok(self.try_get(c)?)
+            }
+        }
+    };
+}
+impl_cols!(sqlx::sqlite::SqliteRow);
+impl_cols!(sqlx::postgres::PgRow);
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    db: Db,
     vault: Vault,
 }
 
@@ -219,34 +378,66 @@ fn totp_aad(user_id: Id) -> Vec<u8> {
 const CANARY_AAD: &[u8] = b"berth:vault-canary:v1";
 const CANARY_TEXT: &str = "berth vault canary";
 
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `url` with the master keys in `key_file`.
+    /// `sqlite://…` opens an embedded SQLite file, `postgres://…` a PostgreSQL database.
     ///
     /// The key is proved against the database before anything is written: a database that
     /// already holds sealed secrets never gets a fresh key file, a migration or a canary
     /// under the wrong key. Returns whether a new key file was created.
+    ///
+    /// On PostgreSQL several instances may open one database at once: the migrator holds an
+    /// advisory lock, so migrations run exactly once, and the canary is inserted with
+    /// `ON CONFLICT DO NOTHING` and then proved by everyone.
     pub async fn open(url: &str, key_file: &Path) -> Result<(Store, bool)> {
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-        let sealed_before: bool =
-            sqlx::query_scalar("SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'vault_canary'")
-                .fetch_one(&pool)
-                .await?;
+        let db = if is_postgres_url(url) {
+            let opts = PgConnectOptions::from_str(url)?.application_name("berth");
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await?,
+            )
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            Db::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?)
+        };
+        let sealed_before: bool = match &db {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'vault_canary'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar("SELECT to_regclass('vault_canary') IS NOT NULL").fetch_one(pool).await?
+            }
+        };
         let (ring, created) = if sealed_before {
             (Keyring::load(key_file).map_err(VaultError::from)?, false)
         } else {
             Keyring::load_or_create(key_file).map_err(VaultError::from)?
         };
-        let store = Store { pool, vault: Vault::new(ring) };
+        let store = Store { db, vault: Vault::new(ring) };
         if sealed_before {
             store.verify_vault().await?;
         }
-        sqlx::migrate!("./migrations/sqlite").run(&store.pool).await?;
+        match &store.db {
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
         store.verify_vault().await?;
         Ok((store, created))
     }
@@ -255,38 +446,105 @@ impl Store {
         &self.vault
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub fn dialect(&self) -> Dialect {
+        match &self.db {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Closes every pooled connection (on SQLite this checkpoints the WAL into the main file).
+    pub async fn close(&self) {
+        on_pool!(&self.db, |pool| pool.close().await)
+    }
+
+    /// Answers when the database does: what `/readyz` asks.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// The database's own integrity check (`PRAGMA integrity_check` on SQLite; on PostgreSQL,
+    /// that every table can be read end to end). Returns the problems found, none when sound.
+    pub async fn integrity_problems(&self) -> Result<Vec<String>> {
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(pool).await?;
+                let fk: Vec<sqlx::sqlite::SqliteRow> = sqlx::query("PRAGMA foreign_key_check").fetch_all(pool).await?;
+                let mut problems: Vec<String> = rows.into_iter().filter(|r| r != "ok").collect();
+                problems.extend(fk.iter().map(|_| "a row breaks a foreign key".to_owned()));
+                Ok(problems)
+            }
+            Db::Postgres(pool) => {
+                let mut problems = Vec::new();
+                for table in ["users", "sessions", "credentials", "repositories", "checks", "audit_log", "vault_canary"] {
+                    if let Err(e) = sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).execute(pool).await {
+                        problems.push(format!("{table}: {e}"));
+                    }
+                }
+                Ok(problems)
+            }
+        }
+    }
+
+    /// Runs one statement with integer arguments bound as `$1, $2, …` and returns the rows it
+    /// changed. For tests and maintenance that must reach under the store's rules (tampering
+    /// with a row to prove the vault notices); never called with text from a request.
+    #[doc(hidden)]
+    pub async fn execute_unchecked(&self, sql: &str, args: &[i64]) -> Result<u64> {
+        on_pool!(&self.db, |pool| {
+            let mut q = sqlx::query(sql);
+            for a in args {
+                q = q.bind(*a);
+            }
+            Ok(q.execute(pool).await?.rows_affected())
+        })
     }
 
     async fn verify_vault(&self) -> Result<()> {
-        let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(r) => {
-                let sealed = sealed_from_row(&r)?;
-                self.vault.open(&sealed, CANARY_AAD)?;
-            }
-            None => {
-                let sealed = self.vault.seal(&SecretString::from(CANARY_TEXT), CANARY_AAD)?;
-                sqlx::query("INSERT INTO vault_canary (id, key_id, wrapped_key, ciphertext) VALUES (1, ?, ?, ?)")
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(r) => {
+                    let sealed = sealed_from_row(&r)?;
+                    self.vault.open(&sealed, CANARY_AAD)?;
+                }
+                None => {
+                    let sealed = self.vault.seal(&SecretString::from(CANARY_TEXT), CANARY_AAD)?;
+                    // Another instance may insert its canary first; then that one is proved.
+                    sqlx::query(
+                        "INSERT INTO vault_canary (id, key_id, wrapped_key, ciphertext) VALUES (1, $1, $2, $3) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
                     .bind(&sealed.key_id)
                     .bind(&sealed.wrapped_key)
                     .bind(&sealed.ciphertext)
-                    .execute(&self.pool)
+                    .execute(pool)
                     .await?;
+                    let r = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
+                        .fetch_one(pool)
+                        .await?;
+                    self.vault.open(&sealed_from_row(&r)?, CANARY_AAD)?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
-const CREDENTIAL_COLUMNS: &str =
-    "SELECT id, name, kind, username, email, expires_on, scopes, created_at, updated_at, secret_updated_at FROM credentials";
+const CREDENTIAL_COLUMNS: &str = "SELECT id, name, kind, username, email, expires_on, scopes, created_at, updated_at, \
+     secret_updated_at, auth_failures, checks_paused_at FROM credentials";
+
+const CHECK_COLUMNS: &str = "SELECT c.id, c.repository_id, c.ok, c.status, c.code, c.reason, c.instance, c.checked_at, \
+     c.duration_ms, c.steps FROM checks c";
 
 const REPOSITORY_COLUMNS: &str = "SELECT r.id, r.name, r.vcs, r.clone_url, r.repo_key, r.provider, r.default_branch, \
-     r.credential_id, c.name AS credential_name, r.created_at, r.updated_at FROM repositories r JOIN credentials c ON c.id = r.credential_id";
+     r.credential_id, c.name AS credential_name, r.created_at, r.updated_at, r.next_check_at FROM repositories r \
+     JOIN credentials c ON c.id = r.credential_id";
 
 fn already_registered(existing: &RepositoryRow) -> StoreError {
     StoreError::Conflict {
@@ -306,78 +564,88 @@ fn unique_to_conflict(e: sqlx::Error, code: Code, message: String) -> StoreError
     }
 }
 
-async fn write_sealed(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: Id, sealed: &Sealed) -> Result<()> {
-    sqlx::query("UPDATE credentials SET key_id = ?, wrapped_key = ?, ciphertext = ? WHERE id = ?")
-        .bind(&sealed.key_id)
-        .bind(&sealed.wrapped_key)
-        .bind(&sealed.ciphertext)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Writes a credential's sealed secret inside the transaction `$tx` (on either dialect).
+macro_rules! write_sealed {
+    ($tx:ident, $id:expr, $sealed:expr) => {{
+        let sealed: &Sealed = $sealed;
+        sqlx::query("UPDATE credentials SET key_id = $1, wrapped_key = $2, ciphertext = $3 WHERE id = $4")
+            .bind(&sealed.key_id)
+            .bind(&sealed.wrapped_key)
+            .bind(&sealed.ciphertext)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+    }};
 }
 
-fn sealed_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Sealed> {
-    Ok(Sealed {
-        key_id: r.try_get("key_id")?,
-        wrapped_key: r.try_get("wrapped_key")?,
-        ciphertext: r.try_get("ciphertext")?,
-    })
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn user_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<User> {
-    Ok(User {
-        id: r.try_get("id")?,
-        username: r.try_get("username")?,
-        role: r.try_get("role")?,
-        password_hash: r.try_get("password_hash")?,
-    })
+fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn credential_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<CredentialRow> {
-    let kind: String = r.try_get("kind")?;
-    let scopes: String = r.try_get("scopes")?;
+fn sealed_from_row(r: &impl Cols) -> Result<Sealed> {
+    Ok(Sealed { key_id: r.str("key_id")?, wrapped_key: r.bytes("wrapped_key")?, ciphertext: r.bytes("ciphertext")? })
+}
+
+fn user_from_row(r: &impl Cols) -> Result<User> {
+    Ok(User { id: r.i64("id")?, username: r.str("username")?, role: r.str("role")?, password_hash: r.str("password_hash")? })
+}
+
+fn credential_from_row(r: &impl Cols) -> Result<CredentialRow> {
+    let kind = r.str("kind")?;
+    let scopes = r.str("scopes")?;
     Ok(CredentialRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
+        id: r.i64("id")?,
+        name: r.str("name")?,
         kind: CredentialKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown credential kind {kind:?}")))?,
-        username: r.try_get("username")?,
-        email: r.try_get("email")?,
-        expires_on: r.try_get("expires_on")?,
+        username: r.opt_str("username")?,
+        email: r.opt_str("email")?,
+        expires_on: r.opt_date("expires_on")?,
         scopes: serde_json::from_str(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        secret_updated_at: r.try_get("secret_updated_at")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+        secret_updated_at: r.ts("secret_updated_at")?,
+        auth_failures: r.i64("auth_failures")?,
+        checks_paused_at: r.opt_ts("checks_paused_at")?,
     })
 }
 
-fn repository_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<RepositoryRow> {
+fn repository_from_row(r: &impl Cols) -> Result<RepositoryRow> {
     Ok(RepositoryRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        vcs: r.try_get("vcs")?,
-        clone_url: r.try_get("clone_url")?,
-        repo_key: r.try_get("repo_key")?,
-        provider: r.try_get("provider")?,
-        default_branch: r.try_get("default_branch")?,
-        credential_id: r.try_get("credential_id")?,
-        credential_name: r.try_get("credential_name")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
+        id: r.i64("id")?,
+        name: r.str("name")?,
+        vcs: r.str("vcs")?,
+        clone_url: r.str("clone_url")?,
+        repo_key: r.str("repo_key")?,
+        provider: r.str("provider")?,
+        default_branch: r.str("default_branch")?,
+        credential_id: r.i64("credential_id")?,
+        credential_name: r.str("credential_name")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+        next_check_at: r.opt_ts("next_check_at")?,
     })
 }
 
-fn check_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckRow> {
-    let code: String = r.try_get("code")?;
-    let steps: String = r.try_get("steps")?;
-    let duration: i64 = r.try_get("duration_ms")?;
+fn check_from_row(r: &impl Cols) -> Result<CheckRow> {
+    let code = r.str("code")?;
+    let status = r.str("status")?;
+    let reason = r.str("reason")?;
+    let steps = r.str("steps")?;
     Ok(CheckRow {
-        ok: r.try_get("ok")?,
+        id: r.i64("id")?,
+        ok: r.bool("ok")?,
+        status: CheckStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown check status {status:?}")))?,
         code: serde_json::from_value(serde_json::Value::String(code))
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        checked_at: r.try_get("checked_at")?,
-        duration_ms: u64::try_from(duration).unwrap_or(0),
+        reason: CheckReason::parse(&reason).ok_or_else(|| StoreError::Corrupt(format!("unknown check reason {reason:?}")))?,
+        instance: r.str("instance")?,
+        checked_at: r.ts("checked_at")?,
+        duration_ms: u64::try_from(r.i64("duration_ms")?).unwrap_or(0),
         steps: serde_json::from_str(&steps).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
@@ -386,3 +654,4 @@ fn check_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckRow> {
 mod accounts;
 mod credentials;
 mod repositories;
+mod schedule;

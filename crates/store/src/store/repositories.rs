@@ -6,63 +6,71 @@ impl Store {
     // ---------------------------------------------------------------- repositories
 
     pub async fn find_by_repo_key(&self, repo_key: &str) -> Result<Option<RepositoryRow>> {
-        let row = sqlx::query(&format!("{REPOSITORY_COLUMNS} WHERE r.repo_key = ?"))
-            .bind(repo_key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(repository_from_row).transpose()
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query(&format!("{REPOSITORY_COLUMNS} WHERE r.repo_key = $1"))
+                .bind(repo_key)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(repository_from_row).transpose()
+        })
     }
 
     pub async fn create_repository(&self, new: &NewRepository) -> Result<RepositoryRow> {
-        if let Some(existing) = self.find_by_repo_key(&new.repo_key).await? {
-            return Err(already_registered(&existing));
-        }
-        let now = Utc::now();
-        let res = sqlx::query(
-            "INSERT INTO repositories (name, vcs, clone_url, repo_key, provider, default_branch, credential_id, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&new.name)
-        .bind(&new.vcs)
-        .bind(&new.clone_url)
-        .bind(&new.repo_key)
-        .bind(&new.provider)
-        .bind(&new.default_branch)
-        .bind(new.credential_id)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await;
-        match res {
-            Ok(r) => self.get_repository(r.last_insert_rowid()).await,
-            Err(e) => Err(self.repository_conflict(e, new).await),
-        }
+        on_pool!(&self.db, |pool| {
+            if let Some(existing) = self.find_by_repo_key(&new.repo_key).await? {
+                return Err(already_registered(&existing));
+            }
+            let now = Utc::now();
+            let res: std::result::Result<Id, sqlx::Error> = sqlx::query_scalar(
+                "INSERT INTO repositories (name, vcs, clone_url, repo_key, provider, default_branch, credential_id, created_at, \
+                 updated_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(&new.name)
+            .bind(&new.vcs)
+            .bind(&new.clone_url)
+            .bind(&new.repo_key)
+            .bind(&new.provider)
+            .bind(&new.default_branch)
+            .bind(new.credential_id)
+            .bind(now)
+            .bind(now)
+            .bind(new.next_check_at)
+            .fetch_one(pool)
+            .await;
+            match res {
+                Ok(id) => self.get_repository(id).await,
+                Err(e) => Err(self.repository_conflict(e, new).await),
+            }
+        })
     }
 
     pub async fn update_repository(&self, id: Id, new: &NewRepository) -> Result<RepositoryRow> {
-        if let Some(existing) = self.find_by_repo_key(&new.repo_key).await?.filter(|r| r.id != id) {
-            return Err(already_registered(&existing));
-        }
-        let res = sqlx::query(
-            "UPDATE repositories SET name = ?, vcs = ?, clone_url = ?, repo_key = ?, provider = ?, default_branch = ?, \
-             credential_id = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(&new.name)
-        .bind(&new.vcs)
-        .bind(&new.clone_url)
-        .bind(&new.repo_key)
-        .bind(&new.provider)
-        .bind(&new.default_branch)
-        .bind(new.credential_id)
-        .bind(Utc::now())
-        .bind(id)
-        .execute(&self.pool)
-        .await;
-        match res {
-            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound { what: "repository" }),
-            Ok(_) => self.get_repository(id).await,
-            Err(e) => Err(self.repository_conflict(e, new).await),
-        }
+        on_pool!(&self.db, |pool| {
+            if let Some(existing) = self.find_by_repo_key(&new.repo_key).await?.filter(|r| r.id != id) {
+                return Err(already_registered(&existing));
+            }
+            let res = sqlx::query(
+                "UPDATE repositories SET name = $1, vcs = $2, clone_url = $3, repo_key = $4, provider = $5, default_branch = $6, \
+                 credential_id = $7, updated_at = $8, next_check_at = $9 WHERE id = $10",
+            )
+            .bind(&new.name)
+            .bind(&new.vcs)
+            .bind(&new.clone_url)
+            .bind(&new.repo_key)
+            .bind(&new.provider)
+            .bind(&new.default_branch)
+            .bind(new.credential_id)
+            .bind(Utc::now())
+            .bind(new.next_check_at)
+            .bind(id)
+            .execute(pool)
+            .await;
+            match res {
+                Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound { what: "repository" }),
+                Ok(_) => self.get_repository(id).await,
+                Err(e) => Err(self.repository_conflict(e, new).await),
+            }
+        })
     }
 
     /// Turns a failed insert or update into the conflict a person can act on. Two concurrent
@@ -91,67 +99,100 @@ impl Store {
     }
 
     pub async fn list_repositories(&self) -> Result<Vec<RepositoryRow>> {
-        let rows =
-            sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE")).fetch_all(&self.pool).await?;
-        rows.iter().map(repository_from_row).collect()
+        on_pool!(&self.db, |pool| {
+            let rows =
+                sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE")).fetch_all(pool).await?;
+            rows.iter().map(repository_from_row).collect()
+        })
     }
 
     pub async fn get_repository(&self, id: Id) -> Result<RepositoryRow> {
-        let row =
-            sqlx::query(&format!("{REPOSITORY_COLUMNS} WHERE r.id = ?")).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(repository_from_row).transpose()?.ok_or(StoreError::NotFound { what: "repository" })
+        on_pool!(&self.db, |pool| {
+            let row =
+                sqlx::query(&format!("{REPOSITORY_COLUMNS} WHERE r.id = $1")).bind(id).fetch_optional(pool).await?;
+            row.as_ref().map(repository_from_row).transpose()?.ok_or(StoreError::NotFound { what: "repository" })
+        })
     }
 
     pub async fn delete_repository(&self, id: Id) -> Result<()> {
-        let n =
-            sqlx::query("DELETE FROM repositories WHERE id = ?").bind(id).execute(&self.pool).await?.rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "repository" });
-        }
-        Ok(())
+        on_pool!(&self.db, |pool| {
+            let n =
+                sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(pool).await?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "repository" });
+            }
+            Ok(())
+        })
     }
 
     // ---------------------------------------------------------------- checks
 
-    pub async fn record_check(
-        &self,
-        repository_id: Id,
-        check: &Check,
-        checked_at: DateTime<Utc>,
-        duration_ms: u64,
-    ) -> Result<()> {
-        let code = check.first_failure().map_or(Code::Ok, |s| s.code);
-        let steps = serde_json::to_string(&check.checks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO checks (repository_id, ok, code, checked_at, duration_ms, steps) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(repository_id)
-        .bind(check.ok)
-        .bind(code.as_str())
-        .bind(checked_at)
-        .bind(i64::try_from(duration_ms).unwrap_or(i64::MAX))
-        .bind(steps)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Keeps one check in the repository's history.
+    pub async fn record_check(&self, repository_id: Id, check: &NewCheck<'_>) -> Result<Id> {
+        let code = check.check.first_failure().map_or(Code::Ok, |s| s.code);
+        let status = CheckStatus::of(check.check);
+        let steps = json_text(&check.check.checks)?;
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar(
+                "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(repository_id)
+            .bind(check.check.ok)
+            .bind(status.as_str())
+            .bind(code.as_str())
+            .bind(check.reason.as_str())
+            .bind(check.instance)
+            .bind(check.checked_at)
+            .bind(to_i64(check.duration_ms))
+            .bind(steps)
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
-    /// The latest check of each repository in `ids` (all repositories when `ids` is None).
+    /// The latest check of every repository that has one.
     pub async fn last_checks(&self) -> Result<std::collections::HashMap<Id, CheckRow>> {
-        let rows = sqlx::query(
-            "SELECT c.repository_id, c.ok, c.code, c.checked_at, c.duration_ms, c.steps FROM checks c \
-             JOIN (SELECT repository_id, MAX(id) AS id FROM checks GROUP BY repository_id) l ON l.id = c.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get("repository_id")?, check_from_row(r)?))).collect()
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!(
+                "{CHECK_COLUMNS} JOIN (SELECT repository_id AS rid, MAX(id) AS last_id FROM checks GROUP BY repository_id) l \
+                 ON l.last_id = c.id"
+            ))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| Ok((r.try_get("repository_id")?, check_from_row(r)?))).collect()
+        })
     }
 
     pub async fn last_check(&self, repository_id: Id) -> Result<Option<CheckRow>> {
-        let row = sqlx::query("SELECT ok, code, checked_at, duration_ms, steps FROM checks WHERE repository_id = ? ORDER BY id DESC LIMIT 1")
+        Ok(self.check_history(repository_id, None, 1).await?.into_iter().next())
+    }
+
+    /// A repository's checks, newest first, older than check `before` when given.
+    pub async fn check_history(&self, repository_id: Id, before: Option<Id>, limit: i64) -> Result<Vec<CheckRow>> {
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!(
+                "{CHECK_COLUMNS} WHERE c.repository_id = $1 AND ($2 IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $3"
+            ))
             .bind(repository_id)
-            .fetch_optional(&self.pool)
+            .bind(before)
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(pool)
             .await?;
-        row.as_ref().map(check_from_row).transpose()
+            rows.iter().map(check_from_row).collect()
+        })
+    }
+
+    /// Forgets checks older than `cutoff`, always keeping each repository's latest one.
+    pub async fn prune_checks(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query(
+                "DELETE FROM checks WHERE checked_at < $1 AND id NOT IN (SELECT MAX(id) FROM checks GROUP BY repository_id)",
+            )
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected())
+        })
     }
 }

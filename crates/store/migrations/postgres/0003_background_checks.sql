@@ -1,0 +1,15 @@
+-- Background checks (as migrations/sqlite/0003_background_checks.sql).
+
+ALTER TABLE repositories ADD COLUMN next_check_at TIMESTAMPTZ;
+ALTER TABLE repositories ADD COLUMN lease_owner TEXT;
+ALTER TABLE repositories ADD COLUMN lease_until TIMESTAMPTZ;
+CREATE INDEX repositories_due ON repositories(next_check_at);
+
+ALTER TABLE checks ADD COLUMN status TEXT NOT NULL DEFAULT 'ok';
+ALTER TABLE checks ADD COLUMN reason TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE checks ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+UPDATE checks SET status = 'fail' WHERE NOT ok;
+CREATE INDEX checks_checked_at ON checks(checked_at);
+
+ALTER TABLE credentials ADD COLUMN auth_failures BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE credentials ADD COLUMN checks_paused_at TIMESTAMPTZ;

@@ -1,0 +1,171 @@
+//! The background-check schedule: when each repository is due, which instance holds its lease,
+//! and the authentication-failure count that pauses polling for a credential.
+//!
+//! Several instances share one database. A due check is taken with a lease (owner and
+//! deadline) in one statement, so exactly one instance runs it; on PostgreSQL the candidates
+//! are locked with `FOR UPDATE SKIP LOCKED`, so instances never wait on each other, and on
+//! SQLite the statement runs under the database's single write lock. An instance that dies
+//! mid-check leaves a lease whose deadline passes, and the check becomes due again for all.
+
+use super::*;
+
+/// What one authentication result did to a credential's failure count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthCount {
+    pub failures: i64,
+    /// True when this failure is the one that paused background checks.
+    pub paused_now: bool,
+}
+
+impl Store {
+    /// Leases up to `limit` due checks to `owner` until `lease_until` and returns their
+    /// repositories. Due: `next_check_at` has passed (or was never set), no live lease, and
+    /// the credential's checks are not paused.
+    pub async fn lease_due_checks(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RepositoryRow>> {
+        let lock = match self.dialect() {
+            Dialect::Postgres => "FOR UPDATE OF r SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE repositories SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
+                 SELECT r.id FROM repositories r JOIN credentials c ON c.id = r.credential_id \
+                 WHERE (r.next_check_at IS NULL OR r.next_check_at <= $3) \
+                 AND (r.lease_until IS NULL OR r.lease_until < $3) AND c.checks_paused_at IS NULL \
+                 ORDER BY r.next_check_at IS NOT NULL, r.next_check_at, r.id LIMIT $4 {lock}) \
+             AND (lease_until IS NULL OR lease_until < $3) RETURNING id"
+        );
+        let ids: Vec<Id> = on_pool!(&self.db, |pool| {
+            sqlx::query_scalar(&sql).bind(owner).bind(lease_until).bind(now).bind(limit.max(0)).fetch_all(pool).await?
+        });
+        self.repositories_by_ids(&ids).await
+    }
+
+    async fn repositories_by_ids(&self, ids: &[Id]) -> Result<Vec<RepositoryRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ids are integers from the database, so writing them into the text is safe.
+        let list = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!("{REPOSITORY_COLUMNS} WHERE r.id IN ({list}) ORDER BY r.id"))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(repository_from_row).collect()
+        })
+    }
+
+    /// Ends `owner`'s lease on a repository and sets its next check. Returns false when the
+    /// lease was no longer `owner`'s (it expired and another instance took the check over):
+    /// then the schedule is left to that instance.
+    pub async fn finish_lease(&self, repository_id: Id, owner: &str, next_check_at: DateTime<Utc>) -> Result<bool> {
+        on_pool!(&self.db, |pool| {
+            let n = sqlx::query(
+                "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1 \
+                 WHERE id = $2 AND lease_owner = $3",
+            )
+            .bind(next_check_at)
+            .bind(repository_id)
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    /// Gives back `owner`'s leases without checking (shutting down, host backing off): the
+    /// checks are due again at once for every instance, or at `not_before` when given.
+    pub async fn release_leases(&self, owner: &str, ids: &[Id], not_before: Option<DateTime<Utc>>) -> Result<()> {
+        on_pool!(&self.db, |pool| {
+            for id in ids {
+                sqlx::query(
+                    "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, \
+                     next_check_at = COALESCE($1, next_check_at) WHERE id = $2 AND lease_owner = $3",
+                )
+                .bind(not_before)
+                .bind(id)
+                .bind(owner)
+                .execute(pool)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes every repository that uses `credential_id` due at `at` (its credential changed).
+    pub async fn schedule_credential_checks(&self, credential_id: Id, at: DateTime<Utc>) -> Result<u64> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query("UPDATE repositories SET next_check_at = $1 WHERE credential_id = $2")
+                .bind(at)
+                .bind(credential_id)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+
+    /// Makes every repository due at `at` ("check all now").
+    pub async fn schedule_all_checks(&self, at: DateTime<Utc>) -> Result<u64> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query("UPDATE repositories SET next_check_at = $1").bind(at).execute(pool).await?.rows_affected())
+        })
+    }
+
+    /// Sets when one repository is checked next (after a check a person asked for).
+    pub async fn set_next_check(&self, repository_id: Id, at: DateTime<Utc>) -> Result<()> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query("UPDATE repositories SET next_check_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(repository_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Counts one check's authentication verdict for a credential. A failure adds one and,
+    /// at `pause_after` failures, pauses background checks with this credential; a success
+    /// resets the count and lifts a pause (the credential evidently works again).
+    pub async fn record_auth_result(
+        &self,
+        credential_id: Id,
+        failed: bool,
+        pause_after: i64,
+        now: DateTime<Utc>,
+    ) -> Result<AuthCount> {
+        on_pool!(&self.db, |pool| {
+            if !failed {
+                sqlx::query(
+                    "UPDATE credentials SET auth_failures = 0, checks_paused_at = NULL \
+                     WHERE id = $1 AND (auth_failures <> 0 OR checks_paused_at IS NOT NULL)",
+                )
+                .bind(credential_id)
+                .execute(pool)
+                .await?;
+                return Ok(AuthCount { failures: 0, paused_now: false });
+            }
+            let row = sqlx::query(
+                "UPDATE credentials SET auth_failures = auth_failures + 1, checks_paused_at = CASE \
+                 WHEN checks_paused_at IS NULL AND auth_failures + 1 >= $2 THEN $3 ELSE checks_paused_at END \
+                 WHERE id = $1 RETURNING auth_failures, checks_paused_at",
+            )
+            .bind(credential_id)
+            .bind(pause_after)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Err(StoreError::NotFound { what: "credential" }) };
+            let failures = row.i64("auth_failures")?;
+            let paused_at = row.opt_ts("checks_paused_at")?;
+            // The count rises one at a time, so the pause began with this failure exactly when the
+            // count reached the threshold.
+            Ok(AuthCount { failures, paused_now: paused_at.is_some() && failures == pause_after.max(1) })
+        })
+    }
+}
