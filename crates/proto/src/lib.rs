@@ -211,6 +211,9 @@ pub struct Repository {
     /// When the background scheduler checks it next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_check_at: Option<DateTime<Utc>>,
+    /// The Berth instance checking it in the background right now, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checking_by: Option<String>,
     /// What needs attention now: its credential's expiry, paused checks.
     #[serde(default)]
     pub warnings: Vec<Warning>,

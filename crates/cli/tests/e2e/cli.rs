@@ -24,6 +24,7 @@ async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) ->
         .env("BERTH_URL", &b.base)
         .env("BERTH_SESSION_FILE", session)
         .env("BERTH_DATA_DIR", b.data.path())
+        .env("BERTH_DATABASE_URL", &b.database_url)
         .env_remove("BERTH_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

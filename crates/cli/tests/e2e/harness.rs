@@ -15,6 +15,9 @@ pub const ALICE_PASSWORD: &str = "alice-known-password-77aa";
 
 pub struct Berth {
     pub base: String,
+    /// SQLite in `data` by default; a fresh PostgreSQL database with
+    /// `BERTH_TEST_DATABASE=postgres` (the suite runs on both).
+    pub database_url: String,
     pub data: TempDir,
     pub token: String,
     pub git: GitServer,
@@ -60,6 +63,8 @@ impl Berth {
         let data = tempfile::tempdir().unwrap();
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("BERTH_DATA_DIR".into(), data.path().display().to_string());
+        let database_url = berth_testkit::pg::test_database_url(data.path());
+        env.insert("BERTH_DATABASE_URL".into(), database_url.clone());
         env.insert("BERTH_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
         env.insert("BERTH_LISTEN".into(), "127.0.0.1:0".into());
         if let Some(toml) = &opts.config_toml {
@@ -94,11 +99,12 @@ impl Berth {
             .await
             .unwrap();
         let token = login["token"].as_str().expect("login token").to_owned();
-        Berth { base, data, token, git, repos, http, shutdown: Some(tx), task: Some(task) }
+        Berth { base, database_url, data, token, git, repos, http, shutdown: Some(tx), task: Some(task) }
     }
 
-    pub fn db_path(&self) -> PathBuf {
-        self.data.path().join("berth.db")
+    /// The SQLite file, when the suite runs on SQLite.
+    pub fn db_path(&self) -> Option<PathBuf> {
+        self.database_url.starts_with("sqlite:").then(|| self.data.path().join("berth.db"))
     }
 
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {

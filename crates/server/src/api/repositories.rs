@@ -68,6 +68,7 @@ fn to_wire(row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialR
     Repository {
         status,
         next_check_at: row.next_check_at,
+        checking_by: row.lease_owner.clone().filter(|_| row.lease_until.is_some_and(|u| u > Utc::now())),
         warnings: cred.map(credential_warnings).unwrap_or_default(),
         id: row.id,
         name: row.name,

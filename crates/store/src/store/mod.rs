@@ -186,6 +186,9 @@ pub struct RepositoryRow {
     pub updated_at: DateTime<Utc>,
     /// When the scheduler will check it next (`None`: as soon as it can).
     pub next_check_at: Option<DateTime<Utc>>,
+    /// The instance checking it now, while its lease lasts.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -543,7 +546,7 @@ const CHECK_COLUMNS: &str = "SELECT c.id, c.repository_id, c.ok, c.status, c.cod
      c.duration_ms, c.steps FROM checks c";
 
 const REPOSITORY_COLUMNS: &str = "SELECT r.id, r.name, r.vcs, r.clone_url, r.repo_key, r.provider, r.default_branch, \
-     r.credential_id, c.name AS credential_name, r.created_at, r.updated_at, r.next_check_at FROM repositories r \
+     r.credential_id, c.name AS credential_name, r.created_at, r.updated_at, r.next_check_at, r.lease_owner, r.lease_until FROM repositories r \
      JOIN credentials c ON c.id = r.credential_id";
 
 fn already_registered(existing: &RepositoryRow) -> StoreError {
@@ -628,6 +631,8 @@ fn repository_from_row(r: &impl Cols) -> Result<RepositoryRow> {
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
         next_check_at: r.opt_ts("next_check_at")?,
+        lease_owner: r.opt_str("lease_owner")?,
+        lease_until: r.opt_ts("lease_until")?,
     })
 }
 

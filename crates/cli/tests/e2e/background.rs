@@ -1,0 +1,202 @@
+//! Background checks through the API: the schedule, history, the authentication-failure pause,
+//! expiry warnings, metrics and readiness. Times are short in these tests (a check every
+//! second or so); waits poll the API with a generous deadline and never judge speed.
+
+use crate::harness::{Berth, Options, TOKEN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A server whose scheduler checks every repository about every `interval_secs`.
+async fn fast_berth(interval_secs: f64) -> Berth {
+    let toml = format!(
+        "[checks]\ninterval_mins = {}\njitter_percent = 0\npoll_secs = 0.2\nlease_secs = 30\n",
+        interval_secs / 60.0
+    );
+    Berth::start_with(Options { config_toml: Some(toml), ..Options::default() }).await
+}
+
+async fn register(b: &Berth, name: &str, path: &str, cred: &str) -> i64 {
+    let url = b.git.repo_url(path);
+    let (s, v) = b.post("/api/v1/repositories", json!({"name": name, "clone_url": url, "credential": cred})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+async fn history(b: &Berth, id: i64) -> Vec<Value> {
+    let (s, v) = b.get(&format!("/api/v1/repositories/{id}/checks?limit=1000")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// Polls `probe` until it yields a value, for at most a minute.
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn metrics(b: &Berth) -> String {
+    let resp = b.http.get(format!("{}/metrics", b.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    resp.text().await.unwrap()
+}
+
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_checks_are_kept_as_history_and_counted() {
+    let b = fast_berth(1.0).await;
+    b.api_token_credential("ci").await;
+    let id = register(&b, "app", "team/app.git", "ci").await;
+    let h = eventually("two scheduled checks", || async {
+        let h = history(&b, id).await;
+        (h.iter().filter(|c| c["reason"] == "schedule").count() >= 2).then_some(h)
+    })
+    .await;
+    // Newest first, each with its reason, status, instance and steps; registration last.
+    assert_eq!(h.last().unwrap()["reason"], "register");
+    let ids: Vec<i64> = h.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    for c in &h {
+        // Plain HTTP to the test server: a warning, not a failure.
+        assert_eq!(c["status"], "warn", "{c}");
+        assert!(!c["instance"].as_str().unwrap().is_empty());
+        assert!(c["checks"].as_array().is_some_and(|s| !s.is_empty()));
+    }
+    // Paging: older than the newest.
+    let (_, older) = b.get(&format!("/api/v1/repositories/{id}/checks?before={}&limit=1", ids[0])).await;
+    assert_eq!(older[0]["id"].as_i64(), Some(ids[1]));
+    let (_, repo) = b.get(&format!("/api/v1/repositories/{id}")).await;
+    assert_eq!(repo["status"], "warn");
+    assert!(repo["next_check_at"].is_string(), "{repo}");
+
+    let m = metrics(&b).await;
+    assert!(sample(&m, "berth_checks_total{reason=\"schedule\",status=\"warn\"}") >= 2.0, "{m}");
+    assert_eq!(sample(&m, "berth_checks_total{reason=\"register\",status=\"warn\"}"), 1.0, "{m}");
+    assert_eq!(sample(&m, "berth_repositories{status=\"warn\"}"), 1.0, "{m}");
+    assert!(sample(&m, "berth_check_duration_seconds_count") >= 3.0);
+    assert!(!m.contains("app") && !m.contains("\"ci\""), "metrics carry no names: {m}");
+    let ready = b.http.get(format!("{}/readyz", b.base)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_authentication_failures_pause_polling_until_the_credential_is_edited() {
+    let b = fast_berth(0.5).await;
+    let cred = b.api_token_credential("ci").await;
+    let id = register(&b, "app", "team/app.git", "ci").await;
+    // The token is revoked on the host side: the stored one no longer works.
+    let (s, v) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": "revoked-token-0000000000"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let c = eventually("the credential's checks pause", || async {
+        let (_, c) = b.get(&format!("/api/v1/credentials/{cred}")).await;
+        c["checks_paused_at"].is_string().then_some(c)
+    })
+    .await;
+    // The threshold is 3; a check already running when the third failed may add one.
+    let failures = c["auth_failures"].as_i64().unwrap();
+    assert!((3..=4).contains(&failures), "{c}");
+    let failed = history(&b, id).await.iter().filter(|c| c["status"] == "fail").count();
+    assert_eq!(i64::try_from(failed).unwrap(), failures, "each failure is one check in the history");
+    let (_, repo) = b.get(&format!("/api/v1/repositories/{id}")).await;
+    assert_eq!(repo["status"], "paused", "{repo}");
+    let warning = repo["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "auth_failed").cloned().unwrap();
+    assert!(warning["message"].as_str().unwrap().contains("paused"), "{warning}");
+    let m = metrics(&b).await;
+    assert_eq!(sample(&m, "berth_credentials_checks_paused"), 1.0, "{m}");
+    assert_eq!(sample(&m, "berth_repositories{status=\"paused\"}"), 1.0, "{m}");
+
+    // While paused nothing polls: several intervals pass without a new check.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(history(&b, id).await.len(), failed + 1, "registration and the failures, nothing more");
+    let (_, audit) = b.get("/api/v1/audit").await;
+    assert!(audit.to_string().contains("credential.checks_paused"), "{audit}");
+
+    // Editing the credential (the right token again) resumes the checks at once.
+    let (s, _) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": TOKEN})).await;
+    assert_eq!(s, StatusCode::OK);
+    eventually("a passing scheduled check after the edit", || async {
+        let h = history(&b, id).await;
+        let passed = |c: &&Value| c["status"] != "fail";
+        (h.first().is_some_and(|c| passed(&c)) && h.iter().any(|c| c["reason"] == "schedule" && passed(&c))).then_some(())
+    })
+    .await;
+    let (_, c) = b.get(&format!("/api/v1/credentials/{cred}")).await;
+    assert!(c["checks_paused_at"].is_null() && c["auth_failures"] == 0, "{c}");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_change_checks_its_repositories_at_once() {
+    // A long interval: only the change can explain a new check.
+    let b = fast_berth(3600.0).await;
+    let cred = b.api_token_credential("ci").await;
+    let id = register(&b, "app", "team/app.git", "ci").await;
+    let lib = register(&b, "lib", "team/lib.git", "ci").await;
+    let (s, _) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"username": "jo-bb"})).await;
+    assert_eq!(s, StatusCode::OK);
+    for repo in [id, lib] {
+        eventually("a check after the credential changed", || async {
+            history(&b, repo).await.iter().any(|c| c["reason"] == "schedule").then_some(())
+        })
+        .await;
+    }
+    // "Check all now" makes every repository due and the scheduler runs them.
+    let before = history(&b, id).await.len();
+    let (s, v) = b.post("/api/v1/checks/schedule", json!({})).await;
+    assert_eq!((s, v["scheduled"].as_u64()), (StatusCode::OK, Some(2)));
+    eventually("checks after check-all", || async { (history(&b, id).await.len() > before).then_some(()) }).await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_credentials_warn_on_the_credential_its_repositories_and_metrics() {
+    let b = fast_berth(3600.0).await;
+    let today = chrono::Utc::now().date_naive();
+    let soon = today + chrono::Duration::days(5);
+    let (s, v) = b
+        .post(
+            "/api/v1/credentials",
+            json!({"name": "ci", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": TOKEN,
+                   "scopes": ["read:repository:bitbucket"], "expires_on": soon.to_string()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let cred = v["id"].as_i64().unwrap();
+    assert_eq!(v["expiry_warning"]["code"], "token_expires_soon", "{v}");
+    assert!(v["expiry_warning"]["message"].as_str().unwrap().contains("expires in 5 days"), "{v}");
+    let id = register(&b, "app", "team/app.git", "ci").await;
+    let (_, repo) = b.get(&format!("/api/v1/repositories/{id}")).await;
+    assert_eq!(repo["warnings"][0]["code"], "token_expires_soon", "{repo}");
+    let m = metrics(&b).await;
+    assert_eq!(sample(&m, "berth_credentials_expiring{window=\"7d\"}"), 1.0, "{m}");
+    assert_eq!(sample(&m, "berth_credentials_expiring{window=\"30d\"}"), 0.0, "{m}");
+
+    let yesterday = today - chrono::Duration::days(1);
+    let (s, _) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"expires_on": yesterday.to_string()})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, list) = b.get("/api/v1/repositories").await;
+    assert_eq!(list[0]["warnings"][0]["code"], "token_expired", "{list}");
+    assert!(list[0]["warnings"][0]["message"].as_str().unwrap().contains("expired 1 day ago"));
+    let m = metrics(&b).await;
+    assert_eq!(sample(&m, "berth_credentials_expiring{window=\"expired\"}"), 1.0, "{m}");
+    b.stop().await;
+}
