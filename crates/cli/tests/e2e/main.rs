@@ -8,6 +8,7 @@ mod api;
 mod background;
 mod cli;
 mod harness;
+mod instances;
 mod providers;
 mod roles;
 mod ui;
