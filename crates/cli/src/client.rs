@@ -5,7 +5,7 @@
 //! The session token is a secret: it is kept out of `Debug` output and never appears in errors.
 
 use berth_core::{Check, Code};
-use berth_proto::{
+use berth_proto::{Scheduled, StoredCheck, 
     ApiError, Credential, CredentialCreate, CredentialUpdate, ErrorBody, Health, Id, LoginRequest, LoginResponse,
     RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
 };
@@ -248,6 +248,16 @@ impl ApiClient {
 
     pub async fn delete_repository(&self, id: Id) -> Result<(), ClientError> {
         self.call_empty(self.request(Method::DELETE, &format!("api/v1/repositories/{id}"))?).await
+    }
+
+    /// A repository's check history, newest first.
+    pub async fn check_history(&self, id: Id, limit: i64) -> Result<Vec<StoredCheck>, ClientError> {
+        self.get(&format!("api/v1/repositories/{id}/checks?limit={limit}")).await
+    }
+
+    /// `POST /api/v1/checks/schedule`: every repository due now, checked in the background.
+    pub async fn schedule_all_checks(&self) -> Result<Scheduled, ClientError> {
+        self.call(self.request(Method::POST, "api/v1/checks/schedule")?).await
     }
 
     /// `POST /api/v1/repositories/{id}/check`: `ok` is false when a step failed.

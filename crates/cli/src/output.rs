@@ -5,7 +5,7 @@
 //! move the cursor or recolour the screen.
 
 use berth_core::{Code, Step, StepStatus};
-use berth_proto::{Credential, RemoteBranches, Repository};
+use berth_proto::{Credential, RemoteBranches, Repository, StoredCheck};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -219,6 +219,15 @@ pub fn credential_warnings(c: &Credential) -> String {
         }
         _ => {}
     }
+    if let Some(at) = &c.checks_paused_at {
+        out.push_str(&format!(
+            "warning: background checks with credential {:?} are paused since {} after {} authentication failures\n  → replace the token (berth credential update {} --secret-stdin) or edit the credential to resume them\n",
+            clean(&c.name),
+            time(at),
+            c.auth_failures,
+            c.id
+        ));
+    }
     if !c.missing_scopes.is_empty() {
         out.push_str(&format!(
             "warning: the token lacks scopes Berth needs: {}\n  → give the token these scopes, then record them: berth credential update {} --scope …\n",
@@ -236,23 +245,68 @@ fn last_check(r: &Repository) -> String {
     }
 }
 
+/// The repository's status word, marked `!` when something needs attention.
+fn status(r: &Repository) -> String {
+    let word = if r.status.is_empty() { "-" } else { r.status.as_str() };
+    if r.warnings.is_empty() {
+        word.to_owned()
+    } else {
+        format!("{word} !")
+    }
+}
+
+/// Warnings of a repository, one line each with what to do.
+pub fn repository_warnings(r: &Repository) -> String {
+    r.warnings
+        .iter()
+        .map(|w| format!("warning: {} ({})\n  → {}\n", clean(&w.message), w.code.as_str(), clean(&w.remedy)))
+        .collect()
+}
+
+/// A repository's check history, newest first.
+pub fn history_table(list: &[StoredCheck]) -> String {
+    if list.is_empty() {
+        return "No checks yet.\n".to_owned();
+    }
+    let mut t = Table::new(&["ID", "CHECKED", "REASON", "STATUS", "CODE", "MS", "INSTANCE"]);
+    for c in list {
+        t.row([
+            c.id.to_string(),
+            time(&c.checked_at),
+            clean(&c.reason),
+            clean(&c.status),
+            c.code.as_str().to_owned(),
+            c.duration_ms.to_string(),
+            clean(&c.instance),
+        ]);
+    }
+    t.render()
+}
+
 pub fn repository_table(list: &[Repository]) -> String {
     if list.is_empty() {
         return "No repositories. Register one with `berth repo register`.\n".to_owned();
     }
-    let mut t = Table::new(&["ID", "NAME", "PROVIDER", "BRANCH", "CREDENTIAL", "LAST CHECK", "CLONE URL"]);
+    let mut t = Table::new(&["ID", "NAME", "STATUS", "PROVIDER", "BRANCH", "CREDENTIAL", "LAST CHECK", "NEXT CHECK", "CLONE URL"]);
     for r in list {
         t.row([
             r.id.to_string(),
             r.name.clone(),
+            status(r),
             r.provider.as_str().to_owned(),
             r.default_branch.clone(),
             r.credential.name.clone(),
             last_check(r),
+            r.next_check_at.as_ref().map_or_else(|| "-".to_owned(), time),
             r.clone_url.clone(),
         ]);
     }
-    t.render()
+    let mut out = t.render();
+    let flagged = list.iter().filter(|r| !r.warnings.is_empty()).count();
+    if flagged > 0 {
+        out.push_str(&format!("\n{flagged} repositories need attention (!): see `berth repo show <name>`.\n"));
+    }
+    out
 }
 
 pub fn repository_detail(r: &Repository) -> String {
@@ -264,10 +318,17 @@ pub fn repository_detail(r: &Repository) -> String {
         ("Provider", r.provider.as_str().to_owned()),
         ("Default branch", r.default_branch.clone()),
         ("Credential", format!("{} (id {})", r.credential.name, r.credential.id)),
+        ("Status", status(r)),
         ("Last check", last_check(r)),
+        ("Next check", r.next_check_at.as_ref().map_or_else(|| "-".to_owned(), time)),
+        ("Being checked by", r.checking_by.clone().unwrap_or_else(|| "-".to_owned())),
         ("Created", time(&r.created_at)),
         ("Updated", time(&r.updated_at)),
     ]);
+    if !r.warnings.is_empty() {
+        out.push('\n');
+        out.push_str(&repository_warnings(r));
+    }
     if let Some(c) = &r.last_check {
         out.push('\n');
         out.push_str(&step_table(&c.checks));

@@ -2,7 +2,7 @@
 //! them. Every check is printed step by step; a failed one exits 1.
 
 use super::{as_id, connect, describe, join_words, not_resolved, pick, warnings, CmdResult, Ctx, Failure, Global};
-use berth::output::{branches, clean, repository_detail, repository_table, step_table};
+use berth::output::{branches, clean, history_table, repository_detail, repository_table, step_table};
 use berth_core::Code;
 use berth_proto::{Id, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate};
 use clap::{Args, Subcommand};
@@ -33,6 +33,16 @@ pub enum RepoCmd {
         /// Id or name.
         repo: String,
     },
+    /// Show a repository's check history, newest first (scheduled and asked-for checks).
+    History {
+        /// Id or name.
+        repo: String,
+        /// At most this many checks.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Check every repository now, in the background (results appear in each history).
+    CheckAll,
     /// Change a repository; a new URL, credential or branch is checked first.
     Update(RepoUpdateArgs),
     /// Delete a registration.
@@ -165,6 +175,22 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             } else {
                 Err(Failure::CheckFailed)
             }
+        }
+        RepoCmd::History { repo, limit } => {
+            let (id, _) = resolve_id(&ctx, &repo).await?;
+            let list = ctx.client.check_history(id, limit.clamp(1, 1000)).await?;
+            ctx.emit(&list, || history_table(&list));
+            Ok(())
+        }
+        RepoCmd::CheckAll => {
+            let s = ctx.client.schedule_all_checks().await?;
+            ctx.emit(&s, || {
+                format!(
+                    "{} repositories will be checked in the background; see `berth repo list` or `berth repo history <name>`.\n",
+                    s.scheduled
+                )
+            });
+            Ok(())
         }
         RepoCmd::Update(u) => {
             let req = u.to_update();

@@ -146,3 +146,48 @@ async fn admin_reset_password_works_offline() {
     assert_eq!(r.code, 0, "{}", r.all());
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_shows_status_warnings_and_history_and_checks_all() {
+    let b = Berth::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let session = home.path().join("session.json");
+    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n"))).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let soon = (chrono::Utc::now().date_naive() + chrono::Duration::days(6)).to_string();
+    let r = berth(
+        &b,
+        &session,
+        &["credential", "add", "--name", "ci", "--kind", "bitbucket_api_token", "--email", "jo@example.com", "--expires-on", &soon, "--secret-stdin"],
+        Some(&format!("{TOKEN}\n")),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let url = b.git.repo_url("team/app.git");
+    let r = berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let r = berth(&b, &session, &["repo", "list"], None).await;
+    assert!(r.stdout.contains("STATUS") && r.stdout.contains("warn !"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 repositories need attention"), "{}", r.stdout);
+    let r = berth(&b, &session, &["repo", "show", "app"], None).await;
+    assert!(r.stdout.contains("expires in 6 days") && r.stdout.contains("token_expires_soon"), "{}", r.stdout);
+    assert!(r.stdout.contains("Next check"), "{}", r.stdout);
+
+    let r = berth(&b, &session, &["repo", "check", "app"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = berth(&b, &session, &["repo", "history", "app"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two checks: {}", r.stdout);
+    assert!(lines[1].contains("manual") && lines[2].contains("register"), "{}", r.stdout);
+    let r = berth(&b, &session, &["--json", "repo", "history", "app", "--limit", "1"], None).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON output");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    assert_eq!(v[0]["reason"], "manual");
+
+    let r = berth(&b, &session, &["repo", "check-all"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("1 repositories will be checked in the background"), "{}", r.stdout);
+    b.stop().await;
+}
