@@ -596,6 +596,11 @@ fn normalize_host(raw: &str) -> Result<String, UrlError> {
     if raw.contains('%') {
         return Err(invalid("has a '%' in the host name"));
     }
+    // Only one trailing dot is the fully qualified spelling; `host..` or `a..b` has an empty
+    // label, which no DNS name has (and which would otherwise shrink by a dot on every parse).
+    if !raw.starts_with('[') && raw.split('.').any(str::is_empty) {
+        return Err(invalid("has an empty label (two dots in a row, or a leading dot) in the host name"));
+    }
     match url::Host::parse(raw) {
         Ok(url::Host::Domain(domain)) => Ok(domain),
         Ok(url::Host::Ipv4(addr)) => Ok(addr.to_string()),
@@ -757,6 +762,47 @@ fn datacenter_https_url(api_url: &str, path: &str) -> Option<String> {
     }
     let _ = write!(out, "/scm/{path}.git");
     Some(out)
+}
+
+/// Parses `input` and checks what every accepted URL must satisfy: its canonical form parses
+/// again to the same canonical form and repository key, an HTTP(S) URL has a Git smart-HTTP URL,
+/// and an HTTPS alternative, when one is derived, is itself accepted as HTTPS. `Ok(None)` when
+/// the input is refused (which is fine); `Err` names a broken rule. Used by the fuzz target
+/// `fuzz/fuzz_targets/clone_url.rs` and by the replay of its corpus in the tests.
+pub fn check_canonical_roundtrip(input: &str, integrations: &[Integration]) -> Result<Option<CloneUrl>, String> {
+    let Ok(u) = CloneUrl::parse(input, integrations) else { return Ok(None) };
+    let canonical = u.canonical();
+    let again = CloneUrl::parse(&canonical, integrations)
+        .map_err(|e| format!("{input:?} was accepted, but its canonical form {canonical:?} is refused: {e}"))?;
+    if again.canonical() != canonical {
+        return Err(format!("{input:?}: canonical {canonical:?} parses to another canonical {:?}", again.canonical()));
+    }
+    if again.repository_key() != u.repository_key() {
+        return Err(format!("{input:?}: key {:?} differs from the canonical form's key {:?}", u.repository_key(), again.repository_key()));
+    }
+    if u.http_url().is_some() == (u.scheme == Scheme::Ssh) {
+        return Err(format!("{input:?}: http_url is {:?} for scheme {:?}", u.http_url(), u.scheme));
+    }
+    if let Some(alt) = u.https_alternative() {
+        match CloneUrl::parse(&alt, integrations) {
+            Ok(a) if a.scheme == Scheme::Https => {}
+            other => return Err(format!("{input:?}: HTTPS alternative {alt:?} parses as {other:?}")),
+        }
+    }
+    Ok(Some(u))
+}
+
+/// The integrations the fuzz target and the corpus replay parse with: a Bitbucket Data Center
+/// under a context path and a GitHub Enterprise host.
+pub fn fuzz_integrations() -> Vec<Integration> {
+    vec![
+        Integration {
+            host: "git.example.com:7990".to_owned(),
+            provider: Provider::BitbucketDatacenter,
+            api_url: Some("https://git.example.com:7990/bitbucket/rest".to_owned()),
+        },
+        Integration { host: "ghe.example.com".to_owned(), provider: Provider::Github, api_url: None },
+    ]
 }
 
 #[cfg(test)]
@@ -1290,5 +1336,43 @@ mod tests {
             let _ = parse(&s);
             let _ = parse(&format!("ssh://{s}"));
         }
+    }
+
+    /// `fuzz/corpus/clone_url/`: every committed seed satisfies the round-trip rules; seeds
+    /// named `ok-*` are accepted and `bad-*` refused.
+    #[test]
+    fn fuzz_corpus_replays() -> std::io::Result<()> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/clone_url");
+        let integrations = fuzz_integrations();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+            let bytes = std::fs::read(&path)?;
+            let Ok(text) = std::str::from_utf8(&bytes) else { continue };
+            let checked = check_canonical_roundtrip(text, &integrations);
+            assert!(checked.is_ok(), "{name}: {checked:?}");
+            if name.starts_with("ok-") {
+                assert!(matches!(checked, Ok(Some(_))), "{name} ({text:?}) should be accepted");
+            }
+            if name.starts_with("bad-") {
+                assert!(matches!(checked, Ok(None)), "{name} ({text:?}) should be refused");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 10, "only {seen} seeds in {}", dir.display());
+        Ok(())
+    }
+
+    /// Inputs the fuzzer found breaking the round-trip rules, kept as regressions.
+    #[test]
+    fn fuzz_regressions() {
+        let integrations = fuzz_integrations();
+        // A host with an empty label lost one dot per parse: "ht.." became "ht." and then "ht".
+        for input in ["ht../tpg/acme/app.git", "https://a..b/x/y.git", "https://host../x/y.git"] {
+            let checked = check_canonical_roundtrip(input, &integrations);
+            assert!(matches!(checked, Ok(None)), "{input:?} should be refused: {checked:?}");
+        }
+        assert!(matches!(check_canonical_roundtrip("https://host./x/y.git", &integrations), Ok(Some(_))));
     }
 }

@@ -60,7 +60,7 @@ pub fn cloud_error(body: &[u8]) -> Option<CloudError> {
     };
     let err = v.get("error")?;
     let message = match err.get("message") {
-        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(Value::String(s)) => clip(s.trim()),
         _ => String::new(),
     };
     let mut out = CloudError { message, ..CloudError::default() };
@@ -93,15 +93,20 @@ fn read_scope_detail(d: &Value, out: &mut CloudError) {
     }
 }
 
-/// A JSON array of strings, or a comma/space separated string.
+/// At most this many scopes are read from one answer: Bitbucket knows a few dozen, and a host
+/// that sends more must not fill a check's details.
+pub const MAX_SCOPES: usize = 64;
+
+/// A JSON array of strings, or a comma/space separated string; at most [`MAX_SCOPES`], each clipped.
 fn string_list(v: Option<&Value>) -> Vec<String> {
-    match v {
+    let list = match v {
         Some(Value::Array(items)) => {
             items.iter().filter_map(Value::as_str).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
         }
         Some(Value::String(s)) => berth_core::scopes::parse_scope_list(s),
         _ => Vec::new(),
-    }
+    };
+    list.into_iter().take(MAX_SCOPES).map(|s| clip(&s)).collect()
 }
 
 /// Words shaped like Atlassian scopes (`read:repository:bitbucket`, `read:me`).
@@ -114,7 +119,10 @@ fn scope_like_words(s: &str) -> Vec<String> {
             && matches!(parts[0], "read" | "write" | "admin" | "delete")
             && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '-'));
         if scope_like && !out.iter().any(|o| o == w) {
-            out.push(w.to_owned());
+            out.push(clip(w));
+            if out.len() == MAX_SCOPES {
+                break;
+            }
         }
     }
     out
@@ -178,6 +186,49 @@ pub fn link_next(header: &str) -> Option<String> {
         });
         is_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
     })
+}
+
+/// Runs every reader of this module over `body` (and over `body` as a `Link` header) and checks
+/// that what they return is bounded: every text at most 300 characters (and an ellipsis), at most
+/// 10 Data Center messages and [`MAX_SCOPES`] scopes. `Err` names a broken bound. Used by the
+/// fuzz target `fuzz/fuzz_targets/forge_errors.rs` and by the replay of its corpus.
+pub fn check_error_body(body: &[u8]) -> Result<(), String> {
+    let short = |what: &str, s: &str| {
+        if s.chars().count() > 301 {
+            Err(format!("{what} is {} characters long", s.chars().count()))
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(e) = cloud_error(body) {
+        short("cloud message", &e.message)?;
+        if let Some(d) = &e.detail_text {
+            short("cloud detail", d)?;
+        }
+        let granted = e.granted.as_deref().unwrap_or_default();
+        if e.required.len() > MAX_SCOPES || granted.len() > MAX_SCOPES {
+            return Err(format!("{} required and {} granted scopes", e.required.len(), granted.len()));
+        }
+        for s in e.required.iter().chain(granted) {
+            short("scope", s)?;
+        }
+        let _ = e.is_scope_error();
+    }
+    let dc = datacenter_errors(body);
+    if dc.len() > 10 {
+        return Err(format!("{} Data Center messages", dc.len()));
+    }
+    for m in &dc {
+        short("Data Center message", m)?;
+    }
+    if let Some(m) = github_message(body) {
+        short("GitHub message", &m)?;
+    }
+    for w in server_words(body, Vec::new()) {
+        short("server words", &w)?;
+    }
+    let _ = link_next(&String::from_utf8_lossy(body));
+    Ok(())
 }
 
 /// Keeps server text to a readable length.
@@ -269,5 +320,46 @@ mod tests {
     #[test]
     fn long_text_is_clipped() {
         assert_eq!(clip(&"x".repeat(1000)).chars().count(), 301);
+    }
+
+    /// `fuzz/corpus/forge_errors/`: every committed seed passes the bounds; `cloud-*` seeds are
+    /// read as Bitbucket Cloud errors, `datacenter-*` and `github-*` as theirs.
+    #[test]
+    fn fuzz_corpus_replays() -> std::io::Result<()> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/forge_errors");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+            let body = std::fs::read(&path)?;
+            assert_eq!(check_error_body(&body), Ok(()), "{name}");
+            if name.starts_with("cloud-") {
+                assert!(cloud_error(&body).is_some(), "{name} is not read as a Cloud error");
+            }
+            if name.starts_with("datacenter-") {
+                assert!(!datacenter_errors(&body).is_empty(), "{name} is not read as a Data Center error");
+            }
+            if name.starts_with("github-") {
+                assert!(github_message(&body).is_some(), "{name} is not read as a GitHub error");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 8, "only {seen} seeds in {}", dir.display());
+        Ok(())
+    }
+
+    #[test]
+    fn hostile_bodies_are_bounded() {
+        let long = "x".repeat(100_000);
+        let body = format!(r#"{{"type":"error","error":{{"message":"{long}","detail":{{"required":[{}]}}}}}}"#,
+            (0..1000).map(|i| format!("\"read:s{i}:bitbucket\"")).collect::<Vec<_>>().join(","));
+        let e = cloud_error(body.as_bytes()).unwrap_or_default();
+        assert_eq!(e.message.chars().count(), 301);
+        assert_eq!(e.required.len(), MAX_SCOPES);
+        assert_eq!(check_error_body(body.as_bytes()), Ok(()));
+        let name = |i: u32| -> String { (0..3).map(|k| char::from(b'a' + ((i / 26u32.pow(k)) % 26) as u8)).collect() };
+        let words: String = (0..1000).map(|i| format!("read:{}:bitbucket ", name(i))).collect();
+        let body = format!(r#"{{"type":"error","error":{{"message":"m","detail":"{words}"}}}}"#);
+        assert_eq!(cloud_error(body.as_bytes()).unwrap_or_default().required.len(), MAX_SCOPES);
     }
 }

@@ -4,6 +4,7 @@
 //! grows with the number of branches, not with the size of the advertisement.
 
 use crate::error::{GitError, Stage};
+use crate::pktline::{trim_lf, Pkt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -38,7 +39,7 @@ pub struct RemoteRefs {
 
 /// Capabilities a v2 server advertised in answer to discovery.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct V2Caps {
+pub struct V2Caps {
     /// `Some` when `ls-refs` is advertised; holds its features (e.g. `unborn`).
     pub ls_refs: Option<Vec<String>>,
     pub object_format: Option<String>,
@@ -65,6 +66,153 @@ impl V2Caps {
 
     pub fn ls_refs_unborn(&self) -> bool {
         self.ls_refs.as_ref().is_some_and(|f| f.iter().any(|x| x == "unborn"))
+    }
+}
+
+/// What a discovery answer (`GET …/info/refs?service=git-upload-pack`) said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovered {
+    /// A protocol v2 server: its capabilities; the refs come from the `ls-refs` command.
+    V2(V2Caps),
+    /// A v0 (or v1) advertisement, which already holds the refs.
+    V0(RemoteRefs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiscoveryState {
+    Start,
+    /// After `# service=git-upload-pack`: a flush must follow.
+    ServiceHeader,
+    /// After the service preamble: the first line of the real answer.
+    First,
+    V2Caps,
+    V0Refs,
+}
+
+/// The discovery answer, one packet at a time, as the body streams in: the optional
+/// `# service=` preamble, then either `version 2` and capabilities up to a flush, or a v0/v1
+/// ref advertisement up to a flush.
+#[derive(Debug)]
+pub struct DiscoveryParser {
+    state: DiscoveryState,
+    caps: V2Caps,
+    refs: RefCollector,
+}
+
+impl Default for DiscoveryParser {
+    fn default() -> Self {
+        DiscoveryParser::new()
+    }
+}
+
+impl DiscoveryParser {
+    pub fn new() -> Self {
+        DiscoveryParser {
+            state: DiscoveryState::Start,
+            caps: V2Caps::default(),
+            refs: RefCollector::new(Protocol::V0, Stage::LsRefs),
+        }
+    }
+
+    /// The stage errors from here on belong to: the v0 refs are the branch listing.
+    pub fn stage(&self) -> Stage {
+        match self.state {
+            DiscoveryState::V0Refs => Stage::LsRefs,
+            _ => Stage::Discovery,
+        }
+    }
+
+    /// Takes the next packet; `Some` once the answer is complete (later packets are not read).
+    pub fn push(&mut self, pkt: Pkt) -> Result<Option<Discovered>, GitError> {
+        match self.state {
+            DiscoveryState::Start => {
+                if matches!(&pkt, Pkt::Data(d) if is_service_header(trim_lf(d))) {
+                    self.state = DiscoveryState::ServiceHeader;
+                    return Ok(None);
+                }
+                self.first(pkt)
+            }
+            DiscoveryState::ServiceHeader => {
+                if pkt != Pkt::Flush {
+                    return Err(GitError::protocol(
+                        Stage::Discovery,
+                        "The service announcement is not followed by a flush packet.",
+                    ));
+                }
+                self.state = DiscoveryState::First;
+                Ok(None)
+            }
+            DiscoveryState::First => self.first(pkt),
+            DiscoveryState::V2Caps => match pkt {
+                Pkt::Data(d) => {
+                    self.caps.line(trim_lf(&d));
+                    Ok(None)
+                }
+                Pkt::Flush => Ok(Some(Discovered::V2(std::mem::take(&mut self.caps)))),
+                other => Err(GitError::protocol(Stage::Discovery, format!("Unexpected {other:?} in the v2 capabilities."))),
+            },
+            DiscoveryState::V0Refs => self.v0(pkt),
+        }
+    }
+
+    fn first(&mut self, pkt: Pkt) -> Result<Option<Discovered>, GitError> {
+        if matches!(&pkt, Pkt::Data(d) if trim_lf(d) == b"version 2") {
+            self.state = DiscoveryState::V2Caps;
+            return Ok(None);
+        }
+        self.state = DiscoveryState::V0Refs;
+        // A server that only knows v1 says so first and then advertises like v0.
+        if matches!(&pkt, Pkt::Data(d) if trim_lf(d) == b"version 1") {
+            return Ok(None);
+        }
+        self.v0(pkt)
+    }
+
+    fn v0(&mut self, pkt: Pkt) -> Result<Option<Discovered>, GitError> {
+        match pkt {
+            Pkt::Data(d) => {
+                self.refs.v0_line(trim_lf(&d))?;
+                Ok(None)
+            }
+            Pkt::Flush => {
+                let refs = std::mem::replace(&mut self.refs, RefCollector::new(Protocol::V0, Stage::LsRefs));
+                Ok(Some(Discovered::V0(refs.finish())))
+            }
+            other => Err(GitError::protocol(Stage::LsRefs, format!("Unexpected {other:?} in the ref advertisement."))),
+        }
+    }
+}
+
+/// The answer to the v2 `ls-refs` command, one packet at a time, up to its flush.
+#[derive(Debug)]
+pub struct LsRefsParser {
+    refs: RefCollector,
+}
+
+impl Default for LsRefsParser {
+    fn default() -> Self {
+        LsRefsParser::new()
+    }
+}
+
+impl LsRefsParser {
+    pub fn new() -> Self {
+        LsRefsParser { refs: RefCollector::new(Protocol::V2, Stage::LsRefs) }
+    }
+
+    /// Takes the next packet; `Some` once the answer is complete.
+    pub fn push(&mut self, pkt: Pkt) -> Result<Option<RemoteRefs>, GitError> {
+        match pkt {
+            Pkt::Data(d) => {
+                self.refs.v2_line(trim_lf(&d))?;
+                Ok(None)
+            }
+            Pkt::Flush | Pkt::ResponseEnd => {
+                let refs = std::mem::replace(&mut self.refs, RefCollector::new(Protocol::V2, Stage::LsRefs));
+                Ok(Some(refs.finish()))
+            }
+            Pkt::Delim => Err(GitError::protocol(Stage::LsRefs, "Unexpected delimiter packet in the ls-refs answer.")),
+        }
     }
 }
 

@@ -13,15 +13,16 @@ mod advert;
 pub mod api;
 mod error;
 pub mod pktline;
+pub mod replay;
 mod transport;
 
 pub use advert::{Protocol, RemoteBranch, RemoteRefs};
 pub use error::{GitError, Stage};
 
-use advert::{RefCollector, V2Caps};
+use advert::{DiscoveryParser, LsRefsParser};
+pub use advert::{Discovered, V2Caps};
 use berth_core::{Code, NetworkPolicy};
 use bytes::Bytes;
-use pktline::{trim_lf, Pkt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use secrecy::SecretString;
@@ -217,49 +218,20 @@ impl GitClient {
         // Later requests go where discovery ended up, as git does after a redirect.
         let base = transport::repository_of(&ex.url).unwrap_or(base);
         let mut reader = PktReader::new(ex, cfg.max_advertisement_bytes, Stage::Discovery, cfg.request_timeout);
-
-        let mut first = reader.next_required().await?;
-        if matches!(&first, Pkt::Data(d) if advert::is_service_header(trim_lf(d))) {
-            if reader.next_required().await? != Pkt::Flush {
-                return Err(GitError::protocol(Stage::Discovery, "The service announcement is not followed by a flush packet."));
+        let mut parser = DiscoveryParser::new();
+        let found = loop {
+            let pkt = reader.next_required().await?;
+            if let Some(found) = parser.push(pkt)? {
+                break found;
             }
-            first = reader.next_required().await?;
-        }
-        match &first {
-            Pkt::Data(d) if trim_lf(d) == b"version 2" => {
-                let mut caps = V2Caps::default();
-                loop {
-                    match reader.next_required().await? {
-                        Pkt::Data(d) => caps.line(trim_lf(&d)),
-                        Pkt::Flush => break,
-                        other => {
-                            return Err(GitError::protocol(Stage::Discovery, format!("Unexpected {other:?} in the v2 capabilities.")))
-                        }
-                    }
-                }
+            reader.set_stage(parser.stage());
+        };
+        match found {
+            Discovered::V2(caps) => {
                 drop(reader);
                 self.ls_refs_v2(&base, &caps, auth).await
             }
-            _ => {
-                reader.set_stage(Stage::LsRefs);
-                let mut refs = RefCollector::new(Protocol::V0, Stage::LsRefs);
-                let mut pkt = first;
-                // A server that only knows v1 says so first and then advertises like v0.
-                if matches!(&pkt, Pkt::Data(d) if trim_lf(d) == b"version 1") {
-                    pkt = reader.next_required().await?;
-                }
-                loop {
-                    match pkt {
-                        Pkt::Data(d) => refs.v0_line(trim_lf(&d))?,
-                        Pkt::Flush => break,
-                        other => {
-                            return Err(GitError::protocol(Stage::LsRefs, format!("Unexpected {other:?} in the ref advertisement.")))
-                        }
-                    }
-                    pkt = reader.next_required().await?;
-                }
-                Ok(refs.finish())
-            }
+            Discovered::V0(refs) => Ok(refs),
         }
     }
 
@@ -308,15 +280,12 @@ impl GitClient {
             ));
         }
         let mut reader = PktReader::new(ex, cfg.max_advertisement_bytes, Stage::LsRefs, cfg.request_timeout);
-        let mut refs = RefCollector::new(Protocol::V2, Stage::LsRefs);
+        let mut parser = LsRefsParser::new();
         loop {
-            match reader.next_required().await? {
-                Pkt::Data(d) => refs.v2_line(trim_lf(&d))?,
-                Pkt::Flush | Pkt::ResponseEnd => break,
-                Pkt::Delim => return Err(GitError::protocol(Stage::LsRefs, "Unexpected delimiter packet in the ls-refs answer.")),
+            if let Some(refs) = parser.push(reader.next_required().await?)? {
+                return Ok(refs);
             }
         }
-        Ok(refs.finish())
     }
 }
 

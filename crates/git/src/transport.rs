@@ -774,7 +774,7 @@ impl PktReader {
     pub async fn next_required(&mut self) -> Result<Pkt, GitError> {
         match self.next().await? {
             Some(p) => Ok(p),
-            None => Err(GitError::protocol(self.stage, format!("The answer to {} ended early.", self.what))),
+            None => Err(ended_early(self.stage, &self.what)),
         }
     }
 
@@ -795,13 +795,21 @@ impl PktReader {
     }
 
     fn pkt_error(&self, e: PktError) -> GitError {
-        match e {
-            PktError::Remote(msg) => {
-                GitError::protocol(self.stage, format!("The server reported an error: {msg}")).with_details(vec![msg])
-            }
-            other => GitError::protocol(self.stage, format!("The answer to {} is not valid Git protocol: {other}.", self.what)),
-        }
+        pkt_error(e, self.stage, &self.what)
     }
+}
+
+/// A pkt-line framing error as a finding.
+pub(crate) fn pkt_error(e: PktError, stage: Stage, what: &str) -> GitError {
+    match e {
+        PktError::Remote(msg) => GitError::protocol(stage, format!("The server reported an error: {msg}")).with_details(vec![msg]),
+        other => GitError::protocol(stage, format!("The answer to {what} is not valid Git protocol: {other}.")),
+    }
+}
+
+/// The body ended before the answer was complete.
+pub(crate) fn ended_early(stage: Stage, what: &str) -> GitError {
+    GitError::protocol(stage, format!("The answer to {what} ended early."))
 }
 
 #[cfg(test)]
