@@ -7,6 +7,7 @@
 
 mod alloc;
 mod berth;
+mod fleet;
 mod gitserver;
 
 use anyhow::{bail, Context, Result};
@@ -46,6 +47,21 @@ struct Args {
     /// Small repositories refreshed concurrently.
     #[arg(long, default_value_t = 200)]
     repos: usize,
+    /// Run the fleet benchmark instead (see fleet.rs): a background sweep of `--fleet-repos`
+    /// repositories against a `git ls-remote` loop, server memory, and the repository list
+    /// under wrk load on SQLite and PostgreSQL.
+    #[arg(long)]
+    fleet: bool,
+    #[arg(long, default_value_t = 1000)]
+    fleet_repos: usize,
+    /// Repositories in the database while the list is measured.
+    #[arg(long, default_value_t = 10_000)]
+    list_repos: usize,
+    #[arg(long, default_value_t = 10)]
+    wrk_seconds: u64,
+    /// The `berth` binary to run as the server (default: beside this program).
+    #[arg(long)]
+    berth_bin: Option<PathBuf>,
     /// Internal: serve the Git repositories built in this directory (see gitserver.rs).
     #[arg(long, hide = true)]
     serve: Option<PathBuf>,
@@ -60,7 +76,7 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(bench(&args, sizes))),
+            .and_then(|rt| rt.block_on(async { if args.fleet { fleet_bench(&args).await } else { bench(&args, sizes).await } })),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -151,6 +167,28 @@ impl Failures {
             self.0.push(format!("{what} returned {got} branches, expected {want}"));
         }
     }
+}
+
+async fn fleet_bench(args: &Args) -> Result<bool> {
+    let berth_bin = match &args.berth_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("berth"),
+    };
+    if !berth_bin.exists() {
+        bail!("{} is missing: build it with `cargo build --release -p berth` (scripts/bench does)", berth_bin.display());
+    }
+    let sizes = Sizes { branches: 10, tags: 0, repos: args.fleet_repos };
+    let repos = tempfile::tempdir()?;
+    eprintln!("building {} repositories and starting the Git server in a child process…", args.fleet_repos);
+    let servers = GitChild::spawn(repos.path(), sizes).await?;
+    let urls: Vec<String> = (0..args.fleet_repos).map(|i| format!("{}/git/{}", servers.v2, gitserver::small(i))).collect();
+    let fa = fleet::FleetArgs { repos: args.fleet_repos, list_repos: args.list_repos, wrk_seconds: args.wrk_seconds, berth_bin };
+    let report = fleet::run(&fa, &servers.v2, &urls).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    servers.stop().await?;
+    Ok(true)
 }
 
 async fn bench(args: &Args, sizes: Sizes) -> Result<bool> {
