@@ -200,3 +200,36 @@ async fn expiring_credentials_warn_on_the_credential_its_repositories_and_metric
     assert_eq!(sample(&m, "berth_credentials_expiring{window=\"expired\"}"), 1.0, "{m}");
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let toml = "[checks]\ninterval_mins = 600\npoll_secs = 0.2\nshutdown_grace_secs = 20\n\n[git]\nrequest_timeout_secs = 2\n";
+    let b = Berth::start_with(Options { config_toml: Some(toml.to_owned()), ..Options::default() }).await;
+    let stall = std::sync::Arc::new(AtomicBool::new(false));
+    let target = b.git.base_url().trim_start_matches("http://").to_owned();
+    let port = crate::instances::stalling_proxy(target, stall.clone()).await;
+    b.api_token_credential("ci").await;
+    let url = format!("http://127.0.0.1:{port}/git/team/app.git");
+    let (s, v) = b.post("/api/v1/repositories", json!({"name": "app", "clone_url": url, "credential": "ci"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    // The host now hangs: the next check runs until its request timeout.
+    stall.store(true, Ordering::SeqCst);
+    b.post("/api/v1/checks/schedule", json!({})).await;
+    eventually("the check to start", || async {
+        let (_, r) = b.get(&format!("/api/v1/repositories/{id}")).await;
+        r["checking_by"].is_string().then_some(())
+    })
+    .await;
+    let (url, key) = (b.database_url.clone(), b.data.path().join("master.key"));
+    let data = b.stop_keep_data().await;
+    // serve has returned: the running check was finished and recorded, not dropped.
+    let (store, _) = berth_store::Store::open(&url, &key).await.unwrap();
+    let h = store.check_history(id, None, 10).await.unwrap();
+    assert_eq!(h[0].reason, berth_store::CheckReason::Schedule, "{h:?}");
+    assert_eq!(h[0].code, berth_core::Code::Timeout, "{h:?}");
+    let row = store.get_repository(id).await.unwrap();
+    assert!(row.lease_owner.is_none(), "the lease was handed back");
+    drop(data);
+}

@@ -11,30 +11,46 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const TOKEN: &str = "ATATT3xFfGF0-instances-known-secret-51c2";
 const PASSWORD: &str = "admin-password-instances-2b7e";
 const REPOS: usize = 12;
 
-/// A TCP forwarder to the Git server that can be told to stall: then it accepts connections
-/// and never answers, so a check hangs until its request timeout (a check "in flight").
-async fn stalling_proxy(target: String, stall: Arc<AtomicBool>) -> u16 {
+/// A TCP forwarder to the Git server that can be told to stall: from then on it forwards no
+/// request bytes, on new and on kept-alive connections alike, so a check hangs until its
+/// request timeout (a check "in flight").
+pub(crate) async fn stalling_proxy(target: String, stall: Arc<AtomicBool>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
+        while let Ok((inbound, _)) = listener.accept().await {
             let stall = stall.clone();
             let target = target.clone();
             tokio::spawn(async move {
-                if stall.load(Ordering::SeqCst) {
-                    let mut sink = [0u8; 1024];
-                    while inbound.read(&mut sink).await.is_ok_and(|n| n > 0) {}
-                    return;
-                }
-                if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                let Ok(outbound) = TcpStream::connect(&target).await else { return };
+                let (mut ri, mut wi) = inbound.into_split();
+                let (mut ro, mut wo) = outbound.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        match ri.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            // Swallowed: the server never sees the request.
+                            Ok(_) if stall.load(Ordering::SeqCst) => {}
+                            Ok(n) => {
+                                if wo.write_all(&buf[..n]).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut ro, &mut wi);
+                tokio::select! {
+                    () = up => {}
+                    _ = down => {}
                 }
             });
         }
