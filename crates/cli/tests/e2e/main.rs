@@ -8,6 +8,7 @@ mod abuse;
 mod api;
 mod background;
 mod cli;
+mod crash;
 mod harness;
 mod instances;
 mod providers;

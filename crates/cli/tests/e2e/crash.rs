@@ -1,0 +1,192 @@
+//! Crash safety: a `berth serve` process is killed with SIGKILL in the middle of concurrent
+//! registrations and credential rotations (on SQLite, or on PostgreSQL with
+//! `BERTH_TEST_DATABASE=postgres`). Afterwards every write the server acknowledged is there,
+//! the database passes its integrity check, the vault opens, and every credential opens to a
+//! secret that was sent for it (the last acknowledged one, or one whose answer the kill cut off).
+
+use berth_store::Store;
+use berth_testkit::{bare_repo, GitServer, GitServerOptions};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const TOKEN: &str = "ATATT3xFfGF0-crash-known-secret-93d1";
+const PASSWORD: &str = "admin-password-crash-5e0a";
+const REPOS: usize = 40;
+const ROTATED: usize = 4;
+
+#[derive(Default)]
+struct Acks {
+    /// Repository names whose registration answered 201.
+    registered: HashSet<String>,
+    /// Per credential: every secret sent, in order, and how many of them were acknowledged.
+    sent: HashMap<i64, Vec<String>>,
+    acked: HashMap<i64, usize>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write() {
+    let repos = tempfile::tempdir().unwrap();
+    for i in 0..REPOS {
+        bare_repo(repos.path(), &format!("team/c{i}.git"), "main", &["main"]);
+    }
+    let git = GitServer::start(
+        repos.path(),
+        GitServerOptions { users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())], ..GitServerOptions::default() },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = berth_testkit::pg::test_database_url(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("serve")
+        .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BERTH_DATABASE_URL", &db)
+        .env("BERTH_DATA_DIR", dir.path())
+        .env("BERTH_ADMIN_PASSWORD", PASSWORD)
+        .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: Value| http.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
+    let r = post("/api/v1/credentials", json!({"name": "ci", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": TOKEN})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut rotated = Vec::new();
+    for i in 0..ROTATED {
+        let r = post("/api/v1/credentials", json!({"name": format!("rot{i}"), "kind": "access_token", "secret": format!("rot{i}-initial-secret")}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        rotated.push(v["id"].as_i64().unwrap());
+    }
+
+    let acks = Arc::new(Mutex::new(Acks::default()));
+    for id in &rotated {
+        let mut a = acks.lock().unwrap();
+        a.sent.insert(*id, vec![format!("rot{}-initial-secret", rotated.iter().position(|x| x == id).unwrap())]);
+        a.acked.insert(*id, 1);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    // Registrations, four at a time.
+    for lane in 0..4 {
+        let (http, base, token, acks, git_url) = (http.clone(), base.clone(), token.clone(), acks.clone(), git.base_url());
+        tasks.spawn(async move {
+            for i in (lane..REPOS).step_by(4) {
+                let name = format!("c{i}");
+                let body = json!({"name": name, "clone_url": format!("{git_url}/git/team/c{i}.git"), "credential": "ci"});
+                match http.post(format!("{base}/api/v1/repositories")).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        acks.lock().unwrap().registered.insert(name);
+                    }
+                    _ => return, // the server is gone
+                }
+            }
+        });
+    }
+    // Rotations, one lane per credential, each as fast as the server answers.
+    for (lane, id) in rotated.iter().copied().enumerate() {
+        let (http, base, token, acks) = (http.clone(), base.clone(), token.clone(), acks.clone());
+        tasks.spawn(async move {
+            for n in 0.. {
+                let secret = format!("rot{lane}-secret-{n}");
+                acks.lock().unwrap().sent.entry(id).or_default().push(secret.clone());
+                let r = http.patch(format!("{base}/api/v1/credentials/{id}")).bearer_auth(&token).json(&json!({"secret": secret})).send().await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        let mut a = acks.lock().unwrap();
+                        let sent = a.sent.get(&id).map_or(0, Vec::len);
+                        a.acked.insert(id, sent);
+                    }
+                    _ => return,
+                }
+            }
+        });
+    }
+    // Kill once a good share of the writes were acknowledged, while more are in flight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = acks.lock().unwrap().registered.len();
+        if done >= REPOS / 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "registrations do not progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    while tasks.join_next().await.is_some() {}
+    let acks = Arc::try_unwrap(acks).ok().unwrap().into_inner().unwrap();
+    assert!(acks.registered.len() < REPOS, "the kill must land before every registration is done");
+
+    // The store opens (the vault proves its key), the database is sound, nothing acknowledged
+    // is missing, and each credential opens to a secret that was sent for it.
+    let (store, created) = Store::open(&db, &dir.path().join("master.key")).await.unwrap();
+    assert!(!created, "the existing key file is used");
+    assert_eq!(store.integrity_problems().await.unwrap(), Vec::<String>::new());
+    let names: HashSet<String> = store.list_repositories().await.unwrap().into_iter().map(|r| r.name).collect();
+    for name in &acks.registered {
+        assert!(names.contains(name), "acknowledged registration {name} is missing");
+    }
+    for id in &rotated {
+        let secret = store.credential_secret(*id).await.unwrap();
+        let sent = &acks.sent[id];
+        let acked = acks.acked[id];
+        let at = sent.iter().position(|s| s == secret.expose_secret());
+        assert!(
+            at.is_some_and(|i| i + 1 >= acked),
+            "credential {id} holds {:?}, not the last acknowledged ({:?}) or a later one sent",
+            at.map(|i| &sent[i]),
+            sent.get(acked - 1)
+        );
+    }
+    assert_eq!(store.credential_secret(store.find_credential("ci").await.unwrap().id).await.unwrap().expose_secret(), TOKEN);
+    store.close().await;
+
+    // And the server starts again on what was left.
+    let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("serve")
+        .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BERTH_DATABASE_URL", &db)
+        .env("BERTH_DATA_DIR", dir.path())
+        .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..300 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "berth serve does not start after the crash");
+    let _ = again.start_kill();
+}
