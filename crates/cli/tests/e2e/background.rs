@@ -233,3 +233,41 @@ async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
     assert!(row.lease_owner.is_none(), "the lease was handed back");
     drop(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limiting_host_is_left_alone_until_its_retry_after() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let b = fast_berth(0.5).await;
+    let stall = std::sync::Arc::new(AtomicBool::new(false));
+    let target = b.git.base_url().trim_start_matches("http://").to_owned();
+    let port = crate::instances::stalling_proxy(target, stall).await;
+    b.api_token_credential("ci").await;
+    let mut ids = Vec::new();
+    for (name, path) in [("app", "team/app.git"), ("lib", "team/lib.git")] {
+        let url = format!("http://127.0.0.1:{port}/git/{path}");
+        let (s, v) = b.post("/api/v1/repositories", json!({"name": name, "clone_url": url, "credential": "ci"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    // The host starts answering 429 with Retry-After: 3600.
+    crate::instances::RATE_LIMIT.store(port, Ordering::SeqCst);
+    b.post("/api/v1/checks/schedule", json!({})).await;
+    eventually("a rate-limited check", || async {
+        let h = history(&b, ids[0]).await;
+        h.iter().any(|c| c["code"] == "rate_limited").then_some(())
+    })
+    .await;
+    // Several intervals later neither repository was tried again: the host asked for an hour.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for id in &ids {
+        let limited = history(&b, *id).await.iter().filter(|c| c["code"] == "rate_limited").count();
+        assert!(limited <= 1, "repository {id} was retried {limited} times within the Retry-After");
+        let (_, r) = b.get(&format!("/api/v1/repositories/{id}")).await;
+        let next: chrono::DateTime<chrono::Utc> = r["next_check_at"].as_str().unwrap().parse().unwrap();
+        assert!(next > chrono::Utc::now() + chrono::Duration::minutes(50), "next check {next} ignores Retry-After");
+    }
+    let m = metrics(&b).await;
+    assert!(sample(&m, "berth_rate_limit_backoffs_total") >= 1.0, "{m}");
+    crate::instances::RATE_LIMIT.store(0, Ordering::SeqCst);
+    b.stop().await;
+}

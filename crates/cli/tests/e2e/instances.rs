@@ -18,6 +18,9 @@ const TOKEN: &str = "ATATT3xFfGF0-instances-known-secret-51c2";
 const PASSWORD: &str = "admin-password-instances-2b7e";
 const REPOS: usize = 12;
 
+/// The port of the proxy that answers every request with 429 and `Retry-After: 3600` (0: none).
+pub(crate) static RATE_LIMIT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
 /// A TCP forwarder to the Git server that can be told to stall: from then on it forwards no
 /// request bytes, on new and on kept-alive connections alike, so a check hangs until its
 /// request timeout (a check "in flight").
@@ -39,6 +42,7 @@ pub(crate) async fn stalling_proxy(target: String, stall: Arc<AtomicBool>) -> u1
                             Ok(0) | Err(_) => break,
                             // Swallowed: the server never sees the request.
                             Ok(_) if stall.load(Ordering::SeqCst) => {}
+                            Ok(_) if RATE_LIMIT.load(Ordering::SeqCst) == port => return true,
                             Ok(n) => {
                                 if wo.write_all(&buf[..n]).await.is_err() {
                                     break;
@@ -46,11 +50,17 @@ pub(crate) async fn stalling_proxy(target: String, stall: Arc<AtomicBool>) -> u1
                             }
                         }
                     }
+                    false
                 };
                 let down = tokio::io::copy(&mut ro, &mut wi);
-                tokio::select! {
-                    () = up => {}
-                    _ = down => {}
+                let rate_limited = tokio::select! {
+                    r = up => r,
+                    _ = down => false,
+                };
+                if rate_limited {
+                    let _ = wi
+                        .write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3600\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
                 }
             });
         }

@@ -7,6 +7,7 @@
 
 use crate::harness::*;
 use crate::roles::{add_user, VIEWER_PASSWORD};
+use serde_json::json;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -163,6 +164,17 @@ impl Browser {
         std::fs::write(self.shots.join(format!("{}-{name}.png", self.prefix)), png).unwrap();
     }
 
+    /// A screenshot of the whole page: the window grows to the page's height for it.
+    pub async fn shot_full(&self, name: &str) {
+        let (w, h) = self.c.get_window_size().await.unwrap();
+        self.c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+        let height = self.c.execute("return document.documentElement.scrollHeight", vec![]).await.unwrap();
+        let height = u32::try_from(height.as_u64().unwrap_or(900)).unwrap_or(900).clamp(200, 8000);
+        self.c.set_window_size(u32::try_from(w).unwrap(), height + 100).await.unwrap();
+        self.shot(name).await;
+        self.c.set_window_size(u32::try_from(w).unwrap(), u32::try_from(h).unwrap()).await.unwrap();
+    }
+
     pub async fn sign_in(&self, base: &str, user: &str, password: &str) {
         self.goto(&format!("{base}/login")).await;
         self.fill("#username", user).await;
@@ -296,10 +308,13 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     assert!(b.text("#flash").await.contains("Registered app"));
     let repos = b.text("#repos").await;
     assert!(
-        repos.contains("app") && repos.contains("trunk") && repos.contains("bb-ci") && repos.contains("passed"),
+        repos.contains("app") && repos.contains("trunk") && repos.contains("bb-ci") && repos.contains("warning"),
         "{repos}"
     );
     assert!(repos.contains(&berth.git.repo_url("team/app.git")), "{repos}");
+    // Plain HTTP to the test server: the check passes with a warning, and says which.
+    assert_eq!(b.text("#repos td.status .badge").await, "warning");
+    assert!(repos.contains("insecure_transport"), "{repos}");
     b.shot("10-vc-repos-listed").await;
 
     // A failing registration shows every step with what to do.
@@ -485,7 +500,215 @@ async fn branch_typeahead_over_fifty_thousand_branches() {
     b.find("#default_branch").await.send_keys("\u{E007}").await.unwrap();
     b.click("#register").await;
     let repos = b.text("#repos").await;
-    assert!(repos.contains("big") && repos.contains("branch-042017") && repos.contains("passed"), "{repos}");
+    assert!(repos.contains("big") && repos.contains("branch-042017") && repos.contains("warning"), "{repos}");
+    b.close().await;
+    berth.stop().await;
+}
+
+/// Reloads `url` until `js` (returning a boolean) is true, for at most a minute: background
+/// checks run on their own time.
+async fn reload_until(b: &Browser, url: &str, js: &str, what: &str) {
+    for _ in 0..240 {
+        b.goto(url).await;
+        if b.c.execute(js, vec![]).await.unwrap().as_bool() == Some(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("gave up waiting: {what}");
+}
+
+/// How many checks of the history table on the current page ran for `reason`.
+async fn history_count(b: &Browser, reason: &str) -> usize {
+    b.c.find_all(Locator::Css(&format!("#history tbody tr[data-reason='{reason}']"))).await.unwrap().len()
+}
+
+async fn register_api(berth: &Berth, name: &str, path: &str, credential: &str) -> i64 {
+    let url = berth.git.repo_url(path);
+    let (s, v) = berth.post("/api/v1/repositories", json!({"name": name, "clone_url": url, "credential": credential})).await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_expiry_warning_check_history_and_check_all() {
+    // The default schedule (hourly): nothing is checked in the background unless asked.
+    let berth = Berth::start().await;
+    let base = berth.base.clone();
+    let cred = berth.api_token_credential("bb-ci").await;
+    let app = register_api(&berth, "app", "team/app.git", "bb-ci").await;
+    register_api(&berth, "lib", "team/lib.git", "bb-ci").await;
+    add_user(&berth, "vera", VIEWER_PASSWORD, "viewer").await;
+    let b = Browser::start("checks").await;
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.find("#repos").await;
+    // No warning while the credential has no expiry date.
+    assert!(!b.has("#repos p.repo-warning").await, "{}", b.text("#repos").await);
+
+    // The credential expires in 5 days, set on its page.
+    let soon = (chrono::Utc::now().date_naive() + chrono::Duration::days(5)).format("%Y-%m-%d").to_string();
+    b.goto(&format!("{base}/credentials/{cred}")).await;
+    assert!(!b.has("#expiry_warning").await);
+    b.c.execute(&format!("document.getElementById('edit_expiry').value = '{soon}'"), vec![]).await.unwrap();
+    b.click("#save_details").await;
+    assert!(b.text("#flash").await.contains("Saved"));
+    let warning = b.text("#expiry_warning").await;
+    assert!(
+        warning.contains("credential \"bb-ci\" expires in 5 days") && warning.contains("What to do") && warning.contains("replace the credential's secret"),
+        "{warning}"
+    );
+    assert_eq!(b.text("#background_state").await, "running");
+    b.shot_full("01-credential-expires-soon").await;
+    b.goto(&format!("{base}/credentials")).await;
+    let row = b.text(&format!("#credentials tr[data-credential='{cred}']")).await;
+    assert!(row.contains("expires in 5 days") && row.contains("What to do: create a new token"), "{row}");
+    assert!(!b.has("#paused_notice").await);
+
+    // Editing the credential makes its repositories due: each is checked once in the
+    // background, then not again for an hour.
+    let app_page = format!("{base}/repositories/{app}");
+    reload_until(&b, &app_page, "return !!document.querySelector(\"#history tr[data-reason='schedule']\")", "the check after the edit").await;
+
+    // VC Repos: status, last and next check, and the warning as text in each row.
+    b.click("a[href='/']").await;
+    let row = b.text(&format!("#repos tr[data-repo='{app}']")).await;
+    assert!(row.contains("credential \"bb-ci\" expires in 5 days"), "{row}");
+    assert_eq!(b.text(&format!("#repos tr[data-repo='{app}'] td.status .badge")).await, "warning");
+    assert!(row.contains("insecure_transport"), "the warning step's code: {row}");
+    let last = b.text(&format!("#repos tr[data-repo='{app}'] td[data-label='Last check']")).await;
+    assert!(last.contains("just now") || last.contains("minute"), "{last}");
+    let next = b.text(&format!("#repos tr[data-repo='{app}'] td[data-label='Next check']")).await;
+    assert!(next.starts_with("in ") && next.contains("UTC"), "{next}");
+    assert_eq!(b.c.find_all(Locator::Css("#repos p.repo-warning")).await.unwrap().len(), 2, "one warning per repository");
+    b.shot("02-vc-repos-status-warning").await;
+
+    // The repository page: the warning with its remedy, the next check, the history.
+    b.click(&format!("#repos a[href='/repositories/{app}']")).await;
+    let warnings = b.text("#warnings").await;
+    assert!(warnings.contains("expires in 5 days") && warnings.contains("What to do:"), "{warnings}");
+    assert!(b.text("#next_check").await.contains(" (in "), "{}", b.text("#next_check").await);
+    let mut reasons = Vec::new();
+    for r in b.c.find_all(Locator::Css("#history tbody tr")).await.unwrap() {
+        reasons.push(r.attr("data-reason").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(reasons, ["schedule", "register"], "newest first");
+    let reg = b.text("#history tr[data-reason='register']").await;
+    assert!(reg.contains("registration") && reg.contains("warning") && reg.contains("ms"), "{reg}");
+    let instance = b.text("#history tr[data-reason='register'] td[data-label='Instance']").await;
+    assert!(!instance.is_empty(), "the instance that ran it");
+    // Its steps open in place, each with what happened and what to do.
+    assert!(!b.find("#history tr[data-reason='register'] ol.steplist").await.is_displayed().await.unwrap());
+    let summary = b.text("#history tr[data-reason='register'] details summary").await;
+    assert!(summary.ends_with("steps, 1 warning"), "plain HTTP before the expiry date was set: {summary}");
+    b.click("#history tr[data-reason='register'] details summary").await;
+    let steps = b.text("#history tr[data-reason='register'] ol.steplist").await;
+    assert!(steps.contains("Git smart HTTP") && steps.contains("insecure_transport") && steps.contains("What to do"), "{steps}");
+    b.shot_full("03-repository-history").await;
+
+    // Check all now: every repository is made due and checked again in the background.
+    b.click("a[href='/']").await;
+    b.click("#check_all").await;
+    assert_eq!(b.path().await, "/?scheduled=2");
+    assert!(b.text("#flash").await.contains("2 repositories will be checked in the background"), "{}", b.text("#flash").await);
+    b.shot("04-check-all-flash").await;
+    reload_until(
+        &b,
+        &app_page,
+        "return document.querySelectorAll(\"#history tr[data-reason='schedule']\").length >= 2",
+        "the check asked for by Check all now",
+    )
+    .await;
+    assert_eq!(history_count(&b, "schedule").await, 2);
+    assert_eq!(history_count(&b, "register").await, 1);
+    let first = b.find("#history tbody tr").await.attr("data-reason").await.unwrap();
+    assert_eq!(first.as_deref(), Some("schedule"), "newest first");
+    b.shot_full("05-repository-after-check-all").await;
+    let (_, audit) = berth.get("/api/v1/audit").await;
+    assert!(audit.to_string().contains("repository.check_all"), "{audit}");
+
+    // A viewer gets no Check all button, and a forged form is refused by the server.
+    b.sign_out().await;
+    b.sign_in(&base, "vera", VIEWER_PASSWORD).await;
+    b.find("#repos").await;
+    assert!(!b.has("#check_all").await, "a viewer cannot check repositories");
+    assert!(b.text(&format!("#repos tr[data-repo='{app}']")).await.contains("expires in 5 days"));
+    b.c.execute(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = '/repositories/check-all';
+         const i = document.createElement('input'); i.type = 'hidden'; i.name = 'csrf';
+         i.value = document.querySelector(\"header form[action='/logout'] input[name=csrf]\").value;
+         f.appendChild(i); document.body.appendChild(f); f.submit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let problem = b.text("#problem").await;
+    assert!(problem.contains("You must have permission to check a repository"), "{problem}");
+    b.close().await;
+    berth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_background_checks_are_shown_with_what_to_do() {
+    // A check about every half second, so three authentication failures come quickly.
+    let toml = "[checks]\ninterval_mins = 0.008\njitter_percent = 0\npoll_secs = 0.2\nlease_secs = 30\n".to_owned();
+    let berth = Berth::start_with(Options { config_toml: Some(toml), ..Options::default() }).await;
+    let base = berth.base.clone();
+    let cred = berth.api_token_credential("ci").await;
+    let app = register_api(&berth, "app", "team/app.git", "ci").await;
+    // The token is revoked on the host's side: the stored one stops working.
+    let (s, v) = berth.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": "revoked-token-0000000000"})).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    let b = Browser::start("paused").await;
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.find("#repos").await;
+    let cred_page = format!("{base}/credentials/{cred}");
+    reload_until(&b, &cred_page, "return !!document.getElementById('paused_notice')", "the credential's checks pause").await;
+    // A check already running when the third failed may still add one: read the count once
+    // it can no longer change, then the page again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, c) = berth.get(&format!("/api/v1/credentials/{cred}")).await;
+    let failures = c["auth_failures"].as_i64().unwrap();
+    assert!((3..=4).contains(&failures), "{c}");
+    b.goto(&cred_page).await;
+    let notice = b.text("#paused_notice").await;
+    assert!(
+        notice.contains("Background checks with this credential are paused")
+            && notice.contains("Paused since")
+            && notice.contains(&format!("after {failures} authentication failures in a row"))
+            && notice.contains("replace the token or edit the credential to resume"),
+        "{notice}"
+    );
+    let since = chrono::DateTime::parse_from_rfc3339(c["checks_paused_at"].as_str().unwrap()).unwrap();
+    assert!(notice.contains(&since.format("%Y-%m-%d %H:%M UTC").to_string()), "{notice}");
+    assert!(b.text("#background_state").await.starts_with("paused"));
+    b.shot_full("01-credential-paused").await;
+
+    b.goto(&format!("{base}/credentials")).await;
+    let list_notice = b.text("#paused_notice").await;
+    assert!(list_notice.contains("paused for 1 credential") && list_notice.contains("replace the token or edit the credential"), "{list_notice}");
+    assert!(b.text(&format!("#credentials tr[data-credential='{cred}']")).await.contains("paused"));
+
+    b.goto(&format!("{base}/")).await;
+    assert_eq!(b.text(&format!("#repos tr[data-repo='{app}'] td.status .badge")).await, "paused");
+    let row = b.text(&format!("#repos tr[data-repo='{app}']")).await;
+    assert!(row.contains("are paused since") && row.contains("paused until its credential is edited"), "{row}");
+    b.shot("02-vc-repos-paused").await;
+    b.goto(&format!("{base}/repositories/{app}")).await;
+    assert!(b.text("#warnings").await.contains("editing it resumes the checks"));
+    let failed = b.c.find_all(Locator::Css("#history tr[data-status='fail']")).await.unwrap().len();
+    assert_eq!(i64::try_from(failed).unwrap(), failures, "each failure is a check in the history");
+    let summary = b.text("#history tr[data-status='fail'] details summary").await;
+    assert!(summary.contains("1 failed"), "{summary}");
+    assert!(b.text("#history tr[data-status='fail'] td[data-label='First failure']").await.contains("auth"), "the failing code");
+    b.shot_full("03-repository-paused").await;
+
+    // Editing the credential resumes them: the notice goes.
+    b.goto(&format!("{base}/credentials/{cred}")).await;
+    b.fill("#new_secret", TOKEN).await;
+    b.click("#replace_token").await;
+    b.find("#rechecks").await;
+    assert!(!b.has("#paused_notice").await, "{}", b.text("main").await);
+    assert!(b.text("#background_state").await.starts_with("running"));
     b.close().await;
     berth.stop().await;
 }
