@@ -75,10 +75,35 @@ pub fn git_client(config: &Config) -> Result<GitClient, StartError> {
 /// The whole HTTP application: usable without a socket in tests (`Router` is a `Service`).
 pub fn app(state: AppState) -> Router {
     web::secure_headers(api::router().merge(web::router()).with_state(state))
-        .layer(RequestBodyLimitLayer::new(256 * 1024))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // The limit layer refuses an announced oversized body before any handler runs, in
+        // plain text; callers get the API's error shape like every other refusal.
+        .layer(axum::middleware::map_response(body_limit_in_api_shape))
         .layer(TraceLayer::new_for_http())
         // Marked before tracing sees the request, so no layer can log these values.
         .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE, header::SET_COOKIE]))
+}
+
+/// The largest request body accepted (forms and JSON alike).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+async fn body_limit_in_api_shape(resp: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| !v.starts_with("application/json") && !v.starts_with("text/html"));
+    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
+        return error::ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            berth_core::Code::InvalidInput,
+            format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
+            "send a smaller body; no request to Berth needs more",
+        )
+        .into_response();
+    }
+    resp
 }
 
 pub struct Ready {

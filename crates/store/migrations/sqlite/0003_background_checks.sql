@@ -14,6 +14,8 @@ ALTER TABLE checks ADD COLUMN status TEXT NOT NULL DEFAULT 'ok';
 ALTER TABLE checks ADD COLUMN reason TEXT NOT NULL DEFAULT 'manual';
 ALTER TABLE checks ADD COLUMN instance TEXT NOT NULL DEFAULT '';
 UPDATE checks SET status = 'fail' WHERE ok = 0;
+-- Checks that passed with a warning (plain HTTP, an expiring token) were kept as passes.
+UPDATE checks SET status = 'warn' WHERE ok = 1 AND steps LIKE '%"status":"warn"%';
 CREATE INDEX checks_checked_at ON checks(checked_at);
 
 ALTER TABLE credentials ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
