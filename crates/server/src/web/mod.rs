@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(pages::logout))
         .route("/repositories", get(pages::repos))
         .route("/repositories/new", get(pages::register_form).post(pages::register))
+        .route("/repositories/check-all", post(pages::check_all))
         .route("/repositories/{id}", get(pages::repo))
         .route("/repositories/{id}/edit", get(pages::edit_form).post(pages::edit))
         .route("/repositories/{id}/check", post(pages::check_now))

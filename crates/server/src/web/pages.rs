@@ -18,10 +18,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use berth_core::credential::{self, FULL_SCOPES, REGISTRATION_SCOPES};
-use berth_core::{Code, CredentialKind};
+use berth_core::{Code, CredentialKind, StepStatus};
 use berth_proto::{
     ApiTokenCreate, Credential, CredentialCreate, CredentialUpdate, RemoteBranchesRequest, Repository,
-    RepositoryCreate, RepositoryUpdate, Settings, UserCreate, UserUpdate,
+    RepositoryCreate, RepositoryUpdate, Settings, StoredCheck, UserCreate, UserUpdate,
 };
 use chrono::{NaiveDate, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -262,11 +262,42 @@ pub async fn logout(State(st): State<AppState>, headers: HeaderMap, p: Posted) -
 
 // ------------------------------------------------------------------------------- repositories
 
-fn repo_row(r: &Repository) -> RepoRow {
-    let (status, label, checked, checked_ago) = match &r.last_check {
-        Some(c) if c.ok => ("pass", "passed".to_owned(), when(c.checked_at), ago(c.checked_at)),
-        Some(c) => ("fail", format!("failed: {}", c.code), when(c.checked_at), ago(c.checked_at)),
-        None => ("never", "never checked".to_owned(), String::new(), String::new()),
+/// The badge class and label of a repository's or a check's status.
+fn status_badge(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "ok" => ("pass", "ok"),
+        "warn" => ("warn", "warning"),
+        "fail" => ("fail", "failed"),
+        "paused" => ("paused", "paused"),
+        _ => ("never", "not checked yet"),
+    }
+}
+
+/// The codes behind a status: the first failing step's, else those of the steps that warned
+/// (when the check carries its steps).
+fn status_codes(c: &StoredCheck) -> Vec<String> {
+    if c.code != Code::Ok {
+        return vec![c.code.as_str().to_owned()];
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in c.checks.iter().filter(|s| s.status == StepStatus::Warn) {
+        let code = s.code.as_str().to_owned();
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
+fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
+    let (status, label) = status_badge(&r.status);
+    let (checked, checked_ago) =
+        r.last_check.as_ref().map(|c| (when(c.checked_at), ago(c.checked_at))).unwrap_or_default();
+    let (next_check, next_check_rel) = match r.next_check_at {
+        _ if !checks_enabled => (String::new(), "background checks are off on this server".to_owned()),
+        _ if r.status == "paused" => (String::new(), "paused until its credential is edited".to_owned()),
+        Some(t) => (when(t), until(t)),
+        None => (String::new(), "not scheduled".to_owned()),
     };
     RepoRow {
         id: r.id,
@@ -277,10 +308,55 @@ fn repo_row(r: &Repository) -> RepoRow {
         credential: r.credential.name.clone(),
         credential_id: r.credential.id,
         status: status.to_owned(),
-        status_label: label,
+        status_label: label.to_owned(),
+        status_codes: r.last_check.as_ref().map(status_codes).unwrap_or_default(),
         checked,
         checked_ago,
+        next_check,
+        next_check_rel,
+        checking_by: r.checking_by.clone().unwrap_or_default(),
+        warnings: r.warnings.iter().map(WarningView::from).collect(),
     }
+}
+
+fn history_row(c: &StoredCheck) -> HistoryRow {
+    let (status, label) = status_badge(&c.status);
+    HistoryRow {
+        id: c.id,
+        at: when(c.checked_at),
+        ago: ago(c.checked_at),
+        reason: c.reason.clone(),
+        reason_label: match c.reason.as_str() {
+            "register" => "registration",
+            "manual" => "by hand",
+            "schedule" => "scheduled",
+            "credential" => "credential changed",
+            other => other,
+        }
+        .to_owned(),
+        status: status.to_owned(),
+        status_label: label.to_owned(),
+        code: if c.code == Code::Ok { String::new() } else { c.code.as_str().to_owned() },
+        ms: c.duration_ms,
+        instance: c.instance.clone(),
+        steps_summary: steps_summary(&c.checks),
+        steps: steps(&c.checks),
+    }
+}
+
+fn steps_summary(list: &[berth_core::Step]) -> String {
+    let count = |st: StepStatus| list.iter().filter(|s| s.status == st).count();
+    let mut out = format!("{} step{}", list.len(), if list.len() == 1 { "" } else { "s" });
+    match count(StepStatus::Fail) {
+        0 => {}
+        n => out.push_str(&format!(", {n} failed")),
+    }
+    match count(StepStatus::Warn) {
+        0 => {}
+        1 => out.push_str(", 1 warning"),
+        n => out.push_str(&format!(", {n} warnings")),
+    }
+    out
 }
 
 pub async fn repos(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
@@ -292,8 +368,28 @@ pub async fn repos(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
         }
     } else if let Some(name) = q.0.get("deleted") {
         l = flash(l, "ok", format!("Deleted {name}."));
+    } else if let Some(n) = q.0.get("scheduled").and_then(|v| v.parse::<u64>().ok()) {
+        let what = if n == 1 { "1 repository will".to_owned() } else { format!("{n} repositories will") };
+        l = if st.config.checks.enabled {
+            flash(l, "ok", format!("{what} be checked in the background. Results appear in each repository's check history."))
+        } else {
+            flash(l, "error", format!("{what} be checked once background checks run: they are off on this server ([checks] enabled = false)."))
+        };
     }
-    ok(&ReposPage { l, repos: list.iter().map(repo_row).collect() })
+    let enabled = st.config.checks.enabled;
+    let can_check = wu.cu.may(Action::CheckRepository);
+    ok(&ReposPage { l, repos: list.iter().map(|r| repo_row(r, enabled)).collect(), can_check })
+}
+
+/// "Check all now": every repository becomes due and the scheduler wakes, as
+/// `POST /api/v1/checks/schedule` does.
+pub async fn check_all(State(st): State<AppState>, p: Posted) -> WebResult {
+    let cu = &p.user.cu;
+    cu.require(Action::CheckRepository).map_err(fail(&p.user))?;
+    let scheduled = st.store.schedule_all_checks(Utc::now()).await?;
+    st.background.wake();
+    cu.audit(&st.store, "repository.check_all", "repository", None, "", format!("{scheduled} repositories made due")).await;
+    Ok(see_other(&format!("/?scheduled={scheduled}")))
 }
 
 fn credential_choices(creds: &[Credential], selected: &str) -> Vec<Choice> {
@@ -453,27 +549,39 @@ fn refresh_error(e: &ApiError) -> Response {
     (e.status, Json(body)).into_response()
 }
 
+/// Checks shown per page of a repository's history.
+const HISTORY_PAGE: i64 = 50;
+
 pub async fn repo(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>, q: Q) -> WebResult {
     let r = repo_api::show_repository(&st, &wu.cu, id).await.map_err(fail(&wu))?;
+    let before = q.0.get("before").and_then(|v| v.parse::<i64>().ok());
+    let history = repo_api::check_history(&st, &wu.cu, id, before, HISTORY_PAGE).await.map_err(fail(&wu))?;
     let mut l = layout(&wu, &r.name, "repos");
     if q.0.contains_key("checked") {
         let passed = r.last_check.as_ref().is_some_and(|c| c.ok);
-        l = flash(
-            l,
-            if passed { "ok" } else { "error" },
-            if passed { "Checked: every step passed." } else { "Checked: a step failed, see below." },
-        );
+        let warned = r.last_check.as_ref().map_or(0, |c| c.checks.iter().filter(|s| s.status == StepStatus::Warn).count());
+        let text = match (passed, warned) {
+            (false, _) => "Checked: a step failed, see below.".to_owned(),
+            (true, 0) => "Checked: every step passed.".to_owned(),
+            (true, 1) => "Checked: every step passed, 1 with a warning (see below).".to_owned(),
+            (true, n) => format!("Checked: every step passed, {n} with a warning (see below)."),
+        };
+        l = flash(l, if passed { "ok" } else { "error" }, text);
     } else if q.0.contains_key("saved") {
         l = flash(l, "ok", "Saved after a successful check.");
     }
+    let older = if i64::try_from(history.len()).unwrap_or(i64::MAX) >= HISTORY_PAGE { history.last().map(|c| c.id) } else { None };
     let page = RepoPage {
         l,
-        r: repo_row(&r),
+        r: repo_row(&r, st.config.checks.enabled),
         created: when(r.created_at),
         updated: when(r.updated_at),
         last_ok: r.last_check.as_ref().is_some_and(|c| c.ok),
         has_check: r.last_check.is_some(),
         steps: r.last_check.as_ref().map(|c| steps(&c.checks)).unwrap_or_default(),
+        history: history.iter().map(history_row).collect(),
+        older,
+        paged: before.is_some(),
         can_edit: wu.cu.may(Action::UpdateRepository),
         can_check: wu.cu.may(Action::CheckRepository),
         can_delete: wu.cu.may(Action::DeleteRepository),
@@ -561,6 +669,10 @@ fn credential_row(c: &Credential) -> CredentialRow {
         scopes: c.scopes.clone(),
         missing_scopes: c.missing_scopes.clone(),
         secret_updated: when(c.secret_updated_at),
+        expiry_warning: c.expiry_warning.as_ref().map(WarningView::from),
+        auth_failures: c.auth_failures,
+        paused_since: c.checks_paused_at.map(when).unwrap_or_default(),
+        paused_ago: c.checks_paused_at.map(ago).unwrap_or_default(),
     }
 }
 
@@ -584,7 +696,8 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
         );
     }
     let can_create = wu.cu.may(Action::CreateCredential);
-    ok(&CredentialsPage { l, creds: list.iter().map(credential_row).collect(), can_create })
+    let paused = list.iter().filter(|c| c.checks_paused_at.is_some()).count();
+    ok(&CredentialsPage { l, creds: list.iter().map(credential_row).collect(), can_create, paused })
 }
 
 const KINDS: [CredentialKind; 4] = [

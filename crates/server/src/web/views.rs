@@ -77,16 +77,47 @@ pub fn when(t: DateTime<Utc>) -> String {
 /// "3 minutes ago", "2 days ago".
 pub fn ago(t: DateTime<Utc>) -> String {
     let secs = (Utc::now() - t).num_seconds().max(0);
+    if secs < 60 {
+        return "just now".to_owned();
+    }
+    format!("{} ago", span(secs))
+}
+
+/// "in 3 minutes", "in 2 days"; "due now" once the time has come.
+pub fn until(t: DateTime<Utc>) -> String {
+    let secs = (t - Utc::now()).num_seconds();
+    if secs <= 0 {
+        return "due now".to_owned();
+    }
+    if secs < 60 {
+        return "in less than a minute".to_owned();
+    }
+    format!("in {}", span(secs))
+}
+
+fn span(secs: i64) -> String {
     match secs {
-        0..=59 => "just now".to_owned(),
-        60..=3599 => plural(secs / 60, "minute"),
+        0..=3599 => plural(secs / 60, "minute"),
         3600..=86_399 => plural(secs / 3600, "hour"),
         _ => plural(secs / 86_400, "day"),
     }
 }
 
 fn plural(n: i64, unit: &str) -> String {
-    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Something a person should act on: an expiring token, paused checks.
+pub struct WarningView {
+    pub code: String,
+    pub message: String,
+    pub remedy: String,
+}
+
+impl From<&berth_proto::Warning> for WarningView {
+    fn from(w: &berth_proto::Warning) -> Self {
+        WarningView { code: w.code.as_str().to_owned(), message: w.message.clone(), remedy: w.remedy.clone() }
+    }
 }
 
 #[derive(Template)]
@@ -121,11 +152,21 @@ pub struct RepoRow {
     pub default_branch: String,
     pub credential: String,
     pub credential_id: i64,
-    /// `pass`, `fail` or `never`.
+    /// The badge class: `pass`, `warn`, `fail`, `never` or `paused`.
     pub status: String,
+    /// `ok`, `warning`, `failed`, `not checked yet` or `paused`.
     pub status_label: String,
+    /// The codes behind a `warning` or `failed` status (the steps that warned, or the first
+    /// that failed).
+    pub status_codes: Vec<String>,
     pub checked: String,
     pub checked_ago: String,
+    /// When the scheduler checks it next, and the same relative to now; or why it will not.
+    pub next_check: String,
+    pub next_check_rel: String,
+    /// The instance checking it right now, if one is.
+    pub checking_by: String,
+    pub warnings: Vec<WarningView>,
 }
 
 #[derive(Template)]
@@ -133,6 +174,8 @@ pub struct RepoRow {
 pub struct ReposPage {
     pub l: Layout,
     pub repos: Vec<RepoRow>,
+    /// May ask for every repository to be checked now.
+    pub can_check: bool,
 }
 
 pub struct Choice {
@@ -171,10 +214,35 @@ pub struct RepoPage {
     pub last_ok: bool,
     pub has_check: bool,
     pub steps: Vec<StepView>,
+    pub history: Vec<HistoryRow>,
+    /// The check id to page on from (`?before=`) when older checks exist.
+    pub older: Option<i64>,
+    /// This page shows older checks (`?before=` was given).
+    pub paged: bool,
     pub can_edit: bool,
     pub can_check: bool,
     pub can_delete: bool,
     pub problem: Option<Problem>,
+}
+
+/// One check of a repository's history.
+pub struct HistoryRow {
+    pub id: i64,
+    pub at: String,
+    pub ago: String,
+    /// `register`, `manual`, `schedule` or `credential`, and how the page words it.
+    pub reason: String,
+    pub reason_label: String,
+    /// Badge class and label as for [`RepoRow::status`].
+    pub status: String,
+    pub status_label: String,
+    /// The first failing step's code; empty when none failed.
+    pub code: String,
+    pub ms: u64,
+    pub instance: String,
+    /// "11 steps, 1 warning": what the closed step list says.
+    pub steps_summary: String,
+    pub steps: Vec<StepView>,
 }
 
 pub struct CredentialRow {
@@ -191,6 +259,12 @@ pub struct CredentialRow {
     pub scopes: Vec<String>,
     pub missing_scopes: Vec<String>,
     pub secret_updated: String,
+    /// The expiry warning that applies today.
+    pub expiry_warning: Option<WarningView>,
+    pub auth_failures: i64,
+    /// When background checks with it were paused; empty when they run.
+    pub paused_since: String,
+    pub paused_ago: String,
 }
 
 #[derive(Template)]
@@ -199,6 +273,8 @@ pub struct CredentialsPage {
     pub l: Layout,
     pub creds: Vec<CredentialRow>,
     pub can_create: bool,
+    /// How many credentials have their background checks paused.
+    pub paused: usize,
 }
 
 pub struct ScopeBox {
