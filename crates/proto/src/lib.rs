@@ -239,6 +239,12 @@ pub struct StoredCheck {
     pub code: Code,
     pub checked_at: DateTime<Utc>,
     pub duration_ms: u64,
+    /// The codes of the steps that warned.
+    #[serde(default)]
+    pub warning_codes: Vec<Code>,
+    /// Every step. Left out in lists (`GET /api/v1/repositories`), which stay small with many
+    /// thousands of repositories; a repository's own page and its history carry them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Step>,
 }
 

@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use berth_core::credential::ExpiryWarning;
 use berth_core::{Check, Code, StepName, StepStatus};
-use berth_store::{CheckReason, CheckStatus, CredentialRow, NewAudit, NewCheck, RepositoryRow, StoreError};
+use berth_store::{AuthResult, CheckReason, CheckStatus, CredentialRow, NewAudit, NewCheck, RepositoryRow, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,19 +119,32 @@ pub struct Recorded {
 /// history row, the credential's authentication count (pausing polling at the threshold) and
 /// this instance's metrics. Every re-check, scheduled or asked for, goes through here.
 pub async fn check_registered(st: &AppState, row: &RepositoryRow, reason: CheckReason) -> Result<Recorded, StoreError> {
+    run_and_record(st, row, reason, |_| None).await.map(|(rec, _)| rec)
+}
+
+/// Runs the check, then records it with the lease hand-back `lease` decides from the result
+/// (owner and next due time), all in one transaction. Returns whether the lease was kept.
+async fn run_and_record(
+    st: &AppState,
+    row: &RepositoryRow,
+    reason: CheckReason,
+    lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
+) -> Result<(Recorded, Option<bool>), StoreError> {
     let cred = st.store.get_credential(row.credential_id).await?;
     st.background.metrics.started();
     let checked_at = Utc::now();
     let out = checks::run(st, Target { clone_url: &row.clone_url, credential: &cred, wanted_branch: Some(&row.default_branch) }).await;
     st.background.metrics.ended();
-    record_outcome(st, row.id, &row.name, &cred, &out.check, checked_at, out.duration, reason).await?;
     let rate_limited = out
         .check
         .checks
         .iter()
         .find(|s| s.status == StepStatus::Fail && s.code == Code::RateLimited)
         .map(|s| s.details.iter().find_map(|d| parse_retry_after_detail(d)));
-    Ok(Recorded { check: out.check, rate_limited })
+    let rec = Recorded { check: out.check, rate_limited };
+    let lease = lease(&rec);
+    let kept = record_with_lease(st, row.id, &row.name, &cred, &rec.check, checked_at, out.duration, reason, lease).await?;
+    Ok((rec, kept))
 }
 
 /// Keeps a finished check: its history row, this instance's metrics, and the credential's
@@ -147,14 +160,33 @@ pub async fn record_outcome(
     took: Duration,
     reason: CheckReason,
 ) -> Result<(), StoreError> {
+    record_with_lease(st, repository_id, repository_name, cred, check, checked_at, took, reason, None).await.map(|_| ())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_with_lease(
+    st: &AppState,
+    repository_id: i64,
+    repository_name: &str,
+    cred: &CredentialRow,
+    check: &Check,
+    checked_at: DateTime<Utc>,
+    took: Duration,
+    reason: CheckReason,
+    lease: Option<(String, DateTime<Utc>)>,
+) -> Result<Option<bool>, StoreError> {
     let bg = &st.background;
     let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    st.store.record_check(repository_id, &NewCheck { check, reason, instance: &bg.instance_id, checked_at, duration_ms }).await?;
+    let auth = auth_verdict(check).map(|failed| AuthResult {
+        credential_id: cred.id,
+        failed,
+        pause_after: st.config.checks.pause_after_auth_failures,
+        now: Utc::now(),
+    });
+    let new = NewCheck { check, reason, instance: &bg.instance_id, checked_at, duration_ms };
+    let done = st.store.record_outcome(repository_id, &new, auth, lease.as_ref().map(|(o, n)| (o.as_str(), *n))).await?;
     bg.metrics.check_finished(reason, CheckStatus::of(check), took);
-    let Some(failed) = auth_verdict(check) else { return Ok(()) };
-    let pause_after = st.config.checks.pause_after_auth_failures;
-    let count = st.store.record_auth_result(cred.id, failed, pause_after, Utc::now()).await?;
-    if count.paused_now {
+    if let Some(count) = done.auth.filter(|c| c.paused_now) {
         bg.metrics.credential_paused();
         tracing::warn!(
             credential = cred.id,
@@ -178,7 +210,7 @@ pub async fn record_outcome(
             tracing::error!("cannot write the audit log: {e}");
         }
     }
-    Ok(())
+    Ok(done.lease_kept)
 }
 
 /// `Some(true)` when the host refused the credential, `Some(false)` when it accepted it,
@@ -246,6 +278,8 @@ pub async fn run(st: AppState) {
                             let Ok(_host_slot) = per_host.acquire_owned().await else { return };
                             scheduled_check(&st, &row, &host).await;
                             leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&row.id);
+                            // A slot is free: look for more due checks now, not at the next poll.
+                            st.background.wake();
                         });
                     }
                 }
@@ -286,12 +320,14 @@ pub async fn run(st: AppState) {
     tracing::info!("background checks stopped");
 }
 
-/// One scheduled check: run, record, and hand the lease back with the next due time.
+/// One scheduled check: run, then record it and hand the lease back with the next due time
+/// in the same transaction.
 async fn scheduled_check(st: &AppState, row: &RepositoryRow, host: &str) {
     let cfg = &st.config.checks;
     let bg = &st.background;
-    let next = match check_registered(st, row, CheckReason::Schedule).await {
-        Ok(rec) => match rec.rate_limited {
+    let owner = bg.instance_id.clone();
+    let next_for = |rec: &Recorded| {
+        let next = match rec.rate_limited {
             Some(wait) => {
                 let wait = wait.unwrap_or(DEFAULT_RATE_LIMIT_BACKOFF).max(cfg.poll);
                 let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(300));
@@ -301,20 +337,23 @@ async fn scheduled_check(st: &AppState, row: &RepositoryRow, host: &str) {
                 until
             }
             None => next_due(Utc::now(), cfg.interval, cfg.jitter),
-        },
-        Err(StoreError::NotFound { .. }) => return, // deleted while it was being checked
-        Err(e) => {
-            tracing::warn!(repository = row.id, "cannot record a check: {e}");
-            next_due(Utc::now(), cfg.poll.max(Duration::from_secs(60)), 0.0)
-        }
+        };
+        Some((owner.clone(), next))
     };
-    match st.store.finish_lease(row.id, &bg.instance_id, next).await {
-        Ok(true) => {}
-        Ok(false) => {
+    match run_and_record(st, row, CheckReason::Schedule, next_for).await {
+        Ok((_, Some(false))) => {
             bg.metrics.lease_lost();
             tracing::warn!(repository = row.id, "the check outlasted its lease; another instance may have repeated it");
         }
-        Err(e) => tracing::warn!(repository = row.id, "cannot hand back a lease: {e}"),
+        Ok(_) => {}
+        Err(StoreError::NotFound { .. }) => {} // deleted while it was being checked
+        Err(e) => {
+            tracing::warn!(repository = row.id, "cannot record a check: {e}");
+            let retry = next_due(Utc::now(), cfg.poll.max(Duration::from_secs(60)), 0.0);
+            if let Err(e) = st.store.finish_lease(row.id, &owner, retry).await {
+                tracing::warn!(repository = row.id, "cannot hand back a lease: {e}");
+            }
+        }
     }
 }
 

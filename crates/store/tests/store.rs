@@ -303,7 +303,7 @@ async fn check_history_is_kept_newest_first_and_pruned() -> R {
     assert_eq!(h[0].reason, CheckReason::Schedule);
     assert_eq!(h[0].instance, "i1");
     assert_eq!(store.check_history(r.id, Some(h[0].id), 10).await?.len(), 2);
-    assert_eq!(store.last_checks().await?.get(&r.id).map(|c| c.id), Some(h[0].id));
+    assert_eq!(store.last_check_summaries().await?.get(&r.id).map(|c| c.id), Some(h[0].id));
     // Pruning older than 20 days drops the two old ones; the latest always stays.
     assert_eq!(store.prune_checks(Utc::now() - Duration::days(20)).await?, 2);
     assert_eq!(store.prune_checks(Utc::now() + Duration::days(1)).await?, 0);

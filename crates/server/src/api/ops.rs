@@ -56,7 +56,7 @@ async fn snapshot(st: &AppState) -> Result<Snapshot, berth_store::StoreError> {
             *snap.credentials_by_expiry.entry(w.label()).or_default() += 1;
         }
     }
-    let last = st.store.last_checks().await?;
+    let last = st.store.last_check_summaries().await?;
     let late = Utc::now() - chrono::Duration::from_std(st.config.checks.poll * 2 + st.config.checks.lease).unwrap_or_default();
     for r in st.store.list_repositories().await? {
         let status = if paused.contains(&r.credential_id) {

@@ -32,6 +32,7 @@ pub(crate) fn stored_check(c: CheckRow) -> StoredCheck {
         code: c.code,
         checked_at: c.checked_at,
         duration_ms: c.duration_ms,
+        warning_codes: c.warn_codes,
         checks: c.steps,
     }
 }
@@ -215,7 +216,7 @@ pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<
 
 pub async fn list_repositories(st: &AppState, u: &CurrentUser) -> ApiResult<Vec<Repository>> {
     u.require(Action::ReadRepositories)?;
-    let mut last = st.store.last_checks().await?;
+    let mut last = st.store.last_check_summaries().await?;
     let creds: std::collections::HashMap<i64, CredentialRow> =
         st.store.list_credentials().await?.into_iter().map(|c| (c.id, c)).collect();
     let rows = st.store.list_repositories().await?;

@@ -279,7 +279,8 @@ fn status_codes(c: &StoredCheck) -> Vec<String> {
     if c.code != Code::Ok {
         return vec![c.code.as_str().to_owned()];
     }
-    let mut out: Vec<String> = Vec::new();
+    // Lists carry the warned codes without the steps; a repository's own answer has both.
+    let mut out: Vec<String> = c.warning_codes.iter().map(|code| code.as_str().to_owned()).collect();
     for s in c.checks.iter().filter(|s| s.status == StepStatus::Warn) {
         let code = s.code.as_str().to_owned();
         if !out.contains(&code) {

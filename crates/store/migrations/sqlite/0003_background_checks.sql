@@ -13,6 +13,8 @@ CREATE INDEX repositories_due ON repositories(next_check_at);
 ALTER TABLE checks ADD COLUMN status TEXT NOT NULL DEFAULT 'ok';
 ALTER TABLE checks ADD COLUMN reason TEXT NOT NULL DEFAULT 'manual';
 ALTER TABLE checks ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+-- The codes of the steps that warned, comma-separated: lists show them without reading steps.
+ALTER TABLE checks ADD COLUMN warn_codes TEXT NOT NULL DEFAULT '';
 UPDATE checks SET status = 'fail' WHERE ok = 0;
 -- Checks that passed with a warning (plain HTTP, an expiring token) were kept as passes.
 UPDATE checks SET status = 'warn' WHERE ok = 1 AND steps LIKE '%"status":"warn"%';

@@ -286,7 +286,10 @@ pub struct CheckRow {
     pub code: Code,
     pub checked_at: DateTime<Utc>,
     pub duration_ms: u64,
+    /// Empty when read as a summary (`Store::last_check_summaries`).
     pub steps: Vec<Step>,
+    /// The codes of the steps that warned, in step order, without duplicates.
+    pub warn_codes: Vec<Code>,
 }
 
 /// The database behind a [`Store`]: embedded SQLite (one machine, no set-up) or PostgreSQL
@@ -543,7 +546,11 @@ const CREDENTIAL_COLUMNS: &str = "SELECT id, name, kind, username, email, expire
      secret_updated_at, auth_failures, checks_paused_at FROM credentials";
 
 const CHECK_COLUMNS: &str = "SELECT c.id, c.repository_id, c.ok, c.status, c.code, c.reason, c.instance, c.checked_at, \
-     c.duration_ms, c.steps FROM checks c";
+     c.duration_ms, c.warn_codes, c.steps FROM checks c";
+
+/// A check without its steps: what lists need, without reading and parsing every step.
+const CHECK_SUMMARY_COLUMNS: &str = "SELECT c.id, c.repository_id, c.ok, c.status, c.code, c.reason, c.instance, \
+     c.checked_at, c.duration_ms, c.warn_codes, '' AS steps FROM checks c";
 
 const REPOSITORY_COLUMNS: &str = "SELECT r.id, r.name, r.vcs, r.clone_url, r.repo_key, r.provider, r.default_branch, \
      r.credential_id, c.name AS credential_name, r.created_at, r.updated_at, r.next_check_at, r.lease_owner, r.lease_until FROM repositories r \
@@ -636,6 +643,10 @@ fn repository_from_row(r: &impl Cols) -> Result<RepositoryRow> {
     })
 }
 
+fn code_of(s: &str) -> Result<Code> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 fn check_from_row(r: &impl Cols) -> Result<CheckRow> {
     let code = r.str("code")?;
     let status = r.str("status")?;
@@ -651,7 +662,12 @@ fn check_from_row(r: &impl Cols) -> Result<CheckRow> {
         instance: r.str("instance")?,
         checked_at: r.ts("checked_at")?,
         duration_ms: u64::try_from(r.i64("duration_ms")?).unwrap_or(0),
-        steps: serde_json::from_str(&steps).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        steps: if steps.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_str(&steps).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        },
+        warn_codes: r.str("warn_codes")?.split(',').filter(|c| !c.is_empty()).map(code_of).collect::<Result<_>>()?,
     })
 }
 
@@ -660,3 +676,4 @@ mod accounts;
 mod credentials;
 mod repositories;
 mod schedule;
+pub use schedule::{AuthCount, AuthResult, OutcomeRecorded};

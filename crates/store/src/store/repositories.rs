@@ -132,10 +132,11 @@ impl Store {
         let code = check.check.first_failure().map_or(Code::Ok, |s| s.code);
         let status = CheckStatus::of(check.check);
         let steps = json_text(&check.check.checks)?;
+        let warn_codes = warn_codes(check.check);
         on_pool!(&self.db, |pool| {
             Ok(sqlx::query_scalar(
-                "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps, warn_codes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             )
             .bind(repository_id)
             .bind(check.check.ok)
@@ -146,21 +147,34 @@ impl Store {
             .bind(check.checked_at)
             .bind(to_i64(check.duration_ms))
             .bind(steps)
+            .bind(warn_codes)
             .fetch_one(pool)
             .await?)
         })
     }
 
-    /// The latest check of every repository that has one.
-    pub async fn last_checks(&self) -> Result<std::collections::HashMap<Id, CheckRow>> {
+    /// The latest check of every repository that has one, without steps (`steps` is empty):
+    /// what lists and metrics need, cheap for many thousands of repositories.
+    pub async fn last_check_summaries(&self) -> Result<std::collections::HashMap<Id, CheckRow>> {
         on_pool!(&self.db, |pool| {
             let rows = sqlx::query(&format!(
-                "{CHECK_COLUMNS} JOIN (SELECT repository_id AS rid, MAX(id) AS last_id FROM checks GROUP BY repository_id) l \
+                "{CHECK_SUMMARY_COLUMNS} JOIN (SELECT repository_id AS rid, MAX(id) AS last_id FROM checks GROUP BY repository_id) l \
                  ON l.last_id = c.id"
             ))
             .fetch_all(pool)
             .await?;
             rows.iter().map(|r| Ok((r.try_get("repository_id")?, check_from_row(r)?))).collect()
+        })
+    }
+
+    /// Checks recorded since `since` with this `reason`, for every repository.
+    pub async fn count_checks_since(&self, since: DateTime<Utc>, reason: CheckReason) -> Result<i64> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM checks WHERE checked_at >= $1 AND reason = $2")
+                .bind(since)
+                .bind(reason.as_str())
+                .fetch_one(pool)
+                .await?)
         })
     }
 
@@ -195,4 +209,15 @@ impl Store {
             .rows_affected())
         })
     }
+}
+
+/// The codes of the steps that warned, comma-separated, each once.
+pub(super) fn warn_codes(check: &Check) -> String {
+    let mut codes: Vec<&str> = Vec::new();
+    for s in check.checks.iter().filter(|s| s.status == berth_core::StepStatus::Warn) {
+        if !codes.contains(&s.code.as_str()) {
+            codes.push(s.code.as_str());
+        }
+    }
+    codes.join(",")
 }

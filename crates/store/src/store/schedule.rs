@@ -17,7 +17,102 @@ pub struct AuthCount {
     pub paused_now: bool,
 }
 
+/// An authentication verdict to count with a recorded check.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthResult {
+    pub credential_id: Id,
+    pub failed: bool,
+    pub pause_after: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// What [`Store::record_outcome`] did besides keeping the check.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeRecorded {
+    pub check_id: Id,
+    pub auth: Option<AuthCount>,
+    /// Whether the lease was still this instance's (when one was handed back).
+    pub lease_kept: Option<bool>,
+}
+
+const AUTH_OK_SQL: &str = "UPDATE credentials SET auth_failures = 0, checks_paused_at = NULL \
+     WHERE id = $1 AND (auth_failures <> 0 OR checks_paused_at IS NOT NULL)";
+const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failures + 1, checks_paused_at = CASE \
+     WHEN checks_paused_at IS NULL AND auth_failures + 1 >= $2 THEN $3 ELSE checks_paused_at END \
+     WHERE id = $1 RETURNING auth_failures, checks_paused_at";
+const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1 \
+     WHERE id = $2 AND lease_owner = $3";
+
+fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
+    let Some(row) = row else { return Err(StoreError::NotFound { what: "credential" }) };
+    let failures = row.i64("auth_failures")?;
+    let paused_at = row.opt_ts("checks_paused_at")?;
+    // The count rises one at a time, so the pause began with this failure exactly when the
+    // count reached the threshold.
+    Ok(AuthCount { failures, paused_now: paused_at.is_some() && failures == pause_after.max(1) })
+}
+
 impl Store {
+    /// Keeps a finished check, counts its authentication verdict and hands its lease back, in
+    /// one transaction: one commit (one disk flush on SQLite) per check, and no state where the
+    /// history says one thing and the schedule or the pause another.
+    pub async fn record_outcome(
+        &self,
+        repository_id: Id,
+        check: &NewCheck<'_>,
+        auth: Option<AuthResult>,
+        lease: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<OutcomeRecorded> {
+        let code = check.check.first_failure().map_or(Code::Ok, |s| s.code);
+        let status = CheckStatus::of(check.check);
+        let steps = json_text(&check.check.checks)?;
+        let warn_codes = super::repositories::warn_codes(check.check);
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let check_id: Id = sqlx::query_scalar(
+                "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps, warn_codes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(repository_id)
+            .bind(check.check.ok)
+            .bind(status.as_str())
+            .bind(code.as_str())
+            .bind(check.reason.as_str())
+            .bind(check.instance)
+            .bind(check.checked_at)
+            .bind(to_i64(check.duration_ms))
+            .bind(steps)
+            .bind(warn_codes)
+            .fetch_one(&mut *tx)
+            .await?;
+            let auth = match auth {
+                None => None,
+                Some(a) if !a.failed => {
+                    sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?;
+                    Some(AuthCount { failures: 0, paused_now: false })
+                }
+                Some(a) => {
+                    let row = sqlx::query(AUTH_FAILED_SQL)
+                        .bind(a.credential_id)
+                        .bind(a.pause_after)
+                        .bind(a.now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    Some(auth_count(row.as_ref(), a.pause_after)?)
+                }
+            };
+            let lease_kept = match lease {
+                None => None,
+                Some((owner, next)) => Some(
+                    sqlx::query(FINISH_LEASE_SQL).bind(next).bind(repository_id).bind(owner).execute(&mut *tx).await?.rows_affected()
+                        == 1,
+                ),
+            };
+            tx.commit().await?;
+            Ok(OutcomeRecorded { check_id, auth, lease_kept })
+        })
+    }
+
     /// Leases up to `limit` due checks to `owner` until `lease_until` and returns their
     /// repositories. Due: `next_check_at` has passed (or was never set), no live lease, and
     /// the credential's checks are not paused.
@@ -65,10 +160,7 @@ impl Store {
     /// then the schedule is left to that instance.
     pub async fn finish_lease(&self, repository_id: Id, owner: &str, next_check_at: DateTime<Utc>) -> Result<bool> {
         on_pool!(&self.db, |pool| {
-            let n = sqlx::query(
-                "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1 \
-                 WHERE id = $2 AND lease_owner = $3",
-            )
+            let n = sqlx::query(FINISH_LEASE_SQL)
             .bind(next_check_at)
             .bind(repository_id)
             .bind(owner)
@@ -141,31 +233,14 @@ impl Store {
     ) -> Result<AuthCount> {
         on_pool!(&self.db, |pool| {
             if !failed {
-                sqlx::query(
-                    "UPDATE credentials SET auth_failures = 0, checks_paused_at = NULL \
-                     WHERE id = $1 AND (auth_failures <> 0 OR checks_paused_at IS NOT NULL)",
-                )
+                sqlx::query(AUTH_OK_SQL)
                 .bind(credential_id)
                 .execute(pool)
                 .await?;
                 return Ok(AuthCount { failures: 0, paused_now: false });
             }
-            let row = sqlx::query(
-                "UPDATE credentials SET auth_failures = auth_failures + 1, checks_paused_at = CASE \
-                 WHEN checks_paused_at IS NULL AND auth_failures + 1 >= $2 THEN $3 ELSE checks_paused_at END \
-                 WHERE id = $1 RETURNING auth_failures, checks_paused_at",
-            )
-            .bind(credential_id)
-            .bind(pause_after)
-            .bind(now)
-            .fetch_optional(pool)
-            .await?;
-            let Some(row) = row else { return Err(StoreError::NotFound { what: "credential" }) };
-            let failures = row.i64("auth_failures")?;
-            let paused_at = row.opt_ts("checks_paused_at")?;
-            // The count rises one at a time, so the pause began with this failure exactly when the
-            // count reached the threshold.
-            Ok(AuthCount { failures, paused_now: paused_at.is_some() && failures == pause_after.max(1) })
+            let row = sqlx::query(AUTH_FAILED_SQL).bind(credential_id).bind(pause_after).bind(now).fetch_optional(pool).await?;
+            auth_count(row.as_ref(), pause_after)
         })
     }
 }
