@@ -127,30 +127,9 @@ impl Store {
 
     // ---------------------------------------------------------------- checks
 
-    /// Keeps one check in the repository's history.
+    /// Keeps one check in the repository's history (no authentication count, no lease).
     pub async fn record_check(&self, repository_id: Id, check: &NewCheck<'_>) -> Result<Id> {
-        let code = check.check.first_failure().map_or(Code::Ok, |s| s.code);
-        let status = CheckStatus::of(check.check);
-        let steps = json_text(&check.check.checks)?;
-        let warn_codes = warn_codes(check.check);
-        on_pool!(&self.db, |pool| {
-            Ok(sqlx::query_scalar(
-                "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps, warn_codes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            )
-            .bind(repository_id)
-            .bind(check.check.ok)
-            .bind(status.as_str())
-            .bind(code.as_str())
-            .bind(check.reason.as_str())
-            .bind(check.instance)
-            .bind(check.checked_at)
-            .bind(to_i64(check.duration_ms))
-            .bind(steps)
-            .bind(warn_codes)
-            .fetch_one(pool)
-            .await?)
-        })
+        Ok(self.record_outcome(repository_id, check, None, None).await?.check_id)
     }
 
     /// The latest check of every repository that has one, without steps (`steps` is empty):
