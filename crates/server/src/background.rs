@@ -143,28 +143,16 @@ async fn run_and_record(
         .map(|s| s.details.iter().find_map(|d| parse_retry_after_detail(d)));
     let rec = Recorded { check: out.check, rate_limited };
     let lease = lease(&rec);
-    let kept = record_with_lease(st, row.id, &row.name, &cred, &rec.check, checked_at, out.duration, reason, lease).await?;
+    let kept = record_outcome(st, row.id, &row.name, &cred, &rec.check, checked_at, out.duration, reason, lease).await?;
     Ok((rec, kept))
 }
 
-/// Keeps a finished check: its history row, this instance's metrics, and the credential's
-/// authentication count, which pauses background checks at the threshold.
+/// Keeps a finished check in one transaction: its history row, the credential's
+/// authentication count (which pauses background checks at the threshold) and, for a
+/// scheduled check, the lease handed back with the next due time; then this instance's
+/// metrics. Returns whether the lease was still this instance's.
 #[allow(clippy::too_many_arguments)]
 pub async fn record_outcome(
-    st: &AppState,
-    repository_id: i64,
-    repository_name: &str,
-    cred: &CredentialRow,
-    check: &Check,
-    checked_at: DateTime<Utc>,
-    took: Duration,
-    reason: CheckReason,
-) -> Result<(), StoreError> {
-    record_with_lease(st, repository_id, repository_name, cred, check, checked_at, took, reason, None).await.map(|_| ())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn record_with_lease(
     st: &AppState,
     repository_id: i64,
     repository_name: &str,

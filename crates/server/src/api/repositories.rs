@@ -178,7 +178,8 @@ async fn checked_save(st: &AppState, id: Option<i64>, name: String, vcs: String,
         Some(id) => st.store.update_repository(id, &new).await?,
     };
     let ms = duration_ms(out.duration);
-    background::record_outcome(st, row.id, &row.name, &cred, &out.check, started, out.duration, CheckReason::Register).await?;
+    background::record_outcome(st, row.id, &row.name, &cred, &out.check, started, out.duration, CheckReason::Register, None)
+        .await?;
     Ok((row, out.check, ms))
 }
 
@@ -198,7 +199,7 @@ pub async fn register_repository(st: &AppState, u: &CurrentUser, req: Repository
     tracing::info!(repository = row.id, "repository registered");
     let detail = format!("{} branch {} with credential {:?}", row.clone_url, row.default_branch, row.credential_name);
     u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
-    Ok(wire(st, row).await?)
+    wire(st, row).await
 }
 
 /// One repository as the API shows it: with its last check and its credential's warnings.
