@@ -48,6 +48,7 @@ pub fn test_database_url(dir: &Path) -> String {
 pub struct PgCluster {
     port: u16,
     socket_dir: PathBuf,
+    data: PathBuf,
     bin: PathBuf,
     as_postgres_user: bool,
     next_db: AtomicU32,
@@ -88,6 +89,24 @@ impl PgCluster {
 
     pub fn socket_dir(&self) -> &Path {
         &self.socket_dir
+    }
+
+    /// The cluster's data directory (`base/`, `global/`, `pg_wal/`, …), e.g. to search its files.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// Runs one SQL statement with `psql` as the superuser in `database`; returns its output
+    /// (tuples only, unaligned).
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let own = self.bin.join("psql");
+        let mut cmd = if own.exists() { self.command("psql") } else { command_as(Path::new("psql"), self.as_postgres_user) };
+        let out = cmd
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "berth", "-d", database, "-tAX", "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(out.status.success(), "psql {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn command(&self, program: &str) -> Command {
@@ -146,6 +165,7 @@ impl PgCluster {
         let cluster = PgCluster {
             port,
             socket_dir,
+            data,
             bin,
             as_postgres_user,
             next_db: AtomicU32::new(0),

@@ -25,7 +25,7 @@ async fn raw(b: &Berth, method: Method, path: &str, token: Option<&str>, content
     let resp = req.send().await.unwrap();
     let status = resp.status();
     let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let text = resp.text().await.unwrap();
+    let text = answer_text(&format!("the answer to {path}"), resp).await;
     (status, serde_json::from_str(&text).unwrap_or(Value::Null), ct)
 }
 
@@ -56,6 +56,7 @@ async fn socket_request(b: &Berth, head: &str, chunks: Option<&[u8]>) -> (Status
         out.extend_from_slice(&buf[..n]);
     }
     let text = String::from_utf8_lossy(&out).into_owned();
+    assert_no_secret("an answer read from a socket", &text);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split(' ').nth(1).and_then(|c| c.parse::<u16>().ok()).and_then(|c| StatusCode::from_u16(c).ok());
     let status = status.unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
@@ -104,7 +105,7 @@ async fn credential_count(b: &Berth) -> usize {
 }
 
 fn credential_body(name: &str) -> Value {
-    json!({"name": name, "kind": "access_token", "secret": "tok-abuse-123456"})
+    json!({"name": name, "kind": "access_token", "secret": ABUSE_TOKEN})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,11 +173,11 @@ async fn invalid_utf8_and_non_json_are_refused() {
     let b = Berth::start().await;
     let mut body = br#"{"name":""#.to_vec();
     body.extend_from_slice(&[0xff, 0xfe, 0xc3]);
-    body.extend_from_slice(br#"","kind":"access_token","secret":"tok-abuse-123456"}"#);
+    body.extend_from_slice(format!(r#"","kind":"access_token","secret":"{ABUSE_TOKEN}"}}"#).as_bytes());
     let got = post_bytes(&b, "/api/v1/credentials", body.clone()).await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "invalid UTF-8 in a string");
     // A lone surrogate escape is not a character either.
-    let got = post_bytes(&b, "/api/v1/credentials", br#"{"name":"\udc00","kind":"access_token","secret":"t-123456"}"#.to_vec()).await;
+    let got = post_bytes(&b, "/api/v1/credentials", format!(r#"{{"name":"\udc00","kind":"access_token","secret":"{ABUSE_SHORT_TOKEN}"}}"#).into_bytes()).await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "lone surrogate");
     let got = post_bytes(&b, "/api/v1/credentials", b"name=x&kind=access_token".to_vec()).await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "a form body labelled JSON");
@@ -201,12 +202,12 @@ async fn invalid_utf8_and_non_json_are_refused() {
 async fn wrong_types_are_refused_naming_the_field() {
     let b = Berth::start().await;
     let cases = [
-        (json!({"name": 5, "kind": "access_token", "secret": "tok-abuse-123456"}), "name"),
+        (json!({"name": 5, "kind": "access_token", "secret": ABUSE_TOKEN}), "name"),
         (json!({"name": "x", "kind": "access_token", "secret": ["tok"]}), "secret"),
-        (json!({"name": "x", "kind": "no_such_kind", "secret": "tok-abuse-123456"}), "kind"),
-        (json!({"name": "x", "kind": "access_token", "secret": "tok-abuse-123456", "scopes": "read"}), "scopes"),
-        (json!({"name": null, "kind": "access_token", "secret": "tok-abuse-123456"}), "name"),
-        (json!({"kind": "access_token", "secret": "tok-abuse-123456"}), "name"),
+        (json!({"name": "x", "kind": "no_such_kind", "secret": ABUSE_TOKEN}), "kind"),
+        (json!({"name": "x", "kind": "access_token", "secret": ABUSE_TOKEN, "scopes": "read"}), "scopes"),
+        (json!({"name": null, "kind": "access_token", "secret": ABUSE_TOKEN}), "name"),
+        (json!({"kind": "access_token", "secret": ABUSE_TOKEN}), "name"),
         (json!([credential_body("array")]), ""),
         (json!("a string"), ""),
         (json!(null), ""),

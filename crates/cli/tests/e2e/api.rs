@@ -11,14 +11,14 @@ async fn anonymous_callers_are_refused_and_health_is_open() {
     let b = Berth::start().await;
     let r = b.http.get(format!("{}/api/v1/credentials", b.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let v: Value = r.json().await.unwrap();
+    let v: Value = serde_json::from_str(&answer_text("an anonymous answer", r).await).unwrap();
     assert_eq!(error_code(&v), "unauthenticated");
     let r = b.http.get(format!("{}/healthz", b.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let r = b
         .http
         .post(format!("{}/api/v1/auth/login", b.base))
-        .json(&json!({"username": "admin", "password": "wrong"}))
+        .json(&json!({"username": "admin", "password": WRONG_ADMIN_PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -31,7 +31,8 @@ async fn anonymous_callers_are_refused_and_health_is_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_lists_every_route() {
     let b = Berth::start().await;
-    let v: Value = b.http.get(format!("{}/api/openapi.json", b.base)).send().await.unwrap().json().await.unwrap();
+    let r = b.http.get(format!("{}/api/openapi.json", b.base)).send().await.unwrap();
+    let v: Value = serde_json::from_str(&answer_text("the OpenAPI document", r).await).unwrap();
     let paths = v["paths"].as_object().unwrap();
     for p in [
         "/api/v1/auth/login",
@@ -57,7 +58,7 @@ async fn credentials_are_write_only_validated_and_guarded() {
     assert_eq!(error_code(&v), "invalid_input");
     // App passwords are explained, not stored.
     let (s, v) = b
-        .post("/api/v1/credentials", json!({"name": "old", "kind": "bitbucket_app_password", "username": "jo", "secret": "apppw"}))
+        .post("/api/v1/credentials", json!({"name": "old", "kind": "bitbucket_app_password", "username": "jo", "secret": APP_PASSWORD}))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(&v), "app_password_retired");
@@ -77,13 +78,13 @@ async fn credentials_are_write_only_validated_and_guarded() {
     assert_eq!(gaps.len(), 12, "{one}");
     let webhook = gaps.iter().find(|g| g["scope"] == "write:webhook:bitbucket").unwrap();
     assert_eq!(webhook["blocks"], json!(["webhooks"]));
-    let (s, v) = b.post("/api/v1/credentials", json!({"name": "CI", "kind": "access_token", "secret": "t"})).await;
+    let (s, v) = b.post("/api/v1/credentials", json!({"name": "CI", "kind": "access_token", "secret": DUPLICATE_NAME_SECRET})).await;
     assert_eq!((s, error_code(&v)), (StatusCode::CONFLICT, "name_taken"));
 
     // Rotate: the new secret is used from then on, and is not echoed either.
-    let (s, v) = b.patch(&format!("/api/v1/credentials/{id}"), json!({"secret": "rotated-secret-value-123"})).await;
+    let (s, v) = b.patch(&format!("/api/v1/credentials/{id}"), json!({"secret": ROTATED_SECRET})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert!(!v.to_string().contains("rotated-secret-value-123"));
+    assert!(!v.to_string().contains(ROTATED_SECRET));
     assert_ne!(v["secret_updated_at"], one["secret_updated_at"]);
     let (s, _) = b.patch(&format!("/api/v1/credentials/{id}"), json!({"secret": TOKEN, "expires_on": "2099-01-01"})).await;
     assert_eq!(s, StatusCode::OK);
@@ -195,7 +196,7 @@ async fn registration_checks_before_saving() {
     // Re-check, then break the credential and re-check again.
     let (s, v) = b.post(&format!("/api/v1/repositories/{id}/check"), json!({})).await;
     assert_eq!((s, &v["ok"]), (StatusCode::OK, &json!(true)), "{v}");
-    b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": "wrong-token"})).await;
+    b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": WRONG_TOKEN})).await;
     let (s, v) = b.post(&format!("/api/v1/repositories/{id}/check"), json!({})).await;
     assert_eq!((s, &v["ok"]), (StatusCode::OK, &json!(false)));
     assert_eq!(step(&v["checks"], "git_discovery")["code"], "auth_failed");
@@ -219,12 +220,12 @@ async fn findings_name_the_cause() {
     let b = Berth::start().await;
     b.api_token_credential("ci").await;
     let (s, _) = b
-        .post("/api/v1/credentials", json!({"name": "alice", "kind": "username_password", "username": "alice", "secret": "wrong-password"}))
+        .post("/api/v1/credentials", json!({"name": "alice", "kind": "username_password", "username": "alice", "secret": WRONG_PASSWORD}))
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, _) = b
         .post("/api/v1/credentials", json!({"name": "expired", "kind": "bitbucket_api_token", "email": "jo@example.com",
-                                             "secret": "an-old-token", "expires_on": "2026-01-01"}))
+                                             "secret": OLD_TOKEN, "expires_on": "2026-01-01"}))
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let base = b.git.base_url();
@@ -237,7 +238,7 @@ async fn findings_name_the_cause() {
         (format!("{base}/dumb/team/app.git"), "ci", "git_discovery", "not_a_git_server"),
         (format!("{base}/forbidden/team/app.git"), "ci", "git_discovery", "access_denied"),
         (format!("{base}/ratelimited/team/app.git"), "ci", "git_discovery", "rate_limited"),
-        ("https://jo:hunter2secret@bitbucket.org/ws/app.git".to_owned(), "ci", "url", "secret_in_url"),
+        (format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"), "ci", "url", "secret_in_url"),
         ("git@bitbucket.org:ws/app.git".to_owned(), "ci", "url", "ssh_not_supported"),
         ("not a url".to_owned(), "ci", "url", "invalid_url"),
         ("http://127.0.0.1:1/ws/app.git".to_owned(), "ci", "connect", "connect_failed"),
@@ -250,7 +251,7 @@ async fn findings_name_the_cause() {
         assert_eq!(st["status"], "fail", "{url}: {v}");
         assert!(!st["remedy"].as_str().unwrap_or("").is_empty(), "{url}: a failure carries a remedy");
         assert_eq!(v["error"]["checks"].as_array().unwrap().len(), 11, "every step is listed");
-        assert!(!v.to_string().contains("hunter2secret"), "the password in the URL was echoed");
+        assert!(!v.to_string().contains(URL_PASSWORD), "the password in the URL was echoed");
         assert!(!v.to_string().contains(TOKEN));
     }
     // The 403's remote lines and the 429's wait reach the user.

@@ -2,7 +2,7 @@
 //! expiry warnings, metrics and readiness. Times are short in these tests (a check every
 //! second or so); waits poll the API with a generous deadline and never judge speed.
 
-use crate::harness::{Berth, Options, TOKEN};
+use crate::harness::{answer_text, Berth, Options, REVOKED_TOKEN, TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -49,7 +49,7 @@ async fn metrics(b: &Berth) -> String {
     let resp = b.http.get(format!("{}/metrics", b.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    resp.text().await.unwrap()
+    answer_text("the metrics", resp).await
 }
 
 fn sample(metrics: &str, series: &str) -> f64 {
@@ -104,7 +104,7 @@ async fn repeated_authentication_failures_pause_polling_until_the_credential_is_
     let cred = b.api_token_credential("ci").await;
     let id = register(&b, "app", "team/app.git", "ci").await;
     // The token is revoked on the host side: the stored one no longer works.
-    let (s, v) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": "revoked-token-0000000000"})).await;
+    let (s, v) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": REVOKED_TOKEN})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let c = eventually("the credential's checks pause", || async {
         let (_, c) = b.get(&format!("/api/v1/credentials/{cred}")).await;

@@ -18,6 +18,9 @@ impl Run {
     }
 }
 
+/// Log lines the `berth` commands of this process printed (each is scanned).
+static CLI_LOG_LINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
     cmd.args(args)
@@ -29,6 +32,7 @@ async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) ->
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    child_log_env(&mut cmd);
     let mut child = cmd.spawn().expect("berth binary");
     let mut input = child.stdin.take().expect("stdin");
     if let Some(s) = stdin {
@@ -36,14 +40,13 @@ async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) ->
     }
     drop(input);
     let out = child.wait_with_output().await.unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    for secret in [TOKEN, ADMIN_PASSWORD, "wrong-token-from-stdin"] {
-        assert!(!run.all().contains(secret), "berth {args:?} printed a secret:\n{}", run.all());
-    }
+    // Its log lines (RUST_LOG asks for them all) are told apart from what it says to a
+    // person, so the assertions below judge the latter alone; both are scanned.
+    let (logs, stderr) = split_log_lines(&String::from_utf8_lossy(&out.stderr));
+    let run = Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr };
+    assert_no_secret_in_output(&format!("the output of berth {args:?}"), run.all().as_bytes());
+    assert_no_secret_in_output(&format!("the log of berth {args:?}"), logs.as_bytes());
+    CLI_LOG_LINES.fetch_add(logs.lines().count(), std::sync::atomic::Ordering::SeqCst);
     run
 }
 
@@ -75,7 +78,7 @@ async fn cli_flow_from_login_to_checks() {
     .await;
     assert_eq!(r.code, 0, "{}", r.all());
 
-    let r = berth(&b, &session, &["credential", "add", "--name", "old", "--kind", "bitbucket_app_password", "--username", "jo", "--secret-stdin"], Some("apppw\n")).await;
+    let r = berth(&b, &session, &["credential", "add", "--name", "old", "--kind", "bitbucket_app_password", "--username", "jo", "--secret-stdin"], Some(&format!("{APP_PASSWORD}\n"))).await;
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.all().contains("app_password_retired"), "{}", r.all());
 
@@ -118,7 +121,7 @@ async fn cli_flow_from_login_to_checks() {
     assert_eq!(r.code, 0, "after rotation: {}", r.all());
 
     // A wrong token makes the check fail with exit 1 and the step named.
-    let r = berth(&b, &session, &["credential", "update", "ci", "--secret-stdin"], Some("wrong-token-from-stdin\n")).await;
+    let r = berth(&b, &session, &["credential", "update", "ci", "--secret-stdin"], Some(&format!("{WRONG_TOKEN_FROM_STDIN}\n"))).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let r = berth(&b, &session, &["repo", "check", "app"], None).await;
     assert_eq!(r.code, 1, "{}", r.all());
@@ -130,6 +133,7 @@ async fn cli_flow_from_login_to_checks() {
     let r = berth(&b, &session, &["logout"], None).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!session.exists());
+    assert!(CLI_LOG_LINES.load(std::sync::atomic::Ordering::SeqCst) > 0, "the berth commands printed no log line to scan");
     b.stop().await;
 }
 
@@ -138,11 +142,11 @@ async fn admin_reset_password_works_offline() {
     let b = Berth::start().await;
     let home = tempfile::tempdir().unwrap();
     let session = home.path().join("session.json");
-    let r = berth(&b, &session, &["admin", "reset-password", "admin", "--password-stdin"], Some("a-brand-new-password\n")).await;
+    let r = berth(&b, &session, &["admin", "reset-password", "admin", "--password-stdin"], Some(&format!("{RESET_ADMIN_PASSWORD}\n"))).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n"))).await;
     assert_eq!(r.code, 1, "the old password no longer works: {}", r.all());
-    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some("a-brand-new-password\n")).await;
+    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{RESET_ADMIN_PASSWORD}\n"))).await;
     assert_eq!(r.code, 0, "{}", r.all());
     b.stop().await;
 }

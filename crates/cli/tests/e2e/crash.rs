@@ -13,8 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const TOKEN: &str = "ATATT3xFfGF0-crash-known-secret-93d1";
-const PASSWORD: &str = "admin-password-crash-5e0a";
+use crate::harness::{self, CRASH_ADMIN_PASSWORD as PASSWORD, CRASH_TOKEN as TOKEN};
 const REPOS: usize = 40;
 const ROTATED: usize = 4;
 
@@ -29,6 +28,7 @@ struct Acks {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write() {
+    harness::init();
     let repos = tempfile::tempdir().unwrap();
     for i in 0..REPOS {
         bare_repo(repos.path(), &format!("team/c{i}.git"), "main", &["main"]);
@@ -40,18 +40,21 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
     .await;
     let dir = tempfile::tempdir().unwrap();
     let db = berth_testkit::pg::test_database_url(dir.path());
+    let wal_start = harness::postgres_wal_position(&db);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    harness::child_log_env(&mut child);
+    let mut child = child
         .arg("serve")
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
         .env("BERTH_DATABASE_URL", &db)
         .env("BERTH_DATA_DIR", dir.path())
         .env("BERTH_ADMIN_PASSWORD", PASSWORD)
         .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -72,11 +75,13 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
         .await
         .unwrap();
     let token = login["token"].as_str().unwrap().to_owned();
+    harness::register_token(&token);
     let post = |path: &str, body: Value| http.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
     let r = post("/api/v1/credentials", json!({"name": "ci", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": TOKEN})).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let mut rotated = Vec::new();
     for i in 0..ROTATED {
+        harness::register_secret("a rotated secret", &format!("rot{i}-initial-secret"));
         let r = post("/api/v1/credentials", json!({"name": format!("rot{i}"), "kind": "access_token", "secret": format!("rot{i}-initial-secret")}))
             .await
             .unwrap();
@@ -114,6 +119,7 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
         tasks.spawn(async move {
             for n in 0.. {
                 let secret = format!("rot{lane}-secret-{n}");
+                harness::register_secret("a rotated secret", &secret);
                 acks.lock().unwrap().sent.entry(id).or_default().push(secret.clone());
                 let r = http.patch(format!("{base}/api/v1/credentials/{id}")).bearer_auth(&token).json(&json!({"secret": secret})).send().await;
                 match r {
@@ -168,14 +174,17 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
     store.close().await;
 
     // And the server starts again on what was left.
-    let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+    let log = std::fs::File::create(dir.path().join("serve-again.log")).unwrap();
+    let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    harness::child_log_env(&mut again);
+    let mut again = again
         .arg("serve")
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
         .env("BERTH_DATABASE_URL", &db)
         .env("BERTH_DATA_DIR", dir.path())
         .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -189,4 +198,14 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
     }
     assert!(ready, "berth serve does not start after the crash");
     let _ = again.start_kill();
+    let _ = again.wait().await;
+
+    // Neither run left a secret in its logs, the database (WAL included) or any other file.
+    for log in ["serve.log", "serve-again.log"] {
+        let text = std::fs::read(dir.path().join(log)).unwrap();
+        assert!(text.len() > 1000, "{log} holds too little to prove anything: {}", String::from_utf8_lossy(&text));
+    }
+    harness::assert_dir_clean("the crashed server's data directory and logs", dir.path());
+    harness::assert_postgres_clean("the crashed server's database", &db, wal_start);
+    harness::assert_no_leaks_recorded();
 }

@@ -14,8 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const TOKEN: &str = "ATATT3xFfGF0-instances-known-secret-51c2";
-const PASSWORD: &str = "admin-password-instances-2b7e";
+use crate::harness::{self, INSTANCES_ADMIN_PASSWORD as PASSWORD, INSTANCES_TOKEN as TOKEN};
 const REPOS: usize = 12;
 
 /// The port of the proxy that answers every request with 429 and `Retry-After: 3600` (0: none).
@@ -81,7 +80,9 @@ fn free_port() -> u16 {
 fn spawn_instance(id: &str, db: &str, dir: &std::path::Path, config: &std::path::Path) -> Instance {
     let port = free_port();
     let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    harness::child_log_env(&mut child);
+    let child = child
         .arg("serve")
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
         .env("BERTH_DATABASE_URL", db)
@@ -91,7 +92,6 @@ fn spawn_instance(id: &str, db: &str, dir: &std::path::Path, config: &std::path:
         .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
         .env("BERTH_CONFIG", config)
         .env("BERTH_INSTANCE_ID", id)
-        .env("RUST_LOG", "info")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .kill_on_drop(true)
@@ -126,7 +126,8 @@ impl Api<'_> {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let text = harness::answer_text("an instance's answer", resp).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
 
@@ -143,6 +144,7 @@ async fn scheduled(api: &Api<'_>, base: &str, ids: &[i64]) -> HashMap<i64, Vec<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
+    harness::init();
     let repos = tempfile::tempdir().unwrap();
     for i in 0..REPOS {
         bare_repo(repos.path(), &format!("team/r{i}.git"), "main", &["main", "develop"]);
@@ -158,6 +160,7 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = berth_testkit::pg::PgCluster::shared().create_database();
+    let wal_start = harness::postgres_wal_position(&db);
     // Every instance must hold the same master key; an operator copies the file to each.
     berth_store::Keyring::load_or_create(&dir.path().join("master.key")).unwrap();
     let config = dir.path().join("berth.toml");
@@ -185,6 +188,7 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
         .await
         .unwrap();
     let api = Api { http: &http, token: login["token"].as_str().unwrap().to_owned() };
+    harness::register_token(&api.token);
     let (s, me) = api.call(reqwest::Method::GET, format!("{}/api/v1/me", instances[2].base), None).await;
     assert_eq!((s, me["username"].as_str()), (StatusCode::OK, Some("admin")));
 
@@ -277,5 +281,14 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     }
     for i in &mut instances {
         let _ = i.child.start_kill();
+        let _ = i.child.wait().await;
     }
+    // No instance logged a secret or left one in a file; the database holds none either.
+    for i in &instances {
+        let log = std::fs::read(dir.path().join(format!("{}.log", i.id))).unwrap();
+        assert!(log.len() > 1000, "{}.log holds too little to prove anything", i.id);
+    }
+    harness::assert_dir_clean("the instances' directory and logs", dir.path());
+    harness::assert_postgres_clean("the instances' database", &db, wal_start);
+    harness::assert_no_leaks_recorded();
 }

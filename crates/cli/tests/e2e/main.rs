@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod harness;
 mod instances;
+mod leaks;
 mod providers;
 mod roles;
 mod ui;

@@ -15,7 +15,7 @@ fn full_scopes() -> Vec<&'static str> {
     v
 }
 
-const GOOD: &str = "ATATT3xFfGF0-sim-good-token-0001";
+const GOOD: &str = SIM_GOOD;
 
 fn world(cloud: CloudOptions) -> berth_testkit::sim::SimBuilder {
     Sim::builder()
@@ -32,22 +32,22 @@ fn world(cloud: CloudOptions) -> berth_testkit::sim::SimBuilder {
         .grant(Host::Cloud, "jo", "acme/app", Perm::Write)
         .grant(Host::Cloud, "jo", "locked/app", Perm::Write)
         .grant(Host::Cloud, "lee", "strict/app", Perm::Write)
-        .credential(Cred::api_token("lee", "ATATT3xFfGF0-sim-lee-0009", &full_scopes()))
+        .credential(Cred::api_token("lee", SIM_LEE, &full_scopes()))
         .grant(Host::Cloud, "max", "acme/private", Perm::Admin)
         .credential(Cred::api_token("jo", GOOD, &full_scopes()))
-        .credential(Cred::api_token("jo", "ATATT3xFfGF0-sim-noread-0002", &["write:repository:bitbucket", "read:account"]))
-        .credential(Cred::classic_api_token("jo", "ATATT3xFfGF0-sim-classic-0003"))
-        .credential(Cred::api_token("jo", "ATATT3xFfGF0-sim-expired-0004", &full_scopes()).expires("2026-11-01"))
-        .credential(Cred::app_password("jo", "ATBBsimAppPassword00000000005"))
-        .credential(Cred::repo_access_token("acme/app", "sim-repo-access-token-0006", &["repository"]))
+        .credential(Cred::api_token("jo", SIM_NOREAD, &["write:repository:bitbucket", "read:account"]))
+        .credential(Cred::classic_api_token("jo", SIM_CLASSIC))
+        .credential(Cred::api_token("jo", SIM_EXPIRED, &full_scopes()).expires("2026-11-01"))
+        .credential(Cred::app_password("jo", SIM_APP_PASSWORD))
+        .credential(Cred::repo_access_token("acme/app", SIM_REPO_ACCESS_TOKEN, &["repository"]))
         .dc_project(DcProject::new("PROJ", "Project"))
         .dc_repo("PROJ/app", RepoSpec::new(&["master", "release"]).default_branch("master").project("PROJ"))
         .dc_repo("PROJ/hidden", RepoSpec::new(&["master"]).default_branch("master").project("PROJ"))
         .grant(Host::DataCenter, "jo", "PROJ/app", Perm::Read)
-        .credential(Cred::dc_personal_token("jo", "dc-personal-token-0007", &["REPO_READ"]))
+        .credential(Cred::dc_personal_token("jo", SIM_DC_TOKEN, &["REPO_READ"]))
         .github_repo("octo/app", RepoSpec::new(&["main", "gh-pages"]))
         .grant(Host::GitHub, "jo", "octo/app", Perm::Write)
-        .credential(Cred::github_classic("jo", "ghp_simClassicToken00000000000000000008", &["repo", "read:user"]))
+        .credential(Cred::github_classic("jo", SIM_GITHUB_TOKEN, &["repo", "read:user"]))
         .cloud_options(cloud)
 }
 
@@ -119,14 +119,14 @@ async fn bitbucket_cloud_registration_with_a_scoped_api_token_passes_every_step(
 async fn cloud_diagnosis_rows() {
     let (sim, b) = start(CloudOptions::default()).await;
     api_token(&b, "good", GOOD).await;
-    api_token(&b, "noread", "ATATT3xFfGF0-sim-noread-0002").await;
-    api_token(&b, "classic", "ATATT3xFfGF0-sim-classic-0003").await;
+    api_token(&b, "noread", SIM_NOREAD).await;
+    api_token(&b, "classic", SIM_CLASSIC).await;
     credential(&b, json!({"name": "expired", "kind": "bitbucket_api_token", "email": "jo@example.com",
-                          "secret": "ATATT3xFfGF0-sim-expired-0004", "expires_on": "2026-11-01"})).await;
+                          "secret": SIM_EXPIRED, "expires_on": "2026-11-01"})).await;
     credential(&b, json!({"name": "bearer", "kind": "access_token", "secret": GOOD})).await;
     credential(&b, json!({"name": "email-user", "kind": "username_password", "username": "jo@example.com", "secret": GOOD})).await;
-    credential(&b, json!({"name": "repo-token", "kind": "access_token", "secret": "sim-repo-access-token-0006"})).await;
-    credential(&b, json!({"name": "app-pw", "kind": "username_password", "username": "jo", "secret": "ATBBsimAppPassword00000000005"})).await;
+    credential(&b, json!({"name": "repo-token", "kind": "access_token", "secret": SIM_REPO_ACCESS_TOKEN})).await;
+    credential(&b, json!({"name": "app-pw", "kind": "username_password", "username": "jo", "secret": SIM_APP_PASSWORD})).await;
     let app = sim.cloud_git_url("acme/app");
 
     // Missing read:repository: named, with what it blocks.
@@ -165,7 +165,7 @@ async fn cloud_diagnosis_rows() {
     let (_, v) = refresh(&b, &sim.cloud_git_url("locked/app"), "good").await;
     assert_eq!(error_code(&v), "access_denied", "{v}");
     assert!(v.to_string().to_lowercase().contains("whitelist your ip"), "{v}");
-    credential(&b, json!({"name": "lee", "kind": "bitbucket_api_token", "email": "lee@example.com", "secret": "ATATT3xFfGF0-sim-lee-0009"})).await;
+    credential(&b, json!({"name": "lee", "kind": "bitbucket_api_token", "email": "lee@example.com", "secret": SIM_LEE})).await;
     let (_, v) = refresh(&b, &sim.cloud_git_url("strict/app"), "lee").await;
     assert_eq!(error_code(&v), "access_denied", "{}", codes(failed_checks(&v)).join(" "));
     assert!(v.to_string().to_lowercase().contains("two-step"), "{v}");
@@ -178,14 +178,14 @@ async fn cloud_diagnosis_rows() {
     // App passwords are retired: pasted as an API token it is refused at once, and a stored
     // one is diagnosed as retired rather than as a wrong password.
     let (s, v) = b
-        .post("/api/v1/credentials", json!({"name": "x", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": "ATBBsimAppPassword00000000005"}))
+        .post("/api/v1/credentials", json!({"name": "x", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": SIM_APP_PASSWORD}))
         .await;
     assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "app_password_retired"), "{v}");
     let (_, v) = refresh(&b, &app, "app-pw").await;
     assert_eq!(error_code(&v), "app_password_retired", "{}", codes(failed_checks(&v)).join(" "));
     assert!(v.to_string().contains("read:repository:bitbucket"));
 
-    for secret in [GOOD, "ATBBsimAppPassword00000000005", "sim-repo-access-token-0006"] {
+    for secret in [GOOD, SIM_APP_PASSWORD, SIM_REPO_ACCESS_TOKEN] {
         assert!(!v.to_string().contains(secret));
     }
     b.stop().await;
@@ -195,7 +195,7 @@ async fn cloud_diagnosis_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_missing_scope_as_400_is_the_same_finding() {
     let (sim, b) = start(CloudOptions { scope_error_400: CloudEndpoint::ALL.to_vec(), ..CloudOptions::default() }).await;
-    api_token(&b, "noread", "ATATT3xFfGF0-sim-noread-0002").await;
+    api_token(&b, "noread", SIM_NOREAD).await;
     let (_, v) = refresh(&b, &sim.cloud_git_url("acme/app"), "noread").await;
     assert_eq!(error_code(&v), "access_denied", "{}", codes(failed_checks(&v)).join(" "));
     assert!(v.to_string().contains("read:repository:bitbucket"), "{v}");
@@ -226,8 +226,8 @@ async fn cloud_rate_limits_with_and_without_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_center_and_github() {
     let (sim, b) = start(CloudOptions::default()).await;
-    credential(&b, json!({"name": "dc", "kind": "access_token", "secret": "dc-personal-token-0007"})).await;
-    credential(&b, json!({"name": "gh", "kind": "access_token", "secret": "ghp_simClassicToken00000000000000000008"})).await;
+    credential(&b, json!({"name": "dc", "kind": "access_token", "secret": SIM_DC_TOKEN})).await;
+    credential(&b, json!({"name": "gh", "kind": "access_token", "secret": SIM_GITHUB_TOKEN})).await;
 
     // Data Center with a context path: registration works and the default branch is found.
     let (s, v) = refresh(&b, &sim.dc_git_url("PROJ/app"), "dc").await;

@@ -6,8 +6,7 @@ use crate::harness::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-pub const REGISTRAR_PASSWORD: &str = "registrar-password-3b7e";
-pub const VIEWER_PASSWORD: &str = "viewer-password-a41c90";
+pub use crate::harness::{REGISTRAR_PASSWORD, VIEWER_PASSWORD};
 
 /// An action, the roles allowed to take it, and the request that takes it.
 type Case<'a> = (&'a str, &'a [&'a str], Method, String, Option<Value>);
@@ -19,7 +18,7 @@ async fn call_as(b: &Berth, token: &str, method: Method, path: &str, body: Optio
     }
     let resp = req.send().await.unwrap();
     let status = resp.status();
-    let text = resp.text().await.unwrap();
+    let text = answer_text(&format!("the answer to {path}"), resp).await;
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
 }
 
@@ -32,7 +31,12 @@ async fn login(b: &Berth, username: &str, password: &str) -> (StatusCode, Value)
         .await
         .unwrap();
     let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
+    let text = answer_text("a sign-in answer", r).await;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if let Some(t) = v["token"].as_str() {
+        register_token(t);
+    }
+    (s, v)
 }
 
 /// Creates a user with `role` as admin and returns their id.
@@ -91,7 +95,7 @@ async fn every_role_times_every_action() {
                 &writers,
                 Method::POST,
                 "/api/v1/credentials".into(),
-                Some(json!({"name": format!("new-{role}"), "kind": "access_token", "secret": "tok-123456"})),
+                Some(json!({"name": format!("new-{role}"), "kind": "access_token", "secret": ANOTHER_TOKEN})),
             ),
             (
                 "update credential",
@@ -133,7 +137,7 @@ async fn every_role_times_every_action() {
                 &admin,
                 Method::POST,
                 "/api/v1/users".into(),
-                Some(json!({"username": format!("u-{role}"), "password": "a-long-password-1", "role": "viewer"})),
+                Some(json!({"username": format!("u-{role}"), "password": NEW_USER_PASSWORD, "role": "viewer"})),
             ),
             ("read settings", &admin, Method::GET, "/api/v1/settings".into(), None),
             ("read audit", &admin, Method::GET, "/api/v1/audit".into(), None),
@@ -222,7 +226,7 @@ async fn personal_tokens_are_shown_once_work_and_revoke() {
     // An administrator's password reset revokes the user's tokens along with the sessions.
     let (_, users) = b.get("/api/v1/users").await;
     let vera = users.as_array().unwrap().iter().find(|u| u["username"] == "vera").unwrap()["id"].as_i64().unwrap();
-    let (s, v) = b.patch(&format!("/api/v1/users/{vera}"), json!({"password": "a-fresh-password-for-vera"})).await;
+    let (s, v) = b.patch(&format!("/api/v1/users/{vera}"), json!({"password": VERA_RESET_PASSWORD})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     for t in [&vt, &vera_pat] {
         let (s, v) = call_as(&b, t, Method::GET, "/api/v1/me", None).await;
@@ -236,10 +240,10 @@ async fn failed_logins_lock_the_name_until_an_admin_clears_it() {
     let b = Berth::start().await;
     let id = add_user(&b, "reggie", REGISTRAR_PASSWORD, "registrar").await;
     for i in 1..=4 {
-        let (s, v) = login(&b, "reggie", "wrong-password").await;
+        let (s, v) = login(&b, "reggie", WRONG_PASSWORD).await;
         assert_eq!((s, error_code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "attempt {i}");
     }
-    let (s, v) = login(&b, "reggie", "wrong-password").await;
+    let (s, v) = login(&b, "reggie", WRONG_PASSWORD).await;
     assert_eq!((s, error_code(&v)), (StatusCode::TOO_MANY_REQUESTS, "account_locked"), "{v}");
     // Locked: even the right password is refused, with what to do.
     let (s, v) = login(&b, "REGGIE", REGISTRAR_PASSWORD).await;
@@ -322,7 +326,7 @@ async fn users_are_managed_by_admins_only_and_one_admin_remains() {
     let (s, v) = b.post("/api/v1/users", json!({"username": "x", "password": "short", "role": "viewer"})).await;
     assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"));
     let (s, v) =
-        b.post("/api/v1/users", json!({"username": "x", "password": "long-enough-pass", "role": "root"})).await;
+        b.post("/api/v1/users", json!({"username": "x", "password": LONG_ENOUGH_PASSWORD, "role": "root"})).await;
     assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"));
     let (_, users) = b.get("/api/v1/users").await;
     let admin_id = users[0]["id"].as_i64().unwrap();
@@ -358,6 +362,7 @@ async fn every_response_carries_security_headers() {
         assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff", "{path}");
         assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer", "{path}");
+        answer_text(&format!("the page {path}"), r).await;
     }
     // Not signed in: the UI sends people to the sign-in page.
     let nr = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
