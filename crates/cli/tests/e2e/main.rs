@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod harness;
 mod instances;
+mod listing;
 mod leaks;
 mod providers;
 mod roles;

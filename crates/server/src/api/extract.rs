@@ -60,3 +60,22 @@ fn bad_id(s: &str) -> ApiError {
 fn path_rejection(r: PathRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidInput, r.body_text(), "")
 }
+
+/// Query parameters, refused in the API's error shape when they do not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                berth_core::Code::InvalidInput,
+                format!("the query string is invalid: {}", e.body_text().chars().take(200).collect::<String>()),
+                "see /api/openapi.json for the parameters this endpoint takes",
+            )),
+        }
+    }
+}

@@ -3,12 +3,12 @@
 //! nothing when a step fails.
 
 use super::credentials::resolve;
-use super::extract::{ApiJson, IdPath};
+use super::extract::{ApiJson, ApiQuery, IdPath};
 use crate::auth::{Action, CurrentUser};
 use crate::checks::{self, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::{Check, CloneUrl, Code};
@@ -209,18 +209,40 @@ async fn wire(st: &AppState, row: RepositoryRow) -> ApiResult<Repository> {
     Ok(to_wire(row, last, cred.as_ref()))
 }
 
-#[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories",
+/// Registered repositories by name, each with its last check (without steps), status and
+/// warnings. All of them by default; `limit` and `offset` page through a long list.
+#[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories", params(ListQuery),
     responses((status = 200, body = Vec<Repository>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Vec<Repository>>> {
-    Ok(Json(list_repositories(&st, &u).await?))
+pub async fn list(State(st): State<AppState>, u: CurrentUser, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<Vec<Repository>>> {
+    match q.limit {
+        None if q.offset.is_none() => Ok(Json(list_repositories(&st, &u).await?)),
+        limit => Ok(Json(list_repositories_page(&st, &u, limit.map(|l| l.clamp(1, 10_000)), q.offset.unwrap_or(0)).await?)),
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// At most this many repositories (1 to 10,000); all when left out.
+    pub limit: Option<i64>,
+    /// Skip this many first.
+    pub offset: Option<i64>,
 }
 
 pub async fn list_repositories(st: &AppState, u: &CurrentUser) -> ApiResult<Vec<Repository>> {
+    list_repositories_page(st, u, None, 0).await
+}
+
+pub async fn list_repositories_page(st: &AppState, u: &CurrentUser, limit: Option<i64>, offset: i64) -> ApiResult<Vec<Repository>> {
     u.require(Action::ReadRepositories)?;
-    let mut last = st.store.last_check_summaries().await?;
+    let rows = st.store.list_repositories_page(limit, offset).await?;
+    let mut last = if limit.is_some() {
+        st.store.last_check_summaries_of(&rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?
+    } else {
+        st.store.last_check_summaries().await?
+    };
     let creds: std::collections::HashMap<i64, CredentialRow> =
         st.store.list_credentials().await?.into_iter().map(|c| (c.id, c)).collect();
-    let rows = st.store.list_repositories().await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -327,7 +349,7 @@ pub(crate) async fn recheck(st: &AppState, id: i64, reason: CheckReason) -> ApiR
     params(("id" = i64, Path), HistoryQuery),
     responses((status = 200, body = Vec<StoredCheck>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn history(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath, Query(q): Query<HistoryQuery>) -> ApiResult<Json<Vec<StoredCheck>>> {
+pub async fn history(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath, ApiQuery(q): ApiQuery<HistoryQuery>) -> ApiResult<Json<Vec<StoredCheck>>> {
     Ok(Json(check_history(&st, &u, id, q.before, q.limit.unwrap_or(50)).await?))
 }
 

@@ -99,9 +99,17 @@ impl Store {
     }
 
     pub async fn list_repositories(&self) -> Result<Vec<RepositoryRow>> {
+        self.list_repositories_page(None, 0).await
+    }
+
+    /// Repositories by name (then id), `limit` of them (all when `None`) after skipping `offset`.
+    pub async fn list_repositories_page(&self, limit: Option<i64>, offset: i64) -> Result<Vec<RepositoryRow>> {
         on_pool!(&self.db, |pool| {
-            let rows =
-                sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE")).fetch_all(pool).await?;
+            let rows = sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE, r.id LIMIT $1 OFFSET $2"))
+                .bind(limit.unwrap_or(i64::MAX).max(0))
+                .bind(offset.max(0))
+                .fetch_all(pool)
+                .await?;
             rows.iter().map(repository_from_row).collect()
         })
     }
@@ -139,6 +147,24 @@ impl Store {
             let rows = sqlx::query(&format!(
                 "{CHECK_SUMMARY_COLUMNS} JOIN (SELECT repository_id AS rid, MAX(id) AS last_id FROM checks GROUP BY repository_id) l \
                  ON l.last_id = c.id"
+            ))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| Ok((r.try_get("repository_id")?, check_from_row(r)?))).collect()
+        })
+    }
+
+    /// The latest check of each of `ids`, without steps (see [`Store::last_check_summaries`]).
+    pub async fn last_check_summaries_of(&self, ids: &[Id]) -> Result<std::collections::HashMap<Id, CheckRow>> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        // Ids are integers from the database, so writing them into the text is safe.
+        let list = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!(
+                "{CHECK_SUMMARY_COLUMNS} JOIN (SELECT repository_id AS rid, MAX(id) AS last_id FROM checks \
+                 WHERE repository_id IN ({list}) GROUP BY repository_id) l ON l.last_id = c.id"
             ))
             .fetch_all(pool)
             .await?;
