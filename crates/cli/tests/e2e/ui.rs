@@ -105,6 +105,13 @@ impl Browser {
 
     pub async fn goto(&self, url: &str) {
         self.c.goto(url).await.unwrap();
+        self.scan(url).await;
+    }
+
+    /// The page as the browser holds it (forms' values included) carries no known secret.
+    pub async fn scan(&self, what: &str) {
+        let html = self.c.source().await.unwrap();
+        crate::harness::assert_no_secret(&format!("the page at {what}"), &html);
     }
 
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
@@ -159,6 +166,7 @@ impl Browser {
 
     pub async fn shot(&self, name: &str) {
         eprintln!("screenshot {}-{name}", self.prefix);
+        self.scan(name).await;
         let png = self.c.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(self.shots.join(format!("{}-{name}.png", self.prefix)), png).unwrap();
