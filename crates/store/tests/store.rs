@@ -310,3 +310,25 @@ async fn check_history_is_kept_newest_first_and_pruned() -> R {
     assert_eq!(store.check_history(r.id, None, 10).await?.len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn postgres_over_tls_verifies_the_server_certificate() -> R {
+    // Always PostgreSQL: the test kit's cluster speaks TLS with a certificate from its own CA.
+    let cluster = berth_testkit::pg::PgCluster::shared();
+    let dir = tempfile::tempdir()?;
+    let url = cluster.create_database();
+    let ca = cluster.ca_file();
+    let verified = format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display());
+    let (store, _) = Store::open(&verified, &dir.path().join("master.key")).await?;
+    assert_eq!(store.connection_encrypted().await?, Some(true));
+    store.close().await;
+    let (plain, _) = Store::open(&format!("{url}?sslmode=disable"), &dir.path().join("master.key")).await?;
+    assert_eq!(plain.connection_encrypted().await?, Some(false), "the check tells the two apart");
+    plain.close().await;
+    // A server whose certificate no trusted CA signed is refused under verify-full.
+    let other = tempfile::tempdir()?;
+    berth_testkit::make_certs(other.path(), berth_testkit::LeafCert::Valid);
+    let wrong = format!("{url}?sslmode=verify-full&sslrootcert={}", other.path().join("ca.pem").display());
+    assert!(Store::open(&wrong, &dir.path().join("master.key")).await.is_err());
+    Ok(())
+}

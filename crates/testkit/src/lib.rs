@@ -49,7 +49,7 @@ pub use capture::CaptureServer;
 pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use fault::{Fault, FaultServer};
 pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};
-pub use tls::{LeafCert, TlsServer};
+pub use tls::{make_certs, LeafCert, TlsServer};
 
 use sha2::{Digest, Sha256};
 

@@ -83,6 +83,11 @@ impl PgCluster {
         self.url(&name)
     }
 
+    /// The CA that signed the server's certificate (for `sslrootcert=`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.data.parent().map(|b| b.join("tls").join("ca.pem")).unwrap_or_default()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -125,6 +130,14 @@ impl PgCluster {
         let data = base.join("data");
         let socket_dir = base.join("sock");
         std::fs::create_dir_all(&socket_dir).expect("socket dir");
+        // The server also speaks TLS, with a certificate for 127.0.0.1 from a private CA, so
+        // `sslmode=verify-full` can be tested end to end.
+        let tls = base.join("tls");
+        std::fs::create_dir_all(&tls).expect("tls dir");
+        crate::make_certs(&tls, crate::LeafCert::Valid);
+        // PostgreSQL refuses a key that others may read.
+        std::fs::set_permissions(tls.join("leaf.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("key mode");
         if as_postgres_user {
             let ok = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -147,12 +160,14 @@ impl PgCluster {
         let script = format!(
             "{postgres} -D {data} -p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
-             -c shared_buffers=64MB >{base}/server.log 2>&1 & pid=$!; \
+             -c shared_buffers=64MB -c ssl=on -c ssl_cert_file={tls}/leaf.pem -c ssl_key_file={tls}/leaf.key \
+             >{base}/server.log 2>&1 & pid=$!; \
              cat >/dev/null; kill -INT $pid; wait $pid; rm -rf {base}",
             postgres = bin.join("postgres").display(),
             data = data.display(),
             sock = socket_dir.display(),
             base = base.display(),
+            tls = tls.display(),
         );
         let mut child = command_as(Path::new("sh"), as_postgres_user)
             .args(["-c", &script])

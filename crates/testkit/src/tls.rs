@@ -79,7 +79,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     }
 }
 
-fn make_certs(d: &Path, leaf: LeafCert) {
+/// Writes `ca.pem` (a private CA) and `leaf.pem`/`leaf.key` (signed by it, for `leaf`) into `d`.
+pub fn make_certs(d: &Path, leaf: LeafCert) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);

@@ -464,6 +464,18 @@ impl Store {
         on_pool!(&self.db, |pool| pool.close().await)
     }
 
+    /// Whether this store's connections to PostgreSQL are encrypted (`None` on SQLite).
+    pub async fn connection_encrypted(&self) -> Result<Option<bool>> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => Ok(Some(
+                sqlx::query_scalar("SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), FALSE)")
+                    .fetch_one(pool)
+                    .await?,
+            )),
+        }
+    }
+
     /// Answers when the database does: what `/readyz` asks.
     pub async fn ping(&self) -> Result<()> {
         on_pool!(&self.db, |pool| {
