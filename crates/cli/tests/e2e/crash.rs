@@ -183,6 +183,8 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
         .env("BERTH_DATABASE_URL", &db)
         .env("BERTH_DATA_DIR", dir.path())
         .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
+        // Structured logs on request: every line this run writes is one JSON object.
+        .env("BERTH_LOG_FORMAT", "json")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .kill_on_drop(true)
@@ -199,6 +201,12 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
     assert!(ready, "berth serve does not start after the crash");
     let _ = again.start_kill();
     let _ = again.wait().await;
+
+    let json_log = std::fs::read_to_string(dir.path().join("serve-again.log")).unwrap();
+    for line in json_log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+    }
 
     // Neither run left a secret in its logs, the database (WAL included) or any other file.
     for log in ["serve.log", "serve-again.log"] {
