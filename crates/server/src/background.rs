@@ -1,7 +1,7 @@
 //! Background checks: every registered repository is re-checked on a jittered schedule, and at
-//! once when its credential changes. One recording path ([`check_registered`]) serves the
-//! scheduler and the people who ask for a re-check, so history, authentication counting and
-//! metrics cannot differ between them.
+//! once when its credential changes. One recording path ([`record_outcome`]) serves the
+//! scheduler, the people who ask for a re-check and registration, so history, authentication
+//! counting and metrics cannot differ between them.
 //!
 //! Several instances may share one database. Each instance takes due checks with a lease
 //! (`Store::lease_due_checks`), runs them under a global and a per-host limit, and gives the
@@ -115,9 +115,8 @@ pub struct Recorded {
     pub rate_limited: Option<Option<Duration>>,
 }
 
-/// Runs the check of a registered repository with its stored credential and records it: the
-/// history row, the credential's authentication count (pausing polling at the threshold) and
-/// this instance's metrics. Every re-check, scheduled or asked for, goes through here.
+/// Runs the check of a registered repository with its stored credential and records it (see
+/// [`record_outcome`]): what a person's re-check and a token replacement do.
 pub async fn check_registered(st: &AppState, row: &RepositoryRow, reason: CheckReason) -> Result<Recorded, StoreError> {
     run_and_record(st, row, reason, |_| None).await.map(|(rec, _)| rec)
 }
