@@ -332,3 +332,27 @@ async fn postgres_over_tls_verifies_the_server_certificate() -> R {
     assert!(Store::open(&wrong, &dir.path().join("master.key")).await.is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_edits_of_different_fields_both_land() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let id = add_credential(&store, "ci", "s").await?;
+    for round in 0..20 {
+        let (a, b) = tokio::join!(
+            store.update_credential(id, CredentialPatch { email: Some(Some(format!("jo{round}@example.com"))), ..Default::default() }),
+            store.update_credential(id, CredentialPatch { username: Some(Some(format!("jo-bb-{round}"))), ..Default::default() }),
+        );
+        a?;
+        b?;
+        let c = store.get_credential(id).await?;
+        assert_eq!(c.email.as_deref(), Some(format!("jo{round}@example.com").as_str()), "round {round}");
+        assert_eq!(c.username.as_deref(), Some(format!("jo-bb-{round}").as_str()), "round {round}");
+        assert_eq!(c.name, "ci", "an unnamed field is left alone");
+    }
+    // Clearing is a change too, and a missing credential is not found.
+    store.update_credential(id, CredentialPatch { username: Some(None), ..Default::default() }).await?;
+    assert_eq!(store.get_credential(id).await?.username, None);
+    assert!(matches!(store.update_credential(id + 100, CredentialPatch::default()).await, Err(StoreError::NotFound { .. })));
+    Ok(())
+}

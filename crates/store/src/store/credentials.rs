@@ -82,42 +82,41 @@ impl Store {
 
     pub async fn update_credential(&self, id: Id, patch: CredentialPatch) -> Result<CredentialRow> {
         on_pool!(&self.db, |pool| {
-            let mut cur = self.get_credential(id).await?;
-            if let Some(n) = patch.name {
-                cur.name = n;
-            }
-            if let Some(u) = patch.username {
-                cur.username = u;
-            }
-            if let Some(e) = patch.email {
-                cur.email = e;
-            }
-            if let Some(x) = patch.expires_on {
-                cur.expires_on = x;
-            }
-            if let Some(s) = patch.scopes {
-                cur.scopes = s;
-            }
+            // Only the fields the patch names are written, each in the same statement: two
+            // edits of different fields at once both land (no read-modify-write to race), and
+            // a missing credential changes nothing.
             let now = Utc::now();
-            let scopes = serde_json::to_string(&cur.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let scopes = patch.scopes.as_ref().map(|s| json_text(s)).transpose()?;
+            let name_for_error = patch.name.clone().unwrap_or_default();
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE credentials SET name = $1, username = $2, email = $3, expires_on = $4, scopes = $5, updated_at = $6 WHERE id = $7")
-                .bind(&cur.name)
-                .bind(&cur.username)
-                .bind(&cur.email)
-                .bind(cur.expires_on)
-                .bind(&scopes)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {:?} already exists", cur.name)))?;
-            // An edit is the person's answer to a paused or failing credential: count its
-            // authentication failures afresh and check every repository that uses it at once.
-            sqlx::query("UPDATE credentials SET auth_failures = 0, checks_paused_at = NULL WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let n = sqlx::query(
+                "UPDATE credentials SET name = CASE WHEN $1 THEN $2 ELSE name END, \
+                 username = CASE WHEN $3 THEN $4 ELSE username END, email = CASE WHEN $5 THEN $6 ELSE email END, \
+                 expires_on = CASE WHEN $7 THEN $8 ELSE expires_on END, scopes = CASE WHEN $9 THEN $10 ELSE scopes END, \
+                 updated_at = $11, auth_failures = 0, checks_paused_at = NULL WHERE id = $12",
+            )
+            .bind(patch.name.is_some())
+            .bind(patch.name.as_deref().unwrap_or_default())
+            .bind(patch.username.is_some())
+            .bind(patch.username.clone().flatten())
+            .bind(patch.email.is_some())
+            .bind(patch.email.clone().flatten())
+            .bind(patch.expires_on.is_some())
+            .bind(patch.expires_on.flatten())
+            .bind(scopes.is_some())
+            .bind(scopes.unwrap_or_default())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {name_for_error:?} already exists")))?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "credential" });
+            }
+            // An edit is the person's answer to a paused or failing credential: its
+            // authentication failures were counted afresh above; check every repository that
+            // uses it at once.
             sqlx::query("UPDATE repositories SET next_check_at = $1 WHERE credential_id = $2")
                 .bind(now)
                 .bind(id)
