@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 
-pub const ADMIN_ROLE: &str = "admin";
+pub const ADMIN_ROLE: &str = berth_store::ADMIN_ROLE;
 
 /// Failed sign-ins (password or second factor) allowed per name within [`FAILURE_WINDOW_MINUTES`].
 pub const MAX_LOGIN_FAILURES: i64 = 5;

@@ -89,6 +89,12 @@ impl From<StoreError> for ApiError {
                     _ => "choose another name",
                 },
             ),
+            StoreError::LastAdmin => ApiError::new(
+                StatusCode::CONFLICT,
+                Code::InvalidInput,
+                "this is the last administrator",
+                "make another user an administrator first",
+            ),
             StoreError::CredentialInUse { repositories } => {
                 let names: Vec<String> = repositories.iter().map(|(id, n)| format!("{n} (id {id})")).collect();
                 ApiError::new(

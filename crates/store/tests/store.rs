@@ -356,3 +356,32 @@ async fn concurrent_edits_of_different_fields_both_land() -> R {
     assert!(matches!(store.update_credential(id + 100, CredentialPatch::default()).await, Err(StoreError::NotFound { .. })));
     Ok(())
 }
+
+#[tokio::test]
+async fn the_last_administrator_cannot_be_demoted_or_deleted_even_concurrently() -> R {
+    for round in 0..8 {
+        // A fresh database each round: exactly two administrators.
+        let fx = Fixture::new();
+        let store = fx.open("master.key").await?;
+        let a = store.create_user("a", "h", "admin").await?;
+        let b = store.create_user("b", "h", "admin").await?;
+        // Two demotions at once: exactly one may pass, whatever the interleaving.
+        let (x, y) = tokio::join!(store.set_role(a.id, "viewer"), store.set_role(b.id, "viewer"));
+        let refused = [&x, &y].iter().filter(|r| matches!(r, Err(StoreError::LastAdmin))).count();
+        assert_eq!(refused, 1, "round {round}: {x:?} {y:?}");
+        assert_eq!(store.count_admins().await?, 1);
+        // The remaining one can be neither deleted nor demoted; the demoted one can go.
+        let (admin, viewer) = if x.is_ok() { (b.id, a.id) } else { (a.id, b.id) };
+        assert!(matches!(store.delete_user(admin).await, Err(StoreError::LastAdmin)));
+        assert!(matches!(store.set_role(admin, "registrar").await, Err(StoreError::LastAdmin)));
+        store.delete_user(viewer).await?;
+        // Two deletions at once of two administrators: one stays.
+        let c = store.create_user("c", "h", "admin").await?;
+        let (x, y) = tokio::join!(store.delete_user(admin), store.delete_user(c.id));
+        assert_eq!([&x, &y].iter().filter(|r| r.is_ok()).count(), 1, "round {round}: {x:?} {y:?}");
+        assert_eq!(store.count_admins().await?, 1);
+        assert!(matches!(store.delete_user(999_999).await, Err(StoreError::NotFound { .. })));
+        store.close().await;
+    }
+    Ok(())
+}

@@ -101,19 +101,6 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(create_user(&st, &u, req).await?)))
 }
 
-/// Refuses to leave the instance without an administrator.
-async fn keep_an_admin(st: &AppState, target_role: &str) -> ApiResult<()> {
-    if target_role == auth::ADMIN_ROLE && st.store.count_admins().await? <= 1 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            Code::InvalidInput,
-            "this is the last administrator",
-            "make another user an administrator first",
-        ));
-    }
-    Ok(())
-}
-
 pub async fn update_user(st: &AppState, u: &CurrentUser, id: i64, req: UserUpdate) -> ApiResult<User> {
     u.require(Action::ManageUsers)?;
     let target = st.store.get_user(id).await?;
@@ -125,9 +112,7 @@ pub async fn update_user(st: &AppState, u: &CurrentUser, id: i64, req: UserUpdat
     if let Some(role) = req.role.as_deref() {
         let role = parse_role(role)?;
         if role.as_str() != target.role {
-            if role != Role::Admin {
-                keep_an_admin(st, &target.role).await?;
-            }
+            // The store refuses to demote the last administrator, atomically.
             st.store.set_role(id, role.as_str()).await?;
             changed.push(format!("role {} -> {}", target.role, role.as_str()));
         }
@@ -167,7 +152,7 @@ pub async fn delete_user(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<(
             "sign in as another administrator",
         ));
     }
-    keep_an_admin(st, &target.role).await?;
+    // The store refuses to delete the last administrator, atomically.
     st.store.delete_user(id).await?;
     st.store.clear_login_failures(&target.username).await?;
     u.audit(&st.store, "user.delete", "user", Some(id), &target.username, format!("role {}", target.role)).await;

@@ -159,17 +159,29 @@ impl Store {
 
     /// Changes a user's role and ends that user's sessions, so the new role applies at once.
     pub async fn set_role(&self, user_id: Id, role: &str) -> Result<()> {
+        let lock = self.admin_lock_sql();
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
-                .bind(role)
-                .bind(Utc::now())
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(ADMIN_ROLE).execute(&mut *tx).await?;
+            }
+            // The last-administrator rule is part of the statement, so two demotions at once
+            // cannot both pass it.
+            let n = sqlx::query(
+                "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3 \
+                 AND ($1 = $4 OR role <> $4 OR (SELECT COUNT(*) FROM users WHERE role = $4) > 1)",
+            )
+            .bind(role)
+            .bind(Utc::now())
+            .bind(user_id)
+            .bind(ADMIN_ROLE)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n == 0 {
-                return Err(StoreError::NotFound { what: "user" });
+                let exists: Option<Id> =
+                    sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(user_id).fetch_optional(&mut *tx).await?;
+                return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound { what: "user" } });
             }
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -177,15 +189,40 @@ impl Store {
         })
     }
 
-    /// Deletes a user with their sessions, tokens and second factor.
+    /// Deletes a user with their sessions, tokens and second factor; never the last administrator.
     pub async fn delete_user(&self, user_id: Id) -> Result<()> {
+        let lock = self.admin_lock_sql();
         on_pool!(&self.db, |pool| {
-            let n = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(pool).await?.rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound { what: "user" });
+            let mut tx = pool.begin().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(ADMIN_ROLE).execute(&mut *tx).await?;
             }
+            let n = sqlx::query(
+                "DELETE FROM users WHERE id = $1 AND (role <> $2 OR (SELECT COUNT(*) FROM users WHERE role = $2) > 1)",
+            )
+            .bind(user_id)
+            .bind(ADMIN_ROLE)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                let exists: Option<Id> =
+                    sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(user_id).fetch_optional(&mut *tx).await?;
+                return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound { what: "user" } });
+            }
+            tx.commit().await?;
             Ok(())
         })
+    }
+
+    /// On PostgreSQL, the administrators' rows are locked first: under READ COMMITTED two
+    /// transactions could otherwise each count two administrators and remove one each. SQLite
+    /// runs one writing statement at a time, so the count in the statement is enough there.
+    fn admin_lock_sql(&self) -> Option<&'static str> {
+        match self.dialect() {
+            Dialect::Postgres => Some("SELECT id FROM users WHERE role = $1 FOR UPDATE"),
+            Dialect::Sqlite => None,
+        }
     }
 
     // ---------------------------------------------------------------- web sessions

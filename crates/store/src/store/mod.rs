@@ -15,6 +15,10 @@ use std::time::Duration;
 
 pub type Id = i64;
 
+/// The role that may manage users (the server's `auth::ADMIN_ROLE`): the store keeps at least
+/// one user in it.
+pub const ADMIN_ROLE: &str = "admin";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{what} not found")]
@@ -22,6 +26,9 @@ pub enum StoreError {
     /// A uniqueness or reference rule was broken; `code` is the stable API code.
     #[error("{message}")]
     Conflict { code: Code, message: String },
+    /// The change would leave no administrator.
+    #[error("this is the last administrator")]
+    LastAdmin,
     #[error("credential is used by {}", .repositories.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", "))]
     CredentialInUse { repositories: Vec<(Id, String)> },
     #[error(transparent)]
