@@ -86,7 +86,7 @@ impl Store {
             // edits of different fields at once both land (no read-modify-write to race), and
             // a missing credential changes nothing.
             let now = Utc::now();
-            let scopes = patch.scopes.as_ref().map(|s| json_text(s)).transpose()?;
+            let scopes = patch.scopes.as_ref().map(json_text).transpose()?;
             let name_for_error = patch.name.clone().unwrap_or_default();
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
