@@ -12,6 +12,19 @@ const ADMIN_PASSWORD: &str = "berth-bench-admin-password";
 /// The credential Refresh uses. The Git server is anonymous and ignores it, but Berth needs one.
 const CREDENTIAL: &str = "bench";
 
+/// An API session token for `admin` on the Berth at `base`.
+pub async fn login(http: &reqwest::Client, base: &str, password: &str) -> Result<String> {
+    let answer: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(answer["token"].as_str().context("no token in the login answer")?.to_owned())
+}
+
 pub struct Berth {
     base: String,
     token: String,
@@ -44,15 +57,7 @@ impl Berth {
             }
         });
         let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = login["token"].as_str().context("no token in the login answer")?.to_owned();
+        let token = login(&http, &base, ADMIN_PASSWORD).await?;
         let berth = Berth { base, token, http, shutdown, task, _data: data };
         let credential =
             json!({"name": CREDENTIAL, "kind": "username_password", "username": "bench", "secret": "bench-password"});

@@ -74,15 +74,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let login: Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = login["token"].as_str().context("no token")?.to_owned();
+        let token = crate::berth::login(&http, &base, ADMIN_PASSWORD).await?;
         Ok(Server { child, base, token, http })
     }
 

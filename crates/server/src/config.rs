@@ -12,7 +12,7 @@ use std::time::Duration;
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub master_key_file: PathBuf,
     pub admin_password: Option<SecretString>,
     pub network: NetworkPolicy,
@@ -26,6 +26,37 @@ pub struct Config {
     pub checks: ChecksConfig,
     /// This process's name in leases and check history; unique per process by default.
     pub instance_id: String,
+}
+
+/// The database URL. It may carry a PostgreSQL password, so `Debug` shows it without one:
+/// printing a `Config` can never put the password in a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for DatabaseUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                write!(f, "{:?}", u.as_str())
+            }
+            Ok(_) => write!(f, "{:?}", self.0),
+            Err(_) => f.write_str("\"<not a URL>\""),
+        }
+    }
 }
 
 /// Background checks (`[checks]` in the TOML file).
@@ -163,7 +194,7 @@ impl Config {
         Ok(Config {
             listen,
             data_dir,
-            database_url,
+            database_url: DatabaseUrl(database_url),
             master_key_file,
             admin_password,
             network,
@@ -231,6 +262,16 @@ mod tests {
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::load(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn debug_never_shows_the_database_password() -> Result<(), ConfigError> {
+        let c = load(&[("BERTH_DATABASE_URL", "postgres://berth:s3cret-db-pass@db.example.com/berth")])?;
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret-db-pass"), "{shown}");
+        assert!(shown.contains("postgres://berth:***@db.example.com/berth"), "{shown}");
+        assert_eq!(&*c.database_url, "postgres://berth:s3cret-db-pass@db.example.com/berth", "the value itself is whole");
+        Ok(())
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use berth_core::{Check, Code, CredentialKind, Step, StepName};
 use berth_store::{
-    CheckReason, CheckStatus, CredentialPatch, Dialect, NewCheck, NewCredential, NewRepository, Store, StoreError,
+    AuthResult, CheckReason, CheckStatus, CredentialPatch, Dialect, NewCheck, NewCredential, NewRepository, Store, StoreError,
     VaultError,
 };
 use berth_testkit::pg::test_database_url;
@@ -261,11 +261,20 @@ async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
     let cred = add_credential(&store, "ci", "s").await?;
     let r = store.create_repository(&repo("app", cred)).await?;
     let now = Utc::now();
-    assert_eq!(store.record_auth_result(cred, true, 3, now).await?.failures, 1);
-    assert!(!store.record_auth_result(cred, true, 3, now).await?.paused_now);
-    let third = store.record_auth_result(cred, true, 3, now).await?;
+    // One recorded check with its authentication verdict, as the scheduler records it.
+    let verdict = |failed: bool| {
+        let (store, c) = (&store, check(!failed));
+        async move {
+            let new = NewCheck { check: &c, reason: CheckReason::Schedule, instance: "i", checked_at: now, duration_ms: 1 };
+            let auth = AuthResult { credential_id: cred, failed, pause_after: 3, now };
+            store.record_outcome(r.id, &new, Some(auth), None).await.map(|o| o.auth.expect("counted"))
+        }
+    };
+    assert_eq!(verdict(true).await?.failures, 1);
+    assert!(!verdict(true).await?.paused_now);
+    let third = verdict(true).await?;
     assert!(third.paused_now && third.failures == 3, "{third:?}");
-    assert!(!store.record_auth_result(cred, true, 3, now).await?.paused_now, "paused once");
+    assert!(!verdict(true).await?.paused_now, "paused once");
     assert!(store.get_credential(cred).await?.checks_paused_at.is_some());
     // A paused credential's repositories are not polled.
     let later = now + Duration::hours(2);
@@ -277,8 +286,8 @@ async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
     let due = store.lease_due_checks("i", Utc::now() + Duration::seconds(1), later, 10).await?;
     assert_eq!(due.iter().map(|x| x.id).collect::<Vec<_>>(), vec![r.id]);
     // A success resets the count.
-    store.record_auth_result(cred, true, 3, now).await?;
-    store.record_auth_result(cred, false, 3, now).await?;
+    verdict(true).await?;
+    verdict(false).await?;
     assert_eq!(store.get_credential(cred).await?.auth_failures, 0);
     Ok(())
 }

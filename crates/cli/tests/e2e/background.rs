@@ -2,6 +2,7 @@
 //! expiry warnings, metrics and readiness. Times are short in these tests (a check every
 //! second or so); waits poll the API with a generous deadline and never judge speed.
 
+use crate::proxy::{FaultyProxy, Mode};
 use crate::harness::{answer_text, Berth, Options, REVOKED_TOKEN, TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -203,19 +204,16 @@ async fn expiring_credentials_warn_on_the_credential_its_repositories_and_metric
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let toml = "[checks]\ninterval_mins = 600\npoll_secs = 0.2\nshutdown_grace_secs = 20\n\n[git]\nrequest_timeout_secs = 2\n";
     let b = Berth::start_with(Options { config_toml: Some(toml.to_owned()), ..Options::default() }).await;
-    let stall = std::sync::Arc::new(AtomicBool::new(false));
-    let target = b.git.base_url().trim_start_matches("http://").to_owned();
-    let port = crate::instances::stalling_proxy(target, stall.clone()).await;
+    let proxy = FaultyProxy::start(&b.git.base_url()).await;
     b.api_token_credential("ci").await;
-    let url = format!("http://127.0.0.1:{port}/git/team/app.git");
+    let url = proxy.url("git/team/app.git");
     let (s, v) = b.post("/api/v1/repositories", json!({"name": "app", "clone_url": url, "credential": "ci"})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let id = v["id"].as_i64().unwrap();
     // The host now hangs: the next check runs until its request timeout.
-    stall.store(true, Ordering::SeqCst);
+    proxy.set(Mode::Stall);
     b.post("/api/v1/checks/schedule", json!({})).await;
     eventually("the check to start", || async {
         let (_, r) = b.get(&format!("/api/v1/repositories/{id}")).await;
@@ -236,21 +234,18 @@ async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limiting_host_is_left_alone_until_its_retry_after() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let b = fast_berth(0.5).await;
-    let stall = std::sync::Arc::new(AtomicBool::new(false));
-    let target = b.git.base_url().trim_start_matches("http://").to_owned();
-    let port = crate::instances::stalling_proxy(target, stall).await;
+    let proxy = FaultyProxy::start(&b.git.base_url()).await;
     b.api_token_credential("ci").await;
     let mut ids = Vec::new();
     for (name, path) in [("app", "team/app.git"), ("lib", "team/lib.git")] {
-        let url = format!("http://127.0.0.1:{port}/git/{path}");
+        let url = proxy.url(&format!("git/{path}"));
         let (s, v) = b.post("/api/v1/repositories", json!({"name": name, "clone_url": url, "credential": "ci"})).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         ids.push(v["id"].as_i64().unwrap());
     }
     // The host starts answering 429 with Retry-After: 3600.
-    crate::instances::RATE_LIMIT.store(port, Ordering::SeqCst);
+    proxy.set(Mode::RateLimit);
     b.post("/api/v1/checks/schedule", json!({})).await;
     eventually("a rate-limited check", || async {
         let h = history(&b, ids[0]).await;
@@ -268,6 +263,5 @@ async fn a_rate_limiting_host_is_left_alone_until_its_retry_after() {
     }
     let m = metrics(&b).await;
     assert!(sample(&m, "berth_rate_limit_backoffs_total") >= 1.0, "{m}");
-    crate::instances::RATE_LIMIT.store(0, Ordering::SeqCst);
     b.stop().await;
 }

@@ -59,23 +59,8 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
-    harness::register_token(&token);
+    assert!(harness::serve_ready(&http, &base).await, "berth serve does not start");
+    let token = harness::login(&http, &base, "admin", PASSWORD).await;
     let post = |path: &str, body: Value| http.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
     let r = post("/api/v1/credentials", json!({"name": "ci", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": TOKEN})).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -190,15 +175,7 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut ready = false;
-    for _ in 0..300 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "berth serve does not start after the crash");
+    assert!(harness::serve_ready(&http, &base).await, "berth serve does not start after the crash");
     let _ = again.start_kill();
     let _ = again.wait().await;
 

@@ -217,6 +217,26 @@ pub async fn answer_text(where_: &str, resp: reqwest::Response) -> String {
     text
 }
 
+/// Whether a `berth serve` process at `base` answered `/readyz` with 200 within 30 seconds.
+pub async fn serve_ready(http: &reqwest::Client, base: &str) -> bool {
+    for _ in 0..300 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// An API session token for `username`, registered as a known secret for the leak scan.
+pub async fn login(http: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let resp = http.post(format!("{base}/api/v1/auth/login")).json(&json!({"username": username, "password": password})).send().await.unwrap();
+    let v: Value = resp.json().await.unwrap();
+    let token = v["token"].as_str().unwrap_or_else(|| panic!("no token in the login answer: {v}")).to_owned();
+    register_token(&token);
+    token
+}
+
 /// The code of the first failing step of an error answer.
 pub fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<none>")
@@ -670,7 +690,9 @@ pub mod leakscan {
         let is_hex = |c: u8| c.is_ascii_hexdigit();
         let pct_at = |i: usize| text[i] == b'%' && i + 2 < text.len() && is_hex(text[i + 1]) && is_hex(text[i + 2]);
         let amp_at = |i: usize| text[i] == b'&' && text[i + 1..].iter().take(11).any(|&c| c == b';');
-        let mut chains: Vec<(Vec<(&str, Decoder)>, Vec<usize>)> = Vec::new();
+        // Each chain: the decoders to apply in order, and where in the text they may matter.
+        type Chain<'a> = (Vec<(&'a str, Decoder)>, Vec<usize>);
+        let mut chains: Vec<Chain<'_>> = Vec::new();
         let triggers = |want: &dyn Fn(usize) -> bool| (0..text.len()).filter(|&i| want(i)).collect::<Vec<usize>>();
         let pcts = if text.contains(&b'%') { triggers(&pct_at) } else { Vec::new() };
         if !pcts.is_empty() {
@@ -689,7 +711,9 @@ pub mod leakscan {
             }
         }
         let reach = 12 * m.longest + 16;
-        let mut variants: Vec<(Option<String>, Vec<u8>, Option<Vec<usize>>)> = vec![(None, text.to_vec(), None)];
+        // Each variant: the decoding's name, the decoded bytes, and the offsets it covers.
+        type Variant = (Option<String>, Vec<u8>, Option<Vec<usize>>);
+        let mut variants: Vec<Variant> = vec![(None, text.to_vec(), None)];
         for (chain, at) in chains {
             let name = chain.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" and ");
             // Merged windows around the triggers.

@@ -8,64 +8,12 @@ use berth_testkit::{bare_repo, GitServer, GitServerOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+
+use crate::proxy::{FaultyProxy, Mode};
 
 use crate::harness::{self, INSTANCES_ADMIN_PASSWORD as PASSWORD, INSTANCES_TOKEN as TOKEN};
 const REPOS: usize = 12;
-
-/// The port of the proxy that answers every request with 429 and `Retry-After: 3600` (0: none).
-pub(crate) static RATE_LIMIT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-
-/// A TCP forwarder to the Git server that can be told to stall: from then on it forwards no
-/// request bytes, on new and on kept-alive connections alike, so a check hangs until its
-/// request timeout (a check "in flight").
-pub(crate) async fn stalling_proxy(target: String, stall: Arc<AtomicBool>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let stall = stall.clone();
-            let target = target.clone();
-            tokio::spawn(async move {
-                let Ok(outbound) = TcpStream::connect(&target).await else { return };
-                let (mut ri, mut wi) = inbound.into_split();
-                let (mut ro, mut wo) = outbound.into_split();
-                let up = async {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        match ri.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            // Swallowed: the server never sees the request.
-                            Ok(_) if stall.load(Ordering::SeqCst) => {}
-                            Ok(_) if RATE_LIMIT.load(Ordering::SeqCst) == port => return true,
-                            Ok(n) => {
-                                if wo.write_all(&buf[..n]).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    false
-                };
-                let down = tokio::io::copy(&mut ro, &mut wi);
-                let rate_limited = tokio::select! {
-                    r = up => r,
-                    _ = down => false,
-                };
-                if rate_limited {
-                    let _ = wi
-                        .write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3600\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                        .await;
-                }
-            });
-        }
-    });
-    port
-}
 
 struct Instance {
     id: String,
@@ -101,13 +49,8 @@ fn spawn_instance(id: &str, db: &str, dir: &std::path::Path, config: &std::path:
 }
 
 async fn wait_ready(http: &reqwest::Client, i: &Instance, dir: &std::path::Path) {
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{}/readyz", i.base)).send().await {
-            if r.status() == StatusCode::OK {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if harness::serve_ready(http, &i.base).await {
+        return;
     }
     let log = std::fs::read_to_string(dir.join(format!("{}.log", i.id))).unwrap_or_default();
     panic!("instance {} did not become ready: {log}", i.id);
@@ -154,9 +97,7 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
         GitServerOptions { users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())], ..GitServerOptions::default() },
     )
     .await;
-    let stall = Arc::new(AtomicBool::new(false));
-    let git_addr = git.base_url().trim_start_matches("http://").to_owned();
-    let proxy = stalling_proxy(git_addr, stall.clone()).await;
+    let proxy = FaultyProxy::start(&git.base_url()).await;
 
     let dir = tempfile::tempdir().unwrap();
     let db = berth_testkit::pg::PgCluster::shared().create_database();
@@ -178,17 +119,7 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     }
 
     // A session from one instance works on the others: sessions live in the database.
-    let login: Value = http
-        .post(format!("{}/api/v1/auth/login", instances[0].base))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let api = Api { http: &http, token: login["token"].as_str().unwrap().to_owned() };
-    harness::register_token(&api.token);
+    let api = Api { http: &http, token: harness::login(&http, &instances[0].base, "admin", PASSWORD).await };
     let (s, me) = api.call(reqwest::Method::GET, format!("{}/api/v1/me", instances[2].base), None).await;
     assert_eq!((s, me["username"].as_str()), (StatusCode::OK, Some("admin")));
 
@@ -202,7 +133,7 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let mut ids = Vec::new();
     for i in 0..REPOS {
-        let url = format!("http://127.0.0.1:{proxy}/git/team/r{i}.git");
+        let url = proxy.url(&format!("git/team/r{i}.git"));
         let base = &instances[i % 3].base;
         let (s, v) = api
             .call(reqwest::Method::POST, format!("{base}/api/v1/repositories"), Some(json!({"name": format!("r{i}"), "clone_url": url, "credential": "ci"})))
@@ -233,7 +164,7 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     }
 
     // Round 2: the Git host stalls, so checks hang; the instance holding them is killed.
-    stall.store(true, Ordering::SeqCst);
+    proxy.set(Mode::Stall);
     let (s, _) = api.call(reqwest::Method::POST, format!("{}/api/v1/checks/schedule", instances[0].base), Some(json!({}))).await;
     assert_eq!(s, StatusCode::OK);
     let holders: HashMap<i64, String> = loop {
@@ -255,7 +186,7 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     let victim = instances.iter_mut().find(|i| i.id == victim_id).unwrap();
     victim.child.start_kill().unwrap();
     let _ = victim.child.wait().await;
-    stall.store(false, Ordering::SeqCst);
+    proxy.set(Mode::Pass);
     let survivor = instances.iter().find(|i| i.id != victim_id).unwrap().base.clone();
 
     // Every repository gets its round-2 check; the victim's were taken over by the others

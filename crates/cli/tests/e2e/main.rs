@@ -14,5 +14,6 @@ mod instances;
 mod listing;
 mod leaks;
 mod providers;
+mod proxy;
 mod roles;
 mod ui;

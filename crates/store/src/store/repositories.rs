@@ -172,17 +172,6 @@ impl Store {
         })
     }
 
-    /// Checks recorded since `since` with this `reason`, for every repository.
-    pub async fn count_checks_since(&self, since: DateTime<Utc>, reason: CheckReason) -> Result<i64> {
-        on_pool!(&self.db, |pool| {
-            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM checks WHERE checked_at >= $1 AND reason = $2")
-                .bind(since)
-                .bind(reason.as_str())
-                .fetch_one(pool)
-                .await?)
-        })
-    }
-
     pub async fn last_check(&self, repository_id: Id) -> Result<Option<CheckRow>> {
         Ok(self.check_history(repository_id, None, 1).await?.into_iter().next())
     }

@@ -190,18 +190,6 @@ impl Store {
         })
     }
 
-    /// Makes every repository that uses `credential_id` due at `at` (its credential changed).
-    pub async fn schedule_credential_checks(&self, credential_id: Id, at: DateTime<Utc>) -> Result<u64> {
-        on_pool!(&self.db, |pool| {
-            Ok(sqlx::query("UPDATE repositories SET next_check_at = $1 WHERE credential_id = $2")
-                .bind(at)
-                .bind(credential_id)
-                .execute(pool)
-                .await?
-                .rows_affected())
-        })
-    }
-
     /// Makes every repository due at `at` ("check all now").
     pub async fn schedule_all_checks(&self, at: DateTime<Utc>) -> Result<u64> {
         on_pool!(&self.db, |pool| {
@@ -218,29 +206,6 @@ impl Store {
                 .execute(pool)
                 .await?;
             Ok(())
-        })
-    }
-
-    /// Counts one check's authentication verdict for a credential. A failure adds one and,
-    /// at `pause_after` failures, pauses background checks with this credential; a success
-    /// resets the count and lifts a pause (the credential evidently works again).
-    pub async fn record_auth_result(
-        &self,
-        credential_id: Id,
-        failed: bool,
-        pause_after: i64,
-        now: DateTime<Utc>,
-    ) -> Result<AuthCount> {
-        on_pool!(&self.db, |pool| {
-            if !failed {
-                sqlx::query(AUTH_OK_SQL)
-                .bind(credential_id)
-                .execute(pool)
-                .await?;
-                return Ok(AuthCount { failures: 0, paused_now: false });
-            }
-            let row = sqlx::query(AUTH_FAILED_SQL).bind(credential_id).bind(pause_after).bind(now).fetch_optional(pool).await?;
-            auth_count(row.as_ref(), pause_after)
         })
     }
 }
