@@ -160,19 +160,6 @@ impl Action {
     }
 }
 
-pub fn forbidden(role: Role, action: Action) -> ApiError {
-    let who = match action {
-        Action::ManageUsers | Action::ReadAudit | Action::ManageSettings | Action::DeleteCredential => "the admin role",
-        _ => "the registrar or admin role",
-    };
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        Code::Forbidden,
-        format!("You must have permission to {}: your role is {}", action.phrase(), role.as_str()),
-        format!("ask an administrator for {who} (Admin > Users)"),
-    )
-}
-
 // ------------------------------------------------------------------------------- passwords and tokens
 
 pub fn hash_password(password: &SecretString) -> Result<String, ApiError> {
@@ -184,7 +171,8 @@ pub fn hash_password(password: &SecretString) -> Result<String, ApiError> {
 }
 
 pub fn verify_password(password: &SecretString, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.expose_secret().as_bytes(), &h).is_ok())
+    PasswordHash::new(hash)
+        .is_ok_and(|h| Argon2::default().verify_password(password.expose_secret().as_bytes(), &h).is_ok())
 }
 
 /// Hashes on a blocking thread: Argon2id is deliberately slow.
@@ -280,7 +268,9 @@ pub async fn bootstrap_admin(store: &Store, configured: Option<&SecretString>) -
 /// the configuration says a trusted proxy sets it (`BERTH_TRUST_FORWARDED=1`, `trust_forwarded = true`).
 pub fn remote_addr(parts_ext: &axum::http::Extensions, headers: &HeaderMap) -> Option<String> {
     if trust_forwarded() {
-        if let Some(first) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()) {
+        if let Some(first) =
+            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
+        {
             let first = first.trim();
             if !first.is_empty() && first.len() <= 64 {
                 return Some(first.to_owned());
@@ -292,7 +282,11 @@ pub fn remote_addr(parts_ext: &axum::http::Extensions, headers: &HeaderMap) -> O
 
 /// Whether the request reached the proxy over TLS (only believed from a trusted proxy).
 pub fn came_over_tls(headers: &HeaderMap) -> bool {
-    trust_forwarded() && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
+    trust_forwarded()
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 static TRUST_FORWARDED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -335,10 +329,21 @@ fn wrong_password() -> ApiError {
 }
 
 /// Counts a failed attempt for `username` and audits it; locks the name at the limit.
-async fn count_failure(store: &Store, username: &str, remote: Option<&str>, action: &str) -> ApiResult<Option<DateTime<Utc>>> {
+async fn count_failure(
+    store: &Store,
+    username: &str,
+    remote: Option<&str>,
+    action: &str,
+) -> ApiResult<Option<DateTime<Utc>>> {
     let now = Utc::now();
     let f = store
-        .record_login_failure(username, now, failure_window(), MAX_LOGIN_FAILURES, chrono::Duration::minutes(LOCKOUT_MINUTES))
+        .record_login_failure(
+            username,
+            now,
+            failure_window(),
+            MAX_LOGIN_FAILURES,
+            chrono::Duration::minutes(LOCKOUT_MINUTES),
+        )
         .await?;
     let name: String = username.chars().take(64).collect();
     let locked_now = f.failures == MAX_LOGIN_FAILURES && f.locked_until.is_some();
@@ -373,7 +378,12 @@ async fn count_failure(store: &Store, username: &str, remote: Option<&str>, acti
 
 /// First factor: username and password, with rate limiting and lockout shared through the
 /// database. Every failure counts against the name, known or not.
-pub async fn password_login(store: &Store, username: &str, password: &SecretString, remote: Option<&str>) -> ApiResult<User> {
+pub async fn password_login(
+    store: &Store,
+    username: &str,
+    password: &SecretString,
+    remote: Option<&str>,
+) -> ApiResult<User> {
     let username = username.trim();
     if username.is_empty() || username.len() > 200 {
         return Err(wrong_password());
@@ -478,18 +488,26 @@ impl CurrentUser {
         self.role.allows(action)
     }
 
-    /// The one gate: every handler that acts calls this first.
-    pub fn require(&self, action: Action) -> ApiResult<()> {
+    /// The one gate: every use case that acts calls this first.
+    pub fn require(&self, action: Action) -> crate::service::Result<()> {
         if self.may(action) {
             Ok(())
         } else {
             tracing::info!(user = self.user.id, action = action.as_str(), "forbidden");
-            Err(forbidden(self.role, action))
+            Err(crate::service::Error::Forbidden { role: self.role, action })
         }
     }
 
     /// Writes an audit entry for a change this caller made. `detail` must never hold a secret.
-    pub async fn audit(&self, store: &Store, action: &str, target_kind: &str, target_id: Option<i64>, target_name: &str, detail: impl Into<String>) {
+    pub async fn audit(
+        &self,
+        store: &Store,
+        action: &str,
+        target_kind: &str,
+        target_id: Option<i64>,
+        target_name: &str,
+        detail: impl Into<String>,
+    ) {
         let e = NewAudit {
             actor_id: Some(self.user.id),
             actor: self.user.username.clone(),
@@ -618,7 +636,13 @@ pub mod totp {
     pub fn otpauth_uri(issuer: &str, account: &str, secret_b32: &str) -> String {
         let enc = |s: &str| -> String {
             s.bytes()
-                .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") })
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
                 .collect()
         };
         format!(
@@ -672,14 +696,18 @@ mod tests {
         assert!(Role::Viewer.allows(Action::ReadRepositories));
         assert_eq!(Role::parse("Registrar"), Some(Role::Registrar));
         assert_eq!(Role::parse("root"), None);
-        assert!(forbidden(Role::Viewer, Action::RegisterRepository).message.starts_with("You must have permission to register a repository"));
     }
 
     #[test]
     fn totp_matches_rfc_6238_vectors() {
         // RFC 6238 appendix B, SHA-1 key "12345678901234567890", 8 digits.
         let key = b"12345678901234567890";
-        for (t, want) in [(59i64, 94_287_082u32), (1_111_111_109, 7_081_804), (1_234_567_890, 89_005_924), (20_000_000_000, 65_353_130)] {
+        for (t, want) in [
+            (59i64, 94_287_082u32),
+            (1_111_111_109, 7_081_804),
+            (1_234_567_890, 89_005_924),
+            (20_000_000_000, 65_353_130),
+        ] {
             assert_eq!(totp::hotp(key, u64::try_from(t / 30).unwrap_or(0), 8), Some(want), "t={t}");
         }
         let b32 = totp::base32_encode(key);

@@ -5,189 +5,238 @@
 //! sees the whole list and where it broke. Registration, Refresh and re-checks all run this one
 //! function, so "connection successful" always means the same thing.
 
-use crate::state::AppState;
 use berth_core::credential::{self, Expiry};
-use berth_core::{branch_match, Check, CloneUrl, Code, CredentialKind, GitIdentity, Scheme, Step, StepName};
-use berth_git::{GitAuth, GitError, RemoteRefs, Stage};
+use berth_core::{
+    branch_match, Check, CloneUrl, Code, CredentialKind, GitIdentity, Scheme, Step, StepName, StepStatus,
+};
+use berth_forge::Forge;
+use berth_git::{GitAuth, GitClient, GitError, RemoteRefs, Stage};
 use berth_store::CredentialRow;
+use secrecy::SecretString;
 use std::time::{Duration, Instant};
 
+/// What the pipeline talks to: the one Git client and the REST adapters sharing its pool.
+#[derive(Clone, Copy)]
+pub struct Checker<'a> {
+    pub git: &'a GitClient,
+    pub forge: &'a Forge,
+}
+
+/// One check: a clone URL parsed once by the caller, the credential and its opened secret.
 pub struct Target<'a> {
-    pub clone_url: &'a str,
+    pub url: &'a CloneUrl,
     pub credential: &'a CredentialRow,
+    /// The secret as the vault opened it; `None` when it would not open (the credential step
+    /// then fails and says so).
+    pub secret: Option<SecretString>,
     /// The default branch the user asked for; `None` takes the remote's.
     pub wanted_branch: Option<&'a str>,
 }
 
+/// What a check found: the steps a person reads, and the same facts typed for the code that
+/// acts on them (the scheduler's back-off, the Refresh answer).
 pub struct Outcome {
     pub check: Check,
-    pub url: Option<CloneUrl>,
     pub refs: Option<RemoteRefs>,
     /// The default branch to store: the wanted one if it exists, else the remote's.
     pub default_branch: Option<String>,
     pub duration: Duration,
+    /// The host answered 429; with how long it asked to wait when it said.
+    pub rate_limited: Option<RateLimited>,
+    /// Where the host said the repository moved (a redirect Berth did not follow).
+    pub moved_to: Option<String>,
+    /// The identity Git was given, once the credential was read.
+    pub git_identity: Option<GitIdentity>,
+    /// Who the host's REST API says the credential is, when it said.
+    pub authenticated_as: Option<String>,
 }
 
-pub async fn run(state: &AppState, target: Target<'_>) -> Outcome {
-    let started = Instant::now();
-    let mut steps = Vec::new();
-    let mut out = Outcome { check: Check::from_steps(Vec::new()), url: None, refs: None, default_branch: None, duration: Duration::ZERO };
-    run_steps(state, &target, &mut steps, &mut out).await;
-    out.check = Check::completed(steps);
-    out.duration = started.elapsed();
-    out
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    pub retry_after: Option<Duration>,
 }
 
-async fn run_steps(state: &AppState, target: &Target<'_>, steps: &mut Vec<Step>, out: &mut Outcome) {
-    // 1. URL
-    let t = Instant::now();
-    let url = match CloneUrl::parse(target.clone_url, &state.config.integrations) {
-        Ok(u) => u,
-        Err(e) => {
-            steps.push(Step::fail(StepName::Url, e.code(), e.to_string(), e.remedy()).took(t.elapsed()));
-            return;
+impl Outcome {
+    fn new() -> Outcome {
+        Outcome {
+            check: Check::from_steps(Vec::new()),
+            refs: None,
+            default_branch: None,
+            duration: Duration::ZERO,
+            rate_limited: None,
+            moved_to: None,
+            git_identity: None,
+            authenticated_as: None,
         }
-    };
-    out.url = Some(url.clone());
-    let Some(http_url) = url.http_url().filter(|_| url.scheme != Scheme::Ssh) else {
-        let alt = url.https_alternative();
-        let remedy = match &alt {
-            Some(a) => format!("use the HTTPS clone URL instead: {a}"),
-            None => "use the repository's HTTPS clone URL (Clone > HTTPS on the host)".to_owned(),
-        };
-        steps.push(
-            Step::fail(StepName::Url, Code::SshNotSupported, "checks over SSH are not supported yet", remedy)
-                .with_details(alt.into_iter().collect())
-                .took(t.elapsed()),
-        );
-        return;
-    };
-    steps.push(Step::pass(StepName::Url, format!("{} ({})", url.canonical(), url.provider)).took(t.elapsed()));
+    }
+}
 
-    // 2. Credential
-    let t = Instant::now();
-    let cred = target.credential;
-    let identity = credential::git_identity(cred.kind, cred.username.as_deref(), url.provider);
-    let expiry = credential::expiry(cred.expires_on, chrono::Utc::now().date_naive());
-    let secret = match state.store.credential_secret(cred.id).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(credential = cred.id, "cannot open credential secret: {e}");
+/// The check of a URL that did not parse: the `url` step fails and the rest are skipped, as
+/// for any other first failure.
+pub fn url_refused(e: &berth_core::UrlError) -> Check {
+    Check::completed(vec![Step::fail(StepName::Url, e.code(), e.to_string(), e.remedy())])
+}
+
+impl Checker<'_> {
+    pub async fn run(&self, target: Target<'_>) -> Outcome {
+        let started = Instant::now();
+        let mut steps = Vec::new();
+        let mut out = Outcome::new();
+        self.run_steps(target, &mut steps, &mut out).await;
+        if out.rate_limited.is_none()
+            && steps.iter().any(|s| s.status == StepStatus::Fail && s.code == Code::RateLimited)
+        {
+            out.rate_limited = Some(RateLimited { retry_after: None });
+        }
+        out.check = Check::completed(steps);
+        out.duration = started.elapsed();
+        out
+    }
+
+    async fn run_steps(&self, target: Target<'_>, steps: &mut Vec<Step>, out: &mut Outcome) {
+        // 1. URL: parsed by the caller; here only whether Berth can check it.
+        let url = target.url;
+        let Some(http_url) = url.http_url().filter(|_| url.scheme != Scheme::Ssh) else {
+            let alt = url.https_alternative();
+            let remedy = match &alt {
+                Some(a) => format!("use the HTTPS clone URL instead: {a}"),
+                None => "use the repository's HTTPS clone URL (Clone > HTTPS on the host)".to_owned(),
+            };
             steps.push(
-                Step::fail(
-                    StepName::Credential,
-                    Code::Internal,
-                    format!("the secret of credential {:?} cannot be decrypted", cred.name),
-                    "an administrator should check the master key file; then store the token again",
-                )
-                .took(t.elapsed()),
+                Step::fail(StepName::Url, Code::SshNotSupported, "checks over SSH are not supported yet", remedy)
+                    .with_details(alt.into_iter().collect()),
             );
             return;
-        }
-    };
-    steps.push(credential_step(cred, &identity, expiry).took(t.elapsed()));
-
-    // 3 and 4. DNS and TCP
-    let host = url.host.clone();
-    let port = http_url.port_or_known_default().unwrap_or(443);
-    let t = Instant::now();
-    match state.git.probe(&host, port).await {
-        Ok(p) => {
-            let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
-            steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
-            steps.push(Step::pass(StepName::Connect, format!("connected to {}", p.connected_to)).took(p.connect));
-        }
-        Err(e) => {
-            if e.stage == Stage::Connect {
-                steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
-            }
-            steps.push(e.to_step().took(t.elapsed()));
-            return;
-        }
-    }
-
-    // REST API of the host: who the credential is, its scopes, the repository. It runs even
-    // when it fails, and so does Git after it: the two paths use different identities
-    // (email vs username on Bitbucket Cloud), and a person needs to see both verdicts.
-    let forge = forge_steps(state, &url, cred, &secret, expiry, steps).await;
-
-    // TLS, discovery and ref listing happen in one exchange; the error's stage says where it
-    // stopped.
-    let auth = match &identity {
-        GitIdentity::Basic { username } => GitAuth::Basic { username: username.clone(), password: secret },
-        GitIdentity::Bearer => GitAuth::Bearer(secret),
-    };
-    let t = Instant::now();
-    let listed = state.git.ls_refs(&http_url, Some(&auth)).await;
-    let elapsed = t.elapsed();
-    let mut refs = match listed {
-        Ok(r) => r,
-        Err(e) => {
-            push_failure(steps, &url, &identity, e, expiry, elapsed);
-            return;
-        }
-    };
-    steps.push(tls_step(&url));
-    let protocol = match refs.protocol {
-        berth_git::Protocol::V2 => "protocol v2",
-        berth_git::Protocol::V0 => "protocol v0",
-    };
-    steps.push(
-        Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted {}", identity.describe()))
-            .took(elapsed),
-    );
-    // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
-    let api_main = forge.and_then(|r| r.repository).and_then(|r| r.main_branch);
-    let mut from_api = false;
-    if refs.default_branch.is_none() {
-        if let Some(main) = api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m)) {
-            refs.default_branch = Some(main);
-            from_api = true;
-        }
-    }
-    steps.push(branches_step(&refs));
-    let (mut step, chosen) = default_branch_step(&refs, target.wanted_branch);
-    if from_api && step.status == berth_core::StepStatus::Pass {
-        step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
-    }
-    steps.push(step);
-    out.default_branch = chosen;
-    out.refs = Some(refs);
-}
-
-/// Runs the provider's REST checks, or records why there are none.
-async fn forge_steps(
-    state: &AppState,
-    url: &CloneUrl,
-    cred: &CredentialRow,
-    secret: &secrecy::SecretString,
-    expiry: Expiry,
-    steps: &mut Vec<Step>,
-) -> Option<berth_forge::ForgeReport> {
-    let supported = berth_forge::supports(url.provider);
-    let Some(api_url) = url.api_url.clone().filter(|_| supported) else {
-        let why = if supported {
-            format!("no REST API URL is configured for {}: add api_url to its [[integrations]] entry", url.host)
-        } else {
-            format!("no REST API checks for {} hosts; Git decides", url.provider)
         };
-        for name in [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository] {
-            steps.push(Step::skip(name, why.clone()));
+        steps.push(Step::pass(StepName::Url, format!("{} ({})", url.canonical(), url.provider)));
+
+        // 2. Credential
+        let cred = target.credential;
+        let identity = credential::git_identity(cred.kind, cred.username.as_deref(), url.provider);
+        let expiry = credential::expiry(cred.expires_on, chrono::Utc::now().date_naive());
+        let Some(secret) = target.secret else {
+            steps.push(Step::fail(
+                StepName::Credential,
+                Code::Internal,
+                format!("the secret of credential {:?} cannot be decrypted", cred.name),
+                "an administrator should check the master key file; then store the token again",
+            ));
+            return;
+        };
+        steps.push(credential_step(cred, &identity, expiry));
+        out.git_identity = Some(identity.clone());
+
+        // 3 and 4. DNS and TCP
+        let host = url.host.clone();
+        let port = http_url.port_or_known_default().unwrap_or(443);
+        let t = Instant::now();
+        match self.git.probe(&host, port).await {
+            Ok(p) => {
+                let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
+                steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
+                steps.push(Step::pass(StepName::Connect, format!("connected to {}", p.connected_to)).took(p.connect));
+            }
+            Err(e) => {
+                if e.stage == Stage::Connect {
+                    steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
+                }
+                steps.push(e.to_step().took(t.elapsed()));
+                return;
+            }
         }
-        return None;
-    };
-    let target = berth_forge::RepoTarget { provider: url.provider, api_url, repo_path: url.path.clone() };
-    let view = berth_forge::CredentialView {
-        kind: cred.kind,
-        username: cred.username.as_deref(),
-        email: cred.email.as_deref(),
-        secret,
-        declared_scopes: &cred.scopes,
-        expiry,
-    };
-    let report = state.forge.check(&target, &view).await;
-    steps.extend(report.steps.iter().cloned());
-    Some(report)
+
+        // REST API of the host: who the credential is, its scopes, the repository. It runs even
+        // when it fails, and so does Git after it: the two paths use different identities
+        // (email vs username on Bitbucket Cloud), and a person needs to see both verdicts.
+        let forge = self.forge_steps(url, cred, &secret, expiry, steps).await;
+        if let Some(report) = &forge {
+            out.authenticated_as.clone_from(&report.authenticated_as);
+        }
+
+        // TLS, discovery and ref listing happen in one exchange; the error's stage says where it
+        // stopped.
+        let auth = match &identity {
+            GitIdentity::Basic { username } => GitAuth::Basic { username: username.clone(), password: secret },
+            GitIdentity::Bearer => GitAuth::Bearer(secret),
+        };
+        let t = Instant::now();
+        let listed = self.git.ls_refs(&http_url, Some(&auth)).await;
+        let elapsed = t.elapsed();
+        let mut refs = match listed {
+            Ok(r) => r,
+            Err(e) => {
+                if e.code == Code::RateLimited {
+                    out.rate_limited = Some(RateLimited { retry_after: e.retry_after });
+                }
+                out.moved_to.clone_from(&e.location);
+                push_failure(steps, url, &identity, e, expiry, elapsed);
+                return;
+            }
+        };
+        steps.push(tls_step(url));
+        let protocol = match refs.protocol {
+            berth_git::Protocol::V2 => "protocol v2",
+            berth_git::Protocol::V0 => "protocol v0",
+        };
+        steps.push(
+            Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted {}", identity.describe()))
+                .took(elapsed),
+        );
+        // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
+        let api_main = forge.and_then(|r| r.repository).and_then(|r| r.main_branch);
+        let mut from_api = false;
+        if refs.default_branch.is_none() {
+            if let Some(main) =
+                api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
+            {
+                refs.default_branch = Some(main);
+                from_api = true;
+            }
+        }
+        steps.push(branches_step(&refs));
+        let (mut step, chosen) = default_branch_step(&refs, target.wanted_branch);
+        if from_api && step.status == StepStatus::Pass {
+            step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
+        }
+        steps.push(step);
+        out.default_branch = chosen;
+        out.refs = Some(refs);
+    }
+
+    /// Runs the provider's REST checks, or records why there are none.
+    async fn forge_steps(
+        &self,
+        url: &CloneUrl,
+        cred: &CredentialRow,
+        secret: &SecretString,
+        expiry: Expiry,
+        steps: &mut Vec<Step>,
+    ) -> Option<berth_forge::ForgeReport> {
+        let supported = berth_forge::supports(url.provider);
+        let Some(api_url) = url.api_url.clone().filter(|_| supported) else {
+            let why = if supported {
+                format!("no REST API URL is configured for {}: add api_url to its [[integrations]] entry", url.host)
+            } else {
+                format!("no REST API checks for {} hosts; Git decides", url.provider)
+            };
+            for name in [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository] {
+                steps.push(Step::skip(name, why.clone()));
+            }
+            return None;
+        };
+        let target = berth_forge::RepoTarget { provider: url.provider, api_url, repo_path: url.path.clone() };
+        let view = berth_forge::CredentialView {
+            kind: cred.kind,
+            username: cred.username.as_deref(),
+            email: cred.email.as_deref(),
+            secret,
+            declared_scopes: &cred.scopes,
+            expiry,
+        };
+        let report = self.forge.check(&target, &view).await;
+        steps.extend(report.steps.iter().cloned());
+        Some(report)
+    }
 }
 
 fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry) -> Step {
@@ -235,7 +284,14 @@ fn tls_step(url: &CloneUrl) -> Step {
 }
 
 /// Reports a failed exchange at the step where it stopped, with the steps before it passed.
-fn push_failure(steps: &mut Vec<Step>, url: &CloneUrl, identity: &GitIdentity, e: GitError, expiry: Expiry, elapsed: Duration) {
+fn push_failure(
+    steps: &mut Vec<Step>,
+    url: &CloneUrl,
+    identity: &GitIdentity,
+    e: GitError,
+    expiry: Expiry,
+    elapsed: Duration,
+) {
     let reached_http = matches!(e.stage, Stage::Discovery | Stage::LsRefs);
     if reached_http {
         steps.push(tls_step(url));
@@ -256,21 +312,23 @@ fn push_failure(steps: &mut Vec<Step>, url: &CloneUrl, identity: &GitIdentity, e
     if e.code == Code::AuthFailed {
         if let Expiry::Expired { days_ago } = expiry {
             step.code = Code::TokenExpired;
-            step.message = format!("the host refused the credential, whose stored expiry date passed {days_ago} day(s) ago");
+            step.message =
+                format!("the host refused the credential, whose stored expiry date passed {days_ago} day(s) ago");
             step.remedy = "create a new token and update the credential's secret".to_owned();
         } else if let GitIdentity::Basic { username } = identity {
             // Bitbucket Cloud takes the email for REST calls but refuses it for Git.
             if url.provider == berth_core::Provider::BitbucketCloud && username.contains('@') {
-                step.message = format!("{} Git was given the email address {username:?} as the username.", step.message);
-                step.remedy = "Bitbucket's Git over HTTPS refuses the email with an API token: store the credential as \
+                step.message =
+                    format!("{} Git was given the email address {username:?} as the username.", step.message);
+                step.remedy =
+                    "Bitbucket's Git over HTTPS refuses the email with an API token: store the credential as \
                                \"Username with API Token\" with your Bitbucket username, or leave the username empty \
                                to use x-bitbucket-api-token-auth"
-                    .to_owned();
+                        .to_owned();
             }
         }
     }
     steps.push(step);
-
 }
 
 fn branches_step(refs: &RemoteRefs) -> Step {
@@ -298,7 +356,8 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option
                 (Step::pass(StepName::DefaultBranch, format!("{w}{note}")), Some(w.to_owned()))
             } else {
                 let close = branch_match::closest(w, names(), 5);
-                let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) };
+                let hint =
+                    if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) };
                 let step = Step::fail(
                     StepName::DefaultBranch,
                     Code::BranchNotFound,
@@ -326,3 +385,6 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -154,26 +154,33 @@ impl Config {
         let file = match env("BERTH_CONFIG") {
             Some(path) => {
                 let path = PathBuf::from(path);
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse { path, message: e.message().to_owned() })?
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::Parse { path, message: e.message().to_owned() })?
             }
             None => FileConfig::default(),
         };
 
         let listen_s = env("BERTH_LISTEN").or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let listen = listen_s
-            .parse()
-            .map_err(|_| ConfigError::Env { var: "BERTH_LISTEN", message: format!("{listen_s:?} is not an address such as 127.0.0.1:8080") })?;
-        let data_dir = env("BERTH_DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| PathBuf::from("berth-data"));
+        let listen = listen_s.parse().map_err(|_| ConfigError::Env {
+            var: "BERTH_LISTEN",
+            message: format!("{listen_s:?} is not an address such as 127.0.0.1:8080"),
+        })?;
+        let data_dir =
+            env("BERTH_DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| PathBuf::from("berth-data"));
         let database_url = env("BERTH_DATABASE_URL")
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("berth.db").display()));
-        let master_key_file =
-            env("BERTH_MASTER_KEY_FILE").map(PathBuf::from).or(file.master_key_file).unwrap_or_else(|| data_dir.join("master.key"));
+        let master_key_file = env("BERTH_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.master_key_file)
+            .unwrap_or_else(|| data_dir.join("master.key"));
         let admin_password = match (env("BERTH_ADMIN_PASSWORD"), env("BERTH_ADMIN_PASSWORD_FILE")) {
             (Some(p), _) => Some(SecretString::from(p)),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone().into(), source })?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone().into(), source })?;
                 Some(SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()))
             }
             (None, None) => None,
@@ -183,7 +190,10 @@ impl Config {
             .map_err(|e| ConfigError::Env { var: "BERTH_NETWORK_ALLOW", message: e.to_string() })?;
         for i in &file.integrations {
             if i.host.trim().is_empty() {
-                return Err(ConfigError::Env { var: "BERTH_CONFIG", message: "an [[integrations]] entry has an empty host".into() });
+                return Err(ConfigError::Env {
+                    var: "BERTH_CONFIG",
+                    message: "an [[integrations]] entry has an empty host".into(),
+                });
             }
         }
         let mut extra_ca_pem = Vec::new();
@@ -270,7 +280,10 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret-db-pass"), "{shown}");
         assert!(shown.contains("postgres://berth:***@db.example.com/berth"), "{shown}");
-        assert_eq!(&*c.database_url, "postgres://berth:s3cret-db-pass@db.example.com/berth", "the value itself is whole");
+        assert_eq!(
+            &*c.database_url, "postgres://berth:s3cret-db-pass@db.example.com/berth",
+            "the value itself is whole"
+        );
         Ok(())
     }
 

@@ -1,13 +1,13 @@
 //! One error type for every API handler. Expected failures carry a stable code, a message and a
 //! remedy; unexpected ones are logged with an id and answered as a bare 500 without internals.
 
+use crate::auth::{Action, Role};
+use crate::service::{Conflict, Entity, Error as ServiceError, Refusal};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::credential::CredentialRuleError;
-use berth_core::{Code, Step, UrlError};
+use berth_core::{Code, Step};
 use berth_proto::{ApiError as WireError, ErrorBody};
-use berth_store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -38,13 +38,14 @@ impl ApiError {
         )
     }
 
-    pub fn not_found(what: &str) -> Self {
-        let code = match what {
-            "credential" => Code::CredentialNotFound,
-            "repository" => Code::RepositoryNotFound,
-            _ => Code::NotFound,
-        };
-        ApiError::new(StatusCode::NOT_FOUND, code, format!("{what} not found"), format!("list them with GET /api/v1/{what}s"))
+    pub fn not_found(entity: Entity) -> Self {
+        let what = entity.noun();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            entity.not_found_code(),
+            format!("{what} not found"),
+            format!("list them with GET /api/v1/{what}s"),
+        )
     }
 
     /// A check failed: 422 with the first failing step as headline and every step attached.
@@ -71,52 +72,117 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: WireError { code: self.code, message: self.message, remedy: self.remedy, checks: self.checks } };
+        let body = ErrorBody {
+            error: WireError { code: self.code, message: self.message, remedy: self.remedy, checks: self.checks },
+        };
         (self.status, Json(body)).into_response()
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+/// The one place that turns a use case's refusal into an HTTP answer: its status and, for the
+/// typed refusals, its wording.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let with = |status, r: Refusal| ApiError::new(status, r.code, r.message, r.remedy);
         match e {
-            StoreError::NotFound { what } => ApiError::not_found(what),
-            StoreError::Conflict { code, message } => ApiError::new(
-                StatusCode::CONFLICT,
-                code,
-                message,
-                match code {
-                    Code::AlreadyRegistered => "open the existing repository instead, or delete it first",
-                    _ => "choose another name",
-                },
-            ),
-            StoreError::LastAdmin => ApiError::new(
-                StatusCode::CONFLICT,
-                Code::InvalidInput,
-                "this is the last administrator",
-                "make another user an administrator first",
-            ),
-            StoreError::CredentialInUse { repositories } => {
-                let names: Vec<String> = repositories.iter().map(|(id, n)| format!("{n} (id {id})")).collect();
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    Code::CredentialInUse,
-                    format!("the credential is used by {}", names.join(", ")),
-                    "point those repositories at another credential or delete them first",
-                )
-            }
-            other => ApiError::internal(&other),
+            ServiceError::Unauthenticated(r) => with(StatusCode::UNAUTHORIZED, r),
+            ServiceError::Forbidden { role, action } => forbidden(role, action),
+            ServiceError::Refused(r) => with(StatusCode::FORBIDDEN, r),
+            ServiceError::NotFound(entity) => ApiError::not_found(entity),
+            ServiceError::Invalid(r) => with(StatusCode::UNPROCESSABLE_ENTITY, r),
+            ServiceError::CheckFailed(steps) => ApiError::check_failed(steps),
+            ServiceError::Conflict(c) => conflict(c),
+            ServiceError::Locked(r) => with(StatusCode::TOO_MANY_REQUESTS, r),
+            ServiceError::Internal(message) => ApiError::internal(&message),
         }
     }
 }
 
-impl From<CredentialRuleError> for ApiError {
-    fn from(e: CredentialRuleError) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message, e.remedy)
+fn forbidden(role: Role, action: Action) -> ApiError {
+    let who = match action {
+        Action::ManageUsers | Action::ReadAudit | Action::ManageSettings | Action::DeleteCredential => "the admin role",
+        _ => "the registrar or admin role",
+    };
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        Code::Forbidden,
+        format!("You must have permission to {}: your role is {}", action.phrase(), role.as_str()),
+        format!("ask an administrator for {who} (Admin > Users)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forbidden_action_is_named_with_the_role_that_allows_it() {
+        let e = ApiError::from(ServiceError::Forbidden { role: Role::Viewer, action: Action::RegisterRepository });
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        assert!(e.message.starts_with("You must have permission to register a repository"), "{}", e.message);
+        assert!(e.remedy.contains("registrar or admin"), "{}", e.remedy);
     }
 }
 
-impl From<UrlError> for ApiError {
-    fn from(e: UrlError) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string(), e.remedy())
+fn conflict(c: Conflict) -> ApiError {
+    let (code, message, remedy) = match c {
+        Conflict::RepositoryRegistered { id, name, clone_url } => (
+            Code::AlreadyRegistered,
+            format!("this repository is already registered as {name:?} (id {id}, {clone_url})"),
+            "open the existing repository instead, or delete it first",
+        ),
+        Conflict::NameTaken(entity) => {
+            (Code::NameTaken, format!("a {} with this name already exists", entity.noun()), "choose another name")
+        }
+        Conflict::CredentialInUse { repositories } => {
+            let names: Vec<String> = repositories.iter().map(|(id, n)| format!("{n} (id {id})")).collect();
+            (
+                Code::CredentialInUse,
+                format!("the credential is used by {}", names.join(", ")),
+                "point those repositories at another credential or delete them first",
+            )
+        }
+        Conflict::LastAdministrator => (
+            Code::InvalidInput,
+            "this is the last administrator".to_owned(),
+            "make another user an administrator first",
+        ),
+        Conflict::DeleteSelf => {
+            (Code::InvalidInput, "you cannot delete yourself".to_owned(), "sign in as another administrator")
+        }
+        Conflict::SecondFactorRequired => (
+            Code::InvalidInput,
+            "Two-factor sign-in is required here.".to_owned(),
+            "an administrator can change that under Admin > Users",
+        ),
+        Conflict::Stored { code, message } => (
+            code,
+            message,
+            match code {
+                Code::AlreadyRegistered => "open the existing repository instead, or delete it first",
+                _ => "choose another name",
+            },
+        ),
+    };
+    ApiError::new(StatusCode::CONFLICT, code, message, remedy)
+}
+
+// TEMP bridges while use cases move into the service layer; removed when no adapter touches the
+// store or the core rules directly.
+impl From<berth_store::StoreError> for ApiError {
+    fn from(e: berth_store::StoreError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<berth_core::credential::CredentialRuleError> for ApiError {
+    fn from(e: berth_core::credential::CredentialRuleError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<berth_core::UrlError> for ApiError {
+    fn from(e: berth_core::UrlError) -> Self {
+        ServiceError::from(e).into()
     }
 }

@@ -4,11 +4,12 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
-pub mod background;
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod instance;
 pub mod metrics;
+pub mod service;
 pub mod state;
 pub mod web;
 
@@ -120,9 +121,9 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
         .await
         .map_err(|e| StartError::Other(format!("cannot create the first administrator: {}", e.message)))?;
     let git = git_client(&config)?;
-    let background = Arc::new(background::Background::new(config.instance_id.clone()));
+    let instance = Arc::new(instance::Instance::new(config.instance_id.clone()));
     Ok(Ready {
-        state: AppState { store, forge: berth_forge::Forge::new(&git), git, config: Arc::new(config), background },
+        state: AppState { store, forge: berth_forge::Forge::new(&git), git, config: Arc::new(config), instance },
         generated_admin_password: generated,
     })
 }
@@ -130,7 +131,9 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
 pub async fn serve(ready: Ready) -> Result<(), StartError> {
     let addr = ready.state.config.listen;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
     serve_listener(listener, ready.state, shutdown_signal()).await
 }
 
@@ -148,14 +151,15 @@ pub async fn serve_listener(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, instance = %state.config.instance_id, "Berth is listening");
     }
-    let scheduler = state.config.checks.enabled.then(|| tokio::spawn(background::run(state.clone())));
-    let bg = state.background.clone();
+    let scheduler = state.config.checks.enabled.then(|| tokio::spawn(service::scheduler::run(state.clone())));
+    let bg = state.instance.clone();
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = async move {
         shutdown.await;
         bg.begin_shutdown();
     };
-    let served = axum::serve(listener, service).with_graceful_shutdown(stop).await.map_err(|e| StartError::Other(e.to_string()));
+    let served =
+        axum::serve(listener, service).with_graceful_shutdown(stop).await.map_err(|e| StartError::Other(e.to_string()));
     if let Some(task) = scheduler {
         if let Err(e) = task.await {
             tracing::error!("the background scheduler ended abnormally: {e}");

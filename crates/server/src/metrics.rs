@@ -92,7 +92,10 @@ impl Metrics {
 
     pub fn render(&self, snap: &Snapshot) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP berth_checks_total Repository checks this instance finished, by why they ran and their result.");
+        let _ = writeln!(
+            out,
+            "# HELP berth_checks_total Repository checks this instance finished, by why they ran and their result."
+        );
         let _ = writeln!(out, "# TYPE berth_checks_total counter");
         for ((reason, status), n) in self.checks_total() {
             let _ = writeln!(out, "berth_checks_total{{reason=\"{reason}\",status=\"{status}\"}} {n}");
@@ -108,9 +111,24 @@ impl Metrics {
             let _ = writeln!(out, "berth_check_duration_seconds_count {}", h.total);
         }
         gauge(&mut out, "berth_checks_in_flight", "Repository checks running in this instance now.", self.in_flight());
-        counter(&mut out, "berth_check_leases_lost_total", "Checks whose lease expired before they finished (another instance took them over).", self.leases_lost.load(Ordering::Relaxed));
-        counter(&mut out, "berth_credential_pauses_total", "Times this instance paused a credential's checks after repeated authentication failures.", self.credentials_paused.load(Ordering::Relaxed));
-        counter(&mut out, "berth_rate_limit_backoffs_total", "Checks this instance postponed because a host asked it to wait (HTTP 429).", self.rate_limit_backoffs.load(Ordering::Relaxed));
+        counter(
+            &mut out,
+            "berth_check_leases_lost_total",
+            "Checks whose lease expired before they finished (another instance took them over).",
+            self.leases_lost.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "berth_credential_pauses_total",
+            "Times this instance paused a credential's checks after repeated authentication failures.",
+            self.credentials_paused.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "berth_rate_limit_backoffs_total",
+            "Checks this instance postponed because a host asked it to wait (HTTP 429).",
+            self.rate_limit_backoffs.load(Ordering::Relaxed),
+        );
 
         let _ = writeln!(out, "# HELP berth_repositories Registered repositories by the status of their last check.");
         let _ = writeln!(out, "# TYPE berth_repositories gauge");
@@ -124,8 +142,18 @@ impl Metrics {
             let n = snap.credentials_by_expiry.get(window).copied().unwrap_or(0);
             let _ = writeln!(out, "berth_credentials_expiring{{window=\"{window}\"}} {n}");
         }
-        gauge(&mut out, "berth_credentials_checks_paused", "Credentials whose background checks are paused after authentication failures.", snap.credentials_paused);
-        gauge(&mut out, "berth_repositories_overdue", "Repositories whose scheduled check is later than a lease and two polls (no instance is taking checks).", snap.repositories_overdue);
+        gauge(
+            &mut out,
+            "berth_credentials_checks_paused",
+            "Credentials whose background checks are paused after authentication failures.",
+            snap.credentials_paused,
+        );
+        gauge(
+            &mut out,
+            "berth_repositories_overdue",
+            "Repositories whose scheduled check is later than a lease and two polls (no instance is taking checks).",
+            snap.repositories_overdue,
+        );
         out
     }
 }

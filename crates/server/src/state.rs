@@ -1,7 +1,7 @@
-//! What every request handler shares.
+//! What every request handler and use case shares.
 
-use crate::background::Background;
 use crate::config::Config;
+use crate::instance::Instance;
 use berth_forge::Forge;
 use berth_git::GitClient;
 use berth_store::Store;
@@ -15,6 +15,6 @@ pub struct AppState {
     /// REST adapters of the Git hosts, sharing the Git client's pool and network policy.
     pub forge: Forge,
     pub config: Arc<Config>,
-    /// This instance's scheduler state and metrics.
-    pub background: Arc<Background>,
+    /// This instance's in-memory state: metrics, scheduler signals, per-host limits.
+    pub instance: Arc<Instance>,
 }

@@ -12,6 +12,10 @@
     return e;
   }
 
+  // Step titles come from the server (the form's data-step-titles), so they read as on the
+  // pages it renders.
+  let stepTitles = {};
+
   function stepsTable(steps) {
     const wrap = el("div", { class: "tablewrap" });
     const t = el("table", { class: "steps" });
@@ -22,7 +26,7 @@
     const body = t.appendChild(el("tbody"));
     steps.forEach(function (s) {
       const tr = el("tr", { class: "st-" + s.status, "data-step": s.step });
-      tr.appendChild(el("th", { scope: "row" }, s.title));
+      tr.appendChild(el("th", { scope: "row" }, stepTitles[s.step] || s.step));
       const res = el("td");
       res.appendChild(el("span", { class: "badge " + s.status }, s.status));
       if (s.code !== "ok") { res.appendChild(document.createTextNode(" ")); res.appendChild(el("code", {}, s.code)); }
@@ -50,7 +54,7 @@
       r.appendChild(el("strong", {}, "What to do: "));
       r.appendChild(document.createTextNode(err.remedy));
     }
-    if (err.steps && err.steps.length) box.appendChild(stepsTable(err.steps));
+    if (err.checks && err.checks.length) box.appendChild(stepsTable(err.checks));
     return box;
   }
 
@@ -64,6 +68,7 @@
     const hint = form.querySelector("#branch_hint");
     const result = form.querySelector("#refresh_result");
     const csrf = form.getAttribute("data-csrf");
+    try { stepTitles = JSON.parse(form.getAttribute("data-step-titles") || "{}"); } catch (e) { stepTitles = {}; }
     let branches = [];
     let active = -1;
     let lastKey = "";
@@ -147,9 +152,13 @@
         body: JSON.stringify({ clone_url: url.value, credential: cred.value }),
         credentials: "same-origin",
         signal: inflight.signal,
-      }).then(function (r) { return r.json(); }).then(function (data) {
-        if (data.ok) {
-          branches = data.branches || [];
+      }).then(function (r) {
+        // The API's shapes: RemoteBranches on success, ErrorBody ({ error: … }) otherwise.
+        return r.json().then(function (data) { return { ok: r.ok, data: data }; });
+      }).then(function (answer) {
+        const data = answer.data;
+        if (answer.ok) {
+          branches = (data.branches || []).map(function (b) { return b.name; });
           branch.disabled = false;
           const current = branch.value;
           if (!current || branches.indexOf(current) === -1) branch.value = data.default_branch && branches.indexOf(data.default_branch) !== -1 ? data.default_branch : (branches[0] || "");
@@ -159,7 +168,7 @@
           branches = [];
           branch.disabled = true;
           hint.textContent = "Refresh failed: see the steps below.";
-          result.appendChild(problemBox(data.error));
+          result.appendChild(problemBox(data.error || { message: "Refresh failed", code: "", remedy: "" }));
           lastKey = "";
         }
       }).catch(function (e) {

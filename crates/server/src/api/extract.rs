@@ -24,12 +24,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     let (status, message) = match &r {
-        JsonRejection::MissingJsonContentType(_) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "the request body must be JSON with Content-Type: application/json".to_owned())
+        JsonRejection::MissingJsonContentType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the request body must be JSON with Content-Type: application/json".to_owned(),
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            (StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {}", e.body_text()))
         }
-        JsonRejection::JsonSyntaxError(e) => (StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {}", e.body_text())),
-        JsonRejection::JsonDataError(e) => (StatusCode::UNPROCESSABLE_ENTITY, format!("the JSON does not fit: {}", e.body_text())),
-        JsonRejection::BytesRejection(_) => (StatusCode::PAYLOAD_TOO_LARGE, "the body could not be read or is too large".to_owned()),
+        JsonRejection::JsonDataError(e) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, format!("the JSON does not fit: {}", e.body_text()))
+        }
+        JsonRejection::BytesRejection(_) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "the body could not be read or is too large".to_owned())
+        }
         other => (StatusCode::BAD_REQUEST, other.body_text()),
     };
     // serde's messages quote the offending value for type errors; none of our secret fields
@@ -54,7 +61,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 
 fn bad_id(s: &str) -> ApiError {
     let shown: String = s.chars().take(40).collect();
-    ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, format!("{shown:?} is not an id"), "ids are the numbers that list calls return")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        Code::NotFound,
+        format!("{shown:?} is not an id"),
+        "ids are the numbers that list calls return",
+    )
 }
 
 fn path_rejection(r: PathRejection) -> ApiError {

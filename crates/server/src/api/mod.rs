@@ -50,7 +50,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(c) = openapi.components.as_mut() {
-            c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
         }
     }
 }
@@ -62,10 +65,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/credentials", post(credentials::create).get(credentials::list))
-        .route("/api/v1/credentials/{id}", get(credentials::show).patch(credentials::update).delete(credentials::delete))
+        .route(
+            "/api/v1/credentials/{id}",
+            get(credentials::show).patch(credentials::update).delete(credentials::delete),
+        )
         .route("/api/v1/remote-branches", post(repositories::remote_branches))
         .route("/api/v1/repositories", post(repositories::create).get(repositories::list))
-        .route("/api/v1/repositories/{id}", get(repositories::show).patch(repositories::update).delete(repositories::delete))
+        .route(
+            "/api/v1/repositories/{id}",
+            get(repositories::show).patch(repositories::update).delete(repositories::delete),
+        )
         .route("/api/v1/repositories/{id}/check", post(repositories::check))
         .route("/api/v1/repositories/{id}/checks", get(repositories::history))
         .route("/api/v1/checks/schedule", post(repositories::schedule_all))
@@ -102,7 +111,11 @@ pub async fn health() -> Json<Health> {
 /// use personal API tokens for the API instead.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, description = "locked after too many failures", body = ErrorBody)))]
-pub async fn login(State(st): State<AppState>, ConnectMeta(remote): ConnectMeta, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+pub async fn login(
+    State(st): State<AppState>,
+    ConnectMeta(remote): ConnectMeta,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
     let password = SecretString::from(req.password);
     let user = auth::password_login(&st.store, &req.username, &password, remote.as_deref()).await?;
     let has_totp = auth::totp_enabled(&st.store, user.id).await?;
@@ -125,7 +138,9 @@ pub async fn login(State(st): State<AppState>, ConnectMeta(remote): ConnectMeta,
     let expires_at = chrono::Utc::now() + ttl;
     st.store.create_session(user.id, &auth::token_hash(&token), expires_at).await?;
     tracing::info!(user = user.id, "login");
-    CurrentUser::new(user, remote, auth::Via::Session).audit(&st.store, "auth.login", "session", None, "api", "API session").await;
+    CurrentUser::new(user, remote, auth::Via::Session)
+        .audit(&st.store, "auth.login", "session", None, "api", "API session")
+        .await;
     Ok(Json(LoginResponse { token, expires_at }))
 }
 
@@ -143,7 +158,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectMeta {
 /// End the current session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)), security(("bearer" = [])))]
 pub async fn logout(State(st): State<AppState>, _u: CurrentUser, headers: HeaderMap) -> ApiResult<StatusCode> {
-    if let Some(token) = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")) {
+    if let Some(token) =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "))
+    {
         st.store.delete_session(&auth::token_hash(token.trim())).await?;
     }
     Ok(StatusCode::NO_CONTENT)

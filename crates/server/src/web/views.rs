@@ -202,6 +202,8 @@ pub struct RegisterPage {
     pub branch_options: Vec<String>,
     pub problem: Option<Problem>,
     pub refresh_steps: Vec<StepView>,
+    /// `{"url": "Clone URL", …}` for the script's step tables.
+    pub step_titles: String,
 }
 
 #[derive(Template)]

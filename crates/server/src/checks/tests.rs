@@ -1,0 +1,209 @@
+//! The pipeline's decisions, against a real `git http-backend` and the forge simulator: where it
+//! stops, which steps run for which provider, and how the REST and Git verdicts combine.
+
+use super::*;
+use berth_core::{Integration, NetworkPolicy, Provider};
+use berth_git::GitClientConfig;
+use berth_testkit::sim::{Cred, Host, Perm, RepoSpec, Sim, User, Workspace};
+use berth_testkit::{bare_repo, GitServer, GitServerOptions};
+use chrono::Utc;
+
+const USER: &str = "ci-bot";
+const PASSWORD: &str = "pipeline-test-password";
+const SIM_TOKEN: &str = "ATATT3xFfGF0-pipeline-test-0001";
+
+struct Remote {
+    git: GitClient,
+    forge: Forge,
+}
+
+impl Remote {
+    fn new(policy: NetworkPolicy) -> Remote {
+        let git = GitClient::new(GitClientConfig { policy, ..GitClientConfig::default() }).expect("client");
+        let forge = Forge::new(&git);
+        Remote { git, forge }
+    }
+
+    fn local() -> Remote {
+        Remote::new(NetworkPolicy::parse_allow_list("127.0.0.0/8,::1").expect("allow list"))
+    }
+
+    async fn run(&self, url: &CloneUrl, cred: &CredentialRow, secret: Option<&str>, wanted: Option<&str>) -> Outcome {
+        let checker = Checker { git: &self.git, forge: &self.forge };
+        let secret = secret.map(|s| SecretString::from(s.to_owned()));
+        checker.run(Target { url, credential: cred, secret, wanted_branch: wanted }).await
+    }
+}
+
+fn credential(kind: CredentialKind, username: Option<&str>) -> CredentialRow {
+    let now = Utc::now();
+    CredentialRow {
+        id: 1,
+        name: "test".to_owned(),
+        kind,
+        username: username.map(str::to_owned),
+        email: None,
+        expires_on: None,
+        scopes: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        secret_updated_at: now,
+        auth_failures: 0,
+        checks_paused_at: None,
+    }
+}
+
+fn parse(url: &str, integrations: &[Integration]) -> CloneUrl {
+    CloneUrl::parse(url, integrations).expect("url")
+}
+
+fn step(out: &Outcome, name: StepName) -> &Step {
+    out.check.checks.iter().find(|s| s.step == name).expect("every step is listed")
+}
+
+/// The statuses of all steps, in pipeline order.
+fn statuses(out: &Outcome) -> Vec<(StepName, StepStatus)> {
+    out.check.checks.iter().map(|s| (s.step, s.status)).collect()
+}
+
+fn skipped_after(out: &Outcome, last: StepName) -> bool {
+    let at = StepName::ALL.iter().position(|n| *n == last).expect("step");
+    StepName::ALL[at + 1..].iter().all(|n| step(out, *n).status == StepStatus::Skip)
+}
+
+async fn git_server() -> (tempfile::TempDir, GitServer) {
+    let root = tempfile::tempdir().expect("tempdir");
+    bare_repo(root.path(), "team/app.git", "main", &["main", "develop"]);
+    let opts = GitServerOptions { users: vec![(USER.to_owned(), PASSWORD.to_owned())], ..GitServerOptions::default() };
+    let server = GitServer::start(root.path(), opts).await;
+    (root, server)
+}
+
+#[tokio::test]
+async fn an_ssh_url_stops_at_the_url_step() {
+    let url = parse("git@bitbucket.org:acme/app.git", &[]);
+    let out = Remote::local().run(&url, &credential(CredentialKind::AccessToken, None), Some("t"), None).await;
+    assert!(!out.check.ok);
+    assert_eq!(step(&out, StepName::Url).code, Code::SshNotSupported);
+    assert!(step(&out, StepName::Url).details.iter().any(|d| d.starts_with("https://")), "the HTTPS URL is offered");
+    assert!(skipped_after(&out, StepName::Url), "{:?}", statuses(&out));
+    assert!(out.git_identity.is_none());
+}
+
+#[tokio::test]
+async fn a_secret_that_does_not_open_fails_the_credential_step() {
+    let url = parse("https://bitbucket.org/acme/app.git", &[]);
+    let out = Remote::local().run(&url, &credential(CredentialKind::AccessToken, None), None, None).await;
+    assert_eq!(step(&out, StepName::Url).status, StepStatus::Pass);
+    let cred = step(&out, StepName::Credential);
+    assert_eq!((cred.status, cred.code), (StepStatus::Fail, Code::Internal));
+    assert!(skipped_after(&out, StepName::Credential), "{:?}", statuses(&out));
+}
+
+#[tokio::test]
+async fn a_forbidden_address_stops_before_any_request() {
+    // The default policy refuses loopback: nothing is contacted and the REST and Git steps
+    // never run.
+    let url = parse("http://127.0.0.1:9/team/app.git", &[]);
+    let out = Remote::new(NetworkPolicy::default())
+        .run(&url, &credential(CredentialKind::AccessToken, None), Some("t"), None)
+        .await;
+    let failed = out.check.first_failure().expect("a step fails");
+    assert_eq!(failed.code, Code::DestinationForbidden);
+    assert!(matches!(failed.step, StepName::Dns | StepName::Connect), "{:?}", failed.step);
+    assert!(skipped_after(&out, failed.step), "{:?}", statuses(&out));
+}
+
+#[tokio::test]
+async fn a_generic_host_has_no_rest_steps_and_git_decides() {
+    let (_root, server) = git_server().await;
+    let url = parse(&server.repo_url("team/app.git"), &[]);
+    let out = Remote::local()
+        .run(&url, &credential(CredentialKind::UsernamePassword, Some(USER)), Some(PASSWORD), None)
+        .await;
+    assert!(out.check.ok, "{:?}", out.check);
+    for name in [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository] {
+        let s = step(&out, name);
+        assert_eq!(s.status, StepStatus::Skip);
+        assert!(s.message.contains("no REST API checks for generic hosts"), "{}", s.message);
+    }
+    assert_eq!(out.default_branch.as_deref(), Some("main"));
+    assert_eq!(out.refs.as_ref().map(|r| r.branches.len()), Some(2));
+    assert_eq!(out.git_identity, Some(GitIdentity::Basic { username: USER.to_owned() }));
+    assert!(out.rate_limited.is_none() && out.moved_to.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wanted_branch_that_does_not_exist_fails_with_the_closest_names() {
+    let (_root, server) = git_server().await;
+    let url = parse(&server.repo_url("team/app.git"), &[]);
+    let cred = credential(CredentialKind::UsernamePassword, Some(USER));
+    let out = Remote::local().run(&url, &cred, Some(PASSWORD), Some("mian")).await;
+    let s = step(&out, StepName::DefaultBranch);
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::BranchNotFound));
+    assert!(s.details.contains(&"main".to_owned()), "{:?}", s.details);
+    assert_eq!(step(&out, StepName::Branches).status, StepStatus::Pass, "the branches were listed");
+    assert!(out.default_branch.is_none());
+
+    let out = Remote::local().run(&url, &cred, Some(PASSWORD), Some("refs/heads/develop")).await;
+    assert!(out.check.ok);
+    assert_eq!(out.default_branch.as_deref(), Some("develop"), "a full ref name is taken as the branch");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_password_stops_at_git_and_an_expired_one_says_so() {
+    let (_root, server) = git_server().await;
+    let url = parse(&server.repo_url("team/app.git"), &[]);
+    let mut cred = credential(CredentialKind::UsernamePassword, Some(USER));
+    let out = Remote::local().run(&url, &cred, Some("wrong"), None).await;
+    let s = step(&out, StepName::GitDiscovery);
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::AuthFailed));
+    assert_eq!(step(&out, StepName::Tls).status, StepStatus::Warn, "plain HTTP is reported before the refusal");
+    assert!(skipped_after(&out, StepName::GitDiscovery), "{:?}", statuses(&out));
+
+    // Hosts answer the same 401 for a wrong and an expired token; the stored date tells them apart.
+    cred.expires_on = Some(Utc::now().date_naive() - chrono::Duration::days(3));
+    let out = Remote::local().run(&url, &cred, Some("wrong"), None).await;
+    assert_eq!(step(&out, StepName::Credential).code, Code::TokenExpired);
+    assert_eq!(step(&out, StepName::GitDiscovery).code, Code::TokenExpired);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bitbucket_cloud_shows_the_rest_and_the_git_verdicts_side_by_side() {
+    let sim = Sim::builder()
+        .user(User::new("jo", "jo@example.com", "Jo Doe"))
+        .cloud_workspace(Workspace::new("acme", "Acme"))
+        .cloud_repo("acme/app", RepoSpec::new(&["main", "develop"]))
+        .grant(Host::Cloud, "jo", "acme/app", Perm::Write)
+        .credential(Cred::api_token("jo", SIM_TOKEN, &["read:repository:bitbucket", "read:user:bitbucket"]))
+        .start()
+        .await;
+    let integrations = vec![Integration {
+        host: format!("127.0.0.1:{}", sim.cloud_port()),
+        provider: Provider::BitbucketCloud,
+        api_url: Some(sim.cloud_api_url()),
+    }];
+    let url = parse(&sim.cloud_git_url("acme/app"), &integrations);
+    let remote = Remote::local();
+
+    // The REST API takes the email; Git over HTTPS refuses it as a username. Both verdicts show.
+    let mut cred = credential(CredentialKind::BitbucketApiToken, Some("jo@example.com"));
+    cred.email = Some("jo@example.com".to_owned());
+    let out = remote.run(&url, &cred, Some(SIM_TOKEN), None).await;
+    assert_eq!(step(&out, StepName::ApiCredential).status, StepStatus::Pass, "{:?}", out.check);
+    assert_eq!(step(&out, StepName::ApiRepository).status, StepStatus::Pass, "{:?}", out.check);
+    let git = step(&out, StepName::GitDiscovery);
+    assert_eq!((git.status, git.code), (StepStatus::Fail, Code::AuthFailed));
+    assert!(git.message.contains("email address"), "{}", git.message);
+    assert!(out.authenticated_as.as_deref().is_some_and(|a| a.contains("Jo Doe")), "{:?}", out.authenticated_as);
+
+    // With the Bitbucket username, both pass.
+    cred.username = Some("jo".to_owned());
+    let out = remote.run(&url, &cred, Some(SIM_TOKEN), None).await;
+    assert!(out.check.ok, "{:?}", out.check);
+    assert_eq!(out.default_branch.as_deref(), Some("main"));
+    sim.shutdown().await;
+}

@@ -1,0 +1,246 @@
+//! Checks of registered repositories: running one now, "check all now", the history, and the
+//! one recording path every check goes through (registration, a person's re-check, a token
+//! replacement and the scheduler alike), so history, metrics and the authentication-failure
+//! pause cannot differ between them.
+
+use crate::auth::{Action, CurrentUser};
+use crate::checks::{Checker, Outcome, Target};
+use crate::service::Result;
+use crate::state::AppState;
+use berth_core::{Check, CloneUrl, Code, StepName, StepStatus};
+use berth_proto::{Scheduled, StoredCheck};
+use berth_store::{
+    AuthResult, CheckReason, CheckRow, CheckStatus, CredentialRow, NewAudit, NewCheck, RepositoryRow, StoreError,
+};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// The pipeline over this server's Git client and REST adapters.
+pub fn checker(st: &AppState) -> Checker<'_> {
+    Checker { git: &st.git, forge: &st.forge }
+}
+
+/// The credential's secret as the vault opens it; `None` (logged) when it does not open, which
+/// the credential step then reports.
+async fn open_secret(st: &AppState, cred: &CredentialRow) -> Option<SecretString> {
+    match st.store.credential_secret(cred.id).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(credential = cred.id, "cannot open credential secret: {e}");
+            None
+        }
+    }
+}
+
+/// Runs the check pipeline for `url` with `cred`, opening its secret right before.
+pub(crate) async fn run(st: &AppState, url: &CloneUrl, cred: &CredentialRow, wanted_branch: Option<&str>) -> Outcome {
+    let secret = open_secret(st, cred).await;
+    checker(st).run(Target { url, credential: cred, secret, wanted_branch }).await
+}
+
+/// The next due time: `interval` from `now`, moved by up to `jitter` of it either way.
+pub fn next_due(now: DateTime<Utc>, interval: Duration, jitter: f64) -> DateTime<Utc> {
+    let spread = if jitter > 0.0 { rand::random::<f64>().mul_add(2.0 * jitter, -jitter) } else { 0.0 };
+    let secs = (interval.as_secs_f64() * (1.0 + spread)).max(1.0);
+    now + chrono::Duration::milliseconds((secs * 1000.0) as i64)
+}
+
+/// The next regular check of a repository from now.
+pub(crate) fn next_regular_check(st: &AppState) -> DateTime<Utc> {
+    next_due(Utc::now(), st.config.checks.interval, st.config.checks.jitter)
+}
+
+pub(crate) fn stored_check(c: CheckRow) -> StoredCheck {
+    StoredCheck {
+        id: c.id,
+        ok: c.ok,
+        status: c.status.as_str().to_owned(),
+        reason: c.reason.as_str().to_owned(),
+        instance: c.instance,
+        code: c.code,
+        checked_at: c.checked_at,
+        duration_ms: c.duration_ms,
+        warning_codes: c.warn_codes,
+        checks: c.steps,
+    }
+}
+
+/// Re-check a registered repository now, as a person asked, and keep the result.
+pub async fn check_now(st: &AppState, u: &CurrentUser, id: i64) -> Result<Check> {
+    u.require(Action::CheckRepository)?;
+    let row = st.store.get_repository(id).await?;
+    let check = recheck(st, &row, CheckReason::Manual).await?;
+    let detail = check
+        .first_failure()
+        .map_or_else(|| "all steps passed".to_owned(), |s| format!("{}: {}", s.step.as_str(), s.code));
+    u.audit(&st.store, "repository.check", "repository", Some(id), &row.name, detail).await;
+    Ok(check)
+}
+
+/// Runs the check of a registered repository with its stored credential and records it; the
+/// next scheduled check moves a full interval on.
+pub(crate) async fn recheck(st: &AppState, row: &RepositoryRow, reason: CheckReason) -> Result<Check> {
+    let (rec, _) = run_and_record(st, row, reason, |_| None).await?;
+    st.store.set_next_check(row.id, next_regular_check(st)).await?;
+    Ok(rec.check)
+}
+
+/// Check every registered repository as soon as possible ("check all now"): they become due
+/// and this instance's scheduler wakes; other instances see it at their next poll.
+pub async fn schedule_all(st: &AppState, u: &CurrentUser) -> Result<Scheduled> {
+    u.require(Action::CheckRepository)?;
+    let scheduled = st.store.schedule_all_checks(Utc::now()).await?;
+    st.instance.wake();
+    u.audit(&st.store, "repository.check_all", "repository", None, "", format!("{scheduled} repositories made due"))
+        .await;
+    Ok(Scheduled { scheduled })
+}
+
+/// A repository's checks, newest first, `limit` of them older than check `before`.
+pub async fn history(
+    st: &AppState,
+    u: &CurrentUser,
+    id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredCheck>> {
+    u.require(Action::ReadRepositories)?;
+    st.store.get_repository(id).await?;
+    Ok(st.store.check_history(id, before, limit).await?.into_iter().map(stored_check).collect())
+}
+
+/// What one recorded check found.
+pub struct Recorded {
+    pub check: Check,
+    /// The host answered 429; with how long it asked to wait when it said.
+    pub rate_limited: Option<crate::checks::RateLimited>,
+}
+
+/// Runs the check, then records it with the lease hand-back `lease` decides from the result
+/// (owner and next due time), all in one transaction. Returns whether the lease was kept.
+pub(crate) async fn run_and_record(
+    st: &AppState,
+    row: &RepositoryRow,
+    reason: CheckReason,
+    lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
+) -> Result<(Recorded, Option<bool>), StoreError> {
+    let cred = st.store.get_credential(row.credential_id).await?;
+    // A stored URL was canonical when it was saved; one that no longer parses (an integration
+    // removed from the configuration) fails its url step like any other first failure.
+    let url = CloneUrl::parse(&row.clone_url, &st.config.integrations);
+    st.instance.metrics.started();
+    let checked_at = Utc::now();
+    let (check, duration, rate_limited) = match &url {
+        Ok(url) => {
+            let out = run(st, url, &cred, Some(&row.default_branch)).await;
+            (out.check, out.duration, out.rate_limited)
+        }
+        Err(e) => (crate::checks::url_refused(e), Duration::ZERO, None),
+    };
+    st.instance.metrics.ended();
+    let rec = Recorded { check, rate_limited };
+    let lease = lease(&rec);
+    let kept = record_outcome(st, row.id, &row.name, &cred, &rec.check, checked_at, duration, reason, lease).await?;
+    Ok((rec, kept))
+}
+
+/// Keeps a finished check in one transaction: its history row, the credential's
+/// authentication count (which pauses background checks at the threshold) and, for a
+/// scheduled check, the lease handed back with the next due time; then this instance's
+/// metrics. Returns whether the lease was still this instance's.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_outcome(
+    st: &AppState,
+    repository_id: i64,
+    repository_name: &str,
+    cred: &CredentialRow,
+    check: &Check,
+    checked_at: DateTime<Utc>,
+    took: Duration,
+    reason: CheckReason,
+    lease: Option<(String, DateTime<Utc>)>,
+) -> Result<Option<bool>, StoreError> {
+    let inst = &st.instance;
+    let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    let auth = auth_verdict(check).map(|failed| AuthResult {
+        credential_id: cred.id,
+        failed,
+        pause_after: st.config.checks.pause_after_auth_failures,
+        now: Utc::now(),
+    });
+    let new = NewCheck { check, reason, instance: &inst.instance_id, checked_at, duration_ms };
+    let done =
+        st.store.record_outcome(repository_id, &new, auth, lease.as_ref().map(|(o, n)| (o.as_str(), *n))).await?;
+    inst.metrics.check_finished(reason, CheckStatus::of(check), took);
+    if let Some(count) = done.auth.filter(|c| c.paused_now) {
+        inst.metrics.credential_paused();
+        tracing::warn!(
+            credential = cred.id,
+            failures = count.failures,
+            "background checks with this credential are paused after repeated authentication failures; edit the credential to resume"
+        );
+        let audit = NewAudit {
+            actor: "berth".to_owned(),
+            action: "credential.checks_paused".to_owned(),
+            target_kind: "credential".to_owned(),
+            target_id: Some(cred.id),
+            target_name: cred.name.clone(),
+            detail: format!(
+                "{} authentication failures in a row (last on repository {repository_name:?}); background checks stop until the credential is edited",
+                count.failures
+            ),
+            outcome: "ok".to_owned(),
+            ..NewAudit::default()
+        };
+        if let Err(e) = st.store.audit(&audit).await {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+    Ok(done.lease_kept)
+}
+
+/// `Some(true)` when the host refused the credential, `Some(false)` when it accepted it,
+/// `None` when the check never got as far as asking (a bad URL, DNS, connection, TLS).
+fn auth_verdict(check: &Check) -> Option<bool> {
+    let refused = check
+        .checks
+        .iter()
+        .any(|s| s.status == StepStatus::Fail && matches!(s.code, Code::AuthFailed | Code::TokenExpired));
+    if refused {
+        return Some(true);
+    }
+    let accepted = check
+        .checks
+        .iter()
+        .any(|s| s.status == StepStatus::Pass && matches!(s.step, StepName::ApiCredential | StepName::GitDiscovery));
+    accepted.then_some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_core::Step;
+
+    #[test]
+    fn next_due_stays_within_the_jitter() {
+        let now = Utc::now();
+        for _ in 0..200 {
+            let d = (next_due(now, Duration::from_secs(3600), 0.1) - now).num_seconds();
+            assert!((3240..=3960).contains(&d), "{d}");
+        }
+        assert_eq!((next_due(now, Duration::from_secs(60), 0.0) - now).num_seconds(), 60);
+    }
+
+    #[test]
+    fn authentication_verdicts() {
+        let refused = Check::completed(vec![Step::fail(StepName::GitDiscovery, Code::AuthFailed, "no", "fix")]);
+        assert_eq!(auth_verdict(&refused), Some(true));
+        let expired = Check::completed(vec![Step::fail(StepName::ApiCredential, Code::TokenExpired, "old", "renew")]);
+        assert_eq!(auth_verdict(&expired), Some(true));
+        let network = Check::completed(vec![Step::fail(StepName::Dns, Code::DnsFailed, "no", "fix")]);
+        assert_eq!(auth_verdict(&network), None);
+        let fine = Check::completed(vec![Step::pass(StepName::GitDiscovery, "ok")]);
+        assert_eq!(auth_verdict(&fine), Some(false));
+    }
+}

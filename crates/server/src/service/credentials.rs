@@ -1,0 +1,310 @@
+//! Credentials: store, list, show, update (rotate) and delete. No answer ever carries the
+//! secret; the vault seals it on the way in and only the check pipeline opens it.
+
+use super::checks::recheck;
+use super::{Error, Refusal, Result};
+use crate::auth::{Action, CurrentUser};
+use crate::state::AppState;
+use berth_core::credential::{self, CredentialRules, Expiry, ExpiryWarning};
+use berth_core::{Check, Code, CredentialKind};
+use berth_proto::{Credential, CredentialCreate, CredentialUpdate, RepositoryRef, Warning};
+use berth_store::{CheckReason, CredentialPatch, CredentialRow, NewCredential, StoreError};
+use chrono::Utc;
+use secrecy::SecretString;
+use std::collections::HashMap;
+
+/// What needs attention on a repository now, from its credential: the expiry warning of
+/// today (30, 7, 1 days before, or expired) and paused background checks.
+pub(crate) fn warnings_of(cred: &CredentialRow) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some(w) = ExpiryWarning::of(cred.expires_on, Utc::now().date_naive()) {
+        out.push(Warning { code: w.code(), message: w.message(&cred.name), remedy: w.remedy().to_owned() });
+    }
+    if let Some(at) = cred.checks_paused_at {
+        out.push(Warning {
+            code: Code::AuthFailed,
+            message: format!(
+                "background checks with credential {:?} are paused since {} after {} authentication failures in a row, so that polling cannot lock the account",
+                cred.name,
+                at.format("%Y-%m-%d %H:%M UTC"),
+                cred.auth_failures
+            ),
+            remedy: "replace the token or fix the credential (editing it resumes the checks at once), or re-check a repository by hand".to_owned(),
+        });
+    }
+    out
+}
+
+fn view(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Credential {
+    let today = Utc::now().date_naive();
+    let (status, days) = match credential::expiry(row.expires_on, today) {
+        Expiry::Unknown => ("unknown", None),
+        Expiry::Valid { days_left } => ("valid", Some(days_left)),
+        Expiry::ExpiresSoon { days_left } => ("expires_soon", Some(days_left)),
+        Expiry::Expired { days_ago } => ("expired", Some(-days_ago)),
+    };
+    // Recorded scopes are what the user says they granted; with none recorded there is
+    // nothing to compare (the REST check reports what the host says instead).
+    let scope_gaps = if row.kind == CredentialKind::BitbucketApiToken && !row.scopes.is_empty() {
+        credential::missing_scopes(credential::FULL_SCOPES, &row.scopes)
+            .into_iter()
+            .map(|s| berth_proto::ScopeGap {
+                scope: s.to_owned(),
+                blocks: berth_core::scopes::capabilities_of(s).iter().map(|c| (*c).to_owned()).collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let missing_scopes = if row.kind == CredentialKind::BitbucketApiToken {
+        credential::missing_scopes(credential::REGISTRATION_SCOPES, &row.scopes)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let expiry_warning = ExpiryWarning::of(row.expires_on, today).map(|w| berth_proto::Warning {
+        code: w.code(),
+        message: w.message(&row.name),
+        remedy: w.remedy().to_owned(),
+    });
+    Credential {
+        id: row.id,
+        name: row.name,
+        kind: row.kind,
+        kind_label: row.kind.label().to_owned(),
+        username: row.username,
+        email: row.email,
+        expires_on: row.expires_on,
+        expiry_status: status.to_owned(),
+        days_until_expiry: days,
+        scopes: row.scopes,
+        missing_scopes,
+        scope_gaps,
+        used_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        secret_updated_at: row.secret_updated_at,
+        expiry_warning,
+        auth_failures: row.auth_failures,
+        checks_paused_at: row.checks_paused_at,
+    }
+}
+
+fn clean(s: Option<String>) -> Option<String> {
+    s.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn clean_scopes(scopes: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = scopes.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Store a credential. The secret is sealed by the vault and never shown again.
+pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Result<Credential> {
+    u.require(Action::CreateCredential)?;
+    let username = clean(req.username);
+    let email = clean(req.email);
+    let scopes = clean_scopes(req.scopes.unwrap_or_default());
+    let name = req.name.trim().to_owned();
+    CredentialRules {
+        name: &name,
+        username: username.as_deref(),
+        email: email.as_deref(),
+        scopes: &scopes,
+        secret_len: req.secret.len(),
+    }
+    .validate(req.kind)?;
+    refuse_app_password(req.kind, &req.secret)?;
+    let secret = SecretString::from(req.secret);
+    let row = st
+        .store
+        .create_credential(NewCredential {
+            name: &name,
+            kind: req.kind,
+            username: username.as_deref(),
+            email: email.as_deref(),
+            expires_on: req.expires_on,
+            scopes: &scopes,
+            secret: &secret,
+        })
+        .await?;
+    tracing::info!(credential = row.id, kind = row.kind.as_str(), "credential stored");
+    let detail = format!(
+        "kind {}; identity {}; expires {}; {} scope(s)",
+        row.kind.as_str(),
+        row.username.as_deref().or(row.email.as_deref()).unwrap_or("-"),
+        row.expires_on.map_or_else(|| "-".to_owned(), |d| d.to_string()),
+        row.scopes.len()
+    );
+    u.audit(&st.store, "credential.create", "credential", Some(row.id), &row.name, detail).await;
+    Ok(view(row, Vec::new()))
+}
+
+pub async fn list(st: &AppState, u: &CurrentUser) -> Result<Vec<Credential>> {
+    u.require(Action::ReadCredentials)?;
+    let mut used: HashMap<i64, Vec<RepositoryRef>> = HashMap::new();
+    for r in st.store.list_repositories().await? {
+        used.entry(r.credential_id).or_default().push(RepositoryRef { id: r.id, name: r.name });
+    }
+    let rows = st.store.list_credentials().await?;
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let u = used.remove(&c.id).unwrap_or_default();
+            view(c, u)
+        })
+        .collect())
+}
+
+async fn with_usage(st: &AppState, row: CredentialRow) -> Result<Credential> {
+    let used =
+        st.store.repositories_using(row.id).await?.into_iter().map(|(id, name)| RepositoryRef { id, name }).collect();
+    Ok(view(row, used))
+}
+
+pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credential> {
+    u.require(Action::ReadCredentials)?;
+    let row = st.store.get_credential(id).await?;
+    with_usage(st, row).await
+}
+
+/// A repository re-checked after its credential's token was replaced.
+pub struct Recheck {
+    pub repository: RepositoryRef,
+    pub check: Check,
+}
+
+/// Atlassian API tokens start with ATATT and app passwords with ATBB: an "API token" with the
+/// app-password prefix is the retired kind, and would fail at its first request. Checked on
+/// create and on every token replacement.
+fn refuse_app_password(kind: CredentialKind, secret: &str) -> Result<()> {
+    if kind == CredentialKind::BitbucketApiToken
+        && berth_core::scopes::looks_like_app_password(kind, None, None, secret)
+    {
+        let retired = credential::app_password_retired();
+        return Err(Error::Invalid(Refusal::new(
+            retired.code,
+            format!(
+                "this looks like a Bitbucket app password (it starts with ATBB), not an API token. {}",
+                retired.message
+            ),
+            retired.remedy,
+        )));
+    }
+    Ok(())
+}
+
+/// Update a credential. Sending `secret` replaces the token and re-checks every repository
+/// that uses it, answering each result; other edits make them due for the scheduler.
+pub async fn update(
+    st: &AppState,
+    u: &CurrentUser,
+    id: i64,
+    req: CredentialUpdate,
+) -> Result<(Credential, Vec<Recheck>)> {
+    u.require(Action::UpdateCredential)?;
+    let cur = st.store.get_credential(id).await?;
+    let name = req.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| cur.name.clone());
+    let username = match req.username {
+        Some(u) => clean(u),
+        None => cur.username.clone(),
+    };
+    let email = match req.email {
+        Some(e) => clean(e),
+        None => cur.email.clone(),
+    };
+    let scopes = req.scopes.map(clean_scopes).unwrap_or_else(|| cur.scopes.clone());
+    // The secret is optional on update; validate the other fields as if it were present.
+    let secret_len = req.secret.as_ref().map_or(1, String::len);
+    CredentialRules {
+        name: &name,
+        username: username.as_deref(),
+        email: email.as_deref(),
+        scopes: &scopes,
+        secret_len,
+    }
+    .validate(cur.kind)?;
+    if let Some(secret) = &req.secret {
+        refuse_app_password(cur.kind, secret)?;
+    }
+    let rotated = req.secret.is_some();
+    let mut changed = Vec::new();
+    if name != cur.name {
+        changed.push(format!("name {:?} -> {:?}", cur.name, name));
+    }
+    if username != cur.username {
+        changed.push("username".to_owned());
+    }
+    if email != cur.email {
+        changed.push("email".to_owned());
+    }
+    if scopes != cur.scopes {
+        changed.push(format!("scopes ({})", scopes.len()));
+    }
+    if let Some(x) = req.expires_on.filter(|x| *x != cur.expires_on) {
+        changed.push(format!("expiry {}", x.map_or_else(|| "none".to_owned(), |d| d.to_string())));
+    }
+    if rotated {
+        changed.push("token replaced".to_owned());
+    }
+    let row = st
+        .store
+        .update_credential(
+            id,
+            CredentialPatch {
+                name: Some(name),
+                username: Some(username),
+                email: Some(email),
+                expires_on: req.expires_on,
+                scopes: Some(scopes),
+                secret: req.secret.map(SecretString::from),
+            },
+        )
+        .await?;
+    tracing::info!(credential = id, rotated, "credential updated");
+    let mut rechecks = Vec::new();
+    if rotated {
+        for (rid, rname) in st.store.repositories_using(id).await? {
+            let row = st.store.get_repository(rid).await?;
+            let check = recheck(st, &row, CheckReason::Credential).await?;
+            rechecks.push(Recheck { repository: RepositoryRef { id: rid, name: rname }, check });
+        }
+        let ok = rechecks.iter().filter(|r| r.check.ok).count();
+        changed.push(format!("re-checked {} repositories: {ok} ok, {} failed", rechecks.len(), rechecks.len() - ok));
+    } else {
+        // The store made every repository of this credential due; run them now, not at the
+        // next poll.
+        st.instance.wake();
+    }
+    u.audit(&st.store, "credential.update", "credential", Some(id), &row.name, changed.join("; ")).await;
+    Ok((with_usage(st, row).await?, rechecks))
+}
+
+/// Delete a credential; refused while a repository uses it. Answers what was deleted.
+pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credential> {
+    u.require(Action::DeleteCredential)?;
+    let row = st.store.get_credential(id).await?;
+    st.store.delete_credential(id).await?;
+    tracing::info!(credential = id, "credential deleted");
+    u.audit(&st.store, "credential.delete", "credential", Some(id), &row.name, format!("kind {}", row.kind.as_str()))
+        .await;
+    Ok(view(row, Vec::new()))
+}
+
+/// The credential a request names by id or name. An unknown one is a mistake in the request
+/// (422), not a missing resource of the URL (404).
+pub(crate) async fn resolve(st: &AppState, reference: &str) -> Result<CredentialRow> {
+    match st.store.find_credential(reference).await {
+        Ok(c) => Ok(c),
+        Err(StoreError::NotFound { .. }) => Err(Error::Invalid(Refusal::new(
+            Code::CredentialNotFound,
+            format!("no credential with id or name {:?}", reference.chars().take(100).collect::<String>()),
+            "store the credential first (Admin > Credentials > Create Credential), then pick it here",
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,170 @@
+//! The one error every use case returns. It says what went wrong in domain terms; the REST API
+//! (`crate::error::ApiError`) and the web pages choose the HTTP status and, for the typed
+//! variants, the wording, so a refusal reads the same wherever it comes from.
+
+use crate::auth::{Action, Role};
+use berth_core::credential::CredentialRuleError;
+use berth_core::{Code, Step, UrlError};
+use berth_store::StoreError;
+
+#[derive(Debug)]
+pub enum Error {
+    /// No valid session or token, or a sign-in that did not prove who the caller is.
+    Unauthenticated(Refusal),
+    /// The caller's role does not allow the action.
+    Forbidden { role: Role, action: Action },
+    /// Refused for another reason than the role (a personal API token minting tokens).
+    Refused(Refusal),
+    /// The thing asked for does not exist.
+    NotFound(Entity),
+    /// The input breaks a rule (a bad name, URL, date, a credential without its fields).
+    Invalid(Refusal),
+    /// A check step failed, so nothing was saved; every step is attached.
+    CheckFailed(Vec<Step>),
+    /// The request contradicts what is stored.
+    Conflict(Conflict),
+    /// Too many failed sign-ins: the name is locked for a while.
+    Locked(Refusal),
+    /// Something that should not happen (the database is down, a secret does not open).
+    Internal(String),
+}
+
+/// A refusal with its stable code, what happened, and what to do about it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: Code,
+    pub message: String,
+    pub remedy: String,
+}
+
+impl Refusal {
+    pub fn new(code: Code, message: impl Into<String>, remedy: impl Into<String>) -> Refusal {
+        Refusal { code, message: message.into(), remedy: remedy.into() }
+    }
+}
+
+/// What a request can be in conflict with.
+#[derive(Debug)]
+pub enum Conflict {
+    /// The repository (same host and path) is registered already.
+    RepositoryRegistered {
+        id: i64,
+        name: String,
+        clone_url: String,
+    },
+    /// Another entity of this kind has the name.
+    NameTaken(Entity),
+    /// Repositories still use the credential.
+    CredentialInUse {
+        repositories: Vec<(i64, String)>,
+    },
+    /// The change would leave no administrator.
+    LastAdministrator,
+    /// An administrator cannot delete their own account.
+    DeleteSelf,
+    /// The instance requires two-factor sign-in, so it cannot be turned off.
+    SecondFactorRequired,
+    // TEMP until the store's typed conflicts land.
+    Stored {
+        code: Code,
+        message: String,
+    },
+}
+
+/// What was not found or whose name is taken.
+// TEMP until the store's typed errors land (wip/store): then `pub use berth_store::Entity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Credential,
+    Repository,
+    User,
+    Token,
+    Other,
+}
+
+impl Entity {
+    fn from_what(what: &str) -> Entity {
+        match what {
+            "credential" => Entity::Credential,
+            "repository" => Entity::Repository,
+            "user" => Entity::User,
+            "token" | "API token" => Entity::Token,
+            _ => Entity::Other,
+        }
+    }
+
+    /// The stable code of "not found" for this entity.
+    pub fn not_found_code(self) -> Code {
+        match self {
+            Entity::Credential => Code::CredentialNotFound,
+            Entity::Repository => Code::RepositoryNotFound,
+            _ => Code::NotFound,
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Entity::Credential => "credential",
+            Entity::Repository => "repository",
+            Entity::User => "user",
+            Entity::Token => "token",
+            Entity::Other => "item",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(message: impl Into<String>, remedy: impl Into<String>) -> Error {
+        Error::Invalid(Refusal::new(Code::InvalidInput, message, remedy))
+    }
+
+    /// Logs an unexpected failure; the adapters answer it without internals.
+    pub fn internal(err: &dyn std::fmt::Display) -> Error {
+        Error::Internal(err.to_string())
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Unauthenticated(r) | Error::Refused(r) | Error::Invalid(r) | Error::Locked(r) => r.code,
+            Error::Forbidden { .. } => Code::Forbidden,
+            Error::NotFound(e) => e.not_found_code(),
+            Error::CheckFailed(steps) => {
+                steps.iter().find(|s| s.status == berth_core::StepStatus::Fail).map_or(Code::Internal, |s| s.code)
+            }
+            Error::Conflict(c) => match c {
+                Conflict::RepositoryRegistered { .. } => Code::AlreadyRegistered,
+                Conflict::CredentialInUse { .. } => Code::CredentialInUse,
+                Conflict::Stored { code, .. } => *code,
+                _ => Code::InvalidInput,
+            },
+            Error::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what } => Error::NotFound(Entity::from_what(what)),
+            // TEMP until the store's typed conflicts land.
+            StoreError::Conflict { code, message } => Error::Conflict(Conflict::Stored { code, message }),
+            StoreError::LastAdmin => Error::Conflict(Conflict::LastAdministrator),
+            StoreError::CredentialInUse { repositories } => Error::Conflict(Conflict::CredentialInUse { repositories }),
+            other => Error::internal(&other),
+        }
+    }
+}
+
+impl From<CredentialRuleError> for Error {
+    fn from(e: CredentialRuleError) -> Self {
+        Error::Invalid(Refusal::new(e.code, e.message, e.remedy))
+    }
+}
+
+impl From<UrlError> for Error {
+    fn from(e: UrlError) -> Self {
+        Error::Invalid(Refusal::new(e.code(), e.to_string(), e.remedy()))
+    }
+}

@@ -1,0 +1,17 @@
+//! The use cases of Berth, each written once. A use case takes typed input (a request shape of
+//! `berth_proto`, an id, the acting [`CurrentUser`]) and returns domain values or one
+//! [`Error`]. It checks the caller's role ([`CurrentUser::require`]) and writes the audit log
+//! itself, so the REST API (`api/`) and the web pages (`web/`) are thin adapters: they decode a
+//! request, call a use case and render the answer. Only this layer talks to the store.
+//!
+//! [`CurrentUser`]: crate::auth::CurrentUser
+//! [`CurrentUser::require`]: crate::auth::CurrentUser::require
+
+pub mod checks;
+pub mod credentials;
+mod error;
+pub mod ops;
+pub mod repositories;
+pub mod scheduler;
+
+pub use error::{Conflict, Entity, Error, Refusal, Result};

@@ -1,0 +1,60 @@
+//! Operations: is this instance ready to serve, and the figures `/metrics` shows (counts only,
+//! never a name).
+
+use super::Result;
+use crate::metrics::Snapshot;
+use crate::state::AppState;
+use berth_core::credential::ExpiryWarning;
+use chrono::Utc;
+
+/// Why this instance should not get requests now.
+pub enum NotReady {
+    Stopping,
+    DatabaseUnavailable,
+}
+
+/// Ready when the database answers and the instance is not shutting down.
+pub async fn readiness(st: &AppState) -> std::result::Result<(), NotReady> {
+    if st.instance.is_stopping() {
+        return Err(NotReady::Stopping);
+    }
+    st.store.ping().await.map_err(|e| {
+        tracing::warn!("readiness: the database does not answer: {e}");
+        NotReady::DatabaseUnavailable
+    })
+}
+
+/// The Prometheus text of this instance's counters and the shared database's gauges.
+pub async fn metrics_text(st: &AppState) -> Result<String> {
+    let snap = snapshot(st).await?;
+    Ok(st.instance.metrics.render(&snap))
+}
+
+async fn snapshot(st: &AppState) -> Result<Snapshot> {
+    let mut snap = Snapshot::default();
+    let creds = st.store.list_credentials().await?;
+    let today = Utc::now().date_naive();
+    let paused: std::collections::HashSet<i64> =
+        creds.iter().filter(|c| c.checks_paused_at.is_some()).map(|c| c.id).collect();
+    snap.credentials_paused = paused.len() as u64;
+    for c in &creds {
+        if let Some(w) = ExpiryWarning::of(c.expires_on, today) {
+            *snap.credentials_by_expiry.entry(w.label()).or_default() += 1;
+        }
+    }
+    let last = st.store.last_check_summaries().await?;
+    let late =
+        Utc::now() - chrono::Duration::from_std(st.config.checks.poll * 2 + st.config.checks.lease).unwrap_or_default();
+    for r in st.store.list_repositories().await? {
+        let status = if paused.contains(&r.credential_id) {
+            "paused"
+        } else {
+            last.get(&r.id).map_or("unchecked", |c| c.status.as_str())
+        };
+        *snap.repositories_by_status.entry(status.to_owned()).or_default() += 1;
+        if r.next_check_at.is_some_and(|n| n < late) {
+            snap.repositories_overdue += 1;
+        }
+    }
+    Ok(snap)
+}

@@ -1,0 +1,268 @@
+//! Repositories: Refresh (list a remote's branches), register, list, show, update and delete.
+//! Every write runs the whole check first and saves nothing when a step fails, so
+//! "registered" always means "was reachable with this credential and had this branch".
+//!
+//! The clone URL is parsed once per request, here; the check pipeline and the store get the
+//! parsed [`CloneUrl`].
+
+use super::checks::{self, next_regular_check, stored_check};
+use super::credentials::{resolve, warnings_of};
+use super::{Conflict, Error, Refusal, Result};
+use crate::auth::{Action, CurrentUser};
+use crate::state::AppState;
+use berth_core::{CloneUrl, Code, StepStatus, UrlError};
+use berth_proto::{
+    CredentialRef, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
+};
+use berth_store::{CheckReason, CheckRow, CredentialRow, NewRepository, RepositoryRow};
+use chrono::Utc;
+use std::collections::HashMap;
+
+/// A repository as the API shows it, from its row, last check and credential.
+fn view(row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>) -> Repository {
+    let paused = cred.is_some_and(|c| c.checks_paused_at.is_some());
+    let status = match (&last, paused) {
+        (_, true) => "paused".to_owned(),
+        (Some(c), false) => c.status.as_str().to_owned(),
+        (None, false) => "unchecked".to_owned(),
+    };
+    Repository {
+        status,
+        next_check_at: row.next_check_at,
+        checking_by: row.lease_owner.clone().filter(|_| row.lease_until.is_some_and(|u| u > Utc::now())),
+        warnings: cred.map(warnings_of).unwrap_or_default(),
+        id: row.id,
+        name: row.name,
+        vcs: row.vcs,
+        clone_url: row.clone_url,
+        provider: berth_core::Provider::parse(&row.provider).unwrap_or(berth_core::Provider::Generic),
+        default_branch: row.default_branch,
+        credential: CredentialRef { id: row.credential_id, name: row.credential_name },
+        last_check: last.map(stored_check),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// One repository with its last check and its credential's warnings.
+async fn view_of(st: &AppState, row: RepositoryRow) -> Result<Repository> {
+    let last = st.store.last_check(row.id).await?;
+    let cred = st.store.get_credential(row.credential_id).await.ok();
+    Ok(view(row, last, cred.as_ref()))
+}
+
+fn parse_url(st: &AppState, raw: &str) -> std::result::Result<CloneUrl, UrlError> {
+    CloneUrl::parse(raw, &st.config.integrations)
+}
+
+/// List the branches of a remote repository and its default branch: the Refresh button.
+pub async fn remote_branches(st: &AppState, u: &CurrentUser, req: RemoteBranchesRequest) -> Result<RemoteBranches> {
+    u.require(Action::UseCredential)?;
+    let cred = resolve(st, &req.credential).await?;
+    let url = parse_url(st, &req.clone_url).map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
+    let out = checks::run(st, &url, &cred, None).await;
+    // A missing default branch is not a failure for Refresh: the user picks one from the list.
+    let blocking = out.check.checks.iter().any(|s| s.status == StepStatus::Fail && s.code != Code::NoDefaultBranch);
+    match out.refs {
+        Some(refs) if !blocking => Ok(RemoteBranches {
+            clone_url: url.canonical(),
+            provider: url.provider,
+            default_branch: refs.default_branch.clone(),
+            protocol: match refs.protocol {
+                berth_git::Protocol::V2 => "v2",
+                berth_git::Protocol::V0 => "v0",
+            }
+            .to_owned(),
+            branches: refs.branches.into_iter().map(|b| RemoteBranch { name: b.name, commit: b.commit }).collect(),
+            checks: out.check.checks,
+        }),
+        _ => Err(Error::CheckFailed(out.check.checks)),
+    }
+}
+
+fn validate_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "the repository name must be 1 to 100 printable characters",
+            "name it as it should appear in the list",
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+fn validate_vcs(vcs: &str) -> Result<String> {
+    let v = vcs.trim().to_ascii_lowercase();
+    if v != "git" {
+        return Err(Error::Invalid(Refusal::new(
+            Code::UnsupportedVcs,
+            format!("version control system {:?} is not supported", vcs.chars().take(40).collect::<String>()),
+            "choose GIT: Berth registers Git repositories",
+        )));
+    }
+    Ok(v)
+}
+
+/// What a registration or an update asks to save.
+struct Wanted<'a> {
+    /// The repository being updated; `None` registers a new one.
+    id: Option<i64>,
+    name: String,
+    vcs: String,
+    clone_url: &'a str,
+    credential: &'a str,
+    branch: Option<&'a str>,
+}
+
+/// Checks and saves a repository: runs every step and saves nothing if one fails. A
+/// repository registered already is refused before any network traffic; the store refuses it
+/// again, atomically, if another registration won the race meanwhile.
+async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<RepositoryRow> {
+    let url = parse_url(st, w.clone_url);
+    if let Ok(url) = &url {
+        let key = url.repository_key();
+        if let Some(existing) = st.store.find_by_repo_key(&key).await?.filter(|r| Some(r.id) != w.id) {
+            return Err(Error::Conflict(Conflict::RepositoryRegistered {
+                id: existing.id,
+                name: existing.name,
+                clone_url: existing.clone_url,
+            }));
+        }
+    }
+    let cred = resolve(st, w.credential).await?;
+    let url = url.map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
+    let started = Utc::now();
+    let out = checks::run(st, &url, &cred, w.branch).await;
+    let (Some(default_branch), true) = (out.default_branch, out.check.ok) else {
+        return Err(Error::CheckFailed(out.check.checks));
+    };
+    let new = NewRepository {
+        name: w.name,
+        vcs: w.vcs,
+        clone_url: url.canonical(),
+        repo_key: url.repository_key(),
+        provider: url.provider.as_str().to_owned(),
+        default_branch,
+        credential_id: cred.id,
+        next_check_at: Some(next_regular_check(st)),
+    };
+    let row = match w.id {
+        None => st.store.create_repository(&new).await?,
+        Some(id) => st.store.update_repository(id, &new).await?,
+    };
+    checks::record_outcome(
+        st,
+        row.id,
+        &row.name,
+        &cred,
+        &out.check,
+        started,
+        out.duration,
+        CheckReason::Register,
+        None,
+    )
+    .await?;
+    Ok(row)
+}
+
+/// Register a repository after checking access to it.
+pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> Result<Repository> {
+    u.require(Action::RegisterRepository)?;
+    let vcs = validate_vcs(&req.vcs)?;
+    let name = validate_name(&req.name)?;
+    let wanted = Wanted {
+        id: None,
+        name,
+        vcs,
+        clone_url: &req.clone_url,
+        credential: &req.credential,
+        branch: req.default_branch.as_deref(),
+    };
+    let row = checked_save(st, wanted).await?;
+    tracing::info!(repository = row.id, "repository registered");
+    let detail = format!("{} branch {} with credential {:?}", row.clone_url, row.default_branch, row.credential_name);
+    u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
+    view_of(st, row).await
+}
+
+/// Update a repository; the result is re-checked before it is saved.
+pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpdate) -> Result<Repository> {
+    u.require(Action::UpdateRepository)?;
+    let cur = st.store.get_repository(id).await?;
+    let name = validate_name(req.name.as_deref().unwrap_or(&cur.name))?;
+    let clone_url = req.clone_url.unwrap_or_else(|| cur.clone_url.clone());
+    let credential = req.credential.unwrap_or_else(|| cur.credential_id.to_string());
+    let branch = req.default_branch.unwrap_or_else(|| cur.default_branch.clone());
+    let wanted = Wanted {
+        id: Some(id),
+        name,
+        vcs: cur.vcs.clone(),
+        clone_url: &clone_url,
+        credential: &credential,
+        branch: Some(&branch),
+    };
+    let row = checked_save(st, wanted).await?;
+    tracing::info!(repository = id, "repository updated");
+    u.audit(&st.store, "repository.update", "repository", Some(id), &row.name, changes(&cur, &row)).await;
+    view_of(st, row).await
+}
+
+/// The audit detail of an update: which fields changed, from what to what.
+fn changes(cur: &RepositoryRow, row: &RepositoryRow) -> String {
+    let mut changed = Vec::new();
+    if row.name != cur.name {
+        changed.push(format!("name {:?} -> {:?}", cur.name, row.name));
+    }
+    if row.clone_url != cur.clone_url {
+        changed.push(format!("clone URL {} -> {}", cur.clone_url, row.clone_url));
+    }
+    if row.credential_id != cur.credential_id {
+        changed.push(format!("credential {:?} -> {:?}", cur.credential_name, row.credential_name));
+    }
+    if row.default_branch != cur.default_branch {
+        changed.push(format!("default branch {} -> {}", cur.default_branch, row.default_branch));
+    }
+    if changed.is_empty() {
+        changed.push("no field changed; re-checked".to_owned());
+    }
+    changed.join("; ")
+}
+
+/// Registered repositories by name, each with its last check (without steps), status and
+/// warnings: all of them, or `limit` from `offset`.
+pub async fn list(st: &AppState, u: &CurrentUser, limit: Option<i64>, offset: i64) -> Result<Vec<Repository>> {
+    u.require(Action::ReadRepositories)?;
+    let rows = st.store.list_repositories_page(limit, offset).await?;
+    let mut last = if limit.is_some() {
+        st.store.last_check_summaries_of(&rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?
+    } else {
+        st.store.last_check_summaries().await?
+    };
+    let creds: HashMap<i64, CredentialRow> =
+        st.store.list_credentials().await?.into_iter().map(|c| (c.id, c)).collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let c = last.remove(&r.id);
+            let cred = creds.get(&r.credential_id);
+            view(r, c, cred)
+        })
+        .collect())
+}
+
+pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {
+    u.require(Action::ReadRepositories)?;
+    let row = st.store.get_repository(id).await?;
+    view_of(st, row).await
+}
+
+/// Delete a repository; answers what was deleted.
+pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {
+    u.require(Action::DeleteRepository)?;
+    let row = st.store.get_repository(id).await?;
+    let gone = view(row.clone(), None, None);
+    st.store.delete_repository(id).await?;
+    tracing::info!(repository = id, "repository deleted");
+    u.audit(&st.store, "repository.delete", "repository", Some(id), &row.name, row.clone_url.clone()).await;
+    Ok(gone)
+}

@@ -1,0 +1,111 @@
+//! Page handlers, one module per area as in the API. Each page decodes the form, calls the
+//! service layer (which checks the role and writes the audit log) and renders the answer.
+
+mod account;
+mod audit;
+mod credentials;
+mod repositories;
+mod session;
+mod users;
+
+pub use account::*;
+pub use audit::*;
+pub use credentials::*;
+pub use repositories::*;
+pub use session::*;
+pub use users::*;
+
+use crate::auth::Action;
+use crate::error::ApiError;
+use crate::web::views::*;
+use crate::web::{WebError, WebResult, WebUser};
+use askama::Template;
+use axum::extract::Query;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use std::collections::HashMap;
+
+type Q = Query<HashMap<String, String>>;
+
+// ------------------------------------------------------------------------------- rendering
+
+fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], axum::response::Html(html)).into_response(),
+        Err(e) => ApiError::internal(&e).into_response(),
+    }
+}
+
+// Handlers return `WebResult` anyway; a page answer is cheap next to rendering it.
+#[allow(clippy::result_large_err)]
+fn ok<T: Template>(t: &T) -> WebResult {
+    Ok(render(StatusCode::OK, t))
+}
+
+fn layout(wu: &WebUser, title: &str, active: &'static str) -> Layout {
+    Layout {
+        title: title.to_owned(),
+        user: wu.cu.user.username.clone(),
+        role: wu.cu.role.as_str().to_owned(),
+        csrf: wu.csrf.clone(),
+        active,
+        is_admin: wu.cu.may(Action::ManageUsers),
+        can_register: wu.cu.may(Action::RegisterRepository),
+        can_credentials: wu.cu.may(Action::CreateCredential),
+        flash: String::new(),
+        flash_kind: "ok",
+    }
+}
+
+fn flash(mut l: Layout, kind: &'static str, text: impl Into<String>) -> Layout {
+    l.flash = text.into();
+    l.flash_kind = kind;
+    l
+}
+
+/// An error page without a signed-in frame (used where no session is known).
+pub fn error_page(e: ApiError) -> Response {
+    let status = e.status;
+    let page = ErrorPage {
+        l: Layout { title: "Error".into(), ..Layout::default() },
+        status: status.as_u16(),
+        problem: Problem::from_api(&e),
+    };
+    render(status, &page)
+}
+
+/// An error page inside the signed-in frame: "You must have permission to …" and the like.
+fn fail<E: Into<ApiError>>(wu: &WebUser) -> impl FnOnce(E) -> WebError + '_ {
+    move |e| {
+        let e: ApiError = e.into();
+        let status = e.status;
+        let title = if status == StatusCode::FORBIDDEN { "Not allowed" } else { "Error" };
+        let page = ErrorPage { l: layout(wu, title, ""), status: status.as_u16(), problem: Problem::from_api(&e) };
+        WebError::Rendered(render(status, &page))
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+// ------------------------------------------------------------------------------- static files
+
+pub async fn css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../../static/app.css"),
+    )
+}
+
+pub async fn js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../../static/app.js"),
+    )
+}

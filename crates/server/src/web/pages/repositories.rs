@@ -1,0 +1,386 @@
+//! VC Repos, Register Repository (with Refresh), a repository's page with its checks, edit and delete.
+
+use super::*;
+use crate::auth::{self, Action, CurrentUser};
+use crate::error::ApiError;
+use crate::service::{checks, credentials, repositories};
+use crate::state::AppState;
+use crate::web::views::*;
+use crate::web::{csrf_refused, FormData, Posted, WebResult, WebUser};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_core::{Code, StepName, StepStatus};
+use berth_proto::{Credential, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, StoredCheck};
+
+/// The badge class and label of a repository's or a check's status.
+fn status_badge(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "ok" => ("pass", "ok"),
+        "warn" => ("warn", "warning"),
+        "fail" => ("fail", "failed"),
+        "paused" => ("paused", "paused"),
+        _ => ("never", "not checked yet"),
+    }
+}
+
+/// The codes behind a status: the first failing step's, else those of the steps that warned
+/// (when the check carries its steps).
+fn status_codes(c: &StoredCheck) -> Vec<String> {
+    if c.code != Code::Ok {
+        return vec![c.code.as_str().to_owned()];
+    }
+    // Lists carry the warned codes without the steps; a repository's own answer has both.
+    let mut out: Vec<String> = c.warning_codes.iter().map(|code| code.as_str().to_owned()).collect();
+    for s in c.checks.iter().filter(|s| s.status == StepStatus::Warn) {
+        let code = s.code.as_str().to_owned();
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
+fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
+    let (status, label) = status_badge(&r.status);
+    let (checked, checked_ago) =
+        r.last_check.as_ref().map(|c| (when(c.checked_at), ago(c.checked_at))).unwrap_or_default();
+    let (next_check, next_check_rel) = match r.next_check_at {
+        _ if !checks_enabled => (String::new(), "background checks are off on this server".to_owned()),
+        _ if r.status == "paused" => (String::new(), "paused until its credential is edited".to_owned()),
+        Some(t) => (when(t), until(t)),
+        None => (String::new(), "not scheduled".to_owned()),
+    };
+    RepoRow {
+        id: r.id,
+        name: r.name.clone(),
+        clone_url: r.clone_url.clone(),
+        provider: r.provider.to_string(),
+        default_branch: r.default_branch.clone(),
+        credential: r.credential.name.clone(),
+        credential_id: r.credential.id,
+        status: status.to_owned(),
+        status_label: label.to_owned(),
+        status_codes: r.last_check.as_ref().map(status_codes).unwrap_or_default(),
+        checked,
+        checked_ago,
+        next_check,
+        next_check_rel,
+        checking_by: r.checking_by.clone().unwrap_or_default(),
+        warnings: r.warnings.iter().map(WarningView::from).collect(),
+    }
+}
+
+fn history_row(c: &StoredCheck) -> HistoryRow {
+    let (status, label) = status_badge(&c.status);
+    HistoryRow {
+        id: c.id,
+        at: when(c.checked_at),
+        ago: ago(c.checked_at),
+        reason: c.reason.clone(),
+        reason_label: match c.reason.as_str() {
+            "register" => "registration",
+            "manual" => "by hand",
+            "schedule" => "scheduled",
+            "credential" => "credential changed",
+            other => other,
+        }
+        .to_owned(),
+        status: status.to_owned(),
+        status_label: label.to_owned(),
+        code: if c.code == Code::Ok { String::new() } else { c.code.as_str().to_owned() },
+        ms: c.duration_ms,
+        instance: c.instance.clone(),
+        steps_summary: steps_summary(&c.checks),
+        steps: steps(&c.checks),
+    }
+}
+
+fn steps_summary(list: &[berth_core::Step]) -> String {
+    let count = |st: StepStatus| list.iter().filter(|s| s.status == st).count();
+    let mut out = format!("{} step{}", list.len(), if list.len() == 1 { "" } else { "s" });
+    match count(StepStatus::Fail) {
+        0 => {}
+        n => out.push_str(&format!(", {n} failed")),
+    }
+    match count(StepStatus::Warn) {
+        0 => {}
+        1 => out.push_str(", 1 warning"),
+        n => out.push_str(&format!(", {n} warnings")),
+    }
+    out
+}
+
+pub async fn repos(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
+    let list = repositories::list(&st, &wu.cu, None, 0).await.map_err(fail(&wu))?;
+    let mut l = layout(&wu, "VC Repos", "repos");
+    if let Some(id) = q.0.get("registered").and_then(|v| v.parse::<i64>().ok()) {
+        if let Some(r) = list.iter().find(|r| r.id == id) {
+            l = flash(l, "ok", format!("Registered {}: every check passed.", r.name));
+        }
+    } else if let Some(name) = q.0.get("deleted") {
+        l = flash(l, "ok", format!("Deleted {name}."));
+    } else if let Some(n) = q.0.get("scheduled").and_then(|v| v.parse::<u64>().ok()) {
+        let what = if n == 1 { "1 repository will".to_owned() } else { format!("{n} repositories will") };
+        l = if st.config.checks.enabled {
+            flash(
+                l,
+                "ok",
+                format!("{what} be checked in the background. Results appear in each repository's check history."),
+            )
+        } else {
+            flash(l, "error", format!("{what} be checked once background checks run: they are off on this server ([checks] enabled = false)."))
+        };
+    }
+    let enabled = st.config.checks.enabled;
+    let can_check = wu.cu.may(Action::CheckRepository);
+    ok(&ReposPage { l, repos: list.iter().map(|r| repo_row(r, enabled)).collect(), can_check })
+}
+
+/// "Check all now": every repository becomes due and the scheduler wakes, as
+/// `POST /api/v1/checks/schedule` does.
+pub async fn check_all(State(st): State<AppState>, p: Posted) -> WebResult {
+    let done = checks::schedule_all(&st, &p.user.cu).await.map_err(fail(&p.user))?;
+    Ok(see_other(&format!("/?scheduled={}", done.scheduled)))
+}
+
+fn credential_choices(creds: &[Credential], selected: &str) -> Vec<Choice> {
+    creds
+        .iter()
+        .map(|c| {
+            let identity = c.username.as_deref().or(c.email.as_deref()).unwrap_or("");
+            let warn = match c.expiry_status.as_str() {
+                "expired" => " (expired)",
+                "expires_soon" => " (expires soon)",
+                _ => "",
+            };
+            let label = if identity.is_empty() {
+                format!("{} · {}{warn}", c.name, c.kind_label)
+            } else {
+                format!("{} · {} · {identity}{warn}", c.name, c.kind_label)
+            };
+            Choice { value: c.id.to_string(), label, selected: c.id.to_string() == selected }
+        })
+        .collect()
+}
+
+async fn register_page(
+    st: &AppState,
+    wu: &WebUser,
+    mode: &'static str,
+    action: String,
+    form: Option<&FormData>,
+) -> Result<RegisterPage, ApiError> {
+    let creds = credentials::list(st, &wu.cu).await?;
+    let get = |k: &str| form.map(|f| f.get(k)).unwrap_or_default();
+    let title = if mode == "new" { "Register Repository" } else { "Edit repository" };
+    Ok(RegisterPage {
+        l: layout(wu, title, "repos"),
+        mode,
+        action,
+        name: get("name"),
+        clone_url: get("clone_url"),
+        credentials: credential_choices(&creds, &get("credential")),
+        default_branch: get("default_branch"),
+        branch_enabled: mode == "edit" || !get("default_branch").is_empty(),
+        refresh_note: String::new(),
+        branch_options: Vec::new(),
+        problem: None,
+        refresh_steps: Vec::new(),
+        step_titles: step_titles(),
+    })
+}
+
+pub async fn register_form(State(st): State<AppState>, wu: WebUser) -> WebResult {
+    wu.cu.require(Action::RegisterRepository).map_err(fail(&wu))?;
+    let page = register_page(&st, &wu, "new", "/repositories/new".into(), None).await.map_err(fail(&wu))?;
+    ok(&page)
+}
+
+/// Every step's title by its name, as JSON for the script.
+fn step_titles() -> String {
+    let titles: serde_json::Map<String, serde_json::Value> =
+        StepName::ALL.iter().map(|n| (n.as_str().to_owned(), n.title().into())).collect();
+    serde_json::Value::Object(titles).to_string()
+}
+
+impl RegisterPage {
+    /// Shows why the API refused the form. A URL refused for carrying a password is not
+    /// echoed back into the page.
+    fn refused(&mut self, e: &ApiError) {
+        if e.code == berth_core::Code::SecretInUrl {
+            self.clone_url.clear();
+        }
+        self.problem = Some(Problem::from_api(e));
+    }
+}
+
+/// The no-script Refresh: lists the branches on the server and fills the form.
+async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, credential: String) {
+    let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential };
+    match repositories::remote_branches(st, cu, req).await {
+        Ok(rb) => {
+            let names: Vec<&str> = rb.branches.iter().map(|b| b.name.as_str()).collect();
+            let keep = !page.default_branch.is_empty() && names.contains(&page.default_branch.as_str());
+            if !keep {
+                page.default_branch = rb
+                    .default_branch
+                    .clone()
+                    .filter(|d| names.contains(&d.as_str()))
+                    .or_else(|| names.first().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+            }
+            page.branch_enabled = true;
+            page.refresh_note = format!(
+                "{} branches on the remote{}.",
+                rb.branches.len(),
+                rb.default_branch.as_deref().map(|d| format!("; its default is {d}")).unwrap_or_default()
+            );
+            page.branch_options = names.iter().take(500).map(|s| (*s).to_owned()).collect();
+        }
+        Err(e) => {
+            page.refused(&ApiError::from(e));
+            page.branch_enabled = false;
+        }
+    }
+}
+
+pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
+    let wu = &p.user;
+    wu.cu.require(Action::RegisterRepository).map_err(fail(wu))?;
+    let mut page = register_page(&st, wu, "new", "/repositories/new".into(), Some(&p.form)).await.map_err(fail(wu))?;
+    if p.form.get("op") == "refresh" {
+        refresh_into(&st, &wu.cu, &mut page, p.form.get("credential")).await;
+        return ok(&page);
+    }
+    let req = RepositoryCreate {
+        name: p.form.get("name"),
+        vcs: p.form.opt("vcs").unwrap_or_else(|| "git".into()),
+        clone_url: p.form.get("clone_url"),
+        credential: p.form.get("credential"),
+        default_branch: p.form.opt("default_branch"),
+    };
+    match repositories::register(&st, &wu.cu, req).await.map_err(ApiError::from) {
+        Ok(r) => Ok(see_other(&format!("/?registered={}", r.id))),
+        Err(e) if e.status == StatusCode::FORBIDDEN => Err(fail(wu)(e)),
+        Err(e) => {
+            page.refused(&e);
+            Ok(render(e.status, &page))
+        }
+    }
+}
+
+/// Refresh from the page's script: the API's answer (`RemoteBranches`, or its error body with
+/// every step), behind the session's CSRF token instead of a bearer token.
+pub async fn refresh_json(
+    State(st): State<AppState>,
+    wu: WebUser,
+    headers: HeaderMap,
+    Json(req): Json<RemoteBranchesRequest>,
+) -> Response {
+    let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if wu.csrf.is_empty() || !auth::constant_time_eq(sent, &wu.csrf) {
+        return csrf_refused().into_response();
+    }
+    match repositories::remote_branches(&st, &wu.cu, req).await {
+        Ok(rb) => Json(rb).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Checks shown per page of a repository's history.
+const HISTORY_PAGE: i64 = 50;
+
+pub async fn repo(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>, q: Q) -> WebResult {
+    let r = repositories::show(&st, &wu.cu, id).await.map_err(fail(&wu))?;
+    let before = q.0.get("before").and_then(|v| v.parse::<i64>().ok());
+    let history = checks::history(&st, &wu.cu, id, before, HISTORY_PAGE).await.map_err(fail(&wu))?;
+    let mut l = layout(&wu, &r.name, "repos");
+    if q.0.contains_key("checked") {
+        let passed = r.last_check.as_ref().is_some_and(|c| c.ok);
+        let warned =
+            r.last_check.as_ref().map_or(0, |c| c.checks.iter().filter(|s| s.status == StepStatus::Warn).count());
+        let text = match (passed, warned) {
+            (false, _) => "Checked: a step failed, see below.".to_owned(),
+            (true, 0) => "Checked: every step passed.".to_owned(),
+            (true, 1) => "Checked: every step passed, 1 with a warning (see below).".to_owned(),
+            (true, n) => format!("Checked: every step passed, {n} with a warning (see below)."),
+        };
+        l = flash(l, if passed { "ok" } else { "error" }, text);
+    } else if q.0.contains_key("saved") {
+        l = flash(l, "ok", "Saved after a successful check.");
+    }
+    let older = if i64::try_from(history.len()).unwrap_or(i64::MAX) >= HISTORY_PAGE {
+        history.last().map(|c| c.id)
+    } else {
+        None
+    };
+    let page = RepoPage {
+        l,
+        r: repo_row(&r, st.config.checks.enabled),
+        created: when(r.created_at),
+        updated: when(r.updated_at),
+        last_ok: r.last_check.as_ref().is_some_and(|c| c.ok),
+        has_check: r.last_check.is_some(),
+        steps: r.last_check.as_ref().map(|c| steps(&c.checks)).unwrap_or_default(),
+        history: history.iter().map(history_row).collect(),
+        older,
+        paged: before.is_some(),
+        can_edit: wu.cu.may(Action::UpdateRepository),
+        can_check: wu.cu.may(Action::CheckRepository),
+        can_delete: wu.cu.may(Action::DeleteRepository),
+        problem: None,
+    };
+    ok(&page)
+}
+
+pub async fn check_now(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
+    checks::check_now(&st, &p.user.cu, id).await.map_err(fail(&p.user))?;
+    Ok(see_other(&format!("/repositories/{id}?checked=1")))
+}
+
+pub async fn delete_repo(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
+    let r = repositories::delete(&st, &p.user.cu, id).await.map_err(fail(&p.user))?;
+    Ok(see_other(&format!("/?deleted={}", enc(&r.name))))
+}
+
+pub async fn edit_form(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>) -> WebResult {
+    wu.cu.require(Action::UpdateRepository).map_err(fail(&wu))?;
+    let r = repositories::show(&st, &wu.cu, id).await.map_err(fail(&wu))?;
+    let mut page =
+        register_page(&st, &wu, "edit", format!("/repositories/{id}/edit"), None).await.map_err(fail(&wu))?;
+    page.name = r.name;
+    page.clone_url = r.clone_url;
+    page.default_branch = r.default_branch;
+    let cid = r.credential.id.to_string();
+    for c in &mut page.credentials {
+        c.selected = c.value == cid;
+    }
+    ok(&page)
+}
+
+pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
+    let wu = &p.user;
+    wu.cu.require(Action::UpdateRepository).map_err(fail(wu))?;
+    let mut page =
+        register_page(&st, wu, "edit", format!("/repositories/{id}/edit"), Some(&p.form)).await.map_err(fail(wu))?;
+    if p.form.get("op") == "refresh" {
+        refresh_into(&st, &wu.cu, &mut page, p.form.get("credential")).await;
+        return ok(&page);
+    }
+    let req = RepositoryUpdate {
+        name: p.form.opt("name"),
+        clone_url: p.form.opt("clone_url"),
+        credential: p.form.opt("credential"),
+        default_branch: p.form.opt("default_branch"),
+    };
+    match repositories::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
+        Ok(_) => Ok(see_other(&format!("/repositories/{id}?saved=1"))),
+        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
+        Err(e) => {
+            page.refused(&e);
+            Ok(render(e.status, &page))
+        }
+    }
+}
