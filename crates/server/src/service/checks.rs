@@ -7,7 +7,7 @@ use crate::auth::{Action, CurrentUser};
 use crate::checks::{Checker, Outcome, Target};
 use crate::service::Result;
 use crate::state::AppState;
-use berth_core::{Check, CloneUrl, Code, StepName, StepStatus};
+use berth_core::{Check, CloneUrl, Code, StepName, StepStatus, UrlError};
 use berth_proto::{Scheduled, StoredCheck};
 use berth_store::{
     AuthResult, CheckReason, CheckRow, CheckStatus, CredentialRow, NewAudit, NewCheck, RepositoryRow, StoreError,
@@ -81,7 +81,8 @@ pub async fn check_now(st: &AppState, u: &CurrentUser, id: i64) -> Result<Check>
 /// Runs the check of a registered repository with its stored credential and records it; the
 /// next scheduled check moves a full interval on.
 pub(crate) async fn recheck(st: &AppState, row: &RepositoryRow, reason: CheckReason) -> Result<Check> {
-    let (rec, _) = run_and_record(st, row, reason, |_| None).await?;
+    let url = parse_stored(st, row);
+    let (rec, _) = run_and_record(st, row, &url, reason, |_| None).await?;
     st.store.set_next_check(row.id, next_regular_check(st)).await?;
     Ok(rec.check)
 }
@@ -117,21 +118,26 @@ pub struct Recorded {
     pub rate_limited: Option<crate::checks::RateLimited>,
 }
 
+/// A registered repository's clone URL, parsed once per check. It was canonical when it was
+/// saved; one that no longer parses (its integration was removed from the configuration) fails
+/// the check's url step like any other first failure.
+pub(crate) fn parse_stored(st: &AppState, row: &RepositoryRow) -> std::result::Result<CloneUrl, UrlError> {
+    CloneUrl::parse(&row.clone_url, &st.config.integrations)
+}
+
 /// Runs the check, then records it with the lease hand-back `lease` decides from the result
 /// (owner and next due time), all in one transaction. Returns whether the lease was kept.
 pub(crate) async fn run_and_record(
     st: &AppState,
     row: &RepositoryRow,
+    url: &std::result::Result<CloneUrl, UrlError>,
     reason: CheckReason,
     lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
 ) -> Result<(Recorded, Option<bool>), StoreError> {
     let cred = st.store.get_credential(row.credential_id).await?;
-    // A stored URL was canonical when it was saved; one that no longer parses (an integration
-    // removed from the configuration) fails its url step like any other first failure.
-    let url = CloneUrl::parse(&row.clone_url, &st.config.integrations);
     st.instance.metrics.started();
     let checked_at = Utc::now();
-    let (check, duration, rate_limited) = match &url {
+    let (check, duration, rate_limited) = match url {
         Ok(url) => {
             let out = run(st, url, &cred, Some(&row.default_branch)).await;
             (out.check, out.duration, out.rate_limited)

@@ -10,9 +10,10 @@
 //! `pause_after_auth_failures` times in a row are not polled again until they are edited, so
 //! polling never locks an account.
 
-use super::checks::{next_due, run_and_record, Recorded};
+use super::checks::{next_due, parse_stored, run_and_record, Recorded};
 use crate::state::AppState;
 use berth_core::credential::ExpiryWarning;
+use berth_core::{CloneUrl, UrlError};
 use berth_store::{CheckReason, RepositoryRow, StoreError};
 use chrono::Utc;
 use std::collections::HashMap;
@@ -26,12 +27,13 @@ const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(300);
 /// How often history is pruned and expiry windows are logged.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
-/// The host (and port) a repository's checks go to: the unit of the per-host limit.
-fn host_key(clone_url: &str) -> String {
-    url::Url::parse(clone_url)
-        .ok()
-        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default().unwrap_or(0))))
-        .unwrap_or_else(|| clone_url.to_owned())
+/// The host (and port) a repository's checks go to: the unit of the per-host limit and of a
+/// rate limit's back-off.
+fn host_key(url: &Result<CloneUrl, UrlError>, stored: &str) -> String {
+    match url.as_ref().ok().and_then(|u| Some((u, u.http_url()?.port_or_known_default()?))) {
+        Some((u, port)) => format!("{}:{port}", u.host),
+        None => stored.to_owned(),
+    }
 }
 
 /// The scheduler of one instance: runs until [`crate::instance::Instance::begin_shutdown`], then waits up to
@@ -61,7 +63,8 @@ pub async fn run(st: AppState) {
             {
                 Ok(rows) => {
                     for row in rows {
-                        let host = host_key(&row.clone_url);
+                        let url = parse_stored(&st, &row);
+                        let host = host_key(&url, &row.clone_url);
                         if let Some(until) = bg.backoff_until(&host, now) {
                             // The host asked everyone to wait: give the check back for later.
                             if let Err(e) = st.store.release_leases(&bg.instance_id, &[row.id], Some(until)).await {
@@ -77,7 +80,7 @@ pub async fn run(st: AppState) {
                         running.spawn(async move {
                             let _slot = slot;
                             let Ok(_host_slot) = per_host.acquire_owned().await else { return };
-                            scheduled_check(&st, &row, &host).await;
+                            scheduled_check(&st, &row, &url, &host).await;
                             leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&row.id);
                             // A slot is free: look for more due checks now, not at the next poll.
                             st.instance.wake();
@@ -126,7 +129,7 @@ pub async fn run(st: AppState) {
 
 /// One scheduled check: run, then record it and hand the lease back with the next due time
 /// in the same transaction.
-async fn scheduled_check(st: &AppState, row: &RepositoryRow, host: &str) {
+async fn scheduled_check(st: &AppState, row: &RepositoryRow, url: &Result<CloneUrl, UrlError>, host: &str) {
     let cfg = &st.config.checks;
     let bg = &st.instance;
     let owner = bg.instance_id.clone();
@@ -148,7 +151,7 @@ async fn scheduled_check(st: &AppState, row: &RepositoryRow, host: &str) {
         };
         Some((owner.clone(), next))
     };
-    match run_and_record(st, row, CheckReason::Schedule, next_for).await {
+    match run_and_record(st, row, url, CheckReason::Schedule, next_for).await {
         Ok((_, Some(false))) => {
             bg.metrics.lease_lost();
             tracing::warn!(repository = row.id, "the check outlasted its lease; another instance may have repeated it");
@@ -198,7 +201,9 @@ mod tests {
 
     #[test]
     fn host_keys_include_the_port() {
-        assert_eq!(host_key("https://bitbucket.org/ws/app.git"), "bitbucket.org:443");
-        assert_eq!(host_key("http://127.0.0.1:7990/scm/p/r.git"), "127.0.0.1:7990");
+        let key = |u: &str| host_key(&CloneUrl::parse(u, &[]), u);
+        assert_eq!(key("https://bitbucket.org/ws/app.git"), "bitbucket.org:443");
+        assert_eq!(key("http://127.0.0.1:7990/scm/p/r.git"), "127.0.0.1:7990");
+        assert_eq!(key("not a url"), "not a url", "a URL that no longer parses is its own key");
     }
 }
