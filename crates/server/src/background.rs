@@ -333,7 +333,7 @@ async fn scheduled_check(st: &AppState, row: &RepositoryRow, host: &str) {
             tracing::warn!(repository = row.id, "the check outlasted its lease; another instance may have repeated it");
         }
         Ok(_) => {}
-        Err(StoreError::NotFound { .. }) => {} // deleted while it was being checked
+        Err(StoreError::NotFound(_)) => {} // deleted while it was being checked
         Err(e) => {
             tracing::warn!(repository = row.id, "cannot record a check: {e}");
             let retry = next_due(Utc::now(), cfg.poll.max(Duration::from_secs(60)), 0.0);

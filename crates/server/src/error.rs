@@ -7,7 +7,7 @@ use axum::Json;
 use berth_core::credential::CredentialRuleError;
 use berth_core::{Code, Step, UrlError};
 use berth_proto::{ApiError as WireError, ErrorBody};
-use berth_store::StoreError;
+use berth_store::{Entity, StoreError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -38,12 +38,13 @@ impl ApiError {
         )
     }
 
-    pub fn not_found(what: &str) -> Self {
+    pub fn not_found(what: Entity) -> Self {
         let code = match what {
-            "credential" => Code::CredentialNotFound,
-            "repository" => Code::RepositoryNotFound,
-            _ => Code::NotFound,
+            Entity::Credential => Code::CredentialNotFound,
+            Entity::Repository => Code::RepositoryNotFound,
+            Entity::User | Entity::Token | Entity::SecondFactor => Code::NotFound,
         };
+        let what = noun(what);
         ApiError::new(StatusCode::NOT_FOUND, code, format!("{what} not found"), format!("list them with GET /api/v1/{what}s"))
     }
 
@@ -79,15 +80,30 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { what } => ApiError::not_found(what),
-            StoreError::Conflict { code, message } => ApiError::new(
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::NameTaken { what, name } => ApiError::new(
                 StatusCode::CONFLICT,
-                code,
-                message,
-                match code {
-                    Code::AlreadyRegistered => "open the existing repository instead, or delete it first",
-                    _ => "choose another name",
+                Code::NameTaken,
+                match what {
+                    Entity::User => format!("a user named {name:?} exists"),
+                    _ => format!("a {} named {name:?} already exists", noun(what)),
                 },
+                "choose another name",
+            ),
+            StoreError::RepoKeyTaken { existing } => ApiError::new(
+                StatusCode::CONFLICT,
+                Code::AlreadyRegistered,
+                format!(
+                    "this repository is already registered as {:?} (id {}, {})",
+                    existing.name, existing.id, existing.clone_url
+                ),
+                "open the existing repository instead, or delete it first",
+            ),
+            StoreError::CredentialGone => ApiError::new(
+                StatusCode::CONFLICT,
+                Code::CredentialNotFound,
+                "the chosen credential was deleted while the repository was being checked",
+                "choose another name",
             ),
             StoreError::LastAdmin => ApiError::new(
                 StatusCode::CONFLICT,
@@ -106,6 +122,17 @@ impl From<StoreError> for ApiError {
             }
             other => ApiError::internal(&other),
         }
+    }
+}
+
+/// What the API calls a kind of row, in messages and in the path that lists them.
+fn noun(what: Entity) -> &'static str {
+    match what {
+        Entity::Credential => "credential",
+        Entity::Repository => "repository",
+        Entity::User => "user",
+        Entity::Token => "token",
+        Entity::SecondFactor => "second factor",
     }
 }
 

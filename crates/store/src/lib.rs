@@ -8,3 +8,6 @@ pub mod vault;
 pub use keyring::{Keyring, KeyringError};
 pub use store::*;
 pub use vault::{Sealed, Vault, VaultError};
+
+// re-export for the server until its imports move; remove at merge
+pub use berth_core::{CheckReason, CheckStatus};

@@ -274,7 +274,7 @@ pub async fn delete_credential(st: &AppState, u: &CurrentUser, id: i64) -> ApiRe
 pub(crate) async fn resolve(st: &AppState, reference: &str) -> ApiResult<CredentialRow> {
     match st.store.find_credential(reference).await {
         Ok(c) => Ok(c),
-        Err(berth_store::StoreError::NotFound { .. }) => Err(ApiError::new(
+        Err(berth_store::StoreError::NotFound(_)) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             berth_core::Code::CredentialNotFound,
             format!("no credential with id or name {:?}", reference.chars().take(100).collect::<String>()),

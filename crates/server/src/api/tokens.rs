@@ -85,7 +85,7 @@ pub async fn revoke_token(st: &AppState, u: &CurrentUser, id: i64) -> ApiResult<
     let t = st.store.get_api_token(id).await?;
     // Another user's token is not found, unless an administrator revokes it.
     if t.user_id != u.user.id && !u.may(Action::ManageUsers) {
-        return Err(ApiError::not_found("token"));
+        return Err(ApiError::not_found(berth_store::Entity::Token));
     }
     st.store.revoke_api_token(id).await?;
     u.audit(&st.store, "token.revoke", "api_token", Some(id), &t.name, format!("owner id {}", t.user_id)).await;

@@ -71,7 +71,7 @@ async fn get_user(st: &AppState, id: i64) -> ApiResult<User> {
         .into_iter()
         .find(|x| x.id == id)
         .map(to_wire)
-        .ok_or_else(|| ApiError::not_found("user"))
+        .ok_or_else(|| ApiError::not_found(berth_store::Entity::User))
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
