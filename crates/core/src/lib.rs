@@ -3,6 +3,7 @@
 //! rule can be tested in isolation and reused by the server, the CLI and the simulator.
 
 pub mod branch_match;
+pub mod check_status;
 pub mod clone_url;
 pub mod credential;
 pub mod finding;
@@ -10,6 +11,7 @@ pub mod net_policy;
 pub mod provider;
 pub mod scopes;
 
+pub use check_status::{CheckReason, CheckStatus};
 pub use clone_url::{CloneUrl, Scheme, UrlError};
 pub use credential::{CredentialKind, CredentialRules, Expiry, GitIdentity};
 pub use finding::{Check, Code, Step, StepName, StepStatus};

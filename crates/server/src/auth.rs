@@ -257,7 +257,7 @@ pub async fn bootstrap_admin(store: &Store, configured: Option<&SecretString>) -
     match store.create_user("admin", &hash, ADMIN_ROLE).await {
         Ok(_) => Ok(generated),
         // Another instance created it first.
-        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(StoreError::NameTaken { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -2,7 +2,7 @@
 //! remedy; unexpected ones are logged with an id and answered as a bare 500 without internals.
 
 use crate::auth::{Action, Role};
-use crate::service::{Conflict, Entity, Error as ServiceError, Refusal};
+use crate::service::{not_found_code, Conflict, Entity, Error as ServiceError, Refusal};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,10 +39,10 @@ impl ApiError {
     }
 
     pub fn not_found(entity: Entity) -> Self {
-        let what = entity.noun();
+        let what = entity.as_str();
         ApiError::new(
             StatusCode::NOT_FOUND,
-            entity.not_found_code(),
+            not_found_code(entity),
             format!("{what} not found"),
             format!("list them with GET /api/v1/{what}s"),
         )
@@ -131,9 +131,19 @@ fn conflict(c: Conflict) -> ApiError {
             format!("this repository is already registered as {name:?} (id {id}, {clone_url})"),
             "open the existing repository instead, or delete it first",
         ),
-        Conflict::NameTaken(entity) => {
-            (Code::NameTaken, format!("a {} with this name already exists", entity.noun()), "choose another name")
-        }
+        Conflict::NameTaken { what, name } => (
+            Code::NameTaken,
+            match what {
+                Entity::User => format!("a user named {name:?} exists"),
+                _ => format!("a {what} named {name:?} already exists"),
+            },
+            "choose another name",
+        ),
+        Conflict::CredentialGone => (
+            Code::CredentialNotFound,
+            "the chosen credential was deleted while the repository was being checked".to_owned(),
+            "choose another credential and save again",
+        ),
         Conflict::CredentialInUse { repositories } => {
             let names: Vec<String> = repositories.iter().map(|(id, n)| format!("{n} (id {id})")).collect();
             (
@@ -154,14 +164,6 @@ fn conflict(c: Conflict) -> ApiError {
             Code::InvalidInput,
             "Two-factor sign-in is required here.".to_owned(),
             "an administrator can change that under Admin > Users",
-        ),
-        Conflict::Stored { code, message } => (
-            code,
-            message,
-            match code {
-                Code::AlreadyRegistered => "open the existing repository instead, or delete it first",
-                _ => "choose another name",
-            },
         ),
     };
     ApiError::new(StatusCode::CONFLICT, code, message, remedy)

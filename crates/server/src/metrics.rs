@@ -6,7 +6,7 @@
 //! Prometheus sums them; the gauges read from the database are the same on every instance.
 //! Only counts are exposed: no repository, credential or user name.
 
-use berth_store::{CheckReason, CheckStatus};
+use berth_core::{CheckReason, CheckStatus};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

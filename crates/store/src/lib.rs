@@ -8,3 +8,4 @@ pub mod vault;
 pub use keyring::{Keyring, KeyringError};
 pub use store::*;
 pub use vault::{Sealed, Vault, VaultError};
+

@@ -5,9 +5,9 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use berth_core::{Check, Code, CredentialKind, Step, StepName};
+use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, Step, StepName};
 use berth_store::{
-    AuthResult, CheckReason, CheckStatus, CredentialPatch, Dialect, NewCheck, NewCredential, NewRepository, Store, StoreError,
+    AuthResult, CredentialPatch, Dialect, Entity, ExistingRepo, NewCheck, NewCredential, NewRepository, Store, StoreError,
     VaultError,
 };
 use berth_testkit::pg::test_database_url;
@@ -179,18 +179,27 @@ async fn credentials_in_use_and_duplicates() -> R {
     let store = fx.open("master.key").await?;
     let id = add_credential(&store, "ci", "s").await?;
     // Names are unique whatever their case, on both databases.
-    assert!(matches!(add_credential(&store, "CI", "s").await, Err(StoreError::Conflict { code: Code::NameTaken, .. })));
+    assert!(matches!(
+        add_credential(&store, "CI", "s").await,
+        Err(StoreError::NameTaken { what: Entity::Credential, name }) if name == "CI"
+    ));
     assert_eq!(store.find_credential("Ci").await?.id, id);
     let created = store.create_repository(&repo("app", id)).await?;
     let again = store.create_repository(&NewRepository { name: "app2".into(), ..repo("app", id) }).await;
     match again {
-        Err(StoreError::Conflict { code: Code::AlreadyRegistered, message }) => assert!(message.contains("\"app\"")),
+        Err(StoreError::RepoKeyTaken { existing }) => assert_eq!(
+            existing,
+            ExistingRepo { id: created.id, name: "app".to_owned(), clone_url: created.clone_url.clone() }
+        ),
         other => panic!("expected already_registered, got {other:?}"),
     }
     let same_name = store
         .create_repository(&NewRepository { repo_key: "bitbucket-cloud:ws/other".into(), name: "APP".into(), ..repo("app", id) })
         .await;
-    assert!(matches!(same_name, Err(StoreError::Conflict { code: Code::NameTaken, .. })), "{same_name:?}");
+    assert!(
+        matches!(&same_name, Err(StoreError::NameTaken { what: Entity::Repository, name }) if name == "APP"),
+        "{same_name:?}"
+    );
     match store.delete_credential(id).await {
         Err(StoreError::CredentialInUse { repositories }) => assert_eq!(repositories, vec![(created.id, "app".to_owned())]),
         other => panic!("expected credential_in_use, got {other:?}"),
@@ -362,7 +371,10 @@ async fn concurrent_edits_of_different_fields_both_land() -> R {
     // Clearing is a change too, and a missing credential is not found.
     store.update_credential(id, CredentialPatch { username: Some(None), ..Default::default() }).await?;
     assert_eq!(store.get_credential(id).await?.username, None);
-    assert!(matches!(store.update_credential(id + 100, CredentialPatch::default()).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.update_credential(id + 100, CredentialPatch::default()).await,
+        Err(StoreError::NotFound(Entity::Credential))
+    ));
     Ok(())
 }
 
@@ -389,7 +401,7 @@ async fn the_last_administrator_cannot_be_demoted_or_deleted_even_concurrently()
         let (x, y) = tokio::join!(store.delete_user(admin), store.delete_user(c.id));
         assert_eq!([&x, &y].iter().filter(|r| r.is_ok()).count(), 1, "round {round}: {x:?} {y:?}");
         assert_eq!(store.count_admins().await?, 1);
-        assert!(matches!(store.delete_user(999_999).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.delete_user(999_999).await, Err(StoreError::NotFound(Entity::User))));
         store.close().await;
     }
     Ok(())

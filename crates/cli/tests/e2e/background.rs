@@ -225,7 +225,7 @@ async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
     // serve has returned: the running check was finished and recorded, not dropped.
     let (store, _) = berth_store::Store::open(&url, &key).await.unwrap();
     let h = store.check_history(id, None, 10).await.unwrap();
-    assert_eq!(h[0].reason, berth_store::CheckReason::Schedule, "{h:?}");
+    assert_eq!(h[0].reason, berth_core::CheckReason::Schedule, "{h:?}");
     assert_eq!(h[0].code, berth_core::Code::Timeout, "{h:?}");
     let row = store.get_repository(id).await.unwrap();
     assert!(row.lease_owner.is_none(), "the lease was handed back");

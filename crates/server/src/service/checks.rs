@@ -7,11 +7,9 @@ use crate::auth::{Action, CurrentUser};
 use crate::checks::{Checker, Outcome, Target};
 use crate::service::Result;
 use crate::state::AppState;
-use berth_core::{Check, CloneUrl, Code, StepName, StepStatus, UrlError};
+use berth_core::{Check, CheckReason, CheckStatus, CloneUrl, Code, StepName, StepStatus, UrlError};
 use berth_proto::{Scheduled, StoredCheck};
-use berth_store::{
-    AuthResult, CheckReason, CheckRow, CheckStatus, CredentialRow, NewAudit, NewCheck, RepositoryRow, StoreError,
-};
+use berth_store::{AuthResult, CheckRow, CredentialRow, NewAudit, NewCheck, RepositoryRow, StoreError};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use std::time::Duration;

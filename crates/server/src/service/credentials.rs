@@ -6,9 +6,9 @@ use super::{Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::credential::{self, CredentialRules, Expiry, ExpiryWarning};
-use berth_core::{Check, Code, CredentialKind};
+use berth_core::{Check, CheckReason, Code, CredentialKind};
 use berth_proto::{Credential, CredentialCreate, CredentialUpdate, RepositoryRef, Warning};
-use berth_store::{CheckReason, CredentialPatch, CredentialRow, NewCredential, StoreError};
+use berth_store::{CredentialPatch, CredentialRow, NewCredential, StoreError};
 use chrono::Utc;
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -300,7 +300,7 @@ pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credentia
 pub(crate) async fn resolve(st: &AppState, reference: &str) -> Result<CredentialRow> {
     match st.store.find_credential(reference).await {
         Ok(c) => Ok(c),
-        Err(StoreError::NotFound { .. }) => Err(Error::Invalid(Refusal::new(
+        Err(StoreError::NotFound(_)) => Err(Error::Invalid(Refusal::new(
             Code::CredentialNotFound,
             format!("no credential with id or name {:?}", reference.chars().take(100).collect::<String>()),
             "store the credential first (Admin > Credentials > Create Credential), then pick it here",

@@ -47,69 +47,29 @@ impl Refusal {
 #[derive(Debug)]
 pub enum Conflict {
     /// The repository (same host and path) is registered already.
-    RepositoryRegistered {
-        id: i64,
-        name: String,
-        clone_url: String,
-    },
-    /// Another entity of this kind has the name.
-    NameTaken(Entity),
+    RepositoryRegistered { id: i64, name: String, clone_url: String },
+    /// Another row of this kind has the name.
+    NameTaken { what: Entity, name: String },
+    /// The credential a repository was to use was deleted while it was being checked.
+    CredentialGone,
     /// Repositories still use the credential.
-    CredentialInUse {
-        repositories: Vec<(i64, String)>,
-    },
+    CredentialInUse { repositories: Vec<(i64, String)> },
     /// The change would leave no administrator.
     LastAdministrator,
     /// An administrator cannot delete their own account.
     DeleteSelf,
     /// The instance requires two-factor sign-in, so it cannot be turned off.
     SecondFactorRequired,
-    // TEMP until the store's typed conflicts land.
-    Stored {
-        code: Code,
-        message: String,
-    },
 }
 
-/// What was not found or whose name is taken.
-// TEMP until the store's typed errors land (wip/store): then `pub use berth_store::Entity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entity {
-    Credential,
-    Repository,
-    User,
-    Token,
-    Other,
-}
+pub use berth_store::Entity;
 
-impl Entity {
-    fn from_what(what: &str) -> Entity {
-        match what {
-            "credential" => Entity::Credential,
-            "repository" => Entity::Repository,
-            "user" => Entity::User,
-            "token" | "API token" => Entity::Token,
-            _ => Entity::Other,
-        }
-    }
-
-    /// The stable code of "not found" for this entity.
-    pub fn not_found_code(self) -> Code {
-        match self {
-            Entity::Credential => Code::CredentialNotFound,
-            Entity::Repository => Code::RepositoryNotFound,
-            _ => Code::NotFound,
-        }
-    }
-
-    pub fn noun(self) -> &'static str {
-        match self {
-            Entity::Credential => "credential",
-            Entity::Repository => "repository",
-            Entity::User => "user",
-            Entity::Token => "token",
-            Entity::Other => "item",
-        }
+/// The stable code of "not found" for a kind of row.
+pub fn not_found_code(entity: Entity) -> Code {
+    match entity {
+        Entity::Credential => Code::CredentialNotFound,
+        Entity::Repository => Code::RepositoryNotFound,
+        Entity::User | Entity::Token | Entity::SecondFactor => Code::NotFound,
     }
 }
 
@@ -129,14 +89,15 @@ impl Error {
         match self {
             Error::Unauthenticated(r) | Error::Refused(r) | Error::Invalid(r) | Error::Locked(r) => r.code,
             Error::Forbidden { .. } => Code::Forbidden,
-            Error::NotFound(e) => e.not_found_code(),
+            Error::NotFound(e) => not_found_code(*e),
             Error::CheckFailed(steps) => {
                 steps.iter().find(|s| s.status == berth_core::StepStatus::Fail).map_or(Code::Internal, |s| s.code)
             }
             Error::Conflict(c) => match c {
                 Conflict::RepositoryRegistered { .. } => Code::AlreadyRegistered,
                 Conflict::CredentialInUse { .. } => Code::CredentialInUse,
-                Conflict::Stored { code, .. } => *code,
+                Conflict::NameTaken { .. } => Code::NameTaken,
+                Conflict::CredentialGone => Code::CredentialNotFound,
                 _ => Code::InvalidInput,
             },
             Error::Internal(_) => Code::Internal,
@@ -147,9 +108,14 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { what } => Error::NotFound(Entity::from_what(what)),
-            // TEMP until the store's typed conflicts land.
-            StoreError::Conflict { code, message } => Error::Conflict(Conflict::Stored { code, message }),
+            StoreError::NotFound(entity) => Error::NotFound(entity),
+            StoreError::NameTaken { what, name } => Error::Conflict(Conflict::NameTaken { what, name }),
+            StoreError::RepoKeyTaken { existing } => Error::Conflict(Conflict::RepositoryRegistered {
+                id: existing.id,
+                name: existing.name,
+                clone_url: existing.clone_url,
+            }),
+            StoreError::CredentialGone => Error::Conflict(Conflict::CredentialGone),
             StoreError::LastAdmin => Error::Conflict(Conflict::LastAdministrator),
             StoreError::CredentialInUse { repositories } => Error::Conflict(Conflict::CredentialInUse { repositories }),
             other => Error::internal(&other),

@@ -14,4 +14,4 @@ pub mod ops;
 pub mod repositories;
 pub mod scheduler;
 
-pub use error::{Conflict, Entity, Error, Refusal, Result};
+pub use error::{not_found_code, Conflict, Entity, Error, Refusal, Result};

@@ -10,11 +10,11 @@ use super::credentials::{resolve, warnings_of};
 use super::{Conflict, Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
-use berth_core::{CloneUrl, Code, StepStatus, UrlError};
+use berth_core::{CheckReason, CloneUrl, Code, StepStatus, UrlError};
 use berth_proto::{
     CredentialRef, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
 };
-use berth_store::{CheckReason, CheckRow, CredentialRow, NewRepository, RepositoryRow};
+use berth_store::{CheckRow, CredentialRow, NewRepository, RepositoryRow};
 use chrono::Utc;
 use std::collections::HashMap;
 

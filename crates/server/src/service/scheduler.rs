@@ -13,8 +13,8 @@
 use super::checks::{next_due, parse_stored, run_and_record, Recorded};
 use crate::state::AppState;
 use berth_core::credential::ExpiryWarning;
-use berth_core::{CloneUrl, UrlError};
-use berth_store::{CheckReason, RepositoryRow, StoreError};
+use berth_core::{CheckReason, CloneUrl, UrlError};
+use berth_store::{RepositoryRow, StoreError};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -157,7 +157,7 @@ async fn scheduled_check(st: &AppState, row: &RepositoryRow, url: &Result<CloneU
             tracing::warn!(repository = row.id, "the check outlasted its lease; another instance may have repeated it");
         }
         Ok(_) => {}
-        Err(StoreError::NotFound { .. }) => {} // deleted while it was being checked
+        Err(StoreError::NotFound(_)) => {} // deleted while it was being checked
         Err(e) => {
             tracing::warn!(repository = row.id, "cannot record a check: {e}");
             let retry = next_due(Utc::now(), cfg.poll.max(Duration::from_secs(60)), 0.0);

@@ -1,7 +1,11 @@
-//! Users, sessions (API and web), personal API tokens, sign-in failures, two-factor sign-in,
-//! settings and the audit log.
+//! Users, sessions (API and web), personal API tokens, sign-in failures, settings and the
+//! audit log. The second factor is in `totp.rs`.
 
+use super::error::name_taken;
+use super::mappers::{api_token_from_row, audit_from_row, user_from_row, user_summary_from_row, web_session_from_row};
 use super::*;
+use chrono::{DateTime, Utc};
+use dialect::Cols;
 
 impl Store {
     // ---------------------------------------------------------------- users and sessions
@@ -25,7 +29,7 @@ impl Store {
             .bind(now)
             .fetch_one(pool)
             .await
-            .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a user named {username:?} exists")))?;
+            .map_err(|e| name_taken(e, Entity::User, username))?;
             Ok(User {
                 id,
                 username: username.to_owned(),
@@ -61,7 +65,7 @@ impl Store {
                 .await?
                 .rows_affected();
             if n == 0 {
-                return Err(StoreError::NotFound { what: "user" });
+                return Err(StoreError::NotFound(Entity::User));
             }
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             if revoke_api_tokens {
@@ -76,19 +80,9 @@ impl Store {
         })
     }
 
+    /// Starts an API session (a Bearer token for the CLI and scripts).
     pub async fn create_session(&self, user_id: Id, token_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
-        on_pool!(&self.db, |pool| {
-            let now = Utc::now();
-            sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(pool).await?;
-            sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-                .bind(token_hash)
-                .bind(user_id)
-                .bind(now)
-                .bind(expires_at)
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
+        self.insert_session(user_id, token_hash, expires_at, "api", None, false).await
     }
 
     /// The user of an API session. Browser sessions are not accepted here: they carry the
@@ -120,7 +114,7 @@ impl Store {
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
-            row.map(|r| user_from_row(&r)).transpose()?.ok_or(StoreError::NotFound { what: "user" })
+            row.map(|r| user_from_row(&r)).transpose()?.ok_or(StoreError::NotFound(Entity::User))
         })
     }
 
@@ -134,20 +128,7 @@ impl Store {
             )
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(UserSummary {
-                        id: r.try_get("id")?,
-                        username: r.try_get("username")?,
-                        role: r.try_get("role")?,
-                        totp_enabled: r.try_get("totp_enabled")?,
-                        failed_logins: r.try_get("failures")?,
-                        locked_until: r.try_get("locked_until")?,
-                        created_at: r.try_get("created_at")?,
-                        updated_at: r.try_get("updated_at")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(user_summary_from_row).collect()
         })
     }
 
@@ -181,7 +162,7 @@ impl Store {
             if n == 0 {
                 let exists: Option<Id> =
                     sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(user_id).fetch_optional(&mut *tx).await?;
-                return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound { what: "user" } });
+                return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound(Entity::User) });
             }
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -208,7 +189,7 @@ impl Store {
             if n == 0 {
                 let exists: Option<Id> =
                     sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(user_id).fetch_optional(&mut *tx).await?;
-                return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound { what: "user" } });
+                return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound(Entity::User) });
             }
             tx.commit().await?;
             Ok(())
@@ -235,16 +216,31 @@ impl Store {
         mfa_pending: bool,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
+        self.insert_session(user_id, token_hash, expires_at, "web", Some(csrf_token), mfa_pending).await
+    }
+
+    /// Forgets expired sessions and starts one of `kind` (`api` or `web`).
+    async fn insert_session(
+        &self,
+        user_id: Id,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        kind: &str,
+        csrf_token: Option<&str>,
+        mfa_pending: bool,
+    ) -> Result<()> {
         on_pool!(&self.db, |pool| {
             let now = Utc::now();
             sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(pool).await?;
             sqlx::query(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, kind, csrf_token, mfa_pending) VALUES ($1, $2, $3, $4, 'web', $5, $6)",
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, kind, csrf_token, mfa_pending) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(token_hash)
             .bind(user_id)
             .bind(now)
             .bind(expires_at)
+            .bind(kind)
             .bind(csrf_token)
             .bind(mfa_pending)
             .execute(pool)
@@ -264,15 +260,7 @@ impl Store {
             .bind(now)
             .fetch_optional(pool)
             .await?;
-            row.map(|r| {
-                Ok(WebSession {
-                    user: user_from_row(&r)?,
-                    csrf_token: r.try_get::<Option<String>, _>("csrf_token")?.unwrap_or_default(),
-                    mfa_pending: r.try_get("mfa_pending")?,
-                    expires_at: r.try_get("expires_at")?,
-                })
-            })
-            .transpose()
+            row.as_ref().map(web_session_from_row).transpose()
         })
     }
 
@@ -319,25 +307,13 @@ impl Store {
             .bind(user_id)
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ApiTokenRow {
-                        id: r.try_get("id")?,
-                        user_id: r.try_get("user_id")?,
-                        name: r.try_get("name")?,
-                        created_at: r.try_get("created_at")?,
-                        expires_at: r.try_get("expires_at")?,
-                        last_used_at: r.try_get("last_used_at")?,
-                        revoked_at: r.try_get("revoked_at")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(api_token_from_row).collect()
         })
     }
 
     pub async fn get_api_token(&self, id: Id) -> Result<ApiTokenRow> {
         let rows = self.list_api_tokens(None).await?;
-        rows.into_iter().find(|t| t.id == id).ok_or(StoreError::NotFound { what: "token" })
+        rows.into_iter().find(|t| t.id == id).ok_or(StoreError::NotFound(Entity::Token))
     }
 
     /// Revokes a token; revoking twice is harmless.
@@ -350,7 +326,7 @@ impl Store {
                 .await?
                 .rows_affected();
             if n == 0 {
-                return Err(StoreError::NotFound { what: "token" });
+                return Err(StoreError::NotFound(Entity::Token));
             }
             Ok(())
         })
@@ -368,7 +344,7 @@ impl Store {
             .fetch_optional(pool)
             .await?;
             let Some(r) = row else { return Ok(None) };
-            let token_id: Id = r.try_get("token_id")?;
+            let token_id = r.i64("token_id")?;
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(token_id)
@@ -452,136 +428,6 @@ impl Store {
         })
     }
 
-    // ---------------------------------------------------------------- two-factor sign-in
-
-    /// Stores a new, not yet enabled TOTP key for a user (replacing an unconfirmed one).
-    pub async fn set_pending_totp(&self, user_id: Id, secret: &SecretString) -> Result<()> {
-        on_pool!(&self.db, |pool| {
-            let sealed = self.vault.seal(secret, &totp_aad(user_id))?;
-            sqlx::query(
-                "INSERT INTO user_totp (user_id, key_id, wrapped_key, ciphertext, enabled, last_step, created_at) VALUES ($1, $2, $3, $4, FALSE, 0, $5) \
-                 ON CONFLICT(user_id) DO UPDATE SET key_id = excluded.key_id, wrapped_key = excluded.wrapped_key, \
-                 ciphertext = excluded.ciphertext, enabled = FALSE, last_step = 0, created_at = excluded.created_at",
-            )
-            .bind(user_id)
-            .bind(&sealed.key_id)
-            .bind(&sealed.wrapped_key)
-            .bind(&sealed.ciphertext)
-            .bind(Utc::now())
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
-    }
-
-    pub async fn totp_state(&self, user_id: Id) -> Result<Option<TotpState>> {
-        on_pool!(&self.db, |pool| {
-            let row: Option<(bool, i64)> = sqlx::query_as("SELECT enabled, last_step FROM user_totp WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?;
-            Ok(row.map(|(enabled, last_step)| TotpState { enabled, last_step }))
-        })
-    }
-
-    /// Opens a user's TOTP key (the base32 text).
-    pub async fn totp_secret(&self, user_id: Id) -> Result<SecretString> {
-        on_pool!(&self.db, |pool| {
-            let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM user_totp WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound { what: "second factor" })?;
-            Ok(self.vault.open(&sealed_from_row(&row)?, &totp_aad(user_id))?)
-        })
-    }
-
-    /// Accepts time step `step` unless it (or a later one) was already used: no code works twice.
-    pub async fn use_totp_step(&self, user_id: Id, step: i64) -> Result<bool> {
-        on_pool!(&self.db, |pool| {
-            let n = sqlx::query("UPDATE user_totp SET last_step = $1 WHERE user_id = $2 AND last_step < $3")
-                .bind(step)
-                .bind(user_id)
-                .bind(step)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            Ok(n == 1)
-        })
-    }
-
-    /// Turns the pending key on and replaces the recovery codes with `code_hashes`.
-    pub async fn enable_totp(&self, user_id: Id, code_hashes: &[String]) -> Result<()> {
-        on_pool!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("UPDATE user_totp SET enabled = TRUE WHERE user_id = $1")
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound { what: "second factor" });
-            }
-            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            for h in code_hashes {
-                sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
-                    .bind(user_id)
-                    .bind(h)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    /// Removes a user's second factor and recovery codes.
-    pub async fn disable_totp(&self, user_id: Id) -> Result<()> {
-        on_pool!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM user_totp WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    /// Spends a recovery code: true when it existed and was unused.
-    pub async fn use_recovery_code(&self, user_id: Id, code_hash: &str) -> Result<bool> {
-        on_pool!(&self.db, |pool| {
-            let n = sqlx::query(
-                "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
-            )
-            .bind(Utc::now())
-            .bind(user_id)
-            .bind(code_hash)
-            .execute(pool)
-            .await?
-            .rows_affected();
-            Ok(n > 0)
-        })
-    }
-
-    pub async fn recovery_codes_left(&self, user_id: Id) -> Result<i64> {
-        on_pool!(&self.db, |pool| {
-            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
-                .bind(user_id)
-                .fetch_one(pool)
-                .await?)
-        })
-    }
-
-    /// Ends a half-signed-in session's wait for its second factor.
-    pub async fn complete_mfa(&self, token_hash: &str) -> Result<()> {
-        on_pool!(&self.db, |pool| {
-            sqlx::query("UPDATE sessions SET mfa_pending = FALSE WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
-    }
-
     // ---------------------------------------------------------------- settings
 
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
@@ -641,23 +487,7 @@ impl Store {
             .bind(limit.clamp(1, 1000))
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(AuditRow {
-                        id: r.try_get("id")?,
-                        at: r.try_get("at")?,
-                        actor_id: r.try_get("actor_id")?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        target_kind: r.try_get("target_kind")?,
-                        target_id: r.try_get("target_id")?,
-                        target_name: r.try_get("target_name")?,
-                        detail: r.try_get("detail")?,
-                        remote_addr: r.try_get("remote_addr")?,
-                        outcome: r.try_get("outcome")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(audit_from_row).collect()
         })
     }
 }

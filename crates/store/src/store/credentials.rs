@@ -1,6 +1,29 @@
 //! Credentials: sealed on the way in, opened only by `credential_secret`, re-wrapped on rotation.
 
+use super::error::name_taken;
+use super::mappers::{credential_from_row, json_text, sealed_from_row, CREDENTIAL_COLUMNS};
+use super::open::{SealedTable, CANARY_AAD, CREDENTIAL_SECRETS, TOTP_KEYS};
 use super::*;
+use crate::vault::Sealed;
+use chrono::Utc;
+use dialect::Cols;
+use secrecy::SecretString;
+
+/// Writes the sealed secret of row `$id` of the [`SealedTable`] `$table` inside the
+/// transaction `$tx` (on either dialect).
+macro_rules! write_sealed {
+    ($tx:ident, $table:expr, $id:expr, $sealed:expr) => {{
+        let (table, sealed): (&SealedTable, &Sealed) = (&$table, $sealed);
+        let sql = format!("UPDATE {} SET key_id = $1, wrapped_key = $2, ciphertext = $3 WHERE {} = $4", table.table, table.id);
+        sqlx::query(&sql)
+            .bind(&sealed.key_id)
+            .bind(&sealed.wrapped_key)
+            .bind(&sealed.ciphertext)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
 
 impl Store {
     // ---------------------------------------------------------------- credentials
@@ -8,7 +31,7 @@ impl Store {
     pub async fn create_credential(&self, new: NewCredential<'_>) -> Result<CredentialRow> {
         on_pool!(&self.db, |pool| {
             let now = Utc::now();
-            let scopes = serde_json::to_string(new.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let scopes = json_text(new.scopes)?;
             let mut tx = pool.begin().await?;
             // The row id is part of the associated data, so the row is inserted first with empty
             // blobs and sealed in the same transaction: no reader ever sees the unsealed state.
@@ -26,9 +49,9 @@ impl Store {
             .bind(now)
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {:?} already exists", new.name)))?;
-            let sealed = self.vault.seal(new.secret, &credential_aad(id))?;
-            write_sealed!(tx, id, &sealed);
+            .map_err(|e| name_taken(e, Entity::Credential, new.name))?;
+            let sealed = self.vault.seal(new.secret, &(CREDENTIAL_SECRETS.aad)(id))?;
+            write_sealed!(tx, CREDENTIAL_SECRETS, id, &sealed);
             tx.commit().await?;
             self.get_credential(id).await
         })
@@ -46,7 +69,7 @@ impl Store {
         on_pool!(&self.db, |pool| {
             let row =
                 sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(pool).await?;
-            row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound { what: "credential" })
+            row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::Credential))
         })
     }
 
@@ -56,7 +79,7 @@ impl Store {
             let reference = reference.trim();
             if let Ok(id) = reference.parse::<Id>() {
                 match self.get_credential(id).await {
-                    Err(StoreError::NotFound { .. }) => {}
+                    Err(StoreError::NotFound(_)) => {}
                     other => return other,
                 }
             }
@@ -64,20 +87,13 @@ impl Store {
                 .bind(reference)
                 .fetch_optional(pool)
                 .await?;
-            row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound { what: "credential" })
+            row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::Credential))
         })
     }
 
     /// Decrypts a credential's secret. The only way a secret leaves the store.
     pub async fn credential_secret(&self, id: Id) -> Result<SecretString> {
-        on_pool!(&self.db, |pool| {
-            let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM credentials WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound { what: "credential" })?;
-            Ok(self.vault.open(&sealed_from_row(&row)?, &credential_aad(id))?)
-        })
+        self.open_sealed(&CREDENTIAL_SECRETS, id, Entity::Credential).await
     }
 
     pub async fn update_credential(&self, id: Id, patch: CredentialPatch) -> Result<CredentialRow> {
@@ -109,10 +125,10 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(|e| unique_to_conflict(e, Code::NameTaken, format!("a credential named {name_for_error:?} already exists")))?
+            .map_err(|e| name_taken(e, Entity::Credential, &name_for_error))?
             .rows_affected();
             if n == 0 {
-                return Err(StoreError::NotFound { what: "credential" });
+                return Err(StoreError::NotFound(Entity::Credential));
             }
             // An edit is the person's answer to a paused or failing credential: its
             // authentication failures were counted afresh above; check every repository that
@@ -123,8 +139,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if let Some(secret) = patch.secret {
-                let sealed = self.vault.seal(&secret, &credential_aad(id))?;
-                write_sealed!(tx, id, &sealed);
+                let sealed = self.vault.seal(&secret, &(CREDENTIAL_SECRETS.aad)(id))?;
+                write_sealed!(tx, CREDENTIAL_SECRETS, id, &sealed);
                 sqlx::query("UPDATE credentials SET secret_updated_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id)
@@ -150,7 +166,7 @@ impl Store {
             }
             let n = sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {
-                return Err(StoreError::NotFound { what: "credential" });
+                return Err(StoreError::NotFound(Entity::Credential));
             }
             tx.commit().await?;
             Ok(())
@@ -175,29 +191,17 @@ impl Store {
         on_pool!(&self.db, |pool| {
             let active = self.vault.active_key_id();
             let mut tx = pool.begin().await?;
-            let rows = sqlx::query("SELECT id, key_id, wrapped_key, ciphertext FROM credentials WHERE key_id <> $1")
-                .bind(&active)
-                .fetch_all(&mut *tx)
-                .await?;
-            for r in &rows {
-                let id: Id = r.try_get("id")?;
-                let sealed = self.vault.rewrap(&sealed_from_row(r)?, &credential_aad(id))?;
-                write_sealed!(tx, id, &sealed);
-            }
-            let totp = sqlx::query("SELECT user_id, key_id, wrapped_key, ciphertext FROM user_totp WHERE key_id <> $1")
-                .bind(&active)
-                .fetch_all(&mut *tx)
-                .await?;
-            for r in &totp {
-                let user_id: Id = r.try_get("user_id")?;
-                let sealed = self.vault.rewrap(&sealed_from_row(r)?, &totp_aad(user_id))?;
-                sqlx::query("UPDATE user_totp SET key_id = $1, wrapped_key = $2, ciphertext = $3 WHERE user_id = $4")
-                    .bind(&sealed.key_id)
-                    .bind(&sealed.wrapped_key)
-                    .bind(&sealed.ciphertext)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
+            let mut rewrapped = 0;
+            for t in [CREDENTIAL_SECRETS, TOTP_KEYS] {
+                let sql =
+                    format!("SELECT {} AS row_id, key_id, wrapped_key, ciphertext FROM {} WHERE key_id <> $1", t.id, t.table);
+                let rows = sqlx::query(&sql).bind(&active).fetch_all(&mut *tx).await?;
+                for r in &rows {
+                    let id = r.i64("row_id")?;
+                    let sealed = self.vault.rewrap(&sealed_from_row(r)?, &(t.aad)(id))?;
+                    write_sealed!(tx, t, id, &sealed);
+                }
+                rewrapped += rows.len();
             }
             let canary = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
                 .fetch_one(&mut *tx)
@@ -210,7 +214,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(rows.len() + totp.len())
+            Ok(rewrapped)
         })
     }
 }

@@ -1,6 +1,9 @@
 //! Registered repositories and the history of their checks.
 
+use super::mappers::{check_from_row, repository_from_row, CHECK_COLUMNS, CHECK_SUMMARY_COLUMNS, REPOSITORY_COLUMNS};
 use super::*;
+use chrono::{DateTime, Utc};
+use dialect::Cols;
 
 impl Store {
     // ---------------------------------------------------------------- repositories
@@ -18,7 +21,7 @@ impl Store {
     pub async fn create_repository(&self, new: &NewRepository) -> Result<RepositoryRow> {
         on_pool!(&self.db, |pool| {
             if let Some(existing) = self.find_by_repo_key(&new.repo_key).await? {
-                return Err(already_registered(&existing));
+                return Err(repo_key_taken(existing));
             }
             let now = Utc::now();
             let res: std::result::Result<Id, sqlx::Error> = sqlx::query_scalar(
@@ -47,7 +50,7 @@ impl Store {
     pub async fn update_repository(&self, id: Id, new: &NewRepository) -> Result<RepositoryRow> {
         on_pool!(&self.db, |pool| {
             if let Some(existing) = self.find_by_repo_key(&new.repo_key).await?.filter(|r| r.id != id) {
-                return Err(already_registered(&existing));
+                return Err(repo_key_taken(existing));
             }
             let res = sqlx::query(
                 "UPDATE repositories SET name = $1, vcs = $2, clone_url = $3, repo_key = $4, provider = $5, default_branch = $6, \
@@ -66,22 +69,20 @@ impl Store {
             .execute(pool)
             .await;
             match res {
-                Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound { what: "repository" }),
+                Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound(Entity::Repository)),
                 Ok(_) => self.get_repository(id).await,
                 Err(e) => Err(self.repository_conflict(e, new).await),
             }
         })
     }
 
-    /// Turns a failed insert or update into the conflict a person can act on. Two concurrent
-    /// registrations of one repository both pass the pre-check; the unique index decides.
+    /// Turns a failed insert or update into the typed conflict. Two concurrent registrations
+    /// of one repository both pass the pre-check; the unique index decides, and the winner is
+    /// looked up so the loser hears which repository holds the key.
     async fn repository_conflict(&self, e: sqlx::Error, new: &NewRepository) -> StoreError {
         if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) {
             // The credential was deleted while this registration was being checked.
-            return StoreError::Conflict {
-                code: Code::CredentialNotFound,
-                message: "the chosen credential was deleted while the repository was being checked".to_owned(),
-            };
+            return StoreError::CredentialGone;
         }
         let unique = e.as_database_error().is_some_and(|d| d.is_unique_violation());
         if !unique {
@@ -89,13 +90,10 @@ impl Store {
         }
         if e.to_string().contains("repo_key") {
             if let Ok(Some(existing)) = self.find_by_repo_key(&new.repo_key).await {
-                return already_registered(&existing);
+                return repo_key_taken(existing);
             }
         }
-        StoreError::Conflict {
-            code: Code::NameTaken,
-            message: format!("a repository named {:?} already exists", new.name),
-        }
+        StoreError::NameTaken { what: Entity::Repository, name: new.name.clone() }
     }
 
     pub async fn list_repositories(&self) -> Result<Vec<RepositoryRow>> {
@@ -118,7 +116,7 @@ impl Store {
         on_pool!(&self.db, |pool| {
             let row =
                 sqlx::query(&format!("{REPOSITORY_COLUMNS} WHERE r.id = $1")).bind(id).fetch_optional(pool).await?;
-            row.as_ref().map(repository_from_row).transpose()?.ok_or(StoreError::NotFound { what: "repository" })
+            row.as_ref().map(repository_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::Repository))
         })
     }
 
@@ -127,7 +125,7 @@ impl Store {
             let n =
                 sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(pool).await?.rows_affected();
             if n == 0 {
-                return Err(StoreError::NotFound { what: "repository" });
+                return Err(StoreError::NotFound(Entity::Repository));
             }
             Ok(())
         })
@@ -150,7 +148,7 @@ impl Store {
             ))
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok((r.try_get("repository_id")?, check_from_row(r)?))).collect()
+            rows.iter().map(|r| Ok((r.i64("repository_id")?, check_from_row(r)?))).collect()
         })
     }
 
@@ -168,7 +166,7 @@ impl Store {
             ))
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok((r.try_get("repository_id")?, check_from_row(r)?))).collect()
+            rows.iter().map(|r| Ok((r.i64("repository_id")?, check_from_row(r)?))).collect()
         })
     }
 
@@ -205,13 +203,9 @@ impl Store {
     }
 }
 
-/// The codes of the steps that warned, comma-separated, each once.
-pub(super) fn warn_codes(check: &Check) -> String {
-    let mut codes: Vec<&str> = Vec::new();
-    for s in check.checks.iter().filter(|s| s.status == berth_core::StepStatus::Warn) {
-        if !codes.contains(&s.code.as_str()) {
-            codes.push(s.code.as_str());
-        }
+/// The conflict of a repository key registered already: the repository that holds it.
+fn repo_key_taken(existing: RepositoryRow) -> StoreError {
+    StoreError::RepoKeyTaken {
+        existing: ExistingRepo { id: existing.id, name: existing.name, clone_url: existing.clone_url },
     }
-    codes.join(",")
 }

@@ -7,7 +7,11 @@
 //! SQLite the statement runs under the database's single write lock. An instance that dies
 //! mid-check leaves a lease whose deadline passes, and the check becomes due again for all.
 
+use super::mappers::{json_text, repository_from_row, to_i64, warn_codes, REPOSITORY_COLUMNS};
 use super::*;
+use berth_core::{CheckStatus, Code};
+use chrono::{DateTime, Utc};
+use dialect::Cols;
 
 /// What one authentication result did to a credential's failure count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +48,7 @@ const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, leas
      WHERE id = $2 AND lease_owner = $3";
 
 fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
-    let Some(row) = row else { return Err(StoreError::NotFound { what: "credential" }) };
+    let Some(row) = row else { return Err(StoreError::NotFound(Entity::Credential)) };
     let failures = row.i64("auth_failures")?;
     let paused_at = row.opt_ts("checks_paused_at")?;
     // The count rises one at a time, so the pause began with this failure exactly when the
@@ -66,7 +70,7 @@ impl Store {
         let code = check.check.first_failure().map_or(Code::Ok, |s| s.code);
         let status = CheckStatus::of(check.check);
         let steps = json_text(&check.check.checks)?;
-        let warn_codes = super::repositories::warn_codes(check.check);
+        let warn_codes = warn_codes(check.check);
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let check_id: Id = sqlx::query_scalar(

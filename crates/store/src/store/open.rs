@@ -1,0 +1,222 @@
+//! Opening a store: connecting to either database, proving the master key against the vault
+//! canary before anything is written, migrating; and the health checks (`ping`, integrity).
+
+use super::dialect::Db;
+use super::mappers::sealed_from_row;
+use super::{Dialect, Entity, Id, Result, Store, StoreError};
+use crate::keyring::Keyring;
+use crate::vault::{Vault, VaultError};
+use secrecy::SecretString;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Associated data binding a credential's sealed secret to its row.
+pub(super) fn credential_aad(id: Id) -> Vec<u8> {
+    format!("berth:credential:{id}:secret:v1").into_bytes()
+}
+
+/// Associated data binding a user's sealed TOTP key to the user's row.
+pub(super) fn totp_aad(user_id: Id) -> Vec<u8> {
+    format!("berth:user:{user_id}:totp:v1").into_bytes()
+}
+
+/// A table that keeps one sealed secret a row: its id column and the associated data that
+/// binds a row's secret to that row.
+pub(super) struct SealedTable {
+    pub table: &'static str,
+    pub id: &'static str,
+    pub aad: fn(Id) -> Vec<u8>,
+}
+
+/// Credentials' secrets.
+pub(super) const CREDENTIAL_SECRETS: SealedTable = SealedTable { table: "credentials", id: "id", aad: credential_aad };
+/// Users' TOTP keys.
+pub(super) const TOTP_KEYS: SealedTable = SealedTable { table: "user_totp", id: "user_id", aad: totp_aad };
+
+pub(super) const CANARY_AAD: &[u8] = b"berth:vault-canary:v1";
+const CANARY_TEXT: &str = "berth vault canary";
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` with the master keys in `key_file`.
+    /// `sqlite://…` opens an embedded SQLite file, `postgres://…` a PostgreSQL database.
+    ///
+    /// The key is proved against the database before anything is written: a database that
+    /// already holds sealed secrets never gets a fresh key file, a migration or a canary
+    /// under the wrong key. Returns whether a new key file was created.
+    ///
+    /// On PostgreSQL several instances may open one database at once: the migrator holds an
+    /// advisory lock, so migrations run exactly once, and the canary is inserted with
+    /// `ON CONFLICT DO NOTHING` and then proved by everyone.
+    pub async fn open(url: &str, key_file: &Path) -> Result<(Store, bool)> {
+        let db = if is_postgres_url(url) {
+            let opts = PgConnectOptions::from_str(url)?.application_name("berth");
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await?,
+            )
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            Db::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?)
+        };
+        let sealed_before: bool = match &db {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'vault_canary'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar("SELECT to_regclass('vault_canary') IS NOT NULL").fetch_one(pool).await?
+            }
+        };
+        let (ring, created) = if sealed_before {
+            (Keyring::load(key_file).map_err(VaultError::from)?, false)
+        } else {
+            Keyring::load_or_create(key_file).map_err(VaultError::from)?
+        };
+        let store = Store { db, vault: Vault::new(ring) };
+        if sealed_before {
+            store.verify_vault().await?;
+        }
+        match &store.db {
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        store.verify_vault().await?;
+        Ok((store, created))
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match &self.db {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Closes every pooled connection (on SQLite this checkpoints the WAL into the main file).
+    pub async fn close(&self) {
+        on_pool!(&self.db, |pool| pool.close().await)
+    }
+
+    /// Whether this store's connections to PostgreSQL are encrypted (`None` on SQLite).
+    pub async fn connection_encrypted(&self) -> Result<Option<bool>> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => Ok(Some(
+                sqlx::query_scalar(
+                    "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), FALSE)",
+                )
+                .fetch_one(pool)
+                .await?,
+            )),
+        }
+    }
+
+    /// Answers when the database does: what `/readyz` asks.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// The database's own integrity check (`PRAGMA integrity_check` on SQLite; on PostgreSQL,
+    /// that every table can be read end to end). Returns the problems found, none when sound.
+    pub async fn integrity_problems(&self) -> Result<Vec<String>> {
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(pool).await?;
+                let fk: Vec<sqlx::sqlite::SqliteRow> = sqlx::query("PRAGMA foreign_key_check").fetch_all(pool).await?;
+                let mut problems: Vec<String> = rows.into_iter().filter(|r| r != "ok").collect();
+                problems.extend(fk.iter().map(|_| "a row breaks a foreign key".to_owned()));
+                Ok(problems)
+            }
+            Db::Postgres(pool) => {
+                let mut problems = Vec::new();
+                for table in ["users", "sessions", "credentials", "repositories", "checks", "audit_log", "vault_canary"]
+                {
+                    if let Err(e) = sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).execute(pool).await {
+                        problems.push(format!("{table}: {e}"));
+                    }
+                }
+                Ok(problems)
+            }
+        }
+    }
+
+    /// Runs one statement with integer arguments bound as `$1, $2, …` and returns the rows it
+    /// changed. For tests and maintenance that must reach under the store's rules (tampering
+    /// with a row to prove the vault notices); never called with text from a request.
+    #[doc(hidden)]
+    pub async fn execute_unchecked(&self, sql: &str, args: &[i64]) -> Result<u64> {
+        on_pool!(&self.db, |pool| {
+            let mut q = sqlx::query(sql);
+            for a in args {
+                q = q.bind(*a);
+            }
+            Ok(q.execute(pool).await?.rows_affected())
+        })
+    }
+
+    /// Opens the secret sealed in row `id` of `t`; `what` names the row when it is missing.
+    pub(super) async fn open_sealed(&self, t: &SealedTable, id: Id, what: Entity) -> Result<SecretString> {
+        let sql = format!("SELECT key_id, wrapped_key, ciphertext FROM {} WHERE {} = $1", t.table, t.id);
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?.ok_or(StoreError::NotFound(what))?;
+            Ok(self.vault.open(&sealed_from_row(&row)?, &(t.aad)(id))?)
+        })
+    }
+
+    async fn verify_vault(&self) -> Result<()> {
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(r) => {
+                    let sealed = sealed_from_row(&r)?;
+                    self.vault.open(&sealed, CANARY_AAD)?;
+                }
+                None => {
+                    let sealed = self.vault.seal(&SecretString::from(CANARY_TEXT), CANARY_AAD)?;
+                    // Another instance may insert its canary first; then that one is proved.
+                    sqlx::query(
+                        "INSERT INTO vault_canary (id, key_id, wrapped_key, ciphertext) VALUES (1, $1, $2, $3) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&sealed.key_id)
+                    .bind(&sealed.wrapped_key)
+                    .bind(&sealed.ciphertext)
+                    .execute(pool)
+                    .await?;
+                    let r = sqlx::query("SELECT key_id, wrapped_key, ciphertext FROM vault_canary WHERE id = 1")
+                        .fetch_one(pool)
+                        .await?;
+                    self.vault.open(&sealed_from_row(&r)?, CANARY_AAD)?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
