@@ -383,8 +383,10 @@ impl ApiClient {
     /// The audit log, newest first: at most `limit` entries (the server's default when none)
     /// older than `before`.
     pub async fn audit(&self, before: Option<Id>, limit: Option<i64>) -> Result<Vec<AuditEntry>, ClientError> {
-        let query: Vec<String> =
-            [before.map(|b| format!("before={b}")), limit.map(|l| format!("limit={l}"))].into_iter().flatten().collect();
+        let query: Vec<String> = [before.map(|b| format!("before={b}")), limit.map(|l| format!("limit={l}"))]
+            .into_iter()
+            .flatten()
+            .collect();
         let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
         self.get(&format!("api/v1/audit{query}")).await
     }

@@ -46,7 +46,9 @@ async fn socket_request(b: &Berth, head: &str, chunks: Option<&[u8]>) -> (Status
     let status = status.unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
     let ct = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim().to_owned()))
+        .find_map(|l| {
+            l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim().to_owned())
+        })
         .unwrap_or_default();
     // The answer itself may be chunked: take the JSON object inside.
     let json = body.find('{').and_then(|i| body.rfind('}').map(|j| &body[i..=j])).unwrap_or("");
@@ -143,7 +145,11 @@ async fn deeply_nested_json_is_refused_and_the_server_stays_up() {
         for path in ["/api/v1/credentials", "/api/v1/auth/login"] {
             let got = post_bytes(&b, path, body.clone().into_bytes()).await;
             // Refused as malformed (400) or as not fitting the schema (422): never a crash.
-            assert!(matches!(got.0, StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY), "{what} to {path}: {:?}", got);
+            assert!(
+                matches!(got.0, StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY),
+                "{what} to {path}: {:?}",
+                got
+            );
             assert_api_error(&got, got.0, "invalid_input", what);
         }
     }
@@ -162,7 +168,12 @@ async fn invalid_utf8_and_non_json_are_refused() {
     let got = post_bytes(&b, "/api/v1/credentials", body.clone()).await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "invalid UTF-8 in a string");
     // A lone surrogate escape is not a character either.
-    let got = post_bytes(&b, "/api/v1/credentials", format!(r#"{{"name":"\udc00","kind":"access_token","secret":"{ABUSE_SHORT_TOKEN}"}}"#).into_bytes()).await;
+    let got = post_bytes(
+        &b,
+        "/api/v1/credentials",
+        format!(r#"{{"name":"\udc00","kind":"access_token","secret":"{ABUSE_SHORT_TOKEN}"}}"#).into_bytes(),
+    )
+    .await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "lone surrogate");
     let got = post_bytes(&b, "/api/v1/credentials", b"name=x&kind=access_token".to_vec()).await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "a form body labelled JSON");
@@ -171,7 +182,15 @@ async fn invalid_utf8_and_non_json_are_refused() {
     let got = post_bytes(&b, "/api/v1/credentials", Vec::new()).await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "empty body");
     for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
-        let got = b.raw(Method::POST, "/api/v1/credentials", Some(&b.token), ct, Some(serde_json::to_vec(&credential_body("ct")).unwrap().into())).await;
+        let got = b
+            .raw(
+                Method::POST,
+                "/api/v1/credentials",
+                Some(&b.token),
+                ct,
+                Some(serde_json::to_vec(&credential_body("ct")).unwrap().into()),
+            )
+            .await;
         assert_api_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_input", &format!("content type {ct:?}"));
     }
     // Invalid UTF-8 in a path id.
@@ -202,9 +221,22 @@ async fn wrong_types_are_refused_naming_the_field() {
         assert_api_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &body.to_string());
         assert!(got.1["error"]["message"].as_str().unwrap().contains(field), "{body}: {}", got.1);
     }
-    let got = post_bytes(&b, "/api/v1/repositories", serde_json::to_vec(&json!({"name": "x", "clone_url": 7, "credential": "c"})).unwrap()).await;
+    let got = post_bytes(
+        &b,
+        "/api/v1/repositories",
+        serde_json::to_vec(&json!({"name": "x", "clone_url": 7, "credential": "c"})).unwrap(),
+    )
+    .await;
     assert_api_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "clone_url as a number");
-    let got = b.raw(Method::PUT, "/api/v1/settings", Some(&b.token), Some("application/json"), Some(r#"{"require_2fa":"yes"}"#.into())).await;
+    let got = b
+        .raw(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(&b.token),
+            Some("application/json"),
+            Some(r#"{"require_2fa":"yes"}"#.into()),
+        )
+        .await;
     assert_api_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "a boolean as a string");
     assert_eq!(credential_count(&b).await, 0);
     b.stop().await;
@@ -214,7 +246,19 @@ async fn wrong_types_are_refused_naming_the_field() {
 async fn bad_ids_are_clear_404s() {
     let b = Berth::start().await;
     let cred = b.api_token_credential("real").await;
-    let bad = ["abc", "-1", "0", "99999999999999999999", "9223372036854775807", "1.5", "1e3", "0x10", "%20", "1%3BDROP%20TABLE", "%00"];
+    let bad = [
+        "abc",
+        "-1",
+        "0",
+        "99999999999999999999",
+        "9223372036854775807",
+        "1.5",
+        "1e3",
+        "0x10",
+        "%20",
+        "1%3BDROP%20TABLE",
+        "%00",
+    ];
     let routes = [
         (Method::GET, "/api/v1/credentials/{}"),
         (Method::PATCH, "/api/v1/credentials/{}"),
@@ -237,7 +281,11 @@ async fn bad_ids_are_clear_404s() {
             let got = b.raw(method.clone(), &path, Some(&b.token), Some("application/json"), body).await;
             assert_eq!(got.0, StatusCode::NOT_FOUND, "{method} {path}: {}", got.1);
             let code = got.1["error"]["code"].as_str().unwrap_or("<none>");
-            assert!(["not_found", "credential_not_found", "repository_not_found"].contains(&code), "{method} {path}: {}", got.1);
+            assert!(
+                ["not_found", "credential_not_found", "repository_not_found"].contains(&code),
+                "{method} {path}: {}",
+                got.1
+            );
             assert_api_error(&got, StatusCode::NOT_FOUND, code, &path);
         }
         // No id at all: no such endpoint, in the same shape.
@@ -269,9 +317,14 @@ async fn unknown_fields_are_refused_on_every_documented_body() {
         }
         text.push('}');
         let concrete = path.replace("{id}", &cred.to_string());
-        let got = b.raw(method.clone(), &concrete, Some(&b.token), Some("application/json"), Some(text.clone().into())).await;
+        let got =
+            b.raw(method.clone(), &concrete, Some(&b.token), Some("application/json"), Some(text.clone().into())).await;
         assert_api_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &format!("{method} {path} {text}"));
-        assert!(got.1["error"]["message"].as_str().unwrap().contains("berth_abuse_unknown_field"), "{method} {path}: {}", got.1);
+        assert!(
+            got.1["error"]["message"].as_str().unwrap().contains("berth_abuse_unknown_field"),
+            "{method} {path}: {}",
+            got.1
+        );
         tried += 1;
     }
     assert!(tried >= 8, "only {tried} operations take a body");
@@ -292,7 +345,9 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
         ("PATCH", "/api/v1/credentials/{id}") => Some("update_credential"),
         ("DELETE", "/api/v1/credentials/{id}") => Some("delete_credential"),
         ("POST", "/api/v1/remote-branches") => Some("use_credential"),
-        ("GET", "/api/v1/repositories" | "/api/v1/repositories/{id}" | "/api/v1/repositories/{id}/checks") => Some("read_repositories"),
+        ("GET", "/api/v1/repositories" | "/api/v1/repositories/{id}" | "/api/v1/repositories/{id}/checks") => {
+            Some("read_repositories")
+        }
         ("POST", "/api/v1/repositories") => Some("register_repository"),
         ("PATCH", "/api/v1/repositories/{id}") => Some("update_repository"),
         ("DELETE", "/api/v1/repositories/{id}") => Some("delete_repository"),
@@ -349,7 +404,9 @@ fn sample_value(doc: &Value, schema: &Value, depth: usize) -> Value {
     }
     let ty = match schema.get("type") {
         Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null").to_owned(),
+        Some(Value::Array(ts)) => {
+            ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null").to_owned()
+        }
         _ => "object".to_owned(),
     };
     match ty.as_str() {
@@ -364,7 +421,8 @@ fn sample_value(doc: &Value, schema: &Value, depth: usize) -> Value {
         "null" => Value::Null,
         _ => {
             let mut obj = serde_json::Map::new();
-            let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let required: Vec<&str> =
+                schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
             for name in required {
                 obj.insert(name.to_owned(), sample_value(doc, &schema["properties"][name], depth + 1));
             }
@@ -382,7 +440,8 @@ async fn every_documented_route_refuses_anonymous_callers_and_viewers_where_it_m
     let cred = b.api_token_credential("shared").await;
     let repo = b.register("app", "team/app.git", "shared").await;
     let admin_id = b.api.list_users().await.unwrap()[0].id;
-    let admin_token_id = b.api.create_token(&ApiTokenCreate { name: "admin-ci".into(), expires_in_days: None }).await.unwrap().info.id;
+    let admin_token_id =
+        b.api.create_token(&ApiTokenCreate { name: "admin-ci".into(), expires_in_days: None }).await.unwrap().info.id;
     add_user(&b, "vera", VIEWER_PASSWORD, "viewer").await;
     let viewer_api = Api::login(&b.base, "vera", VIEWER_PASSWORD).await;
     let viewer = viewer_api.token().to_owned();
@@ -405,7 +464,16 @@ async fn every_documented_route_refuses_anonymous_callers_and_viewers_where_it_m
         let body = body_schema(op).map(|s| sample_value(&doc, s, 0).to_string());
         let send = |token: Option<String>| {
             let (b, method, concrete, body) = (&b, method.clone(), concrete.clone(), body.clone());
-            async move { b.raw(method, &concrete, token.as_deref(), body.as_ref().map(|_| "application/json"), body.map(reqwest::Body::from)).await }
+            async move {
+                b.raw(
+                    method,
+                    &concrete,
+                    token.as_deref(),
+                    body.as_ref().map(|_| "application/json"),
+                    body.map(reqwest::Body::from),
+                )
+                .await
+            }
         };
         let documented_secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
         if PUBLIC.contains(&(method.as_str(), path.as_str())) {
@@ -428,7 +496,12 @@ async fn every_documented_route_refuses_anonymous_callers_and_viewers_where_it_m
         // Anonymous, and with tokens that are not tokens.
         for token in [None, Some("not-a-token".to_owned()), Some(format!("{}x", b.token))] {
             let got = send(token.clone()).await;
-            assert_api_error(&got, StatusCode::UNAUTHORIZED, "unauthenticated", &format!("{method} {path} with {token:?}"));
+            assert_api_error(
+                &got,
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                &format!("{method} {path} with {token:?}"),
+            );
         }
 
         let viewer_may = action.is_none_or(|a| viewer_allowed.iter().any(|x| x == a));

@@ -77,7 +77,9 @@ async fn credentials_are_write_only_validated_and_guarded() {
     assert_eq!(one.scope_gaps.len(), 12, "{one:?}");
     let webhook = one.scope_gaps.iter().find(|g| g.scope == "write:webhook:bitbucket").unwrap();
     assert_eq!(webhook.blocks, ["webhooks"]);
-    let e = refused(b.api.create_credential(&new_credential("CI", CredentialKind::AccessToken, DUPLICATE_NAME_SECRET)).await);
+    let e = refused(
+        b.api.create_credential(&new_credential("CI", CredentialKind::AccessToken, DUPLICATE_NAME_SECRET)).await,
+    );
     assert_eq!(status_code(&e), (Some(409), Some(Code::NameTaken)), "{e}");
 
     // Rotate: the new secret is used from then on, and is not echoed either.
@@ -225,8 +227,10 @@ async fn findings_name_the_cause() {
     };
     b.api.create_credential(&alice).await.unwrap();
     assert_eq!(b.api.status(), 201);
-    let expired =
-        CredentialCreate { expires_on: NaiveDate::from_ymd_opt(2026, 1, 1), ..bitbucket_api_token("expired", OLD_TOKEN) };
+    let expired = CredentialCreate {
+        expires_on: NaiveDate::from_ymd_opt(2026, 1, 1),
+        ..bitbucket_api_token("expired", OLD_TOKEN)
+    };
     b.api.create_credential(&expired).await.unwrap();
     assert_eq!(b.api.status(), 201);
     let base = b.git.base_url();

@@ -190,7 +190,8 @@ async fn expiring_credentials_warn_on_the_credential_its_repositories_and_metric
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
-    let toml = "[checks]\ninterval_mins = 600\npoll_secs = 0.2\nshutdown_grace_secs = 20\n\n[git]\nrequest_timeout_secs = 2\n";
+    let toml =
+        "[checks]\ninterval_mins = 600\npoll_secs = 0.2\nshutdown_grace_secs = 20\n\n[git]\nrequest_timeout_secs = 2\n";
     let b = Berth::start_with(Options { config_toml: Some(toml.to_owned()), ..Options::default() }).await;
     let proxy = FaultyProxy::start(&b.git.base_url()).await;
     b.api_token_credential("ci").await;

@@ -38,7 +38,10 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
     }
     let git = GitServer::start(
         repos.path(),
-        GitServerOptions { users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())], ..GitServerOptions::default() },
+        GitServerOptions {
+            users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())],
+            ..GitServerOptions::default()
+        },
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -144,7 +147,10 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
             sent.get(acked - 1)
         );
     }
-    assert_eq!(store.credential_secret(store.find_credential("ci").await.unwrap().id).await.unwrap().expose_secret(), TOKEN);
+    assert_eq!(
+        store.credential_secret(store.find_credential("ci").await.unwrap().id).await.unwrap().expose_secret(),
+        TOKEN
+    );
     store.close().await;
 
     // And the server starts again on what was left.

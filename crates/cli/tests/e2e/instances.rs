@@ -60,7 +60,10 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     }
     let git = GitServer::start(
         repos.path(),
-        GitServerOptions { users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())], ..GitServerOptions::default() },
+        GitServerOptions {
+            users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())],
+            ..GitServerOptions::default()
+        },
     )
     .await;
     let proxy = FaultyProxy::start(&git.base_url()).await;

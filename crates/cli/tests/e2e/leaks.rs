@@ -40,7 +40,15 @@ fn independent_forms(user: &str, value: &str) -> Vec<(&'static str, String)> {
 #[test]
 fn the_encoders_agree_with_the_standard() {
     // RFC 4648 §10.
-    for (plain, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+    for (plain, enc) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
         assert_eq!(base64(plain.as_bytes()), enc);
     }
     assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
@@ -66,7 +74,9 @@ fn the_scan_catches_a_planted_value_in_every_form() {
     // A real secret in any form fails `assert_no_secret` (and `assert_no_secret_in_output`),
     // naming the form, without printing the value.
     for (form, text) in independent_forms("control-user", ALICE_PASSWORD) {
-        for check in [assert_no_secret as fn(&str, &str), |w: &str, t: &str| assert_no_secret_in_output(w, t.as_bytes())] {
+        for check in
+            [assert_no_secret as fn(&str, &str), |w: &str, t: &str| assert_no_secret_in_output(w, t.as_bytes())]
+        {
             let err = std::panic::catch_unwind(|| check("the positive control", &text)).expect_err(form);
             let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
             assert!(msg.contains("ALICE_PASSWORD") && msg.contains(&format!("({form})")), "{form}: {msg}");
@@ -86,7 +96,10 @@ fn the_scan_catches_a_planted_value_in_every_form() {
     for (form, text) in independent_forms("control-user", CANARY) {
         tracing::info!(target: "berth_server::leak_control", form, "{text}");
     }
-    assert_found("a log line of berth_server", &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"]);
+    assert_found(
+        "a log line of berth_server",
+        &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"],
+    );
 
     // A panic message.
     let forms = independent_forms("control-user", CANARY);
@@ -98,7 +111,10 @@ fn the_scan_catches_a_planted_value_in_every_form() {
     // Child process output, as `cli.rs`, `crash.rs` and `instances.rs` scan it.
     let all: String = forms.iter().map(|(_, t)| format!("{t}\n")).collect();
     assert_no_secret_in_output("a child's output", all.as_bytes());
-    assert_found("a child's output", &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"]);
+    assert_found(
+        "a child's output",
+        &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"],
+    );
     assert_no_leaks_recorded();
 }
 
@@ -125,7 +141,10 @@ async fn the_scan_catches_a_planted_value_in_answers_and_files() {
         b.api.create_credential(&new_credential(&name, CredentialKind::AccessToken, ANOTHER_TOKEN)).await.unwrap();
         assert_eq!(b.api.status(), 201);
     }
-    assert_found("the answer to /api/v1/credentials", &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"]);
+    assert_found(
+        "the answer to /api/v1/credentials",
+        &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"],
+    );
     // A page: the names as HTML.
     let web = signed_in(&b).await;
     let page = web.page("/credentials").await;
@@ -151,7 +170,8 @@ async fn the_scan_catches_a_planted_value_in_answers_and_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_paths_most_likely_to_leak_leak_nothing() {
     let b = Berth::start().await;
-    let lines_before = (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
+    let lines_before =
+        (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
     let app = b.git.repo_url("team/app.git");
     let base = b.git.base_url();
 
@@ -165,13 +185,19 @@ async fn the_paths_most_likely_to_leak_leak_nothing() {
     assert_eq!(b.api.status(), 201);
     b.api.create_credential(&bitbucket_api_token("wrong", LEAK_WRONG_TOKEN)).await.unwrap();
     assert_eq!(b.api.status(), 201);
-    let update = CredentialUpdate { secret: Some(TOKEN.into()), username: Some(Some("jo".into())), ..CredentialUpdate::default() };
+    let update = CredentialUpdate {
+        secret: Some(TOKEN.into()),
+        username: Some(Some("jo".into())),
+        ..CredentialUpdate::default()
+    };
     b.api.update_credential(ci, &update).await.unwrap();
     assert_eq!(b.api.status(), 200);
     b.api.list_credentials().await.unwrap();
     b.api.get_credential(alice).await.unwrap();
     // Refused credentials: the error must not echo what was sent.
-    let e = refused(b.api.create_credential(&new_credential("x1", CredentialKind::BitbucketApiToken, LEAK_WRONG_TOKEN)).await);
+    let e = refused(
+        b.api.create_credential(&new_credential("x1", CredentialKind::BitbucketApiToken, LEAK_WRONG_TOKEN)).await,
+    );
     assert_eq!(e.status(), Some(422), "{e}");
     let e = refused(b.api.create_credential(&bitbucket_api_token("x2", SIM_APP_PASSWORD)).await);
     assert_eq!(e.status(), Some(422), "{e}");
@@ -181,8 +207,15 @@ async fn the_paths_most_likely_to_leak_leak_nothing() {
         json!({"name": "x4", "kind": "no_such_kind", "secret": LEAK_WRONG_TOKEN}),
         json!({"name": "x5", "kind": "access_token", "secret": 5, "note": LEAK_WRONG_TOKEN}),
     ] {
-        let (s, _, _) =
-            b.raw(Method::POST, "/api/v1/credentials", Some(&b.token), Some("application/json"), Some(body.to_string().into())).await;
+        let (s, _, _) = b
+            .raw(
+                Method::POST,
+                "/api/v1/credentials",
+                Some(&b.token),
+                Some("application/json"),
+                Some(body.to_string().into()),
+            )
+            .await;
         assert!(s.is_client_error());
     }
 
@@ -236,7 +269,9 @@ async fn the_paths_most_likely_to_leak_leak_nothing() {
     let vera = b.api.create_user(&vera).await.unwrap().id;
     assert_eq!(b.api.status(), 201);
     let anonymous = Api::new(&b.base, "");
-    for password in [WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, VIEWER_PASSWORD] {
+    for password in
+        [WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, VIEWER_PASSWORD]
+    {
         let _ = anonymous.login("vera", password).await;
     }
     let reset = UserUpdate { password: Some(VERA_RESET_PASSWORD.into()), ..UserUpdate::default() };
@@ -262,31 +297,66 @@ async fn the_paths_most_likely_to_leak_leak_nothing() {
     // The web UI: pages, a refused credential form (the page answering it must not hold the
     // secret typed into it), Refresh with a password in the URL.
     let web = signed_in(&b).await;
-    for path in ["/", "/credentials", "/credentials/new", &format!("/credentials/{alice}"), &format!("/repositories/{repo}"), "/admin/users", "/admin/audit", "/account"] {
+    for path in [
+        "/",
+        "/credentials",
+        "/credentials/new",
+        &format!("/credentials/{alice}"),
+        &format!("/repositories/{repo}"),
+        "/admin/users",
+        "/admin/audit",
+        "/account",
+    ] {
         web.page(path).await;
     }
     let (s, page) = web
-        .post("/credentials/new", "/credentials/new", &[("name", "web"), ("kind", "bitbucket_api_token"), ("email", "not an email"), ("secret", LEAK_WEB_SECRET)])
+        .post(
+            "/credentials/new",
+            "/credentials/new",
+            &[("name", "web"), ("kind", "bitbucket_api_token"), ("email", "not an email"), ("secret", LEAK_WEB_SECRET)],
+        )
         .await;
     assert!(!s.is_server_error(), "{s}: {page}");
     let (s, _) = web
-        .post("/credentials/new", "/credentials/new", &[("name", "web-ok"), ("kind", "username_password"), ("username", "alice"), ("secret", LEAK_WEB_SECRET)])
+        .post(
+            "/credentials/new",
+            "/credentials/new",
+            &[("name", "web-ok"), ("kind", "username_password"), ("username", "alice"), ("secret", LEAK_WEB_SECRET)],
+        )
         .await;
     assert!(!s.is_server_error(), "{s}");
-    for url in [format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"), app.replace("http://", &format!("http://alice:{}@", percent_encode(ALICE_PASSWORD)))] {
-        let (s, _) = web.post("/ui/remote-branches", "/repositories/new", &[("clone_url", &url), ("credential", "alice")]).await;
+    for url in [
+        format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"),
+        app.replace("http://", &format!("http://alice:{}@", percent_encode(ALICE_PASSWORD))),
+    ] {
+        let (s, _) =
+            web.post("/ui/remote-branches", "/repositories/new", &[("clone_url", &url), ("credential", "alice")]).await;
         assert!(!s.is_server_error(), "{s}");
     }
-    let (s, _) = web.post("/account/password", "/account", &[("current_password", WRONG_ADMIN_PASSWORD), ("new_password", NEW_USER_PASSWORD), ("confirm_password", NEW_USER_PASSWORD)]).await;
+    let (s, _) = web
+        .post(
+            "/account/password",
+            "/account",
+            &[
+                ("current_password", WRONG_ADMIN_PASSWORD),
+                ("new_password", NEW_USER_PASSWORD),
+                ("confirm_password", NEW_USER_PASSWORD),
+            ],
+        )
+        .await;
     assert!(!s.is_server_error(), "{s}");
     web.page("/admin/audit").await;
 
     // Everything captured so far: the logs did receive this test's lines, and neither they
     // (scanned as written, and once more as a whole) nor any panic message holds a secret.
-    let lines_after = (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
+    let lines_after =
+        (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
     assert!(lines_after.0 > lines_before.0, "no berth_server log line was captured");
     assert!(lines_after.1 > lines_before.1, "no tower_http log line was captured");
-    assert!(captured_lines(Some("reqwest")) + captured_lines(Some("hyper_util")) > 0, "no HTTP client log line was captured");
+    assert!(
+        captured_lines(Some("reqwest")) + captured_lines(Some("hyper_util")) > 0,
+        "no HTTP client log line was captured"
+    );
     let log = std::fs::read(log_path()).unwrap();
     assert!(log.len() > 10_000, "the log file holds {} bytes", log.len());
     assert_no_secret_in_output("the whole log of this process", &log);
@@ -317,11 +387,16 @@ async fn the_postgres_cluster_holds_no_secret() {
 #[test]
 fn every_secret_literal_in_the_suite_is_registered() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
-    let known: BTreeSet<&str> = KNOWN_SECRETS.iter().map(|(_, v)| *v).chain(NOT_SCANNED.iter().map(|(v, _)| *v)).collect();
+    let known: BTreeSet<&str> =
+        KNOWN_SECRETS.iter().map(|(_, v)| *v).chain(NOT_SCANNED.iter().map(|(v, _)| *v)).collect();
     for (label, v) in KNOWN_SECRETS {
         assert!(v.len() >= MIN_SECRET_LEN, "{label} is too short to search for");
     }
-    assert_eq!(KNOWN_SECRETS.iter().map(|(_, v)| *v).collect::<BTreeSet<_>>().len(), KNOWN_SECRETS.len(), "a value is listed twice");
+    assert_eq!(
+        KNOWN_SECRETS.iter().map(|(_, v)| *v).collect::<BTreeSet<_>>().len(),
+        KNOWN_SECRETS.len(),
+        "a value is listed twice"
+    );
     let keys = [
         "\"secret\": \"",
         "\"secret\":\"",
@@ -369,7 +444,11 @@ fn every_secret_literal_in_the_suite_is_registered() {
                 continue; // a format string or not a literal
             }
             found += 1;
-            assert!(known.contains(lit), "{}: the secret literal {lit:?} is not in harness::KNOWN_SECRETS", path.display());
+            assert!(
+                known.contains(lit),
+                "{}: the secret literal {lit:?} is not in harness::KNOWN_SECRETS",
+                path.display()
+            );
         }
     }
     assert!(found >= 3, "the guard found only {found} literals: it no longer reads the suite");

@@ -109,7 +109,9 @@ async fn bitbucket_cloud_registration_with_a_scoped_api_token_passes_every_step(
     assert_eq!(v.default_branch, "main");
     let checks = &v.last_check.as_ref().unwrap().checks;
     use StepName::*;
-    for name in [Url, Credential, Dns, Connect, ApiCredential, ApiScopes, ApiRepository, GitDiscovery, Branches, DefaultBranch] {
+    for name in
+        [Url, Credential, Dns, Connect, ApiCredential, ApiScopes, ApiRepository, GitDiscovery, Branches, DefaultBranch]
+    {
         assert_eq!(step(checks, name).status, StepStatus::Pass, "{}: {}", name.as_str(), codes(checks));
     }
     let who = &step(checks, ApiCredential).message;
@@ -201,7 +203,8 @@ async fn cloud_diagnosis_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_missing_scope_as_400_is_the_same_finding() {
-    let (sim, b) = start(CloudOptions { scope_error_400: CloudEndpoint::ALL.to_vec(), ..CloudOptions::default() }).await;
+    let (sim, b) =
+        start(CloudOptions { scope_error_400: CloudEndpoint::ALL.to_vec(), ..CloudOptions::default() }).await;
     api_token(&b, "noread", SIM_NOREAD).await;
     let (e, text) = refused_refresh(&b, &sim.cloud_git_url("acme/app"), "noread").await;
     assert_eq!(e.code(), Some(Code::AccessDenied), "{}", codes(e.checks()));

@@ -297,7 +297,8 @@ async fn every_change_is_audited_without_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_managed_by_admins_only_and_one_admin_remains() {
     let b = Berth::start().await;
-    let user = |password: &str, role: &str| UserCreate { username: "x".into(), password: password.into(), role: role.into() };
+    let user =
+        |password: &str, role: &str| UserCreate { username: "x".into(), password: password.into(), role: role.into() };
     let e = refused(b.api.create_user(&UserCreate { password: "short".into(), ..user("", "viewer") }).await);
     assert_eq!(status_code(&e), (Some(422), Some(Code::InvalidInput)), "{e}");
     let e = refused(b.api.create_user(&user(LONG_ENOUGH_PASSWORD, "root")).await);

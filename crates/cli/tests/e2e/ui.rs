@@ -330,7 +330,9 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(b.text("#flash").await.contains("Saved"));
     let warning = b.text("#expiry_warning").await;
     assert!(
-        warning.contains("credential \"bb-ci\" expires in 5 days") && warning.contains("What to do") && warning.contains("replace the credential's secret"),
+        warning.contains("credential \"bb-ci\" expires in 5 days")
+            && warning.contains("What to do")
+            && warning.contains("replace the credential's secret"),
         "{warning}"
     );
     assert_eq!(b.text("#background_state").await, "running");
@@ -344,7 +346,13 @@ async fn status_expiry_warning_check_history_and_check_all() {
     // Editing the credential makes its repositories due: each is checked once in the
     // background, then not again for an hour.
     let app_page = format!("{base}/repositories/{app}");
-    reload_until(&b, &app_page, "return !!document.querySelector(\"#history tr[data-reason='schedule']\")", "the check after the edit").await;
+    reload_until(
+        &b,
+        &app_page,
+        "return !!document.querySelector(\"#history tr[data-reason='schedule']\")",
+        "the check after the edit",
+    )
+    .await;
 
     // VC Repos: status, last and next check, and the warning as text in each row.
     b.click("a[href='/']").await;
@@ -355,7 +363,11 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(last.contains("just now") || last.contains("minute"), "{last}");
     let next = b.text(&format!("#repos tr[data-repo='{app}'] td[data-label='Next check']")).await;
     assert!(next.starts_with("in ") && next.contains("UTC"), "{next}");
-    assert_eq!(b.c.find_all(Locator::Css("#repos p.repo-warning")).await.unwrap().len(), 2, "one warning per repository");
+    assert_eq!(
+        b.c.find_all(Locator::Css("#repos p.repo-warning")).await.unwrap().len(),
+        2,
+        "one warning per repository"
+    );
     b.shot("02-vc-repos-status-warning").await;
 
     // The repository page: the warning with its remedy, the next check, the history.
@@ -364,7 +376,10 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(warnings.contains("expires in 5 days") && warnings.contains("What to do:"), "{warnings}");
     assert!(b.text("#next_check").await.contains(" (in "), "{}", b.text("#next_check").await);
     let status = b.text("dl.facts dd:has(#last_status)").await;
-    assert!(status.starts_with("warning") && status.contains("insecure_transport"), "the codes of the steps that warned: {status}");
+    assert!(
+        status.starts_with("warning") && status.contains("insecure_transport"),
+        "the codes of the steps that warned: {status}"
+    );
     let mut reasons = Vec::new();
     for r in b.c.find_all(Locator::Css("#history tbody tr")).await.unwrap() {
         reasons.push(r.attr("data-reason").await.unwrap().unwrap_or_default());
@@ -380,7 +395,10 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(summary.ends_with("steps, 1 warning"), "plain HTTP before the expiry date was set: {summary}");
     b.click("#history tr[data-reason='register'] details summary").await;
     let steps = b.text("#history tr[data-reason='register'] ol.steplist").await;
-    assert!(steps.contains("Git smart HTTP") && steps.contains("insecure_transport") && steps.contains("What to do"), "{steps}");
+    assert!(
+        steps.contains("Git smart HTTP") && steps.contains("insecure_transport") && steps.contains("What to do"),
+        "{steps}"
+    );
     b.shot_full("03-repository-history").await;
 
     // Check all now: every repository is made due and checked again in the background.
@@ -443,7 +461,8 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
     b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
     b.find("#repos").await;
     let cred_page = format!("{base}/credentials/{cred}");
-    reload_until(&b, &cred_page, "return !!document.getElementById('paused_notice')", "the credential's checks pause").await;
+    reload_until(&b, &cred_page, "return !!document.getElementById('paused_notice')", "the credential's checks pause")
+        .await;
     // A check already running when the third failed may still add one: read the count once
     // it can no longer change, then the page again.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -466,7 +485,11 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
 
     b.goto(&format!("{base}/credentials")).await;
     let list_notice = b.text("#paused_notice").await;
-    assert!(list_notice.contains("paused for 1 credential") && list_notice.contains("replace the token or edit the credential"), "{list_notice}");
+    assert!(
+        list_notice.contains("paused for 1 credential")
+            && list_notice.contains("replace the token or edit the credential"),
+        "{list_notice}"
+    );
     assert!(b.text(&format!("#credentials tr[data-credential='{cred}']")).await.contains("paused"));
     b.shot("01b-credentials-paused").await;
 
@@ -481,7 +504,10 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
     assert_eq!(i64::try_from(failed).unwrap(), failures, "each failure is a check in the history");
     let summary = b.text("#history tr[data-status='fail'] details summary").await;
     assert!(summary.contains("1 failed"), "{summary}");
-    assert!(b.text("#history tr[data-status='fail'] td[data-label='First failure']").await.contains("auth"), "the failing code");
+    assert!(
+        b.text("#history tr[data-status='fail'] td[data-label='First failure']").await.contains("auth"),
+        "the failing code"
+    );
     b.shot_full("03-repository-paused").await;
 
     // Editing the credential resumes them: the notice goes.

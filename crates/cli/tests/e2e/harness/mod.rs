@@ -79,7 +79,10 @@ impl Berth {
         let git = GitServer::start(
             repos.path(),
             GitServerOptions {
-                users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into()), ("alice".into(), ALICE_PASSWORD.into())],
+                users: vec![
+                    ("x-bitbucket-api-token-auth".into(), TOKEN.into()),
+                    ("alice".into(), ALICE_PASSWORD.into()),
+                ],
                 protocol_v2: opts.protocol_v2,
                 ..GitServerOptions::default()
             },
@@ -224,7 +227,10 @@ impl Berth {
         let read = assert_dir_clean("a Berth's data directory", self.data.path());
         assert!(read > 0, "the data directory holds nothing to scan");
         assert_postgres_clean("a Berth's database", &self.database_url, self.wal_start);
-        assert!(captured_lines(Some("berth_server")) + captured_lines(Some("tower_http")) > 0, "no log line was captured");
+        assert!(
+            captured_lines(Some("berth_server")) + captured_lines(Some("tower_http")) > 0,
+            "no log line was captured"
+        );
         assert_no_leaks_recorded();
     }
 }

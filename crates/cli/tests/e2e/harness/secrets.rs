@@ -1,7 +1,6 @@
 //! The suite's known secrets: every secret value it sends to Berth, by name, and what the
 //! leak scan searches for.
 
-
 /// Every secret value the end-to-end suite sends to Berth (or that Berth's test hosts accept),
 /// by name. Tests use these constants rather than literals; `leaks.rs`
 /// `every_secret_literal_in_the_suite_is_registered` fails on a secret literal that is not here.
@@ -58,8 +57,17 @@ pub const NOT_SCANNED: &[(&str, &str)] = &[
 /// User names the suite pairs with secrets in HTTP Basic authentication: the scan also looks
 /// for the base64 of every `user:secret` pair (the alignment fragments below find any base64
 /// text that contains a secret; these are the whole headers, searched as well).
-pub const BASIC_AUTH_USERS: &[&str] =
-    &["x-bitbucket-api-token-auth", "alice", "jo", "jo@example.com", "lee", "lee@example.com", "admin", "vera", "reggie"];
+pub const BASIC_AUTH_USERS: &[&str] = &[
+    "x-bitbucket-api-token-auth",
+    "alice",
+    "jo",
+    "jo@example.com",
+    "lee",
+    "lee@example.com",
+    "admin",
+    "vera",
+    "reggie",
+];
 
 /// The log filter of every Berth this suite runs, in this process or as a child (`RUST_LOG`).
 pub const LOG_FILTER: &str = "warn,berth=trace,berth_server=trace,berth_store=trace,berth_git=trace,berth_forge=trace,\

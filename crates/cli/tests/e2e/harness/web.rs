@@ -20,7 +20,13 @@ pub async fn login_csrf(http: &reqwest::Client, base: &str) -> (String, String) 
 }
 
 /// Posts the sign-in form with the CSRF token of [`login_csrf`].
-pub async fn post_login(http: &reqwest::Client, base: &str, csrf: &str, user: &str, password: &str) -> reqwest::Response {
+pub async fn post_login(
+    http: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
     http.post(format!("{base}/login"))
         .header("cookie", format!("berth_login_csrf={csrf}"))
         .form(&[("csrf", csrf), ("username", user), ("password", password)])
@@ -64,8 +70,14 @@ impl Web<'_> {
             .to_owned();
         let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
         form.extend_from_slice(fields);
-        let r =
-            self.http.post(format!("{}{path}", self.b.base)).header("cookie", &self.cookie).form(&form).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.b.base))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         let s = r.status();
         (s, answer_text(&format!("the answer to the form {path}"), r).await)
     }

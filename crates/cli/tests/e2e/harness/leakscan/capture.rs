@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-
 struct Capture {
     file: Mutex<std::fs::File>,
     path: PathBuf,
@@ -93,7 +92,8 @@ pub fn init() {
         }
         let path = dir.join(format!("e2e-{}.log", std::process::id()));
         let file = std::fs::File::create(&path).unwrap();
-        let _ = CAPTURE.set(Capture { file: Mutex::new(file), path, lines: AtomicU64::new(0), by_crate: Mutex::default() });
+        let _ =
+            CAPTURE.set(Capture { file: Mutex::new(file), path, lines: AtomicU64::new(0), by_crate: Mutex::default() });
         let filter: tracing_subscriber::filter::Targets = crate::harness::LOG_FILTER.parse().unwrap();
         use tracing_subscriber::Layer as _;
         let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(MakeCapture).with_filter(filter);
@@ -165,7 +165,11 @@ pub fn assert_postgres_clean(where_: &str, database_url: &str, since: u64) -> u6
         assert!(std::time::Instant::now() < deadline, "the WAL was not flushed");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let seg: u64 = cluster.psql("postgres", "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'").trim().parse().unwrap();
+    let seg: u64 = cluster
+        .psql("postgres", "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'")
+        .trim()
+        .parse()
+        .unwrap();
     let per_id = 0x1_0000_0000 / seg;
     let data = cluster.data_dir().to_owned();
     let (mut hits, mut read, mut recycled) = (Vec::new(), 0u64, false);

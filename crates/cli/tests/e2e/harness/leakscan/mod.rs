@@ -148,7 +148,13 @@ pub fn base64url(data: &[u8]) -> String {
 /// Every byte outside RFC 3986's unreserved set as `%XX`.
 pub fn percent_encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -203,7 +209,13 @@ impl Matcher {
             by_key.entry(key).or_default().push(i);
         }
         let longest = entries.iter().map(|e| e.value.len()).max().unwrap_or(0);
-        Matcher { entries: entries.iter().map(|e| (e.label.clone(), e.kind)).collect(), longest, patterns, bits, by_key }
+        Matcher {
+            entries: entries.iter().map(|e| (e.label.clone(), e.kind)).collect(),
+            longest,
+            patterns,
+            bits,
+            by_key,
+        }
     }
 
     /// (entry, offset, length, form) of every match.
@@ -303,7 +315,8 @@ fn html_unescape(text: &[u8]) -> (Vec<u8>, Vec<usize>) {
 fn context(text: &[u8], at: usize, len: usize, label: &str) -> String {
     let from = at.saturating_sub(60);
     let to = (at + len + 60).min(text.len());
-    let clean = |b: &[u8]| String::from_utf8_lossy(b).chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+    let clean =
+        |b: &[u8]| String::from_utf8_lossy(b).chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
     format!("{}[{label}]{}", clean(&text[from..at]), clean(&text[(at + len).min(text.len())..to]))
 }
 
