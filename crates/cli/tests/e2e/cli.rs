@@ -54,6 +54,21 @@ async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) ->
     run
 }
 
+/// `berth login` as the administrator, the password from stdin.
+async fn login(b: &Berth, session: &Path, password: &str) -> Run {
+    berth(b, session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{password}\n"))).await
+}
+
+/// `berth credential add` of the API token the test Git server accepts, as `ci`, with `extra`
+/// options; the secret from stdin.
+async fn add_token(b: &Berth, session: &Path, extra: &[&str]) -> Run {
+    let mut args =
+        vec!["credential", "add", "--name", "ci", "--kind", "bitbucket_api_token", "--email", "jo@example.com"];
+    args.extend_from_slice(extra);
+    args.push("--secret-stdin");
+    berth(b, session, &args, Some(&format!("{TOKEN}\n"))).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_flow_from_login_to_checks() {
     let b = Berth::start().await;
@@ -64,13 +79,7 @@ async fn cli_flow_from_login_to_checks() {
     assert_eq!(r.code, 2, "not logged in is a usage error: {}", r.all());
     assert!(r.all().contains("berth login"), "{}", r.all());
 
-    let r = berth(
-        &b,
-        &session,
-        &["login", "--username", "admin", "--password-stdin"],
-        Some(&format!("{ADMIN_PASSWORD}\n")),
-    )
-    .await;
+    let r = login(&b, &session, ADMIN_PASSWORD).await;
     assert_eq!(r.code, 0, "{}", r.all());
     #[cfg(unix)]
     {
@@ -78,25 +87,7 @@ async fn cli_flow_from_login_to_checks() {
         assert_eq!(std::fs::metadata(&session).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
-    let r = berth(
-        &b,
-        &session,
-        &[
-            "credential",
-            "add",
-            "--name",
-            "ci",
-            "--kind",
-            "bitbucket_api_token",
-            "--email",
-            "jo@example.com",
-            "--scope",
-            "read:repository:bitbucket",
-            "--secret-stdin",
-        ],
-        Some(&format!("{TOKEN}\n")),
-    )
-    .await;
+    let r = add_token(&b, &session, &["--scope", "read:repository:bitbucket"]).await;
     assert_eq!(r.code, 0, "{}", r.all());
 
     let r = berth(
@@ -203,21 +194,9 @@ async fn admin_reset_password_works_offline() {
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.all());
-    let r = berth(
-        &b,
-        &session,
-        &["login", "--username", "admin", "--password-stdin"],
-        Some(&format!("{ADMIN_PASSWORD}\n")),
-    )
-    .await;
+    let r = login(&b, &session, ADMIN_PASSWORD).await;
     assert_eq!(r.code, 1, "the old password no longer works: {}", r.all());
-    let r = berth(
-        &b,
-        &session,
-        &["login", "--username", "admin", "--password-stdin"],
-        Some(&format!("{RESET_ADMIN_PASSWORD}\n")),
-    )
-    .await;
+    let r = login(&b, &session, RESET_ADMIN_PASSWORD).await;
     assert_eq!(r.code, 0, "{}", r.all());
     b.stop().await;
 }
@@ -227,34 +206,10 @@ async fn cli_shows_status_warnings_and_history_and_checks_all() {
     let b = Berth::start().await;
     let home = tempfile::tempdir().unwrap();
     let session = home.path().join("session.json");
-    let r = berth(
-        &b,
-        &session,
-        &["login", "--username", "admin", "--password-stdin"],
-        Some(&format!("{ADMIN_PASSWORD}\n")),
-    )
-    .await;
+    let r = login(&b, &session, ADMIN_PASSWORD).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let soon = (chrono::Utc::now().date_naive() + chrono::Duration::days(6)).to_string();
-    let r = berth(
-        &b,
-        &session,
-        &[
-            "credential",
-            "add",
-            "--name",
-            "ci",
-            "--kind",
-            "bitbucket_api_token",
-            "--email",
-            "jo@example.com",
-            "--expires-on",
-            &soon,
-            "--secret-stdin",
-        ],
-        Some(&format!("{TOKEN}\n")),
-    )
-    .await;
+    let r = add_token(&b, &session, &["--expires-on", &soon]).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let url = b.git.repo_url("team/app.git");
     let r =

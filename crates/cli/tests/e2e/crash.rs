@@ -9,7 +9,6 @@
 use berth_core::CredentialKind;
 use berth_proto::CredentialUpdate;
 use berth_store::Store;
-use berth_testkit::{bare_repo, GitServer, GitServerOptions};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -32,18 +31,7 @@ struct Acks {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write() {
     harness::init();
-    let repos = tempfile::tempdir().unwrap();
-    for i in 0..REPOS {
-        bare_repo(repos.path(), &format!("team/c{i}.git"), "main", &["main"]);
-    }
-    let git = GitServer::start(
-        repos.path(),
-        GitServerOptions {
-            users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())],
-            ..GitServerOptions::default()
-        },
-    )
-    .await;
+    let (_repos, git) = harness::git_server_with_repos("c", REPOS, &["main"], TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let db = berth_testkit::pg::test_database_url(dir.path());
     let wal_start = harness::postgres_wal_position(&db);

@@ -6,7 +6,6 @@
 //! client; readiness is an HTTP probe.
 
 use berth_proto::StoredCheck;
-use berth_testkit::{bare_repo, GitServer, GitServerOptions};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -54,18 +53,7 @@ async fn scheduled(api: &Api, ids: &[i64]) -> HashMap<i64, Vec<StoredCheck>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     harness::init();
-    let repos = tempfile::tempdir().unwrap();
-    for i in 0..REPOS {
-        bare_repo(repos.path(), &format!("team/r{i}.git"), "main", &["main", "develop"]);
-    }
-    let git = GitServer::start(
-        repos.path(),
-        GitServerOptions {
-            users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())],
-            ..GitServerOptions::default()
-        },
-    )
-    .await;
+    let (_repos, git) = harness::git_server_with_repos("r", REPOS, &["main", "develop"], TOKEN).await;
     let proxy = FaultyProxy::start(&git.base_url()).await;
 
     let dir = tempfile::tempdir().unwrap();

@@ -251,6 +251,24 @@ pub async fn answer_text(where_: &str, resp: reqwest::Response) -> String {
     text
 }
 
+/// A test Git server with `count` repositories `team/{prefix}{i}.git` (default branch `main`,
+/// these branches) that accepts `token` as a Bitbucket API token; keep the directory alive.
+pub async fn git_server_with_repos(prefix: &str, count: usize, branches: &[&str], token: &str) -> (TempDir, GitServer) {
+    let repos = tempfile::tempdir().unwrap();
+    for i in 0..count {
+        bare_repo(repos.path(), &format!("team/{prefix}{i}.git"), "main", branches);
+    }
+    let git = GitServer::start(
+        repos.path(),
+        GitServerOptions {
+            users: vec![("x-bitbucket-api-token-auth".into(), token.into())],
+            ..GitServerOptions::default()
+        },
+    )
+    .await;
+    (repos, git)
+}
+
 /// Polls `probe` until it yields a value, for at most a minute.
 pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where
