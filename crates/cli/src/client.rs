@@ -487,4 +487,17 @@ mod tests {
         assert_eq!(decode_error(401, b"").code, Code::Unauthenticated);
         assert_eq!(decode_error(404, b"").message, "HTTP 404 Not Found");
     }
+
+    #[test]
+    fn an_api_refusal_exposes_its_code_message_remedy_and_steps() {
+        let body = br#"{"error":{"code":"branch_not_found","message":"no trnk","remedy":"pick one",
+            "checks":[{"step":"default_branch","status":"fail","code":"branch_not_found","message":"no trnk",
+            "duration_ms":1,"details":["trunk"]}]}}"#;
+        let e = ClientError::Api { status: 422, body: decode_error(422, body) };
+        assert_eq!((e.status(), e.code()), (Some(422), Some(Code::BranchNotFound)));
+        assert_eq!((e.message(), e.remedy()), ("no trnk", "pick one"));
+        assert_eq!(e.checks()[0].details, ["trunk"]);
+        let e = ClientError::Transport("refused".into());
+        assert_eq!((e.status(), e.code(), e.message(), e.remedy(), e.checks().len()), (None, None, "", "", 0));
+    }
 }
