@@ -4,15 +4,17 @@
 //!
 //! The session token is a secret: it is kept out of `Debug` output and never appears in errors.
 
-use berth_core::{Check, Code};
-use berth_proto::{Scheduled, StoredCheck, 
-    ApiError, Credential, CredentialCreate, CredentialUpdate, ErrorBody, Health, Id, LoginRequest, LoginResponse,
-    RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
+use berth_core::{Check, Code, Step};
+use berth_proto::{
+    ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, Credential, CredentialCreate, CredentialUpdate,
+    ErrorBody, Health, Id, LoginRequest, LoginResponse, Me, RemoteBranches, RemoteBranchesRequest, Repository,
+    RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, User, UserCreate, UserUpdate,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The address a server listens on when nothing else is configured.
@@ -50,6 +52,21 @@ impl ClientError {
             ClientError::Api { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// The API error's message; empty when the server did not answer one.
+    pub fn message(&self) -> &str {
+        self.api().map_or("", |e| e.message.as_str())
+    }
+
+    /// The API error's remedy; empty when the server did not answer one.
+    pub fn remedy(&self) -> &str {
+        self.api().map_or("", |e| e.remedy.as_str())
+    }
+
+    /// The steps of the check that failed, when one ran.
+    pub fn checks(&self) -> &[Step] {
+        self.api().map_or(&[], |e| e.checks.as_slice())
     }
 }
 
@@ -94,12 +111,27 @@ pub fn display_base(u: &Url) -> String {
     u.as_str().trim_end_matches('/').to_owned()
 }
 
+/// One answer as it came off the wire, before decoding: what an [`Observer`] sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    pub method: &'a Method,
+    /// The endpoint as the client names it, e.g. `api/v1/credentials/7`.
+    pub path: &'a str,
+    pub status: StatusCode,
+    pub body: &'a [u8],
+}
+
+/// Called with every answer the client receives (success or error), e.g. to trace the wire or,
+/// in tests, to scan every answer and keep its status.
+pub type Observer = Arc<dyn Fn(&Exchange<'_>) + Send + Sync>;
+
 /// A client for one Berth server, optionally with a session token.
 #[derive(Clone)]
 pub struct ApiClient {
     pub base: Url,
     token: Option<String>,
     http: reqwest::Client,
+    observer: Option<Observer>,
 }
 
 impl fmt::Debug for ApiClient {
@@ -124,11 +156,17 @@ impl ApiClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Transport(error_chain(&e)))?;
-        Ok(ApiClient { base, token: None, http })
+        Ok(ApiClient { base, token: None, http, observer: None })
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// This client, calling `observer` with every answer it receives.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -155,9 +193,16 @@ impl ApiClient {
     }
 
     async fn execute(&self, rb: RequestBuilder) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let resp = rb.send().await.map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let (client, req) = rb.build_split();
+        let req = req.map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let method = req.method().clone();
+        let path = req.url().path().strip_prefix(self.base.path()).unwrap_or(req.url().path()).to_owned();
+        let resp = client.execute(req).await.map_err(|e| ClientError::Transport(error_chain(&e)))?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        if let Some(observe) = &self.observer {
+            observe(&Exchange { method: &method, path: &path, status, body: &body });
+        }
         if status.is_success() {
             Ok((status, body.to_vec()))
         } else {
@@ -252,7 +297,7 @@ impl ApiClient {
 
     /// A repository's check history, newest first.
     pub async fn check_history(&self, id: Id, limit: i64) -> Result<Vec<StoredCheck>, ClientError> {
-        self.get(&format!("api/v1/repositories/{id}/checks?limit={limit}")).await
+        self.check_history_before(id, None, limit).await
     }
 
     /// `POST /api/v1/checks/schedule`: every repository due now, checked in the background.
@@ -263,6 +308,87 @@ impl ApiClient {
     /// `POST /api/v1/repositories/{id}/check`: `ok` is false when a step failed.
     pub async fn check_repository(&self, id: Id) -> Result<Check, ClientError> {
         self.call(self.request(Method::POST, &format!("api/v1/repositories/{id}/check"))?).await
+    }
+
+    /// One page of the repository list: at most `limit` repositories after the first `offset`.
+    pub async fn list_repositories_page(&self, limit: i64, offset: i64) -> Result<Vec<Repository>, ClientError> {
+        self.get(&format!("api/v1/repositories?limit={limit}&offset={offset}")).await
+    }
+
+    /// A repository's check history, newest first: at most `limit` checks older than `before`.
+    pub async fn check_history_before(
+        &self,
+        id: Id,
+        before: Option<Id>,
+        limit: i64,
+    ) -> Result<Vec<StoredCheck>, ClientError> {
+        let before = before.map(|b| format!("&before={b}")).unwrap_or_default();
+        self.get(&format!("api/v1/repositories/{id}/checks?limit={limit}{before}")).await
+    }
+
+    /// `GET /api/v1/me`: who this client's token belongs to and what the role allows.
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        self.get("api/v1/me").await
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, ClientError> {
+        self.get("api/v1/users").await
+    }
+
+    pub async fn create_user(&self, req: &UserCreate) -> Result<User, ClientError> {
+        self.send_json(Method::POST, "api/v1/users", req).await
+    }
+
+    /// A new password or role ends the user's sessions and personal tokens.
+    pub async fn update_user(&self, id: Id, req: &UserUpdate) -> Result<User, ClientError> {
+        self.send_json(Method::PATCH, &format!("api/v1/users/{id}"), req).await
+    }
+
+    pub async fn delete_user(&self, id: Id) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::DELETE, &format!("api/v1/users/{id}"))?).await
+    }
+
+    /// `DELETE /api/v1/users/{id}/lockout`: lets a locked-out user sign in again.
+    pub async fn clear_lockout(&self, id: Id) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::DELETE, &format!("api/v1/users/{id}/lockout"))?).await
+    }
+
+    /// `DELETE /api/v1/users/{id}/totp`: removes a user's second factor.
+    pub async fn reset_totp(&self, id: Id) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::DELETE, &format!("api/v1/users/{id}/totp"))?).await
+    }
+
+    pub async fn settings(&self) -> Result<Settings, ClientError> {
+        self.get("api/v1/settings").await
+    }
+
+    pub async fn put_settings(&self, settings: &Settings) -> Result<Settings, ClientError> {
+        self.send_json(Method::PUT, "api/v1/settings", settings).await
+    }
+
+    /// The caller's personal API tokens (never the tokens themselves).
+    pub async fn list_tokens(&self) -> Result<Vec<ApiToken>, ClientError> {
+        self.get("api/v1/tokens").await
+    }
+
+    /// A new personal API token: the answer is the only time the token is shown.
+    pub async fn create_token(&self, req: &ApiTokenCreate) -> Result<ApiTokenCreated, ClientError> {
+        self.send_json(Method::POST, "api/v1/tokens", req).await
+    }
+
+    pub async fn revoke_token(&self, id: Id) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::DELETE, &format!("api/v1/tokens/{id}"))?).await
+    }
+
+    /// The audit log, newest first: at most `limit` entries (the server's default when none)
+    /// older than `before`.
+    pub async fn audit(&self, before: Option<Id>, limit: Option<i64>) -> Result<Vec<AuditEntry>, ClientError> {
+        let query: Vec<String> = [before.map(|b| format!("before={b}")), limit.map(|l| format!("limit={l}"))]
+            .into_iter()
+            .flatten()
+            .collect();
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        self.get(&format!("api/v1/audit{query}")).await
     }
 }
 
@@ -360,5 +486,18 @@ mod tests {
         assert!(e.message.starts_with("HTTP 502 Bad Gateway: <html> <h1>Bad Gateway"), "{}", e.message);
         assert_eq!(decode_error(401, b"").code, Code::Unauthenticated);
         assert_eq!(decode_error(404, b"").message, "HTTP 404 Not Found");
+    }
+
+    #[test]
+    fn an_api_refusal_exposes_its_code_message_remedy_and_steps() {
+        let body = br#"{"error":{"code":"branch_not_found","message":"no trnk","remedy":"pick one",
+            "checks":[{"step":"default_branch","status":"fail","code":"branch_not_found","message":"no trnk",
+            "duration_ms":1,"details":["trunk"]}]}}"#;
+        let e = ClientError::Api { status: 422, body: decode_error(422, body) };
+        assert_eq!((e.status(), e.code()), (Some(422), Some(Code::BranchNotFound)));
+        assert_eq!((e.message(), e.remedy()), ("no trnk", "pick one"));
+        assert_eq!(e.checks()[0].details, ["trunk"]);
+        let e = ClientError::Transport("refused".into());
+        assert_eq!((e.status(), e.code(), e.message(), e.remedy(), e.checks().len()), (None, None, "", "", 0));
     }
 }

@@ -287,7 +287,17 @@ pub fn repository_table(list: &[Repository]) -> String {
     if list.is_empty() {
         return "No repositories. Register one with `berth repo register`.\n".to_owned();
     }
-    let mut t = Table::new(&["ID", "NAME", "STATUS", "PROVIDER", "BRANCH", "CREDENTIAL", "LAST CHECK", "NEXT CHECK", "CLONE URL"]);
+    let mut t = Table::new(&[
+        "ID",
+        "NAME",
+        "STATUS",
+        "PROVIDER",
+        "BRANCH",
+        "CREDENTIAL",
+        "LAST CHECK",
+        "NEXT CHECK",
+        "CLONE URL",
+    ]);
     for r in list {
         t.row([
             r.id.to_string(),

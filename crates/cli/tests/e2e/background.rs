@@ -1,11 +1,14 @@
 //! Background checks through the API: the schedule, history, the authentication-failure pause,
 //! expiry warnings, metrics and readiness. Times are short in these tests (a check every
-//! second or so); waits poll the API with a generous deadline and never judge speed.
+//! second or so); waits poll the API with a generous deadline and never judge speed. The
+//! metrics and readiness are read raw (they are plain-text and HTTP probes, not API calls);
+//! after a shutdown the store is read directly, as no server is left to ask.
 
+use crate::harness::*;
 use crate::proxy::{FaultyProxy, Mode};
-use crate::harness::{answer_text, Berth, Options, REVOKED_TOKEN, TOKEN};
+use berth_core::Code;
+use berth_proto::{CredentialCreate, CredentialUpdate, StoredCheck};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A server whose scheduler checks every repository about every `interval_secs`.
@@ -17,33 +20,14 @@ async fn fast_berth(interval_secs: f64) -> Berth {
     Berth::start_with(Options { config_toml: Some(toml), ..Options::default() }).await
 }
 
-async fn register(b: &Berth, name: &str, path: &str, cred: &str) -> i64 {
-    let url = b.git.repo_url(path);
-    let (s, v) = b.post("/api/v1/repositories", json!({"name": name, "clone_url": url, "credential": cred})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    v["id"].as_i64().unwrap()
+async fn history(b: &Berth, id: i64) -> Vec<StoredCheck> {
+    let h = b.api.check_history(id, 1000).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    h
 }
 
-async fn history(b: &Berth, id: i64) -> Vec<Value> {
-    let (s, v) = b.get(&format!("/api/v1/repositories/{id}/checks?limit=1000")).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v.as_array().cloned().unwrap_or_default()
-}
-
-/// Polls `probe` until it yields a value, for at most a minute.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+fn secret(s: &str) -> CredentialUpdate {
+    CredentialUpdate { secret: Some(s.to_owned()), ..CredentialUpdate::default() }
 }
 
 async fn metrics(b: &Berth) -> String {
@@ -65,28 +49,28 @@ fn sample(metrics: &str, series: &str) -> f64 {
 async fn scheduled_checks_are_kept_as_history_and_counted() {
     let b = fast_berth(1.0).await;
     b.api_token_credential("ci").await;
-    let id = register(&b, "app", "team/app.git", "ci").await;
+    let id = b.register("app", "team/app.git", "ci").await;
     let h = eventually("two scheduled checks", || async {
         let h = history(&b, id).await;
-        (h.iter().filter(|c| c["reason"] == "schedule").count() >= 2).then_some(h)
+        (h.iter().filter(|c| c.reason == "schedule").count() >= 2).then_some(h)
     })
     .await;
     // Newest first, each with its reason, status, instance and steps; registration last.
-    assert_eq!(h.last().unwrap()["reason"], "register");
-    let ids: Vec<i64> = h.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(h.last().unwrap().reason, "register");
+    let ids: Vec<i64> = h.iter().map(|c| c.id).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
     for c in &h {
         // Plain HTTP to the test server: a warning, not a failure.
-        assert_eq!(c["status"], "warn", "{c}");
-        assert!(!c["instance"].as_str().unwrap().is_empty());
-        assert!(c["checks"].as_array().is_some_and(|s| !s.is_empty()));
+        assert_eq!(c.status, "warn", "{c:?}");
+        assert!(!c.instance.is_empty());
+        assert!(!c.checks.is_empty());
     }
     // Paging: older than the newest.
-    let (_, older) = b.get(&format!("/api/v1/repositories/{id}/checks?before={}&limit=1", ids[0])).await;
-    assert_eq!(older[0]["id"].as_i64(), Some(ids[1]));
-    let (_, repo) = b.get(&format!("/api/v1/repositories/{id}")).await;
-    assert_eq!(repo["status"], "warn");
-    assert!(repo["next_check_at"].is_string(), "{repo}");
+    let older = b.api.check_history_before(id, Some(ids[0]), 1).await.unwrap();
+    assert_eq!(older[0].id, ids[1]);
+    let repo = b.api.get_repository(id).await.unwrap();
+    assert_eq!(repo.status, "warn");
+    assert!(repo.next_check_at.is_some(), "{repo:?}");
 
     let m = metrics(&b).await;
     assert!(sample(&m, "berth_checks_total{reason=\"schedule\",status=\"warn\"}") >= 2.0, "{m}");
@@ -103,24 +87,24 @@ async fn scheduled_checks_are_kept_as_history_and_counted() {
 async fn repeated_authentication_failures_pause_polling_until_the_credential_is_edited() {
     let b = fast_berth(0.5).await;
     let cred = b.api_token_credential("ci").await;
-    let id = register(&b, "app", "team/app.git", "ci").await;
+    let id = b.register("app", "team/app.git", "ci").await;
     // The token is revoked on the host side: the stored one no longer works.
-    let (s, v) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": REVOKED_TOKEN})).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    b.api.update_credential(cred, &secret(REVOKED_TOKEN)).await.unwrap();
+    assert_eq!(b.api.status(), 200);
     let c = eventually("the credential's checks pause", || async {
-        let (_, c) = b.get(&format!("/api/v1/credentials/{cred}")).await;
-        c["checks_paused_at"].is_string().then_some(c)
+        let c = b.api.get_credential(cred).await.unwrap();
+        c.checks_paused_at.is_some().then_some(c)
     })
     .await;
     // The threshold is 3; a check already running when the third failed may add one.
-    let failures = c["auth_failures"].as_i64().unwrap();
-    assert!((3..=4).contains(&failures), "{c}");
-    let failed = history(&b, id).await.iter().filter(|c| c["status"] == "fail").count();
+    let failures = c.auth_failures;
+    assert!((3..=4).contains(&failures), "{c:?}");
+    let failed = history(&b, id).await.iter().filter(|c| c.status == "fail").count();
     assert_eq!(i64::try_from(failed).unwrap(), failures, "each failure is one check in the history");
-    let (_, repo) = b.get(&format!("/api/v1/repositories/{id}")).await;
-    assert_eq!(repo["status"], "paused", "{repo}");
-    let warning = repo["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "auth_failed").cloned().unwrap();
-    assert!(warning["message"].as_str().unwrap().contains("paused"), "{warning}");
+    let repo = b.api.get_repository(id).await.unwrap();
+    assert_eq!(repo.status, "paused", "{repo:?}");
+    let warning = repo.warnings.iter().find(|w| w.code == Code::AuthFailed).unwrap();
+    assert!(warning.message.contains("paused"), "{warning:?}");
     let m = metrics(&b).await;
     assert_eq!(sample(&m, "berth_credentials_checks_paused"), 1.0, "{m}");
     assert_eq!(sample(&m, "berth_repositories{status=\"paused\"}"), 1.0, "{m}");
@@ -128,20 +112,20 @@ async fn repeated_authentication_failures_pause_polling_until_the_credential_is_
     // While paused nothing polls: several intervals pass without a new check.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(history(&b, id).await.len(), failed + 1, "registration and the failures, nothing more");
-    let (_, audit) = b.get("/api/v1/audit").await;
-    assert!(audit.to_string().contains("credential.checks_paused"), "{audit}");
+    let audit = b.api.audit(None, None).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "credential.checks_paused"), "{audit:?}");
 
     // Editing the credential (the right token again) resumes the checks at once.
-    let (s, _) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": TOKEN})).await;
-    assert_eq!(s, StatusCode::OK);
+    b.api.update_credential(cred, &secret(TOKEN)).await.unwrap();
+    assert_eq!(b.api.status(), 200);
     eventually("a passing scheduled check after the edit", || async {
         let h = history(&b, id).await;
-        let passed = |c: &&Value| c["status"] != "fail";
-        (h.first().is_some_and(|c| passed(&c)) && h.iter().any(|c| c["reason"] == "schedule" && passed(&c))).then_some(())
+        let passed = |c: &StoredCheck| c.status != "fail";
+        (h.first().is_some_and(passed) && h.iter().any(|c| c.reason == "schedule" && passed(c))).then_some(())
     })
     .await;
-    let (_, c) = b.get(&format!("/api/v1/credentials/{cred}")).await;
-    assert!(c["checks_paused_at"].is_null() && c["auth_failures"] == 0, "{c}");
+    let c = b.api.get_credential(cred).await.unwrap();
+    assert!(c.checks_paused_at.is_none() && c.auth_failures == 0, "{c:?}");
     b.stop().await;
 }
 
@@ -150,20 +134,21 @@ async fn a_credential_change_checks_its_repositories_at_once() {
     // A long interval: only the change can explain a new check.
     let b = fast_berth(3600.0).await;
     let cred = b.api_token_credential("ci").await;
-    let id = register(&b, "app", "team/app.git", "ci").await;
-    let lib = register(&b, "lib", "team/lib.git", "ci").await;
-    let (s, _) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"username": "jo-bb"})).await;
-    assert_eq!(s, StatusCode::OK);
+    let id = b.register("app", "team/app.git", "ci").await;
+    let lib = b.register("lib", "team/lib.git", "ci").await;
+    let rename = CredentialUpdate { username: Some(Some("jo-bb".into())), ..CredentialUpdate::default() };
+    b.api.update_credential(cred, &rename).await.unwrap();
+    assert_eq!(b.api.status(), 200);
     for repo in [id, lib] {
         eventually("a check after the credential changed", || async {
-            history(&b, repo).await.iter().any(|c| c["reason"] == "schedule").then_some(())
+            history(&b, repo).await.iter().any(|c| c.reason == "schedule").then_some(())
         })
         .await;
     }
     // "Check all now" makes every repository due and the scheduler runs them.
     let before = history(&b, id).await.len();
-    let (s, v) = b.post("/api/v1/checks/schedule", json!({})).await;
-    assert_eq!((s, v["scheduled"].as_u64()), (StatusCode::OK, Some(2)));
+    let v = b.api.schedule_all_checks().await.unwrap();
+    assert_eq!((b.api.status(), v.scheduled), (200, 2));
     eventually("checks after check-all", || async { (history(&b, id).await.len() > before).then_some(()) }).await;
     b.stop().await;
 }
@@ -173,30 +158,31 @@ async fn expiring_credentials_warn_on_the_credential_its_repositories_and_metric
     let b = fast_berth(3600.0).await;
     let today = chrono::Utc::now().date_naive();
     let soon = today + chrono::Duration::days(5);
-    let (s, v) = b
-        .post(
-            "/api/v1/credentials",
-            json!({"name": "ci", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": TOKEN,
-                   "scopes": ["read:repository:bitbucket"], "expires_on": soon.to_string()}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let cred = v["id"].as_i64().unwrap();
-    assert_eq!(v["expiry_warning"]["code"], "token_expires_soon", "{v}");
-    assert!(v["expiry_warning"]["message"].as_str().unwrap().contains("expires in 5 days"), "{v}");
-    let id = register(&b, "app", "team/app.git", "ci").await;
-    let (_, repo) = b.get(&format!("/api/v1/repositories/{id}")).await;
-    assert_eq!(repo["warnings"][0]["code"], "token_expires_soon", "{repo}");
+    let req = CredentialCreate {
+        scopes: Some(vec!["read:repository:bitbucket".into()]),
+        expires_on: Some(soon),
+        ..bitbucket_api_token("ci", TOKEN)
+    };
+    let v = b.api.create_credential(&req).await.unwrap();
+    assert_eq!(b.api.status(), 201);
+    let cred = v.id;
+    let warning = v.expiry_warning.as_ref().unwrap();
+    assert_eq!(warning.code, Code::TokenExpiresSoon, "{v:?}");
+    assert!(warning.message.contains("expires in 5 days"), "{v:?}");
+    let id = b.register("app", "team/app.git", "ci").await;
+    let repo = b.api.get_repository(id).await.unwrap();
+    assert_eq!(repo.warnings[0].code, Code::TokenExpiresSoon, "{repo:?}");
     let m = metrics(&b).await;
     assert_eq!(sample(&m, "berth_credentials_expiring{window=\"7d\"}"), 1.0, "{m}");
     assert_eq!(sample(&m, "berth_credentials_expiring{window=\"30d\"}"), 0.0, "{m}");
 
     let yesterday = today - chrono::Duration::days(1);
-    let (s, _) = b.patch(&format!("/api/v1/credentials/{cred}"), json!({"expires_on": yesterday.to_string()})).await;
-    assert_eq!(s, StatusCode::OK);
-    let (_, list) = b.get("/api/v1/repositories").await;
-    assert_eq!(list[0]["warnings"][0]["code"], "token_expired", "{list}");
-    assert!(list[0]["warnings"][0]["message"].as_str().unwrap().contains("expired 1 day ago"));
+    let expired = CredentialUpdate { expires_on: Some(Some(yesterday)), ..CredentialUpdate::default() };
+    b.api.update_credential(cred, &expired).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    let list = b.api.list_repositories().await.unwrap();
+    assert_eq!(list[0].warnings[0].code, Code::TokenExpired, "{list:?}");
+    assert!(list[0].warnings[0].message.contains("expired 1 day ago"));
     let m = metrics(&b).await;
     assert_eq!(sample(&m, "berth_credentials_expiring{window=\"expired\"}"), 1.0, "{m}");
     b.stop().await;
@@ -204,20 +190,19 @@ async fn expiring_credentials_warn_on_the_credential_its_repositories_and_metric
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
-    let toml = "[checks]\ninterval_mins = 600\npoll_secs = 0.2\nshutdown_grace_secs = 20\n\n[git]\nrequest_timeout_secs = 2\n";
+    let toml =
+        "[checks]\ninterval_mins = 600\npoll_secs = 0.2\nshutdown_grace_secs = 20\n\n[git]\nrequest_timeout_secs = 2\n";
     let b = Berth::start_with(Options { config_toml: Some(toml.to_owned()), ..Options::default() }).await;
     let proxy = FaultyProxy::start(&b.git.base_url()).await;
     b.api_token_credential("ci").await;
     let url = proxy.url("git/team/app.git");
-    let (s, v) = b.post("/api/v1/repositories", json!({"name": "app", "clone_url": url, "credential": "ci"})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let id = v["id"].as_i64().unwrap();
+    let id = b.api.create_repository(&new_repository("app", &url, "ci")).await.unwrap().id;
+    assert_eq!(b.api.status(), 201);
     // The host now hangs: the next check runs until its request timeout.
     proxy.set(Mode::Stall);
-    b.post("/api/v1/checks/schedule", json!({})).await;
+    b.api.schedule_all_checks().await.unwrap();
     eventually("the check to start", || async {
-        let (_, r) = b.get(&format!("/api/v1/repositories/{id}")).await;
-        r["checking_by"].is_string().then_some(())
+        b.api.get_repository(id).await.unwrap().checking_by.is_some().then_some(())
     })
     .await;
     let (url, key) = (b.database_url.clone(), b.data.path().join("master.key"));
@@ -240,25 +225,23 @@ async fn a_rate_limiting_host_is_left_alone_until_its_retry_after() {
     let mut ids = Vec::new();
     for (name, path) in [("app", "team/app.git"), ("lib", "team/lib.git")] {
         let url = proxy.url(&format!("git/{path}"));
-        let (s, v) = b.post("/api/v1/repositories", json!({"name": name, "clone_url": url, "credential": "ci"})).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        ids.push(v["id"].as_i64().unwrap());
+        ids.push(b.api.create_repository(&new_repository(name, &url, "ci")).await.unwrap().id);
+        assert_eq!(b.api.status(), 201);
     }
     // The host starts answering 429 with Retry-After: 3600.
     proxy.set(Mode::RateLimit);
-    b.post("/api/v1/checks/schedule", json!({})).await;
+    b.api.schedule_all_checks().await.unwrap();
     eventually("a rate-limited check", || async {
         let h = history(&b, ids[0]).await;
-        h.iter().any(|c| c["code"] == "rate_limited").then_some(())
+        h.iter().any(|c| c.code == Code::RateLimited).then_some(())
     })
     .await;
     // Several intervals later neither repository was tried again: the host asked for an hour.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for id in &ids {
-        let limited = history(&b, *id).await.iter().filter(|c| c["code"] == "rate_limited").count();
+        let limited = history(&b, *id).await.iter().filter(|c| c.code == Code::RateLimited).count();
         assert!(limited <= 1, "repository {id} was retried {limited} times within the Retry-After");
-        let (_, r) = b.get(&format!("/api/v1/repositories/{id}")).await;
-        let next: chrono::DateTime<chrono::Utc> = r["next_check_at"].as_str().unwrap().parse().unwrap();
+        let next = b.api.get_repository(*id).await.unwrap().next_check_at.unwrap();
         assert!(next > chrono::Utc::now() + chrono::Duration::minutes(50), "next check {next} ignores Retry-After");
     }
     let m = metrics(&b).await;

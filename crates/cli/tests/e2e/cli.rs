@@ -43,11 +43,30 @@ async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) ->
     // Its log lines (RUST_LOG asks for them all) are told apart from what it says to a
     // person, so the assertions below judge the latter alone; both are scanned.
     let (logs, stderr) = split_log_lines(&String::from_utf8_lossy(&out.stderr));
-    let run = Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr };
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    };
     assert_no_secret_in_output(&format!("the output of berth {args:?}"), run.all().as_bytes());
     assert_no_secret_in_output(&format!("the log of berth {args:?}"), logs.as_bytes());
     CLI_LOG_LINES.fetch_add(logs.lines().count(), std::sync::atomic::Ordering::SeqCst);
     run
+}
+
+/// `berth login` as the administrator, the password from stdin.
+async fn login(b: &Berth, session: &Path, password: &str) -> Run {
+    berth(b, session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{password}\n"))).await
+}
+
+/// `berth credential add` of the API token the test Git server accepts, as `ci`, with `extra`
+/// options; the secret from stdin.
+async fn add_token(b: &Berth, session: &Path, extra: &[&str]) -> Run {
+    let mut args =
+        vec!["credential", "add", "--name", "ci", "--kind", "bitbucket_api_token", "--email", "jo@example.com"];
+    args.extend_from_slice(extra);
+    args.push("--secret-stdin");
+    berth(b, session, &args, Some(&format!("{TOKEN}\n"))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +79,7 @@ async fn cli_flow_from_login_to_checks() {
     assert_eq!(r.code, 2, "not logged in is a usage error: {}", r.all());
     assert!(r.all().contains("berth login"), "{}", r.all());
 
-    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n"))).await;
+    let r = login(&b, &session, ADMIN_PASSWORD).await;
     assert_eq!(r.code, 0, "{}", r.all());
     #[cfg(unix)]
     {
@@ -68,17 +87,26 @@ async fn cli_flow_from_login_to_checks() {
         assert_eq!(std::fs::metadata(&session).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
+    let r = add_token(&b, &session, &["--scope", "read:repository:bitbucket"]).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
     let r = berth(
         &b,
         &session,
-        &["credential", "add", "--name", "ci", "--kind", "bitbucket_api_token", "--email", "jo@example.com",
-          "--scope", "read:repository:bitbucket", "--secret-stdin"],
-        Some(&format!("{TOKEN}\n")),
+        &[
+            "credential",
+            "add",
+            "--name",
+            "old",
+            "--kind",
+            "bitbucket_app_password",
+            "--username",
+            "jo",
+            "--secret-stdin",
+        ],
+        Some(&format!("{APP_PASSWORD}\n")),
     )
     .await;
-    assert_eq!(r.code, 0, "{}", r.all());
-
-    let r = berth(&b, &session, &["credential", "add", "--name", "old", "--kind", "bitbucket_app_password", "--username", "jo", "--secret-stdin"], Some(&format!("{APP_PASSWORD}\n"))).await;
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.all().contains("app_password_retired"), "{}", r.all());
 
@@ -92,11 +120,18 @@ async fn cli_flow_from_login_to_checks() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON output");
     assert_eq!(v["default_branch"], "trunk");
 
-    let r = berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci", "--default-branch", "trnk"], None).await;
+    let r = berth(
+        &b,
+        &session,
+        &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci", "--default-branch", "trnk"],
+        None,
+    )
+    .await;
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.all().contains("branch_not_found") && r.all().contains("trunk"), "{}", r.all());
 
-    let r = berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci"], None).await;
+    let r =
+        berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci"], None).await;
     assert_eq!(r.code, 0, "{}", r.all());
 
     let r = berth(&b, &session, &["--json", "repo", "list"], None).await;
@@ -121,7 +156,13 @@ async fn cli_flow_from_login_to_checks() {
     assert_eq!(r.code, 0, "after rotation: {}", r.all());
 
     // A wrong token makes the check fail with exit 1 and the step named.
-    let r = berth(&b, &session, &["credential", "update", "ci", "--secret-stdin"], Some(&format!("{WRONG_TOKEN_FROM_STDIN}\n"))).await;
+    let r = berth(
+        &b,
+        &session,
+        &["credential", "update", "ci", "--secret-stdin"],
+        Some(&format!("{WRONG_TOKEN_FROM_STDIN}\n")),
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.all());
     let r = berth(&b, &session, &["repo", "check", "app"], None).await;
     assert_eq!(r.code, 1, "{}", r.all());
@@ -133,7 +174,10 @@ async fn cli_flow_from_login_to_checks() {
     let r = berth(&b, &session, &["logout"], None).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!session.exists());
-    assert!(CLI_LOG_LINES.load(std::sync::atomic::Ordering::SeqCst) > 0, "the berth commands printed no log line to scan");
+    assert!(
+        CLI_LOG_LINES.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the berth commands printed no log line to scan"
+    );
     b.stop().await;
 }
 
@@ -142,11 +186,17 @@ async fn admin_reset_password_works_offline() {
     let b = Berth::start().await;
     let home = tempfile::tempdir().unwrap();
     let session = home.path().join("session.json");
-    let r = berth(&b, &session, &["admin", "reset-password", "admin", "--password-stdin"], Some(&format!("{RESET_ADMIN_PASSWORD}\n"))).await;
+    let r = berth(
+        &b,
+        &session,
+        &["admin", "reset-password", "admin", "--password-stdin"],
+        Some(&format!("{RESET_ADMIN_PASSWORD}\n")),
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.all());
-    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n"))).await;
+    let r = login(&b, &session, ADMIN_PASSWORD).await;
     assert_eq!(r.code, 1, "the old password no longer works: {}", r.all());
-    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{RESET_ADMIN_PASSWORD}\n"))).await;
+    let r = login(&b, &session, RESET_ADMIN_PASSWORD).await;
     assert_eq!(r.code, 0, "{}", r.all());
     b.stop().await;
 }
@@ -156,19 +206,14 @@ async fn cli_shows_status_warnings_and_history_and_checks_all() {
     let b = Berth::start().await;
     let home = tempfile::tempdir().unwrap();
     let session = home.path().join("session.json");
-    let r = berth(&b, &session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n"))).await;
+    let r = login(&b, &session, ADMIN_PASSWORD).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let soon = (chrono::Utc::now().date_naive() + chrono::Duration::days(6)).to_string();
-    let r = berth(
-        &b,
-        &session,
-        &["credential", "add", "--name", "ci", "--kind", "bitbucket_api_token", "--email", "jo@example.com", "--expires-on", &soon, "--secret-stdin"],
-        Some(&format!("{TOKEN}\n")),
-    )
-    .await;
+    let r = add_token(&b, &session, &["--expires-on", &soon]).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let url = b.git.repo_url("team/app.git");
-    let r = berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci"], None).await;
+    let r =
+        berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "ci"], None).await;
     assert_eq!(r.code, 0, "{}", r.all());
 
     let r = berth(&b, &session, &["repo", "list"], None).await;

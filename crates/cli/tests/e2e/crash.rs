@@ -3,17 +3,19 @@
 //! `BERTH_TEST_DATABASE=postgres`). Afterwards every write the server acknowledged is there,
 //! the database passes its integrity check, the vault opens, and every credential opens to a
 //! secret that was sent for it (the last acknowledged one, or one whose answer the kill cut off).
+//! The API is driven through the typed client; afterwards the store is opened directly (no
+//! server is left to ask), and the restarted server is only probed for readiness.
 
+use berth_core::CredentialKind;
+use berth_proto::CredentialUpdate;
 use berth_store::Store;
-use berth_testkit::{bare_repo, GitServer, GitServerOptions};
-use reqwest::StatusCode;
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::{self, CRASH_ADMIN_PASSWORD as PASSWORD, CRASH_TOKEN as TOKEN};
+use crate::harness::{self, Api, CRASH_ADMIN_PASSWORD as PASSWORD, CRASH_TOKEN as TOKEN};
 const REPOS: usize = 40;
 const ROTATED: usize = 4;
 
@@ -29,50 +31,27 @@ struct Acks {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write() {
     harness::init();
-    let repos = tempfile::tempdir().unwrap();
-    for i in 0..REPOS {
-        bare_repo(repos.path(), &format!("team/c{i}.git"), "main", &["main"]);
-    }
-    let git = GitServer::start(
-        repos.path(),
-        GitServerOptions { users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())], ..GitServerOptions::default() },
-    )
-    .await;
+    let (_repos, git) = harness::git_server_with_repos("c", REPOS, &["main"], TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let db = berth_testkit::pg::test_database_url(dir.path());
     let wal_start = harness::postgres_wal_position(&db);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = harness::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    harness::child_log_env(&mut child);
-    let mut child = child
-        .arg("serve")
-        .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BERTH_DATABASE_URL", &db)
-        .env("BERTH_DATA_DIR", dir.path())
+    let mut child = harness::serve_command(port, &db, dir.path(), &dir.path().join("serve.log"))
         .env("BERTH_ADMIN_PASSWORD", PASSWORD)
-        .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let http = reqwest::Client::new();
-    assert!(harness::serve_ready(&http, &base).await, "berth serve does not start");
-    let token = harness::login(&http, &base, "admin", PASSWORD).await;
-    let post = |path: &str, body: Value| http.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
-    let r = post("/api/v1/credentials", json!({"name": "ci", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": TOKEN})).await.unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(harness::serve_ready(&base).await, "berth serve does not start");
+    let api = Api::login(&base, "admin", PASSWORD).await;
+    api.create_credential(&harness::bitbucket_api_token("ci", TOKEN)).await.unwrap();
+    assert_eq!(api.status(), 201);
     let mut rotated = Vec::new();
     for i in 0..ROTATED {
-        harness::register_secret("a rotated secret", &format!("rot{i}-initial-secret"));
-        let r = post("/api/v1/credentials", json!({"name": format!("rot{i}"), "kind": "access_token", "secret": format!("rot{i}-initial-secret")}))
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let v: Value = r.json().await.unwrap();
-        rotated.push(v["id"].as_i64().unwrap());
+        let secret = format!("rot{i}-initial-secret");
+        harness::register_secret("a rotated secret", &secret);
+        let req = harness::new_credential(&format!("rot{i}"), CredentialKind::AccessToken, &secret);
+        rotated.push(api.create_credential(&req).await.unwrap().id);
+        assert_eq!(api.status(), 201);
     }
 
     let acks = Arc::new(Mutex::new(Acks::default()));
@@ -84,13 +63,14 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
     let mut tasks = tokio::task::JoinSet::new();
     // Registrations, four at a time.
     for lane in 0..4 {
-        let (http, base, token, acks, git_url) = (http.clone(), base.clone(), token.clone(), acks.clone(), git.base_url());
+        // Its own client per lane, so each lane's statuses are its own.
+        let (api, acks, git_url) = (Api::new(&base, api.token()), acks.clone(), git.base_url());
         tasks.spawn(async move {
             for i in (lane..REPOS).step_by(4) {
                 let name = format!("c{i}");
-                let body = json!({"name": name, "clone_url": format!("{git_url}/git/team/c{i}.git"), "credential": "ci"});
-                match http.post(format!("{base}/api/v1/repositories")).bearer_auth(&token).json(&body).send().await {
-                    Ok(r) if r.status() == StatusCode::CREATED => {
+                let req = harness::new_repository(&name, &format!("{git_url}/git/team/c{i}.git"), "ci");
+                match api.create_repository(&req).await {
+                    Ok(_) if api.status() == 201 => {
                         acks.lock().unwrap().registered.insert(name);
                     }
                     _ => return, // the server is gone
@@ -100,15 +80,15 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
     }
     // Rotations, one lane per credential, each as fast as the server answers.
     for (lane, id) in rotated.iter().copied().enumerate() {
-        let (http, base, token, acks) = (http.clone(), base.clone(), token.clone(), acks.clone());
+        let (api, acks) = (Api::new(&base, api.token()), acks.clone());
         tasks.spawn(async move {
             for n in 0.. {
                 let secret = format!("rot{lane}-secret-{n}");
                 harness::register_secret("a rotated secret", &secret);
                 acks.lock().unwrap().sent.entry(id).or_default().push(secret.clone());
-                let r = http.patch(format!("{base}/api/v1/credentials/{id}")).bearer_auth(&token).json(&json!({"secret": secret})).send().await;
-                match r {
-                    Ok(r) if r.status() == StatusCode::OK => {
+                let rotate = CredentialUpdate { secret: Some(secret), ..CredentialUpdate::default() };
+                match api.update_credential(id, &rotate).await {
+                    Ok(_) if api.status() == 200 => {
                         let mut a = acks.lock().unwrap();
                         let sent = a.sent.get(&id).map_or(0, Vec::len);
                         a.acked.insert(id, sent);
@@ -155,27 +135,19 @@ async fn sigkill_during_registrations_and_rotations_loses_no_acknowledged_write(
             sent.get(acked - 1)
         );
     }
-    assert_eq!(store.credential_secret(store.find_credential("ci").await.unwrap().id).await.unwrap().expose_secret(), TOKEN);
+    assert_eq!(
+        store.credential_secret(store.find_credential("ci").await.unwrap().id).await.unwrap().expose_secret(),
+        TOKEN
+    );
     store.close().await;
 
     // And the server starts again on what was left.
-    let log = std::fs::File::create(dir.path().join("serve-again.log")).unwrap();
-    let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    harness::child_log_env(&mut again);
-    let mut again = again
-        .arg("serve")
-        .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BERTH_DATABASE_URL", &db)
-        .env("BERTH_DATA_DIR", dir.path())
-        .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
+    let mut again = harness::serve_command(port, &db, dir.path(), &dir.path().join("serve-again.log"))
         // Structured logs on request: every line this run writes is one JSON object.
         .env("BERTH_LOG_FORMAT", "json")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    assert!(harness::serve_ready(&http, &base).await, "berth serve does not start after the crash");
+    assert!(harness::serve_ready(&base).await, "berth serve does not start after the crash");
     let _ = again.start_kill();
     let _ = again.wait().await;
 

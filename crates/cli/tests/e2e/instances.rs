@@ -2,17 +2,16 @@
 //! start together on an empty database (migrations run once, under the migrator's lock), share
 //! sign-ins, and split the background checks so that each due check runs exactly once. One of
 //! them is killed with SIGKILL in the middle of its checks; the others take those checks over
-//! when the leases expire, so nothing is skipped.
+//! when the leases expire, so nothing is skipped. Each instance is asked through the typed
+//! client; readiness is an HTTP probe.
 
-use berth_testkit::{bare_repo, GitServer, GitServerOptions};
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use berth_proto::StoredCheck;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::proxy::{FaultyProxy, Mode};
 
-use crate::harness::{self, INSTANCES_ADMIN_PASSWORD as PASSWORD, INSTANCES_TOKEN as TOKEN};
+use crate::harness::{self, Api, INSTANCES_ADMIN_PASSWORD as PASSWORD, INSTANCES_TOKEN as TOKEN};
 const REPOS: usize = 12;
 
 struct Instance {
@@ -21,66 +20,32 @@ struct Instance {
     child: tokio::process::Child,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn spawn_instance(id: &str, db: &str, dir: &std::path::Path, config: &std::path::Path) -> Instance {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    harness::child_log_env(&mut child);
-    let child = child
-        .arg("serve")
-        .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BERTH_DATABASE_URL", db)
-        .env("BERTH_DATA_DIR", dir)
+    let port = harness::free_port();
+    let child = harness::serve_command(port, db, dir, &dir.join(format!("{id}.log")))
         .env("BERTH_MASTER_KEY_FILE", dir.join("master.key"))
         .env("BERTH_ADMIN_PASSWORD", PASSWORD)
-        .env("BERTH_NETWORK_ALLOW", "127.0.0.0/8")
         .env("BERTH_CONFIG", config)
         .env("BERTH_INSTANCE_ID", id)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     Instance { id: id.to_owned(), base: format!("http://127.0.0.1:{port}"), child }
 }
 
-async fn wait_ready(http: &reqwest::Client, i: &Instance, dir: &std::path::Path) {
-    if harness::serve_ready(http, &i.base).await {
+async fn wait_ready(i: &Instance, dir: &std::path::Path) {
+    if harness::serve_ready(&i.base).await {
         return;
     }
     let log = std::fs::read_to_string(dir.join(format!("{}.log", i.id))).unwrap_or_default();
     panic!("instance {} did not become ready: {log}", i.id);
 }
 
-struct Api<'a> {
-    http: &'a reqwest::Client,
-    token: String,
-}
-
-impl Api<'_> {
-    async fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, url).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = harness::answer_text("an instance's answer", resp).await;
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
 /// Every repository's scheduled checks, from any instance (they share the database).
-async fn scheduled(api: &Api<'_>, base: &str, ids: &[i64]) -> HashMap<i64, Vec<Value>> {
+async fn scheduled(api: &Api, ids: &[i64]) -> HashMap<i64, Vec<StoredCheck>> {
     let mut out = HashMap::new();
     for id in ids {
-        let (_, h) = api.call(reqwest::Method::GET, format!("{base}/api/v1/repositories/{id}/checks?limit=1000"), None).await;
-        let list: Vec<Value> = h.as_array().cloned().unwrap_or_default().into_iter().filter(|c| c["reason"] == "schedule").collect();
-        out.insert(*id, list);
+        let h = api.check_history(*id, 1000).await.unwrap();
+        out.insert(*id, h.into_iter().filter(|c| c.reason == "schedule").collect());
     }
     out
 }
@@ -88,15 +53,7 @@ async fn scheduled(api: &Api<'_>, base: &str, ids: &[i64]) -> HashMap<i64, Vec<V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     harness::init();
-    let repos = tempfile::tempdir().unwrap();
-    for i in 0..REPOS {
-        bare_repo(repos.path(), &format!("team/r{i}.git"), "main", &["main", "develop"]);
-    }
-    let git = GitServer::start(
-        repos.path(),
-        GitServerOptions { users: vec![("x-bitbucket-api-token-auth".into(), TOKEN.into())], ..GitServerOptions::default() },
-    )
-    .await;
+    let (_repos, git) = harness::git_server_with_repos("r", REPOS, &["main", "develop"], TOKEN).await;
     let proxy = FaultyProxy::start(&git.base_url()).await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -113,41 +70,32 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     // All three start at once on the empty database.
     let mut instances: Vec<Instance> =
         ["i1", "i2", "i3"].iter().map(|id| spawn_instance(id, &db, dir.path(), &config)).collect();
-    let http = reqwest::Client::new();
     for i in &instances {
-        wait_ready(&http, i, dir.path()).await;
+        wait_ready(i, dir.path()).await;
     }
 
     // A session from one instance works on the others: sessions live in the database.
-    let api = Api { http: &http, token: harness::login(&http, &instances[0].base, "admin", PASSWORD).await };
-    let (s, me) = api.call(reqwest::Method::GET, format!("{}/api/v1/me", instances[2].base), None).await;
-    assert_eq!((s, me["username"].as_str()), (StatusCode::OK, Some("admin")));
+    let session = Api::login(&instances[0].base, "admin", PASSWORD).await;
+    let api: Vec<Api> = instances.iter().map(|i| Api::new(&i.base, session.token())).collect();
+    let me = api[2].me().await.unwrap();
+    assert_eq!((api[2].status(), me.username.as_str()), (200, "admin"));
 
-    let (s, v) = api
-        .call(
-            reqwest::Method::POST,
-            format!("{}/api/v1/credentials", instances[1].base),
-            Some(json!({"name": "ci", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": TOKEN})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
+    api[1].create_credential(&harness::bitbucket_api_token("ci", TOKEN)).await.unwrap();
+    assert_eq!(api[1].status(), 201);
     let mut ids = Vec::new();
     for i in 0..REPOS {
         let url = proxy.url(&format!("git/team/r{i}.git"));
-        let base = &instances[i % 3].base;
-        let (s, v) = api
-            .call(reqwest::Method::POST, format!("{base}/api/v1/repositories"), Some(json!({"name": format!("r{i}"), "clone_url": url, "credential": "ci"})))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        ids.push(v["id"].as_i64().unwrap());
+        let on = &api[i % 3];
+        ids.push(on.create_repository(&harness::new_repository(&format!("r{i}"), &url, "ci")).await.unwrap().id);
+        assert_eq!(on.status(), 201);
     }
 
     // Round 1: every repository made due at once; each is checked exactly once.
-    let (s, v) = api.call(reqwest::Method::POST, format!("{}/api/v1/checks/schedule", instances[1].base), Some(json!({}))).await;
-    assert_eq!((s, v["scheduled"].as_u64()), (StatusCode::OK, Some(REPOS as u64)));
+    let v = api[1].schedule_all_checks().await.unwrap();
+    assert_eq!((api[1].status(), v.scheduled), (200, REPOS as u64));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let done = scheduled(&api, &instances[2].base, &ids).await;
+        let done = scheduled(&api[2], &ids).await;
         if done.values().all(|c| !c.is_empty()) {
             break;
         }
@@ -156,25 +104,20 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     }
     // Give any duplicate time to show up: several polls of every instance.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let round1 = scheduled(&api, &instances[0].base, &ids).await;
+    let round1 = scheduled(&api[0], &ids).await;
     for (id, checks) in &round1 {
         assert_eq!(checks.len(), 1, "repository {id} was checked {} times: {checks:?}", checks.len());
-        assert_ne!(checks[0]["status"], "fail", "{}", checks[0]);
-        assert!(["i1", "i2", "i3"].contains(&checks[0]["instance"].as_str().unwrap()));
+        assert_ne!(checks[0].status, "fail", "{:?}", checks[0]);
+        assert!(["i1", "i2", "i3"].contains(&checks[0].instance.as_str()));
     }
 
     // Round 2: the Git host stalls, so checks hang; the instance holding them is killed.
     proxy.set(Mode::Stall);
-    let (s, _) = api.call(reqwest::Method::POST, format!("{}/api/v1/checks/schedule", instances[0].base), Some(json!({}))).await;
-    assert_eq!(s, StatusCode::OK);
+    api[0].schedule_all_checks().await.unwrap();
+    assert_eq!(api[0].status(), 200);
     let holders: HashMap<i64, String> = loop {
-        let (_, list) = api.call(reqwest::Method::GET, format!("{}/api/v1/repositories", instances[0].base), None).await;
-        let held: HashMap<i64, String> = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| Some((r["id"].as_i64()?, r["checking_by"].as_str()?.to_owned())))
-            .collect();
+        let list = api[0].list_repositories().await.unwrap();
+        let held: HashMap<i64, String> = list.into_iter().filter_map(|r| Some((r.id, r.checking_by?))).collect();
         if !held.is_empty() {
             break held;
         }
@@ -187,13 +130,13 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
     victim.child.start_kill().unwrap();
     let _ = victim.child.wait().await;
     proxy.set(Mode::Pass);
-    let survivor = instances.iter().find(|i| i.id != victim_id).unwrap().base.clone();
+    let survivor = &api[instances.iter().position(|i| i.id != victim_id).unwrap()];
 
     // Every repository gets its round-2 check; the victim's were taken over by the others
     // once their leases expired, and none of them is recorded twice.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let round2 = loop {
-        let now = scheduled(&api, &survivor, &ids).await;
+        let now = scheduled(survivor, &ids).await;
         if now.values().all(|c| c.len() >= 2) {
             break now;
         }
@@ -201,13 +144,13 @@ async fn three_instances_share_one_database_and_never_skip_or_repeat_a_check() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let round2_again = scheduled(&api, &survivor, &ids).await;
+    let round2_again = scheduled(survivor, &ids).await;
     for id in &ids {
         assert_eq!(round2_again[id].len(), round2[id].len(), "repository {id} was checked again");
     }
     for id in &victim_repos {
         let latest = &round2[id][0];
-        assert_ne!(latest["instance"], victim_id.as_str(), "the killed instance cannot have recorded it");
+        assert_ne!(latest.instance, victim_id, "the killed instance cannot have recorded it");
         assert_eq!(round2[id].len(), 2, "taken over exactly once: {:?}", round2[id]);
     }
     for i in &mut instances {

@@ -6,7 +6,10 @@
 //! the scan catches a planted value in each form in a log line, an answer, a file and a panic
 //! message; and a guard that no secret literal in the suite escapes the list.
 
+use crate::harness::web::signed_in;
 use crate::harness::*;
+use berth_core::{Code, CredentialKind};
+use berth_proto::{CredentialCreate, CredentialUpdate, RepositoryCreate, UserCreate, UserUpdate};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -37,7 +40,15 @@ fn independent_forms(user: &str, value: &str) -> Vec<(&'static str, String)> {
 #[test]
 fn the_encoders_agree_with_the_standard() {
     // RFC 4648 §10.
-    for (plain, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+    for (plain, enc) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
         assert_eq!(base64(plain.as_bytes()), enc);
     }
     assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
@@ -63,7 +74,9 @@ fn the_scan_catches_a_planted_value_in_every_form() {
     // A real secret in any form fails `assert_no_secret` (and `assert_no_secret_in_output`),
     // naming the form, without printing the value.
     for (form, text) in independent_forms("control-user", ALICE_PASSWORD) {
-        for check in [assert_no_secret as fn(&str, &str), |w: &str, t: &str| assert_no_secret_in_output(w, t.as_bytes())] {
+        for check in
+            [assert_no_secret as fn(&str, &str), |w: &str, t: &str| assert_no_secret_in_output(w, t.as_bytes())]
+        {
             let err = std::panic::catch_unwind(|| check("the positive control", &text)).expect_err(form);
             let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
             assert!(msg.contains("ALICE_PASSWORD") && msg.contains(&format!("({form})")), "{form}: {msg}");
@@ -83,7 +96,10 @@ fn the_scan_catches_a_planted_value_in_every_form() {
     for (form, text) in independent_forms("control-user", CANARY) {
         tracing::info!(target: "berth_server::leak_control", form, "{text}");
     }
-    assert_found("a log line of berth_server", &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"]);
+    assert_found(
+        "a log line of berth_server",
+        &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"],
+    );
 
     // A panic message.
     let forms = independent_forms("control-user", CANARY);
@@ -95,7 +111,10 @@ fn the_scan_catches_a_planted_value_in_every_form() {
     // Child process output, as `cli.rs`, `crash.rs` and `instances.rs` scan it.
     let all: String = forms.iter().map(|(_, t)| format!("{t}\n")).collect();
     assert_no_secret_in_output("a child's output", all.as_bytes());
-    assert_found("a child's output", &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"]);
+    assert_found(
+        "a child's output",
+        &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"],
+    );
     assert_no_leaks_recorded();
 }
 
@@ -119,10 +138,13 @@ async fn the_scan_catches_a_planted_value_in_answers_and_files() {
     // Credential names are echoed in answers and pages and stored as they are.
     for (i, (form, text)) in forms.iter().enumerate() {
         let name: String = format!("{i} {form} {text}").chars().take(100).collect();
-        let (s, v) = b.post("/api/v1/credentials", json!({"name": name, "kind": "access_token", "secret": ANOTHER_TOKEN})).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
+        b.api.create_credential(&new_credential(&name, CredentialKind::AccessToken, ANOTHER_TOKEN)).await.unwrap();
+        assert_eq!(b.api.status(), 201);
     }
-    assert_found("the answer to /api/v1/credentials", &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"]);
+    assert_found(
+        "the answer to /api/v1/credentials",
+        &["raw", "base64", "base64url", "percent-encoded", "form-encoded", "HTML-escaped"],
+    );
     // A page: the names as HTML.
     let web = signed_in(&b).await;
     let page = web.page("/credentials").await;
@@ -145,106 +167,62 @@ async fn the_scan_catches_a_planted_value_in_answers_and_files() {
     }
 }
 
-/// A browser-less web session: the sign-in form, its cookie, and pages read with it.
-struct Web<'a> {
-    b: &'a Berth,
-    http: reqwest::Client,
-    cookie: String,
-}
-
-impl Web<'_> {
-    async fn page(&self, path: &str) -> String {
-        let r = self.http.get(format!("{}{path}", self.b.base)).header("cookie", &self.cookie).send().await.unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        answer_text(&format!("the page {path}"), r).await
-    }
-
-    /// Posts a form with the page's CSRF token; returns the status and the body.
-    async fn post(&self, path: &str, csrf_from: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
-        let page = self.page(csrf_from).await;
-        let csrf = page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF token").to_owned();
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-        form.extend_from_slice(fields);
-        let r = self.http.post(format!("{}{path}", self.b.base)).header("cookie", &self.cookie).form(&form).send().await.unwrap();
-        let s = r.status();
-        (s, answer_text(&format!("the answer to the form {path}"), r).await)
-    }
-}
-
-async fn signed_in(b: &Berth) -> Web<'_> {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let login_page = http.get(format!("{}/login", b.base)).send().await.unwrap();
-    let set = login_page.headers()["set-cookie"].to_str().unwrap().to_owned();
-    answer_text("the sign-in page", login_page).await;
-    let csrf = set.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
-    // A wrong password first: the page that answers must not hold it.
-    let r = http
-        .post(format!("{}/login", b.base))
-        .header("cookie", format!("berth_login_csrf={csrf}"))
-        .form(&[("csrf", csrf.as_str()), ("username", "admin"), ("password", WRONG_ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    answer_text("a failed web sign-in", r).await;
-    let r = http
-        .post(format!("{}/login", b.base))
-        .header("cookie", format!("berth_login_csrf={csrf}"))
-        .form(&[("csrf", csrf.as_str()), ("username", "admin"), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("berth_session="))
-        .expect("a session cookie");
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    register_token(cookie.split_once('=').unwrap().1);
-    answer_text("a web sign-in", r).await;
-    Web { b, http, cookie }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_paths_most_likely_to_leak_leak_nothing() {
     let b = Berth::start().await;
-    let lines_before = (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
+    let lines_before =
+        (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
     let app = b.git.repo_url("team/app.git");
     let base = b.git.base_url();
 
-    // Credentials: created, listed, shown, updated; every answer is scanned by `call`.
+    // Credentials: created, listed, shown, updated; every answer is scanned as it arrives.
     let ci = b.api_token_credential("ci").await;
-    let (s, v) = b
-        .post("/api/v1/credentials", json!({"name": "alice", "kind": "username_password", "username": "alice", "secret": ALICE_PASSWORD}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let alice = v["id"].as_i64().unwrap();
-    let (s, v) = b
-        .post("/api/v1/credentials", json!({"name": "wrong", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": LEAK_WRONG_TOKEN}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, _) = b.patch(&format!("/api/v1/credentials/{ci}"), json!({"secret": TOKEN, "username": "jo"})).await;
-    assert_eq!(s, StatusCode::OK);
-    b.get("/api/v1/credentials").await;
-    b.get(&format!("/api/v1/credentials/{alice}")).await;
+    let alice = CredentialCreate {
+        username: Some("alice".into()),
+        ..new_credential("alice", CredentialKind::UsernamePassword, ALICE_PASSWORD)
+    };
+    let alice = b.api.create_credential(&alice).await.unwrap().id;
+    assert_eq!(b.api.status(), 201);
+    b.api.create_credential(&bitbucket_api_token("wrong", LEAK_WRONG_TOKEN)).await.unwrap();
+    assert_eq!(b.api.status(), 201);
+    let update = CredentialUpdate {
+        secret: Some(TOKEN.into()),
+        username: Some(Some("jo".into())),
+        ..CredentialUpdate::default()
+    };
+    b.api.update_credential(ci, &update).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    b.api.list_credentials().await.unwrap();
+    b.api.get_credential(alice).await.unwrap();
     // Refused credentials: the error must not echo what was sent.
-    let (s, _) = b.post("/api/v1/credentials", json!({"name": "x1", "kind": "bitbucket_api_token", "secret": LEAK_WRONG_TOKEN})).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _) = b.post("/api/v1/credentials", json!({"name": "x2", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": SIM_APP_PASSWORD})).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _) = b.post("/api/v1/credentials", json!({"name": "x3", "kind": "access_token", "secret": [LEAK_WRONG_TOKEN]})).await;
-    assert!(s.is_client_error());
-    let (s, _) = b.post("/api/v1/credentials", json!({"name": "x4", "kind": "no_such_kind", "secret": LEAK_WRONG_TOKEN})).await;
-    assert!(s.is_client_error());
-    let (s, _) = b.post("/api/v1/credentials", json!({"name": "x5", "kind": "access_token", "secret": 5, "note": LEAK_WRONG_TOKEN})).await;
-    assert!(s.is_client_error());
+    let e = refused(
+        b.api.create_credential(&new_credential("x1", CredentialKind::BitbucketApiToken, LEAK_WRONG_TOKEN)).await,
+    );
+    assert_eq!(e.status(), Some(422), "{e}");
+    let e = refused(b.api.create_credential(&bitbucket_api_token("x2", SIM_APP_PASSWORD)).await);
+    assert_eq!(e.status(), Some(422), "{e}");
+    // Raw: bodies the typed client cannot send.
+    for body in [
+        json!({"name": "x3", "kind": "access_token", "secret": [LEAK_WRONG_TOKEN]}),
+        json!({"name": "x4", "kind": "no_such_kind", "secret": LEAK_WRONG_TOKEN}),
+        json!({"name": "x5", "kind": "access_token", "secret": 5, "note": LEAK_WRONG_TOKEN}),
+    ] {
+        let (s, _, _) = b
+            .raw(
+                Method::POST,
+                "/api/v1/credentials",
+                Some(&b.token),
+                Some("application/json"),
+                Some(body.to_string().into()),
+            )
+            .await;
+        assert!(s.is_client_error());
+    }
 
     // Refresh: a password with every special character works through Basic authentication;
     // a wrong token fails authentication at the Git server; hostile answers fail their way.
-    let (s, v) = b.post("/api/v1/remote-branches", json!({"clone_url": app, "credential": "alice"})).await;
-    assert_eq!(s, StatusCode::OK, "alice's password works: {v}");
+    let v = b.api.remote_branches(&remote(&app, "alice")).await;
+    assert!(v.is_ok(), "alice's password works: {}", b.api.body());
     for (url, cred) in [
         (app.clone(), "wrong"),
         (format!("{base}/login/team/app.git"), "ci"),
@@ -258,88 +236,127 @@ async fn the_paths_most_likely_to_leak_leak_nothing() {
         (app.replace("http://", &format!("http://x-bitbucket-api-token-auth:{TOKEN}@")), "ci"),
         (format!("git clone https://alice:{}@bitbucket.org/ws/app.git", percent_encode(ALICE_PASSWORD)), "alice"),
     ] {
-        let (s, v) = b.post("/api/v1/remote-branches", json!({"clone_url": url, "credential": cred})).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{cred}: {v}");
+        let e = refused(b.api.remote_branches(&remote(&url, cred)).await);
+        assert_eq!(e.status(), Some(422), "{cred}: {e}");
     }
-    let (_, v) = b.post("/api/v1/remote-branches", json!({"clone_url": app, "credential": "wrong"})).await;
-    assert_eq!(step(&v["error"]["checks"], "git_discovery")["code"], "auth_failed", "{v}");
+    let e = refused(b.api.remote_branches(&remote(&app, "wrong")).await);
+    assert_eq!(step(e.checks(), berth_core::StepName::GitDiscovery).code, Code::AuthFailed, "{e}");
 
     // Registration: failures (wrong token, password in the URL, no such branch), then one
     // that passes, re-checked with a broken secret.
-    for body in [
-        json!({"name": "r1", "clone_url": app, "credential": "wrong"}),
-        json!({"name": "r2", "clone_url": format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"), "credential": "ci"}),
-        json!({"name": "r3", "clone_url": app, "credential": "alice", "default_branch": "nope"}),
+    for req in [
+        new_repository("r1", &app, "wrong"),
+        new_repository("r2", &format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"), "ci"),
+        RepositoryCreate { default_branch: Some("nope".into()), ..new_repository("r3", &app, "alice") },
     ] {
-        let (s, v) = b.post("/api/v1/repositories", body).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let e = refused(b.api.create_repository(&req).await);
+        assert_eq!(e.status(), Some(422), "{e}");
     }
-    let (s, v) = b.post("/api/v1/repositories", json!({"name": "app", "clone_url": app, "credential": "alice"})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let repo = v["id"].as_i64().unwrap();
-    let (s, v) = b.patch(&format!("/api/v1/credentials/{alice}"), json!({"secret": LEAK_WRONG_TOKEN})).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (_, v) = b.post(&format!("/api/v1/repositories/{repo}/check"), json!({})).await;
-    assert_eq!(v["ok"], false, "{v}");
-    let (s, _) = b.patch(&format!("/api/v1/credentials/{alice}"), json!({"secret": ALICE_PASSWORD})).await;
-    assert_eq!(s, StatusCode::OK);
-    b.get(&format!("/api/v1/repositories/{repo}/checks")).await;
-    b.get("/api/v1/repositories").await;
+    let repo = b.api.create_repository(&new_repository("app", &app, "alice")).await.unwrap().id;
+    assert_eq!(b.api.status(), 201);
+    let secret = |s: &str| CredentialUpdate { secret: Some(s.to_owned()), ..CredentialUpdate::default() };
+    b.api.update_credential(alice, &secret(LEAK_WRONG_TOKEN)).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    let c = b.api.check_repository(repo).await.unwrap();
+    assert!(!c.ok, "{}", codes(&c.checks));
+    b.api.update_credential(alice, &secret(ALICE_PASSWORD)).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    b.api.check_history(repo, 100).await.unwrap();
+    b.api.list_repositories().await.unwrap();
 
     // Users and sign-ins: failures, a lockout, a password change.
-    let (s, v) = b.post("/api/v1/users", json!({"username": "vera", "password": VIEWER_PASSWORD, "role": "viewer"})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let vera = v["id"].as_i64().unwrap();
-    for password in [WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, VIEWER_PASSWORD] {
-        let r = b.http.post(format!("{}/api/v1/auth/login", b.base)).json(&json!({"username": "vera", "password": password})).send().await.unwrap();
-        answer_text("a failed sign-in", r).await;
+    let vera = UserCreate { username: "vera".into(), password: VIEWER_PASSWORD.into(), role: "viewer".into() };
+    let vera = b.api.create_user(&vera).await.unwrap().id;
+    assert_eq!(b.api.status(), 201);
+    let anonymous = Api::new(&b.base, "");
+    for password in
+        [WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, WRONG_ADMIN_PASSWORD, WRONG_PASSWORD, VIEWER_PASSWORD]
+    {
+        let _ = anonymous.login("vera", password).await;
     }
-    let (s, _) = b.patch(&format!("/api/v1/users/{vera}"), json!({"password": VERA_RESET_PASSWORD})).await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = b.post("/api/v1/users", json!({"username": "bad name!", "password": NEW_USER_PASSWORD, "role": "viewer"})).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    b.get("/api/v1/users").await;
+    let reset = UserUpdate { password: Some(VERA_RESET_PASSWORD.into()), ..UserUpdate::default() };
+    b.api.update_user(vera, &reset).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    let bad = UserCreate { username: "bad name!".into(), password: NEW_USER_PASSWORD.into(), role: "viewer".into() };
+    assert_eq!(refused(b.api.create_user(&bad).await).status(), Some(422));
+    b.api.list_users().await.unwrap();
 
-    // The audit log, metrics, the OpenAPI document, health.
-    let (s, audit) = b.get("/api/v1/audit?limit=1000").await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(audit.as_array().is_some_and(|a| a.len() > 10), "{audit}");
+    // The audit log, metrics, the OpenAPI document, health (the last three raw: they are
+    // documents and probes, not API calls).
+    let audit = b.api.audit(None, Some(1000)).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    assert!(audit.len() > 10, "{audit:?}");
     for path in ["/metrics", "/api/openapi.json", "/readyz", "/healthz"] {
         let r = b.http.get(format!("{}{path}", b.base)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         answer_text(path, r).await;
     }
-    let (s, _) = b.call(Method::POST, "/api/v1/checks/schedule", Some(json!({}))).await;
-    assert_eq!(s, StatusCode::OK);
+    b.api.schedule_all_checks().await.unwrap();
+    assert_eq!(b.api.status(), 200);
 
     // The web UI: pages, a refused credential form (the page answering it must not hold the
     // secret typed into it), Refresh with a password in the URL.
     let web = signed_in(&b).await;
-    for path in ["/", "/credentials", "/credentials/new", &format!("/credentials/{alice}"), &format!("/repositories/{repo}"), "/admin/users", "/admin/audit", "/account"] {
+    for path in [
+        "/",
+        "/credentials",
+        "/credentials/new",
+        &format!("/credentials/{alice}"),
+        &format!("/repositories/{repo}"),
+        "/admin/users",
+        "/admin/audit",
+        "/account",
+    ] {
         web.page(path).await;
     }
     let (s, page) = web
-        .post("/credentials/new", "/credentials/new", &[("name", "web"), ("kind", "bitbucket_api_token"), ("email", "not an email"), ("secret", LEAK_WEB_SECRET)])
+        .post(
+            "/credentials/new",
+            "/credentials/new",
+            &[("name", "web"), ("kind", "bitbucket_api_token"), ("email", "not an email"), ("secret", LEAK_WEB_SECRET)],
+        )
         .await;
     assert!(!s.is_server_error(), "{s}: {page}");
     let (s, _) = web
-        .post("/credentials/new", "/credentials/new", &[("name", "web-ok"), ("kind", "username_password"), ("username", "alice"), ("secret", LEAK_WEB_SECRET)])
+        .post(
+            "/credentials/new",
+            "/credentials/new",
+            &[("name", "web-ok"), ("kind", "username_password"), ("username", "alice"), ("secret", LEAK_WEB_SECRET)],
+        )
         .await;
     assert!(!s.is_server_error(), "{s}");
-    for url in [format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"), app.replace("http://", &format!("http://alice:{}@", percent_encode(ALICE_PASSWORD)))] {
-        let (s, _) = web.post("/ui/remote-branches", "/repositories/new", &[("clone_url", &url), ("credential", "alice")]).await;
+    for url in [
+        format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"),
+        app.replace("http://", &format!("http://alice:{}@", percent_encode(ALICE_PASSWORD))),
+    ] {
+        let (s, _) =
+            web.post("/ui/remote-branches", "/repositories/new", &[("clone_url", &url), ("credential", "alice")]).await;
         assert!(!s.is_server_error(), "{s}");
     }
-    let (s, _) = web.post("/account/password", "/account", &[("current_password", WRONG_ADMIN_PASSWORD), ("new_password", NEW_USER_PASSWORD), ("confirm_password", NEW_USER_PASSWORD)]).await;
+    let (s, _) = web
+        .post(
+            "/account/password",
+            "/account",
+            &[
+                ("current_password", WRONG_ADMIN_PASSWORD),
+                ("new_password", NEW_USER_PASSWORD),
+                ("confirm_password", NEW_USER_PASSWORD),
+            ],
+        )
+        .await;
     assert!(!s.is_server_error(), "{s}");
     web.page("/admin/audit").await;
 
     // Everything captured so far: the logs did receive this test's lines, and neither they
     // (scanned as written, and once more as a whole) nor any panic message holds a secret.
-    let lines_after = (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
+    let lines_after =
+        (captured_lines(Some("berth_server")), captured_lines(Some("tower_http")), captured_lines(Some("berth_git")));
     assert!(lines_after.0 > lines_before.0, "no berth_server log line was captured");
     assert!(lines_after.1 > lines_before.1, "no tower_http log line was captured");
-    assert!(captured_lines(Some("reqwest")) + captured_lines(Some("hyper_util")) > 0, "no HTTP client log line was captured");
+    assert!(
+        captured_lines(Some("reqwest")) + captured_lines(Some("hyper_util")) > 0,
+        "no HTTP client log line was captured"
+    );
     let log = std::fs::read(log_path()).unwrap();
     assert!(log.len() > 10_000, "the log file holds {} bytes", log.len());
     assert_no_secret_in_output("the whole log of this process", &log);
@@ -370,11 +387,16 @@ async fn the_postgres_cluster_holds_no_secret() {
 #[test]
 fn every_secret_literal_in_the_suite_is_registered() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
-    let known: BTreeSet<&str> = KNOWN_SECRETS.iter().map(|(_, v)| *v).chain(NOT_SCANNED.iter().map(|(v, _)| *v)).collect();
+    let known: BTreeSet<&str> =
+        KNOWN_SECRETS.iter().map(|(_, v)| *v).chain(NOT_SCANNED.iter().map(|(v, _)| *v)).collect();
     for (label, v) in KNOWN_SECRETS {
         assert!(v.len() >= MIN_SECRET_LEN, "{label} is too short to search for");
     }
-    assert_eq!(KNOWN_SECRETS.iter().map(|(_, v)| *v).collect::<BTreeSet<_>>().len(), KNOWN_SECRETS.len(), "a value is listed twice");
+    assert_eq!(
+        KNOWN_SECRETS.iter().map(|(_, v)| *v).collect::<BTreeSet<_>>().len(),
+        KNOWN_SECRETS.len(),
+        "a value is listed twice"
+    );
     let keys = [
         "\"secret\": \"",
         "\"secret\":\"",
@@ -388,31 +410,45 @@ fn every_secret_literal_in_the_suite_is_registered() {
         "fill(\"#password\", \"",
         "fill(\"#new_password\", \"",
         "-stdin\"], Some(\"",
-        "login(&b, \"",
+        // Struct fields of the typed requests: `secret: "…".into()`, `password: "…".into()`.
+        "secret: \"",
+        "password: \"",
     ];
+    // Helper calls whose last argument is the secret: `new_credential(name, kind, secret)`,
+    // `bitbucket_api_token(name, secret)`, `login(…, user, password)`.
+    let calls = ["new_credential(", "bitbucket_api_token(", "login("];
     let mut found = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.ends_with("leaks.rs") {
+    // The harness is a directory of modules: every file of the suite, at any depth.
+    for path in files_under(&dir, None) {
+        if path.ends_with("leaks.rs") || path.extension().is_none_or(|e| e != "rs") {
             continue; // the keys above
         }
         let text = std::fs::read_to_string(&path).unwrap();
+        let mut literals: Vec<&str> = Vec::new();
         for key in keys {
             for (at, _) in text.match_indices(key) {
-                let rest = &text[at + key.len()..];
-                let mut lit = rest.split('"').next().unwrap().trim_end_matches("\\n");
-                if key == "login(&b, \"" {
-                    // login(&b, "user", "password")
-                    let call = rest.split(')').next().unwrap();
-                    let Some(pw) = call.split('"').nth(2) else { continue };
-                    lit = pw;
-                }
-                if lit.contains('{') || lit.is_empty() {
-                    continue; // a format string or not a literal
-                }
-                found += 1;
-                assert!(known.contains(lit), "{}: the secret literal {lit:?} is not in harness::KNOWN_SECRETS", path.display());
+                literals.push(text[at + key.len()..].split('"').next().unwrap().trim_end_matches("\\n"));
             }
+        }
+        for key in calls {
+            for (at, _) in text.match_indices(key) {
+                let call = text[at + key.len()..].split(')').next().unwrap();
+                let last = call.rsplit(',').next().unwrap_or_default().trim();
+                if let Some(lit) = last.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+                    literals.push(lit);
+                }
+            }
+        }
+        for lit in literals {
+            if lit.contains('{') || lit.is_empty() {
+                continue; // a format string or not a literal
+            }
+            found += 1;
+            assert!(
+                known.contains(lit),
+                "{}: the secret literal {lit:?} is not in harness::KNOWN_SECRETS",
+                path.display()
+            );
         }
     }
     assert!(found >= 3, "the guard found only {found} literals: it no longer reads the suite");

@@ -1,6 +1,7 @@
 //! End-to-end tests: a real Berth server (in-process, real SQLite file, real vault) against a
-//! real `git http-backend` serving real repositories, driven through the REST API and the
-//! `berth` binary. No network beyond 127.0.0.1.
+//! real `git http-backend` serving real repositories, driven through the typed
+//! `berth::client::ApiClient`, the `berth` binary, the web UI and, where HTTP itself is tested,
+//! raw requests. No network beyond 127.0.0.1.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,8 +12,8 @@ mod cli;
 mod crash;
 mod harness;
 mod instances;
-mod listing;
 mod leaks;
+mod listing;
 mod providers;
 mod proxy;
 mod roles;

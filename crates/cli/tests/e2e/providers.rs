@@ -4,9 +4,12 @@
 //! base URL in the `[[integrations]]` config.
 
 use crate::harness::*;
-use berth_testkit::sim::{CloudEndpoint, CloudOptions, Cred, DcProject, Host, Perm, RateLimit, RepoSpec, Sim, User, Workspace};
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use berth::client::ClientError;
+use berth_core::{Code, CredentialKind, Provider, StepName, StepStatus};
+use berth_proto::{CredentialCreate, RemoteBranches};
+use berth_testkit::sim::{
+    CloudEndpoint, CloudOptions, Cred, DcProject, Host, Perm, RateLimit, RepoSpec, Sim, User, Workspace,
+};
 
 /// The full set the product page asks for, plus the profile scope `GET /user` needs.
 fn full_scopes() -> Vec<&'static str> {
@@ -71,26 +74,27 @@ async fn start(cloud: CloudOptions) -> (Sim, Berth) {
     (sim, b)
 }
 
-async fn credential(b: &Berth, body: Value) {
-    let (s, v) = b.post("/api/v1/credentials", body).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
+async fn credential(b: &Berth, req: CredentialCreate) {
+    b.api.create_credential(&req).await.unwrap();
+    assert_eq!(b.api.status(), 201);
 }
 
 async fn api_token(b: &Berth, name: &str, secret: &str) {
-    credential(b, json!({"name": name, "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": secret})).await;
+    credential(b, bitbucket_api_token(name, secret)).await;
 }
 
-async fn refresh(b: &Berth, url: &str, cred: &str) -> (StatusCode, Value) {
-    b.post("/api/v1/remote-branches", json!({"clone_url": url, "credential": cred})).await
+async fn refresh(b: &Berth, url: &str, cred: &str) -> Result<RemoteBranches, ClientError> {
+    b.api.remote_branches(&remote(url, cred)).await
 }
 
-/// The steps of a failed refresh.
-fn failed_checks(v: &Value) -> &Value {
-    &v["error"]["checks"]
+/// A refresh that must fail: its error, and the answer's text as sent.
+async fn refused_refresh(b: &Berth, url: &str, cred: &str) -> (ClientError, String) {
+    let e = refused(refresh(b, url, cred).await);
+    (e, b.api.body())
 }
 
-fn codes(checks: &Value) -> Vec<String> {
-    checks.as_array().map(|a| a.iter().map(|s| format!("{}:{}:{}", s["step"], s["status"], s["code"])).collect()).unwrap_or_default()
+fn with_username(username: &str, req: CredentialCreate) -> CredentialCreate {
+    CredentialCreate { username: Some(username.to_owned()), ..req }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,19 +102,22 @@ async fn bitbucket_cloud_registration_with_a_scoped_api_token_passes_every_step(
     let (sim, b) = start(CloudOptions::default()).await;
     api_token(&b, "bb", GOOD).await;
     let url = format!("git clone {}", sim.cloud_git_url("acme/app"));
-    let (s, v) = b.post("/api/v1/repositories", json!({"name": "app", "clone_url": url, "credential": "bb"})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    assert_eq!(v["provider"], "bitbucket-cloud");
-    assert_eq!(v["default_branch"], "main");
-    let checks = &v["last_check"]["checks"];
-    for name in ["url", "credential", "dns", "connect", "api_credential", "api_scopes", "api_repository", "git_discovery", "branches", "default_branch"] {
-        assert_eq!(step(checks, name)["status"], "pass", "{name}: {}", codes(checks).join(" "));
+    let v = b.api.create_repository(&new_repository("app", &url, "bb")).await.unwrap();
+    assert_eq!(b.api.status(), 201);
+    assert!(!b.api.body().contains(GOOD));
+    assert_eq!(v.provider, Provider::BitbucketCloud);
+    assert_eq!(v.default_branch, "main");
+    let checks = &v.last_check.as_ref().unwrap().checks;
+    use StepName::*;
+    for name in
+        [Url, Credential, Dns, Connect, ApiCredential, ApiScopes, ApiRepository, GitDiscovery, Branches, DefaultBranch]
+    {
+        assert_eq!(step(checks, name).status, StepStatus::Pass, "{}: {}", name.as_str(), codes(checks));
     }
-    let who = step(checks, "api_credential")["message"].as_str().unwrap();
+    let who = &step(checks, ApiCredential).message;
     assert!(who.contains("authenticated as") && who.contains("Jo Doe"), "{who}");
     // Git used the fixed API-token username, REST the email: both verdicts are reported.
-    assert!(step(checks, "git_discovery")["message"].as_str().unwrap().contains("x-bitbucket-api-token-auth"));
-    assert!(!v.to_string().contains(GOOD));
+    assert!(step(checks, GitDiscovery).message.contains("x-bitbucket-api-token-auth"));
     b.stop().await;
     sim.shutdown().await;
 }
@@ -121,72 +128,74 @@ async fn cloud_diagnosis_rows() {
     api_token(&b, "good", GOOD).await;
     api_token(&b, "noread", SIM_NOREAD).await;
     api_token(&b, "classic", SIM_CLASSIC).await;
-    credential(&b, json!({"name": "expired", "kind": "bitbucket_api_token", "email": "jo@example.com",
-                          "secret": SIM_EXPIRED, "expires_on": "2026-11-01"})).await;
-    credential(&b, json!({"name": "bearer", "kind": "access_token", "secret": GOOD})).await;
-    credential(&b, json!({"name": "email-user", "kind": "username_password", "username": "jo@example.com", "secret": GOOD})).await;
-    credential(&b, json!({"name": "repo-token", "kind": "access_token", "secret": SIM_REPO_ACCESS_TOKEN})).await;
-    credential(&b, json!({"name": "app-pw", "kind": "username_password", "username": "jo", "secret": SIM_APP_PASSWORD})).await;
+    let expires = chrono::NaiveDate::from_ymd_opt(2026, 11, 1);
+    credential(&b, CredentialCreate { expires_on: expires, ..bitbucket_api_token("expired", SIM_EXPIRED) }).await;
+    credential(&b, new_credential("bearer", CredentialKind::AccessToken, GOOD)).await;
+    let email_user = new_credential("email-user", CredentialKind::UsernamePassword, GOOD);
+    credential(&b, with_username("jo@example.com", email_user)).await;
+    credential(&b, new_credential("repo-token", CredentialKind::AccessToken, SIM_REPO_ACCESS_TOKEN)).await;
+    let app_pw = new_credential("app-pw", CredentialKind::UsernamePassword, SIM_APP_PASSWORD);
+    credential(&b, with_username("jo", app_pw)).await;
     let app = sim.cloud_git_url("acme/app");
+    use StepName::*;
 
     // Missing read:repository: named, with what it blocks.
-    let (s, v) = refresh(&b, &app, "noread").await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v.to_string().contains("read:repository:bitbucket"), "{}", codes(failed_checks(&v)).join(" "));
-    assert_eq!(error_code(&v), "access_denied", "{}", codes(failed_checks(&v)).join(" "));
+    let (e, text) = refused_refresh(&b, &app, "noread").await;
+    assert_eq!(e.status(), Some(422), "{e}");
+    assert!(text.contains("read:repository:bitbucket"), "{}", codes(e.checks()));
+    assert_eq!(e.code(), Some(Code::AccessDenied), "{}", codes(e.checks()));
 
     // An unscoped ("classic") API token: invalid, with the way out.
-    let (_, v) = refresh(&b, &app, "classic").await;
-    assert_eq!(step(failed_checks(&v), "api_credential")["code"], "auth_failed", "{}", codes(failed_checks(&v)).join(" "));
-    assert!(v.to_string().contains("with scopes"), "{v}");
+    let (e, text) = refused_refresh(&b, &app, "classic").await;
+    assert_eq!(step(e.checks(), ApiCredential).code, Code::AuthFailed, "{}", codes(e.checks()));
+    assert!(text.contains("with scopes"), "{text}");
 
     // An API token sent as Bearer.
-    let (_, v) = refresh(&b, &app, "bearer").await;
-    assert_eq!(step(failed_checks(&v), "api_credential")["code"], "auth_failed", "{}", codes(failed_checks(&v)).join(" "));
-    assert!(v.to_string().to_lowercase().contains("basic"), "{v}");
+    let (e, text) = refused_refresh(&b, &app, "bearer").await;
+    assert_eq!(step(e.checks(), ApiCredential).code, Code::AuthFailed, "{}", codes(e.checks()));
+    assert!(text.to_lowercase().contains("basic"), "{text}");
 
     // Expired: the stored date tells it from a wrong token.
-    let (_, v) = refresh(&b, &app, "expired").await;
-    assert_eq!(error_code(&v), "token_expired", "{}", codes(failed_checks(&v)).join(" "));
+    let (e, _) = refused_refresh(&b, &app, "expired").await;
+    assert_eq!(e.code(), Some(Code::TokenExpired), "{}", codes(e.checks()));
 
     // The email as the Git username: REST passes, Git refuses, and the finding says why.
-    let (_, v) = refresh(&b, &app, "email-user").await;
-    let git = step(failed_checks(&v), "git_discovery");
-    assert_eq!(git["code"], "auth_failed", "{}", codes(failed_checks(&v)).join(" "));
-    assert!(git["remedy"].as_str().unwrap().contains("x-bitbucket-api-token-auth"), "{git}");
+    let (e, _) = refused_refresh(&b, &app, "email-user").await;
+    let git = step(e.checks(), GitDiscovery);
+    assert_eq!(git.code, Code::AuthFailed, "{}", codes(e.checks()));
+    assert!(git.remedy.contains("x-bitbucket-api-token-auth"), "{git:?}");
 
     // A private repository the user cannot see: one finding, naming who asked.
-    let (_, v) = refresh(&b, &sim.cloud_git_url("acme/private"), "good").await;
-    assert_eq!(error_code(&v), "repository_not_found_or_no_access", "{}", codes(failed_checks(&v)).join(" "));
-    let repo = step(failed_checks(&v), "api_repository");
-    assert!(repo["message"].as_str().unwrap().contains("Jo Doe") || repo["message"].as_str().unwrap().contains("jo"), "{repo}");
+    let (e, _) = refused_refresh(&b, &sim.cloud_git_url("acme/private"), "good").await;
+    assert_eq!(e.code(), Some(Code::RepositoryNotFoundOrNoAccess), "{}", codes(e.checks()));
+    let repo = step(e.checks(), ApiRepository);
+    assert!(repo.message.contains("Jo Doe") || repo.message.contains("jo"), "{repo:?}");
 
     // Policies surface the host's own words.
-    let (_, v) = refresh(&b, &sim.cloud_git_url("locked/app"), "good").await;
-    assert_eq!(error_code(&v), "access_denied", "{v}");
-    assert!(v.to_string().to_lowercase().contains("whitelist your ip"), "{v}");
-    credential(&b, json!({"name": "lee", "kind": "bitbucket_api_token", "email": "lee@example.com", "secret": SIM_LEE})).await;
-    let (_, v) = refresh(&b, &sim.cloud_git_url("strict/app"), "lee").await;
-    assert_eq!(error_code(&v), "access_denied", "{}", codes(failed_checks(&v)).join(" "));
-    assert!(v.to_string().to_lowercase().contains("two-step"), "{v}");
+    let (e, text) = refused_refresh(&b, &sim.cloud_git_url("locked/app"), "good").await;
+    assert_eq!(e.code(), Some(Code::AccessDenied), "{text}");
+    assert!(text.to_lowercase().contains("whitelist your ip"), "{text}");
+    let lee = CredentialCreate { email: Some("lee@example.com".into()), ..bitbucket_api_token("lee", SIM_LEE) };
+    credential(&b, lee).await;
+    let (e, text) = refused_refresh(&b, &sim.cloud_git_url("strict/app"), "lee").await;
+    assert_eq!(e.code(), Some(Code::AccessDenied), "{}", codes(e.checks()));
+    assert!(text.to_lowercase().contains("two-step"), "{text}");
 
     // A repository access token cannot read /user: that is not "invalid".
-    let (s, v) = refresh(&b, &app, "repo-token").await;
-    assert_eq!(s, StatusCode::OK, "{}", codes(&v["checks"]).join(" "));
-    assert_ne!(step(&v["checks"], "api_credential")["status"], "fail");
+    let v = refresh(&b, &app, "repo-token").await.unwrap_or_else(|e| panic!("{}", codes(e.checks())));
+    assert_eq!(b.api.status(), 200);
+    assert_ne!(step(&v.checks, ApiCredential).status, StepStatus::Fail);
 
     // App passwords are retired: pasted as an API token it is refused at once, and a stored
     // one is diagnosed as retired rather than as a wrong password.
-    let (s, v) = b
-        .post("/api/v1/credentials", json!({"name": "x", "kind": "bitbucket_api_token", "email": "jo@example.com", "secret": SIM_APP_PASSWORD}))
-        .await;
-    assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "app_password_retired"), "{v}");
-    let (_, v) = refresh(&b, &app, "app-pw").await;
-    assert_eq!(error_code(&v), "app_password_retired", "{}", codes(failed_checks(&v)).join(" "));
-    assert!(v.to_string().contains("read:repository:bitbucket"));
+    let e = refused(b.api.create_credential(&bitbucket_api_token("x", SIM_APP_PASSWORD)).await);
+    assert_eq!(status_code(&e), (Some(422), Some(Code::AppPasswordRetired)), "{e}");
+    let (e, text) = refused_refresh(&b, &app, "app-pw").await;
+    assert_eq!(e.code(), Some(Code::AppPasswordRetired), "{}", codes(e.checks()));
+    assert!(text.contains("read:repository:bitbucket"));
 
     for secret in [GOOD, SIM_APP_PASSWORD, SIM_REPO_ACCESS_TOKEN] {
-        assert!(!v.to_string().contains(secret));
+        assert!(!text.contains(secret));
     }
     b.stop().await;
     sim.shutdown().await;
@@ -194,11 +203,12 @@ async fn cloud_diagnosis_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_missing_scope_as_400_is_the_same_finding() {
-    let (sim, b) = start(CloudOptions { scope_error_400: CloudEndpoint::ALL.to_vec(), ..CloudOptions::default() }).await;
+    let (sim, b) =
+        start(CloudOptions { scope_error_400: CloudEndpoint::ALL.to_vec(), ..CloudOptions::default() }).await;
     api_token(&b, "noread", SIM_NOREAD).await;
-    let (_, v) = refresh(&b, &sim.cloud_git_url("acme/app"), "noread").await;
-    assert_eq!(error_code(&v), "access_denied", "{}", codes(failed_checks(&v)).join(" "));
-    assert!(v.to_string().contains("read:repository:bitbucket"), "{v}");
+    let (e, text) = refused_refresh(&b, &sim.cloud_git_url("acme/app"), "noread").await;
+    assert_eq!(e.code(), Some(Code::AccessDenied), "{}", codes(e.checks()));
+    assert!(text.contains("read:repository:bitbucket"), "{text}");
     b.stop().await;
     sim.shutdown().await;
 }
@@ -215,8 +225,8 @@ async fn cloud_rate_limits_with_and_without_retry_after() {
         let url = sim.cloud_git_url("acme/app");
         // The first request spends the budget; what follows is limited.
         let _ = refresh(&b, &url, "good").await;
-        let (_, v) = refresh(&b, &url, "good").await;
-        let all = codes(failed_checks(&v)).join(" ");
+        let (e, _) = refused_refresh(&b, &url, "good").await;
+        let all = codes(e.checks());
         assert!(all.contains("rate_limited"), "retry-after {with_retry_after}: {all}");
         b.stop().await;
         sim.shutdown().await;
@@ -226,26 +236,26 @@ async fn cloud_rate_limits_with_and_without_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_center_and_github() {
     let (sim, b) = start(CloudOptions::default()).await;
-    credential(&b, json!({"name": "dc", "kind": "access_token", "secret": SIM_DC_TOKEN})).await;
-    credential(&b, json!({"name": "gh", "kind": "access_token", "secret": SIM_GITHUB_TOKEN})).await;
+    credential(&b, new_credential("dc", CredentialKind::AccessToken, SIM_DC_TOKEN)).await;
+    credential(&b, new_credential("gh", CredentialKind::AccessToken, SIM_GITHUB_TOKEN)).await;
 
     // Data Center with a context path: registration works and the default branch is found.
-    let (s, v) = refresh(&b, &sim.dc_git_url("PROJ/app"), "dc").await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["provider"], "bitbucket-datacenter");
-    assert_eq!(v["default_branch"], "master");
+    let v = refresh(&b, &sim.dc_git_url("PROJ/app"), "dc").await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    assert_eq!(v.provider, Provider::BitbucketDatacenter);
+    assert_eq!(v.default_branch.as_deref(), Some("master"));
     // Data Center answers 401, not 403, for a repository the token may not read.
-    let (_, v) = refresh(&b, &sim.dc_git_url("PROJ/hidden"), "dc").await;
-    let repo = step(failed_checks(&v), "api_repository");
-    assert_eq!(repo["code"], "access_denied", "{}", codes(failed_checks(&v)).join(" "));
-    assert!(repo["message"].as_str().unwrap().contains("REPO_READ"), "{repo}");
+    let (e, _) = refused_refresh(&b, &sim.dc_git_url("PROJ/hidden"), "dc").await;
+    let repo = step(e.checks(), StepName::ApiRepository);
+    assert_eq!(repo.code, Code::AccessDenied, "{}", codes(e.checks()));
+    assert!(repo.message.contains("REPO_READ"), "{repo:?}");
 
     // GitHub.
-    let (s, v) = refresh(&b, &sim.github_git_url("octo/app"), "gh").await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["provider"], "github");
-    assert_eq!(v["default_branch"], "main");
-    assert_eq!(step(&v["checks"], "api_credential")["status"], "pass", "{}", codes(&v["checks"]).join(" "));
+    let v = refresh(&b, &sim.github_git_url("octo/app"), "gh").await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    assert_eq!(v.provider, Provider::Github);
+    assert_eq!(v.default_branch.as_deref(), Some("main"));
+    assert_eq!(step(&v.checks, StepName::ApiCredential).status, StepStatus::Pass, "{}", codes(&v.checks));
     b.stop().await;
     sim.shutdown().await;
 }

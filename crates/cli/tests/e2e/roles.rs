@@ -1,56 +1,90 @@
-//! Roles, personal API tokens, sign-in lockout and the audit log, through the REST API.
-//! The role matrix asks every role for every action and expects either success or
-//! 403 `forbidden`.
+//! Roles, personal API tokens, sign-in lockout and the audit log, through the typed
+//! `ApiClient`. The role matrix asks every role for every action and expects either success or
+//! 403 `forbidden`. The security-header test is raw HTTP: headers and cookies are its subject.
 
+use crate::harness::web::{login_csrf, no_redirects, post_login, session_set_cookie};
 use crate::harness::*;
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use berth::client::ClientError;
+use berth_core::{Code, CredentialKind};
+use berth_proto::{
+    ApiTokenCreate, CredentialUpdate, LoginResponse, RepositoryUpdate, Settings, UserCreate, UserUpdate,
+};
+use reqwest::StatusCode;
 
 pub use crate::harness::{REGISTRAR_PASSWORD, VIEWER_PASSWORD};
 
-/// An action, the roles allowed to take it, and the request that takes it.
-type Case<'a> = (&'a str, &'a [&'a str], Method, String, Option<Value>);
-
-async fn call_as(b: &Berth, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = b.http.request(method, format!("{}{path}", b.base)).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
+/// A sign-in through the API; a token it hands out is registered for the leak scan.
+async fn login(b: &Berth, username: &str, password: &str) -> Result<LoginResponse, ClientError> {
+    let anonymous = Api::new(&b.base, "");
+    let answer = anonymous.login(username, password).await;
+    if let Ok(r) = &answer {
+        register_token(&r.token);
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let text = answer_text(&format!("the answer to {path}"), resp).await;
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-}
-
-async fn login(b: &Berth, username: &str, password: &str) -> (StatusCode, Value) {
-    let r = b
-        .http
-        .post(format!("{}/api/v1/auth/login", b.base))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    let s = r.status();
-    let text = answer_text("a sign-in answer", r).await;
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if let Some(t) = v["token"].as_str() {
-        register_token(t);
-    }
-    (s, v)
+    answer
 }
 
 /// Creates a user with `role` as admin and returns their id.
 pub async fn add_user(b: &Berth, username: &str, password: &str, role: &str) -> i64 {
-    let (s, v) = b.post("/api/v1/users", json!({"username": username, "password": password, "role": role})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    assert!(!v.to_string().contains(password), "the password came back");
-    v["id"].as_i64().unwrap()
+    let req = UserCreate { username: username.into(), password: password.into(), role: role.into() };
+    let u = b.api.create_user(&req).await.unwrap();
+    assert_eq!(b.api.status(), 201);
+    assert!(!b.api.body().contains(password), "the password came back");
+    u.id
 }
 
-async fn token_of(b: &Berth, username: &str, password: &str) -> String {
-    let (s, v) = login(b, username, password).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["token"].as_str().unwrap().to_owned()
+/// What each role's calls act on, made fresh by the administrator.
+struct Targets {
+    role: &'static str,
+    cred: i64,
+    spare: i64,
+    repo: i64,
+    tmp: i64,
+    app_url: String,
+    lib_url: String,
+}
+
+/// Takes `action` as `api`'s user.
+async fn take(api: &Api, action: &str, t: &Targets) -> Result<(), ClientError> {
+    let role = t.role;
+    match action {
+        "list credentials" => api.list_credentials().await.map(drop),
+        "show credential" => api.get_credential(t.cred).await.map(drop),
+        "create credential" => api
+            .create_credential(&new_credential(&format!("new-{role}"), CredentialKind::AccessToken, ANOTHER_TOKEN))
+            .await
+            .map(drop),
+        "update credential" => {
+            let rename = CredentialUpdate { name: Some(format!("renamed-{role}")), ..CredentialUpdate::default() };
+            api.update_credential(t.spare, &rename).await.map(drop)
+        }
+        "refresh branches" => api.remote_branches(&remote(&t.app_url, "shared")).await.map(drop),
+        "list repositories" => api.list_repositories().await.map(drop),
+        "show repository" => api.get_repository(t.repo).await.map(drop),
+        "update repository" => {
+            let branch = RepositoryUpdate { default_branch: Some("develop".into()), ..RepositoryUpdate::default() };
+            api.update_repository(t.repo, &branch).await.map(drop)
+        }
+        "check repository" => api.check_repository(t.repo).await.map(drop),
+        "delete repository" => api.delete_repository(t.tmp).await,
+        "register repository" => {
+            api.create_repository(&new_repository(&format!("lib-{role}"), &t.lib_url, "shared")).await.map(drop)
+        }
+        "delete credential" => api.delete_credential(t.spare).await,
+        "list users" => api.list_users().await.map(drop),
+        "create user" => {
+            let req =
+                UserCreate { username: format!("u-{role}"), password: NEW_USER_PASSWORD.into(), role: "viewer".into() };
+            api.create_user(&req).await.map(drop)
+        }
+        "read settings" => api.settings().await.map(drop),
+        "read audit" => api.audit(None, None).await.map(drop),
+        "create own API token" => {
+            api.create_token(&ApiTokenCreate { name: "t".into(), expires_in_days: None }).await.map(drop)
+        }
+        "list own API tokens" => api.list_tokens().await.map(drop),
+        "who am I" => api.me().await.map(drop),
+        _ => panic!("no such action: {action}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,179 +92,127 @@ async fn every_role_times_every_action() {
     let b = Berth::start().await;
     add_user(&b, "reggie", REGISTRAR_PASSWORD, "registrar").await;
     add_user(&b, "vera", VIEWER_PASSWORD, "viewer").await;
-    let tokens = [
-        ("admin", b.token.clone()),
-        ("registrar", token_of(&b, "reggie", REGISTRAR_PASSWORD).await),
-        ("viewer", token_of(&b, "vera", VIEWER_PASSWORD).await),
+    let clients = [
+        ("admin", b.api.clone()),
+        ("registrar", Api::login(&b.base, "reggie", REGISTRAR_PASSWORD).await),
+        ("viewer", Api::login(&b.base, "vera", VIEWER_PASSWORD).await),
     ];
     let cred = b.api_token_credential("shared").await;
     let app_url = b.git.repo_url("team/app.git");
     let lib_url = b.git.repo_url("team/lib.git");
-    let (s, v) =
-        b.post("/api/v1/repositories", json!({"name": "app", "clone_url": app_url, "credential": "shared"})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let repo = v["id"].as_i64().unwrap();
+    let repo = b.register("app", "team/app.git", "shared").await;
 
-    let all = ["admin", "registrar", "viewer"];
-    let writers = ["admin", "registrar"];
-    let admin = ["admin"];
+    let all: &[&str] = &["admin", "registrar", "viewer"];
+    let writers: &[&str] = &["admin", "registrar"];
+    let admin: &[&str] = &["admin"];
+    // In order: "register repository" runs after the temporary repository is gone, so lib.git
+    // is free to register.
+    let cases: [(&str, &[&str]); 19] = [
+        ("list credentials", all),
+        ("show credential", all),
+        ("create credential", writers),
+        ("update credential", writers),
+        ("refresh branches", writers),
+        ("list repositories", all),
+        ("show repository", all),
+        ("update repository", writers),
+        ("check repository", writers),
+        ("delete repository", writers),
+        ("register repository", writers),
+        ("delete credential", admin),
+        ("list users", admin),
+        ("create user", admin),
+        ("read settings", admin),
+        ("read audit", admin),
+        ("create own API token", all),
+        ("list own API tokens", all),
+        ("who am I", all),
+    ];
     let mut table = Vec::new();
-    for (role, token) in &tokens {
+    for (role, api) in &clients {
+        let role: &'static str = role;
         // Fresh targets per role, made by the administrator, so each allowed call can succeed.
         let spare = b.api_token_credential(&format!("spare-{role}")).await;
-        let (s, v) = b
-            .post(
-                "/api/v1/repositories",
-                json!({"name": format!("tmp-{role}"), "clone_url": lib_url, "credential": "shared"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let tmp = v["id"].as_i64().unwrap();
-
-        let cases: Vec<Case<'_>> = vec![
-            ("list credentials", &all, Method::GET, "/api/v1/credentials".into(), None),
-            ("show credential", &all, Method::GET, format!("/api/v1/credentials/{cred}"), None),
-            (
-                "create credential",
-                &writers,
-                Method::POST,
-                "/api/v1/credentials".into(),
-                Some(json!({"name": format!("new-{role}"), "kind": "access_token", "secret": ANOTHER_TOKEN})),
-            ),
-            (
-                "update credential",
-                &writers,
-                Method::PATCH,
-                format!("/api/v1/credentials/{spare}"),
-                Some(json!({"name": format!("renamed-{role}")})),
-            ),
-            (
-                "refresh branches",
-                &writers,
-                Method::POST,
-                "/api/v1/remote-branches".into(),
-                Some(json!({"clone_url": app_url, "credential": "shared"})),
-            ),
-            ("list repositories", &all, Method::GET, "/api/v1/repositories".into(), None),
-            ("show repository", &all, Method::GET, format!("/api/v1/repositories/{repo}"), None),
-            (
-                "update repository",
-                &writers,
-                Method::PATCH,
-                format!("/api/v1/repositories/{repo}"),
-                Some(json!({"default_branch": "develop"})),
-            ),
-            ("check repository", &writers, Method::POST, format!("/api/v1/repositories/{repo}/check"), None),
-            ("delete repository", &writers, Method::DELETE, format!("/api/v1/repositories/{tmp}"), None),
-            // Runs after the temporary repository is gone, so lib.git is free to register.
-            (
-                "register repository",
-                &writers,
-                Method::POST,
-                "/api/v1/repositories".into(),
-                Some(json!({"name": format!("lib-{role}"), "clone_url": lib_url, "credential": "shared"})),
-            ),
-            ("delete credential", &admin, Method::DELETE, format!("/api/v1/credentials/{spare}"), None),
-            ("list users", &admin, Method::GET, "/api/v1/users".into(), None),
-            (
-                "create user",
-                &admin,
-                Method::POST,
-                "/api/v1/users".into(),
-                Some(json!({"username": format!("u-{role}"), "password": NEW_USER_PASSWORD, "role": "viewer"})),
-            ),
-            ("read settings", &admin, Method::GET, "/api/v1/settings".into(), None),
-            ("read audit", &admin, Method::GET, "/api/v1/audit".into(), None),
-            ("create own API token", &all, Method::POST, "/api/v1/tokens".into(), Some(json!({"name": "t"}))),
-            ("list own API tokens", &all, Method::GET, "/api/v1/tokens".into(), None),
-            ("who am I", &all, Method::GET, "/api/v1/me".into(), None),
-        ];
-        for (action, allowed, method, path, body) in cases {
-            let (s, v) = call_as(&b, token, method, &path, body).await;
-            let expect = allowed.contains(role);
-            if expect {
-                assert!(s.is_success(), "{role} may {action}: got {s} {v}");
-            } else {
-                assert_eq!(s, StatusCode::FORBIDDEN, "{role} must not {action}: {v}");
-                assert_eq!(error_code(&v), "forbidden", "{v}");
-                assert!(v["error"]["message"].as_str().unwrap().starts_with("You must have permission to"), "{v}");
+        let tmp = b.register(&format!("tmp-{role}"), "team/lib.git", "shared").await;
+        let targets = Targets { role, cred, spare, repo, tmp, app_url: app_url.clone(), lib_url: lib_url.clone() };
+        for (action, allowed) in cases {
+            let answer = take(api, action, &targets).await;
+            let expect = allowed.contains(&role);
+            match answer {
+                Ok(()) => assert!(expect, "{role} must not {action}: it succeeded with {}", api.status()),
+                Err(e) => {
+                    assert!(!expect, "{role} may {action}: got {e}");
+                    assert_eq!(status_code(&e), (Some(403), Some(Code::Forbidden)), "{role} must not {action}: {e}");
+                    assert!(e.message().starts_with("You must have permission to"), "{e}");
+                }
             }
             table.push(format!("{role:9} {action:22} {}", if expect { "allowed" } else { "403" }));
         }
         // Put lib.git back for the next role.
-        let (_, list) = b.get("/api/v1/repositories").await;
-        for r in list.as_array().unwrap() {
-            if r["name"].as_str().unwrap().starts_with("lib-") {
-                b.delete(&format!("/api/v1/repositories/{}", r["id"])).await;
+        for r in b.api.list_repositories().await.unwrap() {
+            if r.name.starts_with("lib-") {
+                b.api.delete_repository(r.id).await.unwrap();
             }
         }
     }
     println!("{}", table.join("\n"));
     // The product page's sentence, as the API says it.
-    let (s, v) = call_as(
-        &b,
-        &tokens[2].1,
-        Method::POST,
-        "/api/v1/repositories",
-        Some(json!({"name": "x", "clone_url": app_url, "credential": "shared"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(
-        v["error"]["message"].as_str().unwrap().starts_with("You must have permission to register a repository"),
-        "{v}"
-    );
-    let (_, me) = call_as(&b, &tokens[2].1, Method::GET, "/api/v1/me", None).await;
-    assert_eq!(me["role"], "viewer");
-    assert!(!me["allowed"].as_array().unwrap().iter().any(|a| a == "register_repository"));
+    let viewer = &clients[2].1;
+    let e = refused(viewer.create_repository(&new_repository("x", &app_url, "shared")).await);
+    assert_eq!(e.status(), Some(403));
+    assert!(e.message().starts_with("You must have permission to register a repository"), "{e}");
+    let me = viewer.me().await.unwrap();
+    assert_eq!(me.role, "viewer");
+    assert!(!me.allowed.iter().any(|a| a == "register_repository"));
     b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_tokens_are_shown_once_work_and_revoke() {
     let b = Berth::start().await;
-    let (s, v) = b.post("/api/v1/tokens", json!({"name": "ci", "expires_in_days": 30})).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let token = v["token"].as_str().unwrap().to_owned();
-    let id = v["id"].as_i64().unwrap();
+    let created = b.api.create_token(&ApiTokenCreate { name: "ci".into(), expires_in_days: Some(30) }).await.unwrap();
+    assert_eq!(b.api.status(), 201);
+    let (token, id) = (created.token.clone(), created.info.id);
     assert!(token.starts_with("berthpat_"));
-    let (_, list) = b.get("/api/v1/tokens").await;
-    assert!(!list.to_string().contains(&token), "the list shows the token");
-    assert_eq!(list[0]["name"], "ci");
+    let list = b.api.list_tokens().await.unwrap();
+    assert!(!b.api.body().contains(&token), "the list shows the token");
+    assert_eq!(list[0].name, "ci");
     // It works as a Bearer token, with its owner's role.
-    let (s, me) = call_as(&b, &token, Method::GET, "/api/v1/me", None).await;
-    assert_eq!((s, me["username"].as_str()), (StatusCode::OK, Some("admin")));
-    let (_, list) = b.get("/api/v1/tokens").await;
-    assert!(list[0]["last_used_at"].is_string(), "{list}");
+    let pat = b.api.with_token(&token);
+    let me = pat.me().await.unwrap();
+    assert_eq!((pat.status(), me.username.as_str()), (200, "admin"));
+    let list = b.api.list_tokens().await.unwrap();
+    assert!(list[0].last_used_at.is_some(), "{list:?}");
     // The database keeps only a hash (the file is read on SQLite).
     if let Some(path) = b.db_path() {
         let raw = std::fs::read(path).unwrap();
         assert!(!raw.windows(token.len()).any(|w| w == token.as_bytes()), "the token is stored in clear");
     }
-    let (s, _) = b.delete(&format!("/api/v1/tokens/{id}")).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, v) = call_as(&b, &token, Method::GET, "/api/v1/me", None).await;
-    assert_eq!((s, error_code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    b.api.revoke_token(id).await.unwrap();
+    assert_eq!(b.api.status(), 204);
+    let e = refused(pat.me().await);
+    assert_eq!(status_code(&e), (Some(401), Some(Code::Unauthenticated)), "{e}");
     // Another user cannot revoke (or even see) the admin's tokens.
     add_user(&b, "vera", VIEWER_PASSWORD, "viewer").await;
-    let vt = token_of(&b, "vera", VIEWER_PASSWORD).await;
-    let (_, v) = b.post("/api/v1/tokens", json!({"name": "second"})).await;
-    let (s, _) = call_as(&b, &vt, Method::DELETE, &format!("/api/v1/tokens/{}", v["id"]), None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    let vt = Api::login(&b.base, "vera", VIEWER_PASSWORD).await;
+    let second = b.api.create_token(&ApiTokenCreate { name: "second".into(), expires_in_days: None }).await.unwrap();
+    let e = refused(vt.revoke_token(second.info.id).await);
+    assert_eq!(e.status(), Some(404), "{e}");
     // A personal token cannot mint tokens.
-    let (s, v) = call_as(&b, &vt, Method::POST, "/api/v1/tokens", Some(json!({"name": "vera-ci"}))).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let vera_pat = v["token"].as_str().unwrap().to_owned();
-    let (s, v) = call_as(&b, &vera_pat, Method::POST, "/api/v1/tokens", Some(json!({"name": "child"}))).await;
-    assert_eq!((s, error_code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+    let vera_ci = vt.create_token(&ApiTokenCreate { name: "vera-ci".into(), expires_in_days: None }).await.unwrap();
+    assert_eq!(vt.status(), 201);
+    let vera_pat = vt.with_token(&vera_ci.token);
+    let e = refused(vera_pat.create_token(&ApiTokenCreate { name: "child".into(), expires_in_days: None }).await);
+    assert_eq!(status_code(&e), (Some(403), Some(Code::Forbidden)), "{e}");
     // An administrator's password reset revokes the user's tokens along with the sessions.
-    let (_, users) = b.get("/api/v1/users").await;
-    let vera = users.as_array().unwrap().iter().find(|u| u["username"] == "vera").unwrap()["id"].as_i64().unwrap();
-    let (s, v) = b.patch(&format!("/api/v1/users/{vera}"), json!({"password": VERA_RESET_PASSWORD})).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    let users = b.api.list_users().await.unwrap();
+    let vera = users.iter().find(|u| u.username == "vera").unwrap().id;
+    let reset = UserUpdate { password: Some(VERA_RESET_PASSWORD.into()), ..UserUpdate::default() };
+    b.api.update_user(vera, &reset).await.unwrap();
+    assert_eq!(b.api.status(), 200);
     for t in [&vt, &vera_pat] {
-        let (s, v) = call_as(&b, t, Method::GET, "/api/v1/me", None).await;
-        assert_eq!((s, error_code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{v}");
+        let e = refused(t.me().await);
+        assert_eq!(status_code(&e), (Some(401), Some(Code::Unauthenticated)), "{e}");
     }
     b.stop().await;
 }
@@ -240,28 +222,28 @@ async fn failed_logins_lock_the_name_until_an_admin_clears_it() {
     let b = Berth::start().await;
     let id = add_user(&b, "reggie", REGISTRAR_PASSWORD, "registrar").await;
     for i in 1..=4 {
-        let (s, v) = login(&b, "reggie", WRONG_PASSWORD).await;
-        assert_eq!((s, error_code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "attempt {i}");
+        let e = refused(login(&b, "reggie", WRONG_PASSWORD).await);
+        assert_eq!(status_code(&e), (Some(401), Some(Code::Unauthenticated)), "attempt {i}");
     }
-    let (s, v) = login(&b, "reggie", WRONG_PASSWORD).await;
-    assert_eq!((s, error_code(&v)), (StatusCode::TOO_MANY_REQUESTS, "account_locked"), "{v}");
+    let e = refused(login(&b, "reggie", WRONG_PASSWORD).await);
+    assert_eq!(status_code(&e), (Some(429), Some(Code::AccountLocked)), "{e}");
     // Locked: even the right password is refused, with what to do.
-    let (s, v) = login(&b, "REGGIE", REGISTRAR_PASSWORD).await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    assert!(v["error"]["remedy"].as_str().unwrap().contains("administrator"), "{v}");
-    let (_, users) = b.get("/api/v1/users").await;
-    let reggie = users.as_array().unwrap().iter().find(|u| u["username"] == "reggie").unwrap();
-    assert!(reggie["locked_until"].is_string(), "{reggie}");
+    let e = refused(login(&b, "REGGIE", REGISTRAR_PASSWORD).await);
+    assert_eq!(e.status(), Some(429), "{e}");
+    assert!(e.remedy().contains("administrator"), "{e}");
+    let users = b.api.list_users().await.unwrap();
+    let reggie = users.iter().find(|u| u.username == "reggie").unwrap();
+    assert!(reggie.locked_until.is_some(), "{reggie:?}");
     // Unknown names are limited too, so guessing names gains nothing.
     for _ in 0..5 {
-        login(&b, "nobody", "x").await;
+        let _ = login(&b, "nobody", "x").await;
     }
-    assert_eq!(login(&b, "nobody", "x").await.0, StatusCode::TOO_MANY_REQUESTS);
-    let (s, _) = b.delete(&format!("/api/v1/users/{id}/lockout")).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(login(&b, "reggie", REGISTRAR_PASSWORD).await.0, StatusCode::OK);
-    let (_, audit) = b.get("/api/v1/audit").await;
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(refused(login(&b, "nobody", "x").await).status(), Some(429));
+    b.api.clear_lockout(id).await.unwrap();
+    assert_eq!(b.api.status(), 204);
+    assert!(login(&b, "reggie", REGISTRAR_PASSWORD).await.is_ok());
+    let audit = b.api.audit(None, None).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     for a in ["auth.login_failed", "auth.locked_out", "user.lockout_clear", "user.create"] {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }
@@ -272,27 +254,20 @@ async fn failed_logins_lock_the_name_until_an_admin_clears_it() {
 async fn every_change_is_audited_without_secrets() {
     let b = Berth::start().await;
     let cred = b.api_token_credential("ci").await;
-    let (s, v) = b
-        .post(
-            "/api/v1/repositories",
-            json!({"name": "app", "clone_url": b.git.repo_url("team/app.git"), "credential": "ci"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let repo = v["id"].as_i64().unwrap();
-    b.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": TOKEN})).await;
-    b.post(&format!("/api/v1/repositories/{repo}/check"), json!({})).await;
-    b.delete(&format!("/api/v1/repositories/{repo}")).await;
-    b.delete(&format!("/api/v1/credentials/{cred}")).await;
+    let repo = b.register("app", "team/app.git", "ci").await;
+    let rotate = CredentialUpdate { secret: Some(TOKEN.into()), ..CredentialUpdate::default() };
+    b.api.update_credential(cred, &rotate).await.unwrap();
+    b.api.check_repository(repo).await.unwrap();
+    b.api.delete_repository(repo).await.unwrap();
+    b.api.delete_credential(cred).await.unwrap();
     let uid = add_user(&b, "vera", VIEWER_PASSWORD, "viewer").await;
-    b.patch(&format!("/api/v1/users/{uid}"), json!({"role": "registrar"})).await;
-    let (s, audit) = b.get("/api/v1/audit").await;
-    assert_eq!(s, StatusCode::OK);
-    let text = audit.to_string();
+    b.api.update_user(uid, &UserUpdate { role: Some("registrar".into()), ..UserUpdate::default() }).await.unwrap();
+    let entries = b.api.audit(None, None).await.unwrap();
+    assert_eq!(b.api.status(), 200);
+    let text = b.api.body();
     for secret in [TOKEN, VIEWER_PASSWORD, ADMIN_PASSWORD] {
         assert!(!text.contains(secret), "the audit log holds a secret");
     }
-    let entries = audit.as_array().unwrap();
     for action in [
         "credential.create",
         "credential.update",
@@ -304,51 +279,52 @@ async fn every_change_is_audited_without_secrets() {
         "user.update",
         "auth.login",
     ] {
-        let e =
-            entries.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("{action} not audited: {text}"));
-        assert_eq!(e["actor"], "admin", "{e}");
-        assert_eq!(e["remote_addr"], "127.0.0.1", "{e}");
-        assert!(e["at"].is_string());
+        // (`at` is a timestamp, or the answer would not have decoded.)
+        let e = entries.iter().find(|e| e.action == action).unwrap_or_else(|| panic!("{action} not audited: {text}"));
+        assert_eq!(e.actor, "admin", "{e:?}");
+        assert_eq!(e.remote_addr.as_deref(), Some("127.0.0.1"), "{e:?}");
     }
-    let rot = entries.iter().find(|e| e["action"] == "credential.update").unwrap();
-    assert!(rot["detail"].as_str().unwrap().contains("token replaced; re-checked 1 repositories: 1 ok"), "{rot}");
+    let rot = entries.iter().find(|e| e.action == "credential.update").unwrap();
+    assert!(rot.detail.contains("token replaced; re-checked 1 repositories: 1 ok"), "{rot:?}");
     // Newest first, pageable.
-    let first = entries[0]["id"].as_i64().unwrap();
-    let (_, older) = b.get(&format!("/api/v1/audit?before={first}&limit=2")).await;
-    assert_eq!(older.as_array().unwrap().len(), 2);
-    assert!(older[0]["id"].as_i64().unwrap() < first);
+    let first = entries[0].id;
+    let older = b.api.audit(Some(first), Some(2)).await.unwrap();
+    assert_eq!(older.len(), 2);
+    assert!(older[0].id < first);
     b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_managed_by_admins_only_and_one_admin_remains() {
     let b = Berth::start().await;
-    let (s, v) = b.post("/api/v1/users", json!({"username": "x", "password": "short", "role": "viewer"})).await;
-    assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"));
-    let (s, v) =
-        b.post("/api/v1/users", json!({"username": "x", "password": LONG_ENOUGH_PASSWORD, "role": "root"})).await;
-    assert_eq!((s, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"));
-    let (_, users) = b.get("/api/v1/users").await;
-    let admin_id = users[0]["id"].as_i64().unwrap();
-    assert!(!users.to_string().contains("argon2"), "a password hash was listed");
-    let (s, _) = b.patch(&format!("/api/v1/users/{admin_id}"), json!({"role": "viewer"})).await;
-    assert_eq!(s, StatusCode::CONFLICT, "the last admin cannot be demoted");
-    let (s, _) = b.delete(&format!("/api/v1/users/{admin_id}")).await;
-    assert_eq!(s, StatusCode::CONFLICT);
+    let user =
+        |password: &str, role: &str| UserCreate { username: "x".into(), password: password.into(), role: role.into() };
+    let e = refused(b.api.create_user(&UserCreate { password: "short".into(), ..user("", "viewer") }).await);
+    assert_eq!(status_code(&e), (Some(422), Some(Code::InvalidInput)), "{e}");
+    let e = refused(b.api.create_user(&user(LONG_ENOUGH_PASSWORD, "root")).await);
+    assert_eq!(status_code(&e), (Some(422), Some(Code::InvalidInput)), "{e}");
+    let users = b.api.list_users().await.unwrap();
+    let admin_id = users[0].id;
+    assert!(!b.api.body().contains("argon2"), "a password hash was listed");
+    let demote = UserUpdate { role: Some("viewer".into()), ..UserUpdate::default() };
+    let e = refused(b.api.update_user(admin_id, &demote).await);
+    assert_eq!(e.status(), Some(409), "the last admin cannot be demoted");
+    let e = refused(b.api.delete_user(admin_id).await);
+    assert_eq!(e.status(), Some(409));
     // A role change ends the user's sessions, so it applies at once.
     let id = add_user(&b, "reggie", REGISTRAR_PASSWORD, "registrar").await;
-    let t = token_of(&b, "reggie", REGISTRAR_PASSWORD).await;
-    b.patch(&format!("/api/v1/users/{id}"), json!({"role": "viewer"})).await;
-    assert_eq!(call_as(&b, &t, Method::GET, "/api/v1/me", None).await.0, StatusCode::UNAUTHORIZED);
-    let t = token_of(&b, "reggie", REGISTRAR_PASSWORD).await;
-    assert_eq!(call_as(&b, &t, Method::GET, "/api/v1/me", None).await.1["role"], "viewer");
+    let t = Api::login(&b.base, "reggie", REGISTRAR_PASSWORD).await;
+    b.api.update_user(id, &demote).await.unwrap();
+    assert_eq!(refused(t.me().await).status(), Some(401));
+    let t = Api::login(&b.base, "reggie", REGISTRAR_PASSWORD).await;
+    assert_eq!(t.me().await.unwrap().role, "viewer");
     // Requiring two-factor sign-in closes the API's password login to users without it.
-    let (s, v) = b.call(Method::PUT, "/api/v1/settings", Some(json!({"require_2fa": true}))).await;
-    assert_eq!((s, v["require_2fa"].as_bool()), (StatusCode::OK, Some(true)));
-    let (s, v) = login(&b, "reggie", REGISTRAR_PASSWORD).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert!(v["error"]["remedy"].as_str().unwrap().contains("API token"), "{v}");
-    b.call(Method::PUT, "/api/v1/settings", Some(json!({"require_2fa": false}))).await;
+    let s = b.api.put_settings(&Settings { require_2fa: true }).await.unwrap();
+    assert_eq!((b.api.status(), s.require_2fa), (200, true));
+    let e = refused(login(&b, "reggie", REGISTRAR_PASSWORD).await);
+    assert_eq!(e.status(), Some(401));
+    assert!(e.remedy().contains("API token"), "{e}");
+    b.api.put_settings(&Settings { require_2fa: false }).await.unwrap();
     b.stop().await;
 }
 
@@ -365,30 +341,16 @@ async fn every_response_carries_security_headers() {
         answer_text(&format!("the page {path}"), r).await;
     }
     // Not signed in: the UI sends people to the sign-in page.
-    let nr = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let nr = no_redirects();
     let r = nr.get(format!("{}/credentials", b.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/login");
     // A form post without the session's CSRF token is refused even with a valid cookie.
-    let login_page = nr.get(format!("{}/login", b.base)).send().await.unwrap();
-    let set = login_page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (set, csrf) = login_csrf(&nr, &b.base).await;
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
-    let csrf = set.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
-    let r = nr
-        .post(format!("{}/login", b.base))
-        .header("cookie", format!("berth_login_csrf={csrf}"))
-        .form(&[("csrf", csrf.as_str()), ("username", "admin"), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_login(&nr, &b.base, &csrf, "admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let session = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("berth_session="))
-        .unwrap();
+    let session = session_set_cookie(&r);
     assert!(
         session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Max-Age=43200"),
         "{session}"
@@ -403,7 +365,6 @@ async fn every_response_carries_security_headers() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let (_, creds) = b.get("/api/v1/credentials").await;
-    assert_eq!(creds.as_array().unwrap().len(), 0);
+    assert!(b.api.list_credentials().await.unwrap().is_empty());
     b.stop().await;
 }

@@ -1,233 +1,14 @@
-//! The web UI in a real browser: Debian's Chromium driven through chromedriver (WebDriver) by
-//! fantoccini, against a real Berth and the test Git server. Each page visited is saved as a
-//! PNG under `target/screenshots/`.
-//!
-//! Chromium and chromedriver must be installed (`scripts/test` installs them); without them
-//! these tests fail rather than pass silently.
+//! The web UI in a real browser (`harness::browser`: Debian's Chromium driven through
+//! chromedriver by fantoccini), against a real Berth and the test Git server. Each page
+//! visited is saved as a PNG under `target/screenshots/`. What a test sets up or reads back
+//! beside the browser goes through the typed `ApiClient`.
 
+use crate::harness::browser::Browser;
 use crate::harness::*;
 use crate::roles::{add_user, VIEWER_PASSWORD};
-use serde_json::json;
-use fantoccini::{Client, ClientBuilder, Locator};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use berth_proto::CredentialUpdate;
+use fantoccini::Locator;
 use std::time::Duration;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// A chromedriver process (own process group, killed on drop) and a browser session.
-pub struct Browser {
-    pub c: Client,
-    driver: Child,
-    _profile: tempfile::TempDir,
-    shots: PathBuf,
-    prefix: &'static str,
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Browser {
-    pub async fn start(prefix: &'static str) -> Browser {
-        for (path, what) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
-            assert!(
-                std::path::Path::new(path).exists(),
-                "{path} is missing: the browser tests need Debian's {what}. Run scripts/test, which installs chromium and chromium-driver"
-            );
-        }
-        let port = free_port();
-        let mut cmd = Command::new(CHROMEDRIVER);
-        cmd.arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let driver = cmd.spawn().expect("chromedriver starts");
-        let profile = tempfile::tempdir().unwrap();
-        let caps = serde_json::json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1366,900", "--hide-scrollbars",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-        });
-        let caps = caps.as_object().unwrap().clone();
-        let url = format!("http://127.0.0.1:{port}");
-        let mut last = String::new();
-        let mut browser = None;
-        for _ in 0..100 {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(c) => {
-                    browser = Some(c);
-                    break;
-                }
-                Err(e) => {
-                    last = e.to_string();
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        let mut me = Browser {
-            c: browser.unwrap_or_else(|| panic!("no WebDriver session from chromedriver: {last}")),
-            driver,
-            _profile: profile,
-            shots: screenshot_dir(),
-            prefix,
-        };
-        me.c.set_window_size(1366, 900).await.unwrap();
-        me.driver_alive();
-        me
-    }
-
-    fn driver_alive(&mut self) {
-        assert!(self.driver.try_wait().unwrap().is_none(), "chromedriver exited");
-    }
-
-    pub async fn goto(&self, url: &str) {
-        self.c.goto(url).await.unwrap();
-        self.scan(url).await;
-    }
-
-    /// The page as the browser holds it (forms' values included) carries no known secret.
-    pub async fn scan(&self, what: &str) {
-        let html = self.c.source().await.unwrap();
-        crate::harness::assert_no_secret(&format!("the page at {what}"), &html);
-    }
-
-    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.c
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css} not found: {e}"))
-    }
-
-    pub async fn has(&self, css: &str) -> bool {
-        self.c.find(Locator::Css(css)).await.is_ok()
-    }
-
-    pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
-    }
-
-    pub async fn fill(&self, css: &str, value: &str) {
-        let e = self.find(css).await;
-        e.clear().await.unwrap();
-        e.send_keys(value).await.unwrap();
-    }
-
-    pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
-    }
-
-    pub async fn value(&self, css: &str) -> String {
-        self.find(css).await.prop("value").await.unwrap().unwrap_or_default()
-    }
-
-    pub async fn path(&self) -> String {
-        let u = self.c.current_url().await.unwrap();
-        match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_owned(),
-        }
-    }
-
-    /// Polls `cond` (JavaScript returning a boolean) until true, for at most 20 seconds.
-    pub async fn until(&self, what: &str, js: &str) {
-        for _ in 0..200 {
-            if self.c.execute(js, vec![]).await.unwrap().as_bool() == Some(true) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("timed out waiting until {what}");
-    }
-
-    pub async fn shot(&self, name: &str) {
-        eprintln!("screenshot {}-{name}", self.prefix);
-        self.scan(name).await;
-        let png = self.c.screenshot().await.unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-        std::fs::write(self.shots.join(format!("{}-{name}.png", self.prefix)), png).unwrap();
-    }
-
-    /// A screenshot of the whole page: the window grows to the page's height for it.
-    pub async fn shot_full(&self, name: &str) {
-        let (w, h) = self.c.get_window_size().await.unwrap();
-        self.c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
-        let height = self.c.execute("return document.documentElement.scrollHeight", vec![]).await.unwrap();
-        let height = u32::try_from(height.as_u64().unwrap_or(900)).unwrap_or(900).clamp(200, 8000);
-        self.c.set_window_size(u32::try_from(w).unwrap(), height + 100).await.unwrap();
-        self.shot(name).await;
-        self.c.set_window_size(u32::try_from(w).unwrap(), u32::try_from(h).unwrap()).await.unwrap();
-    }
-
-    pub async fn sign_in(&self, base: &str, user: &str, password: &str) {
-        self.goto(&format!("{base}/login")).await;
-        self.fill("#username", user).await;
-        self.fill("#password", password).await;
-        self.click("#sign_in").await;
-    }
-
-    pub async fn sign_out(&self) {
-        self.click("header form[action='/logout'] button").await;
-        self.find("#sign_in").await;
-    }
-
-    pub async fn close(mut self) {
-        let c = self.c.clone();
-        let _ = c.close().await;
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        // Browser processes left behind (a test that failed before closing its session) are
-        // found by their unique profile directory and ended by id.
-        let marker = format!("--user-data-dir={}", self._profile.path().display());
-        if let Ok(dir) = std::fs::read_dir("/proc") {
-            for e in dir.flatten() {
-                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                    continue;
-                };
-                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                if cmdline.split(|b| *b == 0).any(|arg| arg == marker.as_bytes()) {
-                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if self.driver.try_wait().ok().flatten().is_none() {
-            self.kill();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_stores_a_credential_and_registers_a_repository() {
@@ -382,8 +163,9 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     let token = b.value("#new_token").await;
     assert!(token.starts_with("berthpat_"), "{token}");
     b.shot("16-account-token").await;
-    let me = berth.http.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(me.status(), reqwest::StatusCode::OK);
+    let pat = berth.api.with_token(&token);
+    pat.me().await.unwrap();
+    assert_eq!(pat.status(), 200);
 
     // A phone-sized screen.
     b.c.set_window_size(390, 844).await.unwrap();
@@ -464,14 +246,8 @@ async fn viewer_is_refused_and_two_factor_sign_in_works() {
     b.click("#verify").await;
     assert!(b.text("#problem").await.contains("not valid"));
     // The API's password login points such users at personal tokens.
-    let r = berth
-        .http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "vera", "password": VIEWER_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let e = refused(Api::new(&base, "").login("vera", VIEWER_PASSWORD).await);
+    assert_eq!(e.status(), Some(401), "{e}");
     b.close().await;
     berth.stop().await;
 }
@@ -530,21 +306,14 @@ async fn history_count(b: &Browser, reason: &str) -> usize {
     b.c.find_all(Locator::Css(&format!("#history tbody tr[data-reason='{reason}']"))).await.unwrap().len()
 }
 
-async fn register_api(berth: &Berth, name: &str, path: &str, credential: &str) -> i64 {
-    let url = berth.git.repo_url(path);
-    let (s, v) = berth.post("/api/v1/repositories", json!({"name": name, "clone_url": url, "credential": credential})).await;
-    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
-    v["id"].as_i64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_expiry_warning_check_history_and_check_all() {
     // The default schedule (hourly): nothing is checked in the background unless asked.
     let berth = Berth::start().await;
     let base = berth.base.clone();
     let cred = berth.api_token_credential("bb-ci").await;
-    let app = register_api(&berth, "app", "team/app.git", "bb-ci").await;
-    register_api(&berth, "lib", "team/lib.git", "bb-ci").await;
+    let app = berth.register("app", "team/app.git", "bb-ci").await;
+    berth.register("lib", "team/lib.git", "bb-ci").await;
     add_user(&berth, "vera", VIEWER_PASSWORD, "viewer").await;
     let b = Browser::start("checks").await;
     b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
@@ -561,7 +330,9 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(b.text("#flash").await.contains("Saved"));
     let warning = b.text("#expiry_warning").await;
     assert!(
-        warning.contains("credential \"bb-ci\" expires in 5 days") && warning.contains("What to do") && warning.contains("replace the credential's secret"),
+        warning.contains("credential \"bb-ci\" expires in 5 days")
+            && warning.contains("What to do")
+            && warning.contains("replace the credential's secret"),
         "{warning}"
     );
     assert_eq!(b.text("#background_state").await, "running");
@@ -575,7 +346,13 @@ async fn status_expiry_warning_check_history_and_check_all() {
     // Editing the credential makes its repositories due: each is checked once in the
     // background, then not again for an hour.
     let app_page = format!("{base}/repositories/{app}");
-    reload_until(&b, &app_page, "return !!document.querySelector(\"#history tr[data-reason='schedule']\")", "the check after the edit").await;
+    reload_until(
+        &b,
+        &app_page,
+        "return !!document.querySelector(\"#history tr[data-reason='schedule']\")",
+        "the check after the edit",
+    )
+    .await;
 
     // VC Repos: status, last and next check, and the warning as text in each row.
     b.click("a[href='/']").await;
@@ -586,7 +363,11 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(last.contains("just now") || last.contains("minute"), "{last}");
     let next = b.text(&format!("#repos tr[data-repo='{app}'] td[data-label='Next check']")).await;
     assert!(next.starts_with("in ") && next.contains("UTC"), "{next}");
-    assert_eq!(b.c.find_all(Locator::Css("#repos p.repo-warning")).await.unwrap().len(), 2, "one warning per repository");
+    assert_eq!(
+        b.c.find_all(Locator::Css("#repos p.repo-warning")).await.unwrap().len(),
+        2,
+        "one warning per repository"
+    );
     b.shot("02-vc-repos-status-warning").await;
 
     // The repository page: the warning with its remedy, the next check, the history.
@@ -595,7 +376,10 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(warnings.contains("expires in 5 days") && warnings.contains("What to do:"), "{warnings}");
     assert!(b.text("#next_check").await.contains(" (in "), "{}", b.text("#next_check").await);
     let status = b.text("dl.facts dd:has(#last_status)").await;
-    assert!(status.starts_with("warning") && status.contains("insecure_transport"), "the codes of the steps that warned: {status}");
+    assert!(
+        status.starts_with("warning") && status.contains("insecure_transport"),
+        "the codes of the steps that warned: {status}"
+    );
     let mut reasons = Vec::new();
     for r in b.c.find_all(Locator::Css("#history tbody tr")).await.unwrap() {
         reasons.push(r.attr("data-reason").await.unwrap().unwrap_or_default());
@@ -611,7 +395,10 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(summary.ends_with("steps, 1 warning"), "plain HTTP before the expiry date was set: {summary}");
     b.click("#history tr[data-reason='register'] details summary").await;
     let steps = b.text("#history tr[data-reason='register'] ol.steplist").await;
-    assert!(steps.contains("Git smart HTTP") && steps.contains("insecure_transport") && steps.contains("What to do"), "{steps}");
+    assert!(
+        steps.contains("Git smart HTTP") && steps.contains("insecure_transport") && steps.contains("What to do"),
+        "{steps}"
+    );
     b.shot_full("03-repository-history").await;
 
     // Check all now: every repository is made due and checked again in the background.
@@ -634,8 +421,8 @@ async fn status_expiry_warning_check_history_and_check_all() {
     let first = b.find("#history tbody tr").await.attr("data-reason").await.unwrap();
     assert_eq!(first.as_deref(), Some("schedule"), "newest first");
     b.shot_full("05-repository-after-check-all").await;
-    let (_, audit) = berth.get("/api/v1/audit").await;
-    assert!(audit.to_string().contains("repository.check_all"), "{audit}");
+    let audit = berth.api.audit(None, None).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "repository.check_all"), "{audit:?}");
 
     // A viewer gets no Check all button, and a forged form is refused by the server.
     b.sign_out().await;
@@ -665,21 +452,23 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
     let berth = Berth::start_with(Options { config_toml: Some(toml), ..Options::default() }).await;
     let base = berth.base.clone();
     let cred = berth.api_token_credential("ci").await;
-    let app = register_api(&berth, "app", "team/app.git", "ci").await;
+    let app = berth.register("app", "team/app.git", "ci").await;
     // The token is revoked on the host's side: the stored one stops working.
-    let (s, v) = berth.patch(&format!("/api/v1/credentials/{cred}"), json!({"secret": "revoked-token-0000000000"})).await;
-    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    let revoked = CredentialUpdate { secret: Some(REVOKED_TOKEN.into()), ..CredentialUpdate::default() };
+    berth.api.update_credential(cred, &revoked).await.unwrap();
+    assert_eq!(berth.api.status(), 200);
     let b = Browser::start("paused").await;
     b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
     b.find("#repos").await;
     let cred_page = format!("{base}/credentials/{cred}");
-    reload_until(&b, &cred_page, "return !!document.getElementById('paused_notice')", "the credential's checks pause").await;
+    reload_until(&b, &cred_page, "return !!document.getElementById('paused_notice')", "the credential's checks pause")
+        .await;
     // A check already running when the third failed may still add one: read the count once
     // it can no longer change, then the page again.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (_, c) = berth.get(&format!("/api/v1/credentials/{cred}")).await;
-    let failures = c["auth_failures"].as_i64().unwrap();
-    assert!((3..=4).contains(&failures), "{c}");
+    let c = berth.api.get_credential(cred).await.unwrap();
+    let failures = c.auth_failures;
+    assert!((3..=4).contains(&failures), "{c:?}");
     b.goto(&cred_page).await;
     let notice = b.text("#paused_notice").await;
     assert!(
@@ -689,14 +478,18 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
             && notice.contains("replace the token or edit the credential to resume"),
         "{notice}"
     );
-    let since = chrono::DateTime::parse_from_rfc3339(c["checks_paused_at"].as_str().unwrap()).unwrap();
+    let since = c.checks_paused_at.unwrap();
     assert!(notice.contains(&since.format("%Y-%m-%d %H:%M UTC").to_string()), "{notice}");
     assert!(b.text("#background_state").await.starts_with("paused"));
     b.shot_full("01-credential-paused").await;
 
     b.goto(&format!("{base}/credentials")).await;
     let list_notice = b.text("#paused_notice").await;
-    assert!(list_notice.contains("paused for 1 credential") && list_notice.contains("replace the token or edit the credential"), "{list_notice}");
+    assert!(
+        list_notice.contains("paused for 1 credential")
+            && list_notice.contains("replace the token or edit the credential"),
+        "{list_notice}"
+    );
     assert!(b.text(&format!("#credentials tr[data-credential='{cred}']")).await.contains("paused"));
     b.shot("01b-credentials-paused").await;
 
@@ -711,7 +504,10 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
     assert_eq!(i64::try_from(failed).unwrap(), failures, "each failure is a check in the history");
     let summary = b.text("#history tr[data-status='fail'] details summary").await;
     assert!(summary.contains("1 failed"), "{summary}");
-    assert!(b.text("#history tr[data-status='fail'] td[data-label='First failure']").await.contains("auth"), "the failing code");
+    assert!(
+        b.text("#history tr[data-status='fail'] td[data-label='First failure']").await.contains("auth"),
+        "the failing code"
+    );
     b.shot_full("03-repository-paused").await;
 
     // Editing the credential resumes them: the notice goes.

@@ -1,0 +1,128 @@
+//! The suite's known secrets: every secret value it sends to Berth, by name, and what the
+//! leak scan searches for.
+
+/// Every secret value the end-to-end suite sends to Berth (or that Berth's test hosts accept),
+/// by name. Tests use these constants rather than literals; `leaks.rs`
+/// `every_secret_literal_in_the_suite_is_registered` fails on a secret literal that is not here.
+pub const KNOWN_SECRETS: &[(&str, &str)] = &[
+    ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ("TOKEN", TOKEN),
+    ("ALICE_PASSWORD", ALICE_PASSWORD),
+    ("REGISTRAR_PASSWORD", REGISTRAR_PASSWORD),
+    ("VIEWER_PASSWORD", VIEWER_PASSWORD),
+    ("WRONG_ADMIN_PASSWORD", WRONG_ADMIN_PASSWORD),
+    ("WRONG_PASSWORD", WRONG_PASSWORD),
+    ("WRONG_TOKEN", WRONG_TOKEN),
+    ("WRONG_TOKEN_FROM_STDIN", WRONG_TOKEN_FROM_STDIN),
+    ("REVOKED_TOKEN", REVOKED_TOKEN),
+    ("ROTATED_SECRET", ROTATED_SECRET),
+    ("OLD_TOKEN", OLD_TOKEN),
+    ("APP_PASSWORD", APP_PASSWORD),
+    ("UI_APP_PASSWORD", UI_APP_PASSWORD),
+    ("UI_WRONG_PASSWORD", UI_WRONG_PASSWORD),
+    ("ANOTHER_TOKEN", ANOTHER_TOKEN),
+    ("DUPLICATE_NAME_SECRET", DUPLICATE_NAME_SECRET),
+    ("ABUSE_TOKEN", ABUSE_TOKEN),
+    ("ABUSE_SHORT_TOKEN", ABUSE_SHORT_TOKEN),
+    ("NEW_USER_PASSWORD", NEW_USER_PASSWORD),
+    ("LONG_ENOUGH_PASSWORD", LONG_ENOUGH_PASSWORD),
+    ("VERA_RESET_PASSWORD", VERA_RESET_PASSWORD),
+    ("RESET_ADMIN_PASSWORD", RESET_ADMIN_PASSWORD),
+    ("URL_PASSWORD", URL_PASSWORD),
+    ("CRASH_TOKEN", CRASH_TOKEN),
+    ("CRASH_ADMIN_PASSWORD", CRASH_ADMIN_PASSWORD),
+    ("INSTANCES_TOKEN", INSTANCES_TOKEN),
+    ("INSTANCES_ADMIN_PASSWORD", INSTANCES_ADMIN_PASSWORD),
+    ("SIM_GOOD", SIM_GOOD),
+    ("SIM_LEE", SIM_LEE),
+    ("SIM_NOREAD", SIM_NOREAD),
+    ("SIM_CLASSIC", SIM_CLASSIC),
+    ("SIM_EXPIRED", SIM_EXPIRED),
+    ("SIM_APP_PASSWORD", SIM_APP_PASSWORD),
+    ("SIM_REPO_ACCESS_TOKEN", SIM_REPO_ACCESS_TOKEN),
+    ("SIM_DC_TOKEN", SIM_DC_TOKEN),
+    ("SIM_GITHUB_TOKEN", SIM_GITHUB_TOKEN),
+    ("LEAK_WRONG_TOKEN", LEAK_WRONG_TOKEN),
+    ("LEAK_WEB_SECRET", LEAK_WEB_SECRET),
+];
+
+/// Secret literals the suite uses that are too short or too common to search for (the scan
+/// would find them in ordinary text). Each is refused before Berth stores or uses it.
+pub const NOT_SCANNED: &[(&str, &str)] = &[
+    ("short", "a password refused for being too short"),
+    ("x", "a sign-in attempt for an unknown name"),
+    ("t", "the secret of a form refused for its missing CSRF token"),
+];
+
+/// User names the suite pairs with secrets in HTTP Basic authentication: the scan also looks
+/// for the base64 of every `user:secret` pair (the alignment fragments below find any base64
+/// text that contains a secret; these are the whole headers, searched as well).
+pub const BASIC_AUTH_USERS: &[&str] = &[
+    "x-bitbucket-api-token-auth",
+    "alice",
+    "jo",
+    "jo@example.com",
+    "lee",
+    "lee@example.com",
+    "admin",
+    "vera",
+    "reggie",
+];
+
+/// The log filter of every Berth this suite runs, in this process or as a child (`RUST_LOG`).
+pub const LOG_FILTER: &str = "warn,berth=trace,berth_server=trace,berth_store=trace,berth_git=trace,berth_forge=trace,\
+     berth_core=trace,berth_proto=trace,tower_http=debug,reqwest=debug,hyper=debug,hyper_util=debug,axum=debug,sqlx=debug";
+
+/// The shortest value the scan searches for; shorter literals are in [`NOT_SCANNED`].
+pub const MIN_SECRET_LEN: usize = 8;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-e2e-9c1f";
+/// The API token the test Git server accepts for `x-bitbucket-api-token-auth`.
+pub const TOKEN: &str = "ATATT3xFfGF0e2e-known-secret-4d8b1a";
+/// Alice's password on the test Git server. It has characters that percent-encoding, form
+/// encoding, HTML escaping and URL-safe base64 each change, so each of those forms is searched
+/// for something different from the raw value.
+pub const ALICE_PASSWORD: &str = "alice>>>?~known pass/word+&=%77aa";
+pub const REGISTRAR_PASSWORD: &str = "registrar-password-3b7e";
+pub const VIEWER_PASSWORD: &str = "viewer-password-a41c90";
+pub const WRONG_ADMIN_PASSWORD: &str = "wrong-admin-password-e2e-51";
+pub const WRONG_PASSWORD: &str = "wrong-password";
+pub const WRONG_TOKEN: &str = "wrong-token";
+pub const WRONG_TOKEN_FROM_STDIN: &str = "wrong-token-from-stdin";
+pub const REVOKED_TOKEN: &str = "revoked-token-0000000000";
+pub const ROTATED_SECRET: &str = "rotated-secret-value-123";
+pub const OLD_TOKEN: &str = "an-old-token";
+pub const APP_PASSWORD: &str = "apppw-retired-e2e-0c4d";
+/// The app password `ui.rs` types into the web form.
+pub const UI_APP_PASSWORD: &str = "app-password-value";
+/// The wrong password `ui.rs` signs in with.
+pub const UI_WRONG_PASSWORD: &str = "wrong password";
+pub const ANOTHER_TOKEN: &str = "tok-123456";
+pub const DUPLICATE_NAME_SECRET: &str = "dup-name-secret-e2e-7f";
+pub const ABUSE_TOKEN: &str = "tok-abuse-123456";
+pub const ABUSE_SHORT_TOKEN: &str = "t-123456";
+pub const NEW_USER_PASSWORD: &str = "a-long-password-1";
+pub const LONG_ENOUGH_PASSWORD: &str = "long-enough-pass";
+pub const VERA_RESET_PASSWORD: &str = "a-fresh-password-for-vera";
+pub const RESET_ADMIN_PASSWORD: &str = "a-brand-new-password";
+/// The password pasted inside a clone URL (refused as `secret_in_url`).
+pub const URL_PASSWORD: &str = "hunter2secret";
+pub const CRASH_TOKEN: &str = "ATATT3xFfGF0-crash-known-secret-93d1";
+pub const CRASH_ADMIN_PASSWORD: &str = "admin-password-crash-5e0a";
+pub const INSTANCES_TOKEN: &str = "ATATT3xFfGF0-instances-known-secret-51c2";
+pub const INSTANCES_ADMIN_PASSWORD: &str = "admin-password-instances-2b7e";
+pub const SIM_GOOD: &str = "ATATT3xFfGF0-sim-good-token-0001";
+pub const SIM_NOREAD: &str = "ATATT3xFfGF0-sim-noread-0002";
+pub const SIM_CLASSIC: &str = "ATATT3xFfGF0-sim-classic-0003";
+pub const SIM_EXPIRED: &str = "ATATT3xFfGF0-sim-expired-0004";
+pub const SIM_APP_PASSWORD: &str = "ATBBsimAppPassword00000000005";
+pub const SIM_REPO_ACCESS_TOKEN: &str = "sim-repo-access-token-0006";
+pub const SIM_DC_TOKEN: &str = "dc-personal-token-0007";
+pub const SIM_GITHUB_TOKEN: &str = "ghp_simClassicToken00000000000000000008";
+pub const SIM_LEE: &str = "ATATT3xFfGF0-sim-lee-0009";
+pub const LEAK_WRONG_TOKEN: &str = "ATATT3xFfGF0-leaks-wrong-token-6a2e";
+pub const LEAK_WEB_SECRET: &str = "web form secret/+&=%-leaks-88b0";
+
+/// A value no test may leak, planted on purpose by the positive controls in `leaks.rs`: its
+/// hits are kept apart (see [`canary_hits`]) instead of failing the suite.
+pub const CANARY: &str = "canary>>>?~leak/+ &=%4fd2-e2e";
