@@ -11,7 +11,7 @@ use base64::Engine as _;
 use berth_core::credential::{Expiry, FULL_SCOPES};
 use berth_core::{Code, CredentialKind, NetworkPolicy, Provider, StepName, StepStatus};
 use berth_forge::{CredentialView, Forge, ForgeReport, RepoTarget};
-use berth_git::{GitClient, GitClientConfig};
+use berth_net::{NetClient, NetConfig};
 use secrecy::SecretString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,12 +90,12 @@ async fn serve(handler: impl Fn(&Req, &str) -> Reply + Send + Sync + 'static) ->
 }
 
 fn forge() -> Forge {
-    let cfg = GitClientConfig {
+    let cfg = NetConfig {
         policy: NetworkPolicy::parse_allow_list("127.0.0.0/8").unwrap(),
         request_timeout: Duration::from_secs(10),
-        ..GitClientConfig::default()
+        ..NetConfig::default()
     };
-    Forge::new(&GitClient::new(cfg).unwrap())
+    Forge::new(&NetClient::new(cfg).unwrap())
 }
 
 const TOKEN: &str = "ATATT3xFfGF0-test-token-never-shown";
@@ -406,6 +406,7 @@ async fn cloud_429_with_long_retry_after_is_reported() {
     assert_eq!((s.step, s.code), (StepName::ApiCredential, Code::RateLimited));
     assert!(s.message.contains("120 s"), "{}", s.message);
     assert!(s.details.contains(&"retry after 120 seconds".to_owned()));
+    assert_eq!(r.retry_after, Some(Duration::from_secs(120)), "the wait stays typed");
     assert_eq!(mock.hits().len(), 1, "a long wait is not retried");
     assert!(!r.fatal);
 }
@@ -418,6 +419,7 @@ async fn cloud_429_without_retry_after_is_reported_at_once() {
     let s = &r.steps[0];
     assert_eq!(s.code, Code::RateLimited);
     assert!(s.message.contains("no Retry-After") && s.message.contains("rolling hour"), "{}", s.message);
+    assert_eq!(r.retry_after, None);
     assert_eq!(mock.hits().len(), 1);
 }
 
@@ -463,54 +465,61 @@ async fn cloud_app_passwords_are_retired() {
     assert_no_secret(&r, "ATBBqWeRtY1234567890");
 }
 
-#[tokio::test]
-async fn cloud_verify_credential_has_no_repository_step() {
-    let mock = serve(cloud_ok).await;
-    let cred = Cred::api_token(&["read:repository:bitbucket"]);
-    let r = forge().verify_credential(Provider::BitbucketCloud, &format!("{}/2.0", mock.base), &cred.view()).await;
-    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes]);
-    assert!(mock.hit("/2.0/repositories/ws/repo").is_none());
+/// A permission page of Bitbucket Cloud: `(repository full name, permission)` pairs and a `next` link.
+fn permission_page(perms: &[(&str, &str)], next: Option<String>) -> Reply {
+    let values: Vec<String> = perms
+        .iter()
+        .map(|(repo, perm)| {
+            format!(r#"{{"type":"repository_permission","permission":"{perm}","repository":{{"type":"repository","full_name":"{repo}"}}}}"#)
+        })
+        .collect();
+    let next = next.map(|n| format!(r#","next":"{n}""#)).unwrap_or_default();
+    reply(200, &format!(r#"{{"pagelen":2,"values":[{}]{next}}}"#, values.join(",")))
 }
 
 #[tokio::test]
-async fn cloud_branch_paging_follows_next() {
-    let mock = serve(|r, base| {
-        let page = |names: &[&str], next: Option<String>| {
-            let values: Vec<String> = names.iter().map(|n| format!(r#"{{"name":"{n}","type":"branch"}}"#)).collect();
-            let next = next.map(|n| format!(r#","next":"{n}""#)).unwrap_or_default();
-            reply(200, &format!(r#"{{"pagelen":2,"values":[{}]{next}}}"#, values.join(",")))
-        };
-        match (r.path.as_str(), r.query.as_str()) {
-            ("/2.0/repositories/ws/repo/refs/branches", q) if q.contains("pagelen=100") => page(
-                &["main", "feature/a"],
-                Some(format!("{base}/2.0/repositories/ws/repo/refs/branches?page=opaque-2")),
-            ),
-            ("/2.0/repositories/ws/repo/refs/branches", "page=opaque-2") => page(
-                &["feature/b", "release/1.0"],
-                Some(format!("{base}/2.0/repositories/ws/repo/refs/branches?page=opaque-3")),
-            ),
-            ("/2.0/repositories/ws/repo/refs/branches", "page=opaque-3") => page(&["hotfix"], None),
-            _ => reply(404, NOT_FOUND),
-        }
+async fn cloud_permission_paging_follows_next() {
+    const PERMS: &str = "/2.0/user/workspaces/ws/permissions/repositories";
+    let mock = serve(|r, base| match (r.path.as_str(), r.query.as_str()) {
+        (PERMS, q) if q.contains("pagelen=100") => permission_page(
+            &[("ws/repo-a", "admin"), ("ws/repo-b", "read")],
+            Some(format!("{base}{PERMS}?page=opaque-2")),
+        ),
+        (PERMS, "page=opaque-2") => permission_page(
+            &[("ws/repo-c", "read"), ("ws/repo-d", "read")],
+            Some(format!("{base}{PERMS}?page=opaque-3")),
+        ),
+        (PERMS, "page=opaque-3") => permission_page(&[("ws/repo", "write")], None),
+        _ => cloud_ok(r, base),
     })
     .await;
-    let cred = Cred::api_token(&[]);
-    let branches = forge().list_branches(&cloud(&mock), &cred.view()).await.unwrap();
-    assert_eq!(branches, ["main", "feature/a", "feature/b", "release/1.0", "hotfix"]);
-    assert_eq!(mock.hits().len(), 3);
+    let cred = Cred::api_token(FULL_SCOPES);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    assert_eq!(r.repository.as_ref().and_then(|f| f.permission.as_deref()), Some("write"), "{:#?}", r.steps);
+    assert_eq!(mock.hits().iter().filter(|h| h.path == PERMS).count(), 3);
 }
 
 #[tokio::test]
 async fn cloud_next_page_on_another_origin_is_not_followed() {
     let other = serve(|_, _| reply(200, r#"{"values":[]}"#)).await;
     let other_base = other.base.replace("127.0.0.1", "localhost");
-    let mock = serve(move |_, _| {
-        reply(200, &format!(r#"{{"values":[{{"name":"main"}}],"next":"{other_base}/2.0/steal?page=2"}}"#))
+    let mock = serve(move |r, b| match r.path.as_str() {
+        "/2.0/user/workspaces/ws/permissions/repositories" => {
+            permission_page(&[("ws/other", "read")], Some(format!("{other_base}/2.0/steal?page=2")))
+        }
+        _ => cloud_ok(r, b),
     })
     .await;
-    let cred = Cred::api_token(&[]);
-    let e = forge().list_branches(&cloud(&mock), &cred.view()).await.unwrap_err();
-    assert_eq!((e.step, e.code), (StepName::Branches, Code::ProtocolError));
+    let cred = Cred::api_token(FULL_SCOPES);
+    let r = forge().check(&cloud(&mock), &cred.view()).await;
+    let s = step(&r, StepName::ApiRepository);
+    assert_eq!(s.status, StepStatus::Pass);
+    assert!(
+        s.message.contains("the permission level could not be read") && s.message.contains("another site"),
+        "{}",
+        s.message
+    );
+    assert_eq!(r.repository.and_then(|f| f.permission), None);
     assert!(other.hits().is_empty());
 }
 
@@ -518,11 +527,13 @@ async fn cloud_next_page_on_another_origin_is_not_followed() {
 async fn cross_origin_redirect_is_not_followed() {
     let other = serve(|_, _| reply(200, USER_JO)).await;
     let target = format!("{}/2.0/user", other.base.replace("127.0.0.1", "localhost"));
+    let moved_to = target.clone();
     let mock = serve(move |_, _| reply(302, "").header("location", &target)).await;
     let cred = Cred::api_token(&[]);
     let r = forge().check(&cloud(&mock), &cred.view()).await;
     let s = &r.steps[0];
     assert_eq!((s.status, s.code), (StepStatus::Warn, Code::RepositoryMoved));
+    assert_eq!(r.location, Some(moved_to), "the new location stays typed");
     assert!(other.hits().is_empty(), "the credential went to another origin");
     assert_no_secret(&r, TOKEN);
 }
@@ -588,48 +599,28 @@ async fn datacenter_bad_token_and_missing_repository() {
 }
 
 #[tokio::test]
-async fn datacenter_repository_and_branch_paging() {
-    let mock = serve(|r, _| {
-        let page = |start: u32, names: &[&str], last: bool| {
-            let values: Vec<String> = names
-                .iter()
-                .map(|n| format!(r#"{{"id":"refs/heads/{n}","displayId":"{n}","type":"BRANCH","isDefault":false}}"#))
-                .collect();
-            let next = if last { String::new() } else { format!(r#","nextPageStart":{}"#, start + 2) };
-            reply(
-                200,
-                &format!(r#"{{"size":{},"limit":2,"start":{start},"isLastPage":{last},"values":[{}]{next}}}"#, names.len(), values.join(",")),
-            )
-        };
-        match (r.path.as_str(), r.query.as_str()) {
-            ("/bitbucket/rest/api/latest/application-properties", _) => reply(200, DC_PROPS).header("x-ausername", "jdoe"),
-            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo", _) => reply(
-                200,
-                r#"{"slug":"repo","name":"Repo","scmId":"git","state":"AVAILABLE","public":false,"project":{"key":"PROJ","name":"Project"}}"#,
-            ),
-            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/default-branch", _) => {
-                reply(200, r#"{"id":"refs/heads/develop","displayId":"develop","type":"BRANCH"}"#)
-            }
-            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/branches", q) if q.ends_with("start=0") => page(0, &["develop", "main"], false),
-            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/branches", q) if q.ends_with("start=2") => page(2, &["feature/x", "release/2"], false),
-            ("/bitbucket/rest/api/latest/projects/PROJ/repos/repo/branches", q) if q.ends_with("start=4") => page(4, &["hotfix/y"], true),
-            _ => reply(404, r#"{"errors":[{"message":"not found"}]}"#),
+async fn datacenter_repository_and_default_branch() {
+    let mock = serve(|r, _| match r.path.as_str() {
+        "/bitbucket/rest/api/latest/application-properties" => reply(200, DC_PROPS).header("x-ausername", "jdoe"),
+        "/bitbucket/rest/api/latest/projects/PROJ/repos/repo" => reply(
+            200,
+            r#"{"slug":"repo","name":"Repo","scmId":"git","state":"AVAILABLE","public":false,"project":{"key":"PROJ","name":"Project"}}"#,
+        ),
+        "/bitbucket/rest/api/latest/projects/PROJ/repos/repo/default-branch" => {
+            reply(200, r#"{"id":"refs/heads/develop","displayId":"develop","type":"BRANCH"}"#)
         }
+        _ => reply(404, r#"{"errors":[{"message":"not found"}]}"#),
     })
     .await;
     let cred = Cred::token("dc-token");
     let r = forge().check(&dc(&mock), &cred.view()).await;
     assert!(r.steps.iter().all(|s| s.status == StepStatus::Pass), "{:#?}", r.steps);
+    assert!(step(&r, StepName::ApiRepository).message.contains("default branch develop"));
     let repo = r.repository.unwrap();
     assert_eq!(
         (repo.full_name.as_str(), repo.private, repo.main_branch.as_deref()),
         ("PROJ/repo", true, Some("develop"))
     );
-    let branches = forge().list_branches(&dc(&mock), &cred.view()).await.unwrap();
-    assert_eq!(branches, ["develop", "main", "feature/x", "release/2", "hotfix/y"]);
-    let pages: Vec<Req> = mock.hits().into_iter().filter(|h| h.path.ends_with("/branches")).collect();
-    assert_eq!(pages.len(), 3);
-    assert!(pages.iter().all(|p| p.query.contains("limit=100")));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -720,12 +711,13 @@ async fn github_bad_credentials() {
 async fn github_fine_grained_token_scopes_unknown() {
     let mock = serve(|r, _| match r.path.as_str() {
         "/user" => reply(200, GH_USER),
+        "/repos/octo/app" => reply(200, r#"{"full_name":"octo/app","private":true,"default_branch":"main"}"#),
         _ => reply(404, r#"{"message":"Not Found"}"#),
     })
     .await;
     let cred = Cred::token("github_pat_x");
-    let r = forge().verify_credential(Provider::Github, &mock.base, &cred.view()).await;
-    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes]);
+    let r = forge().check(&gh(&mock), &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository]);
     assert!(step(&r, StepName::ApiScopes).message.contains("fine-grained"));
     assert_eq!(r.granted_scopes, None);
 }
@@ -733,7 +725,10 @@ async fn github_fine_grained_token_scopes_unknown() {
 #[tokio::test]
 async fn unsupported_providers_are_skipped() {
     let cred = Cred::token("x");
-    let r = forge().verify_credential(Provider::Gitlab, "https://gitlab.com/api/v4", &cred.view()).await;
+    let gitlab =
+        RepoTarget { provider: Provider::Gitlab, api_url: "https://gitlab.com/api/v4".into(), repo_path: "o/r".into() };
+    let r = forge().check(&gitlab, &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential]);
     assert_eq!(r.steps[0].status, StepStatus::Skip);
     assert!(!berth_forge::supports(Provider::Generic));
 }

@@ -122,7 +122,7 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
     let git = git_client(&config)?;
     let background = Arc::new(background::Background::new(config.instance_id.clone()));
     Ok(Ready {
-        state: AppState { store, forge: berth_forge::Forge::new(&git), git, config: Arc::new(config), background },
+        state: AppState { store, forge: berth_forge::Forge::new(git.net()), git, config: Arc::new(config), background },
         generated_admin_password: generated,
     })
 }
