@@ -6,8 +6,8 @@
 //! * Token permissions cannot be read; the repository request shows whether they suffice.
 
 use crate::{
-    auth_failed_step, http_problem_step, json_headers, parse, unparseable_step, AuthShape, ForgeReport, RepoFacts,
-    Session,
+    auth_failed_step, http_problem_step, json_headers, not_api_root, parse, unparseable_step, AuthShape, ForgeReport,
+    RepoFacts, Session,
 };
 use berth_core::{Code, Step, StepName};
 use berth_net::ApiResponse;
@@ -104,10 +104,11 @@ async fn credential_step(s: &Session<'_>, report: &mut ForgeReport) -> bool {
         }
         404 => {
             report.push(
-                Step::warn(
+                not_api_root(
                     step,
-                    Code::ProtocolError,
-                    format!("{} has no {}: the API URL is not Bitbucket Data Center's REST root.", s.host(), resp.what),
+                    s,
+                    &resp,
+                    "is not Bitbucket Data Center's REST root",
                     "Set the integration's api_url to the REST root including the context path, such as \
                      https://git.example.com:7990/bitbucket/rest.",
                 )

@@ -6,8 +6,8 @@
 //!   hidden". Rate limits answer 403 or 429 with `x-ratelimit-remaining: 0` or `Retry-After`.
 
 use crate::{
-    auth_failed_step, http_problem_step, json_headers, parse, rate_limited_step, unparseable_step, ForgeReport,
-    RepoFacts, Session,
+    auth_failed_step, http_problem_step, json_headers, not_api_root, parse, rate_limited_step, unparseable_step,
+    ForgeReport, RepoFacts, Session,
 };
 use berth_core::credential::EXPIRY_WARNING_DAYS;
 use berth_core::{scopes, Code, Step, StepName};
@@ -132,10 +132,11 @@ async fn credential_step(s: &Session<'_>, ev: &mut Evidence, report: &mut ForgeR
         }
         404 => {
             report.push(
-                Step::warn(
+                not_api_root(
                     step,
-                    Code::ProtocolError,
-                    format!("{} has no {}: the API URL is not GitHub's REST API root.", s.host(), resp.what),
+                    s,
+                    &resp,
+                    "is not GitHub's REST API root",
                     "Use https://api.github.com, or https://your-host/api/v3 for GitHub Enterprise Server.",
                 )
                 .took(t.elapsed()),

@@ -457,6 +457,12 @@ fn rate_limited_step(step: StepName, s: &Session<'_>, wait: Option<Duration>, mu
     .with_details(details)
 }
 
+/// A 404 on the credential request: the API URL is not the host's API root. `is_not` ends the
+/// sentence "the API URL …".
+fn not_api_root(step: StepName, s: &Session<'_>, resp: &ApiResponse, is_not: &str, remedy: &str) -> Step {
+    Step::warn(step, Code::ProtocolError, format!("{} has no {}: the API URL {is_not}.", s.host(), resp.what), remedy)
+}
+
 /// A JSON body that should be there and is not.
 fn unparseable_step(step: StepName, resp: &ApiResponse, what: &str) -> Step {
     Step::warn(

@@ -12,7 +12,7 @@ mod repository;
 mod scope_check;
 
 use crate::parse::{self, CloudError};
-use crate::{auth_failed_step, http_problem_step, unparseable_step, AuthShape, ForgeReport, Session};
+use crate::{auth_failed_step, http_problem_step, not_api_root, unparseable_step, AuthShape, ForgeReport, Session};
 use berth_core::credential;
 use berth_core::scopes;
 use berth_core::{Code, CredentialKind, Step, StepName};
@@ -223,14 +223,11 @@ async fn credential_step(s: &Session<'_>, repo_path: &str, ev: &mut Evidence, re
         }
         404 => {
             report.push(
-                Step::warn(
+                not_api_root(
                     step,
-                    Code::ProtocolError,
-                    format!(
-                        "{} has no {}: the API URL does not look like Bitbucket Cloud's API 2.0 root.",
-                        s.host(),
-                        resp.what
-                    ),
+                    s,
+                    &resp,
+                    "does not look like Bitbucket Cloud's API 2.0 root",
                     "Use https://api.bitbucket.org/2.0 as the API URL for bitbucket.org.",
                 )
                 .took(t.elapsed()),
