@@ -5,24 +5,21 @@
 //! * A repository the credential may not see answers **401**, not 403; 404 means it does not exist.
 //! * Token permissions cannot be read; the repository request shows whether they suffice.
 
-use crate::pager::{self, Page};
 use crate::{
-    auth_failed_step, http_problem_step, json_headers, parse, transport_step, unparseable_step, AuthShape, ForgeReport,
+    auth_failed_step, http_problem_step, json_headers, not_api_root, parse, unparseable_step, AuthShape, ForgeReport,
     RepoFacts, Session,
 };
 use berth_core::{Code, Step, StepName};
-use berth_git::api::ApiResponse;
+use berth_net::ApiResponse;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Instant;
-
-const MAX_BRANCHES: usize = 200_000;
 
 fn headers() -> HeaderMap {
     json_headers("application/json", &[])
 }
 
-pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut ForgeReport) {
+pub(crate) async fn run(s: &Session<'_>, repo_path: &str, report: &mut ForgeReport) {
     if !credential_step(s, report).await {
         return;
     }
@@ -31,8 +28,7 @@ pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut F
         "Data Center tokens carry a permission level (such as REPO_READ), which Berth cannot read; it is checked on the \
          repository",
     ));
-    let Some(path) = repo_path else { return };
-    let step = match split_repo(path, StepName::ApiRepository) {
+    let step = match split_repo(repo_path, StepName::ApiRepository) {
         Ok((key, slug)) => repository_step(s, &key, &slug, report).await,
         Err(step) => step,
     };
@@ -64,7 +60,7 @@ async fn credential_step(s: &Session<'_>, report: &mut ForgeReport) -> bool {
     let resp = match s.get(s.url(&["api", "latest", "application-properties"]), &headers()).await {
         Ok(r) => r,
         Err(e) => {
-            report.push(transport_step(step, &e, t.elapsed()));
+            report.push(s.transport_failed(step, &e, t.elapsed()));
             return false;
         }
     };
@@ -108,10 +104,11 @@ async fn credential_step(s: &Session<'_>, report: &mut ForgeReport) -> bool {
         }
         404 => {
             report.push(
-                Step::warn(
+                not_api_root(
                     step,
-                    Code::ProtocolError,
-                    format!("{} has no {}: the API URL is not Bitbucket Data Center's REST root.", s.host(), resp.what),
+                    s,
+                    &resp,
+                    "is not Bitbucket Data Center's REST root",
                     "Set the integration's api_url to the REST root including the context path, such as \
                      https://git.example.com:7990/bitbucket/rest.",
                 )
@@ -144,7 +141,7 @@ async fn repository_step(s: &Session<'_>, key: &str, slug: &str, report: &mut Fo
     let url = s.url(&["api", "latest", "projects", key, "repos", slug]);
     let resp = match s.get(url, &headers()).await {
         Ok(r) => r,
-        Err(e) => return transport_step(step, &e, t.elapsed()),
+        Err(e) => return s.transport_failed(step, &e, t.elapsed()),
     };
     if !resp.is_success() {
         let (failure, fatal) = repo_failure(s, step, &resp, key, slug, report.authenticated_as.as_deref());
@@ -242,41 +239,6 @@ fn repo_failure(
         ),
         _ => (http_problem_step(step, s, resp), false),
     }
-}
-
-pub(crate) async fn branches(s: &Session<'_>, repo_path: &str) -> Result<Vec<String>, Step> {
-    let step = StepName::Branches;
-    let (key, slug) = split_repo(repo_path, step)?;
-    let mut url = s.url(&["api", "latest", "projects", &key, "repos", &slug, "branches"]);
-    url.query_pairs_mut().append_pair("limit", "100").append_pair("start", "0");
-    pager::collect(
-        s,
-        step,
-        url,
-        &headers(),
-        MAX_BRANCHES,
-        |resp| {
-            let v = parse::json(&resp.body).ok_or_else(|| unparseable_step(step, resp, "a page of branches"))?;
-            let items = v
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|vals| {
-                    vals.iter()
-                        .filter_map(|b| {
-                            parse::str_at(b, &["displayId"])
-                                .or_else(|| {
-                                    parse::str_at(b, &["id"]).map(|id| id.strip_prefix("refs/heads/").unwrap_or(id))
-                                })
-                                .map(str::to_owned)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Ok(Page { items, next: pager::datacenter_next(&v, &resp.url) })
-        },
-        |resp| repo_failure(s, step, resp, &key, &slug, None).0,
-    )
-    .await
 }
 
 #[cfg(test)]

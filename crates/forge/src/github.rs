@@ -5,19 +5,16 @@
 //! * `GET /repos/{owner}/{repo}`: `private`, `default_branch`, `permissions`; 404 for "missing or
 //!   hidden". Rate limits answer 403 or 429 with `x-ratelimit-remaining: 0` or `Retry-After`.
 
-use crate::pager::{self, Page};
 use crate::{
-    auth_failed_step, http_problem_step, json_headers, parse, rate_limited_step, transport_step, unparseable_step,
+    auth_failed_step, http_problem_step, json_headers, not_api_root, parse, rate_limited_step, unparseable_step,
     ForgeReport, RepoFacts, Session,
 };
 use berth_core::credential::EXPIRY_WARNING_DAYS;
 use berth_core::{scopes, Code, Step, StepName};
-use berth_git::api::ApiResponse;
+use berth_net::ApiResponse;
 use chrono::NaiveDate;
 use reqwest::header::HeaderMap;
 use std::time::{Duration, Instant};
-
-const MAX_BRANCHES: usize = 200_000;
 
 fn headers() -> HeaderMap {
     json_headers("application/vnd.github+json", &[("x-github-api-version", "2022-11-28")])
@@ -37,25 +34,27 @@ impl Evidence {
     }
 }
 
-pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut ForgeReport) {
+pub(crate) async fn run(s: &Session<'_>, repo_path: &str, report: &mut ForgeReport) {
     let mut ev = Evidence::default();
     if !credential_step(s, &mut ev, report).await {
         return;
     }
-    let repo_step = match repo_path.map(|p| split_repo(p, StepName::ApiRepository)) {
-        None => None,
-        Some(Ok((owner, repo))) => Some(repository_step(s, &owner, &repo, &mut ev, report).await),
-        Some(Err(step)) => Some(step),
+    let repo_step = match split_repo(repo_path, StepName::ApiRepository) {
+        Ok((owner, repo)) => repository_step(s, &owner, &repo, &mut ev, report).await,
+        Err(step) => step,
     };
     let scopes = scopes_step(&ev, report);
     report.push(scopes);
-    if let Some(step) = repo_step {
-        report.push(step);
-    }
+    report.push(repo_step);
 }
 
 fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
-    crate::owner_and_repo(path, step, "a GitHub repository path (owner/repository)", "https://github.com/owner/repository.git")
+    crate::owner_and_repo(
+        path,
+        step,
+        "a GitHub repository path (owner/repository)",
+        "https://github.com/owner/repository.git",
+    )
 }
 
 /// A rate-limit answer (429, or 403 with the quota used up), as a step.
@@ -74,7 +73,7 @@ fn rate_limit(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Option<Ste
         Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
     });
     let details = if said.is_empty() { Vec::new() } else { vec![said] };
-    Some(rate_limited_step(step, s.provider, &s.host(), wait, details))
+    Some(rate_limited_step(step, s, wait, details))
 }
 
 async fn credential_step(s: &Session<'_>, ev: &mut Evidence, report: &mut ForgeReport) -> bool {
@@ -83,7 +82,7 @@ async fn credential_step(s: &Session<'_>, ev: &mut Evidence, report: &mut ForgeR
     let resp = match s.get(s.url(&["user"]), &headers()).await {
         Ok(r) => r,
         Err(e) => {
-            report.push(transport_step(step, &e, t.elapsed()));
+            report.push(s.transport_failed(step, &e, t.elapsed()));
             return false;
         }
     };
@@ -133,10 +132,11 @@ async fn credential_step(s: &Session<'_>, ev: &mut Evidence, report: &mut ForgeR
         }
         404 => {
             report.push(
-                Step::warn(
+                not_api_root(
                     step,
-                    Code::ProtocolError,
-                    format!("{} has no {}: the API URL is not GitHub's REST API root.", s.host(), resp.what),
+                    s,
+                    &resp,
+                    "is not GitHub's REST API root",
                     "Use https://api.github.com, or https://your-host/api/v3 for GitHub Enterprise Server.",
                 )
                 .took(t.elapsed()),
@@ -226,7 +226,7 @@ async fn repository_step(
     let t = Instant::now();
     let resp = match s.get(s.url(&["repos", owner, repo]), &headers()).await {
         Ok(r) => r,
-        Err(e) => return transport_step(step, &e, t.elapsed()),
+        Err(e) => return s.transport_failed(step, &e, t.elapsed()),
     };
     ev.observe(&resp);
     if !resp.is_success() {
@@ -306,31 +306,6 @@ fn repo_failure(
         401 => (auth_failed_step(step, s, resp, Vec::new()), true),
         _ => (http_problem_step(step, s, resp), false),
     }
-}
-
-pub(crate) async fn branches(s: &Session<'_>, repo_path: &str) -> Result<Vec<String>, Step> {
-    let step = StepName::Branches;
-    let (owner, repo) = split_repo(repo_path, step)?;
-    let mut url = s.url(&["repos", &owner, &repo, "branches"]);
-    url.query_pairs_mut().append_pair("per_page", "100");
-    pager::collect(
-        s,
-        step,
-        url,
-        &headers(),
-        MAX_BRANCHES,
-        |resp| {
-            let v = parse::json(&resp.body).ok_or_else(|| unparseable_step(step, resp, "a page of branches"))?;
-            let items = v
-                .as_array()
-                .map(|vals| vals.iter().filter_map(|b| parse::str_at(b, &["name"]).map(str::to_owned)).collect())
-                .unwrap_or_default();
-            let next = resp.header("link").and_then(parse::link_next).and_then(|n| url::Url::parse(&n).ok());
-            Ok(Page { items, next })
-        },
-        |resp| repo_failure(s, step, resp, &owner, &repo, None).0,
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! * GitHub (REST v3, api.github.com or GitHub Enterprise `/api/v3`): `X-OAuth-Scopes` for classic
 //!   tokens, the token's expiry header, `permissions` on the repository.
 //!
-//! Every request goes through the shared [`GitClient`] (same pool, network policy, timeouts; no
-//! redirects followed), at most [`DEFAULT_PER_HOST_LIMIT`] at a time per host. A 429 with a
+//! Every request goes through the shared [`NetClient`] of berth-net (the pool Git uses too: same
+//! network policy, timeouts; no redirects followed), at most [`DEFAULT_PER_HOST_LIMIT`] at a time
+//! per host. A 429 with a
 //! `Retry-After` of at most [`MAX_RETRY_WAIT`] is retried once. Secrets never appear in a step, a
 //! log line, a URL or a `Debug` output.
 
@@ -22,13 +23,12 @@ pub mod parse;
 
 use berth_core::credential::{Expiry, API_TOKEN_GIT_USERNAME};
 use berth_core::{Code, CredentialKind, Provider, Step, StepName, StepStatus};
-use berth_git::api::{authority, ApiRequest, ApiResponse};
-use berth_git::{GitAuth, GitClient, GitError};
+use berth_net::{authority, has_user_info, ApiRequest, ApiResponse, Auth, NetClient, NetError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -105,6 +105,13 @@ pub struct ForgeReport {
     /// A step failed such that the Git steps would fail too: invalid, expired or retired
     /// credential, repository not visible, the registration scope missing.
     pub fatal: bool,
+    /// The host rate-limited a request (HTTP 429, or GitHub's 403 with its quota used up) and
+    /// said how long to wait: `Retry-After`, or GitHub's `x-ratelimit-reset`. The step's details
+    /// say the same for a person ("retry after N seconds").
+    pub retry_after: Option<Duration>,
+    /// Where the host's API redirected a request of a step (a moved or renamed repository, a
+    /// login page), without its query; the redirect was not followed.
+    pub location: Option<String>,
 }
 
 impl ForgeReport {
@@ -121,7 +128,7 @@ impl ForgeReport {
 /// The REST adapters. Cheap to clone; clones share the per-host limits.
 #[derive(Clone)]
 pub struct Forge {
-    git: GitClient,
+    net: NetClient,
     per_host: usize,
     limits: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
@@ -133,13 +140,14 @@ impl std::fmt::Debug for Forge {
 }
 
 impl Forge {
-    /// Uses the shared Git client: same connection pool, network policy, timeouts and roots.
-    pub fn new(git: &berth_git::GitClient) -> Forge {
-        Forge::with_per_host_limit(git, DEFAULT_PER_HOST_LIMIT)
+    /// Uses the shared HTTP client (`GitClient::net()`): same connection pool, network policy,
+    /// timeouts and roots as Git.
+    pub fn new(net: &NetClient) -> Forge {
+        Forge::with_per_host_limit(net, DEFAULT_PER_HOST_LIMIT)
     }
 
-    pub fn with_per_host_limit(git: &berth_git::GitClient, per_host: usize) -> Forge {
-        Forge { git: git.clone(), per_host: per_host.max(1), limits: Arc::default() }
+    pub fn with_per_host_limit(net: &NetClient, per_host: usize) -> Forge {
+        Forge { net: net.clone(), per_host: per_host.max(1), limits: Arc::default() }
     }
 
     /// Verifies the credential on the host's REST API and the repository behind `target`.
@@ -149,46 +157,14 @@ impl Forge {
             return report;
         };
         match target.provider {
-            Provider::BitbucketCloud => cloud::run(&session, Some(&target.repo_path), &mut report).await,
-            Provider::BitbucketDatacenter => datacenter::run(&session, Some(&target.repo_path), &mut report).await,
-            Provider::Github => github::run(&session, Some(&target.repo_path), &mut report).await,
+            Provider::BitbucketCloud => cloud::run(&session, &target.repo_path, &mut report).await,
+            Provider::BitbucketDatacenter => datacenter::run(&session, &target.repo_path, &mut report).await,
+            Provider::Github => github::run(&session, &target.repo_path, &mut report).await,
             _ => {}
         }
+        report.retry_after = session.retry_after.get().copied();
+        report.location = session.location.get().cloned();
         report
-    }
-
-    /// The credential only (no repository): the steps `api_credential` and `api_scopes`.
-    pub async fn verify_credential(&self, provider: Provider, api_url: &str, cred: &CredentialView<'_>) -> ForgeReport {
-        let mut report = ForgeReport::default();
-        let Some(session) = self.session(provider, api_url, cred, &mut report) else {
-            return report;
-        };
-        match provider {
-            Provider::BitbucketCloud => cloud::run(&session, None, &mut report).await,
-            Provider::BitbucketDatacenter => datacenter::run(&session, None, &mut report).await,
-            Provider::Github => github::run(&session, None, &mut report).await,
-            _ => {}
-        }
-        report
-    }
-
-    /// Every branch name through the REST API (Cloud `refs/branches`, Data Center `branches`,
-    /// GitHub `branches`), following pages; for when Git does not advertise HEAD or the list is
-    /// wanted without Git. A failure is a `branches` step.
-    pub async fn list_branches(&self, target: &RepoTarget, cred: &CredentialView<'_>) -> Result<Vec<String>, Step> {
-        let started = Instant::now();
-        let mut report = ForgeReport::default();
-        let Some(session) = self.session(target.provider, &target.api_url, cred, &mut report) else {
-            let step = report.steps.pop().unwrap_or_else(|| unsupported(StepName::Branches, target.provider));
-            return Err(Step { step: StepName::Branches, ..step });
-        };
-        let out = match target.provider {
-            Provider::BitbucketCloud => cloud::branches(&session, &target.repo_path).await,
-            Provider::BitbucketDatacenter => datacenter::branches(&session, &target.repo_path).await,
-            Provider::Github => github::branches(&session, &target.repo_path).await,
-            p => Err(unsupported(StepName::Branches, p)),
-        };
-        out.map_err(|s| s.took(started.elapsed()))
     }
 
     fn session<'a>(
@@ -216,7 +192,16 @@ impl Forge {
             }
         };
         let (auth, shape) = rest_auth(provider, cred);
-        Some(Session { forge: self, provider, base, cred, auth, shape })
+        Some(Session {
+            forge: self,
+            provider,
+            base,
+            cred,
+            auth,
+            shape,
+            retry_after: OnceLock::new(),
+            location: OnceLock::new(),
+        })
     }
 
     fn semaphore(&self, key: &str) -> Arc<Semaphore> {
@@ -228,7 +213,7 @@ impl Forge {
     }
 
     /// One GET under the per-host limit; a 429 with a short `Retry-After` is retried once.
-    async fn get(&self, url: Url, auth: &GitAuth, headers: &HeaderMap) -> Result<ApiResponse, GitError> {
+    async fn get(&self, url: Url, auth: &Auth, headers: &HeaderMap) -> Result<ApiResponse, NetError> {
         let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
         let limit = self.semaphore(&key);
         let mut attempt = 0;
@@ -237,7 +222,7 @@ impl Forge {
                 let _permit = limit.acquire().await.ok();
                 let mut req = ApiRequest::get(url.clone(), Some(auth));
                 req.headers = headers.clone();
-                self.git.api_request(req).await?
+                self.net.api_request(req).await?
             };
             attempt += 1;
             if resp.status == 429 && attempt == 1 {
@@ -262,7 +247,7 @@ fn parse_base(api_url: &str) -> Result<Url, String> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err("the configured REST API URL is not an http(s) URL".to_owned());
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    if has_user_info(&url) {
         return Err("the configured REST API URL contains a user name or password".to_owned());
     }
     url.set_query(None);
@@ -301,14 +286,14 @@ impl AuthShape {
 /// was recorded, which fails with a hint), access tokens as Bearer, username/password (the app
 /// password's shape) as Basic with the username. Data Center: access tokens as Bearer, the rest
 /// as Basic. GitHub: tokens as Bearer, username/password as Basic.
-fn rest_auth(provider: Provider, cred: &CredentialView<'_>) -> (GitAuth, AuthShape) {
+fn rest_auth(provider: Provider, cred: &CredentialView<'_>) -> (Auth, AuthShape) {
     let basic = |username: &str, is_email: bool| {
         (
-            GitAuth::Basic { username: username.to_owned(), password: cred.secret.clone() },
+            Auth::Basic { username: username.to_owned(), password: cred.secret.clone() },
             AuthShape::Basic { username: username.to_owned(), is_email },
         )
     };
-    let bearer = || (GitAuth::Bearer(cred.secret.clone()), AuthShape::Bearer);
+    let bearer = || (Auth::Bearer(cred.secret.clone()), AuthShape::Bearer);
     match (provider, cred.kind) {
         (_, CredentialKind::AccessToken) => bearer(),
         (Provider::BitbucketCloud, CredentialKind::BitbucketApiToken) => match (cred.email(), cred.username()) {
@@ -335,8 +320,11 @@ struct Session<'a> {
     provider: Provider,
     base: Url,
     cred: &'a CredentialView<'a>,
-    auth: GitAuth,
+    auth: Auth,
     shape: AuthShape,
+    /// Typed facts for the report, set by the steps that meet them.
+    retry_after: OnceLock<Duration>,
+    location: OnceLock<String>,
 }
 
 impl Session<'_> {
@@ -352,8 +340,17 @@ impl Session<'_> {
         self.cred.secret.expose_secret()
     }
 
-    async fn get(&self, url: Url, headers: &HeaderMap) -> Result<ApiResponse, GitError> {
+    async fn get(&self, url: Url, headers: &HeaderMap) -> Result<ApiResponse, NetError> {
         self.forge.get(url, &self.auth, headers).await
+    }
+
+    /// A step's request got no answer Berth can judge: the warning, with the new location kept
+    /// for the report when the API redirected.
+    fn transport_failed(&self, step: StepName, e: &NetError, elapsed: Duration) -> Step {
+        if let Some(loc) = &e.location {
+            let _ = self.location.set(loc.clone());
+        }
+        transport_step(step, e, elapsed)
     }
 }
 
@@ -371,7 +368,7 @@ fn json_headers(accept: &'static str, extra: &[(&'static str, &'static str)]) ->
 
 /// A request that did not get an HTTP answer Berth can judge (network, policy, redirect, too
 /// large): a warning under `step`. The REST API is a second opinion; the Git steps decide.
-fn transport_step(step: StepName, e: &GitError, elapsed: Duration) -> Step {
+fn transport_step(step: StepName, e: &NetError, elapsed: Duration) -> Step {
     let mut s =
         Step::warn(step, e.code, format!("REST API: {}", e.message), e.remedy.clone()).with_details(e.details.clone());
     if let Some(loc) = &e.location {
@@ -413,7 +410,7 @@ fn http_problem_step(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Ste
     let host = s.host();
     let words = parse::server_words(&resp.body, resp.text_lines());
     match resp.status {
-        429 => rate_limited_step(step, s.provider, &host, resp.retry_after(), words),
+        429 => rate_limited_step(step, s, resp.retry_after(), words),
         500..=599 => Step::warn(
             step,
             Code::ServerError,
@@ -432,22 +429,20 @@ fn http_problem_step(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Ste
     }
 }
 
-fn rate_limited_step(
-    step: StepName,
-    provider: Provider,
-    host: &str,
-    wait: Option<Duration>,
-    mut details: Vec<String>,
-) -> Step {
+/// A rate limit as a warning; the wait, when the host gave one, also goes to the report as a
+/// [`Duration`].
+fn rate_limited_step(step: StepName, s: &Session<'_>, wait: Option<Duration>, mut details: Vec<String>) -> Step {
+    let host = s.host();
     let message = match wait {
         Some(w) => {
+            let _ = s.retry_after.set(w);
             details.insert(0, format!("retry after {} seconds", w.as_secs()));
             format!(
                 "{host} is rate limiting requests (HTTP 429); it asks to wait {} s before trying again.",
                 w.as_secs()
             )
         }
-        None if matches!(provider, Provider::BitbucketCloud | Provider::BitbucketDatacenter) => format!(
+        None if matches!(s.provider, Provider::BitbucketCloud | Provider::BitbucketDatacenter) => format!(
             "{host} is rate limiting requests (HTTP 429) and gave no wait time (no Retry-After). Bitbucket counts \
              requests per rolling hour, so the limit may take up to an hour to clear."
         ),
@@ -462,6 +457,12 @@ fn rate_limited_step(
     .with_details(details)
 }
 
+/// A 404 on the credential request: the API URL is not the host's API root. `is_not` ends the
+/// sentence "the API URL …".
+fn not_api_root(step: StepName, s: &Session<'_>, resp: &ApiResponse, is_not: &str, remedy: &str) -> Step {
+    Step::warn(step, Code::ProtocolError, format!("{} has no {}: the API URL {is_not}.", s.host(), resp.what), remedy)
+}
+
 /// A JSON body that should be there and is not.
 fn unparseable_step(step: StepName, resp: &ApiResponse, what: &str) -> Step {
     Step::warn(
@@ -474,6 +475,21 @@ fn unparseable_step(step: StepName, resp: &ApiResponse, what: &str) -> Step {
         "content type: {}",
         if resp.mime().is_empty() { "(none)".to_owned() } else { resp.mime() }
     )])
+}
+
+/// `owner/repo` (a trailing `.git` and stray slashes tolerated) → (`owner`, `repo`); anything
+/// else is a failed `step` that says what the host's repository paths look like.
+pub(crate) fn owner_and_repo(path: &str, step: StepName, what: &str, example: &str) -> Result<(String, String), Step> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        [owner, repo] => Ok(((*owner).to_owned(), repo.trim_end_matches(".git").to_owned())),
+        _ => Err(Step::fail(
+            step,
+            Code::InvalidUrl,
+            format!("{path:?} is not {what}"),
+            format!("Use the clone URL the host shows, such as {example}."),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -542,20 +558,5 @@ mod tests {
             supports(Provider::BitbucketCloud) && supports(Provider::BitbucketDatacenter) && supports(Provider::Github)
         );
         assert!(!supports(Provider::Gitlab) && !supports(Provider::Generic));
-    }
-}
-
-/// `owner/repo` (a trailing `.git` and stray slashes tolerated) → (`owner`, `repo`); anything
-/// else is a failed `step` that says what the host's repository paths look like.
-pub(crate) fn owner_and_repo(path: &str, step: StepName, what: &str, example: &str) -> Result<(String, String), Step> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
-    match parts.as_slice() {
-        [owner, repo] => Ok(((*owner).to_owned(), repo.trim_end_matches(".git").to_owned())),
-        _ => Err(Step::fail(
-            step,
-            Code::InvalidUrl,
-            format!("{path:?} is not {what}"),
-            format!("Use the clone URL the host shows, such as {example}."),
-        )),
     }
 }

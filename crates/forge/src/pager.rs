@@ -1,10 +1,10 @@
-//! Following a host's pages: Bitbucket Cloud's opaque `next` URL, Data Center's
-//! `{isLastPage, nextPageStart}` and GitHub's `Link: rel="next"`. Bounded in pages and items; a
-//! next link to another origin is refused (credentials never leave the API's origin).
+//! Following a host's pages (Bitbucket Cloud's opaque `next` URL, for the permission list).
+//! Bounded in pages and items; a next link to another origin is refused (credentials never leave
+//! the API's origin).
 
 use crate::{transport_step, Session};
 use berth_core::{Code, Step, StepName};
-use berth_git::api::ApiResponse;
+use berth_net::ApiResponse;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -57,7 +57,7 @@ pub(crate) async fn collect<T>(
                 ),
                 "Check the REST API URL; a proxy may be rewriting links.",
             )
-            .with_details(vec![crate::parse::clip(&berth_git::api::without_query(&next))]));
+            .with_details(vec![crate::parse::clip(&berth_net::without_query(&next))]));
         }
         if seen.contains(next.as_str()) {
             return Err(too_many(step, &resp, "a next-page link that repeats an earlier page".to_owned()));
@@ -77,7 +77,7 @@ fn too_many(step: StepName, resp: &ApiResponse, what: String) -> Step {
         step,
         Code::ProtocolError,
         format!("{} returned {what}; Berth stopped reading pages.", resp.what),
-        "Git lists branches far more cheaply; use the Git steps' branch list.",
+        "This is unusual; check the REST API URL and report it with the details.",
     )
 }
 
@@ -87,50 +87,10 @@ pub(crate) fn cloud_next(page: &Value) -> Option<Result<Url, String>> {
     Some(Url::parse(next.trim()).map_err(|_| "the next-page link is not a URL".to_owned()))
 }
 
-/// Bitbucket Data Center: `isLastPage` ends; otherwise `start=nextPageStart` on the same URL.
-pub(crate) fn datacenter_next(page: &Value, current: &Url) -> Option<Url> {
-    if page.get("isLastPage").and_then(Value::as_bool).unwrap_or(true) {
-        return None;
-    }
-    let start = page.get("nextPageStart").and_then(Value::as_u64)?;
-    Some(with_query(current, "start", &start.to_string()))
-}
-
-/// `url` with the query parameter `key` set to `value` (replacing any earlier value).
-pub(crate) fn with_query(url: &Url, key: &str, value: &str) -> Url {
-    let pairs: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| k != key).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let mut out = url.clone();
-    {
-        let mut q = out.query_pairs_mut();
-        q.clear();
-        for (k, v) in &pairs {
-            q.append_pair(k, v);
-        }
-        q.append_pair(key, value);
-    }
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn datacenter_pages() {
-        let cur =
-            Url::parse("https://git.example/rest/api/latest/projects/P/repos/r/branches?limit=100&start=0").unwrap();
-        let v: Value =
-            serde_json::from_str(r#"{"size":2,"limit":2,"start":0,"isLastPage":false,"nextPageStart":2,"values":[]}"#)
-                .unwrap();
-        assert_eq!(
-            datacenter_next(&v, &cur).map(|u| u.to_string()).as_deref(),
-            Some("https://git.example/rest/api/latest/projects/P/repos/r/branches?limit=100&start=2")
-        );
-        let last: Value = serde_json::from_str(r#"{"isLastPage":true,"values":[]}"#).unwrap();
-        assert!(datacenter_next(&last, &cur).is_none());
-    }
 
     #[test]
     fn cloud_pages() {

@@ -176,20 +176,7 @@ pub fn server_words(body: &[u8], fallback_lines: Vec<String>) -> Vec<String> {
     fallback_lines
 }
 
-/// `Link: <https://…?page=2>; rel="next", <…>; rel="last"` → the `next` URL.
-pub fn link_next(header: &str) -> Option<String> {
-    header.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim();
-            p == "rel=\"next\"" || p == "rel=next"
-        });
-        is_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
-    })
-}
-
-/// Runs every reader of this module over `body` (and over `body` as a `Link` header) and checks
-/// that what they return is bounded: every text at most 300 characters (and an ellipsis), at most
+/// Runs every reader of this module over `body` and checks that what they return is bounded: every text at most 300 characters (and an ellipsis), at most
 /// 10 Data Center messages and [`MAX_SCOPES`] scopes. `Err` names a broken bound. Used by the
 /// fuzz target `fuzz/fuzz_targets/forge_errors.rs` and by the replay of its corpus.
 pub fn check_error_body(body: &[u8]) -> Result<(), String> {
@@ -227,18 +214,13 @@ pub fn check_error_body(body: &[u8]) -> Result<(), String> {
     for w in server_words(body, Vec::new()) {
         short("server words", &w)?;
     }
-    let _ = link_next(&String::from_utf8_lossy(body));
     Ok(())
 }
 
 /// Keeps server text to a readable length.
 pub fn clip(s: &str) -> String {
-    const MAX: usize = 300;
-    if s.chars().count() <= MAX {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(MAX).collect();
-    out.push('…');
+    let mut out = s.to_owned();
+    berth_net::truncate_chars(&mut out, 300);
     out
 }
 
@@ -311,13 +293,6 @@ mod tests {
     }
 
     #[test]
-    fn link_header_next() {
-        let h = r#"<https://api.github.com/repositories/1/branches?per_page=100&page=2>; rel="next", <https://api.github.com/repositories/1/branches?per_page=100&page=5>; rel="last""#;
-        assert_eq!(link_next(h).as_deref(), Some("https://api.github.com/repositories/1/branches?per_page=100&page=2"));
-        assert_eq!(link_next(r#"<https://x/?page=1>; rel="prev""#), None);
-    }
-
-    #[test]
     fn long_text_is_clipped() {
         assert_eq!(clip(&"x".repeat(1000)).chars().count(), 301);
     }
@@ -351,8 +326,10 @@ mod tests {
     #[test]
     fn hostile_bodies_are_bounded() {
         let long = "x".repeat(100_000);
-        let body = format!(r#"{{"type":"error","error":{{"message":"{long}","detail":{{"required":[{}]}}}}}}"#,
-            (0..1000).map(|i| format!("\"read:s{i}:bitbucket\"")).collect::<Vec<_>>().join(","));
+        let body = format!(
+            r#"{{"type":"error","error":{{"message":"{long}","detail":{{"required":[{}]}}}}}}"#,
+            (0..1000).map(|i| format!("\"read:s{i}:bitbucket\"")).collect::<Vec<_>>().join(",")
+        );
         let e = cloud_error(body.as_bytes()).unwrap_or_default();
         assert_eq!(e.message.chars().count(), 301);
         assert_eq!(e.required.len(), MAX_SCOPES);

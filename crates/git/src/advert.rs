@@ -3,8 +3,9 @@
 //! and `HEAD` are kept; tags and everything else are counted and dropped on the spot, so memory
 //! grows with the number of branches, not with the size of the advertisement.
 
-use crate::error::{GitError, Stage};
 use crate::pktline::{trim_lf, Pkt};
+use crate::{GitError, Stage};
+use berth_net::truncate_chars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -149,7 +150,9 @@ impl DiscoveryParser {
                     Ok(None)
                 }
                 Pkt::Flush => Ok(Some(Discovered::V2(std::mem::take(&mut self.caps)))),
-                other => Err(GitError::protocol(Stage::Discovery, format!("Unexpected {other:?} in the v2 capabilities."))),
+                other => {
+                    Err(GitError::protocol(Stage::Discovery, format!("Unexpected {other:?} in the v2 capabilities.")))
+                }
             },
             DiscoveryState::V0Refs => self.v0(pkt),
         }
@@ -341,14 +344,6 @@ impl RefCollector {
 fn split_once(b: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
     let i = b.iter().position(|c| *c == sep)?;
     Some((&b[..i], &b[i + 1..]))
-}
-
-/// Cuts `s` to at most `max` characters (not bytes, so UTF-8 stays valid).
-pub(crate) fn truncate_chars(s: &mut String, max: usize) {
-    if let Some((i, _)) = s.char_indices().nth(max) {
-        s.truncate(i);
-        s.push('…');
-    }
 }
 
 #[cfg(test)]

@@ -10,29 +10,28 @@
 //!   never a credential.
 
 mod advert;
-pub mod api;
-mod error;
 pub mod pktline;
 pub mod replay;
-mod transport;
+mod smart;
 
 pub use advert::{Protocol, RemoteBranch, RemoteRefs};
-pub use error::{GitError, Stage};
+/// A credential for HTTP; Git names it `GitAuth`.
+pub use berth_net::Auth as GitAuth;
+/// The HTTP layer's error, which is already a finding; Git names it `GitError`.
+pub use berth_net::NetError as GitError;
+pub use berth_net::{Lookup, Probe, Stage};
 
-use advert::{DiscoveryParser, LsRefsParser};
 pub use advert::{Discovered, V2Caps};
+use advert::{DiscoveryParser, LsRefsParser};
 use berth_core::{Code, NetworkPolicy};
+use berth_net::{mime_of, refuse_user_info, repository_of, status_error, without_query, NetClient, NetConfig, Request};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
-use secrecy::SecretString;
+use smart::PktReader;
 use std::fmt;
-use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use transport::{PktReader, Request};
+use std::time::Duration;
 use url::Url;
 
 #[derive(Debug, Clone)]
@@ -54,55 +53,35 @@ pub struct GitClientConfig {
     pub lookup: Option<Arc<dyn Lookup>>,
 }
 
-/// A host-name resolver to use instead of the system's (tests use one to make a name resolve to
-/// chosen addresses, or to different ones on each lookup as a DNS rebinding attack would).
-pub trait Lookup: fmt::Debug + Send + Sync + 'static {
-    /// Every address of `host` (a name, never an IP literal), in preference order.
-    fn lookup(&self, host: String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
-}
-
 impl Default for GitClientConfig {
+    /// berth-net's defaults, and a 32 MiB cap on an advertisement.
     fn default() -> Self {
+        let NetConfig { request_timeout, policy, user_agent, extra_root_certs_pem, max_redirects, lookup } =
+            NetConfig::default();
         GitClientConfig {
-            request_timeout: Duration::from_secs(20),
+            request_timeout,
             max_advertisement_bytes: 32 * 1024 * 1024,
-            policy: NetworkPolicy::default(),
-            user_agent: format!("git/2.47 (berth/{})", env!("CARGO_PKG_VERSION")),
-            extra_root_certs_pem: Vec::new(),
-            max_redirects: 5,
-            lookup: None,
+            policy,
+            user_agent,
+            extra_root_certs_pem,
+            max_redirects,
+            lookup,
         }
     }
 }
 
-/// A credential for HTTP. `Debug` never shows the secret.
-#[derive(Clone)]
-pub enum GitAuth {
-    Basic { username: String, password: SecretString },
-    Bearer(SecretString),
-}
-
-impl fmt::Debug for GitAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GitAuth::Basic { username, .. } => {
-                f.debug_struct("Basic").field("username", username).field("password", &"[redacted]").finish()
-            }
-            GitAuth::Bearer(_) => f.debug_tuple("Bearer").field(&"[redacted]").finish(),
+impl GitClientConfig {
+    /// The settings of the HTTP client underneath.
+    pub fn net(&self) -> NetConfig {
+        NetConfig {
+            request_timeout: self.request_timeout,
+            policy: self.policy.clone(),
+            user_agent: self.user_agent.clone(),
+            extra_root_certs_pem: self.extra_root_certs_pem.clone(),
+            max_redirects: self.max_redirects,
+            lookup: self.lookup.clone(),
         }
     }
-}
-
-/// Result of [`GitClient::probe`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    /// Every address the host resolved to, in resolver order (refused ones included).
-    pub addrs: Vec<IpAddr>,
-    /// The addresses the network policy let Berth try.
-    pub allowed: Vec<IpAddr>,
-    pub dns: Duration,
-    pub connect: Duration,
-    pub connected_to: SocketAddr,
 }
 
 /// Cheap to clone: all clones share one connection pool.
@@ -112,7 +91,7 @@ pub struct GitClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    net: NetClient,
     cfg: GitClientConfig,
 }
 
@@ -124,13 +103,14 @@ impl fmt::Debug for GitClient {
 
 impl GitClient {
     pub fn new(cfg: GitClientConfig) -> Result<GitClient, GitError> {
-        let http = transport::build_client(&cfg)?;
-        Ok(GitClient { inner: Arc::new(Inner { http, cfg }) })
+        let net = NetClient::new(cfg.net())?;
+        Ok(GitClient { inner: Arc::new(Inner { net, cfg }) })
     }
 
-    /// The pooled HTTP client (same policy, timeouts and roots), for REST calls to the same hosts.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+    /// The HTTP client underneath (same pool, policy, timeouts and roots), for REST calls to the
+    /// same hosts.
+    pub fn net(&self) -> &NetClient {
+        &self.inner.net
     }
 
     pub fn policy(&self) -> &NetworkPolicy {
@@ -142,57 +122,9 @@ impl GitClient {
     }
 
     /// Resolves `host` under the policy and opens (and drops) one TCP connection, timing each
-    /// part, for the dns and connect steps of a check. Tries the allowed addresses in order.
+    /// part, for the dns and connect steps of a check.
     pub async fn probe(&self, host: &str, port: u16) -> Result<Probe, GitError> {
-        let limit = self.inner.cfg.request_timeout;
-        let started = Instant::now();
-        let resolved = match tokio::time::timeout(limit, transport::resolve_allowed(self.policy(), self.inner.cfg.lookup.as_ref(), host, port)).await {
-            Ok(r) => r.map_err(|e| e.to_git_error())?,
-            Err(_) => {
-                return Err(GitError::new(
-                    Stage::Dns,
-                    Code::Timeout,
-                    format!("DNS lookup for {host} did not finish within {} s.", limit.as_secs_f64()),
-                    "Check the DNS configuration of the Berth server.",
-                ))
-            }
-        };
-        let dns = started.elapsed();
-        let started = Instant::now();
-        let mut failures = Vec::new();
-        let mut all_timed_out = true;
-        for ip in &resolved.allowed {
-            let addr = SocketAddr::new(*ip, port);
-            match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    drop(stream);
-                    return Ok(Probe {
-                        addrs: resolved.all,
-                        allowed: resolved.allowed,
-                        dns,
-                        connect: started.elapsed(),
-                        connected_to: addr,
-                    });
-                }
-                Ok(Err(e)) => {
-                    all_timed_out = false;
-                    failures.push(format!("{addr}: {e}"));
-                }
-                Err(_) => failures.push(format!("{addr}: no answer within {} s", limit.as_secs_f64())),
-            }
-        }
-        let (code, message) = if all_timed_out {
-            (Code::Timeout, format!("Could not connect to {host} port {port} within {} s.", limit.as_secs_f64()))
-        } else {
-            (Code::ConnectFailed, format!("Could not connect to {host} port {port}."))
-        };
-        Err(GitError::new(
-            Stage::Connect,
-            code,
-            message,
-            "Check the host and port in the URL and that the Berth server can reach them (firewall, VPN, proxy).",
-        )
-        .with_details(failures))
+        self.inner.net.probe(host, port).await
     }
 
     /// Lists the branches and the default branch of the repository at `repo_url`
@@ -207,16 +139,16 @@ impl GitClient {
         let mut headers = HeaderMap::new();
         headers.insert(HeaderName::from_static("git-protocol"), HeaderValue::from_static("version=2"));
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-        let req = Request { method: Method::GET, url: discovery, stage: Stage::Discovery, headers, body: None, auth };
-        let ex = transport::send(&self.inner.http, cfg, req).await?;
+        let req = Request { headers, ..Request::new(Method::GET, discovery, Stage::Discovery, auth) };
+        let ex = self.send(req).await?;
         if !ex.response.status().is_success() {
-            return Err(transport::status_error(ex, Stage::Discovery, auth.is_some()).await);
+            return Err(status_error(ex, Stage::Discovery, auth.is_some()).await);
         }
-        if transport::mime_of(ex.response.headers()) != transport::ADVERTISEMENT_TYPE {
-            return Err(transport::not_a_git_server(ex).await);
+        if mime_of(ex.response.headers()) != smart::ADVERTISEMENT_TYPE {
+            return Err(smart::not_a_git_server(ex).await);
         }
         // Later requests go where discovery ended up, as git does after a redirect.
-        let base = transport::repository_of(&ex.url).unwrap_or(base);
+        let base = repository_of(&ex.url).unwrap_or(base);
         let mut reader = PktReader::new(ex, cfg.max_advertisement_bytes, Stage::Discovery, cfg.request_timeout);
         let mut parser = DiscoveryParser::new();
         let found = loop {
@@ -233,6 +165,12 @@ impl GitClient {
             }
             Discovered::V0(refs) => Ok(refs),
         }
+    }
+
+    /// One smart-HTTP request through berth-net.
+    async fn send(&self, req: Request<'_>) -> Result<berth_net::Exchange, GitError> {
+        tracing::debug!(request = %format_args!("{} {}", req.method, without_query(&req.url)), "git http request");
+        self.inner.net.send(req).await
     }
 
     async fn ls_refs_v2(&self, base: &Url, caps: &V2Caps, auth: Option<&GitAuth>) -> Result<RemoteRefs, GitError> {
@@ -265,18 +203,19 @@ impl GitClient {
         url.set_path(&format!("{}/git-upload-pack", base.path()));
         let mut headers = HeaderMap::new();
         headers.insert(HeaderName::from_static("git-protocol"), HeaderValue::from_static("version=2"));
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(transport::REQUEST_TYPE));
-        headers.insert(ACCEPT, HeaderValue::from_static(transport::RESULT_TYPE));
-        let req = Request { method: Method::POST, url, stage: Stage::LsRefs, headers, body: Some(Bytes::from(body)), auth };
-        let ex = transport::send(&self.inner.http, cfg, req).await?;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(smart::REQUEST_TYPE));
+        headers.insert(ACCEPT, HeaderValue::from_static(smart::RESULT_TYPE));
+        let req =
+            Request { headers, body: Some(Bytes::from(body)), ..Request::new(Method::POST, url, Stage::LsRefs, auth) };
+        let ex = self.send(req).await?;
         if !ex.response.status().is_success() {
-            return Err(transport::status_error(ex, Stage::LsRefs, auth.is_some()).await);
+            return Err(status_error(ex, Stage::LsRefs, auth.is_some()).await);
         }
-        let mime = transport::mime_of(ex.response.headers());
-        if mime != transport::RESULT_TYPE {
+        let mime = mime_of(ex.response.headers());
+        if mime != smart::RESULT_TYPE {
             return Err(GitError::protocol(
                 Stage::LsRefs,
-                format!("The ls-refs answer has content type {mime:?} instead of {}.", transport::RESULT_TYPE),
+                format!("The ls-refs answer has content type {mime:?} instead of {}.", smart::RESULT_TYPE),
             ));
         }
         let mut reader = PktReader::new(ex, cfg.max_advertisement_bytes, Stage::LsRefs, cfg.request_timeout);
@@ -305,14 +244,12 @@ fn repository_base(url: &Url) -> Result<Url, GitError> {
     if url.host_str().is_none() {
         return Err(invalid("The URL has no host.".to_owned()));
     }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(GitError::new(
-            Stage::Discovery,
-            Code::SecretInUrl,
-            "The URL contains a user name or password; Berth keeps credentials separate from URLs.",
-            "Remove the user name and password from the URL and store them as a credential.",
-        ));
-    }
+    refuse_user_info(
+        url,
+        Stage::Discovery,
+        "URL",
+        "Remove the user name and password from the URL and store them as a credential.",
+    )?;
     let mut base = url.clone();
     base.set_query(None);
     base.set_fragment(None);
@@ -329,16 +266,6 @@ fn agent_of(user_agent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::SecretString;
-
-    #[test]
-    fn auth_debug_hides_secrets() {
-        let basic = GitAuth::Basic { username: "ci-bot".into(), password: SecretString::from("hunter2-secret") };
-        let bearer = GitAuth::Bearer(SecretString::from("glpat-abcdef123456"));
-        let shown = format!("{basic:?} {bearer:?} {basic:#?}");
-        assert!(shown.contains("ci-bot"));
-        assert!(!shown.contains("hunter2") && !shown.contains("glpat"), "{shown}");
-    }
 
     #[test]
     fn repository_url_rules() -> Result<(), url::ParseError> {

@@ -38,7 +38,9 @@ pub enum PktError {
 impl fmt::Display for PktError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PktError::NotHex(h) => write!(f, "invalid pkt-line length {:?}: not four hex digits", String::from_utf8_lossy(h)),
+            PktError::NotHex(h) => {
+                write!(f, "invalid pkt-line length {:?}: not four hex digits", String::from_utf8_lossy(h))
+            }
             PktError::InvalidLength(n) => write!(f, "invalid pkt-line length {n} (lengths 1 to 3 are reserved)"),
             PktError::TooLong(n) => write!(f, "pkt-line of {n} bytes exceeds the {MAX_PKT_LEN}-byte maximum"),
             PktError::Truncated { missing } => write!(f, "response ended inside a pkt-line ({missing} bytes missing)"),
@@ -175,7 +177,10 @@ mod tests {
 
     #[test]
     fn data_packets_keep_payload_and_accept_upper_case_hex() {
-        assert_eq!(all(b"000ahello\n0009abcde000A12345\n0000"), Ok(vec![data("hello\n"), data("abcde"), data("12345\n"), Pkt::Flush]));
+        assert_eq!(
+            all(b"000ahello\n0009abcde000A12345\n0000"),
+            Ok(vec![data("hello\n"), data("abcde"), data("12345\n"), Pkt::Flush])
+        );
         assert_eq!(all(b"0004"), Ok(vec![Pkt::Data(Bytes::new())]));
     }
 

@@ -4,10 +4,10 @@
 //! (`fuzz/fuzz_targets/pktline.rs`) and for replaying recorded answers (the corpus test below).
 
 use crate::advert::{Discovered, DiscoveryParser, LsRefsParser};
-use crate::error::{GitError, Stage};
 use crate::pktline::{Pkt, PktDecoder};
-use crate::transport::{ended_early, pkt_error};
+use crate::smart::{ended_early, pkt_error};
 use crate::RemoteRefs;
+use crate::{GitError, Stage};
 
 const WHAT: &str = "the replayed body";
 
@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(refs.default_branch.as_deref(), Some("main"));
         assert!(refs.branches.iter().any(|b| b.name == "feature/x"));
         let v0 = discovery(&std::fs::read(dir.join("discovery-ok-git-2-v0"))?, 11);
-        assert!(matches!(&v0, Ok(Discovered::V0(r)) if r.default_branch.as_deref() == Some("main") && r.branches.len() == 3), "{v0:?}");
+        assert!(
+            matches!(&v0, Ok(Discovered::V0(r)) if r.default_branch.as_deref() == Some("main") && r.branches.len() == 3),
+            "{v0:?}"
+        );
         Ok(())
     }
 }

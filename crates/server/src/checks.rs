@@ -151,6 +151,10 @@ impl Checker<'_> {
         let forge = self.forge_steps(url, cred, &secret, expiry, steps).await;
         if let Some(report) = &forge {
             out.authenticated_as.clone_from(&report.authenticated_as);
+            out.moved_to.clone_from(&report.location);
+            if report.first_failure().is_some_and(|s| s.code == Code::RateLimited) {
+                out.rate_limited = Some(RateLimited { retry_after: report.retry_after });
+            }
         }
 
         // TLS, discovery and ref listing happen in one exchange; the error's stage says where it
@@ -166,9 +170,13 @@ impl Checker<'_> {
             Ok(r) => r,
             Err(e) => {
                 if e.code == Code::RateLimited {
-                    out.rate_limited = Some(RateLimited { retry_after: e.retry_after });
+                    // The REST API may have said how long to wait when Git did not.
+                    let retry_after = e.retry_after.or(out.rate_limited.and_then(|r| r.retry_after));
+                    out.rate_limited = Some(RateLimited { retry_after });
                 }
-                out.moved_to.clone_from(&e.location);
+                if e.location.is_some() {
+                    out.moved_to.clone_from(&e.location);
+                }
                 push_failure(steps, url, &identity, e, expiry, elapsed);
                 return;
             }

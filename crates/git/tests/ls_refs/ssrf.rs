@@ -7,7 +7,7 @@
 
 use crate::common::*;
 use berth_core::{Code, NetworkPolicy};
-use berth_git::api::ApiRequest;
+use berth_net::ApiRequest;
 use berth_git::{GitClient, GitClientConfig, GitError, Lookup, Stage};
 use berth_testkit::{bare_repo, Canned, CaptureServer};
 use std::collections::HashMap;
@@ -59,8 +59,8 @@ fn assert_forbidden(e: &GitError, what: &str) {
     assert!(e.remedy.contains("BERTH_NETWORK_ALLOW"), "{what}: {}", e.remedy);
 }
 
-async fn api_get(c: &GitClient, url: &str) -> Result<berth_git::api::ApiResponse, GitError> {
-    c.api_request(ApiRequest::get(url::Url::parse(url).unwrap(), Some(&basic(PASSWORD)))).await
+async fn api_get(c: &GitClient, url: &str) -> Result<berth_net::ApiResponse, GitError> {
+    c.net().api_request(ApiRequest::get(url::Url::parse(url).unwrap(), Some(&basic(PASSWORD)))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use super::*;
 use berth_core::{Integration, NetworkPolicy, Provider};
 use berth_git::GitClientConfig;
-use berth_testkit::sim::{Cred, Host, Perm, RepoSpec, Sim, User, Workspace};
+use berth_testkit::sim::{CloudOptions, Cred, Host, Perm, RateLimit, RepoSpec, Sim, SimBuilder, User, Workspace};
 use berth_testkit::{bare_repo, GitServer, GitServerOptions};
 use chrono::Utc;
 
@@ -20,7 +20,7 @@ struct Remote {
 impl Remote {
     fn new(policy: NetworkPolicy) -> Remote {
         let git = GitClient::new(GitClientConfig { policy, ..GitClientConfig::default() }).expect("client");
-        let forge = Forge::new(&git);
+        let forge = Forge::new(git.net());
         Remote { git, forge }
     }
 
@@ -171,22 +171,29 @@ async fn a_refused_password_stops_at_git_and_an_expired_one_says_so() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn bitbucket_cloud_shows_the_rest_and_the_git_verdicts_side_by_side() {
-    let sim = Sim::builder()
+/// Bitbucket Cloud with one repository `acme/app` that `jo` may read with [`SIM_TOKEN`].
+fn cloud() -> SimBuilder {
+    Sim::builder()
         .user(User::new("jo", "jo@example.com", "Jo Doe"))
         .cloud_workspace(Workspace::new("acme", "Acme"))
         .cloud_repo("acme/app", RepoSpec::new(&["main", "develop"]))
         .grant(Host::Cloud, "jo", "acme/app", Perm::Write)
         .credential(Cred::api_token("jo", SIM_TOKEN, &["read:repository:bitbucket", "read:user:bitbucket"]))
-        .start()
-        .await;
+}
+
+fn cloud_url(sim: &Sim) -> CloneUrl {
     let integrations = vec![Integration {
         host: format!("127.0.0.1:{}", sim.cloud_port()),
         provider: Provider::BitbucketCloud,
         api_url: Some(sim.cloud_api_url()),
     }];
-    let url = parse(&sim.cloud_git_url("acme/app"), &integrations);
+    parse(&sim.cloud_git_url("acme/app"), &integrations)
+}
+
+#[tokio::test]
+async fn bitbucket_cloud_shows_the_rest_and_the_git_verdicts_side_by_side() {
+    let sim = cloud().start().await;
+    let url = cloud_url(&sim);
     let remote = Remote::local();
 
     // The REST API takes the email; Git over HTTPS refuses it as a username. Both verdicts show.
@@ -205,5 +212,25 @@ async fn bitbucket_cloud_shows_the_rest_and_the_git_verdicts_side_by_side() {
     let out = remote.run(&url, &cred, Some(SIM_TOKEN), None).await;
     assert!(out.check.ok, "{:?}", out.check);
     assert_eq!(out.default_branch.as_deref(), Some("main"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_a_typed_fact_with_the_wait_the_host_asked_for() {
+    let limit = RateLimit::per_hour(1).with_retry_after();
+    let sim = cloud()
+        .cloud_options(CloudOptions { rest_limit: limit, git_limit: limit, ..CloudOptions::default() })
+        .start()
+        .await;
+    let url = cloud_url(&sim);
+    let remote = Remote::local();
+    let mut cred = credential(CredentialKind::BitbucketApiToken, Some("jo"));
+    cred.email = Some("jo@example.com".to_owned());
+    // The first requests spend the budget; the next check is limited.
+    let _ = remote.run(&url, &cred, Some(SIM_TOKEN), None).await;
+    let out = remote.run(&url, &cred, Some(SIM_TOKEN), None).await;
+    assert!(out.check.checks.iter().any(|s| s.code == Code::RateLimited), "{:?}", out.check);
+    let limited = out.rate_limited.expect("the outcome says the host rate-limited");
+    assert!(limited.retry_after.is_some_and(|w| w > Duration::ZERO), "{limited:?}");
     sim.shutdown().await;
 }

@@ -1,4 +1,5 @@
-//! The one error type of this crate. It is already a finding: a stable [`Code`], a sentence for a
+//! The one error type of outbound HTTP (Git smart HTTP and the hosts' REST APIs alike). It is
+//! already a finding: a stable [`Code`], a sentence for a
 //! person, what to do about it, and the facts (server lines, new location, wait) in `details`, so
 //! the checker turns it into a [`Step`] without guessing.
 //!
@@ -8,7 +9,8 @@
 use berth_core::{Code, Step, StepName};
 use std::time::Duration;
 
-/// Which step of a check failed.
+/// Which step of a check failed. REST requests report under [`Stage::Discovery`] (their first
+/// request), or `Dns`/`Connect`/`Tls` for those failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
     Dns,
@@ -35,7 +37,7 @@ impl Stage {
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
-pub struct GitError {
+pub struct NetError {
     pub stage: Stage,
     pub code: Code,
     pub message: String,
@@ -47,9 +49,9 @@ pub struct GitError {
     pub location: Option<String>,
 }
 
-impl GitError {
+impl NetError {
     pub fn new(stage: Stage, code: Code, message: impl Into<String>, remedy: impl Into<String>) -> Self {
-        GitError {
+        NetError {
             stage,
             code,
             message: message.into(),
@@ -71,8 +73,9 @@ impl GitError {
         self
     }
 
-    pub(crate) fn protocol(stage: Stage, message: impl Into<String>) -> Self {
-        GitError::new(
+    /// The server answered, but not as the protocol expects.
+    pub fn protocol(stage: Stage, message: impl Into<String>) -> Self {
+        NetError::new(
             stage,
             Code::ProtocolError,
             message,

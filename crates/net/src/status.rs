@@ -1,0 +1,153 @@
+//! HTTP statuses of a Git host as findings, and `Retry-After`.
+
+use crate::body::{mime_of, read_prefix, text_lines, DIAGNOSIS_BYTES};
+use crate::error::{NetError, Stage};
+use crate::send::Exchange;
+use crate::urls::{repository_of, without_query};
+use berth_core::Code;
+use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use std::time::Duration;
+
+/// Maps a non-success answer to a finding, reading a little of the body for the server's words.
+pub async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) -> NetError {
+    let status = ex.response.status();
+    let code = status.as_u16();
+    let host = ex.url.host_str().unwrap_or("the server").to_owned();
+    let headers = ex.response.headers().clone();
+    let body_type = mime_of(&headers);
+    let e = match code {
+        401 => {
+            let message = if auth_sent {
+                format!("{host} refused the credential (HTTP 401).")
+            } else {
+                format!("{host} requires a credential (HTTP 401) and none was given.")
+            };
+            let details = headers
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|v| match realm_of(v) {
+                    Some(realm) => format!("realm: {realm}"),
+                    None => format!("challenge: {}", v.split(' ').next().unwrap_or(v)),
+                })
+                .collect();
+            NetError::new(
+                stage,
+                Code::AuthFailed,
+                message,
+                "Check the username and the password or token. Many hosts need an access token instead of the account \
+                 password, and some need a specific username with it; a token may also have expired or been revoked.",
+            )
+            .with_details(details)
+        }
+        403 | 410 => {
+            let lines = text_lines(&read_prefix(ex.response, DIAGNOSIS_BYTES).await, &body_type);
+            let mut message = format!("{host} denied access to the repository (HTTP {code}).");
+            if let Some(first) = lines.first() {
+                message = format!("{message} The server said: {first}");
+            }
+            NetError::new(
+                stage,
+                Code::AccessDenied,
+                message,
+                if code == 410 {
+                    "The server says this credential or access method is gone for good (some hosts retire app \
+                     passwords this way). Create a new credential of the kind the host supports now."
+                } else {
+                    "The credential is valid but not allowed here. The server's message (in the details) usually says \
+                     why: an IP allow list, a required two-step login or SSO authorisation of the token, or a \
+                     missing permission or scope."
+                },
+            )
+            .with_details(lines)
+        }
+        404 => NetError::new(
+            stage,
+            Code::RepositoryNotFoundOrNoAccess,
+            format!(
+                "{host} says there is no repository at {} (HTTP 404), or this credential may not see it.",
+                without_query(&repository_of(&ex.url).unwrap_or(ex.url.clone()))
+            ),
+            "Check the URL (owner, name, a missing .git suffix) and that the credential has read access: many hosts \
+             answer 404 instead of 403 to hide private repositories.",
+        ),
+        429 => {
+            let retry = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+            let mut e = NetError::new(
+                stage,
+                Code::RateLimited,
+                match retry {
+                    Some(d) => format!(
+                        "{host} is rate limiting requests (HTTP 429); it asks to retry after {} seconds.",
+                        d.as_secs()
+                    ),
+                    None => format!("{host} is rate limiting requests (HTTP 429)."),
+                },
+                "Wait and check again later; frequent polling with the same credential uses up its rate limit.",
+            );
+            if let Some(d) = retry {
+                e.details.push(format!("retry after {} seconds", d.as_secs()));
+            }
+            e.retry_after = retry;
+            e
+        }
+        500..=599 => {
+            let lines = text_lines(&read_prefix(ex.response, DIAGNOSIS_BYTES).await, &body_type);
+            NetError::new(
+                stage,
+                Code::ServerError,
+                format!("{host} failed with HTTP {code}."),
+                "The Git server or a proxy in front of it has a problem; try again later and check the host's status page.",
+            )
+            .with_details(lines)
+        }
+        _ => NetError::protocol(
+            stage,
+            format!("{host} answered {} with HTTP {code}, which Git does not expect.", ex.what),
+        ),
+    };
+    e.with_status(code)
+}
+
+fn realm_of(challenge: &str) -> Option<String> {
+    let i = challenge.to_ascii_lowercase().find("realm=")?;
+    let rest = &challenge[i + "realm=".len()..];
+    let realm = match rest.strip_prefix('"') {
+        Some(q) => q.split('"').next().unwrap_or(q),
+        None => rest.split([',', ' ']).next().unwrap_or(rest),
+    };
+    Some(realm.to_owned())
+}
+
+/// `Retry-After` is either seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (when.timestamp() - chrono::Utc::now().timestamp()).max(0);
+    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("17"), Some(Duration::from_secs(17)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        let future = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
+        let d = parse_retry_after(&future).unwrap_or_default();
+        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn realm() {
+        assert_eq!(realm_of(r#"Basic realm="Berth test git""#).as_deref(), Some("Berth test git"));
+        assert_eq!(realm_of("Bearer realm=x, scope=y").as_deref(), Some("x"));
+        assert_eq!(realm_of("Negotiate"), None);
+    }
+}
