@@ -1,12 +1,12 @@
-//! `GET /api/v1/audit` (admin only): every change, newest first.
+//! `GET /api/v1/audit` (admin only): every change, newest first (use case in `service::audit`).
 
-use crate::auth::{Action, CurrentUser};
+use crate::auth::CurrentUser;
 use crate::error::ApiResult;
+use crate::service::audit;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
 use berth_proto::{AuditEntry, ErrorBody};
-use berth_store::AuditRow;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -18,32 +18,6 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-pub fn to_wire(r: AuditRow) -> AuditEntry {
-    AuditEntry {
-        id: r.id,
-        at: r.at,
-        actor_id: r.actor_id,
-        actor: r.actor,
-        action: r.action,
-        target_kind: r.target_kind,
-        target_id: r.target_id,
-        target_name: r.target_name,
-        detail: r.detail,
-        remote_addr: r.remote_addr,
-        outcome: r.outcome,
-    }
-}
-
-pub async fn read_audit(
-    st: &AppState,
-    u: &CurrentUser,
-    before: Option<i64>,
-    limit: Option<i64>,
-) -> ApiResult<Vec<AuditEntry>> {
-    u.require(Action::ReadAudit)?;
-    Ok(st.store.list_audit(before, limit.unwrap_or(100)).await?.into_iter().map(to_wire).collect())
-}
-
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
@@ -51,5 +25,5 @@ pub async fn list(
     u: CurrentUser,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    Ok(Json(read_audit(&st, &u, q.before, q.limit).await?))
+    Ok(Json(audit::read(&st, &u, q.before, q.limit).await?))
 }

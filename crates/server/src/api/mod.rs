@@ -10,6 +10,7 @@ pub mod users;
 
 use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ApiResult};
+use crate::service::sessions;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -117,31 +118,7 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     let password = SecretString::from(req.password);
-    let user = auth::password_login(&st.store, &req.username, &password, remote.as_deref()).await?;
-    let has_totp = auth::totp_enabled(&st.store, user.id).await?;
-    if has_totp || auth::require_2fa(&st.store).await? {
-        let message = if has_totp {
-            "this account signs in with a second factor, which the password login of the API cannot take"
-        } else {
-            "two-factor sign-in is required and this account has not set it up"
-        };
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            Code::Unauthenticated,
-            message,
-            "sign in on the web (set up two-factor sign-in if asked), then create a personal API token under My account and send it as Authorization: Bearer <token>",
-        ));
-    }
-    st.store.clear_login_failures(&user.username).await?;
-    let token = auth::new_token();
-    let ttl = chrono::Duration::from_std(st.config.session_ttl).unwrap_or(chrono::Duration::hours(12));
-    let expires_at = chrono::Utc::now() + ttl;
-    st.store.create_session(user.id, &auth::token_hash(&token), expires_at).await?;
-    tracing::info!(user = user.id, "login");
-    CurrentUser::new(user, remote, auth::Via::Session)
-        .audit(&st.store, "auth.login", "session", None, "api", "API session")
-        .await;
-    Ok(Json(LoginResponse { token, expires_at }))
+    Ok(Json(sessions::api_login(&st, &req.username, &password, remote).await?))
 }
 
 /// The caller's address, for the audit log (never refuses).
@@ -158,10 +135,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectMeta {
 /// End the current session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)), security(("bearer" = [])))]
 pub async fn logout(State(st): State<AppState>, _u: CurrentUser, headers: HeaderMap) -> ApiResult<StatusCode> {
-    if let Some(token) =
-        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "))
-    {
-        st.store.delete_session(&auth::token_hash(token.trim())).await?;
+    if let Some(token) = auth::caller::bearer_token(&headers) {
+        sessions::end_session(&st, &auth::token_hash(token)).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,11 +7,18 @@
 //! [`CurrentUser`]: crate::auth::CurrentUser
 //! [`CurrentUser::require`]: crate::auth::CurrentUser::require
 
+pub mod accounts;
+pub mod audit;
 pub mod checks;
 pub mod credentials;
 mod error;
 pub mod ops;
 pub mod repositories;
 pub mod scheduler;
+pub mod sessions;
+pub mod tokens;
 
 pub use error::{not_found_code, Conflict, Entity, Error, Refusal, Result};
+
+#[cfg(test)]
+mod testing;

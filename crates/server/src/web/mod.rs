@@ -10,8 +10,9 @@
 mod pages;
 mod views;
 
-use crate::auth::{self, CurrentUser, Via};
+use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
+use crate::service::sessions::{self, Browser};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -21,7 +22,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_core::Code;
-use chrono::Utc;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub const SESSION_COOKIE: &str = "berth_session";
@@ -131,6 +131,12 @@ impl From<ApiError> for WebError {
     }
 }
 
+impl From<crate::service::Error> for WebError {
+    fn from(e: crate::service::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
 impl From<berth_store::StoreError> for WebError {
     fn from(e: berth_store::StoreError) -> Self {
         WebError::Api(e.into())
@@ -155,20 +161,20 @@ impl FromRequestParts<AppState> for WebUser {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, WebError> {
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(WebError::Login) };
-        let token_hash = auth::token_hash(token);
-        let Some(s) = st.store.web_session(&token_hash, Utc::now()).await? else { return Err(WebError::Login) };
-        if s.mfa_pending {
-            return Err(WebError::SecondFactor);
-        }
-        let totp_enabled = auth::totp_enabled(&st.store, s.user.id).await?;
-        let path = parts.uri.path();
-        let enrolling = path.starts_with("/account/2fa") || path == "/logout";
-        if !totp_enabled && !enrolling && auth::require_2fa(&st.store).await? {
-            return Err(WebError::Enrol);
-        }
         let remote = auth::remote_addr(&parts.extensions, &parts.headers);
-        Ok(WebUser { cu: CurrentUser::new(s.user, remote, Via::Web), csrf: s.csrf_token, token_hash, totp_enabled })
+        match sessions::browser(st, cookie(&parts.headers, SESSION_COOKIE), remote).await? {
+            Browser::SignedOut => Err(WebError::Login),
+            Browser::AwaitingSecondFactor { .. } => Err(WebError::SecondFactor),
+            Browser::SignedIn(w) => {
+                let path = parts.uri.path();
+                let enrolling = path.starts_with("/account/2fa") || path == "/logout";
+                if w.must_enrol && !enrolling {
+                    return Err(WebError::Enrol);
+                }
+                let w = *w;
+                Ok(WebUser { cu: w.caller, csrf: w.csrf, token_hash: w.token_hash, totp_enabled: w.totp_enabled })
+            }
+        }
     }
 }
 

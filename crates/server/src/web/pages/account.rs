@@ -1,32 +1,29 @@
-//! My account: password, personal API tokens and two-factor sign-in.
+//! My account: password, personal API tokens and two-factor sign-in (use cases in
+//! `service::accounts` and `service::tokens`).
 
-use super::*;
-use crate::api::tokens as token_api;
-use crate::auth::{self, Action};
+use super::{fail, flash, form_error, layout, ok, see_other, Q};
+use crate::auth;
 use crate::error::ApiError;
+use crate::service::accounts::{self, TotpConfirm};
+use crate::service::tokens;
 use crate::state::AppState;
-use crate::web::views::*;
+use crate::web::views::{ago, when, AccountPage, Problem, TokenView, TotpPage};
 use crate::web::{set_cookie, Posted, WebResult, WebUser, SESSION_COOKIE};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use berth_core::Code;
+use axum::http::{header, HeaderMap};
 use berth_proto::ApiTokenCreate;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
-async fn account_page(
-    st: &AppState,
-    wu: &WebUser,
-    new_token: String,
-    problem: Option<Problem>,
-) -> Result<AccountPage, ApiError> {
-    let tokens = token_api::list_tokens(st, &wu.cu).await?;
+async fn account_page(st: &AppState, wu: &WebUser, new_token: String) -> Result<AccountPage, crate::service::Error> {
+    let tokens = tokens::list(st, &wu.cu).await?;
+    let second = accounts::second_factor(st, &wu.cu).await?;
     Ok(AccountPage {
         l: layout(wu, "My account", "account"),
         role_description: wu.cu.role.describe().to_owned(),
         totp_enabled: wu.totp_enabled,
-        recovery_left: st.store.recovery_codes_left(wu.cu.user.id).await?,
-        require_2fa: auth::require_2fa(&st.store).await?,
+        recovery_left: second.recovery_codes_left,
+        require_2fa: second.required,
         tokens: tokens
             .into_iter()
             .map(|t| TokenView {
@@ -39,12 +36,17 @@ async fn account_page(
             })
             .collect(),
         new_token,
-        problem,
+        problem: None,
     })
 }
 
+/// The account page again, showing why a form on it was refused.
+async fn account_refused(st: &AppState, wu: &WebUser, e: impl Into<ApiError>) -> WebResult {
+    form_error(wu, e, account_page(st, wu, String::new())).await
+}
+
 pub async fn account(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
-    let mut page = account_page(&st, &wu, String::new(), None).await.map_err(fail(&wu))?;
+    let mut page = account_page(&st, &wu, String::new()).await.map_err(fail(&wu))?;
     if q.0.contains_key("revoked") {
         page.l = flash(std::mem::take(&mut page.l), "ok", "Token revoked: it no longer works.");
     } else if q.0.contains_key("2fa_off") {
@@ -54,50 +56,15 @@ pub async fn account(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult
 }
 
 pub async fn password(State(st): State<AppState>, headers: HeaderMap, p: Posted) -> WebResult {
-    let wu = &p.user;
-    let result: Result<(), ApiError> = async {
-        wu.cu.require(Action::ManageOwnAccount)?;
-        let current = SecretString::from(p.form.get("current"));
-        // Counted like a failed sign-in, so a stolen session cannot guess the password freely.
-        match auth::password_login(&st.store, &wu.cu.user.username, &current, wu.cu.remote.as_deref()).await {
-            Ok(_) => {}
-            Err(e) if e.code == Code::Unauthenticated => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Code::InvalidInput,
-                    "the current password is wrong",
-                    "type your current password again",
-                ));
-            }
-            Err(e) => return Err(e),
-        }
-        let new = p.form.get("new");
-        auth::validate_password(&new)?;
-        let hash = auth::hash_password_async(SecretString::from(new)).await?;
-        st.store.set_password(wu.cu.user.id, &hash, false).await?;
-        wu.cu
-            .audit(
-                &st.store,
-                "user.password_change",
-                "user",
-                Some(wu.cu.user.id),
-                &wu.cu.user.username,
-                "own password; sessions ended",
-            )
-            .await;
-        Ok(())
-    }
-    .await;
-    match result {
+    let (current, new) = (SecretString::from(p.form.get("current")), SecretString::from(p.form.get("new")));
+    match accounts::change_own_password(&st, &p.user.cu, &current, new).await {
         Ok(()) => {
             let mut resp = see_other("/login?signed_out=1");
-            resp.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0, secure(&headers)));
+            resp.headers_mut()
+                .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0, auth::came_over_tls(&headers)));
             Ok(resp)
         }
-        Err(e) => {
-            let page = account_page(&st, wu, String::new(), Some(Problem::from_api(&e))).await.map_err(fail(wu))?;
-            Ok(render(e.status, &page))
-        }
+        Err(e) => account_refused(&st, &p.user, e).await,
     }
 }
 
@@ -105,43 +72,36 @@ pub async fn token_create(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
     // A value that is present but not a number of days is refused, never read as "no expiry".
     let days = match p.form.opt("expires_in_days").map(|d| d.trim().parse::<u32>()) {
-        None => Ok(None),
-        Some(Ok(d)) => Ok(Some(d)),
-        Some(Err(_)) => Err(ApiError::invalid(
-            "the expiry must be a whole number of days",
-            "enter for example 90, or leave it empty",
-        )),
-    };
-    let created = match days {
-        Ok(days) => {
-            token_api::create_token(&st, &wu.cu, ApiTokenCreate { name: p.form.get("name"), expires_in_days: days })
-                .await
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => {
+            let e = ApiError::invalid(
+                "the expiry must be a whole number of days",
+                "enter for example 90, or leave it empty",
+            );
+            return account_refused(&st, wu, e).await;
         }
-        Err(e) => Err(e),
     };
-    match created {
+    match tokens::create(&st, &wu.cu, ApiTokenCreate { name: p.form.get("name"), expires_in_days: days }).await {
         Ok(t) => {
-            let mut page = account_page(&st, wu, t.token, None).await.map_err(fail(wu))?;
+            let mut page = account_page(&st, wu, t.token).await.map_err(fail(wu))?;
             page.l = flash(std::mem::take(&mut page.l), "ok", format!("Created token {}.", t.info.name));
             ok(&page)
         }
-        Err(e) => {
-            let page = account_page(&st, wu, String::new(), Some(Problem::from_api(&e))).await.map_err(fail(wu))?;
-            Ok(render(e.status, &page))
-        }
+        Err(e) => account_refused(&st, wu, e).await,
     }
 }
 
 pub async fn token_revoke(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
-    token_api::revoke_token(&st, &p.user.cu, id).await.map_err(fail(&p.user))?;
+    tokens::revoke(&st, &p.user.cu, id).await.map_err(fail(&p.user))?;
     Ok(see_other("/account?revoked=1"))
 }
 
-async fn totp_view(st: &AppState, wu: &WebUser) -> Result<TotpPage, ApiError> {
+async fn totp_view(st: &AppState, wu: &WebUser) -> Result<TotpPage, crate::service::Error> {
     Ok(TotpPage {
         l: layout(wu, "Two-factor sign-in", "account"),
         enabled: wu.totp_enabled,
-        required: auth::require_2fa(&st.store).await?,
+        required: accounts::second_factor(st, &wu.cu).await?.required,
         secret: String::new(),
         uri: String::new(),
         recovery_codes: Vec::new(),
@@ -153,7 +113,8 @@ pub async fn totp_page(State(st): State<AppState>, wu: WebUser) -> WebResult {
     ok(&totp_view(&st, &wu).await.map_err(fail(&wu))?)
 }
 
-fn show_secret(page: &mut TotpPage, user: &str, secret: &str) {
+fn show_secret(page: &mut TotpPage, user: &str, secret: &SecretString) {
+    let secret = secret.expose_secret();
     page.secret = secret
         .chars()
         .collect::<Vec<_>>()
@@ -166,76 +127,41 @@ fn show_secret(page: &mut TotpPage, user: &str, secret: &str) {
 
 pub async fn totp_start(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
-    wu.cu.require(Action::ManageOwnAccount).map_err(fail(wu))?;
+    let secret = accounts::start_totp(&st, &wu.cu).await.map_err(fail(wu))?;
     let mut page = totp_view(&st, wu).await.map_err(fail(wu))?;
-    if wu.totp_enabled {
-        return ok(&page);
+    if let Some(secret) = secret {
+        show_secret(&mut page, &wu.cu.user.username, &secret);
     }
-    let secret = auth::totp::generate_secret();
-    st.store.set_pending_totp(wu.cu.user.id, &SecretString::from(secret.clone())).await?;
-    show_secret(&mut page, &wu.cu.user.username, &secret);
     ok(&page)
 }
 
 pub async fn totp_confirm(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
-    wu.cu.require(Action::ManageOwnAccount).map_err(fail(wu))?;
-    let uid = wu.cu.user.id;
+    let confirmed = accounts::confirm_totp(&st, &wu.cu, &p.form.get("code")).await.map_err(fail(wu))?;
     let mut page = totp_view(&st, wu).await.map_err(fail(wu))?;
-    if wu.totp_enabled || st.store.totp_state(uid).await?.is_none() {
-        return ok(&page);
+    match confirmed {
+        TotpConfirm::NothingPending => ok(&page),
+        TotpConfirm::Mismatch { secret } => {
+            show_secret(&mut page, &wu.cu.user.username, &secret);
+            page.problem = Some(Problem {
+                message: "That code does not match.".into(),
+                remedy: "check that the phone's clock is right and enter the code currently shown".into(),
+                ..Problem::default()
+            });
+            Ok(super::render(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        TotpConfirm::Enabled { recovery_codes } => {
+            page.enabled = true;
+            page.recovery_codes = recovery_codes;
+            ok(&page)
+        }
     }
-    let secret = st.store.totp_secret(uid).await?;
-    let code = p.form.get("code").chars().filter(char::is_ascii_digit).collect::<String>();
-    let step = auth::totp::verify(secret.expose_secret(), &code, Utc::now().timestamp());
-    let accepted = match step {
-        Some(s) => st.store.use_totp_step(uid, s).await?,
-        None => false,
-    };
-    if !accepted {
-        show_secret(&mut page, &wu.cu.user.username, secret.expose_secret());
-        page.problem = Some(Problem {
-            message: "That code does not match.".into(),
-            remedy: "check that the phone's clock is right and enter the code currently shown".into(),
-            ..Problem::default()
-        });
-        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    }
-    let codes = auth::new_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| auth::recovery_code_hash(c)).collect();
-    st.store.enable_totp(uid, &hashes).await?;
-    wu.cu
-        .audit(
-            &st.store,
-            "user.2fa_enable",
-            "user",
-            Some(uid),
-            &wu.cu.user.username,
-            "TOTP on; 10 recovery codes issued",
-        )
-        .await;
-    page.enabled = true;
-    page.recovery_codes = codes;
-    ok(&page)
 }
 
 pub async fn totp_disable(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
-    wu.cu.require(Action::ManageOwnAccount).map_err(fail(wu))?;
-    let mut page = totp_view(&st, wu).await.map_err(fail(wu))?;
-    if page.required {
-        page.problem = Some(Problem {
-            message: "Two-factor sign-in is required here.".into(),
-            remedy: "an administrator can change that under Admin > Users".into(),
-            ..Problem::default()
-        });
-        return Ok(render(StatusCode::CONFLICT, &page));
+    match accounts::disable_totp(&st, &wu.cu, &p.form.get("code")).await {
+        Ok(()) => Ok(see_other("/account?2fa_off=1")),
+        Err(e) => form_error(wu, e, totp_view(&st, wu)).await,
     }
-    if let Err(e) = auth::second_factor(&st.store, &wu.cu.user, &p.form.get("code"), wu.cu.remote.as_deref()).await {
-        page.problem = Some(Problem::from_api(&e));
-        return Ok(render(e.status, &page));
-    }
-    st.store.disable_totp(wu.cu.user.id).await?;
-    wu.cu.audit(&st.store, "user.2fa_disable", "user", Some(wu.cu.user.id), &wu.cu.user.username, "by the user").await;
-    Ok(see_other("/account?2fa_off=1"))
 }

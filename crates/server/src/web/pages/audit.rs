@@ -1,16 +1,20 @@
-//! Admin > Audit: the audit log, newest first.
+//! Admin > Audit: the audit log, newest first (use case in `service::audit`).
 
-use super::*;
-use crate::api::audit as audit_api;
+use super::{fail, layout, ok, Q};
+use crate::service::audit;
 use crate::state::AppState;
-use crate::web::views::*;
+use crate::web::views::{when, AuditPage, AuditView};
 use crate::web::{WebResult, WebUser};
 use axum::extract::State;
 
 pub async fn audit(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
     let before = q.0.get("before").and_then(|v| v.parse().ok());
-    let entries = audit_api::read_audit(&st, &wu.cu, before, Some(100)).await.map_err(fail(&wu))?;
-    let older = if entries.len() == 100 { entries.last().map(|e| e.id) } else { None };
+    let entries = audit::read(&st, &wu.cu, before, Some(audit::PAGE)).await.map_err(fail(&wu))?;
+    let older = if entries.len() == usize::try_from(audit::PAGE).unwrap_or(usize::MAX) {
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
     let page = AuditPage {
         l: layout(&wu, "Audit log", "audit"),
         entries: entries

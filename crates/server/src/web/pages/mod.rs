@@ -86,6 +86,41 @@ fn fail<E: Into<ApiError>>(wu: &WebUser) -> impl FnOnce(E) -> WebError + '_ {
     }
 }
 
+/// A page with a form that can show why it was refused.
+pub trait FormPage: Template {
+    /// Puts the refusal into the page's problem box (a page may also clear a field it must not echo).
+    fn show_problem(&mut self, problem: Problem);
+}
+
+macro_rules! form_pages {
+    ($($page:ty),* $(,)?) => {$(
+        impl FormPage for $page {
+            fn show_problem(&mut self, problem: Problem) {
+                self.problem = Some(problem);
+            }
+        }
+    )*};
+}
+
+form_pages!(AccountPage, TotpPage, UsersPage);
+
+/// Re-renders a form page with the error its use case answered: the page (built by `page`, only
+/// when needed) shows the problem, under the error's status. A refusal of the role is the "Not
+/// allowed" page in the signed-in frame instead, as the form itself is not the caller's to use.
+async fn form_error<P: FormPage, E: Into<ApiError>>(
+    wu: &WebUser,
+    e: impl Into<ApiError>,
+    page: impl std::future::Future<Output = Result<P, E>>,
+) -> WebResult {
+    let e = e.into();
+    if e.status == StatusCode::FORBIDDEN {
+        return Err(fail(wu)(e));
+    }
+    let mut page = page.await.map_err(fail(wu))?;
+    page.show_problem(Problem::from_api(&e));
+    Ok(render(e.status, &page))
+}
+
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }

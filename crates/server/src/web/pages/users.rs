@@ -1,20 +1,20 @@
-//! Admin > Users and the instance-wide security settings.
+//! Admin > Users and the instance-wide security settings (use cases in `service::accounts`).
 
-use super::*;
-use crate::api::users as user_api;
+use super::{enc, fail, flash, form_error, layout, ok, see_other, Q};
 use crate::auth::Role;
 use crate::error::ApiError;
+use crate::service::{accounts, Error};
 use crate::state::AppState;
-use crate::web::views::*;
+use crate::web::views::{when, UserRow, UsersPage};
 use crate::web::{Posted, WebResult, WebUser};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use berth_core::Code;
 use berth_proto::{Settings, UserCreate, UserUpdate};
 
-async fn users_page(st: &AppState, wu: &WebUser, problem: Option<Problem>) -> Result<UsersPage, ApiError> {
-    let list = user_api::list_users(st, &wu.cu).await?;
-    let settings = user_api::get_settings(st, &wu.cu).await?;
+async fn users_page(st: &AppState, wu: &WebUser) -> Result<UsersPage, Error> {
+    let list = accounts::list_users(st, &wu.cu).await?;
+    let settings = accounts::settings(st, &wu.cu).await?;
     Ok(UsersPage {
         l: layout(wu, "Users", "users"),
         users: list
@@ -32,58 +32,58 @@ async fn users_page(st: &AppState, wu: &WebUser, problem: Option<Problem>) -> Re
             .collect(),
         roles: Role::ALL.iter().map(|r| (r.as_str().to_owned(), r.describe().to_owned())).collect(),
         require_2fa: settings.require_2fa,
-        problem,
+        problem: None,
     })
 }
 
 pub async fn users(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
-    let mut page = users_page(&st, &wu, None).await.map_err(fail(&wu))?;
+    let mut page = users_page(&st, &wu).await.map_err(fail(&wu))?;
     if let Some(m) = q.0.get("done") {
         page.l = flash(std::mem::take(&mut page.l), "ok", m.chars().take(200).collect::<String>());
     }
     ok(&page)
 }
 
-async fn users_result(st: &AppState, wu: &WebUser, r: Result<String, ApiError>) -> WebResult {
+/// Back to the list with what was done, or the list again with why it was refused.
+async fn users_result(st: &AppState, wu: &WebUser, r: Result<String, impl Into<ApiError>>) -> WebResult {
     match r {
         Ok(msg) => Ok(see_other(&format!("/admin/users?done={}", enc(&msg)))),
-        Err(e) if e.status == StatusCode::FORBIDDEN => Err(fail(wu)(e)),
-        Err(e) => {
-            let page = users_page(st, wu, Some(Problem::from_api(&e))).await.map_err(fail(wu))?;
-            Ok(render(e.status, &page))
-        }
+        Err(e) => form_error(wu, e, users_page(st, wu)).await,
     }
 }
 
 pub async fn user_create(State(st): State<AppState>, p: Posted) -> WebResult {
     let req =
         UserCreate { username: p.form.get("username"), password: p.form.get("password"), role: p.form.get("role") };
-    let r = user_api::create_user(&st, &p.user.cu, req).await.map(|u| format!("Added {} as {}.", u.username, u.role));
+    let r = accounts::create_user(&st, &p.user.cu, req).await.map(|u| format!("Added {} as {}.", u.username, u.role));
     users_result(&st, &p.user, r).await
 }
 
 pub async fn user_op(State(st): State<AppState>, Path((id, op)): Path<(i64, String)>, p: Posted) -> WebResult {
     let cu = &p.user.cu;
     let r = match op.as_str() {
-        "role" => user_api::update_user(&st, cu, id, UserUpdate { role: Some(p.form.get("role")), password: None })
+        "role" => accounts::update_user(&st, cu, id, UserUpdate { role: Some(p.form.get("role")), password: None })
             .await
             .map(|u| format!("{} is now {}.", u.username, u.role)),
         "password" => {
-            user_api::update_user(&st, cu, id, UserUpdate { role: None, password: Some(p.form.get("password")) })
+            accounts::update_user(&st, cu, id, UserUpdate { role: None, password: Some(p.form.get("password")) })
                 .await
                 .map(|u| format!("Password of {} reset; their sessions ended.", u.username))
         }
-        "unlock" => user_api::clear_lockout(&st, cu, id).await.map(|()| "Lockout cleared.".to_owned()),
-        "totp-reset" => user_api::reset_totp(&st, cu, id).await.map(|()| "Two-factor sign-in removed.".to_owned()),
-        "delete" => user_api::delete_user(&st, cu, id).await.map(|()| "User deleted.".to_owned()),
-        _ => Err(ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such user action", "")),
+        "unlock" => accounts::clear_lockout(&st, cu, id).await.map(|()| "Lockout cleared.".to_owned()),
+        "totp-reset" => accounts::reset_totp(&st, cu, id).await.map(|()| "Two-factor sign-in removed.".to_owned()),
+        "delete" => accounts::delete_user(&st, cu, id).await.map(|()| "User deleted.".to_owned()),
+        _ => {
+            let e = ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such user action", "");
+            return users_result(&st, &p.user, Err::<String, _>(e)).await;
+        }
     };
     users_result(&st, &p.user, r).await
 }
 
 pub async fn settings(State(st): State<AppState>, p: Posted) -> WebResult {
     let want = p.form.get("require_2fa") == "true";
-    let r = user_api::put_settings(&st, &p.user.cu, Settings { require_2fa: want }).await.map(|s| {
+    let r = accounts::update_settings(&st, &p.user.cu, Settings { require_2fa: want }).await.map(|s| {
         if s.require_2fa { "Two-factor sign-in is now required." } else { "Two-factor sign-in is optional." }.to_owned()
     });
     users_result(&st, &p.user, r).await

@@ -1,0 +1,88 @@
+//! The audit log: writing an entry for each change (and each refused sign-in), and reading it.
+
+use crate::auth::{Action, CurrentUser};
+use crate::service::Result;
+use crate::state::AppState;
+use berth_proto::AuditEntry;
+use berth_store::{AuditRow, NewAudit, Store};
+
+/// How many entries a page of the log holds unless the caller asks for another number.
+pub const PAGE: i64 = 100;
+
+impl CurrentUser {
+    /// Writes an audit entry for a change this caller made. `detail` must never hold a secret.
+    pub async fn audit(
+        &self,
+        store: &Store,
+        action: &str,
+        target_kind: &str,
+        target_id: Option<i64>,
+        target_name: &str,
+        detail: impl Into<String>,
+    ) {
+        let e = NewAudit {
+            actor_id: Some(self.user.id),
+            actor: self.user.username.clone(),
+            action: action.to_owned(),
+            target_kind: target_kind.to_owned(),
+            target_id,
+            target_name: target_name.chars().take(200).collect(),
+            detail: detail.into().chars().take(2000).collect(),
+            remote_addr: self.remote.clone(),
+            outcome: "ok".to_owned(),
+        };
+        if let Err(err) = store.audit(&e).await {
+            // The change itself is done; losing its audit entry must be loud in the log.
+            tracing::error!(action, "cannot write the audit log: {err}");
+        }
+    }
+}
+
+/// Writes an entry about a name that has not proved who it is (a refused sign-in): the name is
+/// the one typed, cut to 64 characters. Unlike [`CurrentUser::audit`] a failure is returned, as
+/// nothing has changed yet that the entry would describe.
+pub(crate) async fn unproven(
+    store: &Store,
+    username: &str,
+    action: &str,
+    outcome: &str,
+    detail: String,
+    remote: Option<&str>,
+) -> Result<()> {
+    let name: String = username.chars().take(64).collect();
+    store
+        .audit(&NewAudit {
+            actor: name.clone(),
+            action: action.to_owned(),
+            target_kind: "user".into(),
+            target_name: name,
+            detail,
+            remote_addr: remote.map(str::to_owned),
+            outcome: outcome.to_owned(),
+            ..NewAudit::default()
+        })
+        .await?;
+    Ok(())
+}
+
+fn to_wire(r: AuditRow) -> AuditEntry {
+    AuditEntry {
+        id: r.id,
+        at: r.at,
+        actor_id: r.actor_id,
+        actor: r.actor,
+        action: r.action,
+        target_kind: r.target_kind,
+        target_id: r.target_id,
+        target_name: r.target_name,
+        detail: r.detail,
+        remote_addr: r.remote_addr,
+        outcome: r.outcome,
+    }
+}
+
+/// The log, newest first: entries older than `before` (an id), at most `limit` ([`PAGE`] unless given).
+pub async fn read(st: &AppState, u: &CurrentUser, before: Option<i64>, limit: Option<i64>) -> Result<Vec<AuditEntry>> {
+    u.require(Action::ReadAudit)?;
+    Ok(st.store.list_audit(before, limit.unwrap_or(PAGE)).await?.into_iter().map(to_wire).collect())
+}
