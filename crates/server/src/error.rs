@@ -168,23 +168,3 @@ fn conflict(c: Conflict) -> ApiError {
     };
     ApiError::new(StatusCode::CONFLICT, code, message, remedy)
 }
-
-// TEMP bridges while use cases move into the service layer; removed when no adapter touches the
-// store or the core rules directly.
-impl From<berth_store::StoreError> for ApiError {
-    fn from(e: berth_store::StoreError) -> Self {
-        ServiceError::from(e).into()
-    }
-}
-
-impl From<berth_core::credential::CredentialRuleError> for ApiError {
-    fn from(e: berth_core::credential::CredentialRuleError) -> Self {
-        ServiceError::from(e).into()
-    }
-}
-
-impl From<berth_core::UrlError> for ApiError {
-    fn from(e: berth_core::UrlError) -> Self {
-        ServiceError::from(e).into()
-    }
-}

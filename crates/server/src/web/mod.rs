@@ -137,12 +137,6 @@ impl From<crate::service::Error> for WebError {
     }
 }
 
-impl From<berth_store::StoreError> for WebError {
-    fn from(e: berth_store::StoreError) -> Self {
-        WebError::Api(e.into())
-    }
-}
-
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {

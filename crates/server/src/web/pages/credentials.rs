@@ -124,7 +124,7 @@ fn parse_date(s: Option<String>) -> Result<Option<NaiveDate>, ApiError> {
 pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
     wu.cu.require(Action::CreateCredential).map_err(fail(wu))?;
-    let mut page = credential_new_page(wu, Some(&p.form));
+    let page = credential_new_page(wu, Some(&p.form));
     let req = (|| -> Result<CredentialCreate, ApiError> {
         let kind = CredentialKind::parse(&p.form.get("kind"))
             .ok_or_else(|| ApiError::invalid("choose a Credential Type", "pick one from the list"))?;
@@ -144,10 +144,7 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
     };
     match result {
         Ok(c) => Ok(see_other(&format!("/credentials?created={}", enc(&c.name)))),
-        Err(e) => {
-            page.problem = Some(Problem::from_api(&e));
-            Ok(render(e.status, &page))
-        }
+        Err(e) => form_error(wu, e, async { Ok::<_, ApiError>(page) }).await,
     }
 }
 
@@ -203,12 +200,8 @@ pub async fn credential_token(State(st): State<AppState>, Path(id): Path<i64>, p
                 .collect();
             ok(&page)
         }
-        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
-        Err(e) => {
-            let mut page = credential_page(&st, wu, id).await.map_err(fail(wu))?;
-            page.problem = Some(Problem::from_api(&e));
-            Ok(render(e.status, &page))
-        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
+        Err(e) => form_error(wu, e, credential_page(&st, wu, id)).await,
     }
 }
 
@@ -232,12 +225,8 @@ pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p:
     };
     match credentials::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/credentials/{id}?saved=1"))),
-        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
-        Err(e) => {
-            let mut page = credential_page(&st, wu, id).await.map_err(fail(wu))?;
-            page.problem = Some(Problem::from_api(&e));
-            Ok(render(e.status, &page))
-        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
+        Err(e) => form_error(wu, e, credential_page(&st, wu, id)).await,
     }
 }
 

@@ -205,14 +205,13 @@ fn step_titles() -> String {
     serde_json::Value::Object(titles).to_string()
 }
 
-impl RegisterPage {
-    /// Shows why the API refused the form. A URL refused for carrying a password is not
-    /// echoed back into the page.
-    fn refused(&mut self, e: &ApiError) {
-        if e.code == berth_core::Code::SecretInUrl {
+/// A URL refused for carrying a password is not echoed back into the page.
+impl FormPage for RegisterPage {
+    fn show_problem(&mut self, problem: Problem) {
+        if problem.code == Code::SecretInUrl.as_str() {
             self.clone_url.clear();
         }
-        self.problem = Some(Problem::from_api(e));
+        self.problem = Some(problem);
     }
 }
 
@@ -240,7 +239,7 @@ async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, 
             page.branch_options = names.iter().take(500).map(|s| (*s).to_owned()).collect();
         }
         Err(e) => {
-            page.refused(&ApiError::from(e));
+            page.show_problem(Problem::from_api(&ApiError::from(e)));
             page.branch_enabled = false;
         }
     }
@@ -263,11 +262,7 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
     };
     match repositories::register(&st, &wu.cu, req).await.map_err(ApiError::from) {
         Ok(r) => Ok(see_other(&format!("/?registered={}", r.id))),
-        Err(e) if e.status == StatusCode::FORBIDDEN => Err(fail(wu)(e)),
-        Err(e) => {
-            page.refused(&e);
-            Ok(render(e.status, &page))
-        }
+        Err(e) => form_error(wu, e, async { Ok::<_, ApiError>(page) }).await,
     }
 }
 
@@ -377,10 +372,7 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) ->
     };
     match repositories::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/repositories/{id}?saved=1"))),
-        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
-        Err(e) => {
-            page.refused(&e);
-            Ok(render(e.status, &page))
-        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
+        Err(e) => form_error(wu, e, async { Ok::<_, ApiError>(page) }).await,
     }
 }
