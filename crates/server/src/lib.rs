@@ -117,9 +117,9 @@ pub struct Ready {
 pub async fn prepare(config: Config) -> Result<Ready, StartError> {
     auth::set_trust_forwarded(config.trust_forwarded);
     let store = open_store(&config).await?;
-    let generated = auth::bootstrap_admin(&store, config.admin_password.as_ref())
-        .await
-        .map_err(|e| StartError::Other(format!("cannot create the first administrator: {}", e.message)))?;
+    let generated = service::accounts::bootstrap_admin(&store, config.admin_password.as_ref()).await.map_err(|e| {
+        StartError::Other(format!("cannot create the first administrator: {}", error::ApiError::from(e).message))
+    })?;
     let git = git_client(&config)?;
     let instance = Arc::new(instance::Instance::new(config.instance_id.clone()));
     Ok(Ready {

@@ -18,15 +18,6 @@ pub use secrets::{
 
 pub const ADMIN_ROLE: &str = berth_store::ADMIN_ROLE;
 
-/// Creates the first administrator when the database has no user (see
-/// [`crate::service::accounts::bootstrap_admin`]); kept here with its former error type for start-up.
-pub async fn bootstrap_admin(
-    store: &berth_store::Store,
-    configured: Option<&secrecy::SecretString>,
-) -> Result<Option<String>, crate::error::ApiError> {
-    Ok(crate::service::accounts::bootstrap_admin(store, configured).await?)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Everything, including users, settings and the audit log.
