@@ -29,15 +29,6 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, Code::InvalidInput, message, remedy)
     }
 
-    pub fn unauthenticated() -> Self {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            Code::Unauthenticated,
-            "missing, invalid or expired session token",
-            "log in with POST /api/v1/auth/login (or `berth login`) and send Authorization: Bearer <token>",
-        )
-    }
-
     pub fn not_found(entity: Entity) -> Self {
         let what = entity.as_str();
         ApiError::new(

@@ -146,6 +146,18 @@ pub(crate) async fn has_second_factor(store: &Store, user_id: i64) -> Result<boo
     Ok(store.totp_state(user_id).await?.is_some_and(|t| t.enabled))
 }
 
+/// The password of a sign-in, and whether a second factor must follow it.
+async fn first_factor(
+    st: &AppState,
+    username: &str,
+    password: &SecretString,
+    remote: Option<&str>,
+) -> Result<(User, bool)> {
+    let user = check_password(&st.store, username, password, remote).await?;
+    let has_totp = has_second_factor(&st.store, user.id).await?;
+    Ok((user, has_totp))
+}
+
 /// Both factors passed: the name's failures are forgotten and the sign-in audited.
 async fn signed_in(
     st: &AppState,
@@ -175,8 +187,7 @@ pub async fn api_login(
     password: &SecretString,
     remote: Option<String>,
 ) -> Result<LoginResponse> {
-    let user = check_password(&st.store, username, password, remote.as_deref()).await?;
-    let has_totp = has_second_factor(&st.store, user.id).await?;
+    let (user, has_totp) = first_factor(st, username, password, remote.as_deref()).await?;
     if has_totp || second_factor_required(&st.store).await? {
         let message = if has_totp {
             "this account signs in with a second factor, which the password login of the API cannot take"
@@ -283,8 +294,7 @@ pub async fn web_sign_in(
     password: &SecretString,
     remote: Option<String>,
 ) -> Result<NewWebSession> {
-    let user = check_password(&st.store, username, password, remote.as_deref()).await?;
-    let has_totp = has_second_factor(&st.store, user.id).await?;
+    let (user, has_totp) = first_factor(st, username, password, remote.as_deref()).await?;
     if !has_totp {
         signed_in(st, &user, remote, Via::Web, "web", "password").await?;
     }
