@@ -2,15 +2,12 @@
 //! database and key file as a running server, which keeps working throughout.
 
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::{auth, open_store, StartError};
 use secrecy::SecretString;
 
 pub async fn reset_password(config: &Config, username: &str, password: &SecretString) -> Result<(), StartError> {
-    auth::validate_password(secrecy::ExposeSecret::expose_secret(password)).map_err(|e| {
-        let e = ApiError::from(e);
-        StartError::Other(format!("{}: {}", e.message, e.remedy))
-    })?;
+    auth::validate_password(secrecy::ExposeSecret::expose_secret(password))
+        .map_err(|_| StartError::Other(format!("{}: {}", auth::PasswordRule::MESSAGE, auth::PasswordRule::REMEDY)))?;
     let store = open_store(config).await?;
     // A mistyped name must not create a new administrator: users are created in the UI or API.
     let Some(user) = store.find_user(username).await? else {
@@ -19,7 +16,7 @@ pub async fn reset_password(config: &Config, username: &str, password: &SecretSt
             username.chars().take(64).collect::<String>()
         )));
     };
-    let hash = auth::hash_password(password).map_err(|e| StartError::Other(ApiError::from(e).message))?;
+    let hash = auth::hash_password(password).map_err(|e| StartError::Other(e.to_string()))?;
     store.set_password(user.id, &hash, true).await?;
     Ok(())
 }

@@ -89,6 +89,13 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// A web page's own role gate (may this caller see the form at all?) answers like a use case.
+impl From<crate::auth::Forbidden> for ApiError {
+    fn from(f: crate::auth::Forbidden) -> Self {
+        ServiceError::from(f).into()
+    }
+}
+
 fn forbidden(role: Role, action: Action) -> ApiError {
     let who = match action {
         Action::ManageUsers | Action::ReadAudit | Action::ManageSettings | Action::DeleteCredential => "the admin role",

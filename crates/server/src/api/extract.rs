@@ -1,6 +1,10 @@
-//! Request extractors that answer bad input in Berth's error format instead of axum's plain text.
+//! Request extractors that answer bad input in Berth's error format instead of axum's plain text,
+//! and the caller of an API request, from its bearer token.
 
+use crate::auth::{bearer_token, remote_addr, CurrentUser};
 use crate::error::ApiError;
+use crate::service::sessions;
+use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -89,5 +93,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 "see /api/openapi.json for the parameters this endpoint takes",
             )),
         }
+    }
+}
+
+/// `Authorization: Bearer <session or personal API token>`.
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let remote = remote_addr(&parts.extensions, &parts.headers);
+        Ok(sessions::bearer_caller(state, bearer_token(&parts.headers), remote).await?)
     }
 }

@@ -1,11 +1,7 @@
 //! The authenticated caller of a request and where it came from.
 
 use crate::auth::{Action, Role};
-use crate::error::ApiError;
-use crate::service::{self, sessions};
-use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use berth_store::User;
 use std::net::SocketAddr;
@@ -39,24 +35,21 @@ impl CurrentUser {
     }
 
     /// The one gate: every use case that acts calls this first.
-    pub fn require(&self, action: Action) -> service::Result<()> {
+    pub fn require(&self, action: Action) -> Result<(), Forbidden> {
         if self.may(action) {
             Ok(())
         } else {
             tracing::info!(user = self.user.id, action = action.as_str(), "forbidden");
-            Err(service::Error::Forbidden { role: self.role, action })
+            Err(Forbidden { role: self.role, action })
         }
     }
 }
 
-/// `Authorization: Bearer <session or personal API token>`.
-impl FromRequestParts<AppState> for CurrentUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let remote = remote_addr(&parts.extensions, &parts.headers);
-        Ok(sessions::bearer_caller(state, bearer_token(&parts.headers), remote).await?)
-    }
+/// The caller's role does not allow the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forbidden {
+    pub role: Role,
+    pub action: Action,
 }
 
 /// The token of an `Authorization: Bearer` header, if there is one.

@@ -10,10 +10,10 @@ pub mod caller;
 pub mod secrets;
 pub mod totp;
 
-pub use caller::{came_over_tls, remote_addr, set_trust_forwarded, CurrentUser, Via};
+pub use caller::{bearer_token, came_over_tls, remote_addr, set_trust_forwarded, CurrentUser, Forbidden, Via};
 pub use secrets::{
     constant_time_eq, hash_password, hash_password_async, new_csrf_token, new_personal_token, new_recovery_codes,
-    new_token, recovery_code_hash, token_hash, validate_password, verify_password,
+    new_token, recovery_code_hash, token_hash, validate_password, verify_password, HashFailed, PasswordRule,
 };
 
 pub const ADMIN_ROLE: &str = berth_store::ADMIN_ROLE;

@@ -3,7 +3,6 @@
 //! Passwords are hashed with Argon2id. A session or API token is 32 random bytes shown once to
 //! the client; the database keeps only its SHA-256, so a copy of the database opens nothing.
 
-use crate::service::{Error, Result};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine as _;
@@ -11,12 +10,31 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-pub fn hash_password(password: &SecretString) -> Result<String> {
+/// A new password outside the length rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordRule;
+
+impl PasswordRule {
+    pub const MESSAGE: &'static str = "the password must be 12 to 1024 characters long";
+    pub const REMEDY: &'static str = "choose a longer passphrase";
+}
+
+/// Hashing could not run (no randomness, or its thread was lost); never a person's mistake.
+#[derive(Debug)]
+pub struct HashFailed(pub String);
+
+impl std::fmt::Display for HashFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "password hashing failed: {}", self.0)
+    }
+}
+
+pub fn hash_password(password: &SecretString) -> Result<String, HashFailed> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| Error::internal(&e))
+        .map_err(|e| HashFailed(e.to_string()))
 }
 
 pub fn verify_password(password: &SecretString, hash: &str) -> bool {
@@ -25,8 +43,8 @@ pub fn verify_password(password: &SecretString, hash: &str) -> bool {
 }
 
 /// Hashes on a blocking thread: Argon2id is deliberately slow.
-pub async fn hash_password_async(password: SecretString) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| Error::internal(&e))?
+pub async fn hash_password_async(password: SecretString) -> Result<String, HashFailed> {
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| HashFailed(e.to_string()))?
 }
 
 /// Verifies on a blocking thread; a password checked against no user is checked against a
@@ -38,10 +56,10 @@ pub async fn verify_password_async(password: &SecretString, hash: Option<String>
 }
 
 /// Rules for a new password: long enough, not absurdly long.
-pub fn validate_password(password: &str) -> Result<()> {
+pub fn validate_password(password: &str) -> Result<(), PasswordRule> {
     let n = password.chars().count();
     if !(12..=1024).contains(&n) {
-        return Err(Error::invalid("the password must be 12 to 1024 characters long", "choose a longer passphrase"));
+        return Err(PasswordRule);
     }
     Ok(())
 }
@@ -110,7 +128,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashes_verify_and_differ() -> Result<()> {
+    fn hashes_verify_and_differ() -> Result<(), HashFailed> {
         let pw = SecretString::from("correct horse");
         let h1 = hash_password(&pw)?;
         let h2 = hash_password(&pw)?;

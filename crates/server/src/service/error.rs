@@ -123,6 +123,24 @@ impl From<StoreError> for Error {
     }
 }
 
+impl From<crate::auth::Forbidden> for Error {
+    fn from(f: crate::auth::Forbidden) -> Self {
+        Error::Forbidden { role: f.role, action: f.action }
+    }
+}
+
+impl From<crate::auth::PasswordRule> for Error {
+    fn from(_: crate::auth::PasswordRule) -> Self {
+        Error::invalid(crate::auth::PasswordRule::MESSAGE, crate::auth::PasswordRule::REMEDY)
+    }
+}
+
+impl From<crate::auth::HashFailed> for Error {
+    fn from(e: crate::auth::HashFailed) -> Self {
+        Error::internal(&e)
+    }
+}
+
 impl From<CredentialRuleError> for Error {
     fn from(e: CredentialRuleError) -> Self {
         Error::Invalid(Refusal::new(e.code, e.message, e.remedy))
