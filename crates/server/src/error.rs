@@ -109,19 +109,6 @@ fn forbidden(role: Role, action: Action) -> ApiError {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_forbidden_action_is_named_with_the_role_that_allows_it() {
-        let e = ApiError::from(ServiceError::Forbidden { role: Role::Viewer, action: Action::RegisterRepository });
-        assert_eq!(e.status, StatusCode::FORBIDDEN);
-        assert!(e.message.starts_with("You must have permission to register a repository"), "{}", e.message);
-        assert!(e.remedy.contains("registrar or admin"), "{}", e.remedy);
-    }
-}
-
 fn conflict(c: Conflict) -> ApiError {
     let (code, message, remedy) = match c {
         Conflict::RepositoryRegistered { id, name, clone_url } => (
@@ -165,4 +152,17 @@ fn conflict(c: Conflict) -> ApiError {
         ),
     };
     ApiError::new(StatusCode::CONFLICT, code, message, remedy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forbidden_action_is_named_with_the_role_that_allows_it() {
+        let e = ApiError::from(ServiceError::Forbidden { role: Role::Viewer, action: Action::RegisterRepository });
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        assert!(e.message.starts_with("You must have permission to register a repository"), "{}", e.message);
+        assert!(e.remedy.contains("registrar or admin"), "{}", e.remedy);
+    }
 }

@@ -51,7 +51,8 @@ pub enum KeyringError {
     Permissions { path: PathBuf, mode: u32 },
 }
 
-const HEADER: &str = "# Berth master keys. Keep this file secret and backed up: without it no stored secret can be opened.\n\
+const HEADER: &str =
+    "# Berth master keys. Keep this file secret and backed up: without it no stored secret can be opened.\n\
 # One key a line, `<key-id> <base64>`; the last line is the active key.\n";
 
 impl Keyring {
@@ -70,7 +71,8 @@ impl Keyring {
 
     pub fn load(path: &Path) -> Result<Keyring, KeyringError> {
         check_permissions(path)?;
-        let mut text = std::fs::read_to_string(path).map_err(|source| KeyringError::Read { path: path.to_owned(), source })?;
+        let mut text =
+            std::fs::read_to_string(path).map_err(|source| KeyringError::Read { path: path.to_owned(), source })?;
         let parsed = parse(path, &text);
         text.zeroize();
         let keys = parsed?;

@@ -8,4 +8,3 @@ pub mod vault;
 pub use keyring::{Keyring, KeyringError};
 pub use store::*;
 pub use vault::{Sealed, Vault, VaultError};
-

@@ -7,8 +7,8 @@
 
 use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, Step, StepName};
 use berth_store::{
-    AuthResult, CredentialPatch, Dialect, Entity, ExistingRepo, NewCheck, NewCredential, NewRepository, Store, StoreError,
-    VaultError,
+    AuthResult, CredentialPatch, Dialect, Entity, ExistingRepo, NewCheck, NewCredential, NewRepository, Store,
+    StoreError, VaultError,
 };
 use berth_testkit::pg::test_database_url;
 use chrono::{Duration, Utc};
@@ -85,7 +85,12 @@ async fn database_holds_no_plaintext_secret() -> R {
     let fx = Fixture::new();
     let store = fx.open("master.key").await?;
     let id = add_credential(&store, "ci", SECRET).await?;
-    store.update_credential(id, CredentialPatch { secret: Some(SecretString::from(format!("{SECRET}-rotated"))), ..Default::default() }).await?;
+    store
+        .update_credential(
+            id,
+            CredentialPatch { secret: Some(SecretString::from(format!("{SECRET}-rotated"))), ..Default::default() },
+        )
+        .await?;
     assert_eq!(store.credential_secret(id).await?.expose_secret(), format!("{SECRET}-rotated"));
     store.close().await;
     if store.dialect() == Dialect::Sqlite {
@@ -118,7 +123,8 @@ async fn wrong_master_key_fails_and_changes_nothing() -> R {
         store.execute_unchecked("PRAGMA wal_checkpoint(TRUNCATE)", &[]).await?;
     }
     store.close().await;
-    let digest = |p: &Path| std::fs::read(p).map(|b| (b.len(), b.iter().fold(0u64, |h, x| h.rotate_left(5) ^ u64::from(*x))));
+    let digest =
+        |p: &Path| std::fs::read(p).map(|b| (b.len(), b.iter().fold(0u64, |h, x| h.rotate_left(5) ^ u64::from(*x))));
     let db = fx.dir.path().join("berth.db");
     let before = if sqlite { Some(digest(&db)?) } else { None };
     // A missing key file is not replaced by a fresh one.
@@ -194,14 +200,20 @@ async fn credentials_in_use_and_duplicates() -> R {
         other => panic!("expected already_registered, got {other:?}"),
     }
     let same_name = store
-        .create_repository(&NewRepository { repo_key: "bitbucket-cloud:ws/other".into(), name: "APP".into(), ..repo("app", id) })
+        .create_repository(&NewRepository {
+            repo_key: "bitbucket-cloud:ws/other".into(),
+            name: "APP".into(),
+            ..repo("app", id)
+        })
         .await;
     assert!(
         matches!(&same_name, Err(StoreError::NameTaken { what: Entity::Repository, name }) if name == "APP"),
         "{same_name:?}"
     );
     match store.delete_credential(id).await {
-        Err(StoreError::CredentialInUse { repositories }) => assert_eq!(repositories, vec![(created.id, "app".to_owned())]),
+        Err(StoreError::CredentialInUse { repositories }) => {
+            assert_eq!(repositories, vec![(created.id, "app".to_owned())])
+        }
         other => panic!("expected credential_in_use, got {other:?}"),
     }
     store.delete_repository(created.id).await?;
@@ -229,7 +241,12 @@ async fn a_due_check_is_leased_once_and_an_expired_lease_is_taken_over() -> R {
     for i in 0..20 {
         a.create_repository(&repo(&format!("r{i}"), cred)).await?;
     }
-    let later = a.create_repository(&NewRepository { next_check_at: Some(Utc::now() + Duration::hours(1)), ..repo("later", cred) }).await?;
+    let later = a
+        .create_repository(&NewRepository {
+            next_check_at: Some(Utc::now() + Duration::hours(1)),
+            ..repo("later", cred)
+        })
+        .await?;
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
     let (got_a, got_b) = tokio::join!(a.lease_due_checks("a", now, lease, 15), b.lease_due_checks("b", now, lease, 15));
@@ -249,7 +266,8 @@ async fn a_due_check_is_leased_once_and_an_expired_lease_is_taken_over() -> R {
     // After b's leases expire, another instance takes those checks over, and b can no
     // longer finish them.
     let after = lease + Duration::seconds(1);
-    let taken: HashSet<i64> = a.lease_due_checks("c", after, after + Duration::seconds(60), 100).await?.iter().map(|r| r.id).collect();
+    let taken: HashSet<i64> =
+        a.lease_due_checks("c", after, after + Duration::seconds(60), 100).await?.iter().map(|r| r.id).collect();
     assert_eq!(taken, ids_b);
     for id in &ids_b {
         assert!(!b.finish_lease(*id, "b", next).await?, "a lost lease must not finish");
@@ -274,7 +292,8 @@ async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
     let verdict = |failed: bool| {
         let (store, c) = (&store, check(!failed));
         async move {
-            let new = NewCheck { check: &c, reason: CheckReason::Schedule, instance: "i", checked_at: now, duration_ms: 1 };
+            let new =
+                NewCheck { check: &c, reason: CheckReason::Schedule, instance: "i", checked_at: now, duration_ms: 1 };
             let auth = AuthResult { credential_id: cred, failed, pause_after: 3, now };
             store.record_outcome(r.id, &new, Some(auth), None).await.map(|o| o.auth.expect("counted"))
         }
@@ -289,7 +308,9 @@ async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
     let later = now + Duration::hours(2);
     assert!(store.lease_due_checks("i", later, later + Duration::seconds(60), 10).await?.is_empty());
     // Editing the credential resumes them at once.
-    store.update_credential(cred, CredentialPatch { secret: Some(SecretString::from("new")), ..Default::default() }).await?;
+    store
+        .update_credential(cred, CredentialPatch { secret: Some(SecretString::from("new")), ..Default::default() })
+        .await?;
     let c = store.get_credential(cred).await?;
     assert!(c.checks_paused_at.is_none() && c.auth_failures == 0);
     let due = store.lease_due_checks("i", Utc::now() + Duration::seconds(1), later, 10).await?;
@@ -312,11 +333,17 @@ async fn check_history_is_kept_newest_first_and_pruned() -> R {
         let c = check(ok);
         let at = old + Duration::days(i64::try_from(i).unwrap() * 15);
         store
-            .record_check(r.id, &NewCheck { check: &c, reason: CheckReason::Schedule, instance: "i1", checked_at: at, duration_ms: 7 })
+            .record_check(
+                r.id,
+                &NewCheck { check: &c, reason: CheckReason::Schedule, instance: "i1", checked_at: at, duration_ms: 7 },
+            )
             .await?;
     }
     let h = store.check_history(r.id, None, 10).await?;
-    assert_eq!(h.iter().map(|c| c.status).collect::<Vec<_>>(), vec![CheckStatus::Ok, CheckStatus::Fail, CheckStatus::Ok]);
+    assert_eq!(
+        h.iter().map(|c| c.status).collect::<Vec<_>>(),
+        vec![CheckStatus::Ok, CheckStatus::Fail, CheckStatus::Ok]
+    );
     assert_eq!(h[1].code, Code::AuthFailed);
     assert_eq!(h[0].reason, CheckReason::Schedule);
     assert_eq!(h[0].instance, "i1");
@@ -358,8 +385,14 @@ async fn concurrent_edits_of_different_fields_both_land() -> R {
     let id = add_credential(&store, "ci", "s").await?;
     for round in 0..20 {
         let (a, b) = tokio::join!(
-            store.update_credential(id, CredentialPatch { email: Some(Some(format!("jo{round}@example.com"))), ..Default::default() }),
-            store.update_credential(id, CredentialPatch { username: Some(Some(format!("jo-bb-{round}"))), ..Default::default() }),
+            store.update_credential(
+                id,
+                CredentialPatch { email: Some(Some(format!("jo{round}@example.com"))), ..Default::default() }
+            ),
+            store.update_credential(
+                id,
+                CredentialPatch { username: Some(Some(format!("jo-bb-{round}"))), ..Default::default() }
+            ),
         );
         a?;
         b?;

@@ -1,6 +1,8 @@
 //! The pipeline's decisions, against a real `git http-backend` and the forge simulator: where it
 //! stops, which steps run for which provider, and how the REST and Git verdicts combine.
 
+#![allow(clippy::expect_used)]
+
 use super::*;
 use berth_core::{Integration, NetworkPolicy, Provider};
 use berth_git::GitClientConfig;

@@ -11,9 +11,7 @@ impl Store {
     // ---------------------------------------------------------------- users and sessions
 
     pub async fn count_users(&self) -> Result<i64> {
-        on_pool!(&self.db, |pool| {
-            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?)
-        })
+        on_pool!(&self.db, |pool| { Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?) })
     }
 
     pub async fn create_user(&self, username: &str, password_hash: &str, role: &str) -> Result<User> {
@@ -140,56 +138,55 @@ impl Store {
 
     /// Changes a user's role and ends that user's sessions, so the new role applies at once.
     pub async fn set_role(&self, user_id: Id, role: &str) -> Result<()> {
-        let lock = self.admin_lock_sql();
-        on_pool!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            if let Some(lock) = lock {
-                sqlx::query(lock).bind(ADMIN_ROLE).execute(&mut *tx).await?;
-            }
-            // The last-administrator rule is part of the statement, so two demotions at once
-            // cannot both pass it.
-            let n = sqlx::query(
-                "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3 \
-                 AND ($1 = $4 OR role <> $4 OR (SELECT COUNT(*) FROM users WHERE role = $4) > 1)",
-            )
-            .bind(role)
-            .bind(Utc::now())
-            .bind(user_id)
-            .bind(ADMIN_ROLE)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                let exists: Option<Id> =
-                    sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(user_id).fetch_optional(&mut *tx).await?;
-                return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound(Entity::User) });
-            }
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        self.change_user_keeping_an_admin(user_id, AdminGuarded::SetRole(role)).await
     }
 
     /// Deletes a user with their sessions, tokens and second factor; never the last administrator.
     pub async fn delete_user(&self, user_id: Id) -> Result<()> {
+        self.change_user_keeping_an_admin(user_id, AdminGuarded::Delete).await
+    }
+
+    /// A change that could leave no administrator. The last-administrator rule is part of the
+    /// statement, so two demotions or deletions at once cannot both pass it; a statement that
+    /// changed nothing is the rule refusing, or no such user.
+    async fn change_user_keeping_an_admin(&self, user_id: Id, change: AdminGuarded<'_>) -> Result<()> {
         let lock = self.admin_lock_sql();
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             if let Some(lock) = lock {
                 sqlx::query(lock).bind(ADMIN_ROLE).execute(&mut *tx).await?;
             }
-            let n = sqlx::query(
-                "DELETE FROM users WHERE id = $1 AND (role <> $2 OR (SELECT COUNT(*) FROM users WHERE role = $2) > 1)",
-            )
-            .bind(user_id)
-            .bind(ADMIN_ROLE)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                let exists: Option<Id> =
-                    sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(user_id).fetch_optional(&mut *tx).await?;
+            let changed = match change {
+                AdminGuarded::SetRole(role) => sqlx::query(
+                    "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3 \
+                     AND ($1 = $4 OR role <> $4 OR (SELECT COUNT(*) FROM users WHERE role = $4) > 1)",
+                )
+                .bind(role)
+                .bind(Utc::now())
+                .bind(user_id)
+                .bind(ADMIN_ROLE)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                AdminGuarded::Delete => sqlx::query(
+                    "DELETE FROM users WHERE id = $1 AND (role <> $2 OR (SELECT COUNT(*) FROM users WHERE role = $2) > 1)",
+                )
+                .bind(user_id)
+                .bind(ADMIN_ROLE)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            };
+            if changed == 0 {
+                let exists: Option<Id> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 return Err(if exists.is_some() { StoreError::LastAdmin } else { StoreError::NotFound(Entity::User) });
+            }
+            if let AdminGuarded::SetRole(_) = change {
+                // The new role applies at once: the user's sessions end.
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -490,4 +487,11 @@ impl Store {
             rows.iter().map(audit_from_row).collect()
         })
     }
+}
+
+/// The changes of a user that must leave at least one administrator.
+#[derive(Clone, Copy)]
+enum AdminGuarded<'a> {
+    SetRole(&'a str),
+    Delete,
 }

@@ -14,7 +14,10 @@ use secrecy::SecretString;
 macro_rules! write_sealed {
     ($tx:ident, $table:expr, $id:expr, $sealed:expr) => {{
         let (table, sealed): (&SealedTable, &Sealed) = (&$table, $sealed);
-        let sql = format!("UPDATE {} SET key_id = $1, wrapped_key = $2, ciphertext = $3 WHERE {} = $4", table.table, table.id);
+        let sql = format!(
+            "UPDATE {} SET key_id = $1, wrapped_key = $2, ciphertext = $3 WHERE {} = $4",
+            table.table, table.id
+        );
         sqlx::query(&sql)
             .bind(&sealed.key_id)
             .bind(&sealed.wrapped_key)
@@ -67,8 +70,7 @@ impl Store {
 
     pub async fn get_credential(&self, id: Id) -> Result<CredentialRow> {
         on_pool!(&self.db, |pool| {
-            let row =
-                sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+            let row = sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(pool).await?;
             row.as_ref().map(credential_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::Credential))
         })
     }
@@ -164,7 +166,8 @@ impl Store {
             if !users.is_empty() {
                 return Err(StoreError::CredentialInUse { repositories: users });
             }
-            let n = sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            let n =
+                sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Err(StoreError::NotFound(Entity::Credential));
             }
@@ -193,8 +196,10 @@ impl Store {
             let mut tx = pool.begin().await?;
             let mut rewrapped = 0;
             for t in [CREDENTIAL_SECRETS, TOTP_KEYS] {
-                let sql =
-                    format!("SELECT {} AS row_id, key_id, wrapped_key, ciphertext FROM {} WHERE key_id <> $1", t.id, t.table);
+                let sql = format!(
+                    "SELECT {} AS row_id, key_id, wrapped_key, ciphertext FROM {} WHERE key_id <> $1",
+                    t.id, t.table
+                );
                 let rows = sqlx::query(&sql).bind(&active).fetch_all(&mut *tx).await?;
                 for r in &rows {
                     let id = r.i64("row_id")?;

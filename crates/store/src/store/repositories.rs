@@ -103,11 +103,12 @@ impl Store {
     /// Repositories by name (then id), `limit` of them (all when `None`) after skipping `offset`.
     pub async fn list_repositories_page(&self, limit: Option<i64>, offset: i64) -> Result<Vec<RepositoryRow>> {
         on_pool!(&self.db, |pool| {
-            let rows = sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE, r.id LIMIT $1 OFFSET $2"))
-                .bind(limit.unwrap_or(i64::MAX).max(0))
-                .bind(offset.max(0))
-                .fetch_all(pool)
-                .await?;
+            let rows =
+                sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE, r.id LIMIT $1 OFFSET $2"))
+                    .bind(limit.unwrap_or(i64::MAX).max(0))
+                    .bind(offset.max(0))
+                    .fetch_all(pool)
+                    .await?;
             rows.iter().map(repository_from_row).collect()
         })
     }
@@ -122,8 +123,7 @@ impl Store {
 
     pub async fn delete_repository(&self, id: Id) -> Result<()> {
         on_pool!(&self.db, |pool| {
-            let n =
-                sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(pool).await?.rows_affected();
+            let n = sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(pool).await?.rows_affected();
             if n == 0 {
                 return Err(StoreError::NotFound(Entity::Repository));
             }

@@ -108,7 +108,13 @@ impl Store {
             let lease_kept = match lease {
                 None => None,
                 Some((owner, next)) => Some(
-                    sqlx::query(FINISH_LEASE_SQL).bind(next).bind(repository_id).bind(owner).execute(&mut *tx).await?.rows_affected()
+                    sqlx::query(FINISH_LEASE_SQL)
+                        .bind(next)
+                        .bind(repository_id)
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
                         == 1,
                 ),
             };
@@ -165,12 +171,12 @@ impl Store {
     pub async fn finish_lease(&self, repository_id: Id, owner: &str, next_check_at: DateTime<Utc>) -> Result<bool> {
         on_pool!(&self.db, |pool| {
             let n = sqlx::query(FINISH_LEASE_SQL)
-            .bind(next_check_at)
-            .bind(repository_id)
-            .bind(owner)
-            .execute(pool)
-            .await?
-            .rows_affected();
+                .bind(next_check_at)
+                .bind(repository_id)
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected();
             Ok(n == 1)
         })
     }
