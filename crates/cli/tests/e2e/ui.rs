@@ -114,6 +114,9 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     b.until("the refresh fails with steps", "return !!document.querySelector('#refresh_result table.steps')").await;
     let steps = b.text("#refresh_result").await;
     assert!(steps.contains("repository_not_found_or_no_access") && steps.contains("What to do"), "{steps}");
+    // The script's step table is titled as the server's pages are, from the page's own titles.
+    assert!(steps.contains("Clone URL") && steps.contains("Git smart HTTP"), "{steps}");
+    assert!(!steps.contains("git_discovery"), "step names are not shown raw: {steps}");
     b.shot("11-refresh-failed").await;
     b.click("#register").await;
     b.find("#problem table.steps").await;
