@@ -46,7 +46,7 @@ impl Instance {
         self.wake.notify_one();
     }
 
-    /// Stops taking new checks; running ones finish (see `background::run`).
+    /// Stops taking new checks; running ones finish (see `service::scheduler::run`).
     pub fn begin_shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.stop.notify_waiters();

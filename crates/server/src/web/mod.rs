@@ -1,7 +1,7 @@
 //! The web UI: server-rendered pages (askama templates) that work without JavaScript, with a
-//! small script for Refresh and the branch typeahead. Every action goes through the same
-//! functions as the REST API (`api::*::*_repository`, `api::credentials::*`), so roles, checks
-//! and the audit log are the same wherever a change comes from.
+//! small script for Refresh and the branch typeahead. Every action calls the same use case as
+//! the REST API (`crate::service`), so roles, checks and the audit log are the same wherever a
+//! change comes from; pages only decode forms and render.
 //!
 //! Sessions are the `berth_session` cookie (HttpOnly, SameSite=Strict, Secure behind TLS,
 //! Max-Age = session TTL); the database keeps the token's SHA-256 and a CSRF token that every
