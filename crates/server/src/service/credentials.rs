@@ -269,7 +269,12 @@ pub async fn update(
     let mut rechecks = Vec::new();
     if rotated {
         for (rid, rname) in st.store.repositories_using(id).await? {
-            let row = st.store.get_repository(rid).await?;
+            let row = match st.store.get_repository(rid).await {
+                Ok(row) => row,
+                // Deleted since it was listed: nothing to re-check, and the new token is saved.
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
             let check = recheck(st, &row, CheckReason::Credential).await?;
             rechecks.push(Recheck { repository: RepositoryRef { id: rid, name: rname }, check });
         }
