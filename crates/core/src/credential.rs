@@ -122,14 +122,22 @@ impl CredentialRules<'_> {
         }
         for s in self.scopes {
             if s.is_empty() || s.len() > 100 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(invalid("scopes", format!("{s:?} is not a scope name"), "list scopes such as read:repository:bitbucket"));
+                return Err(invalid(
+                    "scopes",
+                    format!("{s:?} is not a scope name"),
+                    "list scopes such as read:repository:bitbucket",
+                ));
             }
         }
         let username = self.username.map(str::trim).filter(|u| !u.is_empty());
         let email = self.email.map(str::trim).filter(|e| !e.is_empty());
         if let Some(u) = username {
             if u.chars().any(|c| c.is_control() || c == ':') || u.len() > 200 {
-                return Err(invalid("username", "the username contains a colon or control characters", "enter the plain username"));
+                return Err(invalid(
+                    "username",
+                    "the username contains a colon or control characters",
+                    "enter the plain username",
+                ));
             }
         }
         match kind {
@@ -142,7 +150,11 @@ impl CredentialRules<'_> {
                     ));
                 };
                 if !looks_like_email(e) {
-                    return Err(invalid("email", format!("{e:?} is not an email address"), "enter the Atlassian account email"));
+                    return Err(invalid(
+                        "email",
+                        format!("{e:?} is not an email address"),
+                        "enter the Atlassian account email",
+                    ));
                 }
                 if username.is_some_and(looks_like_email) {
                     return Err(invalid(
@@ -169,14 +181,20 @@ pub fn validate_name(name: &str) -> Result<(), CredentialRuleError> {
         return Err(invalid("name", "the name is empty", "give it a name people will recognise"));
     }
     if n.chars().count() > 100 || n.chars().any(char::is_control) {
-        return Err(invalid("name", "the name is over 100 characters or has control characters", "use a shorter, printable name"));
+        return Err(invalid(
+            "name",
+            "the name is over 100 characters or has control characters",
+            "use a shorter, printable name",
+        ));
     }
     Ok(())
 }
 
 fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
-        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !s.contains(char::is_whitespace),
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !s.contains(char::is_whitespace)
+        }
         None => false,
     }
 }
@@ -222,9 +240,9 @@ impl GitIdentity {
 pub fn git_identity(kind: CredentialKind, username: Option<&str>, provider: Provider) -> GitIdentity {
     let username = username.map(str::trim).filter(|u| !u.is_empty());
     match kind {
-        CredentialKind::BitbucketApiToken | CredentialKind::BitbucketAppPassword => GitIdentity::Basic {
-            username: username.unwrap_or(API_TOKEN_GIT_USERNAME).to_owned(),
-        },
+        CredentialKind::BitbucketApiToken | CredentialKind::BitbucketAppPassword => {
+            GitIdentity::Basic { username: username.unwrap_or(API_TOKEN_GIT_USERNAME).to_owned() }
+        }
         CredentialKind::UsernamePassword => GitIdentity::Basic { username: username.unwrap_or("git").to_owned() },
         CredentialKind::AccessToken => match (provider, username) {
             (Provider::BitbucketDatacenter, None) => GitIdentity::Bearer,
@@ -268,8 +286,13 @@ pub const EXPIRY_WARNING_WINDOWS: [i64; 3] = [30, 7, 1];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpiryWarning {
     /// Expires within this many days (30, 7 or 1); `days_left` is the exact count.
-    Within { window: i64, days_left: i64 },
-    Expired { days_ago: i64 },
+    Within {
+        window: i64,
+        days_left: i64,
+    },
+    Expired {
+        days_ago: i64,
+    },
 }
 
 impl ExpiryWarning {
@@ -360,7 +383,10 @@ mod tests {
         let k = CredentialKind::BitbucketApiToken;
         assert_eq!(rules(None, None).validate(k).map_err(|e| e.field), Err("email"));
         assert!(rules(None, Some("jo@example.com")).validate(k).is_ok());
-        assert_eq!(rules(Some("jo@example.com"), Some("jo@example.com")).validate(k).map_err(|e| e.field), Err("username"));
+        assert_eq!(
+            rules(Some("jo@example.com"), Some("jo@example.com")).validate(k).map_err(|e| e.field),
+            Err("username")
+        );
     }
 
     #[test]
@@ -374,11 +400,23 @@ mod tests {
     #[test]
     fn git_identity_per_kind_and_provider() {
         use CredentialKind::*;
-        assert_eq!(git_identity(BitbucketApiToken, None, Provider::BitbucketCloud), GitIdentity::Basic { username: API_TOKEN_GIT_USERNAME.into() });
-        assert_eq!(git_identity(BitbucketApiToken, Some("jo"), Provider::BitbucketCloud), GitIdentity::Basic { username: "jo".into() });
-        assert_eq!(git_identity(AccessToken, None, Provider::BitbucketCloud), GitIdentity::Basic { username: "x-token-auth".into() });
+        assert_eq!(
+            git_identity(BitbucketApiToken, None, Provider::BitbucketCloud),
+            GitIdentity::Basic { username: API_TOKEN_GIT_USERNAME.into() }
+        );
+        assert_eq!(
+            git_identity(BitbucketApiToken, Some("jo"), Provider::BitbucketCloud),
+            GitIdentity::Basic { username: "jo".into() }
+        );
+        assert_eq!(
+            git_identity(AccessToken, None, Provider::BitbucketCloud),
+            GitIdentity::Basic { username: "x-token-auth".into() }
+        );
         assert_eq!(git_identity(AccessToken, None, Provider::BitbucketDatacenter), GitIdentity::Bearer);
-        assert_eq!(git_identity(AccessToken, None, Provider::Github), GitIdentity::Basic { username: "x-access-token".into() });
+        assert_eq!(
+            git_identity(AccessToken, None, Provider::Github),
+            GitIdentity::Basic { username: "x-access-token".into() }
+        );
     }
 
     #[test]

@@ -145,7 +145,18 @@ mod tests {
     #[test]
     fn defaults_refuse_loopback_link_local_unspecified() {
         let p = NetworkPolicy::default();
-        for bad in ["127.0.0.1", "127.8.9.10", "169.254.169.254", "0.0.0.0", "::1", "::", "fe80::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1"] {
+        for bad in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "224.0.0.1",
+        ] {
             assert!(!p.allows(ip(bad)), "{bad} should be refused");
         }
         for good in ["10.1.2.3", "192.168.1.1", "8.8.8.8", "2001:db8::1"] {
