@@ -314,7 +314,7 @@ mod tests {
         let e = update_user(&st, &admin, 999_999, UserUpdate { role: None, password: None }).await.err();
         assert!(matches!(e, Some(Error::NotFound(Entity::User))), "{e:?}");
         delete_user(&st, &admin, viewer.id).await?;
-        let actions: Vec<String> = st.store.list_audit(None, 10).await?.into_iter().map(|a| a.action).collect();
+        let actions: Vec<String> = st.store.list_audit(None, 10).await?.into_iter().map(|a| a.entry.action).collect();
         assert!(
             actions.contains(&"user.create".to_owned()) && actions.contains(&"user.delete".to_owned()),
             "{actions:?}"

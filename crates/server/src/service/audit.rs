@@ -66,18 +66,19 @@ pub(crate) async fn unproven(
 }
 
 fn to_wire(r: AuditRow) -> AuditEntry {
+    let e = r.entry;
     AuditEntry {
         id: r.id,
         at: r.at,
-        actor_id: r.actor_id,
-        actor: r.actor,
-        action: r.action,
-        target_kind: r.target_kind,
-        target_id: r.target_id,
-        target_name: r.target_name,
-        detail: r.detail,
-        remote_addr: r.remote_addr,
-        outcome: r.outcome,
+        actor_id: e.actor_id,
+        actor: e.actor,
+        action: e.action,
+        target_kind: e.target_kind,
+        target_id: e.target_id,
+        target_name: e.target_name,
+        detail: e.detail,
+        remote_addr: e.remote_addr,
+        outcome: e.outcome,
     }
 }
 

@@ -80,28 +80,9 @@ impl Error {
         Error::Invalid(Refusal::new(Code::InvalidInput, message, remedy))
     }
 
-    /// Logs an unexpected failure; the adapters answer it without internals.
+    /// An unexpected failure; the adapter logs it under an id and answers without internals.
     pub fn internal(err: &dyn std::fmt::Display) -> Error {
         Error::Internal(err.to_string())
-    }
-
-    pub fn code(&self) -> Code {
-        match self {
-            Error::Unauthenticated(r) | Error::Refused(r) | Error::Invalid(r) | Error::Locked(r) => r.code,
-            Error::Forbidden { .. } => Code::Forbidden,
-            Error::NotFound(e) => not_found_code(*e),
-            Error::CheckFailed(steps) => {
-                steps.iter().find(|s| s.status == berth_core::StepStatus::Fail).map_or(Code::Internal, |s| s.code)
-            }
-            Error::Conflict(c) => match c {
-                Conflict::RepositoryRegistered { .. } => Code::AlreadyRegistered,
-                Conflict::CredentialInUse { .. } => Code::CredentialInUse,
-                Conflict::NameTaken { .. } => Code::NameTaken,
-                Conflict::CredentialGone => Code::CredentialNotFound,
-                _ => Code::InvalidInput,
-            },
-            Error::Internal(_) => Code::Internal,
-        }
     }
 }
 

@@ -344,8 +344,8 @@ mod tests {
         let e = api_login(&st, "admin", &pw(ADMIN_PASSWORD), None).await.err();
         assert!(matches!(e, Some(Error::Locked(_))), "{e:?}");
         let audit = st.store.list_audit(None, 10).await?;
-        assert!(audit.iter().any(|a| a.action == "auth.locked_out" && a.outcome == "denied"));
-        assert_eq!(audit.iter().filter(|a| a.action == "auth.login_failed").count(), 5);
+        assert!(audit.iter().any(|a| a.entry.action == "auth.locked_out" && a.entry.outcome == "denied"));
+        assert_eq!(audit.iter().filter(|a| a.entry.action == "auth.login_failed").count(), 5);
 
         let admin = testing::caller(&st, "admin").await?;
         crate::service::accounts::clear_lockout(&st, &admin, admin.user.id).await?;

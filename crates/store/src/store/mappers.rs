@@ -85,15 +85,17 @@ pub(super) fn audit_from_row(r: &impl Cols) -> Result<AuditRow> {
     Ok(AuditRow {
         id: r.i64("id")?,
         at: r.ts("at")?,
-        actor_id: r.opt_i64("actor_id")?,
-        actor: r.str("actor")?,
-        action: r.str("action")?,
-        target_kind: r.str("target_kind")?,
-        target_id: r.opt_i64("target_id")?,
-        target_name: r.str("target_name")?,
-        detail: r.str("detail")?,
-        remote_addr: r.opt_str("remote_addr")?,
-        outcome: r.str("outcome")?,
+        entry: NewAudit {
+            actor_id: r.opt_i64("actor_id")?,
+            actor: r.str("actor")?,
+            action: r.str("action")?,
+            target_kind: r.str("target_kind")?,
+            target_id: r.opt_i64("target_id")?,
+            target_name: r.str("target_name")?,
+            detail: r.str("detail")?,
+            remote_addr: r.opt_str("remote_addr")?,
+            outcome: r.str("outcome")?,
+        },
     })
 }
 

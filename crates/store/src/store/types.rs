@@ -91,19 +91,12 @@ pub struct NewAudit {
     pub outcome: String,
 }
 
+/// A stored audit entry: what was written, with its id and time.
 #[derive(Debug, Clone)]
 pub struct AuditRow {
     pub id: Id,
     pub at: DateTime<Utc>,
-    pub actor_id: Option<Id>,
-    pub actor: String,
-    pub action: String,
-    pub target_kind: String,
-    pub target_id: Option<Id>,
-    pub target_name: String,
-    pub detail: String,
-    pub remote_addr: Option<String>,
-    pub outcome: String,
+    pub entry: NewAudit,
 }
 
 #[derive(Debug, Clone)]
