@@ -30,6 +30,9 @@ pub enum Code {
     TokenExpired,
     TokenExpiresSoon,
     AccessDenied,
+    /// The token lacks a scope Berth needs (a failure) or one of a capability the deployment
+    /// wants (a warning). Never `access_denied`: the remedy is a new token, not a permission.
+    ScopeMissing,
     RepositoryNotFoundOrNoAccess,
     RateLimited,
     RepositoryMoved,
@@ -41,6 +44,8 @@ pub enum Code {
     BranchNotFound,
     EmptyRepository,
     NoDefaultBranch,
+    /// The remote's HEAD names a branch that does not exist (deleted or renamed).
+    DefaultBranchMissing,
     // --- credentials and registrations
     AppPasswordRetired,
     CredentialNotFound,
@@ -77,6 +82,7 @@ impl Code {
             Code::TokenExpired => "token_expired",
             Code::TokenExpiresSoon => "token_expires_soon",
             Code::AccessDenied => "access_denied",
+            Code::ScopeMissing => "scope_missing",
             Code::RepositoryNotFoundOrNoAccess => "repository_not_found_or_no_access",
             Code::RateLimited => "rate_limited",
             Code::RepositoryMoved => "repository_moved",
@@ -87,6 +93,7 @@ impl Code {
             Code::BranchNotFound => "branch_not_found",
             Code::EmptyRepository => "empty_repository",
             Code::NoDefaultBranch => "no_default_branch",
+            Code::DefaultBranchMissing => "default_branch_missing",
             Code::AppPasswordRetired => "app_password_retired",
             Code::CredentialNotFound => "credential_not_found",
             Code::CredentialInUse => "credential_in_use",
@@ -115,6 +122,8 @@ pub enum StepName {
     Url,
     Credential,
     Dns,
+    /// Whether the network policy lets Berth contact the addresses the host resolved to.
+    Destination,
     Connect,
     Tls,
     /// Who the credential authenticates as on the host's REST API, and whether it is active.
@@ -129,10 +138,11 @@ pub enum StepName {
 }
 
 impl StepName {
-    pub const ALL: [StepName; 11] = [
+    pub const ALL: [StepName; 12] = [
         StepName::Url,
         StepName::Credential,
         StepName::Dns,
+        StepName::Destination,
         StepName::Connect,
         StepName::Tls,
         StepName::ApiCredential,
@@ -148,6 +158,7 @@ impl StepName {
             StepName::Url => "url",
             StepName::Credential => "credential",
             StepName::Dns => "dns",
+            StepName::Destination => "destination",
             StepName::Connect => "connect",
             StepName::Tls => "tls",
             StepName::ApiCredential => "api_credential",
@@ -165,6 +176,7 @@ impl StepName {
             StepName::Url => "Clone URL",
             StepName::Credential => "Credential",
             StepName::Dns => "DNS lookup",
+            StepName::Destination => "Network policy",
             StepName::Connect => "TCP connection",
             StepName::Tls => "TLS handshake",
             StepName::ApiCredential => "REST API credential",
@@ -312,6 +324,7 @@ mod tests {
         assert_eq!(c.checks[0].step, StepName::Url);
         assert_eq!(c.checks[2].step, StepName::Dns);
         assert_eq!(c.checks[3].status, StepStatus::Skip);
+        assert_eq!(c.checks[3].step, StepName::Destination);
         assert_eq!(c.first_failure().map(|s| s.code), Some(Code::DnsFailed));
     }
 }

@@ -7,13 +7,17 @@ pub mod check_status;
 pub mod clone_url;
 pub mod credential;
 pub mod finding;
+pub mod host;
 pub mod net_policy;
 pub mod provider;
 pub mod scopes;
+pub mod words;
 
 pub use check_status::{CheckReason, CheckStatus};
 pub use clone_url::{CloneUrl, Scheme, UrlError};
 pub use credential::{CredentialKind, CredentialRules, Expiry, GitIdentity};
 pub use finding::{Check, Code, Step, StepName, StepStatus};
+pub use host::HostBase;
 pub use net_policy::NetworkPolicy;
 pub use provider::{Integration, Provider};
+pub use scopes::Capability;

@@ -19,7 +19,7 @@ fn headers() -> HeaderMap {
     json_headers("application/json", &[])
 }
 
-pub(crate) async fn run(s: &Session<'_>, repo_path: &str, report: &mut ForgeReport) {
+pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut ForgeReport) {
     if !credential_step(s, report).await {
         return;
     }
@@ -28,6 +28,7 @@ pub(crate) async fn run(s: &Session<'_>, repo_path: &str, report: &mut ForgeRepo
         "Data Center tokens carry a permission level (such as REPO_READ), which Berth cannot read; it is checked on the \
          repository",
     ));
+    let Some(repo_path) = repo_path else { return };
     let step = match split_repo(repo_path, StepName::ApiRepository) {
         Ok((key, slug)) => repository_step(s, &key, &slug, report).await,
         Err(step) => step,
@@ -76,6 +77,8 @@ async fn credential_step(s: &Session<'_>, report: &mut ForgeReport) -> bool {
             match resp.header("x-ausername").filter(|u| !u.is_empty()) {
                 Some(user) => {
                     report.authenticated_as = Some(user.to_owned());
+                    report.identity =
+                        Some(crate::HostIdentity { username: Some(user.to_owned()), ..crate::HostIdentity::default() });
                     report.push(Step::pass(step, format!("authenticated as {user} on {server}")).took(t.elapsed()));
                 }
                 None => report.push(

@@ -10,7 +10,7 @@ use crate::{
     ForgeReport, RepoFacts, Session,
 };
 use berth_core::credential::EXPIRY_WARNING_DAYS;
-use berth_core::{scopes, Code, Step, StepName};
+use berth_core::{scopes, Capability, Code, Step, StepName};
 use berth_net::ApiResponse;
 use chrono::NaiveDate;
 use reqwest::header::HeaderMap;
@@ -34,18 +34,21 @@ impl Evidence {
     }
 }
 
-pub(crate) async fn run(s: &Session<'_>, repo_path: &str, report: &mut ForgeReport) {
+pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut ForgeReport) {
     let mut ev = Evidence::default();
     if !credential_step(s, &mut ev, report).await {
         return;
     }
-    let repo_step = match split_repo(repo_path, StepName::ApiRepository) {
-        Ok((owner, repo)) => repository_step(s, &owner, &repo, &mut ev, report).await,
-        Err(step) => step,
+    let repo_step = match repo_path.map(|p| split_repo(p, StepName::ApiRepository)) {
+        Some(Ok((owner, repo))) => Some(repository_step(s, &owner, &repo, &mut ev, report).await),
+        Some(Err(step)) => Some(step),
+        None => None,
     };
-    let scopes = scopes_step(&ev, report);
+    let scopes = scopes_step(&ev, &s.forge.wanted, report);
     report.push(scopes);
-    report.push(repo_step);
+    if let Some(step) = repo_step {
+        report.push(step);
+    }
 }
 
 fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
@@ -105,6 +108,11 @@ async fn credential_step(s: &Session<'_>, ev: &mut Evidence, report: &mut ForgeR
                 (None, None) => "an unnamed account".to_owned(),
             };
             report.authenticated_as = Some(who.clone());
+            report.identity = Some(crate::HostIdentity {
+                display_name: parse::str_at(&v, &["name"]).map(str::to_owned),
+                username: login.map(str::to_owned),
+                email: parse::str_at(&v, &["email"]).map(str::to_owned),
+            });
             let expiry = resp.header("github-authentication-token-expiration").map(str::to_owned);
             report.push(expiry_step(step, &who, expiry.as_deref()).took(t.elapsed()));
             true
@@ -164,7 +172,10 @@ fn expiry_step(step: StepName, who: &str, expiry: Option<&str>) -> Step {
         Step::warn(
             step,
             Code::TokenExpiresSoon,
-            format!("authenticated as {who}; GitHub says the token expires on {date} (in {} day(s))", days_left.max(0)),
+            format!(
+                "authenticated as {who}; GitHub says the token expires on {date} (in {})",
+                berth_core::words::plural(days_left.max(0), "day", "days")
+            ),
             "Create a new token before it expires and update the credential's secret.",
         )
         .with_details(vec![format!("expires: {raw}")])
@@ -173,7 +184,7 @@ fn expiry_step(step: StepName, who: &str, expiry: Option<&str>) -> Step {
     }
 }
 
-fn scopes_step(ev: &Evidence, report: &mut ForgeReport) -> Step {
+fn scopes_step(ev: &Evidence, wanted: &[Capability], report: &mut ForgeReport) -> Step {
     let step = StepName::ApiScopes;
     let Some(granted) = &ev.classic_scopes else {
         return Step::pass(
@@ -184,33 +195,31 @@ fn scopes_step(ev: &Evidence, report: &mut ForgeReport) -> Step {
     };
     report.granted_scopes = Some(granted.clone());
     let private = report.repository.as_ref().map(|r| r.private);
-    let a = scopes::github_assessment(granted, private);
-    report.missing_scopes = a.missing.iter().map(|m| (*m).to_owned()).collect();
-    report.blocked_capabilities = a.blocked.iter().map(|m| (*m).to_owned()).collect();
+    let a = scopes::github_assessment(granted, private, wanted);
+    report.missing_scopes = a.missing_all().iter().map(|m| (*m).to_owned()).collect();
+    report.blocked_capabilities = a.blocked_wanted.iter().chain(&a.blocked_other).map(|c| c.label().to_owned()).collect();
     let shown = if granted.is_empty() { "no scopes".to_owned() } else { granted.join(", ") };
     if !a.can_register() {
         report.fatal = true;
         return Step::fail(
             step,
-            Code::AccessDenied,
+            Code::ScopeMissing,
             format!("the classic token has {shown}; private repositories need the repo scope"),
             "Create a token with the repo scope (or a fine-grained token with Contents: read on the repository) and \
-             update the credential.",
-        )
-        .with_details(a.missing_for_registration.iter().map(|m| (*m).to_owned()).collect());
+             replace the credential's token.",
+        );
     }
-    if !a.missing.is_empty() {
+    if !a.missing_wanted.is_empty() {
         return Step::warn(
             step,
-            Code::AccessDenied,
+            Code::ScopeMissing,
             format!(
-                "the classic token has {shown}; without {} it cannot do: {}",
-                a.missing.join(", "),
-                a.blocked.join(", ")
+                "the classic token has {shown}; without {} it cannot do {}, which this deployment wants ([scopes] want)",
+                a.missing_wanted.join(", "),
+                scopes::labels(&a.blocked_wanted)
             ),
-            format!("Add the {} scope to the token if the platform should use it.", a.missing.join(", ")),
-        )
-        .with_details(a.missing.iter().map(|m| (*m).to_owned()).collect());
+            "Create a token that also has the missing scope and replace the credential's token.",
+        );
     }
     Step::pass(step, format!("the classic token has {shown}"))
 }
@@ -332,10 +341,10 @@ mod tests {
             ..ForgeReport::default()
         };
         let ev = Evidence { classic_scopes: Some(vec!["public_repo".into()]) };
-        let s = scopes_step(&ev, &mut report);
-        assert_eq!((s.status, s.code), (berth_core::StepStatus::Fail, Code::AccessDenied));
+        let s = scopes_step(&ev, &[], &mut report);
+        assert_eq!((s.status, s.code), (berth_core::StepStatus::Fail, Code::ScopeMissing));
         assert!(report.fatal);
-        let fine = scopes_step(&Evidence::default(), &mut ForgeReport::default());
+        let fine = scopes_step(&Evidence::default(), &[], &mut ForgeReport::default());
         assert_eq!(fine.status, berth_core::StepStatus::Pass);
     }
 }

@@ -22,7 +22,7 @@ mod pager;
 pub mod parse;
 
 use berth_core::credential::{Expiry, API_TOKEN_GIT_USERNAME};
-use berth_core::{Code, CredentialKind, Provider, Step, StepName, StepStatus};
+use berth_core::{Capability, Code, CredentialKind, Provider, Step, StepName, StepStatus};
 use berth_net::{authority, has_user_info, ApiRequest, ApiResponse, Auth, NetClient, NetError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
 use secrecy::{ExposeSecret, SecretString};
@@ -89,6 +89,14 @@ pub struct RepoFacts {
     pub permission: Option<String>,
 }
 
+/// Who the host says a credential is, as far as it says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostIdentity {
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+}
+
 /// What the REST API said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ForgeReport {
@@ -96,6 +104,8 @@ pub struct ForgeReport {
     pub steps: Vec<Step>,
     /// "Jo Doe (jo, jo@example.com)", or "repository access token for ws/repo".
     pub authenticated_as: Option<String>,
+    /// The same, in parts, as far as the host said.
+    pub identity: Option<HostIdentity>,
     /// `None` when the host does not say.
     pub granted_scopes: Option<Vec<String>>,
     pub missing_scopes: Vec<String>,
@@ -130,6 +140,9 @@ impl ForgeReport {
 pub struct Forge {
     net: NetClient,
     per_host: usize,
+    /// The capabilities this deployment wants tokens to have (`[scopes] want`): missing scopes
+    /// of these warn, the rest is information.
+    wanted: Arc<[Capability]>,
     limits: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
@@ -147,19 +160,47 @@ impl Forge {
     }
 
     pub fn with_per_host_limit(net: &NetClient, per_host: usize) -> Forge {
-        Forge { net: net.clone(), per_host: per_host.max(1), limits: Arc::default() }
+        Forge { net: net.clone(), per_host: per_host.max(1), wanted: Arc::new([]), limits: Arc::default() }
+    }
+
+    /// The same adapters, judging scopes against the capabilities this deployment wants.
+    #[must_use]
+    pub fn wanting(mut self, wanted: &[Capability]) -> Forge {
+        self.wanted = wanted.into();
+        self
+    }
+
+    /// What the deployment wants tokens to be able to do.
+    pub fn wanted(&self) -> &[Capability] {
+        &self.wanted
     }
 
     /// Verifies the credential on the host's REST API and the repository behind `target`.
     pub async fn check(&self, target: &RepoTarget, cred: &CredentialView<'_>) -> ForgeReport {
+        self.run(target.provider, &target.api_url, Some(&target.repo_path), cred).await
+    }
+
+    /// Verifies the credential alone on the host's REST API: who it is and its scopes (the
+    /// `api_credential` and `api_scopes` steps), with no repository.
+    pub async fn verify(&self, provider: Provider, api_url: &str, cred: &CredentialView<'_>) -> ForgeReport {
+        self.run(provider, api_url, None, cred).await
+    }
+
+    async fn run(
+        &self,
+        provider: Provider,
+        api_url: &str,
+        repo_path: Option<&str>,
+        cred: &CredentialView<'_>,
+    ) -> ForgeReport {
         let mut report = ForgeReport::default();
-        let Some(session) = self.session(target.provider, &target.api_url, cred, &mut report) else {
+        let Some(session) = self.session(provider, api_url, cred, &mut report) else {
             return report;
         };
-        match target.provider {
-            Provider::BitbucketCloud => cloud::run(&session, &target.repo_path, &mut report).await,
-            Provider::BitbucketDatacenter => datacenter::run(&session, &target.repo_path, &mut report).await,
-            Provider::Github => github::run(&session, &target.repo_path, &mut report).await,
+        match provider {
+            Provider::BitbucketCloud => cloud::run(&session, repo_path, &mut report).await,
+            Provider::BitbucketDatacenter => datacenter::run(&session, repo_path, &mut report).await,
+            Provider::Github => github::run(&session, repo_path, &mut report).await,
             _ => {}
         }
         report.retry_after = session.retry_after.get().copied();
@@ -388,8 +429,9 @@ fn auth_failed_step(step: StepName, s: &Session<'_>, resp: &ApiResponse, hints: 
         Expiry::Expired { days_ago } => (
             Code::TokenExpired,
             format!(
-                "{host} refused the credential (HTTP {}), whose stored expiry date passed {days_ago} day(s) ago.{said}",
-                resp.status
+                "{host} refused the credential (HTTP {}), whose stored expiry date passed {} ago.{said}",
+                resp.status,
+                berth_core::words::plural(days_ago, "day", "days")
             ),
             "Create a new token and update the credential's secret (a token rotation).".to_owned(),
         ),

@@ -8,6 +8,14 @@ use berth_core::Code;
 use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use std::time::Duration;
 
+/// Bitbucket's words (as Git prints them after `remote:`) for a missing scope and for a
+/// repository the credential cannot see (two wordings seen); compared in lower case.
+const SCOPES_LACKING: &str = "lack one or more required privilege scopes";
+const NOT_VISIBLE: [&str; 2] = [
+    "may not have access to this repository or it no longer exists",
+    "repository either does not exist or you do not have access",
+];
+
 /// Maps a non-success answer to a finding, reading a little of the body for the server's words.
 pub async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) -> NetError {
     let status = ex.response.status();
@@ -45,6 +53,31 @@ pub async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) -> NetErr
             let mut message = format!("{host} denied access to the repository (HTTP {code}).");
             if let Some(first) = lines.first() {
                 message = format!("{message} The server said: {first}");
+            }
+            // Some refusals say exactly what they are; they get the code the REST API's answer
+            // for the same fault gets, so the two steps name it alike.
+            let said = lines.join(" ").to_ascii_lowercase();
+            if said.contains(SCOPES_LACKING) {
+                return NetError::new(
+                    stage,
+                    Code::ScopeMissing,
+                    message,
+                    "The token lacks a scope Git needs (read:repository:bitbucket to list branches): create a new \
+                     token with it and replace the credential's token.",
+                )
+                .with_details(lines)
+                .with_status(code);
+            }
+            if NOT_VISIBLE.iter().any(|n| said.contains(n)) {
+                return NetError::new(
+                    stage,
+                    Code::RepositoryNotFoundOrNoAccess,
+                    format!("{host} says this credential cannot see the repository, or it does not exist (HTTP {code})."),
+                    "Check the workspace and repository name in the clone URL, and that the account or token has at \
+                     least read access: the host answers alike for a repository that is missing and one it hides.",
+                )
+                .with_details(lines)
+                .with_status(code);
             }
             NetError::new(
                 stage,

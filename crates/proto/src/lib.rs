@@ -1,7 +1,7 @@
 //! The JSON shapes of Berth's REST API (`/api/v1`). The server serialises them and documents
 //! them in OpenAPI; the CLI deserialises them. One definition, so the two cannot drift.
 
-use berth_core::{Check, Code, CredentialKind, Provider, Step};
+use berth_core::{Capability, Check, Code, CredentialKind, Provider, Step};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -63,6 +63,120 @@ pub struct Credential {
     /// authentication failures, so polling cannot lock the account; editing it resumes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks_paused_at: Option<DateTime<Utc>>,
+    /// The host the credential is for (`https://bitbucket.org`, an integration's host): where
+    /// it is verified when saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The credential's last verification on its host: whether the host accepts it, who it
+    /// says it is, and its scopes against what Berth needs and this deployment wants.
+    pub verification: Verification,
+    /// The capabilities this deployment wants tokens to have beyond Berth's own job
+    /// (`[scopes] want`); missing scopes of these warn.
+    #[serde(default)]
+    pub wanted_capabilities: Vec<Capability>,
+    /// After a token replacement: every repository using the credential, re-checked with the
+    /// new token before the answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rechecked: Vec<RepositoryCheck>,
+}
+
+/// A repository and one check of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RepositoryCheck {
+    pub repository: RepositoryRef,
+    pub check: Check,
+}
+
+/// The verdict of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationStatus {
+    /// The host accepts the credential and it has what Berth needs and the deployment wants.
+    Ok,
+    /// It works, with something to act on (a wanted scope missing, expiry near).
+    Warn,
+    /// The host refuses it, or it lacks what Berth needs.
+    Fail,
+    /// Not verified: no host is known, or the host has no REST API Berth can ask.
+    Unverified,
+}
+
+impl VerificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationStatus::Ok => "ok",
+            VerificationStatus::Warn => "warn",
+            VerificationStatus::Fail => "fail",
+            VerificationStatus::Unverified => "unverified",
+        }
+    }
+}
+
+/// Who a host says a credential is, as far as it says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HostIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A credential's verification on its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Verification {
+    pub status: VerificationStatus,
+    /// The first failing (else warning) step's code; `ok` otherwise.
+    pub code: Code,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub remedy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<HostIdentity>,
+    /// As the host reported them; absent when it does not (Bitbucket API tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_scopes: Option<Vec<String>>,
+    /// Every scope the token lacks, needed or not; `scope_gaps` on the credential says which
+    /// matter.
+    #[serde(default)]
+    pub missing_scopes: Vec<String>,
+    /// The host it was verified on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+    /// The steps that ran.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+impl Verification {
+    /// Never verified, and why.
+    pub fn unverified(message: impl Into<String>, remedy: impl Into<String>) -> Verification {
+        Verification {
+            status: VerificationStatus::Unverified,
+            code: Code::Ok,
+            message: message.into(),
+            remedy: remedy.into(),
+            identity: None,
+            granted_scopes: None,
+            missing_scopes: Vec::new(),
+            host: None,
+            checked_at: None,
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// `POST /api/v1/credentials/{id}/verify`: where to verify. Without `url`, the credential's
+/// host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialVerify {
+    /// A clone URL (the Git step runs too) or a base URL on the host (`https://bitbucket.org`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// A condition a person should act on before it breaks something (an expiring token, paused
@@ -89,6 +203,10 @@ pub struct CredentialCreate {
     pub expires_on: Option<NaiveDate>,
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+    /// The host it is for: a base URL (`https://bitbucket.org`) or an integration's host. When
+    /// given, the credential is verified there as it is saved.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// Partial update. A field left out is unchanged; `null` clears an optional field.
@@ -111,6 +229,9 @@ pub struct CredentialUpdate {
     pub expires_on: Option<Option<NaiveDate>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub host: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -118,6 +239,20 @@ pub struct ScopeGap {
     pub scope: String,
     /// What Berth cannot do without it, e.g. "webhooks", "pull requests".
     pub blocks: Vec<String>,
+    /// Who needs it.
+    #[serde(default)]
+    pub need: ScopeNeed,
+}
+
+/// Who needs a scope: Berth's own job (missing is a failure), a capability this deployment
+/// wants (missing is a warning), or nobody yet (information).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeNeed {
+    Needed,
+    Wanted,
+    #[default]
+    Other,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -418,8 +553,8 @@ macro_rules! redacted_debug {
 
 redacted_debug!(LoginRequest { username });
 redacted_debug!(LoginResponse { expires_at });
-redacted_debug!(CredentialCreate { name, kind, username, email, expires_on, scopes });
-redacted_debug!(CredentialUpdate { name, username, email, expires_on, scopes });
+redacted_debug!(CredentialCreate { name, kind, username, email, expires_on, scopes, host });
+redacted_debug!(CredentialUpdate { name, username, email, expires_on, scopes, host });
 redacted_debug!(UserCreate { username, role });
 redacted_debug!(UserUpdate { role });
 redacted_debug!(ApiTokenCreated { info });
@@ -438,6 +573,7 @@ mod tests {
             secret: "s3cr3t-value".into(),
             expires_on: None,
             scopes: None,
+            host: None,
         };
         let l = LoginRequest { username: "admin".into(), password: "s3cr3t-value".into() };
         let u = UserUpdate { role: None, password: Some("s3cr3t-value".into()) };

@@ -6,10 +6,12 @@
 //! function, so "connection successful" always means the same thing.
 
 use berth_core::credential::{self, Expiry};
+use berth_core::words::{count, plural};
 use berth_core::{
-    branch_match, Check, CloneUrl, Code, CredentialKind, GitIdentity, Scheme, Step, StepName, StepStatus,
+    branch_match, Check, CloneUrl, Code, GitIdentity, Scheme, Step, StepName, StepStatus,
 };
-use berth_forge::Forge;
+use berth_core::HostBase;
+use berth_forge::{Forge, HostIdentity};
 use berth_git::{GitAuth, GitClient, GitError, RemoteRefs, Stage};
 use berth_store::CredentialRow;
 use secrecy::SecretString;
@@ -49,6 +51,30 @@ pub struct Outcome {
     pub git_identity: Option<GitIdentity>,
     /// Who the host's REST API says the credential is, when it said.
     pub authenticated_as: Option<String>,
+    /// The same, in parts.
+    pub identity: Option<HostIdentity>,
+    /// The token's scopes as the host reported them.
+    pub granted_scopes: Option<Vec<String>>,
+    /// Every scope the token lacks, needed or not.
+    pub missing_scopes: Vec<String>,
+}
+
+/// A credential to verify on a host, without a repository.
+pub struct VerifyTarget<'a> {
+    pub host: &'a HostBase,
+    pub credential: &'a CredentialRow,
+    pub secret: Option<SecretString>,
+}
+
+/// What a verification found.
+pub struct Verified {
+    /// The steps that ran (none is skipped: a verification lists only what it did).
+    pub steps: Vec<Step>,
+    pub identity: Option<HostIdentity>,
+    pub granted_scopes: Option<Vec<String>>,
+    pub missing_scopes: Vec<String>,
+    /// The host's REST API was asked.
+    pub rest_checked: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +93,9 @@ impl Outcome {
             moved_to: None,
             git_identity: None,
             authenticated_as: None,
+            identity: None,
+            granted_scopes: None,
+            missing_scopes: Vec::new(),
         }
     }
 }
@@ -115,34 +144,16 @@ impl Checker<'_> {
         let identity = credential::git_identity(cred.kind, cred.username.as_deref(), url.provider);
         let expiry = credential::expiry(cred.expires_on, chrono::Utc::now().date_naive());
         let Some(secret) = target.secret else {
-            steps.push(Step::fail(
-                StepName::Credential,
-                Code::Internal,
-                format!("the secret of credential {:?} cannot be decrypted", cred.name),
-                "an administrator should check the master key file; then store the token again",
-            ));
+            steps.push(unopened_secret(cred));
             return;
         };
         steps.push(credential_step(cred, &identity, expiry));
         out.git_identity = Some(identity.clone());
 
-        // 3 and 4. DNS and TCP
-        let host = url.host.clone();
+        // 3, 4 and 5. DNS, the network policy, TCP
         let port = http_url.port_or_known_default().unwrap_or(443);
-        let t = Instant::now();
-        match self.git.probe(&host, port).await {
-            Ok(p) => {
-                let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
-                steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
-                steps.push(Step::pass(StepName::Connect, format!("connected to {}", p.connected_to)).took(p.connect));
-            }
-            Err(e) => {
-                if e.stage == Stage::Connect {
-                    steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
-                }
-                steps.push(e.to_step().took(t.elapsed()));
-                return;
-            }
+        if !self.reach(&url.host, port, steps).await {
+            return;
         }
 
         // REST API of the host: who the credential is, its scopes, the repository. It runs even
@@ -151,6 +162,9 @@ impl Checker<'_> {
         let forge = self.forge_steps(url, cred, &secret, expiry, steps).await;
         if let Some(report) = &forge {
             out.authenticated_as.clone_from(&report.authenticated_as);
+            out.identity.clone_from(&report.identity);
+            out.granted_scopes.clone_from(&report.granted_scopes);
+            out.missing_scopes.clone_from(&report.missing_scopes);
             out.moved_to.clone_from(&report.location);
             if report.first_failure().is_some_and(|s| s.code == Code::RateLimited) {
                 out.rate_limited = Some(RateLimited { retry_after: report.retry_after });
@@ -190,6 +204,16 @@ impl Checker<'_> {
             Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted {}", identity.describe()))
                 .took(elapsed),
         );
+        // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
+        // main) is not a default branch: keep its name for the warning, offer none.
+        let dangling = refs
+            .default_branch
+            .clone()
+            .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
+        if dangling.is_some() {
+            refs.default_branch = None;
+            refs.head_unborn = false;
+        }
         // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
         let api_main = forge.and_then(|r| r.repository).and_then(|r| r.main_branch);
         let mut from_api = false;
@@ -202,13 +226,87 @@ impl Checker<'_> {
             }
         }
         steps.push(branches_step(&refs));
-        let (mut step, chosen) = default_branch_step(&refs, target.wanted_branch);
+        let (mut step, chosen) = default_branch_step(&refs, target.wanted_branch, dangling.as_deref());
         if from_api && step.status == StepStatus::Pass {
             step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
         }
         steps.push(step);
         out.default_branch = chosen;
         out.refs = Some(refs);
+    }
+
+    /// The DNS, network-policy and TCP steps; `false` when one failed.
+    async fn reach(&self, host: &str, port: u16, steps: &mut Vec<Step>) -> bool {
+        let t = Instant::now();
+        match self.git.probe(host, port).await {
+            Ok(p) => {
+                let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
+                steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
+                steps.push(Step::pass(StepName::Destination, format!("{} may be contacted", addrs.join(", "))));
+                steps.push(Step::pass(StepName::Connect, format!("connected to {}", p.connected_to)).took(p.connect));
+                true
+            }
+            Err(e) => {
+                // A refused address is the network policy's verdict, not a failed lookup: the
+                // name resolved, and the person must hear why Berth will not go there.
+                if e.code == Code::DestinationForbidden {
+                    steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
+                    let mut step = e.to_step().took(t.elapsed());
+                    step.step = StepName::Destination;
+                    steps.push(step);
+                    return false;
+                }
+                if e.stage == Stage::Connect {
+                    steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
+                    steps.push(Step::pass(StepName::Destination, "the addresses may be contacted"));
+                }
+                steps.push(e.to_step().took(t.elapsed()));
+                false
+            }
+        }
+    }
+
+    /// Verifies a credential on a host without a repository: the credential as stored, the
+    /// way to the host, and the host's REST API (who it is, its scopes). Hosts without a REST
+    /// adapter cannot say anything about a credential without a repository: `rest_checked` is
+    /// then false and the caller says so.
+    pub async fn verify(&self, target: VerifyTarget<'_>) -> Verified {
+        let mut v = Verified {
+            steps: Vec::new(),
+            identity: None,
+            granted_scopes: None,
+            missing_scopes: Vec::new(),
+            rest_checked: false,
+        };
+        let cred = target.credential;
+        let host = target.host;
+        let identity = credential::git_identity(cred.kind, cred.username.as_deref(), host.provider);
+        let expiry = credential::expiry(cred.expires_on, chrono::Utc::now().date_naive());
+        let Some(secret) = target.secret else {
+            v.steps.push(unopened_secret(cred));
+            return v;
+        };
+        v.steps.push(credential_step(cred, &identity, expiry));
+        if !self.reach(&host.host, host.port_or_default(), &mut v.steps).await {
+            return v;
+        }
+        let api_url = host.api_url.clone().filter(|_| berth_forge::supports(host.provider));
+        let Some(api_url) = api_url else { return v };
+        let view = berth_forge::CredentialView {
+            kind: cred.kind,
+            username: cred.username.as_deref(),
+            email: cred.email.as_deref(),
+            secret: &secret,
+            declared_scopes: &cred.scopes,
+            expiry,
+        };
+        let report = self.forge.verify(host.provider, &api_url, &view).await;
+        v.steps.extend(report.steps);
+        v.identity = report.identity;
+        v.granted_scopes = report.granted_scopes;
+        v.missing_scopes = report.missing_scopes;
+        v.rest_checked = true;
+        v
     }
 
     /// Runs the provider's REST checks, or records why there are none.
@@ -247,34 +345,32 @@ impl Checker<'_> {
     }
 }
 
+fn unopened_secret(cred: &CredentialRow) -> Step {
+    Step::fail(
+        StepName::Credential,
+        Code::Internal,
+        format!("the secret of credential {:?} cannot be decrypted", cred.name),
+        "an administrator should check the master key file; then store the token again",
+    )
+}
+
 fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry) -> Step {
+    // Scopes are the token scopes step's to judge (once, with the host's evidence), not this one's.
     let base = format!("{:?} ({}), Git uses {}", cred.name, cred.kind.label(), identity.describe());
-    let missing = if cred.kind == CredentialKind::BitbucketApiToken && !cred.scopes.is_empty() {
-        credential::missing_scopes(credential::REGISTRATION_SCOPES, &cred.scopes)
-    } else {
-        Vec::new()
-    };
     match expiry {
         Expiry::Expired { days_ago } => Step::warn(
             StepName::Credential,
             Code::TokenExpired,
-            format!("{base}; its stored expiry date passed {days_ago} day(s) ago"),
+            format!("{base}; its stored expiry date passed {} ago", plural(days_ago, "day", "days")),
             "create a new token and update the credential's secret (a token rotation)",
         ),
         Expiry::ExpiresSoon { days_left } => Step::warn(
             StepName::Credential,
             Code::TokenExpiresSoon,
-            format!("{base}; expires in {days_left} day(s)"),
+            format!("{base}; expires in {}", plural(days_left, "day", "days")),
             "create a new token before it expires and update the credential's secret",
         ),
-        _ if !missing.is_empty() => Step::warn(
-            StepName::Credential,
-            Code::AccessDenied,
-            format!("{base}; the scopes you recorded lack {}", missing.join(", ")),
-            format!("create the API token with {} (scopes do not imply each other)", missing.join(", ")),
-        )
-        .with_details(missing.iter().map(|s| (*s).to_owned()).collect()),
-        Expiry::Valid { days_left } => Step::pass(StepName::Credential, format!("{base}; expires in {days_left} days")),
+        Expiry::Valid { days_left } => Step::pass(StepName::Credential, format!("{base}; expires in {}", plural(days_left, "day", "days"))),
         Expiry::Unknown => Step::pass(StepName::Credential, base),
     }
 }
@@ -316,12 +412,23 @@ fn push_failure(
             step.details.push(loc.clone());
         }
     }
+    // Bitbucket Cloud's Git answers a retired app password with 410 Gone: the same verdict the
+    // REST step gives it.
+    if e.http_status == Some(410) && url.provider == berth_core::Provider::BitbucketCloud {
+        let retired = credential::app_password_retired();
+        step.code = retired.code;
+        step.message = format!("{} (Git answered HTTP 410 Gone)", retired.message);
+        step.remedy = retired.remedy;
+    }
     // Hosts answer the same 401 for an expired and a wrong token; the stored expiry tells them apart.
     if e.code == Code::AuthFailed {
         if let Expiry::Expired { days_ago } = expiry {
             step.code = Code::TokenExpired;
             step.message =
-                format!("the host refused the credential, whose stored expiry date passed {days_ago} day(s) ago");
+                format!(
+                    "the host refused the credential, whose stored expiry date passed {} ago",
+                    plural(days_ago, "day", "days")
+                );
             step.remedy = "create a new token and update the credential's secret".to_owned();
         } else if let GitIdentity::Basic { username } = identity {
             // Bitbucket Cloud takes the email for REST calls but refuses it for Git.
@@ -349,10 +456,10 @@ fn branches_step(refs: &RemoteRefs) -> Step {
             "push a first commit; registration works, branch lists fill in after the first push",
         );
     }
-    Step::pass(StepName::Branches, format!("{} branch(es)", refs.branches.len()))
+    Step::pass(StepName::Branches, count(refs.branches.len(), "branch", "branches"))
 }
 
-fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option<String>) {
+fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option<&str>) -> (Step, Option<String>) {
     let names = || refs.branches.iter().map(|b| b.name.as_str());
     let remote_default = refs.default_branch.clone();
     match wanted.map(str::trim).filter(|w| !w.is_empty()) {
@@ -360,7 +467,11 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option
             let w = w.strip_prefix("refs/heads/").unwrap_or(w);
             let exists = names().any(|n| n == w) || (refs.head_unborn && remote_default.as_deref() == Some(w));
             if exists {
-                let note = if remote_default.as_deref() == Some(w) { " (also the remote's default)" } else { "" };
+                let note = match (remote_default.as_deref(), dangling) {
+                    (Some(d), _) if d == w => " (also the remote's default)".to_owned(),
+                    (_, Some(h)) => format!(" (the remote's HEAD names {h}, which does not exist)"),
+                    _ => String::new(),
+                };
                 (Step::pass(StepName::DefaultBranch, format!("{w}{note}")), Some(w.to_owned()))
             } else {
                 let close = branch_match::closest(w, names(), 5);
@@ -370,15 +481,33 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option
                     StepName::DefaultBranch,
                     Code::BranchNotFound,
                     format!("branch {w:?} does not exist on the remote{hint}"),
-                    "press Refresh and pick a branch from the list, or leave it empty to use the remote's default",
+                    "pick a branch that exists (list them again), or leave it empty to use the remote's default",
                 )
                 .with_details(close);
                 (step, None)
             }
         }
-        None => match remote_default {
-            Some(d) => (Step::pass(StepName::DefaultBranch, format!("{d} (the remote's default)")), Some(d)),
-            None => {
+        None => match (remote_default, dangling) {
+            (Some(d), _) => (Step::pass(StepName::DefaultBranch, format!("{d} (the remote's default)")), Some(d)),
+            (None, Some(head)) => {
+                let existing: Vec<String> = names().take(DEFAULT_CHOICES_SHOWN).map(str::to_owned).collect();
+                let more = refs.branches.len().saturating_sub(existing.len());
+                let more = if more == 0 { String::new() } else { format!(" and {more} more") };
+                let step = Step::warn(
+                    StepName::DefaultBranch,
+                    Code::DefaultBranchMissing,
+                    format!(
+                        "the remote's HEAD names {head}, which does not exist (deleted or renamed), so the remote has \
+                         no default branch; it has {}: {}{more}",
+                        count(refs.branches.len(), "branch", "branches"),
+                        existing.join(", ")
+                    ),
+                    "choose the default branch from those that exist; the host's administrator can point HEAD at it",
+                )
+                .with_details(existing);
+                (step, None)
+            }
+            (None, None) => {
                 let mut some: Vec<String> = names().take(5).map(str::to_owned).collect();
                 some.sort();
                 let step = Step::fail(
@@ -393,6 +522,10 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option
         },
     }
 }
+
+/// Branch names a `default_branch_missing` step lists.
+const DEFAULT_CHOICES_SHOWN: usize = 20;
+
 
 #[cfg(test)]
 mod tests;

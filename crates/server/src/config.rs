@@ -1,7 +1,7 @@
 //! Configuration: defaults that need no set-up, a TOML file for the rest (`BERTH_CONFIG`),
 //! and `BERTH_*` environment variables that win over both.
 
-use berth_core::{Integration, NetworkPolicy};
+use berth_core::{Capability, Integration, NetworkPolicy};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -24,6 +24,9 @@ pub struct Config {
     /// Believe `X-Forwarded-For` and `X-Forwarded-Proto`: only behind a proxy that sets them.
     pub trust_forwarded: bool,
     pub checks: ChecksConfig,
+    /// The capabilities this deployment expects tokens to have beyond Berth's own job
+    /// (`[scopes] want`): a missing scope of one of these warns; the rest is information.
+    pub wanted_capabilities: Vec<Capability>,
     /// This process's name in leases and check history; unique per process by default.
     pub instance_id: String,
 }
@@ -128,7 +131,35 @@ struct FileConfig {
     trust_forwarded: Option<bool>,
     #[serde(default)]
     checks: ChecksFileConfig,
+    #[serde(default)]
+    scopes: ScopesFileConfig,
     instance_id: Option<String>,
+}
+
+/// `[scopes]`: `want = ["webhooks", "pull_requests"]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopesFileConfig {
+    #[serde(default)]
+    want: Vec<String>,
+}
+
+/// The wanted capabilities, each known and named once.
+fn wanted_capabilities(names: &[String]) -> Result<Vec<Capability>, ConfigError> {
+    let mut out = Vec::new();
+    for name in names {
+        let Some(c) = Capability::parse(name) else {
+            let known: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+            return Err(ConfigError::Env {
+                var: "BERTH_CONFIG",
+                message: format!("[scopes] want names {name:?}, which is not a capability; use: {}", known.join(", ")),
+            });
+        };
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +249,7 @@ impl Config {
                 None => file.trust_forwarded.unwrap_or(false),
             },
             checks: checks_config(&file.checks, git_timeout)?,
+            wanted_capabilities: wanted_capabilities(&file.scopes.want)?,
             instance_id: env("BERTH_INSTANCE_ID").or(file.instance_id).unwrap_or_else(default_instance_id),
         })
     }
@@ -321,6 +353,21 @@ api_url = "https://git.example.com:7990/bitbucket/rest"
         assert_eq!(c.integrations.len(), 1);
         assert!(c.network.allows("10.1.1.1".parse()?));
         assert!(matches!(load(&[("BERTH_NETWORK_ALLOW", "bogus")]), Err(ConfigError::Env { .. })));
+        assert!(c.wanted_capabilities.is_empty(), "nothing beyond Berth's own job by default");
+        Ok(())
+    }
+
+    #[test]
+    fn scopes_want_names_capabilities() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("berth.toml");
+        std::fs::write(&path, "[scopes]\nwant = [\"webhooks\", \"pull_requests\", \"webhooks\"]\n")?;
+        let p = path.display().to_string();
+        let c = load(&[("BERTH_CONFIG", &p)])?;
+        assert_eq!(c.wanted_capabilities, [Capability::Webhooks, Capability::PullRequests]);
+        std::fs::write(&path, "[scopes]\nwant = [\"web hooks\"]\n")?;
+        let e = load(&[("BERTH_CONFIG", &p)]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("\"web hooks\"") && e.contains("pull_requests"), "{e}");
         Ok(())
     }
 }

@@ -123,7 +123,13 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
     let git = git_client(&config)?;
     let instance = Arc::new(instance::Instance::new(config.instance_id.clone()));
     Ok(Ready {
-        state: AppState { store, forge: berth_forge::Forge::new(git.net()), git, config: Arc::new(config), instance },
+        state: AppState {
+            store,
+            forge: berth_forge::Forge::new(git.net()).wanting(&config.wanted_capabilities),
+            git,
+            config: Arc::new(config),
+            instance,
+        },
         generated_admin_password: generated,
     })
 }

@@ -44,6 +44,7 @@ async fn add_credential(store: &Store, name: &str, secret: &str) -> Result<i64, 
         .create_credential(NewCredential {
             name,
             kind: CredentialKind::BitbucketApiToken,
+            host: Some("https://bitbucket.org"),
             username: None,
             email: Some("jo@example.com"),
             expires_on: None,
@@ -78,6 +79,30 @@ fn files_contain(dir: &Path, needle: &[u8]) -> Result<bool, std::io::Error> {
         }
     }
     Ok(false)
+}
+
+#[tokio::test]
+async fn a_verification_of_a_replaced_secret_is_not_recorded() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let id = add_credential(&store, "ci", SECRET).await?;
+    let seen = store.get_credential(id).await?;
+    assert_eq!((seen.host.as_deref(), seen.verification.as_deref()), (Some("https://bitbucket.org"), None));
+    assert!(store.record_credential_verification(id, seen.secret_updated_at, r#"{"status":"ok"}"#).await?);
+    assert_eq!(store.get_credential(id).await?.verification.as_deref(), Some(r#"{"status":"ok"}"#));
+    // The token is replaced while a verification of the old one is under way: its verdict is
+    // about a token that is gone, and is dropped.
+    store
+        .update_credential(id, CredentialPatch { secret: Some(SecretString::from("new")), ..Default::default() })
+        .await?;
+    assert!(!store.record_credential_verification(id, seen.secret_updated_at, r#"{"status":"fail"}"#).await?);
+    assert_eq!(store.get_credential(id).await?.verification.as_deref(), Some(r#"{"status":"ok"}"#));
+    // Host: set, kept by other edits, cleared on request.
+    store.update_credential(id, CredentialPatch { name: Some("ci2".into()), ..Default::default() }).await?;
+    assert_eq!(store.get_credential(id).await?.host.as_deref(), Some("https://bitbucket.org"));
+    store.update_credential(id, CredentialPatch { host: Some(None), ..Default::default() }).await?;
+    assert_eq!(store.get_credential(id).await?.host, None);
+    Ok(())
 }
 
 #[tokio::test]

@@ -79,6 +79,10 @@ pub struct AddArgs {
     /// A scope the token was given (repeat, or separate with commas).
     #[arg(long = "scope", value_delimiter = ',', value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// The host it is for, where it is verified as it is saved: a base URL such as
+    /// https://bitbucket.org, or an integration's host:port.
+    #[arg(long, value_name = "URL")]
+    pub host: Option<String>,
     /// Read the secret from one line of standard input instead of prompting.
     #[arg(long)]
     pub secret_stdin: bool,
@@ -138,6 +142,7 @@ impl UpdateArgs {
             } else {
                 Some(self.scopes.clone())
             },
+            host: None,
         }
     }
 
@@ -212,6 +217,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         secret,
         expires_on: a.expires_on,
         scopes: if a.scopes.is_empty() { None } else { Some(a.scopes) },
+        host: a.host.filter(|s| !s.trim().is_empty()),
     };
     let result = ctx.client.create_credential(&req).await;
     drop(req);

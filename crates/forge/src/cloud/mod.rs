@@ -91,18 +91,21 @@ fn with_article(noun: &str) -> String {
     }
 }
 
-pub(crate) async fn run(s: &Session<'_>, repo_path: &str, report: &mut ForgeReport) {
+pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut ForgeReport) {
     let mut ev = Evidence::default();
     if !credential_step(s, repo_path, &mut ev, report).await {
         return;
     }
-    let repo_step = match split_repo(repo_path, StepName::ApiRepository) {
-        Ok((ws, slug)) => repository_step(s, &ws, &slug, &mut ev, report).await,
-        Err(step) => step,
+    let repo_step = match repo_path.map(|p| split_repo(p, StepName::ApiRepository)) {
+        Some(Ok((ws, slug))) => Some(repository_step(s, &ws, &slug, &mut ev, report).await),
+        Some(Err(step)) => Some(step),
+        None => None,
     };
     let scopes = scopes_step(s, &ev, report);
     report.push(scopes);
-    report.push(repo_step);
+    if let Some(step) = repo_step {
+        report.push(step);
+    }
 }
 
 /// `ws/repo` → (`ws`, `repo`).
@@ -119,7 +122,12 @@ fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
 // api_credential
 
 /// Runs the credential step; `false` when the following steps cannot run.
-async fn credential_step(s: &Session<'_>, repo_path: &str, ev: &mut Evidence, report: &mut ForgeReport) -> bool {
+async fn credential_step(
+    s: &Session<'_>,
+    repo_path: Option<&str>,
+    ev: &mut Evidence,
+    report: &mut ForgeReport,
+) -> bool {
     let step = StepName::ApiCredential;
     let t = Instant::now();
     let kind = s.cred.kind;
@@ -155,6 +163,7 @@ async fn credential_step(s: &Session<'_>, repo_path: &str, ev: &mut Evidence, re
             let who = describe_user(&v, s);
             report.push(Step::pass(step, format!("authenticated as {who}")).took(t.elapsed()));
             report.authenticated_as = Some(who);
+            report.identity = Some(user_identity(&v, s));
             true
         }
         401 | 410 => {
@@ -241,11 +250,10 @@ async fn credential_step(s: &Session<'_>, repo_path: &str, ev: &mut Evidence, re
     }
 }
 
-fn token_identity(label: &str, repo_path: &str) -> String {
-    if label == "repository access token" {
-        format!("{label} for {}", repo_path.trim_matches('/'))
-    } else {
-        label.to_owned()
+fn token_identity(label: &str, repo_path: Option<&str>) -> String {
+    match repo_path {
+        Some(path) if label == "repository access token" => format!("{label} for {}", path.trim_matches('/')),
+        _ => label.to_owned(),
     }
 }
 
@@ -262,6 +270,19 @@ fn describe_user(v: &Value, s: &Session<'_>) -> String {
         name.to_owned()
     } else {
         format!("{name} ({})", extra.join(", "))
+    }
+}
+
+/// The user's parts, as `GET /user` and the credential's REST username tell them.
+fn user_identity(v: &Value, s: &Session<'_>) -> crate::HostIdentity {
+    let email = match &s.shape {
+        AuthShape::Basic { username, is_email: true } => Some(username.clone()),
+        _ => None,
+    };
+    crate::HostIdentity {
+        display_name: parse::str_at(v, &["display_name"]).map(str::to_owned),
+        username: parse::str_at(v, &["username"]).or_else(|| parse::str_at(v, &["nickname"])).map(str::to_owned),
+        email,
     }
 }
 

@@ -108,15 +108,14 @@ fn repo_failure(
             (
                 Step::fail(
                     step,
-                    Code::AccessDenied,
+                    Code::ScopeMissing,
                     format!(
-                        "Bitbucket refused {ws}/{slug} (HTTP {}): the token lacks {}",
+                        "Bitbucket refused {ws}/{slug} (HTTP {}) because the token lacks {}",
                         resp.status,
                         missing.join(", ")
                     ),
-                    create_token_remedy(&missing.iter().map(String::as_str).collect::<Vec<_>>()),
-                )
-                .with_details(missing),
+                    create_token_remedy(),
+                ),
                 true,
             )
         }

@@ -3,7 +3,7 @@
 use super::{access_token_label, with_article, Evidence};
 use crate::parse::CloudError;
 use crate::{ForgeReport, Session};
-use berth_core::credential::{self, FULL_SCOPES, REGISTRATION_SCOPES};
+use berth_core::credential::{self, REGISTRATION_SCOPES};
 use berth_core::{scopes, Code, CredentialKind, Step, StepName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +48,10 @@ pub(super) fn scopes_step(s: &Session<'_>, ev: &Evidence, report: &mut ForgeRepo
             "Bitbucket does not report API-token scopes and none were recorded with the credential; the repository \
              request checks read:repository:bitbucket",
         )
-        .with_details(vec![format!(
-            "record the token's scopes with the credential to have the full set ({} scopes) checked",
-            FULL_SCOPES.len()
-        )]);
+        .with_details(vec![
+            "record the token's scopes with the credential to have the capabilities this deployment wants checked"
+                .to_owned(),
+        ]);
     };
     if source != Source::Recorded {
         report.granted_scopes = Some(granted.clone());
@@ -61,68 +61,74 @@ pub(super) fn scopes_step(s: &Session<'_>, ev: &Evidence, report: &mut ForgeRepo
         Source::ErrorBody => " (from Bitbucket's scope error)",
         Source::Recorded => " (as you recorded them; Bitbucket does not report API-token scopes)",
     };
-    let mut a = scopes::bitbucket_assessment(&granted);
+    let mut a = scopes::bitbucket_assessment(&granted, &s.forge.wanted);
     if !a.can_register() && source == Source::Recorded && ev.repository_read {
         // The repository answered, so the token has read:repository whatever the record says.
-        a.missing.retain(|m| !a.missing_for_registration.contains(m));
-        a.blocked = scopes::blocked_capabilities(&a.missing);
-        let missing = std::mem::take(&mut a.missing_for_registration);
-        report.missing_scopes = a.missing.iter().map(|m| (*m).to_owned()).collect();
-        report.blocked_capabilities = a.blocked.iter().map(|m| (*m).to_owned()).collect();
+        let missing = std::mem::take(&mut a.missing_needed);
+        report.missing_scopes = a.missing_all().iter().map(|m| (*m).to_owned()).collect();
+        report.blocked_capabilities = blocked_labels(&a);
         return Step::warn(
             step,
-            Code::AccessDenied,
+            Code::ScopeMissing,
             format!(
                 "the scopes you recorded lack {}, yet Bitbucket served the repository: the record is incomplete",
                 missing.join(", ")
             ),
             "Update the credential's recorded scopes to match the token.",
-        )
-        .with_details(missing.iter().map(|m| (*m).to_owned()).collect());
+        );
     }
-    report.missing_scopes = a.missing.iter().map(|m| (*m).to_owned()).collect();
-    report.blocked_capabilities = a.blocked.iter().map(|m| (*m).to_owned()).collect();
+    report.missing_scopes = a.missing_all().iter().map(|m| (*m).to_owned()).collect();
+    report.blocked_capabilities = blocked_labels(&a);
     if !a.can_register() {
         report.fatal = true;
-        let mut details: Vec<String> = a.missing_for_registration.iter().map(|m| (*m).to_owned()).collect();
-        details.extend(a.missing.iter().filter(|m| !a.missing_for_registration.contains(m)).map(|m| (*m).to_owned()));
         return Step::fail(
             step,
-            Code::AccessDenied,
+            Code::ScopeMissing,
             format!(
-                "the token lacks {}, which registering repositories and listing branches need{note}; it blocks: {}",
-                a.missing_for_registration.join(", "),
-                a.blocked.join(", ")
+                "the token lacks {}, which Berth needs for {}{note}",
+                a.missing_needed.join(", "),
+                scopes::BERTH_NEEDS_FOR
             ),
-            create_token_remedy(&a.missing),
-        )
-        .with_details(details);
+            create_token_remedy(),
+        );
     }
-    if !a.missing.is_empty() {
+    if !a.missing_wanted.is_empty() {
         return Step::warn(
             step,
-            Code::AccessDenied,
+            Code::ScopeMissing,
             format!(
-                "the token can register repositories, but lacks {} of the {} scopes the platform uses{note}: {}; this \
-                 blocks: {}",
-                a.missing.len(),
-                FULL_SCOPES.len(),
-                a.missing.join(", "),
-                a.blocked.join(", ")
+                "the token lacks {} for {}, which this deployment wants ([scopes] want){note}",
+                a.missing_wanted.join(", "),
+                scopes::labels(&a.blocked_wanted)
             ),
-            create_token_remedy(&a.missing),
-        )
-        .with_details(a.missing.iter().map(|m| (*m).to_owned()).collect());
+            create_token_remedy(),
+        );
     }
-    Step::pass(step, format!("all {} scopes the platform uses are granted{note}", FULL_SCOPES.len()))
+    let wanted = if s.forge.wanted.is_empty() {
+        String::new()
+    } else {
+        format!(" and the scopes of what this deployment wants ({})", scopes::labels(&s.forge.wanted))
+    };
+    Step::pass(step, format!("the token has what Berth needs{wanted}{note}"))
 }
 
-pub(super) fn create_token_remedy(missing: &[&str]) -> String {
-    format!(
-        "In Bitbucket, create a new token with Personal settings > API tokens > Create API token with scopes, including {} \
-         (scopes do not imply each other: write and admin scopes do not include read), and update the credential.",
-        missing.join(", ")
-    )
+/// Every capability the missing scopes block, Berth's own job first, for the report.
+fn blocked_labels(a: &scopes::ScopeAssessment) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if !a.missing_needed.is_empty() {
+        out.push(scopes::BERTH_NEEDS_FOR.to_owned());
+    }
+    out.extend(a.blocked_wanted.iter().chain(&a.blocked_other).map(|c| c.label().to_owned()));
+    out
+}
+
+/// The one remedy for a scope gap: a new token, since scopes cannot be added to one. The
+/// step's message names the missing scopes; the remedy does not repeat them.
+pub(super) fn create_token_remedy() -> String {
+    "In Bitbucket, create a new API token (Personal settings > API tokens > Create API token with scopes) with the \
+     scopes it has plus the missing ones (write and admin scopes do not include read), then replace the credential's \
+     token."
+        .to_owned()
 }
 
 fn list_or_none(v: &[String]) -> String {

@@ -2,7 +2,7 @@
 
 use crate::mock::*;
 use berth_core::credential::{Expiry, FULL_SCOPES};
-use berth_core::{Code, CredentialKind, StepName, StepStatus};
+use berth_core::{Capability, Code, CredentialKind, StepName, StepStatus};
 use berth_forge::ForgeReport;
 use secrecy::SecretString;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +37,13 @@ async fn cloud_happy_path() {
     let repo = r.repository.clone().unwrap();
     assert_eq!((repo.full_name.as_str(), repo.private, repo.main_branch.as_deref()), ("ws/repo", true, Some("main")));
     assert_eq!(repo.permission.as_deref(), Some("write"));
-    assert!(!r.fatal && r.missing_scopes.is_empty() && r.granted_scopes.is_none());
+    // The product page's 13 scopes leave only read:user:bitbucket out: information, no warning.
+    assert!(!r.fatal && r.missing_scopes == ["read:user:bitbucket"] && r.granted_scopes.is_none());
+    let who = r.identity.clone().unwrap();
+    assert_eq!(
+        (who.display_name.as_deref(), who.username.as_deref(), who.email.as_deref()),
+        (Some("Jo Doe"), Some("jo"), Some(EMAIL))
+    );
     // API tokens: Basic with the Atlassian email, never the username.
     assert_eq!(mock.hit("/2.0/user").unwrap().auth.as_deref(), Some(basic(EMAIL, TOKEN).as_str()));
     let repo_req = mock.hit("/2.0/repositories/ws/repo").unwrap();
@@ -48,19 +54,24 @@ async fn cloud_happy_path() {
 }
 
 #[tokio::test]
-async fn cloud_registration_scope_only_warns_about_the_rest() {
+async fn cloud_registration_scope_alone_passes_unless_a_capability_is_wanted() {
     let mock = serve(cloud_ok).await;
     let cred = Cred::api_token(&["read:repository:bitbucket"]);
+    // Nothing wanted beyond Berth's own job: the gaps are information, not a warning.
     let r = forge().check(&cloud(&mock), &cred.view()).await;
     let s = step(&r, StepName::ApiScopes);
-    assert_eq!((s.status, s.code), (StepStatus::Warn, Code::AccessDenied));
-    assert_eq!(r.missing_scopes.len(), FULL_SCOPES.len() - 1);
-    assert!(s.details.contains(&"write:webhook:bitbucket".to_owned()));
-    assert!(
-        r.blocked_capabilities.contains(&"webhooks".to_owned())
-            && r.blocked_capabilities.contains(&"pull requests".to_owned())
-    );
+    assert_eq!((s.status, s.code), (StepStatus::Pass, Code::Ok), "{s:#?}");
+    assert_eq!(r.missing_scopes.len(), FULL_SCOPES.len() - 1 + 1, "the 12 others and read:user");
+    assert!(r.blocked_capabilities.contains(&"webhooks".to_owned()));
     assert_eq!(step(&r, StepName::ApiRepository).status, StepStatus::Pass);
+    assert!(!r.fatal);
+
+    // A deployment that wants webhooks: their two scopes are a warning, named once.
+    let r = forge().wanting(&[Capability::Webhooks]).check(&cloud(&mock), &cred.view()).await;
+    let s = step(&r, StepName::ApiScopes);
+    assert_eq!((s.status, s.code), (StepStatus::Warn, Code::ScopeMissing));
+    assert!(s.message.contains("read:webhook:bitbucket, write:webhook:bitbucket for webhooks"), "{}", s.message);
+    assert!(!s.message.contains("pullrequest") && !s.remedy.contains("webhook"), "{s:#?}");
     assert!(!r.fatal);
 }
 
@@ -78,14 +89,14 @@ async fn missing_scope(status: u16, body: &'static str) -> ForgeReport {
 async fn cloud_missing_scope_403_names_the_scope() {
     let r = missing_scope(403, SCOPE_403).await;
     let repo = step(&r, StepName::ApiRepository);
-    assert_eq!((repo.status, repo.code), (StepStatus::Fail, Code::AccessDenied));
-    assert_eq!(repo.details, ["read:repository:bitbucket"]);
+    // A scope gap is `scope_missing` in both steps that meet it, never `access_denied`.
+    assert_eq!((repo.status, repo.code), (StepStatus::Fail, Code::ScopeMissing));
     assert!(repo.message.contains("lacks read:repository:bitbucket"), "{}", repo.message);
     let scopes = step(&r, StepName::ApiScopes);
-    assert_eq!((scopes.status, scopes.code), (StepStatus::Fail, Code::AccessDenied));
+    assert_eq!((scopes.status, scopes.code), (StepStatus::Fail, Code::ScopeMissing));
     assert!(scopes.message.contains("from Bitbucket's scope error"));
     assert_eq!(r.granted_scopes.as_deref().map(<[String]>::len), Some(2));
-    assert!(r.blocked_capabilities.contains(&"list branches".to_owned()));
+    assert!(r.blocked_capabilities.iter().any(|c| c.contains("listing branches")), "{:?}", r.blocked_capabilities);
     assert!(r.fatal);
 }
 
@@ -94,8 +105,8 @@ async fn cloud_missing_scope_400_with_string_detail() {
     let body = r#"{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.","detail":"This API is only accessible with the following scopes: read:repository:bitbucket"}}"#;
     let r = missing_scope(400, body).await;
     let repo = step(&r, StepName::ApiRepository);
-    assert_eq!((repo.status, repo.code), (StepStatus::Fail, Code::AccessDenied));
-    assert_eq!(repo.details, ["read:repository:bitbucket"]);
+    assert_eq!((repo.status, repo.code), (StepStatus::Fail, Code::ScopeMissing));
+    assert!(repo.message.contains("lacks read:repository:bitbucket"), "{}", repo.message);
     assert!(r.fatal);
 }
 
@@ -128,7 +139,7 @@ async fn cloud_expired_token_is_token_expired() {
     let r = forge().check(&cloud(&mock), &cred.view()).await;
     let s = &r.steps[0];
     assert_eq!((s.status, s.code), (StepStatus::Fail, Code::TokenExpired));
-    assert!(s.message.contains("3 day(s) ago") && s.message.contains("Login failed"), "{}", s.message);
+    assert!(s.message.contains("3 days ago") && s.message.contains("Login failed"), "{}", s.message);
     assert!(r.fatal);
 }
 
@@ -178,7 +189,7 @@ async fn cloud_user_403_is_not_invalid() {
     assert!(c.message.contains("cannot read its own profile"), "{}", c.message);
     assert_eq!(r.authenticated_as.as_deref(), Some(EMAIL));
     let s = step(&r, StepName::ApiScopes);
-    assert_eq!(s.status, StepStatus::Warn, "{s:#?}");
+    assert_eq!(s.status, StepStatus::Pass, "Berth's own scope is granted and nothing more is wanted: {s:#?}");
     assert_eq!(r.granted_scopes.as_deref(), Some(&["read:repository:bitbucket".to_owned()][..]));
     let repo = step(&r, StepName::ApiRepository);
     assert_eq!(repo.status, StepStatus::Pass);
@@ -369,4 +380,16 @@ async fn cross_origin_redirect_is_not_followed() {
     assert_eq!(r.location, Some(moved_to), "the new location stays typed");
     assert!(other.hits().is_empty(), "the credential went to another origin");
     assert_no_secret(&r, TOKEN);
+}
+
+#[tokio::test]
+async fn cloud_verify_runs_credential_and_scopes_without_a_repository() {
+    let mock = serve(cloud_ok).await;
+    let cred = Cred::api_token(&["read:repository:bitbucket"]);
+    let t = cloud(&mock);
+    let r = forge().wanting(&[Capability::PullRequests]).verify(t.provider, &t.api_url, &cred.view()).await;
+    assert_eq!(names(&r), [StepName::ApiCredential, StepName::ApiScopes]);
+    assert_eq!(step(&r, StepName::ApiScopes).code, Code::ScopeMissing);
+    assert!(mock.hit("/2.0/repositories/ws/repo").is_none(), "no repository request");
+    assert_eq!(r.identity.and_then(|i| i.username).as_deref(), Some("jo"));
 }

@@ -66,8 +66,11 @@ async fn github_404_and_public_repo_scopes() {
     let public = RepoTarget { repo_path: "octo/public".into(), ..gh(&mock) };
     let r = forge().check(&public, &cred.view()).await;
     let scopes = step(&r, StepName::ApiScopes);
-    assert_eq!((scopes.status, scopes.code), (StepStatus::Warn, Code::AccessDenied));
+    assert_eq!((scopes.status, scopes.code), (StepStatus::Pass, Code::Ok), "nothing beyond reading is wanted");
     assert_eq!(r.missing_scopes, ["public_repo"]);
+    let wants = forge().wanting(&[berth_core::Capability::PullRequests]).check(&public, &cred.view()).await;
+    let scopes = step(&wants, StepName::ApiScopes);
+    assert_eq!((scopes.status, scopes.code), (StepStatus::Warn, Code::ScopeMissing));
     assert_eq!(r.repository.unwrap().permission.as_deref(), Some("pull"));
     assert!(!r.fatal);
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/credentials`: adapters over [`crate::service::credentials`]. No response ever
 //! carries the secret.
 
-use super::extract::{ApiJson, IdPath};
+use super::extract::{ApiJson, IdPath, OptionalJson};
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::service::credentials;
@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use berth_proto::{Credential, CredentialCreate, CredentialUpdate, ErrorBody};
+use berth_proto::{Credential, CredentialCreate, CredentialUpdate, CredentialVerify, ErrorBody};
 
 /// Store a credential. The secret is sealed by the vault and never shown again.
 #[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", request_body = CredentialCreate,
@@ -56,4 +56,21 @@ pub async fn update(
 pub async fn delete(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
     credentials::delete(&st, &u, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Verify a credential on its host, or at `url`: whether the host accepts it, who it says it
+/// is, and its scopes against what Berth needs and this deployment wants (a clone URL runs the
+/// Git steps too). The verdict is kept with the credential and returned in `verification`.
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/verify", tag = "credentials", params(("id" = i64, Path)),
+    request_body(content = Option<CredentialVerify>, description = "Optional; without `url` the credential's host"),
+    responses((status = 200, body = Credential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn verify(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    IdPath(id): IdPath,
+    OptionalJson(body): OptionalJson<CredentialVerify>,
+) -> ApiResult<Json<Credential>> {
+    let req = body.unwrap_or_default();
+    Ok(Json(credentials::verify(&st, &u, id, req).await?))
 }

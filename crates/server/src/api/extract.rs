@@ -26,6 +26,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out entirely (an empty body is `None`); a body that is there is
+/// judged as [`ApiJson`] judges it.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_OPTIONAL_BODY).await {
+            Ok(b) => b,
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Code::InvalidInput,
+                    "the body could not be read or is too large",
+                    "see the request schema in /api/openapi.json",
+                ))
+            }
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        ApiJson::<T>::from_request(req, state).await.map(|ApiJson(v)| OptionalJson(Some(v)))
+    }
+}
+
+/// Optional bodies are small requests (a URL); the router's own limit still applies first.
+const MAX_OPTIONAL_BODY: usize = 64 * 1024;
+
 fn json_rejection(r: JsonRejection) -> ApiError {
     let (status, message) = match &r {
         JsonRejection::MissingJsonContentType(_) => (

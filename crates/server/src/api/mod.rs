@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         health, login, logout,
         credentials::create, credentials::list, credentials::show, credentials::update, credentials::delete,
+        credentials::verify,
         repositories::remote_branches, repositories::create, repositories::list, repositories::show,
         repositories::update, repositories::delete, repositories::check, repositories::history, repositories::schedule_all,
         ops::readyz,
@@ -70,6 +71,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/credentials/{id}",
             get(credentials::show).patch(credentials::update).delete(credentials::delete),
         )
+        .route("/api/v1/credentials/{id}/verify", post(credentials::verify))
         .route("/api/v1/remote-branches", post(repositories::remote_branches))
         .route("/api/v1/repositories", post(repositories::create).get(repositories::list))
         .route(

@@ -4,7 +4,7 @@
 #![allow(clippy::expect_used)]
 
 use super::*;
-use berth_core::{Integration, NetworkPolicy, Provider};
+use berth_core::{CredentialKind, Integration, NetworkPolicy, Provider};
 use berth_git::GitClientConfig;
 use berth_testkit::sim::{CloudOptions, Cred, Host, Perm, RateLimit, RepoSpec, Sim, SimBuilder, User, Workspace};
 use berth_testkit::{bare_repo, GitServer, GitServerOptions};
@@ -52,6 +52,8 @@ fn credential(kind: CredentialKind, username: Option<&str>) -> CredentialRow {
         secret_updated_at: now,
         auth_failures: 0,
         checks_paused_at: None,
+        host: None,
+        verification: None,
     }
 }
 
@@ -112,7 +114,9 @@ async fn a_forbidden_address_stops_before_any_request() {
         .await;
     let failed = out.check.first_failure().expect("a step fails");
     assert_eq!(failed.code, Code::DestinationForbidden);
-    assert!(matches!(failed.step, StepName::Dns | StepName::Connect), "{:?}", failed.step);
+    // The network policy's verdict has its own step: the lookup itself did not fail.
+    assert_eq!(failed.step, StepName::Destination);
+    assert_eq!(step(&out, StepName::Dns).status, StepStatus::Pass);
     assert!(skipped_after(&out, failed.step), "{:?}", statuses(&out));
 }
 
@@ -151,6 +155,33 @@ async fn a_wanted_branch_that_does_not_exist_fails_with_the_closest_names() {
     let out = Remote::local().run(&url, &cred, Some(PASSWORD), Some("refs/heads/develop")).await;
     assert!(out.check.ok);
     assert_eq!(out.default_branch.as_deref(), Some("develop"), "a full ref name is taken as the branch");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_head_naming_a_missing_branch_is_no_default() {
+    // HEAD names master; only main and develop exist (master was renamed).
+    let root = tempfile::tempdir().expect("tempdir");
+    bare_repo(root.path(), "team/app.git", "master", &["main", "develop"]);
+    let opts = GitServerOptions { users: vec![(USER.to_owned(), PASSWORD.to_owned())], ..GitServerOptions::default() };
+    let server = GitServer::start(root.path(), opts).await;
+    let url = parse(&server.repo_url("team/app.git"), &[]);
+    let cred = credential(CredentialKind::UsernamePassword, Some(USER));
+
+    let out = Remote::local().run(&url, &cred, Some(PASSWORD), None).await;
+    let s = step(&out, StepName::DefaultBranch);
+    assert_eq!((s.status, s.code), (StepStatus::Warn, Code::DefaultBranchMissing), "{s:?}");
+    assert!(s.message.contains("master") && s.message.contains("2 branches"), "{}", s.message);
+    assert_eq!(s.details, ["develop", "main"]);
+    assert!(out.default_branch.is_none(), "a branch that does not exist is never the default");
+    assert_eq!(out.refs.as_ref().and_then(|r| r.default_branch.clone()), None);
+
+    // Naming one that exists passes, and says what HEAD names.
+    let out = Remote::local().run(&url, &cred, Some(PASSWORD), Some("main")).await;
+    let s = step(&out, StepName::DefaultBranch);
+    assert_eq!(s.status, StepStatus::Pass);
+    assert!(s.message.contains("HEAD names master"), "{}", s.message);
+    assert_eq!(out.default_branch.as_deref(), Some("main"));
     server.shutdown().await;
 }
 
@@ -234,5 +265,74 @@ async fn a_rate_limit_is_a_typed_fact_with_the_wait_the_host_asked_for() {
     assert!(out.check.checks.iter().any(|s| s.code == Code::RateLimited), "{:?}", out.check);
     let limited = out.rate_limited.expect("the outcome says the host rate-limited");
     assert!(limited.retry_after.is_some_and(|w| w > Duration::ZERO), "{limited:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn git_and_rest_name_bitbucket_refusals_alike() {
+    let app_password = "ATBBapppassword0001";
+    let sim = cloud()
+        .cloud_repo("acme/secret", RepoSpec::new(&["main"]))
+        .credential(Cred::app_password("jo", app_password).git_status(410))
+        .start()
+        .await;
+    let remote = Remote::local();
+    let integrations = vec![Integration {
+        host: format!("127.0.0.1:{}", sim.cloud_port()),
+        provider: Provider::BitbucketCloud,
+        api_url: Some(sim.cloud_api_url()),
+    }];
+
+    // A repository jo cannot see: the REST step and the Git step give the same code.
+    let hidden = parse(&sim.cloud_git_url("acme/secret"), &integrations);
+    let mut cred = credential(CredentialKind::BitbucketApiToken, Some("jo"));
+    cred.email = Some("jo@example.com".to_owned());
+    let out = remote.run(&hidden, &cred, Some(SIM_TOKEN), None).await;
+    assert_eq!(step(&out, StepName::ApiRepository).code, Code::RepositoryNotFoundOrNoAccess, "{:?}", out.check);
+    let git = step(&out, StepName::GitDiscovery);
+    assert_eq!((git.status, git.code), (StepStatus::Fail, Code::RepositoryNotFoundOrNoAccess), "{git:?}");
+    assert!(!git.remedy.contains("allow"), "no IP-allowlist hint for a hidden repository: {}", git.remedy);
+
+    // An app password refused by Git with 410 Gone is the retired kind, as on the REST side.
+    let app = credential(CredentialKind::UsernamePassword, Some("jo"));
+    let out = remote.run(&cloud_url(&sim), &app, Some(app_password), None).await;
+    assert_eq!(step(&out, StepName::ApiCredential).code, Code::AppPasswordRetired, "{:?}", out.check);
+    let git = step(&out, StepName::GitDiscovery);
+    assert_eq!(git.code, Code::AppPasswordRetired, "{git:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn verifying_on_a_host_asks_the_rest_api_and_never_a_repository() {
+    let sim = cloud().start().await;
+    let remote = Remote::local();
+    let host = HostBase::of(&cloud_url(&sim));
+    let mut cred = credential(CredentialKind::BitbucketApiToken, Some("jo"));
+    cred.email = Some("jo@example.com".to_owned());
+    let checker = Checker { git: &remote.git, forge: &remote.forge };
+    let v = checker
+        .verify(VerifyTarget { host: &host, credential: &cred, secret: Some(SecretString::from(SIM_TOKEN)) })
+        .await;
+    let names: Vec<StepName> = v.steps.iter().map(|s| s.step).collect();
+    assert_eq!(
+        names,
+        [
+            StepName::Credential,
+            StepName::Dns,
+            StepName::Destination,
+            StepName::Connect,
+            StepName::ApiCredential,
+            StepName::ApiScopes
+        ]
+    );
+    assert!(v.rest_checked && v.steps.iter().all(|s| s.status == StepStatus::Pass), "{:?}", v.steps);
+    assert_eq!(v.identity.and_then(|i| i.display_name).as_deref(), Some("Jo Doe"));
+
+    // A wrong token fails at the REST credential step.
+    let v = checker
+        .verify(VerifyTarget { host: &host, credential: &cred, secret: Some(SecretString::from("ATATT-wrong")) })
+        .await;
+    let last = v.steps.last().expect("steps");
+    assert_eq!((last.step, last.status, last.code), (StepName::ApiCredential, StepStatus::Fail, Code::AuthFailed));
     sim.shutdown().await;
 }

@@ -21,7 +21,7 @@ pub fn checker(st: &AppState) -> Checker<'_> {
 
 /// The credential's secret as the vault opens it; `None` (logged) when it does not open, which
 /// the credential step then reports.
-async fn open_secret(st: &AppState, cred: &CredentialRow) -> Option<SecretString> {
+pub(crate) async fn open_secret(st: &AppState, cred: &CredentialRow) -> Option<SecretString> {
     match st.store.credential_secret(cred.id).await {
         Ok(s) => Some(s),
         Err(e) => {

@@ -7,7 +7,12 @@ use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::credential::{self, CredentialRules, Expiry, ExpiryWarning};
 use berth_core::{Check, CheckReason, Code, CredentialKind};
-use berth_proto::{Credential, CredentialCreate, CredentialUpdate, RepositoryRef, Warning};
+use super::verification;
+use berth_core::{scopes, Capability};
+use berth_proto::{
+    Credential, CredentialCreate, CredentialUpdate, CredentialVerify, RepositoryCheck, RepositoryRef, ScopeGap, ScopeNeed,
+    Warning,
+};
 use berth_store::{CredentialPatch, CredentialRow, NewCredential, StoreError};
 use chrono::Utc;
 use secrecy::SecretString;
@@ -35,7 +40,7 @@ pub(crate) fn warnings_of(cred: &CredentialRow) -> Vec<Warning> {
     out
 }
 
-fn view(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Credential {
+fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>) -> Credential {
     let today = Utc::now().date_naive();
     let (status, days) = match credential::expiry(row.expires_on, today) {
         Expiry::Unknown => ("unknown", None),
@@ -43,18 +48,14 @@ fn view(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Credential {
         Expiry::ExpiresSoon { days_left } => ("expires_soon", Some(days_left)),
         Expiry::Expired { days_ago } => ("expired", Some(-days_ago)),
     };
-    // Recorded scopes are what the user says they granted; with none recorded there is
-    // nothing to compare (the REST check reports what the host says instead).
-    let scope_gaps = if row.kind == CredentialKind::BitbucketApiToken && !row.scopes.is_empty() {
-        credential::missing_scopes(credential::FULL_SCOPES, &row.scopes)
-            .into_iter()
-            .map(|s| berth_proto::ScopeGap {
-                scope: s.to_owned(),
-                blocks: berth_core::scopes::capabilities_of(s).iter().map(|c| (*c).to_owned()).collect(),
-            })
-            .collect()
-    } else {
-        Vec::new()
+    let wanted = &st.config.wanted_capabilities;
+    let verification = verification::current(&row);
+    // What the token lacks: the host's word when it said (granted scopes), else the scopes the
+    // person recorded. Each gap says who needs the scope, so only what matters is a warning.
+    let evidence = verification.granted_scopes.clone().or_else(|| (!row.scopes.is_empty()).then(|| row.scopes.clone()));
+    let scope_gaps = match evidence {
+        Some(granted) if row.kind == CredentialKind::BitbucketApiToken => scope_gaps(&granted, wanted),
+        _ => Vec::new(),
     };
     let missing_scopes = if row.kind == CredentialKind::BitbucketApiToken {
         credential::missing_scopes(credential::REGISTRATION_SCOPES, &row.scopes)
@@ -89,7 +90,25 @@ fn view(row: CredentialRow, used_by: Vec<RepositoryRef>) -> Credential {
         expiry_warning,
         auth_failures: row.auth_failures,
         checks_paused_at: row.checks_paused_at,
+        host: row.host,
+        verification,
+        wanted_capabilities: wanted.clone(),
+        rechecked: Vec::new(),
     }
+}
+
+/// Every Bitbucket scope the token lacks, with what it blocks and who needs it.
+fn scope_gaps(granted: &[String], wanted: &[Capability]) -> Vec<ScopeGap> {
+    let a = scopes::bitbucket_assessment(granted, wanted);
+    let gap = |s: &&str, need: ScopeNeed| ScopeGap {
+        scope: (*s).to_owned(),
+        blocks: scopes::capabilities_of(s).into_iter().map(str::to_owned).collect(),
+        need,
+    };
+    let mut out: Vec<ScopeGap> = a.missing_needed.iter().map(|s| gap(s, ScopeNeed::Needed)).collect();
+    out.extend(a.missing_wanted.iter().map(|s| gap(s, ScopeNeed::Wanted)));
+    out.extend(a.missing_other.iter().map(|s| gap(s, ScopeNeed::Other)));
+    out
 }
 
 fn clean(s: Option<String>) -> Option<String> {
@@ -119,12 +138,14 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
     }
     .validate(req.kind)?;
     refuse_app_password(req.kind, &req.secret)?;
+    let host = clean(req.host).map(|h| verification::parse_host(st, &h)).transpose()?.map(|h| h.canonical());
     let secret = SecretString::from(req.secret);
     let row = st
         .store
         .create_credential(NewCredential {
             name: &name,
             kind: req.kind,
+            host: host.as_deref(),
             username: username.as_deref(),
             email: email.as_deref(),
             expires_on: req.expires_on,
@@ -141,7 +162,41 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
         row.scopes.len()
     );
     u.audit(&st.store, "credential.create", "credential", Some(row.id), &row.name, detail).await;
-    Ok(view(row, Vec::new()))
+    // Saved first, verified second: a credential the host refuses is still stored (the answer
+    // says so), so a person can fix its fields without typing the token again.
+    let row = verified(st, row, None).await?;
+    Ok(view(st, row, Vec::new()))
+}
+
+/// Verifies the credential where it can be (see [`verification::run`]) and reads it back
+/// with the verdict.
+async fn verified(st: &AppState, row: CredentialRow, url: Option<&str>) -> Result<CredentialRow> {
+    if verification::run(st, &row, url).await?.is_none() {
+        return Ok(row);
+    }
+    Ok(st.store.get_credential(row.id).await?)
+}
+
+/// Verify a credential on its host, or at `url` (a clone URL also runs the Git steps), and
+/// keep the verdict with it.
+pub async fn verify(st: &AppState, u: &CurrentUser, id: i64, req: CredentialVerify) -> Result<Credential> {
+    u.require(Action::UseCredential)?;
+    let row = st.store.get_credential(id).await?;
+    if req.url.as_deref().map(str::trim).filter(|u| !u.is_empty()).is_none() && row.host.is_none() {
+        if verification::stored(&row).and_then(|v| v.host).is_none() {
+            return Err(Error::Invalid(Refusal::new(
+                Code::InvalidInput,
+                format!("credential {:?} names no host to verify it on", row.name),
+                "give a URL on the host (a clone URL or a base URL such as https://bitbucket.org), or name the \
+                 credential's host",
+            )));
+        }
+    }
+    let row = verified(st, row, req.url.as_deref()).await?;
+    let v = verification::current(&row);
+    let detail = format!("{} on {}: {}", v.status.as_str(), v.host.as_deref().unwrap_or("-"), v.code);
+    u.audit(&st.store, "credential.verify", "credential", Some(id), &row.name, detail).await;
+    with_usage(st, row).await
 }
 
 pub async fn list(st: &AppState, u: &CurrentUser) -> Result<Vec<Credential>> {
@@ -155,7 +210,7 @@ pub async fn list(st: &AppState, u: &CurrentUser) -> Result<Vec<Credential>> {
         .into_iter()
         .map(|c| {
             let u = used.remove(&c.id).unwrap_or_default();
-            view(c, u)
+            view(st, c, u)
         })
         .collect())
 }
@@ -163,7 +218,7 @@ pub async fn list(st: &AppState, u: &CurrentUser) -> Result<Vec<Credential>> {
 async fn with_usage(st: &AppState, row: CredentialRow) -> Result<Credential> {
     let used =
         st.store.repositories_using(row.id).await?.into_iter().map(|(id, name)| RepositoryRef { id, name }).collect();
-    Ok(view(row, used))
+    Ok(view(st, row, used))
 }
 
 pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credential> {
@@ -218,6 +273,11 @@ pub async fn update(
         None => cur.email.clone(),
     };
     let scopes = req.scopes.map(clean_scopes).unwrap_or_else(|| cur.scopes.clone());
+    let host = match req.host {
+        Some(h) => Some(clean(h).map(|h| verification::parse_host(st, &h)).transpose()?.map(|h| h.canonical())),
+        None => None,
+    };
+    let host_changed = host.as_ref().is_some_and(|h| *h != cur.host);
     // The secret is optional on update; validate the other fields as if it were present.
     let secret_len = req.secret.as_ref().map_or(1, String::len);
     CredentialRules {
@@ -248,6 +308,9 @@ pub async fn update(
     if let Some(x) = req.expires_on.filter(|x| *x != cur.expires_on) {
         changed.push(format!("expiry {}", x.map_or_else(|| "none".to_owned(), |d| d.to_string())));
     }
+    if host_changed {
+        changed.push(format!("host {}", host.clone().flatten().unwrap_or_else(|| "none".to_owned())));
+    }
     if rotated {
         changed.push("token replaced".to_owned());
     }
@@ -262,6 +325,7 @@ pub async fn update(
                 expires_on: req.expires_on,
                 scopes: Some(scopes),
                 secret: req.secret.map(SecretString::from),
+                host,
             },
         )
         .await?;
@@ -285,8 +349,15 @@ pub async fn update(
         // next poll.
         st.instance.wake();
     }
+    // A new token, or a new host, is verified at once; other edits keep the verdict.
+    let row = if rotated || host_changed { verified(st, row, None).await? } else { row };
     u.audit(&st.store, "credential.update", "credential", Some(id), &row.name, changed.join("; ")).await;
-    Ok((with_usage(st, row).await?, rechecks))
+    let mut answer = with_usage(st, row).await?;
+    answer.rechecked = rechecks
+        .iter()
+        .map(|r| RepositoryCheck { repository: r.repository.clone(), check: r.check.clone() })
+        .collect();
+    Ok((answer, rechecks))
 }
 
 /// Delete a credential; refused while a repository uses it. Answers what was deleted.
@@ -297,7 +368,7 @@ pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credentia
     tracing::info!(credential = id, "credential deleted");
     u.audit(&st.store, "credential.delete", "credential", Some(id), &row.name, format!("kind {}", row.kind.as_str()))
         .await;
-    Ok(view(row, Vec::new()))
+    Ok(view(st, row, Vec::new()))
 }
 
 /// The credential a request names by id or name. An unknown one is a mistake in the request

@@ -17,6 +17,7 @@ pub mod repositories;
 pub mod scheduler;
 pub mod sessions;
 pub mod tokens;
+pub mod verification;
 
 pub use error::{not_found_code, Conflict, Entity, Error, Refusal, Result};
 

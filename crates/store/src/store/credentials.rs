@@ -5,7 +5,7 @@ use super::mappers::{credential_from_row, json_text, sealed_from_row, CREDENTIAL
 use super::open::{SealedTable, CANARY_AAD, CREDENTIAL_SECRETS, TOTP_KEYS};
 use super::*;
 use crate::vault::Sealed;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use dialect::Cols;
 use secrecy::SecretString;
 
@@ -40,7 +40,8 @@ impl Store {
             // blobs and sealed in the same transaction: no reader ever sees the unsealed state.
             let id: Id = sqlx::query_scalar(
                 "INSERT INTO credentials (name, kind, username, email, expires_on, scopes, key_id, wrapped_key, ciphertext, \
-                 created_at, updated_at, secret_updated_at) VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $8, $8, $8) RETURNING id",
+                 created_at, updated_at, secret_updated_at, host) VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $8, $8, $8, $9) \
+                 RETURNING id",
             )
             .bind(new.name)
             .bind(new.kind.as_str())
@@ -50,6 +51,7 @@ impl Store {
             .bind(&scopes)
             .bind(Vec::<u8>::new())
             .bind(now)
+            .bind(new.host)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| name_taken(e, Entity::Credential, new.name))?;
@@ -111,7 +113,8 @@ impl Store {
                 "UPDATE credentials SET name = CASE WHEN $1 THEN $2 ELSE name END, \
                  username = CASE WHEN $3 THEN $4 ELSE username END, email = CASE WHEN $5 THEN $6 ELSE email END, \
                  expires_on = CASE WHEN $7 THEN $8 ELSE expires_on END, scopes = CASE WHEN $9 THEN $10 ELSE scopes END, \
-                 updated_at = $11, auth_failures = 0, checks_paused_at = NULL WHERE id = $12",
+                 updated_at = $11, auth_failures = 0, checks_paused_at = NULL, \
+                 host = CASE WHEN $13 THEN $14 ELSE host END WHERE id = $12",
             )
             .bind(patch.name.is_some())
             .bind(patch.name.as_deref().unwrap_or_default())
@@ -125,6 +128,8 @@ impl Store {
             .bind(scopes.unwrap_or_default())
             .bind(now)
             .bind(id)
+            .bind(patch.host.is_some())
+            .bind(patch.host.clone().flatten())
             .execute(&mut *tx)
             .await
             .map_err(|e| name_taken(e, Entity::Credential, &name_for_error))?
@@ -151,6 +156,27 @@ impl Store {
             }
             tx.commit().await?;
             self.get_credential(id).await
+        })
+    }
+
+    /// Records a credential's verification (the server's JSON), unless its secret was replaced
+    /// after the verification read it (`secret_updated_at` is the value it saw): a slow
+    /// verdict about an old token must not overwrite the new token's. `false` when not recorded.
+    pub async fn record_credential_verification(
+        &self,
+        id: Id,
+        secret_updated_at: DateTime<Utc>,
+        verification: &str,
+    ) -> Result<bool> {
+        on_pool!(&self.db, |pool| {
+            let n = sqlx::query("UPDATE credentials SET verification = $1 WHERE id = $2 AND secret_updated_at = $3")
+                .bind(verification)
+                .bind(id)
+                .bind(secret_updated_at)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(n == 1)
         })
     }
 

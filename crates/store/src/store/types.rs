@@ -116,11 +116,16 @@ pub struct CredentialRow {
     /// Set when background checks stopped using this credential after repeated authentication
     /// failures (so polling never locks the account); cleared when the credential is edited.
     pub checks_paused_at: Option<DateTime<Utc>>,
+    /// The host the credential is for: `https://bitbucket.org`, `https://git.example.com:7990`.
+    pub host: Option<String>,
+    /// The last verification on that host, as the server wrote it (JSON); `None`: never verified.
+    pub verification: Option<String>,
 }
 
 pub struct NewCredential<'a> {
     pub name: &'a str,
     pub kind: CredentialKind,
+    pub host: Option<&'a str>,
     pub username: Option<&'a str>,
     pub email: Option<&'a str>,
     pub expires_on: Option<NaiveDate>,
@@ -132,6 +137,7 @@ pub struct NewCredential<'a> {
 #[derive(Default)]
 pub struct CredentialPatch {
     pub name: Option<String>,
+    pub host: Option<Option<String>>,
     pub username: Option<Option<String>>,
     pub email: Option<Option<String>>,
     pub expires_on: Option<Option<NaiveDate>>,

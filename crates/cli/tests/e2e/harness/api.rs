@@ -97,6 +97,7 @@ pub fn new_credential(name: &str, kind: CredentialKind, secret: &str) -> Credent
         secret: secret.to_owned(),
         expires_on: None,
         scopes: None,
+        host: None,
     }
 }
 
