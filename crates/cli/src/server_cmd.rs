@@ -118,7 +118,7 @@ fn admin_failure(e: StartError, config: &Config, origin: &str) -> Failure {
             Exit::Usage,
             m,
             format!(
-                "run it where the server keeps its data: give --data-dir (or BERTH_DATA_DIR; now {} from {origin}), and BERTH_DATABASE_URL or BERTH_CONFIG as the server has them; nothing was created",
+                "point --data-dir (or BERTH_DATA_DIR) at the server's data directory, with BERTH_DATABASE_URL or BERTH_CONFIG as the server has them ({} came from {origin}); nothing was created",
                 config.data_dir.display()
             ),
         ),

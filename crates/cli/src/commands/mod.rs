@@ -256,7 +256,9 @@ fn report_api(status: u16, body: &ApiError, url: &str, json: bool, login: bool) 
         return exit.code();
     }
     errln!("error[{}]: {}", body.code, clean(&body.message));
-    if !body.remedy.is_empty() {
+    // A failed check's remedy is already printed under its step in the table: said once.
+    let in_table = body.checks.iter().any(|s| s.remedy == body.remedy);
+    if !body.remedy.is_empty() && !in_table {
         errln!("hint: {}", clean(&body.remedy));
     }
     exit.code()
