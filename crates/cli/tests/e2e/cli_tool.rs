@@ -325,8 +325,10 @@ async fn repo_show_and_history_check_print_the_steps() {
     assert_eq!(berth(&b, &session, &["repo", "check", "app"], None).await.code, 0);
     b.register("lib", "team/lib.git", "ci").await;
 
+    let r = berth(&b, &session, &["--json", "repo", "show", "app"], None).await;
+    let id = serde_json::from_str::<Value>(&r.stdout).expect("JSON output")["id"].to_string();
     // By name (looked up in the list, which has no steps) as by id.
-    for key in ["app", "1"] {
+    for key in ["app", id.as_str()] {
         let r = berth(&b, &session, &["repo", "show", key], None).await;
         assert_eq!(r.code, 0, "{}", r.all());
         for title in [StepName::Url.title(), StepName::GitDiscovery.title(), StepName::DefaultBranch.title()] {
