@@ -117,9 +117,9 @@ async fn main() -> ExitCode {
     let global = Global { url: cli.url, json: cli.json };
     let login = matches!(cli.command, Command::Login(_) | Command::Auth(AuthCmd::Login(_)));
     let result = match cli.command {
-        Command::Serve => server_cmd::serve()
-            .await
-            .map_err(|e| Failure::local("serve_failed", Exit::Failed, format!("{e:#}"), "")),
+        Command::Serve => {
+            server_cmd::serve().await.map_err(|e| Failure::local("serve_failed", Exit::Failed, format!("{e:#}"), ""))
+        }
         Command::Admin(args) => server_cmd::admin(args, global.json).await,
         cmd => {
             init_client_tracing();
@@ -264,13 +264,21 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Admin(AdminArgs { cmd: AdminCmd::ResetPassword { ref username, password_stdin: true }, data_dir: None }) if username == "alice")
         );
-        assert!(matches!(parse(&["admin", "rotate-key"]).unwrap().command, Command::Admin(AdminArgs { cmd: AdminCmd::RotateKey, .. })));
-        for args in [&["admin", "--data-dir", "/srv/berth", "rotate-key"][..], &["admin", "rotate-key", "--data-dir", "/srv/berth"][..]] {
+        assert!(matches!(
+            parse(&["admin", "rotate-key"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::RotateKey, .. })
+        ));
+        for args in [
+            &["admin", "--data-dir", "/srv/berth", "rotate-key"][..],
+            &["admin", "rotate-key", "--data-dir", "/srv/berth"][..],
+        ] {
             let Command::Admin(a) = parse(args).unwrap().command else { panic!("not admin") };
             assert_eq!(a.data_dir.as_deref(), Some(std::path::Path::new("/srv/berth")));
         }
         assert!(matches!(parse(&["auth", "status"]).unwrap().command, Command::Auth(AuthCmd::Status)));
-        assert!(matches!(parse(&["auth", "login", "-u", "bob"]).unwrap().command, Command::Auth(AuthCmd::Login(ref a)) if a.username == "bob"));
+        assert!(
+            matches!(parse(&["auth", "login", "-u", "bob"]).unwrap().command, Command::Auth(AuthCmd::Login(ref a)) if a.username == "bob")
+        );
         assert!(parse(&["credential", "update", "x", "--rotate-secret", "--secret-stdin"]).is_err());
         assert!(parse(&["credential", "update", "x", "--expires-on", "2026-01-01", "--clear-expiry"]).is_err());
     }

@@ -78,7 +78,10 @@ pub async fn logout(global: &Global) -> CmdResult {
     let Some(saved) = session::load(&path).unwrap_or(None) else {
         let removed = session::remove(&path)?;
         if global.json {
-            outln!("{}", berth::output::json(&serde_json::json!({ "logged_out": false, "removed_damaged_session": removed })));
+            outln!(
+                "{}",
+                berth::output::json(&serde_json::json!({ "logged_out": false, "removed_damaged_session": removed }))
+            );
         } else if removed {
             outln!("Removed the damaged session file {}.", path.display());
         } else {
@@ -113,7 +116,8 @@ pub async fn status(global: &Global) -> CmdResult {
     // The session's end is known to the CLI, which saved it at login; a token from
     // BERTH_TOKEN is a personal API token whose expiry the CLI is not told.
     let from_env = std::env::var("BERTH_TOKEN").is_ok_and(|t| !t.trim().is_empty());
-    let saved = if from_env { None } else { session::default_path().ok().and_then(|p| session::load(&p).ok().flatten()) };
+    let saved =
+        if from_env { None } else { session::default_path().ok().and_then(|p| session::load(&p).ok().flatten()) };
     let expires_at = saved.as_ref().map(|s| s.expires_at);
     let summary = serde_json::json!({
         "url": url,

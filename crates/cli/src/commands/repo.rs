@@ -202,7 +202,10 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                     status: 404,
                     body: ApiError {
                         code: Code::NotFound,
-                        message: format!("repository {} has no check with id {check_id}", describe(id, name.as_deref())),
+                        message: format!(
+                            "repository {} has no check with id {check_id}",
+                            describe(id, name.as_deref())
+                        ),
                         remedy: format!("run `berth repo history {}` to see its checks' ids", clean(&repo)),
                         checks: Vec::new(),
                     },

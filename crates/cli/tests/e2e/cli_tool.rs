@@ -126,7 +126,19 @@ async fn each_class_of_outcome_has_its_exit_code_and_json_error() {
     let r = berth(
         &b,
         &session,
-        &["--json", "repo", "register", "--name", "app", "--url", &url, "--credential", "ci", "--default-branch", "nope"],
+        &[
+            "--json",
+            "repo",
+            "register",
+            "--name",
+            "app",
+            "--url",
+            &url,
+            "--credential",
+            "ci",
+            "--default-branch",
+            "nope",
+        ],
         None,
     )
     .await;
@@ -180,7 +192,14 @@ async fn each_class_of_outcome_has_its_exit_code_and_json_error() {
     // The codes are documented where people look.
     let r = berth(&b, &session, &["--help"], None).await;
     assert_eq!(r.code, 0, "{}", r.all());
-    for line in ["0  success", "1  a check or verification failed", "2  usage error", "3  refused by the server", "4  not logged in", "5  the server cannot be reached"] {
+    for line in [
+        "0  success",
+        "1  a check or verification failed",
+        "2  usage error",
+        "3  refused by the server",
+        "4  not logged in",
+        "5  the server cannot be reached",
+    ] {
         assert!(r.stdout.contains(line), "{line:?} missing from --help: {}", r.stdout);
     }
     b.stop().await;
@@ -455,8 +474,9 @@ async fn terminal_output_speaks_cli_not_web() {
     let skipped: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("skip")).collect();
     assert_eq!(skipped.len(), 1, "{}", r.stdout);
     assert!(skipped[0].contains(&format!("{} later steps", StepName::ALL.len() - 1)), "{}", r.stdout);
-    let r2 = berth(&b, &session, &["--json", "repo", "branches", "ssh://git@example.com/x.git", "--credential", "ci"], None)
-        .await;
+    let r2 =
+        berth(&b, &session, &["--json", "repo", "branches", "ssh://git@example.com/x.git", "--credential", "ci"], None)
+            .await;
     let e: ErrorBody = serde_json::from_str(&r2.stdout).expect("the API's error shape");
     assert_eq!(e.error.checks.len(), StepName::ALL.len(), "--json keeps every step");
     said.push(r);
@@ -483,7 +503,8 @@ async fn terminal_output_speaks_cli_not_web() {
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.all());
-    let r = berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "old"], None).await;
+    let r =
+        berth(&b, &session, &["repo", "register", "--name", "app", "--url", &url, "--credential", "old"], None).await;
     said.push(r);
     let r = berth(&b, &session, &["repo", "show", "app"], None).await;
     assert!(r.stdout.contains("expired"), "{}", r.stdout);
@@ -492,8 +513,9 @@ async fn terminal_output_speaks_cli_not_web() {
     // A viewer asking for a registrar's action.
     crate::roles::add_user(&b, "vic", VIEWER_PASSWORD, "viewer").await;
     let viewer = home.path().join("viewer.json");
-    let r = berth(&b, &viewer, &["login", "--username", "vic", "--password-stdin"], Some(&format!("{VIEWER_PASSWORD}\n")))
-        .await;
+    let r =
+        berth(&b, &viewer, &["login", "--username", "vic", "--password-stdin"], Some(&format!("{VIEWER_PASSWORD}\n")))
+            .await;
     assert_eq!(r.code, 0, "{}", r.all());
     let r = berth(&b, &viewer, &["repo", "register", "--name", "lib", "--url", &url, "--credential", "ci"], None).await;
     assert_eq!(r.code, 3, "{}", r.all());
@@ -504,8 +526,13 @@ async fn terminal_output_speaks_cli_not_web() {
     let mut last = None;
     for _ in 0..6 {
         last = Some(
-            berth(&b, &viewer, &["login", "--username", "vic", "--password-stdin"], Some(&format!("{WRONG_PASSWORD}\n")))
-                .await,
+            berth(
+                &b,
+                &viewer,
+                &["login", "--username", "vic", "--password-stdin"],
+                Some(&format!("{WRONG_PASSWORD}\n")),
+            )
+            .await,
         );
     }
     let r = last.unwrap();
