@@ -370,7 +370,7 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>) -> (Step, Option
                     StepName::DefaultBranch,
                     Code::BranchNotFound,
                     format!("branch {w:?} does not exist on the remote{hint}"),
-                    "pick one of the remote's branches (list them first), or leave the default branch empty to use the remote's default",
+                    "pick a branch the remote has, or leave the default branch empty to use the remote's default",
                 )
                 .with_details(close);
                 (step, None)
