@@ -1,30 +1,57 @@
 //! `berth`: runs the Berth server (`serve`), administers it on its host (`admin`), and drives
-//! its REST API as a client (`login`, `credential`, `repo`).
+//! its REST API as a client (`login`, `auth`, `credential`, `repo`).
 //!
-//! Exit codes: 0 success; 1 a check failed or the API refused the request; 2 a usage error,
-//! no usable login, or a server that cannot be reached.
+//! Exit codes: see `exit_codes!`, printed by `berth --help` and listed in the README.
 
+// Every line goes through `term`, which stops quietly at a closed pipe where the std macros
+// would panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod term;
 mod commands;
 mod server_cmd;
 mod session;
 
-use clap::{Parser, Subcommand};
-use commands::auth::LoginArgs;
+use clap::{Args, Parser, Subcommand};
+use commands::auth::{AuthCmd, LoginArgs};
 use commands::credential::CredentialCmd;
 use commands::repo::RepoCmd;
-use commands::Global;
+use commands::{Exit, Failure, Global};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// What each exit code means (`berth --help`; the README has the same list). Scripts rely on
+/// them: see `commands::Exit`.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0  success
+  1  a check or verification failed (also a registration or update refused because its check failed)
+  2  usage error: bad arguments or Berth URL, a local problem (the session file), or
+     `berth admin` on a data directory without a database
+  3  refused by the server: an HTTP 4xx other than 401 (not found, forbidden, conflict, invalid input)
+  4  not logged in, session expired, or the token was refused (401)
+  5  the server cannot be reached, or answered 5xx or something that is not Berth's API
+
+With --json, results and errors are JSON on standard output. An error has the API's error shape,
+{\"error\": {\"code\", \"message\", \"remedy\", \"checks\"}}, with a code of the CLI's own when the
+server did not answer one: usage_error, not_logged_in, session_expired, server_unreachable,
+unexpected_answer, local_error."
+    };
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about = "Store Git-host credentials and register repositories after checking them.")]
-#[command(
-    after_help = "Log in with `berth login`; the token is kept in a private session file, or taken from BERTH_TOKEN."
-)]
+#[command(after_help = concat!(
+    "Log in with `berth login`; the token is kept in a private session file, or taken from BERTH_TOKEN.\n\n",
+    exit_codes!()
+))]
 pub struct Cli {
     /// The Berth server to talk to [default: the saved session's, else http://127.0.0.1:8080].
     #[arg(long, env = "BERTH_URL", value_name = "URL")]
     pub url: Option<String>,
-    /// Print the API's JSON instead of tables.
+    /// Print JSON instead of tables: the API's answers, and errors in the API's error shape.
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -36,18 +63,36 @@ pub enum Command {
     /// Run the Berth server.
     Serve,
     /// Administer the server on its own host (database and key access, no API).
-    #[command(subcommand)]
-    Admin(AdminCmd),
-    /// Log in and save the session token to a private file.
+    Admin(AdminArgs),
+    /// Log in and save the session token to a private file (also `berth auth login`).
     Login(LoginArgs),
-    /// End the session and remove the saved token.
+    /// End the session and remove the saved token (also `berth auth logout`).
     Logout,
+    /// Log in, log out, and see who you are logged in as, where, and until when.
+    #[command(subcommand)]
+    Auth(AuthCmd),
     /// Manage stored Git-host credentials.
     #[command(subcommand, alias = "credentials", alias = "cred")]
     Credential(CredentialCmd),
     /// List remote branches and manage registered repositories.
     #[command(subcommand, alias = "repos", alias = "repository")]
     Repo(RepoCmd),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Admin commands read the server's own configuration, as `berth serve` does:
+  BERTH_DATA_DIR         the data directory (--data-dir wins; default ./berth-data)
+  BERTH_DATABASE_URL     the database (default sqlite://<data directory>/berth.db)
+  BERTH_MASTER_KEY_FILE  the master key file (default <data directory>/master.key)
+  BERTH_CONFIG           a TOML file that may set data_dir, database_url and master_key_file
+They refuse to run where there is no Berth database (exit 2), and never create one.")]
+pub struct AdminArgs {
+    /// The server's data directory (its SQLite database and master key) [default: BERTH_DATA_DIR, else ./berth-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub cmd: AdminCmd,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -65,26 +110,55 @@ pub enum AdminCmd {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(parse_error(e)),
+    };
     let global = Global { url: cli.url, json: cli.json };
-    match cli.command {
-        Command::Serve => finish(server_cmd::serve().await),
-        Command::Admin(cmd) => finish(server_cmd::admin(cmd).await),
+    let login = matches!(cli.command, Command::Login(_) | Command::Auth(AuthCmd::Login(_)));
+    let result = match cli.command {
+        Command::Serve => {
+            server_cmd::serve().await.map_err(|e| Failure::local("serve_failed", Exit::Failed, format!("{e:#}"), ""))
+        }
+        Command::Admin(args) => server_cmd::admin(args, global.json).await,
         cmd => {
             init_client_tracing();
-            let login = matches!(cmd, Command::Login(_));
-            match run_client(&global, cmd).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(f) => ExitCode::from(commands::report(f, &display_url(&global), global.json, login)),
-            }
+            run_client(&global, cmd).await
         }
+    };
+    match result {
+        Ok(()) => ExitCode::from(Exit::Ok.code()),
+        Err(f) => ExitCode::from(commands::report(f, &display_url(&global), global.json, login)),
     }
+}
+
+/// Arguments clap refused. Help and the version print as clap prints them; a usage error
+/// prints as clap prints it too (exit 2), or, when `--json` was asked for, as the API's error
+/// shape on standard output.
+fn parse_error(e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    let asked_json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !asked_json {
+        // clap ignores a closed pipe here (`berth --help | head -1`).
+        let _ = e.print();
+        return u8::try_from(e.exit_code()).unwrap_or(Exit::Usage.code());
+    }
+    let (message, remedy) = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        ("a subcommand is required".to_owned(), "see `berth --help`".to_owned())
+    } else {
+        let text = e.render().to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let message = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_owned();
+        (message, lines.collect::<Vec<_>>().join(" "))
+    };
+    commands::report(Failure::local("usage_error", Exit::Usage, message, remedy), "", true, false)
 }
 
 async fn run_client(global: &Global, cmd: Command) -> commands::CmdResult {
     match cmd {
-        Command::Login(a) => commands::auth::login(global, a).await,
-        Command::Logout => commands::auth::logout(global).await,
+        Command::Login(a) | Command::Auth(AuthCmd::Login(a)) => commands::auth::login(global, a).await,
+        Command::Logout | Command::Auth(AuthCmd::Logout) => commands::auth::logout(global).await,
+        Command::Auth(AuthCmd::Status) => commands::auth::status(global).await,
         Command::Credential(c) => commands::credential::run(global, c).await,
         Command::Repo(r) => commands::repo::run(global, r).await,
         Command::Serve | Command::Admin(_) => Ok(()),
@@ -96,16 +170,6 @@ fn display_url(global: &Global) -> String {
     let saved = session::default_path().ok().and_then(|p| session::load(&p).ok().flatten());
     let base = commands::base_url(global, saved.as_ref());
     berth::client::normalize_base(&base).map(|u| berth::client::display_base(&u)).unwrap_or(base)
-}
-
-fn finish(r: anyhow::Result<()>) -> ExitCode {
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
 }
 
 /// Client commands log warnings to stderr; `RUST_LOG` says more. The server sets up its own.
@@ -198,9 +262,23 @@ mod tests {
     fn admin_commands_parse_for_the_server_side() {
         let cli = parse(&["admin", "reset-password", "alice", "--password-stdin"]).unwrap();
         assert!(
-            matches!(cli.command, Command::Admin(AdminCmd::ResetPassword { ref username, password_stdin: true }) if username == "alice")
+            matches!(cli.command, Command::Admin(AdminArgs { cmd: AdminCmd::ResetPassword { ref username, password_stdin: true }, data_dir: None }) if username == "alice")
         );
-        assert!(matches!(parse(&["admin", "rotate-key"]).unwrap().command, Command::Admin(AdminCmd::RotateKey)));
+        assert!(matches!(
+            parse(&["admin", "rotate-key"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::RotateKey, .. })
+        ));
+        for args in [
+            &["admin", "--data-dir", "/srv/berth", "rotate-key"][..],
+            &["admin", "rotate-key", "--data-dir", "/srv/berth"][..],
+        ] {
+            let Command::Admin(a) = parse(args).unwrap().command else { panic!("not admin") };
+            assert_eq!(a.data_dir.as_deref(), Some(std::path::Path::new("/srv/berth")));
+        }
+        assert!(matches!(parse(&["auth", "status"]).unwrap().command, Command::Auth(AuthCmd::Status)));
+        assert!(
+            matches!(parse(&["auth", "login", "-u", "bob"]).unwrap().command, Command::Auth(AuthCmd::Login(ref a)) if a.username == "bob")
+        );
         assert!(parse(&["credential", "update", "x", "--rotate-secret", "--secret-stdin"]).is_err());
         assert!(parse(&["credential", "update", "x", "--expires-on", "2026-01-01", "--clear-expiry"]).is_err());
     }

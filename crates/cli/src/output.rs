@@ -103,13 +103,30 @@ pub fn status_label(s: StepStatus) -> &'static str {
 }
 
 /// Every step of a check: STATUS, STEP, CODE (when not ok), MESSAGE, and under a failed or
-/// warned step its remedy (`→ …`) and details.
+/// warned step its remedy (`→ …`) and details. The steps skipped after a failure, which all say
+/// the same ("not run: an earlier step failed"), are one row: a failure at the first step is
+/// not followed by a wall of `skip` lines. `--json` keeps every step.
 pub fn step_table(steps: &[Step]) -> String {
     let with_codes = steps.iter().any(|s| s.code != Code::Ok);
     let headers: &[&str] =
         if with_codes { &["STATUS", "STEP", "CODE", "MESSAGE"] } else { &["STATUS", "STEP", "MESSAGE"] };
     let mut t = Table::new(headers).notes_under(1);
-    for s in steps {
+    let failed_at = steps.iter().position(|s| s.status == StepStatus::Fail);
+    let mut i = 0;
+    while i < steps.len() {
+        let s = &steps[i];
+        let run = steps[i..].iter().take_while(|o| o.status == StepStatus::Skip && o.message == s.message).count();
+        if failed_at.is_some_and(|f| i > f) && run >= 2 {
+            let mut cells = vec![status_label(StepStatus::Skip).to_owned(), format!("{run} later steps")];
+            if with_codes {
+                cells.push(String::new());
+            }
+            cells.push(s.message.clone());
+            t.row(cells);
+            i += run;
+            continue;
+        }
+        i += 1;
         let mut cells = vec![status_label(s.status).to_owned(), s.step.title().to_owned()];
         if with_codes {
             cells.push(if s.code == Code::Ok { String::new() } else { s.code.as_str().to_owned() });
@@ -263,6 +280,26 @@ pub fn repository_warnings(r: &Repository) -> String {
         .collect()
 }
 
+/// One past check in full: when, why, where, its verdict, and every step.
+pub fn check_detail(c: &StoredCheck) -> String {
+    let warnings = c.warning_codes.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", ");
+    let mut out = fields(&[
+        ("Check", c.id.to_string()),
+        ("Checked", time(&c.checked_at)),
+        ("Reason", c.reason.clone()),
+        ("Status", c.status.clone()),
+        ("Code", c.code.as_str().to_owned()),
+        ("Warnings", warnings),
+        ("Duration", format!("{} ms", c.duration_ms)),
+        ("Instance", c.instance.clone()),
+    ]);
+    if !c.checks.is_empty() {
+        out.push('\n');
+        out.push_str(&step_table(&c.checks));
+    }
+    out
+}
+
 /// A repository's check history, newest first.
 pub fn history_table(list: &[StoredCheck]) -> String {
     if list.is_empty() {
@@ -397,17 +434,45 @@ mod tests {
     fn step_table_lists_every_step_with_remedies_under_failures() {
         let out = step_table(&failed_check());
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "STATUS  STEP             CODE                MESSAGE");
-        assert_eq!(lines[1], "pass    Clone URL                            https://bitbucket.org/acme/app.git");
-        assert_eq!(lines[2], "warn    Credential       token_expires_soon  the token expires in 3 days");
+        assert_eq!(lines[0], "STATUS  STEP            CODE                MESSAGE");
+        assert_eq!(lines[1], "pass    Clone URL                           https://bitbucket.org/acme/app.git");
+        assert_eq!(lines[2], "warn    Credential      token_expires_soon  the token expires in 3 days");
         assert_eq!(lines[3], "        → rotate it");
-        assert_eq!(lines[7], "FAIL    Git smart HTTP   auth_failed         Bitbucket refused the credential");
+        assert_eq!(lines[7], "FAIL    Git smart HTTP  auth_failed         Bitbucket refused the credential");
         assert_eq!(lines[8], "        → create a new API token");
         assert_eq!(lines[9], "          remote: Invalid credentials");
-        assert!(lines[10].starts_with("skip    Remote branches"), "{}", lines[10]);
-        assert!(lines[11].starts_with("skip    Default branch"));
-        assert_eq!(lines.len(), 12);
+        assert_eq!(lines[10], "skip    2 later steps                       not run: an earlier step failed");
+        assert_eq!(lines.len(), 11, "the skipped steps after the failure are one row");
         assert!(out.lines().all(|l| l == l.trim_end()), "no trailing spaces");
+    }
+
+    #[test]
+    fn a_failure_at_the_first_step_is_not_followed_by_a_wall_of_skips() {
+        let steps = berth_core::Check::completed(vec![Step::fail(
+            StepName::Url,
+            Code::InvalidUrl,
+            "not a URL",
+            "paste the HTTPS clone URL",
+        )])
+        .checks;
+        let out = step_table(&steps);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "header, the failure, its remedy, one folded row: {out}");
+        assert!(lines[3].starts_with("skip    10 later steps"), "{out}");
+        assert_eq!(out.matches("not run").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn skipped_steps_that_say_something_else_keep_their_rows() {
+        let why = "no REST API checks for generic hosts; Git decides";
+        let steps = vec![
+            Step::pass(StepName::Url, "https://git.example/app.git"),
+            Step::skip(StepName::ApiCredential, why),
+            Step::skip(StepName::ApiScopes, why),
+            Step::pass(StepName::GitDiscovery, "fine"),
+        ];
+        let out = step_table(&steps);
+        assert_eq!(out.matches(why).count(), 2, "no failure before them, so no folding: {out}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `berth serve` and `berth admin`: the commands that run on the server's own host, with
 //! direct access to its database and key file rather than through the API.
 
-use crate::AdminCmd;
+use crate::commands::{CmdResult, Exit, Failure};
+use crate::{AdminArgs, AdminCmd};
 use anyhow::Context as _;
 use berth_server::config::Config;
+use berth_server::StartError;
 use secrecy::SecretString;
 use std::io::{BufRead as _, IsTerminal as _};
 
@@ -31,7 +33,7 @@ pub async fn serve() -> anyhow::Result<()> {
     if let Some(password) = &ready.generated_admin_password {
         // Printed once, on the console only: it is not a log line and never reaches a log file
         // that collects tracing output.
-        eprintln!(
+        errln!(
             "\n  Berth created the first administrator.\n    username: admin\n    password: {password}\n  \
              It is shown only this once: log in and change it, or set BERTH_ADMIN_PASSWORD before the first start.\n"
         );
@@ -40,27 +42,100 @@ pub async fn serve() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn admin(cmd: AdminCmd) -> anyhow::Result<()> {
+/// Where `berth admin` found its data directory, for an error that says how to point it
+/// elsewhere.
+fn data_dir_origin(flag: bool) -> &'static str {
+    if flag {
+        "--data-dir"
+    } else if std::env::var_os("BERTH_DATA_DIR").is_some_and(|v| !v.is_empty()) {
+        "BERTH_DATA_DIR"
+    } else {
+        "the default, or data_dir in BERTH_CONFIG"
+    }
+}
+
+/// Runs an admin command on the server's data directory (`--data-dir`, else the server's own
+/// configuration). Refuses where there is no database; never creates one.
+pub async fn admin(args: AdminArgs, json: bool) -> CmdResult {
     init_server_tracing();
-    let config = Config::from_env()?;
-    match cmd {
+    let flag = args.data_dir.clone();
+    let config = Config::load(&|k| {
+        if k == "BERTH_DATA_DIR" {
+            if let Some(d) = &flag {
+                return Some(d.display().to_string());
+            }
+        }
+        std::env::var(k).ok().filter(|v| !v.is_empty())
+    })
+    .map_err(|e| {
+        Failure::local("invalid_config", Exit::Usage, e.to_string(), "fix the variable or the BERTH_CONFIG file")
+    })?;
+    let failed = |e: StartError| admin_failure(e, &config, data_dir_origin(flag.is_some()));
+    match args.cmd {
         AdminCmd::ResetPassword { username, password_stdin } => {
-            let password = read_password(password_stdin)?;
-            berth_server::admin::reset_password(&config, &username, &password).await?;
-            println!("password of {username} set; their sessions were ended and their API tokens revoked");
+            let password = read_password(password_stdin).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+            berth_server::admin::reset_password(&config, &username, &password).await.map_err(failed)?;
+            if json {
+                outln!("{}", json_text(&serde_json::json!({ "username": username, "password_set": true })));
+            } else {
+                outln!("password of {username} set; their sessions were ended and their API tokens revoked");
+            }
         }
         AdminCmd::RotateKey => {
-            let r = berth_server::admin::rotate_key(&config).await?;
-            println!(
-                "master key rotated: {} secret(s) re-wrapped under {}; retired {}",
-                r.rewrapped,
-                r.active,
-                r.retired.join(", ")
-            );
-            println!("back up {} now: the old key no longer opens anything", config.master_key_file.display());
+            let r = berth_server::admin::rotate_key(&config).await.map_err(failed)?;
+            let key_file = config.master_key_file.display().to_string();
+            if json {
+                outln!(
+                    "{}",
+                    json_text(&serde_json::json!({
+                        "rewrapped": r.rewrapped,
+                        "active": r.active,
+                        "retired": r.retired,
+                        "master_key_file": key_file,
+                    }))
+                );
+            } else {
+                outln!(
+                    "master key rotated: {} secret(s) re-wrapped under {}; retired {}",
+                    r.rewrapped,
+                    r.active,
+                    r.retired.join(", ")
+                );
+                outln!("back up {key_file} now: the old key no longer opens anything");
+            }
         }
     }
     Ok(())
+}
+
+/// An admin command's failure, with its exit code: a place with no database or a request that
+/// cannot be is a usage error (2), a master key that does not open the database a failed
+/// verification (1), and a database that cannot be reached is unavailable (5).
+fn admin_failure(e: StartError, config: &Config, origin: &str) -> Failure {
+    match e {
+        StartError::NoDatabase(m) => Failure::local(
+            "no_database",
+            Exit::Usage,
+            m,
+            format!(
+                "point --data-dir (or BERTH_DATA_DIR) at the server's data directory, with BERTH_DATABASE_URL or BERTH_CONFIG as the server has them ({} came from {origin}); nothing was created",
+                config.data_dir.display()
+            ),
+        ),
+        StartError::Invalid(m) => Failure::local("invalid_input", Exit::Usage, m, ""),
+        StartError::Config(c) => Failure::local("invalid_config", Exit::Usage, c.to_string(), ""),
+        StartError::Vault(v) => Failure::local(
+            "vault_error",
+            Exit::Failed,
+            format!("the vault cannot open: {v}"),
+            "use the master key file of this database (BERTH_MASTER_KEY_FILE)",
+        ),
+        other => Failure::local("database_unavailable", Exit::Unavailable, other.to_string(), ""),
+    }
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    berth::output::json(v)
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {

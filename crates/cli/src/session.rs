@@ -80,7 +80,7 @@ fn warn_if_readable_by_others(path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     if let Ok(m) = std::fs::metadata(path) {
         if m.permissions().mode() & 0o077 != 0 {
-            eprintln!("warning: {} is readable by other users; run `chmod 600 {}`", path.display(), path.display());
+            errln!("warning: {} is readable by other users; run `chmod 600 {}`", path.display(), path.display());
         }
     }
 }

@@ -340,7 +340,7 @@ impl ExpiryWarning {
                 "create a new token before this one expires and replace the credential's secret; every repository that uses it is re-checked"
             }
             ExpiryWarning::Expired { .. } => {
-                "create a new token and replace the credential's secret (Admin > Credentials > Replace token); set its new expiry date"
+                "create a new token and replace the credential's secret with it; set its new expiry date"
             }
         }
     }

@@ -481,7 +481,7 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option
                     StepName::DefaultBranch,
                     Code::BranchNotFound,
                     format!("branch {w:?} does not exist on the remote{hint}"),
-                    "pick a branch that exists (list them again), or leave it empty to use the remote's default",
+                    "pick a branch the remote has, or leave the default branch empty to use the remote's default",
                 )
                 .with_details(close);
                 (step, None)

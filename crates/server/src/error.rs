@@ -105,7 +105,7 @@ fn forbidden(role: Role, action: Action) -> ApiError {
         StatusCode::FORBIDDEN,
         Code::Forbidden,
         format!("You must have permission to {}: your role is {}", action.phrase(), role.as_str()),
-        format!("ask an administrator for {who} (Admin > Users)"),
+        format!("ask an administrator for {who}"),
     )
 }
 
@@ -148,7 +148,7 @@ fn conflict(c: Conflict) -> ApiError {
         Conflict::SecondFactorRequired => (
             Code::InvalidInput,
             "Two-factor sign-in is required here.".to_owned(),
-            "an administrator can change that under Admin > Users",
+            "ask an administrator to turn off the instance's two-factor requirement first",
         ),
     };
     ApiError::new(StatusCode::CONFLICT, code, message, remedy)

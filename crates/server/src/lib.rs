@@ -38,6 +38,12 @@ pub enum StartError {
     Git(#[from] berth_git::GitError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    /// Maintenance (`berth admin`) found no Berth database where the configuration points.
+    #[error("{0}")]
+    NoDatabase(String),
+    /// Maintenance was asked for something that cannot be: an unknown user, a weak password.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Other(String),
 }

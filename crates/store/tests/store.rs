@@ -170,6 +170,36 @@ async fn wrong_master_key_fails_and_changes_nothing() -> R {
     Ok(())
 }
 
+/// Maintenance opens only a database that exists and is Berth's: a missing SQLite file or a
+/// database with no vault is refused, and nothing (file, key, table) is created to find out.
+#[tokio::test]
+async fn open_existing_refuses_where_there_is_no_berth_database_and_creates_nothing() -> R {
+    let f = Fixture::new();
+    let key = f.dir.path().join("master.key");
+    let refused = Store::open_existing(&f.url, &key).await;
+    assert!(matches!(refused, Err(StoreError::NoDatabase(_))), "{:?}", refused.err());
+    assert!(!key.exists(), "a key file was created");
+    if !f.url.starts_with("postgres") {
+        assert_eq!(std::fs::read_dir(f.dir.path())?.count(), 0, "a file was created");
+        // An empty file is no Berth database either.
+        let path = f.dir.path().join("berth.db");
+        std::fs::write(&path, b"")?;
+        assert!(matches!(Store::open_existing(&f.url, &key).await, Err(StoreError::NoDatabase(_))));
+        assert!(!key.exists(), "a key file was created");
+        std::fs::remove_file(&path)?;
+        for extra in ["berth.db-wal", "berth.db-shm"] {
+            let _ = std::fs::remove_file(f.dir.path().join(extra));
+        }
+    }
+    // Once the server has created it, maintenance opens it with the same key.
+    let store = f.open("master.key").await?;
+    let id = add_credential(&store, "ci", SECRET).await?;
+    store.close().await;
+    let again = Store::open_existing(&f.url, &key).await?;
+    assert_eq!(again.credential_secret(id).await?.expose_secret(), SECRET);
+    Ok(())
+}
+
 #[tokio::test]
 async fn rotation_rewraps_every_secret() -> R {
     let fx = Fixture::new();

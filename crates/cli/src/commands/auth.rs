@@ -1,8 +1,21 @@
-//! `berth login` and `berth logout`.
+//! `berth login`, `berth logout` and `berth auth status` (`auth login` and `auth logout` are the
+//! same commands under one noun).
 
 use super::{connect, prompt_secret, secret_from_stdin, CmdResult, Global};
 use crate::session::{self, Session};
-use clap::Args;
+use berth::output::{clean, fields};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuthCmd {
+    /// Log in and save the session token to a private file.
+    Login(LoginArgs),
+    /// End the session and remove the saved token.
+    Logout,
+    /// Who you are logged in as, on which server, with which role, and until when.
+    #[command(alias = "whoami")]
+    Status,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct LoginArgs {
@@ -30,7 +43,7 @@ pub async fn login(global: &Global, args: LoginArgs) -> CmdResult {
         &Session { url: ctx.client.base.to_string(), token: resp.token, expires_at: resp.expires_at },
     )?;
     if insecure(&ctx.client.base) {
-        eprintln!("warning: {url} is plain HTTP on another host: the password and token cross the network unencrypted; use https");
+        errln!("warning: {url} is plain HTTP on another host: the password and token cross the network unencrypted; use https");
     }
     let summary = serde_json::json!({
         "url": url,
@@ -63,10 +76,16 @@ fn insecure(u: &reqwest::Url) -> bool {
 pub async fn logout(global: &Global) -> CmdResult {
     let path = session::default_path()?;
     let Some(saved) = session::load(&path).unwrap_or(None) else {
-        if session::remove(&path)? {
-            println!("Removed the damaged session file {}.", path.display());
+        let removed = session::remove(&path)?;
+        if global.json {
+            outln!(
+                "{}",
+                berth::output::json(&serde_json::json!({ "logged_out": false, "removed_damaged_session": removed }))
+            );
+        } else if removed {
+            outln!("Removed the damaged session file {}.", path.display());
         } else {
-            println!("Not logged in.");
+            outln!("Not logged in.");
         }
         return Ok(());
     };
@@ -74,16 +93,59 @@ pub async fn logout(global: &Global) -> CmdResult {
         if let Ok(client) = berth::client::ApiClient::new(&saved.url) {
             let client = client.with_token(saved.token.clone());
             if let Err(e) = client.logout().await {
-                eprintln!("warning: could not end the session on the server ({e}); it expires on its own");
+                errln!("warning: could not end the session on the server ({e}); it expires on its own");
             }
         }
     }
     session::remove(&path)?;
     let url = saved.url.trim_end_matches('/').to_owned();
     if global.json {
-        println!("{}", berth::output::json(&serde_json::json!({ "url": url, "logged_out": true })));
+        outln!("{}", berth::output::json(&serde_json::json!({ "url": url, "logged_out": true })));
     } else {
-        println!("Logged out of {url}.");
+        outln!("Logged out of {url}.");
     }
+    Ok(())
+}
+
+/// Asks the server who the token belongs to (`GET /api/v1/me`), so a session that was ended
+/// elsewhere (a logout, a password reset) shows as what it is: not logged in (exit 4).
+pub async fn status(global: &Global) -> CmdResult {
+    let ctx = connect(global, true)?;
+    let me = ctx.client.me().await?;
+    let url = ctx.url();
+    // The session's end is known to the CLI, which saved it at login; a token from
+    // BERTH_TOKEN is a personal API token whose expiry the CLI is not told.
+    let from_env = std::env::var("BERTH_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+    let saved =
+        if from_env { None } else { session::default_path().ok().and_then(|p| session::load(&p).ok().flatten()) };
+    let expires_at = saved.as_ref().map(|s| s.expires_at);
+    let summary = serde_json::json!({
+        "url": url,
+        "username": me.username,
+        "user_id": me.id,
+        "role": me.role,
+        "allowed": me.allowed,
+        "token_source": if from_env { "BERTH_TOKEN" } else { "session" },
+        "expires_at": expires_at,
+    });
+    ctx.emit(&summary, || {
+        fields(&[
+            ("Server", url.clone()),
+            ("User", format!("{} (id {})", clean(&me.username), me.id)),
+            ("Role", me.role.clone()),
+            ("May", me.allowed.join(", ")),
+            (
+                "Token",
+                if from_env { "from BERTH_TOKEN".to_owned() } else { "the saved session (berth login)".to_owned() },
+            ),
+            (
+                "Expires",
+                match expires_at {
+                    Some(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    None => "not known to the CLI (a personal API token)".to_owned(),
+                },
+            ),
+        ])
+    });
     Ok(())
 }

@@ -192,9 +192,9 @@ pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
             let (id, name) = resolve_id(&ctx, &credential).await?;
             ctx.client.delete_credential(id).await?;
             if ctx.json {
-                println!("{}", berth::output::json(&serde_json::json!({ "deleted": id })));
+                outln!("{}", berth::output::json(&serde_json::json!({ "deleted": id })));
             } else {
-                println!("Deleted credential {}.", describe(id, name.as_deref()));
+                outln!("Deleted credential {}.", describe(id, name.as_deref()));
             }
             Ok(())
         }

@@ -19,19 +19,74 @@ pub struct Global {
     pub json: bool,
 }
 
+/// The exit codes of `berth`, as `berth --help` and the README document them. Scripts rely on
+/// them: never renumber one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    /// A check or a verification ran and failed (its result is printed).
+    Failed = 1,
+    /// Bad arguments, a bad Berth URL, or a local problem the command cannot get past.
+    Usage = 2,
+    /// The server refused the request (4xx other than 401).
+    Refused = 3,
+    /// No session, an expired one, or a token the server refused (401).
+    NotLoggedIn = 4,
+    /// The server cannot be reached, or answered 5xx or something that is not Berth's API.
+    Unavailable = 5,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An error the CLI finds itself, without the server: the same shape as the API's error, with
+/// a stable code of the CLI's own (`usage_error`, `not_logged_in`, `session_expired`,
+/// `server_unreachable`, `unexpected_answer`, `local_error`, and `berth admin`'s codes).
+#[derive(Debug, Clone)]
+pub struct LocalError {
+    pub code: &'static str,
+    pub message: String,
+    pub remedy: String,
+    pub exit: Exit,
+}
+
 /// How a command ended, when not plainly successful. Decides the exit code.
 #[derive(Debug)]
 pub enum Failure {
     /// Bad arguments clap could not catch: exit 2.
     Usage(String),
-    /// No usable session: exit 2.
-    NotLoggedIn(String),
-    /// The API refused (exit 1; 2 for a refused token), or could not be reached (exit 2).
+    /// Found without the server's word: no session, a data directory without a database, …
+    Local(LocalError),
+    /// The API refused (exit 3; 4 for a 401; 1 when a check ran and failed), or could not be
+    /// reached or answered nonsense (exit 5).
     Client(ClientError),
-    /// A check failed; its steps are already printed: exit 1.
+    /// A check or a verification failed and its result is already printed: exit 1. Commands
+    /// that verify something say so with [`verdict`].
     CheckFailed,
-    /// Anything else: exit 1.
-    Other(anyhow::Error),
+}
+
+impl Failure {
+    pub fn local(code: &'static str, exit: Exit, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Failure::Local(LocalError { code, message: message.into(), remedy: remedy.into(), exit })
+    }
+
+    /// No usable session: exit 4.
+    pub fn not_logged_in(message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Failure::local("not_logged_in", Exit::NotLoggedIn, message, remedy)
+    }
+}
+
+/// How a command that verified something ends: `Ok` when it passed, exit 1 when it did not
+/// (print the result first, in either mode).
+pub fn verdict(passed: bool) -> CmdResult {
+    if passed {
+        Ok(())
+    } else {
+        Err(Failure::CheckFailed)
+    }
 }
 
 impl From<ClientError> for Failure {
@@ -40,9 +95,10 @@ impl From<ClientError> for Failure {
     }
 }
 
+/// Local trouble with no better home (the session file cannot be written): exit 2.
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure::Other(e)
+        Failure::local("local_error", Exit::Usage, format!("{e:#}"), "")
     }
 }
 
@@ -64,9 +120,9 @@ impl Ctx {
     /// Prints a value: pretty JSON with `--json`, else the human rendering.
     pub fn emit<T: serde::Serialize + ?Sized>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{}", output::json(value));
+            outln!("{}", output::json(value));
         } else {
-            print!("{}", human());
+            outp!("{}", human());
         }
     }
 }
@@ -84,7 +140,7 @@ pub fn connect(global: &Global, need_token: bool) -> Result<Ctx, Failure> {
     let session = match crate::session::default_path().and_then(|p| crate::session::load(&p)) {
         Ok(s) => s,
         Err(_) if env_token.is_some() || !need_token => None,
-        Err(e) => return Err(Failure::NotLoggedIn(format!("not logged in: {e:#}"))),
+        Err(e) => return Err(Failure::not_logged_in(format!("not logged in: {e:#}"), "run `berth login`")),
     };
     let base = base_url(global, session.as_ref());
     let mut client = ApiClient::new(&base).map_err(|e| match e {
@@ -98,72 +154,114 @@ pub fn connect(global: &Global, need_token: bool) -> Result<Ctx, Failure> {
         client.set_token(Some(t));
     } else if need_token {
         let Some(s) = session else {
-            return Err(Failure::NotLoggedIn("not logged in: run `berth login` (or set BERTH_TOKEN)".to_owned()));
+            return Err(Failure::not_logged_in("not logged in", "run `berth login` (or set BERTH_TOKEN)"));
         };
         if normalize_base(&s.url).ok().as_ref() != Some(&client.base) {
-            return Err(Failure::NotLoggedIn(format!(
-                "not logged in to {url}: the saved session is for {}; run `berth --url {url} login`",
-                s.url.trim_end_matches('/')
-            )));
+            return Err(Failure::not_logged_in(
+                format!("not logged in to {url}: the saved session is for {}", s.url.trim_end_matches('/')),
+                format!("run `berth --url {url} login`"),
+            ));
         }
         if s.expired(chrono::Utc::now()) {
-            return Err(Failure::NotLoggedIn(format!(
-                "your session with {url} expired at {}: run `berth login`",
-                s.expires_at.format("%Y-%m-%d %H:%M UTC")
-            )));
+            return Err(Failure::local(
+                "session_expired",
+                Exit::NotLoggedIn,
+                format!("your session with {url} expired at {}", s.expires_at.format("%Y-%m-%d %H:%M UTC")),
+                "run `berth login`",
+            ));
         }
         client.set_token(Some(s.token));
     }
     Ok(Ctx { client, json: global.json })
 }
 
-/// Prints a failure and gives the exit code. `login` says whether the command was a login,
-/// where a 401 means a wrong password rather than a missing session.
+/// The error as printed: the API's error shape, whoever found it.
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    code: &'a str,
+    message: &'a str,
+    remedy: &'a str,
+    checks: &'a [Step],
+}
+
+/// Prints a failure and gives the exit code. With `--json` the error goes to standard output
+/// as the API's error JSON (`{"error": {"code", "message", "remedy", "checks"}}`), with the
+/// CLI's own code when the server did not answer one; else to standard error for a person.
+/// `login` says whether the command was a login, where a 401 means a wrong password rather
+/// than a missing session.
 pub fn report(failure: Failure, url: &str, json: bool, login: bool) -> u8 {
-    match failure {
-        Failure::Usage(m) => {
-            eprintln!("error: {m}");
-            2
-        }
-        Failure::NotLoggedIn(m) => {
-            eprintln!("{m}");
-            2
-        }
-        Failure::CheckFailed => 1,
-        Failure::Other(e) => {
-            eprintln!("error: {e:#}");
-            1
-        }
-        Failure::Client(ClientError::Transport(m)) => {
-            eprintln!("cannot reach Berth at {url}: {m}");
-            eprintln!("hint: is the server running (`berth serve`)? Point the CLI at it with --url or BERTH_URL");
-            2
-        }
-        Failure::Client(ClientError::Decode(m)) => {
-            eprintln!("error: unexpected answer from Berth at {url}: {m}");
-            eprintln!("hint: the CLI and the server may be different versions");
-            1
-        }
-        Failure::Client(ClientError::Api { status, body }) => {
-            if json {
-                println!("{}", output::json(&ErrorBody { error: body.clone() }));
-            } else if !body.checks.is_empty() {
-                println!("{}", step_table(&body.checks));
-            }
-            if status == 401 && body.code == Code::Unauthenticated && !login {
-                eprintln!(
-                    "not logged in: Berth at {url} refused the token ({}): run `berth login`",
-                    clean(&body.message)
-                );
-                return 2;
-            }
-            eprintln!("error[{}]: {}", body.code, clean(&body.message));
-            if !body.remedy.is_empty() {
-                eprintln!("hint: {}", clean(&body.remedy));
-            }
-            1
+    let local = |code: &'static str, exit: Exit, message: String, remedy: &str| LocalError {
+        code,
+        message,
+        remedy: remedy.to_owned(),
+        exit,
+    };
+    let l = match failure {
+        Failure::CheckFailed => return Exit::Failed.code(),
+        Failure::Usage(m) => local("usage_error", Exit::Usage, m, "see `berth --help`"),
+        Failure::Local(l) => l,
+        Failure::Client(ClientError::Transport(m)) => local(
+            "server_unreachable",
+            Exit::Unavailable,
+            format!("cannot reach Berth at {url}: {m}"),
+            "is the server running (`berth serve`)? Point the CLI at it with --url or BERTH_URL",
+        ),
+        Failure::Client(ClientError::Decode(m)) => local(
+            "unexpected_answer",
+            Exit::Unavailable,
+            format!("unexpected answer from Berth at {url}: {m}"),
+            "the CLI and the server may be different versions",
+        ),
+        Failure::Client(ClientError::Api { status, body }) => return report_api(status, &body, url, json, login),
+    };
+    if json {
+        let shown = Shown { code: l.code, message: &l.message, remedy: &l.remedy, checks: &[] };
+        outln!("{}", output::json(&serde_json::json!({ "error": shown })));
+    } else {
+        errln!("error[{}]: {}", l.code, clean(&l.message));
+        if !l.remedy.is_empty() {
+            errln!("hint: {}", clean(&l.remedy));
         }
     }
+    l.exit.code()
+}
+
+/// The exit code an API error gives: a 401 is "not logged in", a refusal because a check failed
+/// is a failed check, any other 4xx a refusal, and the rest (5xx, a proxy's answer) a server
+/// that is not there to serve.
+pub fn api_exit(status: u16, body: &ApiError) -> Exit {
+    if status == 401 {
+        Exit::NotLoggedIn
+    } else if body.checks.iter().any(|s| s.status == StepStatus::Fail) {
+        Exit::Failed
+    } else if (400..500).contains(&status) {
+        Exit::Refused
+    } else {
+        Exit::Unavailable
+    }
+}
+
+fn report_api(status: u16, body: &ApiError, url: &str, json: bool, login: bool) -> u8 {
+    let exit = api_exit(status, body);
+    if json {
+        outln!("{}", output::json(&ErrorBody { error: body.clone() }));
+        return exit.code();
+    }
+    if !body.checks.is_empty() {
+        outln!("{}", step_table(&body.checks));
+    }
+    if status == 401 && body.code == Code::Unauthenticated && !login {
+        errln!("error[{}]: not logged in: Berth at {url} refused the token ({})", body.code, clean(&body.message));
+        errln!("hint: run `berth login`");
+        return exit.code();
+    }
+    errln!("error[{}]: {}", body.code, clean(&body.message));
+    // A failed check's remedy is already printed under its step in the table: said once.
+    let in_table = body.checks.iter().any(|s| s.remedy == body.remedy);
+    if !body.remedy.is_empty() && !in_table {
+        errln!("hint: {}", clean(&body.remedy));
+    }
+    exit.code()
 }
 
 /// One line of `r` as a secret: the trailing newline (`\n` or `\r\n`) removed, nothing else.

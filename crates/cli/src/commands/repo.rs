@@ -1,15 +1,20 @@
 //! `berth repo …`: list a remote's branches, register repositories after a check, and manage
 //! them. Every check is printed step by step; a failed one exits 1.
 
-use super::{as_id, connect, describe, join_words, not_resolved, pick, warnings, CmdResult, Ctx, Failure, Global};
-use berth::output::{branches, clean, history_table, repository_detail, repository_table, step_table};
+use super::{
+    as_id, connect, describe, join_words, not_resolved, pick, verdict, warnings, CmdResult, Ctx, Failure, Global,
+};
+use berth::client::ClientError;
+use berth::output::{branches, check_detail, clean, history_table, repository_detail, repository_table, step_table};
 use berth_core::Code;
-use berth_proto::{Id, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate};
+use berth_proto::{ApiError, Id, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum RepoCmd {
-    /// List a remote's branches through a stored credential, the default branch marked.
+    /// List a remote's branches through a stored credential, the default branch marked (the web
+    /// UI's Refresh).
+    #[command(alias = "refresh")]
     Branches {
         /// The clone URL; a pasted `git clone <url>` command works too.
         #[arg(required = true, num_args = 1.., value_name = "CLONE_URL")]
@@ -23,7 +28,7 @@ pub enum RepoCmd {
     /// List registered repositories.
     #[command(alias = "ls")]
     List,
-    /// Show a repository and its last check.
+    /// Show a repository and its last check, step by step.
     Show {
         /// Id or name.
         repo: String,
@@ -38,8 +43,11 @@ pub enum RepoCmd {
         /// Id or name.
         repo: String,
         /// At most this many checks.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, conflicts_with = "check")]
         limit: i64,
+        /// Show this one check in full, step by step (its id is in the history's ID column).
+        #[arg(long, value_name = "ID")]
+        check: Option<Id>,
     },
     /// Check every repository now, in the background (results appear in each history).
     CheckAll,
@@ -148,10 +156,13 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             Ok(())
         }
         RepoCmd::Show { repo } => {
-            let r = match as_id(&repo) {
-                Some(id) => ctx.client.get_repository(id).await?,
-                None => resolve(&ctx, &repo).await?,
-            };
+            // The list a name is looked up in carries no steps; the repository's own answer does.
+            let (id, _) = resolve_id(&ctx, &repo).await?;
+            let mut r = ctx.client.get_repository(id).await?;
+            if r.last_check.as_ref().is_some_and(|c| c.checks.is_empty()) {
+                // A server that leaves the steps out of its show answer still has them in the history.
+                r.last_check = ctx.client.check_history(id, 1).await?.into_iter().next().or(r.last_check);
+            }
             ctx.emit(&r, || repository_detail(&r));
             Ok(())
         }
@@ -170,16 +181,37 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                 };
                 format!("{}\n{verdict}", step_table(&check.checks))
             });
-            if check.ok {
-                Ok(())
-            } else {
-                Err(Failure::CheckFailed)
-            }
+            verdict(check.ok)
         }
-        RepoCmd::History { repo, limit } => {
+        RepoCmd::History { repo, limit, check: None } => {
             let (id, _) = resolve_id(&ctx, &repo).await?;
             let list = ctx.client.check_history(id, limit.clamp(1, 1000)).await?;
             ctx.emit(&list, || history_table(&list));
+            Ok(())
+        }
+        RepoCmd::History { repo, check: Some(check_id), .. } => {
+            let (id, name) = resolve_id(&ctx, &repo).await?;
+            // The history is paged by check id, newest first: the first check older than
+            // `check_id + 1` is that check, when it is this repository's.
+            let found = match check_id.checked_add(1) {
+                Some(before) => ctx.client.check_history_before(id, Some(before), 1).await?,
+                None => Vec::new(),
+            };
+            let Some(c) = found.into_iter().find(|c| c.id == check_id) else {
+                return Err(Failure::Client(ClientError::Api {
+                    status: 404,
+                    body: ApiError {
+                        code: Code::NotFound,
+                        message: format!(
+                            "repository {} has no check with id {check_id}",
+                            describe(id, name.as_deref())
+                        ),
+                        remedy: format!("run `berth repo history {}` to see its checks' ids", clean(&repo)),
+                        checks: Vec::new(),
+                    },
+                }));
+            };
+            ctx.emit(&c, || check_detail(&c));
             Ok(())
         }
         RepoCmd::CheckAll => {
@@ -210,9 +242,9 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             let (id, name) = resolve_id(&ctx, &repo).await?;
             ctx.client.delete_repository(id).await?;
             if ctx.json {
-                println!("{}", berth::output::json(&serde_json::json!({ "deleted": id })));
+                outln!("{}", berth::output::json(&serde_json::json!({ "deleted": id })));
             } else {
-                println!("Deleted repository {}.", describe(id, name.as_deref()));
+                outln!("Deleted repository {}.", describe(id, name.as_deref()));
             }
             Ok(())
         }

@@ -6,23 +6,44 @@ use std::path::Path;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
-    fn all(&self) -> String {
+    pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+}
+
+/// How to run `berth` beyond the usual: more variables (an empty value unsets one for Berth's
+/// configuration, which ignores empty values), a working directory, or a shell pipeline.
+#[derive(Default)]
+pub struct With<'a> {
+    pub env: &'a [(&'a str, &'a str)],
+    pub cwd: Option<&'a Path>,
+    /// Run `bash -c <script>` with `$BERTH` naming the binary, instead of the binary itself.
+    pub shell: Option<&'a str>,
 }
 
 /// Log lines the `berth` commands of this process printed (each is scanned).
 static CLI_LOG_LINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+pub async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    berth_with(b, session, args, stdin, With::default()).await
+}
+
+pub async fn berth_with(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>, with: With<'_>) -> Run {
+    let mut cmd = match with.shell {
+        Some(script) => {
+            let mut c = tokio::process::Command::new("bash");
+            c.arg("-c").arg(script).env("BERTH", env!("CARGO_BIN_EXE_berth"));
+            c
+        }
+        None => tokio::process::Command::new(env!("CARGO_BIN_EXE_berth")),
+    };
     cmd.args(args)
         .env("BERTH_URL", &b.base)
         .env("BERTH_SESSION_FILE", session)
@@ -33,6 +54,12 @@ async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) ->
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     child_log_env(&mut cmd);
+    for (k, v) in with.env {
+        cmd.env(k, v);
+    }
+    if let Some(dir) = with.cwd {
+        cmd.current_dir(dir);
+    }
     let mut child = cmd.spawn().expect("berth binary");
     let mut input = child.stdin.take().expect("stdin");
     if let Some(s) = stdin {
@@ -55,13 +82,13 @@ async fn berth(b: &Berth, session: &Path, args: &[&str], stdin: Option<&str>) ->
 }
 
 /// `berth login` as the administrator, the password from stdin.
-async fn login(b: &Berth, session: &Path, password: &str) -> Run {
+pub async fn login(b: &Berth, session: &Path, password: &str) -> Run {
     berth(b, session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{password}\n"))).await
 }
 
 /// `berth credential add` of the API token the test Git server accepts, as `ci`, with `extra`
 /// options; the secret from stdin.
-async fn add_token(b: &Berth, session: &Path, extra: &[&str]) -> Run {
+pub async fn add_token(b: &Berth, session: &Path, extra: &[&str]) -> Run {
     let mut args =
         vec!["credential", "add", "--name", "ci", "--kind", "bitbucket_api_token", "--email", "jo@example.com"];
     args.extend_from_slice(extra);
@@ -76,7 +103,7 @@ async fn cli_flow_from_login_to_checks() {
     let session = home.path().join("session.json");
 
     let r = berth(&b, &session, &["repo", "list"], None).await;
-    assert_eq!(r.code, 2, "not logged in is a usage error: {}", r.all());
+    assert_eq!(r.code, 4, "not logged in has its own exit code: {}", r.all());
     assert!(r.all().contains("berth login"), "{}", r.all());
 
     let r = login(&b, &session, ADMIN_PASSWORD).await;
@@ -107,7 +134,7 @@ async fn cli_flow_from_login_to_checks() {
         Some(&format!("{APP_PASSWORD}\n")),
     )
     .await;
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 3, "a refusal, no check ran: {}", r.all());
     assert!(r.all().contains("app_password_retired"), "{}", r.all());
 
     let url = b.git.repo_url("team/app.git");
@@ -127,7 +154,7 @@ async fn cli_flow_from_login_to_checks() {
         None,
     )
     .await;
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 1, "the registration's check failed: {}", r.all());
     assert!(r.all().contains("branch_not_found") && r.all().contains("trunk"), "{}", r.all());
 
     let r =
@@ -145,7 +172,7 @@ async fn cli_flow_from_login_to_checks() {
     assert_eq!(r.code, 0, "{}", r.all());
 
     let r = berth(&b, &session, &["credential", "rm", "ci"], None).await;
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 3, "refused by the server: {}", r.all());
     assert!(r.all().contains("credential_in_use"), "{}", r.all());
 
     // The master key is rotated beside the running server, which keeps opening secrets.
@@ -195,7 +222,7 @@ async fn admin_reset_password_works_offline() {
     .await;
     assert_eq!(r.code, 0, "{}", r.all());
     let r = login(&b, &session, ADMIN_PASSWORD).await;
-    assert_eq!(r.code, 1, "the old password no longer works: {}", r.all());
+    assert_eq!(r.code, 4, "the old password no longer works (401): {}", r.all());
     let r = login(&b, &session, RESET_ADMIN_PASSWORD).await;
     assert_eq!(r.code, 0, "{}", r.all());
     b.stop().await;

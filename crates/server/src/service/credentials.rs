@@ -379,7 +379,7 @@ pub(crate) async fn resolve(st: &AppState, reference: &str) -> Result<Credential
         Err(StoreError::NotFound(_)) => Err(Error::Invalid(Refusal::new(
             Code::CredentialNotFound,
             format!("no credential with id or name {:?}", reference.chars().take(100).collect::<String>()),
-            "store the credential first (Admin > Credentials > Create Credential), then pick it here",
+            "store the credential first, then give its id or name",
         ))),
         Err(e) => Err(e.into()),
     }

@@ -55,7 +55,7 @@ fn locked(username: &str, until: DateTime<Utc>) -> Error {
             username.chars().take(64).collect::<String>(),
             until.format("%Y-%m-%d %H:%M")
         ),
-        "wait until then, or ask an administrator to clear the lockout (Admin > Users)",
+        "wait until then, or ask an administrator to clear the lockout",
     ))
 }
 

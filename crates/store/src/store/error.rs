@@ -69,6 +69,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Opening an existing installation found no Berth database: why, in words.
+    #[error("no Berth database: {0}")]
+    NoDatabase(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -56,6 +56,17 @@ impl Store {
     /// advisory lock, so migrations run exactly once, and the canary is inserted with
     /// `ON CONFLICT DO NOTHING` and then proved by everyone.
     pub async fn open(url: &str, key_file: &Path) -> Result<(Store, bool)> {
+        Store::open_with(url, key_file, true).await
+    }
+
+    /// Opens the database of an existing installation, as offline maintenance (`berth admin`)
+    /// needs: refuses with [`StoreError::NoDatabase`] when `url` holds no Berth database (no
+    /// SQLite file, or no vault in it), and never creates a file, a key or a table to find out.
+    pub async fn open_existing(url: &str, key_file: &Path) -> Result<Store> {
+        Store::open_with(url, key_file, false).await.map(|(store, _)| store)
+    }
+
+    async fn open_with(url: &str, key_file: &Path, create: bool) -> Result<(Store, bool)> {
         let db = if is_postgres_url(url) {
             let opts = PgConnectOptions::from_str(url)?.application_name("berth");
             Db::Postgres(
@@ -66,8 +77,12 @@ impl Store {
                     .await?,
             )
         } else {
-            let opts = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
+            let opts = SqliteConnectOptions::from_str(url)?;
+            if !create && !opts.get_filename().is_file() {
+                return Err(StoreError::NoDatabase(format!("{} does not exist", opts.get_filename().display())));
+            }
+            let opts = opts
+                .create_if_missing(create)
                 .foreign_keys(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
@@ -86,6 +101,11 @@ impl Store {
                 sqlx::query_scalar("SELECT to_regclass('vault_canary') IS NOT NULL").fetch_one(pool).await?
             }
         };
+        if !create && !sealed_before {
+            // An empty file, another program's database, or a PostgreSQL database Berth never
+            // used: nothing to maintain, and no key file is written for it.
+            return Err(StoreError::NoDatabase("it holds no Berth database".to_owned()));
+        }
         let (ring, created) = if sealed_before {
             (Keyring::load(key_file).map_err(VaultError::from)?, false)
         } else {

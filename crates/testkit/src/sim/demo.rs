@@ -188,8 +188,22 @@ fn without(scopes: &[&'static str], drop: &str) -> Vec<&'static str> {
 }
 
 /// The text `berth-sim` prints: base URLs, a Berth config snippet and every demo credential.
-pub fn banner(sim: &Sim, creds: &[DemoCred]) -> String {
+/// The `berth.toml` that points Berth at the simulated hosts: the banner prints it and
+/// `berth-sim --write-config FILE` writes it.
+pub fn berth_toml(sim: &Sim) -> String {
     let host = |origin: &str| origin.trim_start_matches("http://").to_owned();
+    let mut s = String::from("network_allow = [\"127.0.0.1/32\"]\n");
+    for (h, provider, api) in [
+        (host(&sim.cloud_url()), "bitbucket-cloud", sim.cloud_api_url()),
+        (host(&sim.dc_url()).split('/').next().unwrap_or("").to_owned(), "bitbucket-datacenter", sim.dc_api_url()),
+        (host(&sim.github_url()), "github", sim.github_api_url()),
+    ] {
+        s.push_str(&format!("\n[[integrations]]\nhost = \"{h}\"\nprovider = \"{provider}\"\napi_url = \"{api}\"\n"));
+    }
+    s
+}
+
+pub fn banner(sim: &Sim, creds: &[DemoCred]) -> String {
     let mut s = String::new();
     s.push_str("Berth forge simulator (fake hosts, fake demo secrets)\n\n");
     s.push_str(&format!(
@@ -210,14 +224,9 @@ pub fn banner(sim: &Sim, creds: &[DemoCred]) -> String {
         sim.github_api_url(),
         sim.github_git_url("octo/app")
     ));
-    s.push_str("# ---- berth.toml ----\nnetwork_allow = [\"127.0.0.1/32\"]\n\n");
-    for (h, provider, api) in [
-        (host(&sim.cloud_url()), "bitbucket-cloud", sim.cloud_api_url()),
-        (host(&sim.dc_url()).split('/').next().unwrap_or("").to_owned(), "bitbucket-datacenter", sim.dc_api_url()),
-        (host(&sim.github_url()), "github", sim.github_api_url()),
-    ] {
-        s.push_str(&format!("[[integrations]]\nhost = \"{h}\"\nprovider = \"{provider}\"\napi_url = \"{api}\"\n\n"));
-    }
+    s.push_str("# ---- berth.toml ----\n");
+    s.push_str(&berth_toml(sim));
+    s.push('\n');
     s.push_str("# ---- demo credentials (fake; user jo, email jo@example.com) ----\n");
     for c in creds {
         let host = match c.host {
