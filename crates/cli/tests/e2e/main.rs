@@ -9,6 +9,7 @@ mod abuse;
 mod api;
 mod background;
 mod cli;
+mod contract;
 mod crash;
 mod harness;
 mod instances;
