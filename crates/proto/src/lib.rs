@@ -386,7 +386,7 @@ pub struct AuditEntry {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_addr: Option<String>,
-    /// `ok`, or `denied` / `failed` for refused attempts.
+    #[schema(value_type = AuditOutcome)]
     pub outcome: String,
 }
 
@@ -570,6 +570,18 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// How an audited attempt ended.
+    AuditOutcome {
+        /// Done.
+        Ok = "ok",
+        /// Refused (a name locked after too many failed sign-ins).
+        Denied = "denied",
+        /// Failed (a wrong password or second-factor code).
+        Failed = "failed",
+    }
+}
+
+wire_enum! {
     /// A version control system Berth registers.
     Vcs {
         Git = "git",
@@ -634,6 +646,7 @@ mod tests {
         check(ExpiryStatus::ALL, ExpiryStatus::as_str);
         check(GitProtocol::ALL, GitProtocol::as_str);
         check(Vcs::ALL, Vcs::as_str);
+        check(AuditOutcome::ALL, AuditOutcome::as_str);
         for s in berth_core::CheckStatus::ALL {
             assert_eq!(RepositoryStatus::from(s).as_str(), s.as_str());
         }

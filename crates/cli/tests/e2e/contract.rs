@@ -198,6 +198,7 @@ async fn enumerations_are_enums_and_no_component_is_named_after_a_rust_type() {
         ("Step", "code"),
         ("Warning", "code"),
         ("ApiError", "code"),
+        ("AuditEntry", "outcome"),
     ] {
         assert!(!enum_of(&doc, component, property).is_empty(), "{component}.{property}");
     }
@@ -224,6 +225,12 @@ async fn enumerations_are_enums_and_no_component_is_named_after_a_rust_type() {
     assert!(enum_of(&doc, "Credential", "expiry_status").contains(&c.expiry_status), "{c:?}");
     let rb = b.api.remote_branches(&remote(&b.git.repo_url("team/app.git"), "ci")).await.unwrap();
     assert!(enum_of(&doc, "RemoteBranches", "protocol").contains(&rb.protocol), "{}", rb.protocol);
+    // A failed sign-in is audited with an outcome other than `ok`: documented too.
+    let _ = b.api.login("admin", WRONG_ADMIN_PASSWORD).await;
+    let outcomes = enum_of(&doc, "AuditEntry", "outcome");
+    let audit = b.api.audit(None, None).await.unwrap();
+    assert!(audit.iter().any(|e| e.outcome != "ok"), "{audit:?}");
+    assert!(audit.iter().all(|e| outcomes.contains(&e.outcome)), "{audit:?} vs {outcomes:?}");
     b.stop().await;
 }
 
