@@ -277,6 +277,10 @@ async fn paging_parameters_out_of_range_are_400_invalid_input() {
         }
     }
     assert!(tried >= 10, "only {tried} refusals tried: which list endpoints take limit and offset?");
+    let (_, v) = b.raw_get("/api/v1/repositories?offset=-1").await;
+    assert_eq!(v["error"]["message"], "offset must be 0 or more, not -1", "{v}");
+    let (_, v) = b.raw_get("/api/v1/repositories?limit=0").await;
+    assert_eq!(v["error"]["message"], "limit must be from 1 to 10000, not 0", "{v}");
     // A query that does not parse is refused in the same shape everywhere, the audit log too.
     let got = b.raw(Method::GET, "/api/v1/audit?limit=lots", Some(&b.token), None, None).await;
     assert_api_error(&got, StatusCode::BAD_REQUEST, "invalid_input", "audit limit=lots");

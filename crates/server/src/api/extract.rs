@@ -124,12 +124,15 @@ impl FromRequestParts<AppState> for CurrentUser {
 /// the request, not a wish for an empty or clamped page.
 pub fn in_range(name: &str, value: Option<i64>, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
     match value {
-        Some(v) if v < min || v > max => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::InvalidInput,
-            format!("{name} must be from {min} to {max}, not {v}"),
-            "see /api/openapi.json for the parameters this endpoint takes",
-        )),
+        Some(v) if v < min || v > max => {
+            let range = if max == i64::MAX { format!("{min} or more") } else { format!("from {min} to {max}") };
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::InvalidInput,
+                format!("{name} must be {range}, not {v}"),
+                "see /api/openapi.json for the parameters this endpoint takes",
+            ))
+        }
         _ => Ok(value),
     }
 }
