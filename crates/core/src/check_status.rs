@@ -2,9 +2,12 @@
 //! metrics and the schedule sort by.
 
 use crate::finding::{Check, StepStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A check's headline: `fail` when a step failed, `warn` when one warned, else `ok`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Ok,
     Warn,
@@ -38,7 +41,8 @@ impl CheckStatus {
 }
 
 /// Why a check ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum CheckReason {
     /// Registration or an edit of the repository.
     Register,
@@ -75,11 +79,14 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
+        // The API documents these with their serde names; the history stores `as_str`.
         for s in CheckStatus::ALL {
             assert_eq!(CheckStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::json!(s.as_str())));
         }
         for r in CheckReason::ALL {
             assert_eq!(CheckReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).ok(), Some(serde_json::json!(r.as_str())));
         }
         assert_eq!(CheckStatus::parse("OK"), None);
         assert_eq!(CheckReason::parse(""), None);

@@ -58,7 +58,13 @@ pub enum Code {
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
     AccountLocked,
     Forbidden,
+    /// No such endpoint (an unknown path).
     NotFound,
+    UserNotFound,
+    /// A personal API token that does not exist or is not the caller's.
+    TokenNotFound,
+    /// The path exists but does not take this HTTP method.
+    MethodNotAllowed,
     Internal,
 }
 
@@ -104,6 +110,9 @@ impl Code {
             Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",
+            Code::UserNotFound => "user_not_found",
+            Code::TokenNotFound => "token_not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
             Code::Internal => "internal",
         }
     }
@@ -307,7 +316,14 @@ mod tests {
 
     #[test]
     fn code_wire_names_match_serde() {
-        for code in [Code::RepositoryNotFoundOrNoAccess, Code::SecretInUrl, Code::Ok, Code::AppPasswordRetired] {
+        for code in [
+            Code::RepositoryNotFoundOrNoAccess,
+            Code::SecretInUrl,
+            Code::Ok,
+            Code::AppPasswordRetired,
+            Code::UserNotFound,
+            Code::MethodNotAllowed,
+        ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

@@ -6,6 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The id of a stored resource. Fields spell it `i64`: utoipa documents a field typed with
+/// this alias as a reference to a schema named after the Rust type (`i64`).
 pub type Id = i64;
 
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
@@ -25,7 +27,7 @@ pub struct LoginResponse {
 /// A stored credential as shown to people and programs: everything but the secret.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Credential {
-    pub id: Id,
+    pub id: i64,
     pub name: String,
     pub kind: CredentialKind,
     /// The kind as the UI labels it, e.g. "Username with API Token".
@@ -36,7 +38,8 @@ pub struct Credential {
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<NaiveDate>,
-    /// `unknown`, `valid`, `expires_soon` or `expired`, judged against today's date.
+    /// Judged against today's date.
+    #[schema(value_type = ExpiryStatus)]
     pub expiry_status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_until_expiry: Option<i64>,
@@ -257,13 +260,13 @@ pub enum ScopeNeed {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RepositoryRef {
-    pub id: Id,
+    pub id: i64,
     pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CredentialRef {
-    pub id: Id,
+    pub id: i64,
     pub name: String,
 }
 
@@ -271,8 +274,7 @@ pub struct CredentialRef {
 #[serde(deny_unknown_fields)]
 pub struct RemoteBranchesRequest {
     pub clone_url: String,
-    /// Credential id or name.
-    pub credential: String,
+    pub credential: CredentialSelector,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -289,7 +291,8 @@ pub struct RemoteBranches {
     /// The remote's default branch (its HEAD), also for an empty repository.
     pub default_branch: Option<String>,
     pub branches: Vec<RemoteBranch>,
-    /// `v2` or `v0`: the Git protocol the server spoke.
+    /// The Git protocol the server spoke.
+    #[schema(value_type = GitProtocol)]
     pub protocol: String,
     /// Every step of the check that listed the branches.
     pub checks: Vec<Step>,
@@ -301,10 +304,10 @@ pub struct RepositoryCreate {
     pub name: String,
     /// Version control system: only `git`.
     #[serde(default = "default_vcs")]
+    #[schema(value_type = Vcs, default = "git")]
     pub vcs: String,
     pub clone_url: String,
-    /// Credential id or name.
-    pub credential: String,
+    pub credential: CredentialSelector,
     /// Defaults to the remote's default branch; a given one must exist on the remote.
     #[serde(default)]
     pub default_branch: Option<String>,
@@ -322,15 +325,16 @@ pub struct RepositoryUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
+    pub credential: Option<CredentialSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_branch: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Repository {
-    pub id: Id,
+    pub id: i64,
     pub name: String,
+    #[schema(value_type = Vcs)]
     pub vcs: String,
     /// Canonical clone URL.
     pub clone_url: String,
@@ -342,6 +346,7 @@ pub struct Repository {
     /// `ok`, `warn` or `fail` from the last check; `unchecked` before the first one; `paused`
     /// while background checks of its credential are paused.
     #[serde(default)]
+    #[schema(value_type = RepositoryStatus)]
     pub status: String,
     /// When the background scheduler checks it next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,13 +364,15 @@ pub struct Repository {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StoredCheck {
     #[serde(default)]
-    pub id: Id,
+    pub id: i64,
     pub ok: bool,
     /// `ok`, `warn` or `fail`.
     #[serde(default)]
+    #[schema(value_type = berth_core::CheckStatus)]
     pub status: String,
-    /// Why it ran: `register`, `manual`, `schedule` or `credential`.
+    /// Why it ran.
     #[serde(default)]
+    #[schema(value_type = berth_core::CheckReason)]
     pub reason: String,
     /// The Berth instance that ran it.
     #[serde(default)]
@@ -417,9 +424,9 @@ pub struct Health {
 /// A Berth user as administrators see it. Never the password hash or second-factor key.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct User {
-    pub id: Id,
+    pub id: i64,
     pub username: String,
-    /// `admin`, `registrar` or `viewer`.
+    #[schema(value_type = Role)]
     pub role: String,
     pub totp_enabled: bool,
     /// Failed sign-ins in the current window.
@@ -437,7 +444,7 @@ pub struct UserCreate {
     pub username: String,
     /// Write-only.
     pub password: String,
-    /// `admin`, `registrar` or `viewer`.
+    #[schema(value_type = Role)]
     pub role: String,
 }
 
@@ -446,6 +453,7 @@ pub struct UserCreate {
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
@@ -454,19 +462,21 @@ pub struct UserUpdate {
 /// The caller: who the token belongs to and what the role allows.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Me {
-    pub id: Id,
+    pub id: i64,
     pub username: String,
+    #[schema(value_type = Role)]
     pub role: String,
-    /// The actions this role may take, by name (e.g. `register_repository`).
+    /// The actions this role may take.
+    #[schema(value_type = Vec<Action>)]
     pub allowed: Vec<String>,
 }
 
 /// A personal API token as listed: never the token itself.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiToken {
-    pub id: Id,
+    pub id: i64,
     pub name: String,
-    pub user_id: Id,
+    pub user_id: i64,
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -497,21 +507,21 @@ pub struct ApiTokenCreated {
 /// One entry of the audit log: who changed what, when and from where.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {
-    pub id: Id,
+    pub id: i64,
     pub at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub actor_id: Option<Id>,
+    pub actor_id: Option<i64>,
     pub actor: String,
     /// e.g. `credential.create`, `repository.register`, `user.lockout_clear`, `auth.login_failed`.
     pub action: String,
     pub target_kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_id: Option<Id>,
+    pub target_id: Option<i64>,
     pub target_name: String,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_addr: Option<String>,
-    /// `ok`, or `denied` / `failed` for refused attempts.
+    #[schema(value_type = AuditOutcome)]
     pub outcome: String,
 }
 
@@ -521,6 +531,196 @@ pub struct AuditEntry {
 pub struct Settings {
     /// Every user must sign in with a second factor; users without one enrol at next sign-in.
     pub require_2fa: bool,
+}
+
+/// A stored credential named in a request body: its integer id, as list answers carry it, or a
+/// string: its name, or its id as text (a string of digits is tried as an id first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CredentialSelector {
+    Id(i64),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for CredentialSelector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CredentialSelector;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a credential id (an integer) or name (a string)")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(CredentialSelector::Id(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(CredentialSelector::Id)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CredentialSelector::Name(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CredentialSelector::Name(v))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl From<i64> for CredentialSelector {
+    fn from(id: i64) -> Self {
+        CredentialSelector::Id(id)
+    }
+}
+
+impl From<String> for CredentialSelector {
+    fn from(name: String) -> Self {
+        CredentialSelector::Name(name)
+    }
+}
+
+impl From<&str> for CredentialSelector {
+    fn from(name: &str) -> Self {
+        CredentialSelector::Name(name.to_owned())
+    }
+}
+
+impl std::fmt::Display for CredentialSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialSelector::Id(id) => write!(f, "{id}"),
+            CredentialSelector::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Declares a string enumeration of the API: its schema (an `enum` of the names), serde under
+/// the same names, `ALL` and `as_str`. Fields that carry one stay `String` on the wire types,
+/// documented with `#[schema(value_type = …)]`, so the JSON and the Rust fields are unchanged.
+/// The names are the variants in snake_case (utoipa does not read a per-variant `rename` that a
+/// macro passes on); a test checks that `as_str` says the same.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// A user's role: what they may do.
+    Role {
+        /// Everything, including users, settings and the audit log.
+        Admin = "admin",
+        /// Registers and edits repositories, creates and uses credentials.
+        Registrar = "registrar",
+        /// Reads only.
+        Viewer = "viewer",
+    }
+}
+
+wire_enum! {
+    /// Something a role may or may not do (`GET /api/v1/me` lists the caller's).
+    Action {
+        ReadCredentials = "read_credentials",
+        CreateCredential = "create_credential",
+        UpdateCredential = "update_credential",
+        DeleteCredential = "delete_credential",
+        UseCredential = "use_credential",
+        ReadRepositories = "read_repositories",
+        RegisterRepository = "register_repository",
+        UpdateRepository = "update_repository",
+        DeleteRepository = "delete_repository",
+        CheckRepository = "check_repository",
+        ManageUsers = "manage_users",
+        ReadAudit = "read_audit",
+        ManageSettings = "manage_settings",
+        ManageOwnAccount = "manage_own_account",
+    }
+}
+
+wire_enum! {
+    /// A registered repository's state.
+    RepositoryStatus {
+        /// The last check passed.
+        Ok = "ok",
+        /// The last check passed with warnings.
+        Warn = "warn",
+        /// The last check failed.
+        Fail = "fail",
+        /// Not checked yet.
+        Unchecked = "unchecked",
+        /// Background checks of its credential are paused after repeated authentication failures.
+        Paused = "paused",
+    }
+}
+
+impl From<berth_core::CheckStatus> for RepositoryStatus {
+    fn from(s: berth_core::CheckStatus) -> Self {
+        match s {
+            berth_core::CheckStatus::Ok => RepositoryStatus::Ok,
+            berth_core::CheckStatus::Warn => RepositoryStatus::Warn,
+            berth_core::CheckStatus::Fail => RepositoryStatus::Fail,
+        }
+    }
+}
+
+wire_enum! {
+    /// A credential's expiry, judged against today's date.
+    ExpiryStatus {
+        /// No expiry date recorded.
+        Unknown = "unknown",
+        Valid = "valid",
+        /// Within the warning window before the expiry date.
+        ExpiresSoon = "expires_soon",
+        Expired = "expired",
+    }
+}
+
+wire_enum! {
+    /// The Git smart-HTTP protocol version a server spoke.
+    GitProtocol {
+        V2 = "v2",
+        V0 = "v0",
+    }
+}
+
+wire_enum! {
+    /// How an audited attempt ended.
+    AuditOutcome {
+        /// Done.
+        Ok = "ok",
+        /// Refused (a name locked after too many failed sign-ins).
+        Denied = "denied",
+        /// Failed (a wrong password or second-factor code).
+        Failed = "failed",
+    }
+}
+
+wire_enum! {
+    /// A version control system Berth registers.
+    Vcs {
+        Git = "git",
+    }
 }
 
 /// `Option<Option<T>>` that tells "absent" (outer None) from "null" (Some(None)).
@@ -562,6 +762,52 @@ redacted_debug!(ApiTokenCreated { info });
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_enums_serialize_as_their_names() {
+        fn check<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug + Copy>(
+            all: &[T],
+            name: impl Fn(T) -> &'static str,
+        ) {
+            for v in all {
+                let json = serde_json::to_value(v).ok();
+                assert_eq!(json, Some(serde_json::Value::String(name(*v).to_owned())), "{v:?}");
+                assert_eq!(serde_json::from_value::<T>(serde_json::json!(name(*v))).ok().as_ref(), Some(v));
+            }
+        }
+        check(Role::ALL, Role::as_str);
+        check(Action::ALL, Action::as_str);
+        check(RepositoryStatus::ALL, RepositoryStatus::as_str);
+        check(ExpiryStatus::ALL, ExpiryStatus::as_str);
+        check(GitProtocol::ALL, GitProtocol::as_str);
+        check(Vcs::ALL, Vcs::as_str);
+        check(AuditOutcome::ALL, AuditOutcome::as_str);
+        for s in berth_core::CheckStatus::ALL {
+            assert_eq!(RepositoryStatus::from(s).as_str(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn a_credential_is_selected_by_integer_id_or_by_name() {
+        let body = |v: serde_json::Value| {
+            serde_json::from_value::<RemoteBranchesRequest>(
+                serde_json::json!({"clone_url": "https://h/x.git", "credential": v}),
+            )
+        };
+        assert_eq!(body(serde_json::json!(7)).ok().map(|r| r.credential), Some(CredentialSelector::Id(7)));
+        let by_text = body(serde_json::json!("7")).ok().map(|r| r.credential);
+        assert_eq!(by_text, Some(CredentialSelector::Name("7".into())));
+        assert_eq!(body(serde_json::json!("ci")).ok().map(|r| r.credential), Some("ci".into()));
+        for bad in
+            [serde_json::json!(1.5), serde_json::json!(true), serde_json::json!(null), serde_json::json!(u64::MAX)]
+        {
+            let e = body(bad.clone()).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("a credential id (an integer) or name (a string)"), "{bad}: {e}");
+        }
+        // Written back as sent, so the CLI's requests are unchanged for names.
+        assert_eq!(serde_json::to_value(CredentialSelector::Id(7)).ok(), Some(serde_json::json!(7)));
+        assert_eq!(serde_json::to_value(CredentialSelector::from("ci")).ok(), Some(serde_json::json!("ci")));
+    }
 
     #[test]
     fn debug_never_shows_secrets() {

@@ -29,14 +29,24 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, Code::InvalidInput, message, remedy)
     }
 
+    /// The resource named by the path does not exist: one code per kind of resource.
     pub fn not_found(entity: Entity) -> Self {
-        let what = entity.as_str();
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            not_found_code(entity),
-            format!("{what} not found"),
-            format!("list them with GET /api/v1/{what}s"),
-        )
+        let (message, remedy) = not_found_words(entity);
+        ApiError::new(StatusCode::NOT_FOUND, not_found_code(entity), message, remedy)
+    }
+
+    /// The path's id is not a number (`Some`, quoted shortened) or not even text (`None`), so
+    /// it names nothing: answered as a number that names nothing is.
+    pub fn not_found_id(entity: Entity, id: Option<&str>) -> Self {
+        let (message, remedy) = not_found_words(entity);
+        let message = match id {
+            Some(id) => {
+                let shown: String = id.chars().take(40).collect();
+                format!("{message}: {shown:?} is not an id (ids are the numbers list answers carry)")
+            }
+            None => format!("{message}: the id is not UTF-8 text (ids are the numbers list answers carry)"),
+        };
+        ApiError::new(StatusCode::NOT_FOUND, not_found_code(entity), message, remedy)
     }
 
     /// A check failed: 422 with the first failing step as headline and every step attached.
@@ -93,6 +103,19 @@ impl From<ServiceError> for ApiError {
 impl From<crate::auth::Forbidden> for ApiError {
     fn from(f: crate::auth::Forbidden) -> Self {
         ServiceError::from(f).into()
+    }
+}
+
+/// What a 404 says, per kind of resource, and where to find the ones that exist.
+fn not_found_words(entity: Entity) -> (&'static str, &'static str) {
+    match entity {
+        Entity::Credential => ("credential not found", "list the credentials with GET /api/v1/credentials"),
+        Entity::Repository => ("repository not found", "list the repositories with GET /api/v1/repositories"),
+        Entity::User => ("user not found", "list the users with GET /api/v1/users"),
+        Entity::Token => ("API token not found", "list your API tokens with GET /api/v1/tokens"),
+        Entity::SecondFactor => {
+            ("no second factor is being set up", "start two-factor set-up again from your account page")
+        }
     }
 }
 

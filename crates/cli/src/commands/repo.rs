@@ -99,7 +99,7 @@ impl RepoUpdateArgs {
         RepositoryUpdate {
             name: self.name.clone(),
             clone_url: self.url.as_deref().map(join_words),
-            credential: self.credential.clone(),
+            credential: self.credential.clone().map(Into::into),
             default_branch: self.default_branch.clone(),
         }
     }
@@ -117,7 +117,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
     let ctx = connect(global, true)?;
     match cmd {
         RepoCmd::Branches { url, credential } => {
-            let req = RemoteBranchesRequest { clone_url: join_words(&url), credential };
+            let req = RemoteBranchesRequest { clone_url: join_words(&url), credential: credential.into() };
             let b = ctx.client.remote_branches(&req).await?;
             ctx.emit(&b, || {
                 let w = warnings(&b.checks);
@@ -134,7 +134,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                 name: a.name,
                 vcs: a.vcs,
                 clone_url: join_words(&a.url),
-                credential: a.credential,
+                credential: a.credential.into(),
                 default_branch: a.default_branch,
             };
             let r = ctx.client.create_repository(&req).await?;

@@ -77,7 +77,7 @@ async fn post_bytes(b: &Berth, path: &str, body: Vec<u8>) -> (StatusCode, Value,
 
 /// The API's error shape with this status and code.
 #[track_caller]
-fn assert_api_error(got: &(StatusCode, Value, String), status: StatusCode, code: &str, what: &str) {
+pub(crate) fn assert_api_error(got: &(StatusCode, Value, String), status: StatusCode, code: &str, what: &str) {
     let (s, v, ct) = got;
     assert_eq!(*s, status, "{what}: {v}");
     assert!(ct.starts_with("application/json"), "{what}: content type {ct:?}");
@@ -193,11 +193,11 @@ async fn invalid_utf8_and_non_json_are_refused() {
             .await;
         assert_api_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_input", &format!("content type {ct:?}"));
     }
-    // Invalid UTF-8 in a path id.
+    // Invalid UTF-8 in a path id: no such repository, as for any other id that is not one
+    // (this was 400 or 404 `not_found`; one code per resource now).
     let got = b.raw(Method::GET, "/api/v1/repositories/%FF%FE", Some(&b.token), None, None).await;
-    assert!(got.0 == StatusCode::BAD_REQUEST || got.0 == StatusCode::NOT_FOUND, "{:?}", got);
-    assert_api_error(&got, got.0, got.1["error"]["code"].as_str().unwrap_or("<none>"), "invalid UTF-8 in a path");
-    assert!(["invalid_input", "not_found"].contains(&got.1["error"]["code"].as_str().unwrap()), "{}", got.1);
+    assert_api_error(&got, StatusCode::NOT_FOUND, "repository_not_found", "invalid UTF-8 in a path");
+    assert!(got.1["error"]["message"].as_str().unwrap().contains("not UTF-8"), "{}", got.1);
     assert_eq!(credential_count(&b).await, 0);
     b.stop().await;
 }
@@ -258,6 +258,7 @@ async fn bad_ids_are_clear_404s() {
         "%20",
         "1%3BDROP%20TABLE",
         "%00",
+        "%FF",
     ];
     let routes = [
         (Method::GET, "/api/v1/credentials/{}"),
@@ -275,18 +276,18 @@ async fn bad_ids_are_clear_404s() {
         (Method::DELETE, "/api/v1/tokens/{}"),
     ];
     for (method, template) in &routes {
+        // One code per resource, whatever the id looks like (was `not_found` for text ids).
+        let code = match template.split('/').nth(3) {
+            Some("credentials") => "credential_not_found",
+            Some("repositories") => "repository_not_found",
+            Some("users") => "user_not_found",
+            _ => "token_not_found",
+        };
         for id in bad {
             let path = template.replace("{}", id);
             let body = matches!(*method, Method::PATCH | Method::POST).then(|| reqwest::Body::from("{}"));
             let got = b.raw(method.clone(), &path, Some(&b.token), Some("application/json"), body).await;
-            assert_eq!(got.0, StatusCode::NOT_FOUND, "{method} {path}: {}", got.1);
-            let code = got.1["error"]["code"].as_str().unwrap_or("<none>");
-            assert!(
-                ["not_found", "credential_not_found", "repository_not_found"].contains(&code),
-                "{method} {path}: {}",
-                got.1
-            );
-            assert_api_error(&got, StatusCode::NOT_FOUND, code, &path);
+            assert_api_error(&got, StatusCode::NOT_FOUND, code, &format!("{method} {path}"));
         }
         // No id at all: no such endpoint, in the same shape.
         let path = template.replace("{}", "");
@@ -343,6 +344,7 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
         ("GET", "/api/v1/credentials" | "/api/v1/credentials/{id}") => Some("read_credentials"),
         ("POST", "/api/v1/credentials") => Some("create_credential"),
         ("PATCH", "/api/v1/credentials/{id}") => Some("update_credential"),
+        ("POST", "/api/v1/credentials/{id}/verify") => Some("use_credential"),
         ("DELETE", "/api/v1/credentials/{id}") => Some("delete_credential"),
         ("POST", "/api/v1/remote-branches") => Some("use_credential"),
         ("GET", "/api/v1/repositories" | "/api/v1/repositories/{id}" | "/api/v1/repositories/{id}/checks") => {
@@ -365,7 +367,7 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
 /// Operations open to anyone.
 const PUBLIC: [(&str, &str); 3] = [("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/auth/login")];
 
-fn operations(doc: &Value) -> Vec<(String, Method, &Value)> {
+pub(crate) fn operations(doc: &Value) -> Vec<(String, Method, &Value)> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (m, op) in item.as_object().unwrap() {
@@ -514,6 +516,7 @@ async fn every_documented_route_refuses_anonymous_callers_and_viewers_where_it_m
             );
         } else {
             assert_api_error(&got, StatusCode::FORBIDDEN, "forbidden", &format!("{method} {path} as a viewer"));
+            assert!(op["responses"]["403"].is_object(), "{method} {path} refuses viewers but does not document 403");
         }
         table.push(format!("{method:6} {path:40} {}", if viewer_may { "viewer allowed" } else { "viewer 403" }));
     }

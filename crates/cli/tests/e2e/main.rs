@@ -10,6 +10,7 @@ mod api;
 mod background;
 mod cli;
 mod cli_tool;
+mod contract;
 mod crash;
 mod harness;
 mod instances;

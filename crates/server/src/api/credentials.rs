@@ -1,7 +1,7 @@
 //! `/api/v1/credentials`: adapters over [`crate::service::credentials`]. No response ever
 //! carries the secret.
 
-use super::extract::{ApiJson, IdPath, OptionalJson};
+use super::extract::{ApiJson, CredentialId, OptionalJson};
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::service::credentials;
@@ -12,8 +12,10 @@ use axum::Json;
 use berth_proto::{Credential, CredentialCreate, CredentialUpdate, CredentialVerify, ErrorBody};
 
 /// Store a credential. The secret is sealed by the vault and never shown again.
-#[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", request_body = CredentialCreate,
-    responses((status = 201, body = Credential), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", operation_id = "credentials_create", request_body = CredentialCreate,
+    responses((status = 201, body = Credential), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 409, description = "a credential has the name (`name_taken`)", body = ErrorBody),
+        (status = 422, description = "a field breaks a rule (`invalid_input`), or an app password (`app_password_retired`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
@@ -23,27 +25,34 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(credentials::create(&st, &u, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials",
-    responses((status = 200, body = Vec<Credential>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials", operation_id = "credentials_list",
+    responses((status = 200, body = Vec<Credential>)), security(("bearer" = [])))]
 pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Vec<Credential>>> {
     Ok(Json(credentials::list(&st, &u).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = i64, Path)),
-    responses((status = 200, body = Credential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn show(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Credential>> {
+#[utoipa::path(get, path = "/api/v1/credentials/{id}", tag = "credentials", operation_id = "credentials_show", params(("id" = i64, Path)),
+    responses((status = 200, body = Credential)), security(("bearer" = [])))]
+pub async fn show(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    CredentialId(id): CredentialId,
+) -> ApiResult<Json<Credential>> {
     Ok(Json(credentials::show(&st, &u, id).await?))
 }
 
 /// Update a credential. Sending `secret` replaces the token and re-checks every repository
 /// that uses it (their latest check shows the result).
-#[utoipa::path(patch, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = i64, Path)), request_body = CredentialUpdate,
-    responses((status = 200, body = Credential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+#[utoipa::path(patch, path = "/api/v1/credentials/{id}", tag = "credentials", operation_id = "credentials_update",
+    params(("id" = i64, Path)), request_body = CredentialUpdate,
+    responses((status = 200, body = Credential), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 409, description = "another credential has the name (`name_taken`)", body = ErrorBody),
+        (status = 422, description = "a field breaks a rule (`invalid_input`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update(
     State(st): State<AppState>,
     u: CurrentUser,
-    IdPath(id): IdPath,
+    CredentialId(id): CredentialId,
     ApiJson(req): ApiJson<CredentialUpdate>,
 ) -> ApiResult<Json<Credential>> {
     let (cred, _) = credentials::update(&st, &u, id, req).await?;
@@ -51,9 +60,15 @@ pub async fn update(
 }
 
 /// Delete a credential; refused while a repository uses it.
-#[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = i64, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+#[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "credentials", operation_id = "credentials_delete", params(("id" = i64, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 409, description = "repositories use it (`credential_in_use`, naming them)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    CredentialId(id): CredentialId,
+) -> ApiResult<StatusCode> {
     credentials::delete(&st, &u, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -61,14 +76,17 @@ pub async fn delete(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPa
 /// Verify a credential on its host, or at `url`: whether the host accepts it, who it says it
 /// is, and its scopes against what Berth needs and this deployment wants (a clone URL runs the
 /// Git steps too). The verdict is kept with the credential and returned in `verification`.
-#[utoipa::path(post, path = "/api/v1/credentials/{id}/verify", tag = "credentials", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/verify", tag = "credentials", operation_id = "credentials_verify",
+    params(("id" = i64, Path)),
     request_body(content = Option<CredentialVerify>, description = "Optional; without `url` the credential's host"),
-    responses((status = 200, body = Credential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, description = "verified; `verification` holds the verdict, which may be a failure", body = Credential),
+        (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 422, description = "the URL is not a clone URL or host (`invalid_url`, `secret_in_url`), or no host is known (`invalid_input`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn verify(
     State(st): State<AppState>,
     u: CurrentUser,
-    IdPath(id): IdPath,
+    CredentialId(id): CredentialId,
     OptionalJson(body): OptionalJson<CredentialVerify>,
 ) -> ApiResult<Json<Credential>> {
     let req = body.unwrap_or_default();

@@ -3,7 +3,7 @@
 
 use crate::auth::{bearer_token, remote_addr, CurrentUser};
 use crate::error::ApiError;
-use crate::service::sessions;
+use crate::service::{sessions, Entity};
 use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -80,28 +80,41 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     ApiError::new(status, Code::InvalidInput, message, "see the request schema in /api/openapi.json")
 }
 
-/// A numeric id from the path; anything else is a 404, since no such resource can exist.
-pub struct IdPath(pub i64);
+/// The numeric id of a resource from the path; anything else answers that resource's own 404
+/// (the same code as a number that names nothing), since no such resource can exist.
+macro_rules! id_path {
+    ($($(#[$doc:meta])* $name:ident => $entity:expr;)*) => {$(
+        $(#[$doc])*
+        pub struct $name(pub i64);
 
-impl<S: Send + Sync> FromRequestParts<S> for IdPath {
-    type Rejection = ApiError;
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(s)) => s.parse::<i64>().map(IdPath).map_err(|_| bad_id(&s)),
-            Err(r) => Err(path_rejection(r)),
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                id_from_path(parts, state, $entity).await.map($name)
+            }
         }
-    }
+    )*};
 }
 
-fn bad_id(s: &str) -> ApiError {
-    let shown: String = s.chars().take(40).collect();
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        Code::NotFound,
-        format!("{shown:?} is not an id"),
-        "ids are the numbers that list calls return",
-    )
+id_path! {
+    /// `{id}` of `/api/v1/credentials/{id}`.
+    CredentialId => Entity::Credential;
+    /// `{id}` of `/api/v1/repositories/{id}…`.
+    RepositoryId => Entity::Repository;
+    /// `{id}` of `/api/v1/users/{id}…`.
+    UserId => Entity::User;
+    /// `{id}` of `/api/v1/tokens/{id}`.
+    TokenId => Entity::Token;
+}
+
+async fn id_from_path<S: Send + Sync>(parts: &mut Parts, state: &S, entity: Entity) -> Result<i64, ApiError> {
+    match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+        Ok(axum::extract::Path(s)) => s.parse::<i64>().map_err(|_| ApiError::not_found_id(entity, Some(&s))),
+        // An id that is not even UTF-8 once decoded names nothing either.
+        Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::not_found_id(entity, None)),
+        Err(r) => Err(path_rejection(r)),
+    }
 }
 
 fn path_rejection(r: PathRejection) -> ApiError {
@@ -134,5 +147,23 @@ impl FromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let remote = remote_addr(&parts.extensions, &parts.headers);
         Ok(sessions::bearer_caller(state, bearer_token(&parts.headers), remote).await?)
+    }
+}
+
+/// A paging parameter within `min..=max`, or `400 invalid_input` naming the range, as for a
+/// query that does not parse: a zero or negative `limit` or a negative `offset` is a mistake in
+/// the request, not a wish for an empty or clamped page.
+pub fn in_range(name: &str, value: Option<i64>, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+    match value {
+        Some(v) if v < min || v > max => {
+            let range = if max == i64::MAX { format!("{min} or more") } else { format!("from {min} to {max}") };
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::InvalidInput,
+                format!("{name} must be {range}, not {v}"),
+                "see /api/openapi.json for the parameters this endpoint takes",
+            ))
+        }
+        _ => Ok(value),
     }
 }

@@ -42,7 +42,7 @@ use utoipa::{Modify, OpenApi};
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
         berth_core::CredentialKind, berth_core::Provider,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RequestErrors),
     tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit")),
 )]
 pub struct ApiDoc;
@@ -58,6 +58,75 @@ impl Modify for BearerAuth {
             );
         }
     }
+}
+
+/// The 4xx answers every operation can give because of how its request is read, documented
+/// from the operation's own shape so no handler can forget one: 401 wherever a bearer token is
+/// required (the `CurrentUser` extractor), 400, 413, 415 and 422 wherever a JSON body is read
+/// (`ApiJson`), 404 wherever the path names a resource by id (`CredentialId` and the like) and
+/// 400 wherever query parameters are read (`ApiQuery`, `in_range`). A handler's own
+/// description of a status is kept.
+struct RequestErrors;
+
+impl Modify for RequestErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                document_request_errors(path, op);
+            }
+        }
+    }
+}
+
+fn document_request_errors(path: &str, op: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_body = op.request_body.is_some();
+    let has_query = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let mut add = |status: &str, description: &str| {
+        op.responses.responses.entry(status.to_owned()).or_insert_with(|| error_response(description).into());
+    };
+    if secured {
+        add("401", "no valid session or API token was sent, or it expired (`unauthenticated`)");
+    }
+    if has_body {
+        add("400", "the body is not valid JSON (`invalid_input`)");
+        add("413", "the body is too large (`invalid_input`)");
+        add("415", "the body is not sent as `Content-Type: application/json` (`invalid_input`)");
+        add(
+            "422",
+            "the JSON does not fit the request schema: a wrong type, a missing or unknown field (`invalid_input`)",
+        );
+    } else if has_query {
+        add("400", "a query parameter does not parse or is out of its range (`invalid_input`)");
+    }
+    if let Some(entity) = path_entity(path) {
+        let code = crate::service::not_found_code(entity);
+        add("404", &format!("no {entity} has this id, or the id is not a number (`{code}`)"));
+    }
+}
+
+/// The resource a path names by id, for its 404.
+fn path_entity(path: &str) -> Option<crate::service::Entity> {
+    use crate::service::Entity;
+    if !path.contains("{id}") {
+        return None;
+    }
+    let collection = path.trim_start_matches("/api/v1/").split('/').next()?;
+    Some(match collection {
+        "credentials" => Entity::Credential,
+        "repositories" => Entity::Repository,
+        "users" => Entity::User,
+        "tokens" => Entity::Token,
+        _ => return None,
+    })
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+    ResponseBuilder::new().description(description).content("application/json", content).build()
 }
 
 pub fn router() -> Router<AppState> {
@@ -92,6 +161,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))
+        // Applies to the routes above only, so it comes after them. axum still sends `Allow`.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
 }
 
@@ -99,12 +170,21 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint", "see /api/openapi.json for the API")
 }
 
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Code::MethodNotAllowed,
+        format!("this endpoint does not take {method}"),
+        "the Allow header lists the methods it takes; see /api/openapi.json for the API",
+    )
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
 /// Liveness: open to anyone, says nothing private.
-#[utoipa::path(get, path = "/healthz", tag = "auth", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "auth", operation_id = "health_show", responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health { status: "ok".to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() })
 }
@@ -112,8 +192,10 @@ pub async fn health() -> Json<Health> {
 /// Exchange a username and password for a session token. Five failures within 15 minutes lock
 /// the name for 15 minutes (an administrator can clear it). Accounts with two-factor sign-in
 /// use personal API tokens for the API instead.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, description = "locked after too many failures", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "auth_login", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse),
+        (status = 401, description = "wrong name or password, or the account signs in with a second factor (`unauthenticated`)", body = ErrorBody),
+        (status = 429, description = "locked after too many failures (`account_locked`)", body = ErrorBody)))]
 pub async fn login(
     State(st): State<AppState>,
     ConnectMeta(remote): ConnectMeta,
@@ -135,7 +217,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectMeta {
 }
 
 /// End the current session.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "auth_logout",
+    responses((status = 204, description = "signed out")), security(("bearer" = [])))]
 pub async fn logout(State(st): State<AppState>, _u: CurrentUser, headers: HeaderMap) -> ApiResult<StatusCode> {
     if let Some(token) = auth::caller::bearer_token(&headers) {
         sessions::end_session(&st, &auth::token_hash(token)).await?;

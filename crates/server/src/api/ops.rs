@@ -11,7 +11,7 @@ use berth_proto::Health;
 
 /// Readiness: 200 when the database answers and the instance is not shutting down, else 503,
 /// so a load balancer stops sending requests before the process goes away.
-#[utoipa::path(get, path = "/readyz", tag = "auth",
+#[utoipa::path(get, path = "/readyz", tag = "auth", operation_id = "readiness_show",
     responses((status = 200, body = Health), (status = 503, description = "the database does not answer or the instance is stopping", body = Health)))]
 pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
     let version = env!("CARGO_PKG_VERSION").to_owned();

@@ -1,7 +1,7 @@
 //! `/api/v1/repositories`, `/api/v1/remote-branches` and `/api/v1/checks/schedule`: adapters
 //! over [`crate::service::repositories`] and [`crate::service::checks`].
 
-use super::extract::{ApiJson, ApiQuery, IdPath};
+use super::extract::{in_range, ApiJson, ApiQuery, RepositoryId};
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::service::{checks, repositories};
@@ -16,8 +16,10 @@ use berth_proto::{
 };
 
 /// List the branches of a remote repository and its default branch: the Refresh button.
-#[utoipa::path(post, path = "/api/v1/remote-branches", tag = "repositories", request_body = RemoteBranchesRequest,
-    responses((status = 200, body = RemoteBranches), (status = 403, body = ErrorBody), (status = 422, description = "a check step failed; `checks` lists every step", body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/remote-branches", tag = "repositories", operation_id = "remote_branches_list",
+    request_body = RemoteBranchesRequest,
+    responses((status = 200, body = RemoteBranches), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 422, description = "a check step failed (its code is the step's; `checks` lists every step), or no credential has that id or name (`credential_not_found`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn remote_branches(
     State(st): State<AppState>,
@@ -28,8 +30,11 @@ pub async fn remote_branches(
 }
 
 /// Register a repository after checking access to it.
-#[utoipa::path(post, path = "/api/v1/repositories", tag = "repositories", request_body = RepositoryCreate,
-    responses((status = 201, body = Repository), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "invalid input or a failed check with every step", body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/repositories", tag = "repositories", operation_id = "repositories_create",
+    request_body = RepositoryCreate,
+    responses((status = 201, body = Repository), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 409, description = "the repository is registered already (`already_registered`), a repository has the name (`name_taken`), or the credential was deleted meanwhile (`credential_not_found`)", body = ErrorBody),
+        (status = 422, description = "invalid input (`invalid_input`, `unsupported_vcs`, `credential_not_found`) or a failed check with every step in `checks`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
@@ -41,72 +46,91 @@ pub async fn create(
 
 /// Registered repositories by name, each with its last check (without steps), status and
 /// warnings. All of them by default; `limit` and `offset` page through a long list.
-#[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories", params(ListQuery),
-    responses((status = 200, body = Vec<Repository>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories", operation_id = "repositories_list", params(ListQuery),
+    responses((status = 200, body = Vec<Repository>)), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
     u: CurrentUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<Repository>>> {
-    let limit = q.limit.map(|l| l.clamp(1, 10_000));
-    Ok(Json(repositories::list(&st, &u, limit, q.offset.unwrap_or(0)).await?))
+    let limit = in_range("limit", q.limit, 1, 10_000)?;
+    let offset = in_range("offset", q.offset, 0, i64::MAX)?;
+    Ok(Json(repositories::list(&st, &u, limit, offset.unwrap_or(0)).await?))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many repositories (1 to 10,000); all when left out.
+    #[param(minimum = 1, maximum = 10_000)]
     pub limit: Option<i64>,
     /// Skip this many first.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)),
-    responses((status = 200, body = Repository), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn show(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Repository>> {
+#[utoipa::path(get, path = "/api/v1/repositories/{id}", tag = "repositories", operation_id = "repositories_show", params(("id" = i64, Path)),
+    responses((status = 200, body = Repository)), security(("bearer" = [])))]
+pub async fn show(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    RepositoryId(id): RepositoryId,
+) -> ApiResult<Json<Repository>> {
     Ok(Json(repositories::show(&st, &u, id).await?))
 }
 
 /// Update a repository; the result is re-checked before it is saved.
-#[utoipa::path(patch, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)), request_body = RepositoryUpdate,
-    responses((status = 200, body = Repository), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+#[utoipa::path(patch, path = "/api/v1/repositories/{id}", tag = "repositories", operation_id = "repositories_update",
+    params(("id" = i64, Path)), request_body = RepositoryUpdate,
+    responses((status = 200, body = Repository), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 409, description = "another registration has the new URL's repository (`already_registered`) or the name (`name_taken`), or the credential was deleted meanwhile (`credential_not_found`)", body = ErrorBody),
+        (status = 422, description = "invalid input (`invalid_input`, `credential_not_found`) or a failed check with every step in `checks`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update(
     State(st): State<AppState>,
     u: CurrentUser,
-    IdPath(id): IdPath,
+    RepositoryId(id): RepositoryId,
     ApiJson(req): ApiJson<RepositoryUpdate>,
 ) -> ApiResult<Json<Repository>> {
     Ok(Json(repositories::update(&st, &u, id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/repositories/{id}", tag = "repositories", params(("id" = i64, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+#[utoipa::path(delete, path = "/api/v1/repositories/{id}", tag = "repositories", operation_id = "repositories_delete", params(("id" = i64, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    RepositoryId(id): RepositoryId,
+) -> ApiResult<StatusCode> {
     repositories::delete(&st, &u, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Re-check a registered repository now and keep the result.
-#[utoipa::path(post, path = "/api/v1/repositories/{id}/check", tag = "repositories", params(("id" = i64, Path)),
-    responses((status = 200, description = "the check ran; `ok` says whether every step passed", body = Check), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/repositories/{id}/check", tag = "repositories", operation_id = "repositories_check", params(("id" = i64, Path)),
+    responses((status = 200, description = "the check ran; `ok` says whether every step passed", body = Check), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn check(State(st): State<AppState>, u: CurrentUser, IdPath(id): IdPath) -> ApiResult<Json<Check>> {
+pub async fn check(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    RepositoryId(id): RepositoryId,
+) -> ApiResult<Json<Check>> {
     Ok(Json(checks::check_now(&st, &u, id).await?))
 }
 
 /// A repository's check history, newest first: every check, scheduled or asked for.
-#[utoipa::path(get, path = "/api/v1/repositories/{id}/checks", tag = "repositories",
+#[utoipa::path(get, path = "/api/v1/repositories/{id}/checks", tag = "repositories", operation_id = "repositories_history",
     params(("id" = i64, Path), HistoryQuery),
-    responses((status = 200, body = Vec<StoredCheck>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Vec<StoredCheck>)),
     security(("bearer" = [])))]
 pub async fn history(
     State(st): State<AppState>,
     u: CurrentUser,
-    IdPath(id): IdPath,
+    RepositoryId(id): RepositoryId,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<Vec<StoredCheck>>> {
-    Ok(Json(checks::history(&st, &u, id, q.before, q.limit.unwrap_or(50)).await?))
+    let limit = in_range("limit", q.limit, 1, 1000)?;
+    Ok(Json(checks::history(&st, &u, id, q.before, limit.unwrap_or(50)).await?))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -115,14 +139,15 @@ pub struct HistoryQuery {
     /// Only checks older than this check id (for paging).
     pub before: Option<i64>,
     /// At most this many (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
 /// Check every registered repository as soon as possible ("check all now"). The checks run in
 /// the background on whichever instances are running; their results appear in each
 /// repository's history.
-#[utoipa::path(post, path = "/api/v1/checks/schedule", tag = "repositories",
-    responses((status = 200, body = Scheduled), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/checks/schedule", tag = "repositories", operation_id = "checks_schedule",
+    responses((status = 200, body = Scheduled), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn schedule_all(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Scheduled>> {
     Ok(Json(checks::schedule_all(&st, &u).await?))
 }

@@ -166,4 +166,16 @@ mod tests {
         assert_eq!(Role::parse("Registrar"), Some(Role::Registrar));
         assert_eq!(Role::parse("root"), None);
     }
+
+    /// The OpenAPI document lists roles and actions as enums declared in berth-proto (which
+    /// cannot see these types): a role or action added here must be added there too.
+    #[test]
+    fn the_api_documents_every_role_and_action() {
+        let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        let documented: Vec<&str> = berth_proto::Role::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(roles, documented, "berth_proto::Role");
+        let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        let documented: Vec<&str> = berth_proto::Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(actions, documented, "berth_proto::Action");
+    }
 }

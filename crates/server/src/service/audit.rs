@@ -3,7 +3,7 @@
 use crate::auth::{Action, CurrentUser};
 use crate::service::Result;
 use crate::state::AppState;
-use berth_proto::AuditEntry;
+use berth_proto::{AuditEntry, AuditOutcome};
 use berth_store::{AuditRow, NewAudit, Store};
 
 /// How many entries a page of the log holds unless the caller asks for another number.
@@ -29,7 +29,7 @@ impl CurrentUser {
             target_name: target_name.chars().take(200).collect(),
             detail: detail.into().chars().take(2000).collect(),
             remote_addr: self.remote.clone(),
-            outcome: "ok".to_owned(),
+            outcome: AuditOutcome::Ok.as_str().to_owned(),
         };
         if let Err(err) = store.audit(&e).await {
             // The change itself is done; losing its audit entry must be loud in the log.
@@ -45,7 +45,7 @@ pub(crate) async fn unproven(
     store: &Store,
     username: &str,
     action: &str,
-    outcome: &str,
+    outcome: AuditOutcome,
     detail: String,
     remote: Option<&str>,
 ) -> Result<()> {
@@ -58,7 +58,7 @@ pub(crate) async fn unproven(
             target_name: name,
             detail,
             remote_addr: remote.map(str::to_owned),
-            outcome: outcome.to_owned(),
+            outcome: outcome.as_str().to_owned(),
             ..NewAudit::default()
         })
         .await?;

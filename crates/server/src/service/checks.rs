@@ -194,7 +194,7 @@ pub(crate) async fn record_outcome(
                 "{} authentication failures in a row (last on repository {repository_name:?}); background checks stop until the credential is edited",
                 count.failures
             ),
-            outcome: "ok".to_owned(),
+            outcome: berth_proto::AuditOutcome::Ok.as_str().to_owned(),
             ..NewAudit::default()
         };
         if let Err(e) = st.store.audit(&audit).await {

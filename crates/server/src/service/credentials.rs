@@ -10,8 +10,8 @@ use berth_core::{Check, CheckReason, Code, CredentialKind};
 use super::verification;
 use berth_core::{scopes, Capability};
 use berth_proto::{
-    Credential, CredentialCreate, CredentialUpdate, CredentialVerify, RepositoryCheck, RepositoryRef, ScopeGap, ScopeNeed,
-    Warning,
+    Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus, RepositoryCheck,
+    RepositoryRef, ScopeGap, ScopeNeed, Warning,
 };
 use berth_store::{CredentialPatch, CredentialRow, NewCredential, StoreError};
 use chrono::Utc;
@@ -43,10 +43,10 @@ pub(crate) fn warnings_of(cred: &CredentialRow) -> Vec<Warning> {
 fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>) -> Credential {
     let today = Utc::now().date_naive();
     let (status, days) = match credential::expiry(row.expires_on, today) {
-        Expiry::Unknown => ("unknown", None),
-        Expiry::Valid { days_left } => ("valid", Some(days_left)),
-        Expiry::ExpiresSoon { days_left } => ("expires_soon", Some(days_left)),
-        Expiry::Expired { days_ago } => ("expired", Some(-days_ago)),
+        Expiry::Unknown => (ExpiryStatus::Unknown, None),
+        Expiry::Valid { days_left } => (ExpiryStatus::Valid, Some(days_left)),
+        Expiry::ExpiresSoon { days_left } => (ExpiryStatus::ExpiresSoon, Some(days_left)),
+        Expiry::Expired { days_ago } => (ExpiryStatus::Expired, Some(-days_ago)),
     };
     let wanted = &st.config.wanted_capabilities;
     let verification = verification::current(&row);
@@ -78,7 +78,7 @@ fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>) -> Crede
         username: row.username,
         email: row.email,
         expires_on: row.expires_on,
-        expiry_status: status.to_owned(),
+        expiry_status: status.as_str().to_owned(),
         days_until_expiry: days,
         scopes: row.scopes,
         missing_scopes,
@@ -373,12 +373,21 @@ pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credentia
 
 /// The credential a request names by id or name. An unknown one is a mistake in the request
 /// (422), not a missing resource of the URL (404).
-pub(crate) async fn resolve(st: &AppState, reference: &str) -> Result<CredentialRow> {
-    match st.store.find_credential(reference).await {
+pub(crate) async fn resolve(st: &AppState, reference: &CredentialSelector) -> Result<CredentialRow> {
+    let found = match reference {
+        CredentialSelector::Id(id) => st.store.get_credential(*id).await,
+        CredentialSelector::Name(name) => st.store.find_credential(name).await,
+    };
+    match found {
         Ok(c) => Ok(c),
         Err(StoreError::NotFound(_)) => Err(Error::Invalid(Refusal::new(
             Code::CredentialNotFound,
-            format!("no credential with id or name {:?}", reference.chars().take(100).collect::<String>()),
+            match reference {
+                CredentialSelector::Id(id) => format!("no credential with id {id}"),
+                CredentialSelector::Name(name) => {
+                    format!("no credential with id or name {:?}", name.chars().take(100).collect::<String>())
+                }
+            },
             "store the credential first, then give its id or name",
         ))),
         Err(e) => Err(e.into()),

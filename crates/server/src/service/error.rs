@@ -69,7 +69,9 @@ pub fn not_found_code(entity: Entity) -> Code {
     match entity {
         Entity::Credential => Code::CredentialNotFound,
         Entity::Repository => Code::RepositoryNotFound,
-        Entity::User | Entity::Token | Entity::SecondFactor => Code::NotFound,
+        Entity::User => Code::UserNotFound,
+        Entity::Token => Code::TokenNotFound,
+        Entity::SecondFactor => Code::NotFound,
     }
 }
 

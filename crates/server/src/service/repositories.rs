@@ -12,7 +12,8 @@ use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::{CheckReason, CloneUrl, Code, StepStatus, UrlError};
 use berth_proto::{
-    CredentialRef, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate,
+    CredentialRef, CredentialSelector, GitProtocol, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository,
+    RepositoryCreate, RepositoryStatus, RepositoryUpdate,
 };
 use berth_store::{CheckRow, CredentialRow, NewRepository, RepositoryRow};
 use chrono::Utc;
@@ -22,12 +23,12 @@ use std::collections::HashMap;
 fn view(row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>) -> Repository {
     let paused = cred.is_some_and(|c| c.checks_paused_at.is_some());
     let status = match (&last, paused) {
-        (_, true) => "paused".to_owned(),
-        (Some(c), false) => c.status.as_str().to_owned(),
-        (None, false) => "unchecked".to_owned(),
+        (_, true) => RepositoryStatus::Paused,
+        (Some(c), false) => c.status.into(),
+        (None, false) => RepositoryStatus::Unchecked,
     };
     Repository {
-        status,
+        status: status.as_str().to_owned(),
         next_check_at: row.next_check_at,
         checking_by: row.lease_owner.clone().filter(|_| row.lease_until.is_some_and(|u| u > Utc::now())),
         warnings: cred.map(warnings_of).unwrap_or_default(),
@@ -69,9 +70,10 @@ pub async fn remote_branches(st: &AppState, u: &CurrentUser, req: RemoteBranches
             provider: url.provider,
             default_branch: refs.default_branch.clone(),
             protocol: match refs.protocol {
-                berth_git::Protocol::V2 => "v2",
-                berth_git::Protocol::V0 => "v0",
+                berth_git::Protocol::V2 => GitProtocol::V2,
+                berth_git::Protocol::V0 => GitProtocol::V0,
             }
+            .as_str()
             .to_owned(),
             branches: refs.branches.into_iter().map(|b| RemoteBranch { name: b.name, commit: b.commit }).collect(),
             checks: out.check.checks,
@@ -110,7 +112,7 @@ struct Wanted<'a> {
     name: String,
     vcs: String,
     clone_url: &'a str,
-    credential: &'a str,
+    credential: &'a CredentialSelector,
     branch: Option<&'a str>,
 }
 
@@ -191,7 +193,7 @@ pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpda
     let cur = st.store.get_repository(id).await?;
     let name = validate_name(req.name.as_deref().unwrap_or(&cur.name))?;
     let clone_url = req.clone_url.unwrap_or_else(|| cur.clone_url.clone());
-    let credential = req.credential.unwrap_or_else(|| cur.credential_id.to_string());
+    let credential = req.credential.unwrap_or(CredentialSelector::Id(cur.credential_id));
     let branch = req.default_branch.unwrap_or_else(|| cur.default_branch.clone());
     let wanted = Wanted {
         id: Some(id),

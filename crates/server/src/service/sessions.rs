@@ -9,7 +9,7 @@ use crate::auth::{self, CurrentUser, Via};
 use crate::service::{audit, Error, Refusal, Result};
 use crate::state::AppState;
 use berth_core::Code;
-use berth_proto::LoginResponse;
+use berth_proto::{AuditOutcome, LoginResponse};
 use berth_store::{Store, User};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -69,10 +69,10 @@ async fn count_failure(store: &Store, username: &str, remote: Option<&str>, acti
         let window = chrono::Duration::minutes(FAILURE_WINDOW_MINUTES);
         let f = store.record_login_failure(username, Utc::now(), window, MAX_LOGIN_FAILURES, lockout).await?;
         let detail = format!("failure {} of {MAX_LOGIN_FAILURES}", f.failures);
-        audit::unproven(store, username, action, "failed", detail, remote).await?;
+        audit::unproven(store, username, action, AuditOutcome::Failed, detail, remote).await?;
         if f.failures == MAX_LOGIN_FAILURES && f.locked_until.is_some() {
             let detail = format!("locked for {LOCKOUT_MINUTES} minutes");
-            audit::unproven(store, username, "auth.locked_out", "denied", detail, remote).await?;
+            audit::unproven(store, username, "auth.locked_out", AuditOutcome::Denied, detail, remote).await?;
         }
         Ok(f.locked_until)
     }

@@ -217,7 +217,7 @@ impl FormPage for RegisterPage {
 
 /// The no-script Refresh: lists the branches on the server and fills the form.
 async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, credential: String) {
-    let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential };
+    let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential: credential.into() };
     match repositories::remote_branches(st, cu, req).await {
         Ok(rb) => {
             let names: Vec<&str> = rb.branches.iter().map(|b| b.name.as_str()).collect();
@@ -257,7 +257,7 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
         name: p.form.get("name"),
         vcs: p.form.opt("vcs").unwrap_or_else(|| "git".into()),
         clone_url: p.form.get("clone_url"),
-        credential: p.form.get("credential"),
+        credential: p.form.get("credential").into(),
         default_branch: p.form.opt("default_branch"),
     };
     match repositories::register(&st, &wu.cu, req).await.map_err(ApiError::from) {
@@ -367,7 +367,7 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) ->
     let req = RepositoryUpdate {
         name: p.form.opt("name"),
         clone_url: p.form.opt("clone_url"),
-        credential: p.form.opt("credential"),
+        credential: p.form.opt("credential").map(Into::into),
         default_branch: p.form.opt("default_branch"),
     };
     match repositories::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
