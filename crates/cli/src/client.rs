@@ -6,7 +6,7 @@
 
 use berth_core::{Check, Code, Step};
 use berth_proto::{
-    ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, Credential, CredentialCreate, CredentialUpdate,
+    ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, Credential, CredentialCreate, CredentialUpdate, CredentialVerify,
     ErrorBody, Health, Id, LoginRequest, LoginResponse, Me, RemoteBranches, RemoteBranchesRequest, Repository,
     RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, User, UserCreate, UserUpdate,
 };
@@ -264,6 +264,11 @@ impl ApiClient {
 
     pub async fn update_credential(&self, id: Id, req: &CredentialUpdate) -> Result<Credential, ClientError> {
         self.send_json(Method::PATCH, &format!("api/v1/credentials/{id}"), req).await
+    }
+
+    /// `POST /api/v1/credentials/{id}/verify`: verifies the credential on its host, or at `url`.
+    pub async fn verify_credential(&self, id: Id, req: &CredentialVerify) -> Result<Credential, ClientError> {
+        self.send_json(Method::POST, &format!("api/v1/credentials/{id}/verify"), req).await
     }
 
     pub async fn delete_credential(&self, id: Id) -> Result<(), ClientError> {

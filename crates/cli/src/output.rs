@@ -5,7 +5,9 @@
 //! move the cursor or recolour the screen.
 
 use berth_core::{Code, Step, StepStatus};
-use berth_proto::{Credential, RemoteBranches, Repository, StoredCheck};
+use berth_proto::{
+    Credential, HostIdentity, RemoteBranches, Repository, ScopeNeed, StoredCheck, Verification, VerificationStatus,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -189,7 +191,7 @@ pub fn credential_table(list: &[Credential]) -> String {
     if list.is_empty() {
         return "No credentials. Add one with `berth credential add`.\n".to_owned();
     }
-    let mut t = Table::new(&["ID", "NAME", "KIND", "USERNAME", "EMAIL", "EXPIRES", "USED BY"]);
+    let mut t = Table::new(&["ID", "NAME", "KIND", "USERNAME", "EMAIL", "EXPIRES", "VERIFIED", "USED BY"]);
     for c in list {
         t.row([
             c.id.to_string(),
@@ -198,6 +200,7 @@ pub fn credential_table(list: &[Credential]) -> String {
             or_dash(c.username.as_deref()),
             or_dash(c.email.as_deref()),
             expiry(c),
+            verified_badge(&c.verification),
             or_dash(Some(&used_by(c))),
         ]);
     }
@@ -217,6 +220,21 @@ pub fn credential_detail(c: &Credential) -> String {
     if !c.missing_scopes.is_empty() {
         pairs.push(("Missing scopes", c.missing_scopes.join(", ")));
     }
+    let v = &c.verification;
+    pairs.push(("Host", c.host.clone().unwrap_or_default()));
+    pairs.push(("Verified", format!("{}: {}", verified_badge(v), v.message)));
+    if let Some(who) = v.identity.as_ref().map(identity) {
+        pairs.push(("Host says", who));
+    }
+    if let Some(g) = &v.granted_scopes {
+        pairs.push(("Granted scopes", g.join(", ")));
+    }
+    for (label, need) in [("Scopes needed", ScopeNeed::Needed), ("Scopes wanted", ScopeNeed::Wanted)] {
+        let gaps: Vec<&str> = c.scope_gaps.iter().filter(|g| g.need == need).map(|g| g.scope.as_str()).collect();
+        if !gaps.is_empty() {
+            pairs.push((label, format!("missing {}", gaps.join(", "))));
+        }
+    }
     pairs.extend([
         ("Used by", c.used_by.iter().map(|r| format!("{} (id {})", r.name, r.id)).collect::<Vec<_>>().join(", ")),
         ("Secret set", time(&c.secret_updated_at)),
@@ -224,6 +242,48 @@ pub fn credential_detail(c: &Credential) -> String {
         ("Updated", time(&c.updated_at)),
     ]);
     fields(&pairs)
+}
+
+/// "ok 2026-12-02", "fail 2026-12-02", "unverified".
+pub fn verified_badge(v: &Verification) -> String {
+    match v.checked_at {
+        Some(at) => format!("{} {}", v.status.as_str(), at.format("%Y-%m-%d")),
+        None => v.status.as_str().to_owned(),
+    }
+}
+
+/// "Jo Doe (jo, jo@example.com)".
+fn identity(i: &HostIdentity) -> String {
+    let name = i.display_name.clone().or_else(|| i.username.clone()).or_else(|| i.email.clone()).unwrap_or_default();
+    let extra: Vec<&str> =
+        [i.username.as_deref(), i.email.as_deref()].into_iter().flatten().filter(|x| *x != name).collect();
+    if extra.is_empty() {
+        name
+    } else {
+        format!("{name} ({})", extra.join(", "))
+    }
+}
+
+/// A verification as a terminal shows it after `add`, `update` and `verify`: the steps that
+/// ran, then one verdict line (and its remedy).
+pub fn verification_report(c: &Credential) -> String {
+    let v = &c.verification;
+    let mut out = String::new();
+    if !v.steps.is_empty() {
+        out.push_str(&step_table(&v.steps));
+    }
+    let on = v.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
+    let word = match v.status {
+        VerificationStatus::Ok => "verified",
+        VerificationStatus::Warn => "verified, with a warning",
+        VerificationStatus::Fail => "verification FAILED",
+        VerificationStatus::Unverified => "not verified",
+    };
+    out.push_str(&format!("Credential {:?}: {word}{on}: {}\n", clean(&c.name), clean(&v.message)));
+    if !v.remedy.is_empty() {
+        out.push_str(&format!("  → {}\n", clean(&v.remedy)));
+    }
+    out
 }
 
 /// Warnings worth a line after a credential is shown or saved.
@@ -245,7 +305,8 @@ pub fn credential_warnings(c: &Credential) -> String {
             c.id
         ));
     }
-    if !c.missing_scopes.is_empty() {
+    // A verification speaks for the token itself; the recorded scopes only until there is one.
+    if !c.missing_scopes.is_empty() && c.verification.status == VerificationStatus::Unverified {
         out.push_str(&format!(
             "warning: the token lacks scopes Berth needs: {}\n  → give the token these scopes, then record them: berth credential update {} --scope …\n",
             clean(&c.missing_scopes.join(", ")),
@@ -458,7 +519,7 @@ mod tests {
         let out = step_table(&steps);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "header, the failure, its remedy, one folded row: {out}");
-        assert!(lines[3].starts_with("skip    10 later steps"), "{out}");
+        assert!(lines[3].starts_with("skip    11 later steps"), "{out}");
         assert_eq!(out.matches("not run").count(), 1, "{out}");
     }
 

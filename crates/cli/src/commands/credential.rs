@@ -2,11 +2,12 @@
 //! Secrets come from a no-echo prompt or from standard input, never from the command line.
 
 use super::{
-    as_id, connect, describe, not_resolved, pick, prompt_secret, secret_from_stdin, CmdResult, Ctx, Failure, Global,
+    as_id, connect, describe, not_resolved, pick, prompt_secret, secret_from_stdin, verdict, CmdResult, Ctx, Failure,
+    Global,
 };
-use berth::output::{credential_detail, credential_table, credential_warnings};
+use berth::output::{credential_detail, credential_table, credential_warnings, step_table, verification_report};
 use berth_core::{Code, CredentialKind};
-use berth_proto::{Credential, CredentialCreate, CredentialUpdate, Id};
+use berth_proto::{Credential, CredentialCreate, CredentialUpdate, CredentialVerify, Id, VerificationStatus};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -50,8 +51,19 @@ pub enum CredentialCmd {
         /// Id or name.
         credential: String,
     },
-    /// Change a credential's fields, or rotate its secret.
+    /// Change a credential's fields, or rotate its secret (verified, and every repository using
+    /// it re-checked, before the answer).
     Update(UpdateArgs),
+    /// Verify a credential on its host, or at a URL: is it accepted, who is it, its scopes.
+    /// Exits 1 when the verification fails.
+    Verify {
+        /// Id or name.
+        credential: String,
+        /// A clone URL (the Git step runs too) or a base URL on the host, such as
+        /// https://bitbucket.org. Default: the credential's host.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Delete a credential no repository uses.
     #[command(alias = "remove", alias = "delete")]
     Rm {
@@ -111,6 +123,12 @@ pub struct UpdateArgs {
     pub scopes: Vec<String>,
     #[arg(long)]
     pub clear_scopes: bool,
+    /// The host it is for (a base URL such as https://bitbucket.org, or host:port); it is
+    /// verified there.
+    #[arg(long, value_name = "URL", conflicts_with = "clear_host")]
+    pub host: Option<String>,
+    #[arg(long)]
+    pub clear_host: bool,
     /// Prompt for a new secret (no echo).
     #[arg(long, conflicts_with = "secret_stdin")]
     pub rotate_secret: bool,
@@ -142,7 +160,7 @@ impl UpdateArgs {
             } else {
                 Some(self.scopes.clone())
             },
-            host: None,
+            host: set_or_clear(&self.host, self.clear_host),
         }
     }
 
@@ -158,6 +176,7 @@ fn is_empty(u: &CredentialUpdate) -> bool {
         && u.secret.is_none()
         && u.expires_on.is_none()
         && u.scopes.is_none()
+        && u.host.is_none()
 }
 
 pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
@@ -188,6 +207,12 @@ pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
             Ok(())
         }
         CredentialCmd::Update(u) => update(&ctx, u).await,
+        CredentialCmd::Verify { credential, url } => {
+            let (id, _) = resolve_id(&ctx, &credential).await?;
+            let c = ctx.client.verify_credential(id, &CredentialVerify { url }).await?;
+            ctx.emit(&c, || verification_report(&c));
+            verdict(c.verification.status != VerificationStatus::Fail)
+        }
         CredentialCmd::Rm { credential } => {
             let (id, name) = resolve_id(&ctx, &credential).await?;
             ctx.client.delete_credential(id).await?;
@@ -222,15 +247,18 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
     let result = ctx.client.create_credential(&req).await;
     drop(req);
     let c = result?;
+    let failed = c.verification.status == VerificationStatus::Fail;
     ctx.emit(&c, || {
         format!(
-            "Stored credential {} ({}). The secret is encrypted and is never shown again.\n{}",
+            "Stored credential {} ({}). The secret is encrypted and is never shown again.\n{}{}{}",
             describe(c.id, Some(&c.name)),
             c.kind_label,
+            verification_report(&c),
+            if failed { "The credential is saved as it is: fix it with `berth credential update`.\n" } else { "" },
             credential_warnings(&c)
         )
     });
-    Ok(())
+    verdict(!failed)
 }
 
 async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
@@ -248,16 +276,34 @@ async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
         req.secret = Some(prompt_secret("New token or password: ", "secret")?);
     }
     let rotated = req.secret.is_some();
+    let req_host_changed = req.host.is_some();
     let result = ctx.client.update_credential(id, &req).await;
     drop(req);
     let c = result?;
+    let verified_now = rotated || req_host_changed;
+    let failed = (verified_now && c.verification.status == VerificationStatus::Fail)
+        || c.rechecked.iter().any(|r| !r.check.ok);
     ctx.emit(&c, || {
-        format!(
-            "Updated credential {}{}.\n{}",
+        let mut out = format!(
+            "Updated credential {}{}.\n",
             describe(c.id, Some(&c.name)),
-            if rotated { "; secret rotated" } else { "" },
-            credential_warnings(&c)
-        )
+            if rotated { "; token replaced" } else { "" }
+        );
+        if verified_now {
+            out.push_str(&verification_report(&c));
+        }
+        for r in &c.rechecked {
+            let word = if r.check.ok { "ok" } else { "FAILED" };
+            out.push_str(&format!("Re-checked repository {}: {word}\n", describe(r.repository.id, Some(&r.repository.name))));
+            if !r.check.ok {
+                out.push_str(&step_table(&r.check.checks));
+            }
+        }
+        if failed {
+            out.push_str("The change is saved; the failures above need attention.\n");
+        }
+        out.push_str(&credential_warnings(&c));
+        out
     });
     Ok(())
 }
@@ -302,6 +348,8 @@ mod tests {
             clear_expiry: true,
             scopes: vec![],
             clear_scopes: false,
+            host: None,
+            clear_host: false,
             rotate_secret: false,
             secret_stdin: false,
         };

@@ -139,11 +139,15 @@ async fn cloud_diagnosis_rows() {
     let app = sim.cloud_git_url("acme/app");
     use StepName::*;
 
-    // Missing read:repository: named, with what it blocks.
+    // Missing read:repository: named, and the same code in every step that meets it (the REST
+    // scopes, the REST repository and Git), never access_denied.
     let (e, text) = refused_refresh(&b, &app, "noread").await;
     assert_eq!(e.status(), Some(422), "{e}");
     assert!(text.contains("read:repository:bitbucket"), "{}", codes(e.checks()));
-    assert_eq!(e.code(), Some(Code::AccessDenied), "{}", codes(e.checks()));
+    assert_eq!(e.code(), Some(Code::ScopeMissing), "{}", codes(e.checks()));
+    for name in [ApiScopes, ApiRepository, GitDiscovery] {
+        assert_eq!(step(e.checks(), name).code, Code::ScopeMissing, "{}", codes(e.checks()));
+    }
 
     // An unscoped ("classic") API token: invalid, with the way out.
     let (e, text) = refused_refresh(&b, &app, "classic").await;
@@ -207,7 +211,7 @@ async fn cloud_missing_scope_as_400_is_the_same_finding() {
         start(CloudOptions { scope_error_400: CloudEndpoint::ALL.to_vec(), ..CloudOptions::default() }).await;
     api_token(&b, "noread", SIM_NOREAD).await;
     let (e, text) = refused_refresh(&b, &sim.cloud_git_url("acme/app"), "noread").await;
-    assert_eq!(e.code(), Some(Code::AccessDenied), "{}", codes(e.checks()));
+    assert_eq!(e.code(), Some(Code::ScopeMissing), "{}", codes(e.checks()));
     assert!(text.contains("read:repository:bitbucket"), "{text}");
     b.stop().await;
     sim.shutdown().await;

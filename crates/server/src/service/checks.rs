@@ -64,11 +64,39 @@ pub(crate) fn stored_check(c: CheckRow) -> StoredCheck {
     }
 }
 
+/// What a person who may not change the network policy should do about a refused address.
+const ASK_AN_ADMINISTRATOR: &str = "Berth's network policy does not let it contact this address, so that a clone URL \
+     cannot reach internal services. Check the clone URL; if the Git server really lives there, ask a Berth \
+     administrator to allow the address.";
+
+/// Fits remedies to the caller: only administrators can change the network policy, so only
+/// they are told how (`BERTH_NETWORK_ALLOW`); everyone else is told to ask one.
+pub(crate) fn fit_for(u: &CurrentUser, steps: &mut [berth_core::Step]) {
+    if u.may(Action::ManageSettings) {
+        return;
+    }
+    for s in steps.iter_mut().filter(|s| s.code == Code::DestinationForbidden) {
+        ASK_AN_ADMINISTRATOR.clone_into(&mut s.remedy);
+    }
+}
+
+/// [`fit_for`] on the steps of a failed check.
+pub(crate) fn fit_error(u: &CurrentUser, e: super::Error) -> super::Error {
+    match e {
+        super::Error::CheckFailed(mut steps) => {
+            fit_for(u, &mut steps);
+            super::Error::CheckFailed(steps)
+        }
+        other => other,
+    }
+}
+
 /// Re-check a registered repository now, as a person asked, and keep the result.
 pub async fn check_now(st: &AppState, u: &CurrentUser, id: i64) -> Result<Check> {
     u.require(Action::CheckRepository)?;
     let row = st.store.get_repository(id).await?;
-    let check = recheck(st, &row, CheckReason::Manual).await?;
+    let mut check = recheck(st, &row, CheckReason::Manual).await?;
+    fit_for(u, &mut check.checks);
     let detail = check
         .first_failure()
         .map_or_else(|| "all steps passed".to_owned(), |s| format!("{}: {}", s.step.as_str(), s.code));
@@ -106,7 +134,12 @@ pub async fn history(
 ) -> Result<Vec<StoredCheck>> {
     u.require(Action::ReadRepositories)?;
     st.store.get_repository(id).await?;
-    Ok(st.store.check_history(id, before, limit).await?.into_iter().map(stored_check).collect())
+    let mut checks: Vec<StoredCheck> =
+        st.store.check_history(id, before, limit).await?.into_iter().map(stored_check).collect();
+    for c in &mut checks {
+        fit_for(u, &mut c.checks);
+    }
+    Ok(checks)
 }
 
 /// What one recorded check found.

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use berth_core::credential::{self, CredentialRules, Expiry, ExpiryWarning};
 use berth_core::{Check, CheckReason, Code, CredentialKind};
 use super::verification;
+use berth_core::words::plural;
 use berth_core::{scopes, Capability};
 use berth_proto::{
     Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus, RepositoryCheck,
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 
 /// What needs attention on a repository now, from its credential: the expiry warning of
 /// today (30, 7, 1 days before, or expired) and paused background checks.
-pub(crate) fn warnings_of(cred: &CredentialRow) -> Vec<Warning> {
+pub(crate) fn warnings_of(cred: &CredentialRow, pause_after: i64) -> Vec<Warning> {
     let mut out = Vec::new();
     if let Some(w) = ExpiryWarning::of(cred.expires_on, Utc::now().date_naive()) {
         out.push(Warning { code: w.code(), message: w.message(&cred.name), remedy: w.remedy().to_owned() });
@@ -29,10 +30,12 @@ pub(crate) fn warnings_of(cred: &CredentialRow) -> Vec<Warning> {
         out.push(Warning {
             code: Code::AuthFailed,
             message: format!(
-                "background checks with credential {:?} are paused since {} after {} authentication failures in a row, so that polling cannot lock the account",
+                "background checks with credential {:?} are paused since {}: they failed authentication {} in a row \
+                 (the limit is {}, [checks] pause_after_auth_failures), and polling on could lock the account",
                 cred.name,
                 at.format("%Y-%m-%d %H:%M UTC"),
-                cred.auth_failures
+                plural(cred.auth_failures, "time", "times"),
+                pause_after
             ),
             remedy: "replace the token or fix the credential (editing it resumes the checks at once), or re-check a repository by hand".to_owned(),
         });

@@ -20,7 +20,7 @@ use chrono::Utc;
 use std::collections::HashMap;
 
 /// A repository as the API shows it, from its row, last check and credential.
-fn view(row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>) -> Repository {
+fn view(st: &AppState, row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>) -> Repository {
     let paused = cred.is_some_and(|c| c.checks_paused_at.is_some());
     let status = match (&last, paused) {
         (_, true) => RepositoryStatus::Paused,
@@ -29,9 +29,10 @@ fn view(row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>
     };
     Repository {
         status: status.as_str().to_owned(),
-        next_check_at: row.next_check_at,
+        // Paused checks do not run until the credential is edited: there is no next check.
+        next_check_at: row.next_check_at.filter(|_| !paused),
         checking_by: row.lease_owner.clone().filter(|_| row.lease_until.is_some_and(|u| u > Utc::now())),
-        warnings: cred.map(warnings_of).unwrap_or_default(),
+        warnings: cred.map(|c| warnings_of(c, st.config.checks.pause_after_auth_failures)).unwrap_or_default(),
         id: row.id,
         name: row.name,
         vcs: row.vcs,
@@ -49,7 +50,7 @@ fn view(row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>
 async fn view_of(st: &AppState, row: RepositoryRow) -> Result<Repository> {
     let last = st.store.last_check(row.id).await?;
     let cred = st.store.get_credential(row.credential_id).await.ok();
-    Ok(view(row, last, cred.as_ref()))
+    Ok(view(st, row, last, cred.as_ref()))
 }
 
 fn parse_url(st: &AppState, raw: &str) -> std::result::Result<CloneUrl, UrlError> {
@@ -59,6 +60,12 @@ fn parse_url(st: &AppState, raw: &str) -> std::result::Result<CloneUrl, UrlError
 /// List the branches of a remote repository and its default branch: the Refresh button.
 pub async fn remote_branches(st: &AppState, u: &CurrentUser, req: RemoteBranchesRequest) -> Result<RemoteBranches> {
     u.require(Action::UseCredential)?;
+    let mut answer = listed_branches(st, req).await.map_err(|e| checks::fit_error(u, e))?;
+    checks::fit_for(u, &mut answer.checks);
+    Ok(answer)
+}
+
+async fn listed_branches(st: &AppState, req: RemoteBranchesRequest) -> Result<RemoteBranches> {
     let cred = resolve(st, &req.credential).await?;
     let url = parse_url(st, &req.clone_url).map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
     let out = checks::run(st, &url, &cred, None).await;
@@ -134,8 +141,17 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<RepositoryRow> {
     let cred = resolve(st, w.credential).await?;
     let url = url.map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
     let started = Utc::now();
-    let out = checks::run(st, &url, &cred, w.branch).await;
-    let (Some(default_branch), true) = (out.default_branch, out.check.ok) else {
+    let mut out = checks::run(st, &url, &cred, w.branch).await;
+    // A remote whose HEAD names a missing branch has no default to save: Refresh warns, but
+    // registering without a branch must ask for one ("registered" means "had this branch").
+    for s in &mut out.check.checks {
+        if s.code == Code::DefaultBranchMissing && out.default_branch.is_none() {
+            s.status = StepStatus::Fail;
+            s.remedy = "give the default branch (default_branch) as one of the branches listed".to_owned();
+        }
+    }
+    let (Some(default_branch), true) = (out.default_branch, out.check.checks.iter().all(|s| s.status != StepStatus::Fail))
+    else {
         return Err(Error::CheckFailed(out.check.checks));
     };
     let new = NewRepository {
@@ -180,7 +196,7 @@ pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> 
         credential: &req.credential,
         branch: req.default_branch.as_deref(),
     };
-    let row = checked_save(st, wanted).await?;
+    let row = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
     tracing::info!(repository = row.id, "repository registered");
     let detail = format!("{} branch {} with credential {:?}", row.clone_url, row.default_branch, row.credential_name);
     u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
@@ -203,7 +219,7 @@ pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpda
         credential: &credential,
         branch: Some(&branch),
     };
-    let row = checked_save(st, wanted).await?;
+    let row = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
     tracing::info!(repository = id, "repository updated");
     u.audit(&st.store, "repository.update", "repository", Some(id), &row.name, changes(&cur, &row)).await;
     view_of(st, row).await
@@ -247,7 +263,7 @@ pub async fn list(st: &AppState, u: &CurrentUser, limit: Option<i64>, offset: i6
         .map(|r| {
             let c = last.remove(&r.id);
             let cred = creds.get(&r.credential_id);
-            view(r, c, cred)
+            view(st, r, c, cred)
         })
         .collect())
 }
@@ -255,14 +271,18 @@ pub async fn list(st: &AppState, u: &CurrentUser, limit: Option<i64>, offset: i6
 pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {
     u.require(Action::ReadRepositories)?;
     let row = st.store.get_repository(id).await?;
-    view_of(st, row).await
+    let mut r = view_of(st, row).await?;
+    if let Some(c) = &mut r.last_check {
+        checks::fit_for(u, &mut c.checks);
+    }
+    Ok(r)
 }
 
 /// Delete a repository; answers what was deleted.
 pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {
     u.require(Action::DeleteRepository)?;
     let row = st.store.get_repository(id).await?;
-    let gone = view(row.clone(), None, None);
+    let gone = view(st, row.clone(), None, None);
     st.store.delete_repository(id).await?;
     tracing::info!(repository = id, "repository deleted");
     u.audit(&st.store, "repository.delete", "repository", Some(id), &row.name, row.clone_url.clone()).await;

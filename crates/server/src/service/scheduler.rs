@@ -151,7 +151,9 @@ async fn scheduled_check(st: &AppState, row: &RepositoryRow, url: &Result<CloneU
         };
         Some((owner.clone(), next))
     };
-    match run_and_record(st, row, url, CheckReason::Schedule, next_for).await {
+    // Due early because a person asked (check all now, an edited credential): say so.
+    let reason = row.due_reason.unwrap_or(CheckReason::Schedule);
+    match run_and_record(st, row, url, reason, next_for).await {
         Ok((_, Some(false))) => {
             bg.metrics.lease_lost();
             tracing::warn!(repository = row.id, "the check outlasted its lease; another instance may have repeated it");

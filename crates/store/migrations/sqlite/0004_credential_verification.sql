@@ -4,3 +4,8 @@
 -- verified.
 ALTER TABLE credentials ADD COLUMN host TEXT;
 ALTER TABLE credentials ADD COLUMN verification TEXT;
+
+-- Why a repository is due before its regular time: 'manual' ("check all now"), 'credential'
+-- (its credential was edited). The scheduler records the check with that reason, so history
+-- tells a person's request from the regular schedule. NULL: the regular schedule.
+ALTER TABLE repositories ADD COLUMN due_reason TEXT;

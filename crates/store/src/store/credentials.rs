@@ -140,7 +140,7 @@ impl Store {
             // An edit is the person's answer to a paused or failing credential: its
             // authentication failures were counted afresh above; check every repository that
             // uses it at once.
-            sqlx::query("UPDATE repositories SET next_check_at = $1 WHERE credential_id = $2")
+            sqlx::query("UPDATE repositories SET next_check_at = $1, due_reason = 'credential' WHERE credential_id = $2")
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)

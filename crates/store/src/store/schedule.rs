@@ -44,8 +44,8 @@ const AUTH_OK_SQL: &str = "UPDATE credentials SET auth_failures = 0, checks_paus
 const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failures + 1, checks_paused_at = CASE \
      WHEN checks_paused_at IS NULL AND auth_failures + 1 >= $2 THEN $3 ELSE checks_paused_at END \
      WHERE id = $1 RETURNING auth_failures, checks_paused_at";
-const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1 \
-     WHERE id = $2 AND lease_owner = $3";
+const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1, \
+     due_reason = NULL WHERE id = $2 AND lease_owner = $3";
 
 fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
     let Some(row) = row else { return Err(StoreError::NotFound(Entity::Credential)) };
@@ -203,14 +203,18 @@ impl Store {
     /// Makes every repository due at `at` ("check all now").
     pub async fn schedule_all_checks(&self, at: DateTime<Utc>) -> Result<u64> {
         on_pool!(&self.db, |pool| {
-            Ok(sqlx::query("UPDATE repositories SET next_check_at = $1").bind(at).execute(pool).await?.rows_affected())
+            Ok(sqlx::query("UPDATE repositories SET next_check_at = $1, due_reason = 'manual'")
+                .bind(at)
+                .execute(pool)
+                .await?
+                .rows_affected())
         })
     }
 
     /// Sets when one repository is checked next (after a check a person asked for).
     pub async fn set_next_check(&self, repository_id: Id, at: DateTime<Utc>) -> Result<()> {
         on_pool!(&self.db, |pool| {
-            sqlx::query("UPDATE repositories SET next_check_at = $1 WHERE id = $2")
+            sqlx::query("UPDATE repositories SET next_check_at = $1, due_reason = NULL WHERE id = $2")
                 .bind(at)
                 .bind(repository_id)
                 .execute(pool)

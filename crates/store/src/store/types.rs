@@ -163,6 +163,9 @@ pub struct RepositoryRow {
     /// The instance checking it now, while its lease lasts.
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+    /// Why it is due early (a person's "check all now", an edited credential); `None`: the
+    /// regular schedule.
+    pub due_reason: Option<CheckReason>,
 }
 
 #[derive(Debug, Clone)]
