@@ -305,7 +305,7 @@ async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
         out.push_str(&credential_warnings(&c));
         out
     });
-    Ok(())
+    verdict(!failed)
 }
 
 /// The credential an id or name refers to.

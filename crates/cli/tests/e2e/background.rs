@@ -105,6 +105,8 @@ async fn repeated_authentication_failures_pause_polling_until_the_credential_is_
     assert_eq!(repo.status, "paused", "{repo:?}");
     let warning = repo.warnings.iter().find(|w| w.code == Code::AuthFailed).unwrap();
     assert!(warning.message.contains("paused"), "{warning:?}");
+    assert!(warning.message.contains("the limit is 3"), "the pause quotes the configured limit: {warning:?}");
+    assert!(repo.next_check_at.is_none(), "a paused repository has no next check: {repo:?}");
     let m = metrics(&b).await;
     assert_eq!(sample(&m, "berth_credentials_checks_paused"), 1.0, "{m}");
     assert_eq!(sample(&m, "berth_repositories{status=\"paused\"}"), 1.0, "{m}");
@@ -121,7 +123,10 @@ async fn repeated_authentication_failures_pause_polling_until_the_credential_is_
     eventually("a passing scheduled check after the edit", || async {
         let h = history(&b, id).await;
         let passed = |c: &StoredCheck| c.status != "fail";
-        (h.first().is_some_and(passed) && h.iter().any(|c| c.reason == "schedule" && passed(c))).then_some(())
+        // The token replacement re-checks at once, and the scheduler runs the due checks with
+        // the reason that made them due.
+        let by_scheduler = |c: &StoredCheck| c.reason == "schedule" || c.reason == "credential";
+        (h.first().is_some_and(passed) && h.iter().any(|c| by_scheduler(c) && passed(c))).then_some(())
     })
     .await;
     let c = b.api.get_credential(cred).await.unwrap();
@@ -139,17 +144,25 @@ async fn a_credential_change_checks_its_repositories_at_once() {
     let rename = CredentialUpdate { username: Some(Some("jo-bb".into())), ..CredentialUpdate::default() };
     b.api.update_credential(cred, &rename).await.unwrap();
     assert_eq!(b.api.status(), 200);
+    // The scheduler runs them, and the history says why: the credential changed.
     for repo in [id, lib] {
         eventually("a check after the credential changed", || async {
-            history(&b, repo).await.iter().any(|c| c.reason == "schedule").then_some(())
+            history(&b, repo).await.iter().any(|c| c.reason == "credential").then_some(())
         })
         .await;
     }
-    // "Check all now" makes every repository due and the scheduler runs them.
+    // "Check all now" makes every repository due and the scheduler runs them, recorded as a
+    // person's request (manual), not as the regular schedule.
     let before = history(&b, id).await.len();
     let v = b.api.schedule_all_checks().await.unwrap();
     assert_eq!((b.api.status(), v.scheduled), (200, 2));
-    eventually("checks after check-all", || async { (history(&b, id).await.len() > before).then_some(()) }).await;
+    let h = eventually("checks after check-all", || async {
+        let h = history(&b, id).await;
+        (h.len() > before).then_some(h)
+    })
+    .await;
+    assert_eq!(h[0].reason, "manual", "{:?}", h[0]);
+    assert!(h.iter().all(|c| c.reason != "schedule"), "nothing ran on the regular schedule: {h:?}");
     b.stop().await;
 }
 
@@ -210,7 +223,8 @@ async fn shutdown_waits_for_running_checks_and_keeps_their_results() {
     // serve has returned: the running check was finished and recorded, not dropped.
     let (store, _) = berth_store::Store::open(&url, &key).await.unwrap();
     let h = store.check_history(id, None, 10).await.unwrap();
-    assert_eq!(h[0].reason, berth_core::CheckReason::Schedule, "{h:?}");
+    // "Check all now" made it due: recorded as a person's request.
+    assert_eq!(h[0].reason, berth_core::CheckReason::Manual, "{h:?}");
     assert_eq!(h[0].code, berth_core::Code::Timeout, "{h:?}");
     let row = store.get_repository(id).await.unwrap();
     assert!(row.lease_owner.is_none(), "the lease was handed back");

@@ -20,3 +20,4 @@ mod providers;
 mod proxy;
 mod roles;
 mod ui;
+mod verdicts;

@@ -35,6 +35,8 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("INSTANCES_ADMIN_PASSWORD", INSTANCES_ADMIN_PASSWORD),
     ("SIM_GOOD", SIM_GOOD),
     ("SIM_LEE", SIM_LEE),
+    ("SIM_READ_ONLY", SIM_READ_ONLY),
+    ("VERDICT_WRONG_TOKEN", VERDICT_WRONG_TOKEN),
     ("SIM_NOREAD", SIM_NOREAD),
     ("SIM_CLASSIC", SIM_CLASSIC),
     ("SIM_EXPIRED", SIM_EXPIRED),
@@ -120,6 +122,10 @@ pub const SIM_REPO_ACCESS_TOKEN: &str = "sim-repo-access-token-0006";
 pub const SIM_DC_TOKEN: &str = "dc-personal-token-0007";
 pub const SIM_GITHUB_TOKEN: &str = "ghp_simClassicToken00000000000000000008";
 pub const SIM_LEE: &str = "ATATT3xFfGF0-sim-lee-0009";
+/// A token with only `read:repository:bitbucket`, as the README's example records it.
+pub const SIM_READ_ONLY: &str = "ATATT3xFfGF0-sim-read-only-0010";
+/// A token no host knows, stored to be verified and refused.
+pub const VERDICT_WRONG_TOKEN: &str = "ATATT3xFfGF0-verdict-wrong-7c31";
 pub const LEAK_WRONG_TOKEN: &str = "ATATT3xFfGF0-leaks-wrong-token-6a2e";
 pub const LEAK_WEB_SECRET: &str = "web form secret/+&=%-leaks-88b0";
 
