@@ -273,13 +273,14 @@ pub fn verification_report(c: &Credential) -> String {
         out.push_str(&step_table(&v.steps));
     }
     let on = v.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
-    let word = match v.status {
-        VerificationStatus::Ok => "verified",
-        VerificationStatus::Warn => "verified, with a warning",
-        VerificationStatus::Fail => "verification FAILED",
-        VerificationStatus::Unverified => "not verified",
+    let line = match v.status {
+        VerificationStatus::Ok => format!("verified{on}: {}", v.message),
+        VerificationStatus::Warn => format!("verified{on}, with a warning: {}", v.message),
+        VerificationStatus::Fail => format!("verification FAILED{on}: {}", v.message),
+        // The message says why it was not verified.
+        VerificationStatus::Unverified => v.message.clone(),
     };
-    out.push_str(&format!("Credential {:?}: {word}{on}: {}\n", clean(&c.name), clean(&v.message)));
+    out.push_str(&format!("Credential {:?}: {}\n", clean(&c.name), clean(&line)));
     if !v.remedy.is_empty() {
         out.push_str(&format!("  → {}\n", clean(&v.remedy)));
     }

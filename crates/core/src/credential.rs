@@ -208,10 +208,10 @@ pub fn app_password_retired() -> CredentialRuleError {
             "Bitbucket app passwords were retired on {APP_PASSWORDS_RETIRED_ON} and no longer work for Git or the API"
         ),
         remedy: format!(
-            "In Bitbucket, open Personal settings > API tokens > Create API token with scopes, give it at least {} \
-             (the full set the platform uses: {}), then store it here as \"Username with API Token\" with your Atlassian email",
-            REGISTRATION_SCOPES.join(", "),
-            FULL_SCOPES.join(", ")
+            "In Bitbucket, open Personal settings > API tokens > Create API token with scopes, give it {} (what Berth \
+             needs; add the scopes of anything else your platform uses), then store it as \"Username with API Token\" \
+             with your Atlassian email",
+            REGISTRATION_SCOPES.join(", ")
         ),
     }
 }

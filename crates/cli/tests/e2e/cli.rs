@@ -182,7 +182,8 @@ async fn cli_flow_from_login_to_checks() {
     let r = berth(&b, &session, &["repo", "check", "app"], None).await;
     assert_eq!(r.code, 0, "after rotation: {}", r.all());
 
-    // A wrong token makes the check fail with exit 1 and the step named.
+    // A wrong token: replacing it re-checks the repository at once, prints the failure and
+    // exits 1 (the token is saved all the same, and the output says so); so does the next check.
     let r = berth(
         &b,
         &session,
@@ -190,7 +191,8 @@ async fn cli_flow_from_login_to_checks() {
         Some(&format!("{WRONG_TOKEN_FROM_STDIN}\n")),
     )
     .await;
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("FAILED") && r.stdout.contains("The change is saved"), "{}", r.all());
     let r = berth(&b, &session, &["repo", "check", "app"], None).await;
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.all().contains("auth_failed"), "{}", r.all());

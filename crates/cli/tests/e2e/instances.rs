@@ -45,7 +45,9 @@ async fn scheduled(api: &Api, ids: &[i64]) -> HashMap<i64, Vec<StoredCheck>> {
     let mut out = HashMap::new();
     for id in ids {
         let h = api.check_history(*id, 1000).await.unwrap();
-        out.insert(*id, h.into_iter().filter(|c| c.reason == "schedule").collect());
+        // Every round here is a "check all now", which the scheduler records as a person's
+        // request (manual); registration checks are "register".
+        out.insert(*id, h.into_iter().filter(|c| c.reason == "manual").collect());
     }
     out
 }

@@ -352,7 +352,7 @@ async fn status_expiry_warning_check_history_and_check_all() {
     reload_until(
         &b,
         &app_page,
-        "return !!document.querySelector(\"#history tr[data-reason='schedule']\")",
+        "return !!document.querySelector(\"#history tr[data-reason='credential']\")",
         "the check after the edit",
     )
     .await;
@@ -387,7 +387,8 @@ async fn status_expiry_warning_check_history_and_check_all() {
     for r in b.c.find_all(Locator::Css("#history tbody tr")).await.unwrap() {
         reasons.push(r.attr("data-reason").await.unwrap().unwrap_or_default());
     }
-    assert_eq!(reasons, ["schedule", "register"], "newest first");
+    // The check the edit caused is recorded as the credential's, not as the regular schedule.
+    assert_eq!(reasons, ["credential", "register"], "newest first");
     let reg = b.text("#history tr[data-reason='register']").await;
     assert!(reg.contains("registration") && reg.contains("warning") && reg.contains("ms"), "{reg}");
     let instance = b.text("#history tr[data-reason='register'] td[data-label='Instance']").await;
@@ -415,14 +416,17 @@ async fn status_expiry_warning_check_history_and_check_all() {
     reload_until(
         &b,
         &app_page,
-        "return document.querySelectorAll(\"#history tr[data-reason='schedule']\").length >= 2",
+        "return !!document.querySelector(\"#history tr[data-reason='manual']\")",
         "the check asked for by Check all now",
     )
     .await;
-    assert_eq!(history_count(&b, "schedule").await, 2);
+    // Check all now is a person's request: recorded as manual, not as the regular schedule.
+    assert_eq!(history_count(&b, "manual").await, 1);
+    assert_eq!(history_count(&b, "credential").await, 1);
     assert_eq!(history_count(&b, "register").await, 1);
+    assert_eq!(history_count(&b, "schedule").await, 0);
     let first = b.find("#history tbody tr").await.attr("data-reason").await.unwrap();
-    assert_eq!(first.as_deref(), Some("schedule"), "newest first");
+    assert_eq!(first.as_deref(), Some("manual"), "newest first");
     b.shot_full("05-repository-after-check-all").await;
     let audit = berth.api.audit(None, None).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "repository.check_all"), "{audit:?}");

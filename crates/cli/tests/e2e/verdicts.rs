@@ -149,7 +149,7 @@ async fn a_credential_is_verified_on_its_host_and_shows_the_result() {
     )
     .await;
     assert_eq!(r.code, 1, "a wrong new token: {}", r.all());
-    assert!(r.stdout.contains("Re-checked repository app") && r.stdout.contains("FAILED"), "{}", r.stdout);
+    assert!(r.stdout.contains("Re-checked repository \"app\"") && r.stdout.contains("FAILED"), "{}", r.stdout);
     assert!(r.stdout.contains("The change is saved"), "{}", r.stdout);
     for text in [r.all(), b.api.body()] {
         assert!(!text.contains(VERDICT_WRONG_TOKEN) && !text.contains(SIM_GOOD));
