@@ -185,15 +185,14 @@ async fn verified(st: &AppState, row: CredentialRow, url: Option<&str>) -> Resul
 pub async fn verify(st: &AppState, u: &CurrentUser, id: i64, req: CredentialVerify) -> Result<Credential> {
     u.require(Action::UseCredential)?;
     let row = st.store.get_credential(id).await?;
-    if req.url.as_deref().map(str::trim).filter(|u| !u.is_empty()).is_none() && row.host.is_none() {
-        if verification::stored(&row).and_then(|v| v.host).is_none() {
-            return Err(Error::Invalid(Refusal::new(
-                Code::InvalidInput,
-                format!("credential {:?} names no host to verify it on", row.name),
-                "give a URL on the host (a clone URL or a base URL such as https://bitbucket.org), or name the \
-                 credential's host",
-            )));
-        }
+    let no_url = req.url.as_deref().map(str::trim).filter(|u| !u.is_empty()).is_none();
+    if no_url && row.host.is_none() && verification::stored(&row).and_then(|v| v.host).is_none() {
+        return Err(Error::Invalid(Refusal::new(
+            Code::InvalidInput,
+            format!("credential {:?} names no host to verify it on", row.name),
+            "give a URL on the host (a clone URL or a base URL such as https://bitbucket.org), or name the \
+             credential's host",
+        )));
     }
     let row = verified(st, row, req.url.as_deref()).await?;
     let v = verification::current(&row);
