@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/credentials/{id}", get(pages::credential))
         .route("/credentials/{id}/edit", post(pages::credential_edit))
         .route("/credentials/{id}/token", post(pages::credential_token))
+        .route("/credentials/{id}/verify", post(pages::credential_verify))
         .route("/credentials/{id}/delete", post(pages::credential_delete))
         .route("/admin/users", get(pages::users).post(pages::user_create))
         .route("/admin/users/{id}/{op}", post(pages::user_op))

@@ -267,6 +267,31 @@ pub struct CredentialRow {
     /// When background checks with it were paused; empty when they run.
     pub paused_since: String,
     pub paused_ago: String,
+    /// The host it is for; empty when it names none.
+    pub host: String,
+    pub verification: VerificationView,
+    /// What the host said the credential is; empty when it did not say.
+    pub host_identity: String,
+    /// The capabilities this deployment wants on top of Berth's own job, for people.
+    pub wanted: Vec<String>,
+    /// Scopes the token lacks: (scope, who needs it: `needed`, `wanted`, `other`, what it blocks).
+    pub scope_gaps: Vec<(String, String, String)>,
+}
+
+/// A credential's verification as the pages show it.
+pub struct VerificationView {
+    /// `ok`, `warn`, `fail` or `unverified`.
+    pub status: String,
+    /// "Verified", "Verified, with a warning", "Verification failed", "Not verified".
+    pub label: String,
+    pub code: String,
+    pub message: String,
+    pub remedy: String,
+    /// The date it ran; empty when it never did.
+    pub checked_on: String,
+    pub checked: String,
+    pub host: String,
+    pub steps: Vec<StepView>,
 }
 
 #[derive(Template)]
@@ -298,6 +323,10 @@ pub struct CredentialNewPage {
     pub problem: Option<Problem>,
     pub retired_on: String,
     pub app_password_selected: bool,
+    /// The hosts a credential may be for: configured integrations and the cloud hosts.
+    pub hosts: Vec<Choice>,
+    /// What this deployment wants tokens to do beyond Berth's own job (`[scopes] want`).
+    pub wanted: Vec<String>,
 }
 
 pub struct RecheckRow {
@@ -317,6 +346,8 @@ pub struct CredentialPage {
     pub email: String,
     pub can_edit: bool,
     pub can_delete: bool,
+    /// May run the Test button (it sends the credential to its host).
+    pub can_test: bool,
     pub rechecks: Vec<RecheckRow>,
     pub rechecked: bool,
     pub problem: Option<Problem>,

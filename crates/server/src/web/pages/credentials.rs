@@ -11,7 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use berth_core::credential::{self, FULL_SCOPES, REGISTRATION_SCOPES};
 use berth_core::CredentialKind;
-use berth_proto::{Credential, CredentialCreate, CredentialUpdate};
+use berth_proto::{
+    Credential, CredentialCreate, CredentialUpdate, CredentialVerify, ScopeNeed, Verification, VerificationStatus,
+};
 use chrono::NaiveDate;
 
 fn credential_row(c: &Credential) -> CredentialRow {
@@ -44,14 +46,95 @@ fn credential_row(c: &Credential) -> CredentialRow {
         auth_failures: c.auth_failures,
         paused_since: c.checks_paused_at.map(when).unwrap_or_default(),
         paused_ago: c.checks_paused_at.map(ago).unwrap_or_default(),
+        host: c.host.clone().unwrap_or_default(),
+        verification: verification_view(&c.verification),
+        host_identity: c.verification.identity.as_ref().map(identity_text).unwrap_or_default(),
+        wanted: c.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
+        scope_gaps: c
+            .scope_gaps
+            .iter()
+            .map(|g| {
+                let need = match g.need {
+                    ScopeNeed::Needed => "needed",
+                    ScopeNeed::Wanted => "wanted",
+                    ScopeNeed::Other => "other",
+                };
+                (g.scope.clone(), need.to_owned(), g.blocks.join(", "))
+            })
+            .collect(),
     }
+}
+
+fn verification_view(v: &Verification) -> VerificationView {
+    let label = match v.status {
+        VerificationStatus::Ok => "Verified",
+        VerificationStatus::Warn => "Verified, with a warning",
+        VerificationStatus::Fail => "Verification failed",
+        VerificationStatus::Unverified => "Not verified",
+    };
+    VerificationView {
+        status: v.status.as_str().to_owned(),
+        label: label.to_owned(),
+        code: if v.code == berth_core::Code::Ok { String::new() } else { v.code.as_str().to_owned() },
+        message: v.message.clone(),
+        remedy: v.remedy.clone(),
+        checked_on: v.checked_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        checked: v.checked_at.map(when).unwrap_or_default(),
+        host: v.host.clone().unwrap_or_default(),
+        steps: steps(&v.steps),
+    }
+}
+
+/// "Jo Doe (jo, jo@example.com)": as the host said it.
+fn identity_text(i: &berth_proto::HostIdentity) -> String {
+    let name = i.display_name.clone().or_else(|| i.username.clone()).or_else(|| i.email.clone()).unwrap_or_default();
+    let extra: Vec<&str> =
+        [i.username.as_deref(), i.email.as_deref()].into_iter().flatten().filter(|x| *x != name).collect();
+    if extra.is_empty() {
+        name
+    } else {
+        format!("{name} ({})", extra.join(", "))
+    }
+}
+
+/// The flash after a save or a test: the verdict in one sentence.
+fn verdict_flash(c: &Credential) -> (&'static str, String) {
+    let v = &c.verification;
+    let on = v.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
+    match v.status {
+        VerificationStatus::Ok => ("ok", format!("Verified{on}: {}.", v.message)),
+        VerificationStatus::Warn => ("error", format!("Verified{on}, with a warning: {}.", v.message)),
+        VerificationStatus::Fail => ("error", format!("Verification failed{on}: {}.", v.message)),
+        VerificationStatus::Unverified => ("ok", format!("Not verified: {}.", v.message)),
+    }
+}
+
+/// The hosts a credential may be for: this deployment's integrations, then the cloud hosts.
+fn host_choices(st: &AppState, chosen: &str) -> Vec<Choice> {
+    let mut hosts: Vec<(String, String)> = vec![(String::new(), "None (verify it later with a clone URL)".to_owned())];
+    for i in &st.config.integrations {
+        hosts.push((i.host.clone(), format!("{} ({})", i.host, i.provider)));
+    }
+    for (h, label) in [
+        ("https://bitbucket.org", "Bitbucket Cloud (bitbucket.org)"),
+        ("https://github.com", "GitHub (github.com)"),
+    ] {
+        hosts.push((h.to_owned(), label.to_owned()));
+    }
+    hosts.into_iter().map(|(value, label)| Choice { selected: value == chosen, value, label }).collect()
 }
 
 pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
     let list = credentials::list(&st, &wu.cu).await.map_err(fail(&wu))?;
     let mut l = layout(&wu, "Credentials", "credentials");
     if let Some(name) = q.0.get("created") {
-        l = flash(l, "ok", format!("Saved credential {name}. Its token is encrypted and will not be shown again."));
+        let verdict = q.0.get("verdict").map(|v| format!(" {v}")).unwrap_or_default();
+        let kind = if q.0.get("verdict_kind").is_some_and(|k| k == "error") { "error" } else { "ok" };
+        l = flash(
+            l,
+            kind,
+            format!("Saved credential {name}. Its token is encrypted and will not be shown again.{verdict}"),
+        );
     } else if let Some(name) = q.0.get("deleted") {
         l = flash(l, "ok", format!("Deleted credential {name}."));
     }
@@ -61,7 +144,8 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
             l,
             "error",
             format!(
-                "{soon} credential(s) expired or expire within {} days: replace their tokens.",
+                "{} expired or expire within {} days: replace their tokens.",
+                berth_core::words::count(soon, "credential", "credentials"),
                 credential::EXPIRY_WARNING_DAYS
             ),
         );
@@ -78,7 +162,7 @@ const KINDS: [CredentialKind; 4] = [
     CredentialKind::BitbucketAppPassword,
 ];
 
-fn credential_new_page(wu: &WebUser, form: Option<&FormData>) -> CredentialNewPage {
+fn credential_new_page(st: &AppState, wu: &WebUser, form: Option<&FormData>) -> CredentialNewPage {
     let get = |k: &str| form.map(|f| f.get(k)).unwrap_or_default();
     let kind = form.and_then(|f| CredentialKind::parse(&f.get("kind"))).unwrap_or(CredentialKind::BitbucketApiToken);
     let chosen: Vec<String> =
@@ -104,12 +188,14 @@ fn credential_new_page(wu: &WebUser, form: Option<&FormData>) -> CredentialNewPa
         problem: None,
         retired_on: credential::APP_PASSWORDS_RETIRED_ON.into(),
         app_password_selected: kind == CredentialKind::BitbucketAppPassword,
+        hosts: host_choices(st, &get("host")),
+        wanted: st.config.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
     }
 }
 
-pub async fn credential_form(wu: WebUser) -> WebResult {
+pub async fn credential_form(State(st): State<AppState>, wu: WebUser) -> WebResult {
     wu.cu.require(Action::CreateCredential).map_err(fail(&wu))?;
-    ok(&credential_new_page(&wu, None))
+    ok(&credential_new_page(&st, &wu, None))
 }
 
 fn parse_date(s: Option<String>) -> Result<Option<NaiveDate>, ApiError> {
@@ -124,7 +210,7 @@ fn parse_date(s: Option<String>) -> Result<Option<NaiveDate>, ApiError> {
 pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
     wu.cu.require(Action::CreateCredential).map_err(fail(wu))?;
-    let page = credential_new_page(wu, Some(&p.form));
+    let page = credential_new_page(&st, wu, Some(&p.form));
     let req = (|| -> Result<CredentialCreate, ApiError> {
         let kind = CredentialKind::parse(&p.form.get("kind"))
             .ok_or_else(|| ApiError::invalid("choose a Credential Type", "pick one from the list"))?;
@@ -144,7 +230,15 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
         Err(e) => Err(e),
     };
     match result {
-        Ok(c) => Ok(see_other(&format!("/credentials?created={}", enc(&c.name)))),
+        // The verdict right after Save, in the flash of the list that shows its badge.
+        Ok(c) => {
+            let (kind, verdict) = verdict_flash(&c);
+            Ok(see_other(&format!(
+                "/credentials?created={}&verdict={}&verdict_kind={kind}",
+                enc(&c.name),
+                enc(&verdict)
+            )))
+        }
         Err(e) => form_error(wu, e, async { Ok::<_, ApiError>(page) }).await,
     }
 }
@@ -159,6 +253,7 @@ async fn credential_page(st: &AppState, wu: &WebUser, id: i64) -> Result<Credent
         c: credential_row(&c),
         can_edit: wu.cu.may(Action::UpdateCredential),
         can_delete: wu.cu.may(Action::DeleteCredential),
+        can_test: wu.cu.may(Action::UseCredential),
         rechecks: Vec::new(),
         rechecked: false,
         problem: None,
@@ -227,6 +322,23 @@ pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p:
     };
     match credentials::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/credentials/{id}?saved=1"))),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
+        Err(e) => form_error(wu, e, credential_page(&st, wu, id)).await,
+    }
+}
+
+/// The Test button: verify the credential on its host, or at the URL given, and show the
+/// verdict on its page.
+pub async fn credential_verify(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
+    let wu = &p.user;
+    let req = CredentialVerify { url: p.form.opt("url") };
+    match credentials::verify(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
+        Ok(c) => {
+            let mut page = credential_page(&st, wu, id).await.map_err(fail(wu))?;
+            let (kind, verdict) = verdict_flash(&c);
+            page.l = flash(std::mem::take(&mut page.l), kind, verdict);
+            ok(&page)
+        }
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
         Err(e) => form_error(wu, e, credential_page(&st, wu, id)).await,
     }
