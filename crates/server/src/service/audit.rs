@@ -4,7 +4,7 @@ use crate::auth::{Action, CurrentUser};
 use crate::service::Result;
 use crate::state::AppState;
 use berth_proto::AuditEntry;
-use berth_store::{AuditRow, NewAudit, Store};
+use berth_store::{AuditFilter, AuditRow, NewAudit, Store};
 
 /// How many entries a page of the log holds unless the caller asks for another number.
 pub const PAGE: i64 = 100;
@@ -86,4 +86,23 @@ fn to_wire(r: AuditRow) -> AuditEntry {
 pub async fn read(st: &AppState, u: &CurrentUser, before: Option<i64>, limit: Option<i64>) -> Result<Vec<AuditEntry>> {
     u.require(Action::ReadAudit)?;
     Ok(st.store.list_audit(before, limit.unwrap_or(PAGE)).await?.into_iter().map(to_wire).collect())
+}
+
+/// The log filtered (actor, action, target, time range; see [`AuditFilter`]), newest first:
+/// entries older than `before` (an id), at most `limit`.
+pub async fn search(
+    st: &AppState,
+    u: &CurrentUser,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    u.require(Action::ReadAudit)?;
+    Ok(st.store.search_audit(filter, before, limit).await?.into_iter().map(to_wire).collect())
+}
+
+/// The actions the log holds, for the audit page's filter.
+pub async fn actions(st: &AppState, u: &CurrentUser) -> Result<Vec<String>> {
+    u.require(Action::ReadAudit)?;
+    Ok(st.store.audit_actions().await?)
 }
