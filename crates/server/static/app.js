@@ -14,6 +14,14 @@
 
   function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
 
+  // As the server's pages word the API's messages (views::sentence): a capital first letter,
+  // unless the first word is an identifier (a scope, a URL, a code).
+  function sentence(text) {
+    text = text || "";
+    const first = (text.split(/\s/)[0] || "").replace(/[:.;,]+$/, "");
+    return /^[\p{L}'-]+$/u.test(first) ? text.charAt(0).toUpperCase() + text.slice(1) : text;
+  }
+
   // Step titles come from the server (the form's data-step-titles), so they read as on the
   // pages it renders.
   let stepTitles = {};
@@ -35,13 +43,13 @@
       res.appendChild(el("span", { class: "badge " + s.status }, s.status));
       if (s.code !== "ok") { res.appendChild(document.createTextNode(" ")); res.appendChild(el("code", {}, s.code)); }
       tr.appendChild(res);
-      const msg = el("td", { "data-label": "What happened" }, s.message);
+      const msg = el("td", { "data-label": "What happened" }, sentence(s.message));
       if (s.details && s.details.length) {
         const ul = msg.appendChild(el("ul", { class: "details" }));
         s.details.forEach(function (d) { ul.appendChild(el("li", {}, d)); });
       }
       tr.appendChild(msg);
-      tr.appendChild(el("td", { "data-label": "What to do" }, s.remedy || ""));
+      tr.appendChild(el("td", { "data-label": "What to do" }, sentence(s.remedy)));
       body.appendChild(tr);
     });
     return wrap;
@@ -66,12 +74,12 @@
   function problemBox(err) {
     const box = el("div", { class: "problem", role: "alert", id: "problem" });
     const p = box.appendChild(el("p", { class: "headline" }));
-    p.appendChild(el("strong", {}, err.message));
+    p.appendChild(el("strong", {}, sentence(err.message)));
     if (err.code) { p.appendChild(document.createTextNode(" ")); p.appendChild(el("code", {}, err.code)); }
     if (err.remedy) {
       const r = box.appendChild(el("p", { class: "remedy" }));
       r.appendChild(el("strong", {}, "What to do: "));
-      r.appendChild(document.createTextNode(err.remedy));
+      r.appendChild(document.createTextNode(sentence(err.remedy)));
     }
     if (err.checks && err.checks.length) box.appendChild(stepsTable(err.checks));
     return box;
