@@ -318,6 +318,9 @@
     url.addEventListener("paste", function () { setTimeout(autoSoon, 0); });
     url.addEventListener("change", autoSoon);
     cred.addEventListener("change", autoSoon);
+    // A form the server sent back for another reason than a failed check lists the branches
+    // again by itself (a failed check's steps stay as the server showed them).
+    if (url.value.trim() && cred.value && branch.disabled && !result.querySelector("#problem")) autoSoon();
   }
 
   // ---------------------------------------------------------------- Create Credential

@@ -7,7 +7,6 @@ use crate::state::AppState;
 use crate::web::views::{when, AuditPage, AuditView, Problem};
 use crate::web::{WebResult, WebUser};
 use axum::extract::State;
-use berth_store::AuditFilter;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 /// A `YYYY-MM-DD` from the form as the start of that day (UTC); an unreadable date is refused
@@ -42,7 +41,7 @@ pub async fn audit(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
             (None, None)
         }
     };
-    let filter = AuditFilter {
+    let filter = audit::Filter {
         actor: Some(actor.clone()).filter(|s| !s.is_empty()),
         action: Some(action.clone()).filter(|s| !s.is_empty()),
         target: Some(target.clone()).filter(|s| !s.is_empty()),
@@ -51,7 +50,7 @@ pub async fn audit(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
         until: to.and_then(|d| d.checked_add_days(Days::new(1))).and_then(start_of),
     };
     let before = q.0.get("before").and_then(|v| v.parse().ok());
-    let entries = audit::search(&st, &wu.cu, &filter, before, audit::PAGE).await.map_err(fail(&wu))?;
+    let entries = audit::search(&st, &wu.cu, filter, before, audit::PAGE).await.map_err(fail(&wu))?;
     let actions = audit::actions(&st, &wu.cu).await.map_err(fail(&wu))?;
     let older = if entries.len() == usize::try_from(audit::PAGE).unwrap_or(usize::MAX) {
         entries.last().map(|e| e.id)

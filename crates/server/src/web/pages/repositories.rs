@@ -56,7 +56,7 @@ fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
         id: r.id,
         name: r.name.clone(),
         clone_url: r.clone_url.clone(),
-        provider: r.provider.to_string(),
+        provider: provider_label(r.provider).to_owned(),
         default_branch: r.default_branch.clone(),
         credential: r.credential.name.clone(),
         credential_id: r.credential.id,
