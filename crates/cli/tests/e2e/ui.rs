@@ -834,7 +834,7 @@ async fn audit_page_filters_by_actor_action_target_and_date_and_pages() {
         let req = berth_proto::ApiTokenCreate { name: format!("t{i}"), expires_in_days: Some(1) };
         berth.api.create_token(&req).await.unwrap();
     }
-    let refused = Api::new(&base, "").login("vera", "not her password").await;
+    let refused = Api::new(&base, "").login("vera", WRONG_PASSWORD).await;
     assert!(refused.is_err());
     let b = Browser::start("audit").await;
     b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
@@ -896,6 +896,13 @@ async fn audit_page_filters_by_actor_action_target_and_date_and_pages() {
     b.goto(&format!("{base}/admin/audit")).await;
     no_sideways_scroll(&b, "the audit page").await;
     b.shot("03-phone-audit").await;
+    // The other administrator's pages on a phone.
+    for (path, name) in [("/admin/users", "04-phone-users"), ("/account", "05-phone-account")] {
+        b.goto(&format!("{base}{path}")).await;
+        b.find("main h1").await;
+        no_sideways_scroll(&b, path).await;
+        b.shot_full(name).await;
+    }
     b.close().await;
     berth.stop().await;
 }

@@ -181,7 +181,7 @@ pub async fn totp_confirm(State(st): State<AppState>, p: Posted) -> WebResult {
             show_secret(&mut page, &wu.cu.user.username, &secret);
             page.problem = Some(Problem {
                 message: "That code does not match.".into(),
-                remedy: "check that the phone's clock is right and enter the code currently shown".into(),
+                remedy: "Check that the phone's clock is right and enter the code currently shown.".into(),
                 ..Problem::default()
             });
             Ok(super::render(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page))

@@ -426,7 +426,10 @@ pub async fn repo(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>, 
         let (kind, text) = outcome_banner("Checked", "The check", steps);
         l = flash(l, kind, text);
     } else if q.0.contains_key("saved") {
-        l = flash(l, "ok", "Saved after a successful check.");
+        // An edit is saved only after its check passed; the banner still names any warning.
+        let steps = r.last_check.as_ref().map(|c| c.checks.as_slice()).unwrap_or_default();
+        let (kind, text) = outcome_banner("Saved after a successful check", "The check", steps);
+        l = flash(l, kind, text);
     }
     let older = if i64::try_from(history.len()).unwrap_or(i64::MAX) >= HISTORY_PAGE {
         history.last().map(|c| c.id)
