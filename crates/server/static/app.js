@@ -314,6 +314,8 @@
 
     refresh.addEventListener("click", function (ev) { ev.preventDefault(); lastKey = ""; inspectUrl().then(function () { doRefresh(false); }); });
     function autoSoon() { clearTimeout(timer); timer = setTimeout(function () { inspectUrl().then(function () { doRefresh(true); }); }, 300); }
+    // What the field named no longer applies once it is edited.
+    url.addEventListener("input", function () { names.textContent = ""; names.className = "url-names"; lastUrl = null; });
     // A paste lands in the field after the event: read it on the next turn.
     url.addEventListener("paste", function () { setTimeout(autoSoon, 0); });
     url.addEventListener("change", autoSoon);

@@ -657,10 +657,16 @@ async fn register_form_reads_the_url_marks_the_field_at_fault_and_tells_the_real
     b.goto(&format!("{base}/repositories/new")).await;
 
     // A whole `git clone` line pasted: the field keeps the URL alone, normalised by the server's
-    // parser, and says what it names.
+    // parser (nothing is fetched until a credential is chosen), and says what it names.
+    paste(&b, "#clone_url", "git clone https://jo@BitBucket.org/acme/app.git").await;
+    b.until("the URL is read", "return document.getElementById('url_names').textContent !== ''").await;
+    assert_eq!(b.value("#clone_url").await, "https://bitbucket.org/acme/app.git");
+    assert_eq!(b.text("#url_names").await, "Bitbucket Cloud · acme/app");
+    b.shot("00-url-pasted-bitbucket").await;
+    b.fill("#name", "").await;
     let url = berth.git.repo_url("team/app.git");
     paste(&b, "#clone_url", &format!("  git clone {url}/ ")).await;
-    b.until("the URL is read", "return document.getElementById('url_names').textContent !== ''").await;
+    b.until("the URL is read", "return document.getElementById('url_names').textContent.startsWith('Git server')").await;
     assert_eq!(b.value("#clone_url").await, url);
     // The test server serves repositories under a path of its own.
     let path = url.split_once("://").and_then(|(_, rest)| rest.split_once('/')).unwrap().1;
@@ -692,9 +698,14 @@ async fn register_form_reads_the_url_marks_the_field_at_fault_and_tells_the_real
     assert!(!b.has("main > #problem").await, "the refusal is not repeated above the form");
     b.shot_full("03-register-already-registered").await;
 
+    // The form sent back lists the branches again by itself.
+    b.until("the branches are listed", "return !document.getElementById('default_branch').disabled").await;
     // A name that is taken marks the name.
     b.fill("#name", "lib").await;
     b.fill("#clone_url", &url).await;
+    // Leaving the field lists the new URL's branches (lib's default is not app's).
+    b.click("#name").await;
+    b.until("app's branches are listed", "return document.getElementById('default_branch').value === 'trunk'").await;
     b.click("#register").await;
     assert!(b.text("#name_error").await.contains("name_taken"));
     assert_eq!(b.find("#name").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
