@@ -234,6 +234,8 @@
     let inflight = null;
     let timer = null;
     let lastUrl = null;
+    // Branches are listed for the URL in the field (by this page's Refresh).
+    let listed = false;
 
     // The URL as the server's parser reads it (the same rules registration applies): the
     // field gets the normalised form, and the host and repository it names are shown.
@@ -290,6 +292,7 @@
           const list = (data.branches || []).map(function (b) { return b.name; });
           const def = data.default_branch && list.indexOf(data.default_branch) !== -1 ? data.default_branch : null;
           ta.set(list, def);
+          listed = true;
           branch.disabled = false;
           const current = branch.value;
           if (!current || list.indexOf(current) === -1) branch.value = def !== null ? def : (list[0] || "");
@@ -314,8 +317,21 @@
 
     refresh.addEventListener("click", function (ev) { ev.preventDefault(); lastKey = ""; inspectUrl().then(function () { doRefresh(false); }); });
     function autoSoon() { clearTimeout(timer); timer = setTimeout(function () { inspectUrl().then(function () { doRefresh(true); }); }, 300); }
-    // What the field named no longer applies once it is edited.
-    url.addEventListener("input", function () { names.textContent = ""; names.className = "url-names"; lastUrl = null; });
+    // What the field named, and the branches listed for it, no longer apply once it is edited:
+    // a branch of the previous URL is not offered for the new one.
+    url.addEventListener("input", function () {
+      names.textContent = "";
+      names.className = "url-names";
+      lastUrl = null;
+      if (listed) {
+        listed = false;
+        ta.clear();
+        branch.value = "";
+        branch.disabled = true;
+        hint.textContent = "The URL changed: Refresh lists its branches.";
+        lastKey = "";
+      }
+    });
     // A paste lands in the field after the event: read it on the next turn.
     url.addEventListener("paste", function () { setTimeout(autoSoon, 0); });
     url.addEventListener("change", autoSoon);
