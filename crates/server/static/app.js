@@ -43,7 +43,8 @@
       res.appendChild(el("span", { class: "badge " + s.status }, s.status));
       if (s.code !== "ok") { res.appendChild(document.createTextNode(" ")); res.appendChild(el("code", {}, s.code)); }
       tr.appendChild(res);
-      const msg = el("td", { "data-label": "What happened" }, sentence(s.message));
+      // A passing step's message is often a value first (a branch name): left as it is.
+      const msg = el("td", { "data-label": "What happened" }, s.status === "pass" ? s.message : sentence(s.message));
       if (s.details && s.details.length) {
         const ul = msg.appendChild(el("ul", { class: "details" }));
         s.details.forEach(function (d) { ul.appendChild(el("li", {}, d)); });

@@ -38,7 +38,9 @@ impl From<&Step> for StepView {
             step: s.step.as_str().to_owned(),
             status: s.status.as_str().to_owned(),
             code: s.code.as_str().to_owned(),
-            message: sentence(&s.message),
+            // A passing step's message is often a value first (a branch name, "4 branch(es)"):
+            // only findings are worded as sentences.
+            message: if s.status == berth_core::StepStatus::Pass { s.message.clone() } else { sentence(&s.message) },
             remedy: sentence(&s.remedy),
             details: s.details.clone(),
             ms: s.duration_ms,
@@ -545,6 +547,20 @@ mod tests {
             duration_ms: 0,
             details: Vec::new(),
         }
+    }
+
+    #[test]
+    fn findings_read_as_sentences_but_a_passing_value_is_kept() {
+        use berth_core::{StepName as N, StepStatus as S};
+        let mut pass = step(N::DefaultBranch, S::Pass);
+        pass.message = "trunk (the remote's default)".into();
+        assert_eq!(StepView::from(&pass).message, "trunk (the remote's default)");
+        let mut fail = step(N::DefaultBranch, S::Fail);
+        fail.message = "branch \"main\" does not exist on the remote".into();
+        fail.remedy = "press Refresh and pick a branch".into();
+        let v = StepView::from(&fail);
+        assert_eq!(v.message, "Branch \"main\" does not exist on the remote");
+        assert_eq!(v.remedy, "Press Refresh and pick a branch");
     }
 
     #[test]
