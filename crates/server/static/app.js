@@ -229,6 +229,8 @@
     const result = form.querySelector("#refresh_result");
     const csrf = form.getAttribute("data-csrf");
     try { stepTitles = JSON.parse(form.getAttribute("data-step-titles") || "{}"); } catch (e) { stepTitles = {}; }
+    let fields = { steps: {}, codes: {} };
+    try { fields = JSON.parse(form.getAttribute("data-fields") || "{}"); } catch (e) { /* nothing marked */ }
     const ta = typeahead(branch, form.querySelector("#branch_popup"), form.querySelector("#branch_list"), form.querySelector("#branch_count"));
     unmarkOnEdit(form);
     let lastKey = "";
@@ -270,6 +272,30 @@
       }).catch(function () { lastUrl = null; });
     }
 
+    // Marks the field a failed Refresh is about, as the server marks one after Register (the
+    // same tables: the form's data-fields), with the failing step beside it.
+    // Only the marks of an earlier Refresh: a refusal the server showed stays until edited.
+    function unmarkAll() {
+      form.querySelectorAll("[data-refresh-mark]").forEach(function (f) { f.removeAttribute("aria-invalid"); f.removeAttribute("data-refresh-mark"); });
+      form.querySelectorAll(".field-error.from-refresh").forEach(function (e) { e.remove(); });
+    }
+    function markField(err) {
+      const failed = (err.checks || []).filter(function (s) { return s.status === "fail"; })[0];
+      const id = failed ? (fields.steps[failed.step] || fields.codes[failed.code] || "clone_url") : fields.codes[err.code];
+      const f = id && form.querySelector("#" + id);
+      if (!f) return;
+      if (f.getAttribute("aria-invalid") === "true") return;
+      f.setAttribute("aria-invalid", "true");
+      f.setAttribute("data-refresh-mark", "");
+      const msg = el("p", { class: "field-error from-refresh", id: id + "_error" });
+      msg.appendChild(el("span", { class: "marker", "aria-hidden": "true" }, "!"));
+      const text = failed ? (stepTitles[failed.step] || failed.step) + ": " + sentence(failed.message).replace(/[. ]+$/, "") + ". See the steps below." : sentence(err.message);
+      msg.appendChild(el("span", {}, text));
+      (f.closest(".combo") || f).insertAdjacentElement("afterend", msg);
+      f.setAttribute("aria-describedby", id + "_error " + (f.getAttribute("aria-describedby") || "").replace(id + "_error", "").trim());
+      unmarkOnEdit(form);
+    }
+
     function doRefresh(auto) {
       const key = url.value.trim() + "\n" + cred.value;
       if (!url.value.trim() || !cred.value) {
@@ -286,6 +312,7 @@
       result.textContent = "";
       const old = document.getElementById("problem");
       if (old) old.remove();
+      unmarkAll();
       postJson("/ui/remote-branches", csrf, { clone_url: url.value, credential: cred.value }, inflight.signal).then(function (answer) {
         // The API's shapes: RemoteBranches on success, ErrorBody ({ error: … }) otherwise.
         const data = answer.data;
@@ -303,8 +330,10 @@
           ta.clear();
           branch.disabled = true;
           hint.textContent = "Refresh failed: see the steps below.";
-          result.appendChild(problemBox(data.error || { message: "Refresh failed", code: "", remedy: "" }));
-          lastKey = "";
+          const err = data.error || { message: "Refresh failed", code: "", remedy: "" };
+          result.appendChild(problemBox(err));
+          markField(err);
+          // The same URL and credential are not retried by themselves: Refresh retries.
         }
       }).catch(function (e) {
         if (e.name === "AbortError") return;

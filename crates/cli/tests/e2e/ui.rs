@@ -124,6 +124,10 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     let all = b.c.execute("return document.getElementById('refresh_result').textContent", vec![]).await.unwrap();
     let all = all.as_str().unwrap();
     assert!(all.contains("Clone URL") && !all.contains("git_discovery"), "step names are not shown raw: {all}");
+    // The field a failed Refresh is about is marked, as after Register.
+    assert_eq!(b.find("#clone_url").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let beside = b.text("#clone_url_error").await;
+    assert!(beside.contains("Git smart HTTP: ") && beside.ends_with("See the steps below."), "{beside}");
     b.shot("11-refresh-failed").await;
     b.click("#register").await;
     b.find("#problem table.steps").await;

@@ -288,6 +288,8 @@ pub struct RegisterPage {
     pub refresh_steps: StepsView,
     /// `{"url": "Clone URL", …}` for the script's step tables.
     pub step_titles: String,
+    /// Which field a failed step or a code is about, for the script (see `field_at_fault`).
+    pub field_tables: String,
 }
 
 #[derive(Template)]

@@ -129,37 +129,67 @@ pub(crate) fn outcome_banner(done: &str, failed: &str, steps: &[Step]) -> (&'sta
     ("warn", format!("{done}, with {n}: {}.", warned.join("; ")))
 }
 
+/// The Register form's field each refusal code is about.
+const CODE_FIELDS: &[(&str, &str)] = &[
+    ("name_taken", "name"),
+    ("unsupported_vcs", "vcs"),
+    ("invalid_url", "clone_url"),
+    ("secret_in_url", "clone_url"),
+    ("ssh_not_supported", "clone_url"),
+    ("already_registered", "clone_url"),
+    ("dns_failed", "clone_url"),
+    ("connect_failed", "clone_url"),
+    ("tls_failed", "clone_url"),
+    ("destination_forbidden", "clone_url"),
+    ("repository_moved", "clone_url"),
+    ("not_a_git_server", "clone_url"),
+    ("repository_not_found_or_no_access", "clone_url"),
+    ("auth_failed", "credential"),
+    ("token_expired", "credential"),
+    ("app_password_retired", "credential"),
+    ("credential_not_found", "credential"),
+    ("access_denied", "credential"),
+    ("branch_not_found", "default_branch"),
+    ("no_default_branch", "default_branch"),
+    ("empty_repository", "default_branch"),
+];
+
+/// The field a failed step is about whatever its code; other steps go by their code, and the
+/// Clone URL when the code names no field.
+const STEP_FIELDS: &[(&str, &str)] = &[
+    ("url", "clone_url"),
+    ("credential", "credential"),
+    ("api_credential", "credential"),
+    ("api_scopes", "credential"),
+    ("branches", "default_branch"),
+    ("default_branch", "default_branch"),
+];
+
+fn lookup(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, f)| *f)
+}
+
 /// Which field of the Register form a refusal is about: the failing step's field when a check
 /// ran, else the one the code names. Empty when no single field is at fault.
 fn field_at_fault(p: &Problem) -> &'static str {
-    let by_code = |code: &str| match code {
-        "name_taken" => "name",
-        "unsupported_vcs" => "vcs",
-        "invalid_url" | "secret_in_url" | "ssh_not_supported" | "already_registered" | "dns_failed"
-        | "connect_failed" | "tls_failed" | "destination_forbidden" | "repository_moved" | "not_a_git_server"
-        | "repository_not_found_or_no_access" => "clone_url",
-        "auth_failed" | "token_expired" | "app_password_retired" | "credential_not_found" | "access_denied" => {
-            "credential"
-        }
-        "branch_not_found" | "no_default_branch" | "empty_repository" => "default_branch",
-        _ => "",
-    };
     if let Some(s) = p.steps.shown.iter().find(|s| s.status == "fail") {
-        return match s.step.as_str() {
-            "url" => "clone_url",
-            "credential" | "api_credential" | "api_scopes" => "credential",
-            "branches" | "default_branch" => "default_branch",
-            _ => match by_code(&s.code) {
-                "" => "clone_url",
-                f => f,
-            },
-        };
+        return lookup(STEP_FIELDS, &s.step).or_else(|| lookup(CODE_FIELDS, &s.code)).unwrap_or("clone_url");
     }
-    match by_code(&p.code) {
+    match lookup(CODE_FIELDS, &p.code) {
+        Some(f) => f,
         // The name's own validation answers `invalid_input`; other invalid input is not the name's.
-        "" if p.code == "invalid_input" && p.message.contains("name") => "name",
-        f => f,
+        None if p.code == "invalid_input" && p.message.contains("name") => "name",
+        None => "",
     }
+}
+
+/// The same tables for the page's script, which marks the field a failed Refresh is about:
+/// `{"steps": {step: field}, "codes": {code: field}}`.
+fn field_tables() -> String {
+    let map = |t: &[(&str, &str)]| -> serde_json::Map<String, serde_json::Value> {
+        t.iter().map(|(k, f)| ((*k).to_owned(), (*f).into())).collect()
+    };
+    serde_json::json!({ "steps": map(STEP_FIELDS), "codes": map(CODE_FIELDS) }).to_string()
 }
 
 pub async fn repos(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
@@ -246,6 +276,7 @@ async fn register_page(
         existing: None,
         refresh_steps: StepsView::default(),
         step_titles: step_titles(),
+        field_tables: field_tables(),
     })
 }
 
