@@ -291,7 +291,10 @@
       msg.appendChild(el("span", { class: "marker", "aria-hidden": "true" }, "!"));
       const text = failed ? (stepTitles[failed.step] || failed.step) + ": " + sentence(failed.message).replace(/[. ]+$/, "") + ". See the steps below." : sentence(err.message);
       msg.appendChild(el("span", {}, text));
-      (f.closest(".combo") || f).insertAdjacentElement("afterend", msg);
+      // Where the server puts it: after the field (its combo box) and what the URL names.
+      let at = f.closest(".combo") || f;
+      if (at.nextElementSibling && at.nextElementSibling.classList.contains("url-names")) at = at.nextElementSibling;
+      at.insertAdjacentElement("afterend", msg);
       f.setAttribute("aria-describedby", id + "_error " + (f.getAttribute("aria-describedby") || "").replace(id + "_error", "").trim());
       unmarkOnEdit(form);
     }
