@@ -1,9 +1,9 @@
-// Berth: progressive enhancement for the Register Repository form (Refresh without a page
-// load, a typeahead over up to 50,000 branches) and the Create Credential form. Every page
-// works without this script.
+// Berth: progressive enhancement. The Register Repository form (the clone URL read as it is
+// pasted, Refresh without a page load, a typeahead over up to 50,000 branches), the Create
+// Credential form (sent without leaving the page, so an error does not empty the token field)
+// and the recovery codes' Copy button. Every page works without this script.
 (function () {
   "use strict";
-  const MAX_SHOWN = 50;
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -12,123 +12,292 @@
     return e;
   }
 
+  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+
+  // As the server's pages word the API's messages (views::sentence): a capital first letter,
+  // unless the first word is an identifier (a scope, a URL, a code).
+  function sentence(text) {
+    text = text || "";
+    const first = (text.split(/\s/)[0] || "").replace(/[:.;,]+$/, "");
+    return /^[\p{L}'-]+$/u.test(first) ? text.charAt(0).toUpperCase() + text.slice(1) : text;
+  }
+
   // Step titles come from the server (the form's data-step-titles), so they read as on the
   // pages it renders.
   let stepTitles = {};
 
-  function stepsTable(steps) {
+  function stepTable(rows, caption) {
     const wrap = el("div", { class: "tablewrap" });
-    const t = el("table", { class: "steps" });
-    t.appendChild(el("caption", {}, "Check, step by step"));
+    const t = wrap.appendChild(el("table", { class: "steps" }));
+    if (caption) t.appendChild(el("caption", {}, caption));
+    const cols = t.appendChild(el("colgroup"));
+    ["c-step", "c-result", "", ""].forEach(function (c) { cols.appendChild(el("col", c ? { class: c } : {})); });
     const head = el("tr");
     ["Step", "Result", "What happened", "What to do"].forEach(function (h) { head.appendChild(el("th", { scope: "col" }, h)); });
     t.appendChild(el("thead")).appendChild(head);
     const body = t.appendChild(el("tbody"));
-    steps.forEach(function (s) {
+    rows.forEach(function (s) {
       const tr = el("tr", { class: "st-" + s.status, "data-step": s.step });
       tr.appendChild(el("th", { scope: "row" }, stepTitles[s.step] || s.step));
-      const res = el("td");
+      const res = el("td", { "data-label": "Result" });
       res.appendChild(el("span", { class: "badge " + s.status }, s.status));
       if (s.code !== "ok") { res.appendChild(document.createTextNode(" ")); res.appendChild(el("code", {}, s.code)); }
       tr.appendChild(res);
-      const msg = el("td", {}, s.message);
+      // A passing step's message is often a value first (a branch name): left as it is.
+      const msg = el("td", { "data-label": "What happened" }, s.status === "pass" ? s.message : sentence(s.message));
       if (s.details && s.details.length) {
         const ul = msg.appendChild(el("ul", { class: "details" }));
         s.details.forEach(function (d) { ul.appendChild(el("li", {}, d)); });
       }
       tr.appendChild(msg);
-      tr.appendChild(el("td", {}, s.remedy || ""));
+      tr.appendChild(el("td", { "data-label": "What to do" }, sentence(s.remedy)));
       body.appendChild(tr);
     });
-    wrap.appendChild(t);
     return wrap;
+  }
+
+  // As the server's pages show steps: what failed or warned first, the rest folded.
+  function stepsTable(steps) {
+    const of = function (st) { return steps.filter(function (s) { return s.status === st; }); };
+    const shown = of("fail").concat(of("warn"));
+    const group = el("div", { class: "stepgroup" });
+    if (shown.length) group.appendChild(stepTable(shown, "Check, step by step"));
+    [["pass", "passed", "steps-passed"], ["skip", "not run", "steps-skipped"]].forEach(function (f) {
+      const rows = of(f[0]);
+      if (!rows.length) return;
+      const d = group.appendChild(el("details", { class: "steps-folded " + f[2] }));
+      d.appendChild(el("summary", {}, plural(rows.length, "step", "steps") + " " + f[1]));
+      d.appendChild(stepTable(rows));
+    });
+    return group;
   }
 
   function problemBox(err) {
     const box = el("div", { class: "problem", role: "alert", id: "problem" });
     const p = box.appendChild(el("p", { class: "headline" }));
-    p.appendChild(el("strong", {}, err.message));
+    p.appendChild(el("strong", {}, sentence(err.message)));
     if (err.code) { p.appendChild(document.createTextNode(" ")); p.appendChild(el("code", {}, err.code)); }
     if (err.remedy) {
       const r = box.appendChild(el("p", { class: "remedy" }));
       r.appendChild(el("strong", {}, "What to do: "));
-      r.appendChild(document.createTextNode(err.remedy));
+      r.appendChild(document.createTextNode(sentence(err.remedy)));
     }
     if (err.checks && err.checks.length) box.appendChild(stepsTable(err.checks));
     return box;
   }
 
+  // A field marked invalid by the server is unmarked once the person changes it.
+  function unmarkOnEdit(root) {
+    root.querySelectorAll("[aria-invalid=true]").forEach(function (f) {
+      const clear = function () {
+        f.removeAttribute("aria-invalid");
+        const msg = document.getElementById(f.id === "cred_name" ? "cred_name_error" : f.id + "_error");
+        if (msg) msg.remove();
+      };
+      f.addEventListener("input", clear, { once: true });
+      f.addEventListener("change", clear, { once: true });
+    });
+  }
+
+  function postJson(path, csrf, body, signal) {
+    return fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+      signal: signal,
+    }).then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); });
+  }
+
+  // ---------------------------------------------------------------- branch typeahead
+  // The whole list is scrollable from the first focus; only the rows in view are in the page
+  // (fixed row height, padding for the rest), so 50,000 branches cost what 30 do.
+  function typeahead(branch, popup, list, count) {
+    const ROW = 30;
+    let branches = [];
+    let defaultBranch = null;
+    let shown = [];
+    let active = -1;
+    let frame = 0;
+
+    function filter(q) {
+      q = q.toLowerCase();
+      if (!q) {
+        shown = defaultBranch === null ? branches.slice() : [defaultBranch].concat(branches.filter(function (b) { return b !== defaultBranch; }));
+        return;
+      }
+      const pre = [], sub = [];
+      for (let i = 0; i < branches.length; i++) {
+        const lb = branches[i].toLowerCase();
+        if (lb.startsWith(q)) pre.push(branches[i]);
+        else if (lb.indexOf(q) !== -1) sub.push(branches[i]);
+      }
+      shown = pre.concat(sub);
+      const d = shown.indexOf(defaultBranch);
+      if (d > 0) { shown.splice(d, 1); shown.unshift(defaultBranch); }
+    }
+
+    function render() {
+      frame = 0;
+      const view = list.clientHeight || 16 * ROW;
+      const first = Math.max(0, Math.floor(list.scrollTop / ROW) - 5);
+      const last = Math.min(shown.length, first + Math.ceil(view / ROW) + 10);
+      list.style.paddingTop = first * ROW + "px";
+      list.style.paddingBottom = (shown.length - last) * ROW + "px";
+      list.textContent = "";
+      for (let i = first; i < last; i++) {
+        const b = shown[i];
+        const li = el("li", {
+          role: "option", id: "branch_opt_" + i, "aria-selected": i === active ? "true" : "false",
+          "aria-setsize": String(shown.length), "aria-posinset": String(i + 1), "data-value": b,
+        });
+        li.appendChild(el("span", { class: "name" }, b));
+        if (b === defaultBranch) { li.classList.add("default"); li.appendChild(el("span", { class: "tag" }, "default")); }
+        list.appendChild(li);
+      }
+      if (active >= first && active < last) branch.setAttribute("aria-activedescendant", "branch_opt_" + active);
+      else branch.removeAttribute("aria-activedescendant");
+    }
+
+    function open(q, keepScroll) {
+      if (!branches.length) return;
+      filter(q);
+      // Typing leaves nothing chosen until an arrow key moves; focusing starts at the value.
+      active = q ? -1 : shown.indexOf(branch.value);
+      if (!shown.length) count.textContent = "No branch matches " + JSON.stringify(q) + ".";
+      else if (q) count.textContent = shown.length + " of " + plural(branches.length, "branch", "branches") + " match.";
+      else count.textContent = plural(branches.length, "branch", "branches") + (defaultBranch !== null ? "; the remote's default is first, marked default." : ".");
+      popup.hidden = false;
+      branch.setAttribute("aria-expanded", "true");
+      if (!keepScroll) list.scrollTop = active > 0 ? Math.max(0, active * ROW - 2 * ROW) : 0;
+      render();
+    }
+
+    function close() {
+      popup.hidden = true;
+      branch.setAttribute("aria-expanded", "false");
+      branch.removeAttribute("aria-activedescendant");
+      active = -1;
+    }
+
+    function move(to) {
+      if (!shown.length) return;
+      active = Math.max(0, Math.min(shown.length - 1, to));
+      const top = active * ROW;
+      if (top < list.scrollTop) list.scrollTop = top;
+      else if (top + ROW > list.scrollTop + list.clientHeight) list.scrollTop = top + ROW - list.clientHeight;
+      render();
+    }
+
+    function choose(b) { branch.value = b; close(); }
+
+    list.addEventListener("scroll", function () { if (!frame) frame = requestAnimationFrame(render); });
+    // Clicks in the list (scrollbar included) keep the focus in the field.
+    popup.addEventListener("mousedown", function (ev) {
+      ev.preventDefault();
+      const li = ev.target.closest("li[role=option]");
+      if (li) choose(li.getAttribute("data-value"));
+    });
+    branch.addEventListener("focus", function () { open("", false); });
+    branch.addEventListener("input", function () { list.scrollTop = 0; open(branch.value, true); });
+    branch.addEventListener("blur", function () { setTimeout(function () { if (document.activeElement !== branch) close(); }, 150); });
+    branch.addEventListener("keydown", function (ev) {
+      const page = Math.max(1, Math.floor(list.clientHeight / ROW) - 1);
+      if (ev.key === "ArrowDown") { ev.preventDefault(); if (popup.hidden) open(branch.value, false); move(active + 1); }
+      else if (ev.key === "ArrowUp") { ev.preventDefault(); move(active - 1); }
+      else if (ev.key === "PageDown" && !popup.hidden) { ev.preventDefault(); move(active + page); }
+      else if (ev.key === "PageUp" && !popup.hidden) { ev.preventDefault(); move(active - page); }
+      else if (ev.key === "Enter" && !popup.hidden && active >= 0) { ev.preventDefault(); choose(shown[active]); }
+      else if (ev.key === "Escape") { close(); }
+    });
+
+    return {
+      set: function (names, def) { branches = names; defaultBranch = def; close(); },
+      clear: function () { branches = []; defaultBranch = null; close(); },
+    };
+  }
+
   // ---------------------------------------------------------------- Register Repository
   function registerForm(form) {
     const url = form.querySelector("#clone_url");
+    const names = form.querySelector("#url_names");
+    const name = form.querySelector("#name");
     const cred = form.querySelector("#credential");
     const branch = form.querySelector("#default_branch");
     const refresh = form.querySelector("#refresh");
-    const list = form.querySelector("#branch_list");
     const hint = form.querySelector("#branch_hint");
     const result = form.querySelector("#refresh_result");
     const csrf = form.getAttribute("data-csrf");
     try { stepTitles = JSON.parse(form.getAttribute("data-step-titles") || "{}"); } catch (e) { stepTitles = {}; }
-    let branches = [];
-    let active = -1;
+    let fields = { steps: {}, codes: {} };
+    try { fields = JSON.parse(form.getAttribute("data-fields") || "{}"); } catch (e) { /* nothing marked */ }
+    const ta = typeahead(branch, form.querySelector("#branch_popup"), form.querySelector("#branch_list"), form.querySelector("#branch_count"));
+    unmarkOnEdit(form);
     let lastKey = "";
     let inflight = null;
     let timer = null;
+    let lastUrl = null;
+    // Branches are listed for the URL in the field (by this page's Refresh).
+    let listed = false;
 
-    function closeList() { list.hidden = true; branch.setAttribute("aria-expanded", "false"); branch.removeAttribute("aria-activedescendant"); active = -1; }
-
-    // Prefix matches first, then substring matches; at most MAX_SHOWN rendered.
-    function matches(q) {
-      q = q.toLowerCase();
-      const pre = [], sub = [];
-      let total = 0;
-      for (let i = 0; i < branches.length; i++) {
-        const b = branches[i], lb = b.toLowerCase();
-        if (!q || lb.startsWith(q)) { total++; if (pre.length < MAX_SHOWN) pre.push(b); }
-        else if (lb.indexOf(q) !== -1) { total++; if (sub.length < MAX_SHOWN) sub.push(b); }
-      }
-      return { shown: pre.concat(sub).slice(0, MAX_SHOWN), total: total };
+    // The URL as the server's parser reads it (the same rules registration applies): the
+    // field gets the normalised form, and the host and repository it names are shown.
+    function inspectUrl() {
+      const raw = url.value.trim();
+      if (raw === lastUrl) return Promise.resolve();
+      lastUrl = raw;
+      names.textContent = "";
+      names.className = "url-names";
+      if (!raw) return Promise.resolve();
+      return postJson("/ui/clone-url", csrf, { clone_url: raw }).then(function (answer) {
+        const d = answer.data;
+        if (!answer.ok) return;
+        if (!d.ok) {
+          names.className = "url-names bad";
+          names.appendChild(el("span", {}, d.message + " "));
+          names.appendChild(el("code", {}, d.code));
+          return;
+        }
+        if (url.value.trim() === raw && d.canonical !== url.value) url.value = d.canonical;
+        lastUrl = d.canonical;
+        names.appendChild(el("strong", {}, d.provider_label));
+        names.appendChild(document.createTextNode(" · "));
+        names.appendChild(el("span", { class: "mono" }, d.repository));
+        if (d.existing) {
+          names.className = "url-names bad";
+          names.appendChild(document.createTextNode(" · already registered as "));
+          names.appendChild(el("a", { href: d.existing.href, id: "existing_repo" }, d.existing.name));
+        }
+        if (name && !name.value.trim()) name.value = d.name;
+      }).catch(function () { lastUrl = null; });
     }
 
-    function renderList() {
-      if (!branches.length) return;
-      const m = matches(branch.value);
-      list.textContent = "";
-      m.shown.forEach(function (b, i) {
-        const li = el("li", { role: "option", id: "branch_opt_" + i, "aria-selected": "false" }, b);
-        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(b); });
-        list.appendChild(li);
-      });
-      if (m.total > m.shown.length) list.appendChild(el("li", { class: "more", "aria-disabled": "true" }, (m.total - m.shown.length) + " more: keep typing to narrow"));
-      if (!m.shown.length) list.appendChild(el("li", { class: "more", "aria-disabled": "true" }, "No branch matches"));
-      list.hidden = false;
-      branch.setAttribute("aria-expanded", "true");
-      active = -1;
+    // Marks the field a failed Refresh is about, as the server marks one after Register (the
+    // same tables: the form's data-fields), with the failing step beside it.
+    // Only the marks of an earlier Refresh: a refusal the server showed stays until edited.
+    function unmarkAll() {
+      form.querySelectorAll("[data-refresh-mark]").forEach(function (f) { f.removeAttribute("aria-invalid"); f.removeAttribute("data-refresh-mark"); });
+      form.querySelectorAll(".field-error.from-refresh").forEach(function (e) { e.remove(); });
     }
-
-    function choose(b) { branch.value = b; closeList(); }
-
-    function highlight(i) {
-      const opts = list.querySelectorAll("li[role=option]");
-      if (!opts.length) return;
-      active = (i + opts.length) % opts.length;
-      opts.forEach(function (o, j) { o.setAttribute("aria-selected", j === active ? "true" : "false"); });
-      branch.setAttribute("aria-activedescendant", opts[active].id);
-      opts[active].scrollIntoView({ block: "nearest" });
+    function markField(err) {
+      const failed = (err.checks || []).filter(function (s) { return s.status === "fail"; })[0];
+      const id = failed ? (fields.steps[failed.step] || fields.codes[failed.code] || "clone_url") : fields.codes[err.code];
+      const f = id && form.querySelector("#" + id);
+      if (!f) return;
+      if (f.getAttribute("aria-invalid") === "true") return;
+      f.setAttribute("aria-invalid", "true");
+      f.setAttribute("data-refresh-mark", "");
+      const msg = el("p", { class: "field-error from-refresh", id: id + "_error" });
+      msg.appendChild(el("span", { class: "marker", "aria-hidden": "true" }, "!"));
+      const text = failed ? (stepTitles[failed.step] || failed.step) + ": " + sentence(failed.message).replace(/[. ]+$/, "") + ". See the steps below." : sentence(err.message);
+      msg.appendChild(el("span", {}, text));
+      // Where the server puts it: after the field (its combo box) and what the URL names.
+      let at = f.closest(".combo") || f;
+      if (at.nextElementSibling && at.nextElementSibling.classList.contains("url-names")) at = at.nextElementSibling;
+      at.insertAdjacentElement("afterend", msg);
+      f.setAttribute("aria-describedby", id + "_error " + (f.getAttribute("aria-describedby") || "").replace(id + "_error", "").trim());
+      unmarkOnEdit(form);
     }
-
-    branch.addEventListener("input", renderList);
-    branch.addEventListener("focus", renderList);
-    branch.addEventListener("blur", function () { setTimeout(function () { if (document.activeElement !== branch) closeList(); }, 150); });
-    branch.addEventListener("keydown", function (ev) {
-      if (ev.key === "ArrowDown") { ev.preventDefault(); if (list.hidden) renderList(); highlight(active + 1); }
-      else if (ev.key === "ArrowUp") { ev.preventDefault(); highlight(active - 1); }
-      else if (ev.key === "Enter" && !list.hidden && active >= 0) {
-        ev.preventDefault();
-        const opt = list.querySelectorAll("li[role=option]")[active];
-        if (opt) choose(opt.textContent);
-      } else if (ev.key === "Escape") { closeList(); }
-    });
 
     function doRefresh(auto) {
       const key = url.value.trim() + "\n" + cred.value;
@@ -146,30 +315,28 @@
       result.textContent = "";
       const old = document.getElementById("problem");
       if (old) old.remove();
-      fetch("/ui/remote-branches", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({ clone_url: url.value, credential: cred.value }),
-        credentials: "same-origin",
-        signal: inflight.signal,
-      }).then(function (r) {
+      unmarkAll();
+      postJson("/ui/remote-branches", csrf, { clone_url: url.value, credential: cred.value }, inflight.signal).then(function (answer) {
         // The API's shapes: RemoteBranches on success, ErrorBody ({ error: … }) otherwise.
-        return r.json().then(function (data) { return { ok: r.ok, data: data }; });
-      }).then(function (answer) {
         const data = answer.data;
         if (answer.ok) {
-          branches = (data.branches || []).map(function (b) { return b.name; });
+          const list = (data.branches || []).map(function (b) { return b.name; });
+          const def = data.default_branch && list.indexOf(data.default_branch) !== -1 ? data.default_branch : null;
+          ta.set(list, def);
+          listed = true;
           branch.disabled = false;
           const current = branch.value;
-          if (!current || branches.indexOf(current) === -1) branch.value = data.default_branch && branches.indexOf(data.default_branch) !== -1 ? data.default_branch : (branches[0] || "");
-          hint.textContent = branches.length + " branches on the remote" + (data.default_branch ? "; its default is " + data.default_branch : "") + ". Type to search.";
+          if (!current || list.indexOf(current) === -1) branch.value = def !== null ? def : (list[0] || "");
+          hint.textContent = plural(list.length, "branch", "branches") + " on the remote" + (data.default_branch ? "; its default is " + data.default_branch : "") + ". Focus the field to choose, or type to search.";
           branch.removeAttribute("list");
         } else {
-          branches = [];
+          ta.clear();
           branch.disabled = true;
           hint.textContent = "Refresh failed: see the steps below.";
-          result.appendChild(problemBox(data.error || { message: "Refresh failed", code: "", remedy: "" }));
-          lastKey = "";
+          const err = data.error || { message: "Refresh failed", code: "", remedy: "" };
+          result.appendChild(problemBox(err));
+          markField(err);
+          // The same URL and credential are not retried by themselves: Refresh retries.
         }
       }).catch(function (e) {
         if (e.name === "AbortError") return;
@@ -181,11 +348,30 @@
       });
     }
 
-    refresh.addEventListener("click", function (ev) { ev.preventDefault(); lastKey = ""; doRefresh(false); });
-    function autoSoon() { clearTimeout(timer); timer = setTimeout(function () { doRefresh(true); }, 500); }
+    refresh.addEventListener("click", function (ev) { ev.preventDefault(); lastKey = ""; inspectUrl().then(function () { doRefresh(false); }); });
+    function autoSoon() { clearTimeout(timer); timer = setTimeout(function () { inspectUrl().then(function () { doRefresh(true); }); }, 300); }
+    // What the field named, and the branches listed for it, no longer apply once it is edited:
+    // a branch of the previous URL is not offered for the new one.
+    url.addEventListener("input", function () {
+      names.textContent = "";
+      names.className = "url-names";
+      lastUrl = null;
+      if (listed) {
+        listed = false;
+        ta.clear();
+        branch.value = "";
+        branch.disabled = true;
+        hint.textContent = "The URL changed: Refresh lists its branches.";
+        lastKey = "";
+      }
+    });
+    // A paste lands in the field after the event: read it on the next turn.
+    url.addEventListener("paste", function () { setTimeout(autoSoon, 0); });
     url.addEventListener("change", autoSoon);
-    url.addEventListener("paste", autoSoon);
     cred.addEventListener("change", autoSoon);
+    // A form the server sent back for another reason than a failed check lists the branches
+    // again by itself (a failed check's steps stay as the server showed them).
+    if (url.value.trim() && cred.value && branch.disabled && !result.querySelector("#problem")) autoSoon();
   }
 
   // ---------------------------------------------------------------- Create Credential
@@ -206,6 +392,64 @@
       update();
     });
     update();
+    unmarkOnEdit(form);
+
+    // Sent from here so that a refusal (a name taken, a missing email) is shown without a page
+    // load: the token typed stays in its field, as the server never writes a secret into a page.
+    form.addEventListener("submit", function (ev) {
+      if (!window.fetch || !window.DOMParser) return;
+      ev.preventDefault();
+      const save = form.querySelector("#save_credential");
+      save.disabled = true;
+      form.setAttribute("aria-busy", "true");
+      fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin" })
+        .then(function (r) {
+          if (r.redirected) { window.location.assign(r.url); return; }
+          return r.text().then(function (html) { showAnswer(form, html); });
+        })
+        .catch(function () { save.disabled = false; form.removeAttribute("aria-busy"); HTMLFormElement.prototype.submit.call(form); });
+    });
+  }
+
+  // The refused form as the server rendered it, with the token typed put back in its field
+  // (unless the refusal is about the token itself).
+  function showAnswer(form, html) {
+    const secret = form.querySelector("#secret").value;
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    const main = document.querySelector("main");
+    const fresh = doc.querySelector("main");
+    if (!fresh || !doc.getElementById("credential_form")) { document.open(); document.write(html); document.close(); return; }
+    main.replaceChildren.apply(main, Array.from(fresh.childNodes).map(function (n) { return document.importNode(n, true); }));
+    document.title = doc.title;
+    const f = document.getElementById("credential_form");
+    const s = f.querySelector("#secret");
+    if (s.getAttribute("aria-invalid") !== "true") s.value = secret;
+    credentialForm(f);
+    const bad = f.querySelector("[aria-invalid=true]") || document.getElementById("problem");
+    if (bad) { bad.scrollIntoView({ block: "center" }); if (bad.focus) bad.focus(); }
+  }
+
+  // ---------------------------------------------------------------- recovery codes
+  function recoveryCodes(box) {
+    const button = box.querySelector("#copy_codes");
+    const status = box.querySelector("#copy_status");
+    const list = box.querySelector("#recovery_list");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      const codes = Array.from(list.querySelectorAll("code")).map(function (c) { return c.textContent; });
+      const done = function () { status.textContent = "Copied " + plural(codes.length, "code", "codes") + "."; };
+      const byHand = function () {
+        const range = document.createRange();
+        range.selectNodeContents(list);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        if (document.execCommand && document.execCommand("copy")) done();
+        else status.textContent = "The codes are selected: copy them with your keyboard.";
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(codes.join("\n")).then(done, byHand);
+      else byHand();
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -213,5 +457,7 @@
     if (r) registerForm(r);
     const c = document.getElementById("credential_form");
     if (c) credentialForm(c);
+    const codes = document.getElementById("recovery_codes");
+    if (codes) recoveryCodes(codes);
   });
 })();

@@ -7,7 +7,7 @@
 
 use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, Step, StepName};
 use berth_store::{
-    AuthResult, CredentialPatch, Dialect, Entity, ExistingRepo, NewCheck, NewCredential, NewRepository, Store,
+    AuditFilter, AuthResult, CredentialPatch, NewAudit, Dialect, Entity, ExistingRepo, NewCheck, NewCredential, NewRepository, Store,
     StoreError, VaultError,
 };
 use berth_testkit::pg::test_database_url;
@@ -492,5 +492,66 @@ async fn the_last_administrator_cannot_be_demoted_or_deleted_even_concurrently()
         assert!(matches!(store.delete_user(999_999).await, Err(StoreError::NotFound(Entity::User))));
         store.close().await;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_audit_log_is_filtered_and_paged() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let entry = |actor: &str, action: &str, kind: &str, name: &str| NewAudit {
+        actor: actor.into(),
+        action: action.into(),
+        target_kind: kind.into(),
+        target_name: name.into(),
+        ..NewAudit::default()
+    };
+    for i in 0..5 {
+        store.audit(&entry("Admin", "token.create", "api_token", &format!("t{i}"))).await?;
+    }
+    store.audit(&entry("vera", "auth.login_failed", "user", "vera")).await?;
+    // LIKE's wildcards in a filter are taken literally.
+    store.audit(&entry("admin", "credential.create", "credential", "bb_ci 100%")).await?;
+    store.audit(&entry("admin", "credential.create", "credential", "bbXci")).await?;
+    let search = |f: AuditFilter, before: Option<i64>, limit: i64| {
+        let store = &store;
+        async move {
+            let rows = store.search_audit(&f, before, limit).await?;
+            Ok::<_, StoreError>(rows.into_iter().map(|r| (r.id, r.entry.target_name)).collect::<Vec<_>>())
+        }
+    };
+    let names = |rows: &[(i64, String)]| rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>();
+    let all = search(AuditFilter::default(), None, 100).await?;
+    assert_eq!(all.len(), 8);
+    // Actor: a substring, any case.
+    let admin = search(AuditFilter { actor: Some("ADM".into()), ..AuditFilter::default() }, None, 100).await?;
+    assert_eq!(admin.len(), 7);
+    // Action: exact.
+    let f = AuditFilter { action: Some("token.create".into()), ..AuditFilter::default() };
+    let tokens = search(f.clone(), None, 100).await?;
+    assert_eq!(names(&tokens), ["t4", "t3", "t2", "t1", "t0"], "newest first");
+    assert!(search(AuditFilter { action: Some("token".into()), ..AuditFilter::default() }, None, 100).await?.is_empty());
+    // Pages of a filtered list.
+    let first = search(f.clone(), None, 2).await?;
+    assert_eq!(names(&first), ["t4", "t3"]);
+    let second = search(f.clone(), Some(first[1].0), 2).await?;
+    assert_eq!(names(&second), ["t2", "t1"]);
+    let last = search(f, Some(second[1].0), 2).await?;
+    assert_eq!(names(&last), ["t0"]);
+    // Target: the kind and the name, with `_` and `%` literal.
+    let t = |s: &str| AuditFilter { target: Some(s.into()), ..AuditFilter::default() };
+    assert_eq!(names(&search(t("credential bb_ci"), None, 100).await?), ["bb_ci 100%"]);
+    assert_eq!(names(&search(t("100%"), None, 100).await?), ["bb_ci 100%"]);
+    assert_eq!(search(t("USER VERA"), None, 100).await?.len(), 1);
+    // Time: from <= at < until.
+    let now = Utc::now();
+    let range = |from, until| AuditFilter { from, until, ..AuditFilter::default() };
+    assert_eq!(search(range(Some(now - Duration::hours(1)), Some(now + Duration::hours(1))), None, 100).await?.len(), 8);
+    assert!(search(range(Some(now + Duration::hours(1)), None), None, 100).await?.is_empty());
+    assert!(search(range(None, Some(now - Duration::hours(1))), None, 100).await?.is_empty());
+    // Filters combine.
+    let both = AuditFilter { actor: Some("admin".into()), target: Some("bbx".into()), ..AuditFilter::default() };
+    assert_eq!(names(&search(both, None, 100).await?), ["bbXci"]);
+    assert_eq!(store.audit_actions().await?, ["auth.login_failed", "credential.create", "token.create"]);
     Ok(())
 }

@@ -23,7 +23,7 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     b.fill("#username", "admin").await;
     b.fill("#password", "wrong password").await;
     b.click("#sign_in").await;
-    assert!(b.text("#problem").await.contains("wrong username or password"));
+    assert!(b.text("#problem").await.contains("Wrong username or password"));
     b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
     b.find("#empty_repos").await;
     assert_eq!(b.text("h1").await, "VC Repos");
@@ -42,8 +42,10 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     b.fill("#cred_name", "old-app-pw").await;
     b.fill("#secret", "app-password-value").await;
     b.click("#save_credential").await;
-    let problem = b.text("#problem").await;
+    // The refusal is beside the field at fault, which is marked.
+    let problem = b.text("#kind_error").await;
     assert!(problem.contains("app_password_retired") && problem.contains("API token"), "{problem}");
+    assert_eq!(b.find("#kind").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
     assert!(!b.c.source().await.unwrap().contains("app-password-value"), "the secret was echoed back");
     // Username with API Token.
     b.find("#kind").await.select_by_value("bitbucket_api_token").await.unwrap();
@@ -81,7 +83,7 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     assert!(b.text("#branch_hint").await.contains("4 branches"));
     // Typeahead.
     b.fill("#default_branch", "rel").await;
-    b.until("the typeahead shows matches", "return !document.getElementById('branch_list').hidden").await;
+    b.until("the typeahead shows matches", "return !document.getElementById('branch_popup').hidden").await;
     let options = b.text("#branch_list").await;
     assert!(options.contains("release/1.0") && !options.contains("develop"), "{options}");
     b.shot("08-register-typeahead").await;
@@ -94,7 +96,9 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     b.click("#register").await;
     b.find("#repos").await;
     assert!(b.path().await.starts_with("/?registered="));
-    assert!(b.text("#flash").await.contains("Registered app"));
+    // Plain HTTP warns: the banner says so, never that every check passed.
+    let flash = b.text("#flash").await;
+    assert!(flash.starts_with("Registered app, with 1 warning: ") && !flash.contains("every"), "{flash}");
     let repos = b.text("#repos").await;
     assert!(
         repos.contains("app") && repos.contains("trunk") && repos.contains("bb-ci") && repos.contains("warning"),
@@ -114,24 +118,38 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     b.until("the refresh fails with steps", "return !!document.querySelector('#refresh_result table.steps')").await;
     let steps = b.text("#refresh_result").await;
     assert!(steps.contains("repository_not_found_or_no_access") && steps.contains("What to do"), "{steps}");
-    // The script's step table is titled as the server's pages are, from the page's own titles.
-    assert!(steps.contains("Clone URL") && steps.contains("Git smart HTTP"), "{steps}");
-    assert!(!steps.contains("git_discovery"), "step names are not shown raw: {steps}");
+    // The script's step table is titled as the server's pages are, from the page's own titles;
+    // the steps that passed are folded, as on the server's pages.
+    assert!(steps.contains("Git smart HTTP") && steps.contains("steps passed"), "{steps}");
+    let all = b.c.execute("return document.getElementById('refresh_result').textContent", vec![]).await.unwrap();
+    let all = all.as_str().unwrap();
+    assert!(all.contains("Clone URL") && !all.contains("git_discovery"), "step names are not shown raw: {all}");
+    // The field a failed Refresh is about is marked, as after Register.
+    assert_eq!(b.find("#clone_url").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let beside = b.text("#clone_url_error").await;
+    assert!(beside.contains("Git smart HTTP: ") && beside.ends_with("See the steps below."), "{beside}");
     b.shot("11-refresh-failed").await;
     b.click("#register").await;
     b.find("#problem table.steps").await;
     let rows = b.c.find_all(Locator::Css("#problem table.steps tbody tr")).await.unwrap();
     assert!(rows.len() >= 8, "every step is listed, got {}", rows.len());
+    // The failed step comes first; the steps not run are folded under their count.
     let text = b.text("#problem").await;
-    assert!(text.contains("Git smart HTTP") && text.contains("fail") && text.contains("skip"), "{text}");
+    assert!(text.contains("Git smart HTTP") && text.contains("fail") && text.contains("not run"), "{text}");
+    assert_eq!(b.text("#problem table.steps tbody tr:first-child .badge").await, "fail");
     assert_eq!(b.value("#name").await, "ghost", "the form keeps what was typed");
+    // Where Refresh shows its answer, and beside the field at fault, which is marked.
+    assert!(b.has("#refresh_result #problem").await);
+    assert_eq!(b.find("#clone_url").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert!(b.text("#clone_url_error").await.contains("See the steps below"));
     b.shot("12-register-failed-steps").await;
 
     // The repository page: Check now.
     b.goto(&format!("{base}/")).await;
     b.click("#repos a[href^='/repositories/']").await;
     b.click("#check_now").await;
-    assert!(b.text("#flash").await.contains("every step passed"));
+    let flash = b.text("#flash").await;
+    assert!(flash.starts_with("Checked, with 1 warning: ") && !flash.contains("every"), "{flash}");
     assert!(b.has("table.steps").await);
     b.shot("13-repository").await;
 
@@ -141,8 +159,10 @@ async fn admin_stores_a_credential_and_registers_a_repository() {
     b.fill("#new_secret", TOKEN).await;
     b.click("#replace_token").await;
     let rechecks = b.text("#rechecks").await;
-    assert!(rechecks.contains("app") && rechecks.contains("passed"), "{rechecks}");
-    assert!(b.text("#flash").await.contains("1 repositories re-checked, 0 failed"));
+    assert!(rechecks.contains("app") && rechecks.contains("passed with warnings"), "{rechecks}");
+    let flash = b.text("#flash").await;
+    assert_eq!(flash, "Token replaced. 1 repository re-checked: 1 with warnings.", "{flash}");
+    assert_eq!(b.text("#rechecks .badge").await, "passed with warnings");
     b.shot("14a-credential-token-replaced").await;
 
     // Users, audit, account.
@@ -195,6 +215,7 @@ async fn viewer_is_refused_and_two_factor_sign_in_works() {
     assert!(!b.has("#register_link").await, "a viewer gets no Register button");
     assert!(b.text("#no_register").await.contains("You must have permission to register a repository"));
     assert!(!b.has("a[href='/admin/users']").await);
+    assert!(!b.has("header .navlabel").await, "no Admin label for a viewer");
     b.shot("01-vc-repos").await;
     b.goto(&format!("{base}/repositories/new")).await;
     let problem = b.text("#problem").await;
@@ -214,6 +235,18 @@ async fn viewer_is_refused_and_two_factor_sign_in_works() {
     b.click("#setup_2fa").await;
     b.click("#start_2fa").await;
     let secret: String = b.text("#totp_secret").await.split_whitespace().collect();
+    // The QR code is drawn by the server, inline: no image from elsewhere.
+    let qr = b.find("#totp_qr svg").await;
+    assert!(qr.is_displayed().await.unwrap());
+    let drawn: i64 = b
+        .c
+        .execute("return document.querySelectorAll('#totp_qr svg path, #totp_qr svg rect').length", vec![])
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert!(drawn > 0, "the QR code has modules");
+    assert!(!b.c.source().await.unwrap().contains("<img"), "no image is fetched for it");
     b.shot("03-totp-enrol").await;
     let now = chrono::Utc::now().timestamp();
     b.fill("#confirm_code", &berth_server::auth::totp::code(&secret, now).unwrap()).await;
@@ -221,6 +254,21 @@ async fn viewer_is_refused_and_two_factor_sign_in_works() {
     let codes = b.text("#recovery_codes").await;
     assert!(codes.contains("recovery codes"), "{codes}");
     let first_code = b.find("#recovery_codes li code").await.text().await.unwrap();
+    // Copy and download: the text file holds every code shown.
+    assert!(b.find("#copy_codes").await.is_displayed().await.unwrap(), "the script shows the Copy button");
+    b.click("#copy_codes").await;
+    b.until("the copy is reported", "return document.getElementById('copy_status').textContent !== ''").await;
+    let link = b.find("#download_codes").await;
+    assert_eq!(link.attr("download").await.unwrap().as_deref(), Some("berth-recovery-codes.txt"));
+    let href = link.attr("href").await.unwrap().unwrap_or_default();
+    let file = href.strip_prefix("data:text/plain;charset=utf-8,").expect("a data: URL of a text file");
+    let file = percent_decoded(file);
+    let shown = b.c.find_all(Locator::Css("#recovery_codes li code")).await.unwrap();
+    assert!(shown.len() >= 8, "{}", shown.len());
+    for c in shown {
+        let c = c.text().await.unwrap();
+        assert!(file.lines().any(|l| l == c), "{c} missing from the downloaded file: {file}");
+    }
     b.shot("04-totp-recovery-codes").await;
     b.sign_out().await;
     b.sign_in(&base, "vera", VIEWER_PASSWORD).await;
@@ -273,13 +321,31 @@ async fn branch_typeahead_over_fifty_thousand_branches() {
     b.until("the branches are listed", "return !document.getElementById('default_branch').disabled").await;
     assert_eq!(b.value("#default_branch").await, "main");
     assert!(b.text("#branch_hint").await.contains("50000 branches"), "{}", b.text("#branch_hint").await);
-    // A prefix with 100 matches renders 50 and says how many more there are.
+    // Focusing the field shows the whole list, the remote's default first and marked; only the
+    // rows in view are drawn, and scrolling draws the others.
+    b.click("#name").await;
+    b.click("#default_branch").await;
+    b.until("the list opens on focus", "return !document.getElementById('branch_popup').hidden").await;
+    assert!(b.text("#branch_count").await.starts_with("50000 branches"), "{}", b.text("#branch_count").await);
+    let first = b.find("#branch_list li[role=option]").await;
+    assert_eq!(first.attr("aria-setsize").await.unwrap().as_deref(), Some("50000"));
+    assert_eq!(b.text("#branch_list li.default .name").await, "main");
+    assert_eq!(first.attr("class").await.unwrap().as_deref(), Some("default"), "the default is first");
+    let drawn = b.c.find_all(Locator::Css("#branch_list li[role=option]")).await.unwrap().len();
+    assert!((5..100).contains(&drawn), "only the rows in view are drawn: {drawn}");
+    b.shot("01-typeahead-focus-50k").await;
+    b.c.execute("const l = document.getElementById('branch_list'); l.scrollTop = l.scrollHeight;", vec![])
+        .await
+        .unwrap();
+    b.until("the last rows are drawn", "return !!document.querySelector(\"#branch_list li[aria-posinset='50000']\")")
+        .await;
+    b.shot("02-typeahead-scrolled-to-the-end").await;
+    // A prefix with 100 matches: all of them in the list, counted.
     b.fill("#default_branch", "branch-0420").await;
-    b.until("the typeahead shows matches", "return !document.getElementById('branch_list').hidden").await;
-    let shown = b.c.find_all(Locator::Css("#branch_list li[role=option]")).await.unwrap().len();
-    assert_eq!(shown, 50);
-    assert!(b.text("#branch_list li.more").await.contains("50 more"));
-    b.shot("01-typeahead-50k").await;
+    b.until("the typeahead shows matches", "return !document.getElementById('branch_popup').hidden").await;
+    assert_eq!(b.text("#branch_count").await, "100 of 50000 branches match.");
+    assert_eq!(b.find("#branch_list li[role=option]").await.attr("aria-setsize").await.unwrap().as_deref(), Some("100"));
+    b.shot("03-typeahead-50k").await;
     b.fill("#default_branch", "branch-042017").await;
     b.until("one match", "return document.querySelectorAll('#branch_list li[role=option]').length === 1").await;
     b.find("#default_branch").await.send_keys("\u{E015}").await.unwrap();
@@ -289,6 +355,27 @@ async fn branch_typeahead_over_fifty_thousand_branches() {
     assert!(repos.contains("big") && repos.contains("branch-042017") && repos.contains("warning"), "{repos}");
     b.close().await;
     berth.stop().await;
+}
+
+/// `%XX` escapes decoded (a `data:` URL's text).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
 }
 
 /// Reloads `url` until `js` (returning a boolean) is true, for at most a minute: background
@@ -333,7 +420,7 @@ async fn status_expiry_warning_check_history_and_check_all() {
     assert!(b.text("#flash").await.contains("Saved"));
     let warning = b.text("#expiry_warning").await;
     assert!(
-        warning.contains("credential \"bb-ci\" expires in 5 days")
+        warning.contains("Credential \"bb-ci\" expires in 5 days")
             && warning.contains("What to do")
             && warning.contains("replace the credential's secret"),
         "{warning}"
@@ -342,7 +429,7 @@ async fn status_expiry_warning_check_history_and_check_all() {
     b.shot_full("01-credential-expires-soon").await;
     b.goto(&format!("{base}/credentials")).await;
     let row = b.text(&format!("#credentials tr[data-credential='{cred}']")).await;
-    assert!(row.contains("expires in 5 days") && row.contains("What to do: create a new token"), "{row}");
+    assert!(row.contains("expires in 5 days") && row.contains("What to do: Create a new token"), "{row}");
     assert!(!b.has("#paused_notice").await);
     b.shot("01b-credentials-expires-soon").await;
 
@@ -360,7 +447,7 @@ async fn status_expiry_warning_check_history_and_check_all() {
     // VC Repos: status, last and next check, and the warning as text in each row.
     b.click("a[href='/']").await;
     let row = b.text(&format!("#repos tr[data-repo='{app}']")).await;
-    assert!(row.contains("credential \"bb-ci\" expires in 5 days"), "{row}");
+    assert!(row.contains("Credential \"bb-ci\" expires in 5 days"), "{row}");
     assert_eq!(b.text(&format!("#repos tr[data-repo='{app}'] td.status .badge")).await, "warning");
     let last = b.text(&format!("#repos tr[data-repo='{app}'] td[data-label='Last check']")).await;
     assert!(last.contains("just now") || last.contains("minute"), "{last}");
@@ -524,6 +611,317 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
     b.find("#rechecks").await;
     assert!(!b.has("#paused_notice").await, "{}", b.text("main").await);
     assert!(b.text("#background_state").await.starts_with("running"));
+    b.close().await;
+    berth.stop().await;
+}
+
+/// Fails unless the page at the window's current width scrolls only up and down.
+async fn no_sideways_scroll(b: &Browser, what: &str) {
+    let widths = b
+        .c
+        .execute("return [document.scrollingElement.scrollWidth, window.innerWidth]", vec![])
+        .await
+        .unwrap();
+    let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+    if scroll > inner {
+        // Name the innermost elements that reach past the window's right edge.
+        let wide = b
+            .c
+            .execute(
+                "return Array.from(document.querySelectorAll('body *'))
+                   .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                   .filter(e => !Array.from(e.children).some(c => c.getBoundingClientRect().right > window.innerWidth + 0.5))
+                   .slice(0, 8)
+                   .map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
+                vec![],
+            )
+            .await
+            .unwrap();
+        panic!("{what} scrolls sideways: {scroll} px wide in a {inner} px window; too wide: {wide}");
+    }
+}
+
+/// Puts `text` into the field as a paste does: the value changes, then the paste event fires.
+async fn paste(b: &Browser, css: &str, text: &str) {
+    b.c.execute(
+        "const f = document.querySelector(arguments[0]); f.focus(); f.value = arguments[1];
+         f.dispatchEvent(new Event('input', { bubbles: true }));
+         f.dispatchEvent(new ClipboardEvent('paste', { bubbles: true }));",
+        vec![css.into(), text.into()],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_form_reads_the_url_marks_the_field_at_fault_and_tells_the_real_outcome() {
+    let berth = Berth::start().await;
+    let base = berth.base.clone();
+    berth.api_token_credential("ci").await;
+    let lib = berth.register("lib", "team/lib.git", "ci").await;
+    let b = Browser::start("register").await;
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.find("#repos").await;
+    b.goto(&format!("{base}/repositories/new")).await;
+
+    // A whole `git clone` line pasted: the field keeps the URL alone, normalised by the server's
+    // parser (nothing is fetched until a credential is chosen), and says what it names.
+    paste(&b, "#clone_url", "git clone https://jo@BitBucket.org/acme/app.git").await;
+    b.until("the URL is read", "return document.getElementById('url_names').textContent !== ''").await;
+    assert_eq!(b.value("#clone_url").await, "https://bitbucket.org/acme/app.git");
+    assert_eq!(b.text("#url_names").await, "Bitbucket Cloud · acme/app");
+    b.shot("00-url-pasted-bitbucket").await;
+    b.fill("#name", "").await;
+    let url = berth.git.repo_url("team/app.git");
+    paste(&b, "#clone_url", &format!("  git clone {url}/ ")).await;
+    b.until("the URL is read", "return document.getElementById('url_names').textContent.startsWith('Git server')").await;
+    assert_eq!(b.value("#clone_url").await, url);
+    // The test server serves repositories under a path of its own.
+    let path = url.split_once("://").and_then(|(_, rest)| rest.split_once('/')).unwrap().1;
+    assert_eq!(b.text("#url_names").await, format!("Git server · {}", path.trim_end_matches(".git")));
+    assert_eq!(b.value("#name").await, "app", "the name is offered from the URL");
+    b.shot("01-url-pasted").await;
+
+    // Another spelling of a registered repository's URL links to the repository that has it.
+    b.fill("#name", "").await;
+    paste(&b, "#clone_url", berth.git.repo_url("team/lib").as_str()).await;
+    b.until(
+        "the URL is known",
+        "return document.getElementById('url_names').textContent.includes('already registered as lib')",
+    )
+    .await;
+    let href = b.find("#url_names a#existing_repo").await.attr("href").await.unwrap();
+    assert_eq!(href.as_deref(), Some(format!("/repositories/{lib}").as_str()));
+    assert_eq!(b.value("#clone_url").await, berth.git.repo_url("team/lib.git"));
+    b.shot("02-url-already-registered").await;
+    // Registering it anyway: the refusal is beside the URL, which is marked, with the link.
+    b.fill("#name", "lib-again").await;
+    b.find("#credential").await.select_by_value("1").await.unwrap();
+    b.click("#register").await;
+    let error = b.text("#clone_url_error").await;
+    assert!(error.contains("already_registered") && error.contains("Open lib"), "{error}");
+    assert_eq!(b.find("#clone_url").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let href = b.find("#clone_url_error a#existing_repo").await.attr("href").await.unwrap();
+    assert_eq!(href.as_deref(), Some(format!("/repositories/{lib}").as_str()));
+    assert!(!b.has("main > #problem").await, "the refusal is not repeated above the form");
+    b.shot_full("03-register-already-registered").await;
+
+    // The form sent back lists the branches again by itself.
+    b.until("the branches are listed", "return !document.getElementById('default_branch').disabled").await;
+    // A name that is taken marks the name.
+    b.fill("#name", "lib").await;
+    b.fill("#clone_url", &url).await;
+    // Leaving the field lists the new URL's branches (lib's default is not app's).
+    b.click("#name").await;
+    b.until("app's branches are listed", "return document.getElementById('default_branch').value === 'trunk'").await;
+    b.click("#register").await;
+    assert!(b.text("#name_error").await.contains("name_taken"));
+    assert_eq!(b.find("#name").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert!(b.find("#clone_url").await.attr("aria-invalid").await.unwrap().is_none());
+    b.shot("04-register-name-taken").await;
+
+    // Registered with a warning (plain HTTP): the banner says which, and no page says that
+    // every check passed.
+    b.fill("#name", "app").await;
+    b.click("#register").await;
+    b.find("#repos").await;
+    let flash = b.text("#flash").await;
+    assert!(flash.starts_with("Registered app, with 1 warning: "), "{flash}");
+    assert_eq!(b.find("#flash").await.attr("class").await.unwrap().as_deref(), Some("flash warn"));
+    let app = berth.api.list_repositories().await.unwrap().into_iter().find(|r| r.name == "app").unwrap();
+    let app = berth.api.get_repository(app.id).await.unwrap();
+    let warned: Vec<_> = app
+        .last_check
+        .as_ref()
+        .unwrap()
+        .checks
+        .iter()
+        .filter(|s| s.status == berth_core::StepStatus::Warn)
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(flash.contains(warned[0].message.trim_end_matches('.')), "the warning's own words: {flash}");
+    assert!(!b.c.source().await.unwrap().contains("every check passed"));
+    b.shot("05-registered-with-a-warning").await;
+    b.goto(&format!("{base}/repositories/{}", app.id)).await;
+    b.click("#check_now").await;
+    let flash = b.text("#flash").await;
+    assert!(flash.starts_with("Checked, with 1 warning: ") && !flash.contains("every"), "{flash}");
+    // The step that warned comes first; those that passed are folded under their count.
+    assert_eq!(b.text("table.steps tbody tr:first-child .badge").await, "warn");
+    let folded = b.text("details.steps-passed summary").await;
+    assert!(folded.ends_with("steps passed"), "{folded}");
+    assert!(!b.find("details.steps-passed table").await.is_displayed().await.unwrap());
+    b.shot_full("06-checked-with-a-warning").await;
+
+    // A phone: no page scrolls sideways; tables, steps included, become cards.
+    b.c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/".to_owned(), "07-phone-repos"),
+        (format!("/repositories/{}", app.id), "08-phone-repository"),
+        ("/repositories/new".to_owned(), "09-phone-register"),
+    ] {
+        b.goto(&format!("{base}{path}")).await;
+        b.find("main h1").await;
+        no_sideways_scroll(&b, &path).await;
+        b.shot_full(name).await;
+    }
+    // The register form with a failed check's steps on a phone.
+    b.fill("#name", "ghost").await;
+    b.fill("#clone_url", &berth.git.repo_url("team/missing.git")).await;
+    b.find("#credential").await.select_by_value("1").await.unwrap();
+    b.click("#register").await;
+    b.find("#refresh_result #problem").await;
+    no_sideways_scroll(&b, "the refused registration").await;
+    b.shot_full("10-phone-register-failed").await;
+    b.close().await;
+    berth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_form_keeps_the_token_through_a_refusal_and_edits_scopes_with_checkboxes() {
+    let berth = Berth::start().await;
+    let base = berth.base.clone();
+    berth.api_token_credential("ci").await;
+    let b = Browser::start("credential").await;
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.find("#empty_repos").await;
+    b.goto(&format!("{base}/credentials/new")).await;
+    // The checklist: the product page's 13 scopes and the optional user scope, which says why.
+    let boxes = b.c.find_all(Locator::Css("#credential_form input[name=scopes]")).await.unwrap();
+    assert_eq!(boxes.len(), 14);
+    let user = b.find("#credential_form label.check:has(input[value='read:user:bitbucket'])").await;
+    assert!(user.text().await.unwrap().contains("optional"));
+    let why = b.text("#user_scope_hint").await;
+    assert!(why.contains("not on the product page") && why.contains("/2.0/user"), "{why}");
+
+    // A name that is taken: refused beside the name, and the token typed is still there.
+    b.fill("#cred_name", "ci").await;
+    b.fill("#email", "jo@example.com").await;
+    b.fill("#secret", TOKEN).await;
+    b.click("#save_credential").await;
+    let error = b.text("#cred_name_error").await;
+    assert!(error.contains("name_taken"), "{error}");
+    assert_eq!(b.find("#cred_name").await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(b.value("#secret").await, TOKEN, "the token field was emptied by a refusal about the name");
+    assert_eq!(b.path().await, "/credentials/new");
+    assert!(!b.c.source().await.unwrap().contains(TOKEN), "the token is in the page's HTML");
+    b.shot("01-credential-name-taken").await;
+    // Fixing the name saves it, with the token typed before the refusal.
+    b.fill("#cred_name", "ci-2").await;
+    b.click("#save_credential").await;
+    b.find("#credentials").await;
+    assert!(b.text("#flash").await.contains("ci-2"));
+    berth.register("app", "team/app.git", "ci-2").await;
+
+    // Edit: the same checklist, ticked as stored.
+    let id = berth.api.list_credentials().await.unwrap().into_iter().find(|c| c.name == "ci-2").unwrap().id;
+    b.goto(&format!("{base}/credentials/{id}")).await;
+    let boxes = b.c.find_all(Locator::Css("input[name=scopes]")).await.unwrap();
+    assert_eq!(boxes.len(), 14);
+    assert!(b.find("input[name=scopes][value='read:repository:bitbucket']").await.is_selected().await.unwrap());
+    b.click("input[name=scopes][value='read:user:bitbucket']").await;
+    b.click("#save_details").await;
+    assert!(b.text("#flash").await.contains("Saved"));
+    let c = berth.api.get_credential(id).await.unwrap();
+    assert_eq!(c.scopes, ["read:repository:bitbucket", "read:user:bitbucket"], "{c:?}");
+    assert!(b.find("input[name=scopes][value='read:user:bitbucket']").await.is_selected().await.unwrap());
+    b.shot_full("02-credential-edit-scopes").await;
+
+    // A phone: no sideways scroll on the credential pages.
+    b.c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/credentials".to_owned(), "03-phone-credentials"),
+        ("/credentials/new".to_owned(), "04-phone-create-credential"),
+        (format!("/credentials/{id}"), "05-phone-credential"),
+    ] {
+        b.goto(&format!("{base}{path}")).await;
+        b.find("main h1").await;
+        no_sideways_scroll(&b, &path).await;
+        b.shot_full(name).await;
+    }
+    b.close().await;
+    berth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_page_filters_by_actor_action_target_and_date_and_pages() {
+    let berth = Berth::start().await;
+    let base = berth.base.clone();
+    add_user(&berth, "vera", VIEWER_PASSWORD, "viewer").await;
+    berth.api_token_credential("ci").await;
+    for i in 0..105 {
+        let req = berth_proto::ApiTokenCreate { name: format!("t{i}"), expires_in_days: Some(1) };
+        berth.api.create_token(&req).await.unwrap();
+    }
+    let refused = Api::new(&base, "").login("vera", WRONG_PASSWORD).await;
+    assert!(refused.is_err());
+    let b = Browser::start("audit").await;
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.find("#empty_repos").await;
+    b.goto(&format!("{base}/admin/audit")).await;
+
+    /// Every row's text in one column of the audit table.
+    async fn column(b: &Browser, label: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for td in b.c.find_all(Locator::Css(&format!("#audit td[data-label='{label}']"))).await.unwrap() {
+            out.push(td.text().await.unwrap());
+        }
+        out
+    }
+
+    // Action: exact, from the actions the log holds.
+    b.find("#f_action").await.select_by_value("credential.create").await.unwrap();
+    b.click("#apply_filter").await;
+    assert_eq!(column(&b, "What").await, ["credential.create"]);
+    assert_eq!(column(&b, "Target").await, ["credential ci"]);
+    // Action codes do not wrap mid-word.
+    let ws = b.c.execute("return getComputedStyle(document.querySelector('#audit code.action')).whiteSpace", vec![]);
+    assert_eq!(ws.await.unwrap().as_str(), Some("nowrap"));
+    // Actor: any part of the name, any case.
+    b.goto(&format!("{base}/admin/audit")).await;
+    b.fill("#f_actor", "VER").await;
+    b.click("#apply_filter").await;
+    let who = column(&b, "Who").await;
+    assert!(!who.is_empty() && who.iter().all(|w| w == "vera"), "{who:?}");
+    assert!(column(&b, "What").await.iter().any(|w| w.starts_with("auth.login_failed")));
+    // Target: kind and name.
+    b.goto(&format!("{base}/admin/audit?target=api_token+t10")).await;
+    let targets = column(&b, "Target").await;
+    assert_eq!(targets, ["api_token t104", "api_token t103", "api_token t102", "api_token t101", "api_token t100", "api_token t10"]);
+    // Dates, both inclusive.
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    b.goto(&format!("{base}/admin/audit?from={}", day(today + chrono::Duration::days(1)))).await;
+    assert!(b.text("#audit_empty").await.contains("No entries match"));
+    b.goto(&format!("{base}/admin/audit?to={}", day(today - chrono::Duration::days(1)))).await;
+    assert!(b.has("#audit_empty").await);
+    b.goto(&format!("{base}/admin/audit?from={0}&to={0}&action=token.create", day(today))).await;
+    assert_eq!(b.value("#f_from").await, day(today), "the filter stays in the form");
+    // Pages of 100 keep the filter.
+    assert_eq!(column(&b, "What").await.len(), 100);
+    b.click("#older_entries").await;
+    let rest = column(&b, "What").await;
+    assert_eq!(rest.len(), 5);
+    assert!(rest.iter().all(|a| a == "token.create"), "{rest:?}");
+    assert_eq!(b.text("#audit td[data-label='Target']").await, "api_token t4");
+    assert!(b.path().await.contains("action=token.create"), "{}", b.path().await);
+    b.shot_full("01-audit-filtered-page-2").await;
+    b.click("#newest_entries").await;
+    assert_eq!(column(&b, "What").await.len(), 100);
+    b.find("#f_action").await.select_by_value("").await.unwrap();
+    b.click("#apply_filter").await;
+    b.shot("02-audit").await;
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.goto(&format!("{base}/admin/audit")).await;
+    no_sideways_scroll(&b, "the audit page").await;
+    b.shot("03-phone-audit").await;
+    // The other administrator's pages on a phone.
+    for (path, name) in [("/admin/users", "04-phone-users"), ("/account", "05-phone-account")] {
+        b.goto(&format!("{base}{path}")).await;
+        b.find("main h1").await;
+        no_sideways_scroll(&b, path).await;
+        b.shot_full(name).await;
+    }
     b.close().await;
     berth.stop().await;
 }

@@ -4,7 +4,8 @@ use crate::auth::{Action, CurrentUser};
 use crate::service::Result;
 use crate::state::AppState;
 use berth_proto::{AuditEntry, AuditOutcome};
-use berth_store::{AuditRow, NewAudit, Store};
+use berth_store::{AuditFilter, AuditRow, NewAudit, Store};
+use chrono::{DateTime, Utc};
 
 /// How many entries a page of the log holds unless the caller asks for another number.
 pub const PAGE: i64 = 100;
@@ -86,4 +87,36 @@ fn to_wire(r: AuditRow) -> AuditEntry {
 pub async fn read(st: &AppState, u: &CurrentUser, before: Option<i64>, limit: Option<i64>) -> Result<Vec<AuditEntry>> {
     u.require(Action::ReadAudit)?;
     Ok(st.store.list_audit(before, limit.unwrap_or(PAGE)).await?.into_iter().map(to_wire).collect())
+}
+
+/// Which entries to read: each field that is set must match. `actor` and `target` are
+/// case-insensitive substrings (a target is its kind and name: "repository app"), `action` is
+/// exact, and the time range is `from <= at < until`.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The log filtered, newest first: entries older than `before` (an id), at most `limit`.
+pub async fn search(
+    st: &AppState,
+    u: &CurrentUser,
+    filter: Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    u.require(Action::ReadAudit)?;
+    let Filter { actor, action, target, from, until } = filter;
+    let filter = AuditFilter { actor, action, target, from, until };
+    Ok(st.store.search_audit(&filter, before, limit).await?.into_iter().map(to_wire).collect())
+}
+
+/// The actions the log holds, for the audit page's filter.
+pub async fn actions(st: &AppState, u: &CurrentUser) -> Result<Vec<String>> {
+    u.require(Action::ReadAudit)?;
+    Ok(st.store.audit_actions().await?)
 }

@@ -89,6 +89,32 @@ async fn listed_branches(st: &AppState, req: RemoteBranchesRequest) -> Result<Re
     }
 }
 
+/// What a pasted clone URL names, as the Register form shows it while the URL is typed.
+pub struct PastedUrl {
+    pub url: CloneUrl,
+    /// The repository registered with this URL already (another spelling included): id and name.
+    pub existing: Option<(i64, String)>,
+}
+
+/// Reads a pasted clone URL with the same parser registration uses, and finds the repository
+/// that has it already: the Register form shows both before anything is checked. `Ok(Err(_))`
+/// is a URL refused, an answer for the form rather than a failure of the request.
+pub async fn inspect_url(
+    st: &AppState,
+    u: &CurrentUser,
+    raw: &str,
+) -> Result<std::result::Result<PastedUrl, UrlError>> {
+    if !u.may(Action::RegisterRepository) {
+        u.require(Action::UpdateRepository)?;
+    }
+    let url = match parse_url(st, raw) {
+        Ok(url) => url,
+        Err(e) => return Ok(Err(e)),
+    };
+    let existing = st.store.find_by_repo_key(&url.repository_key()).await?.map(|r| (r.id, r.name));
+    Ok(Ok(PastedUrl { url, existing }))
+}
+
 fn validate_name(name: &str) -> Result<String> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {

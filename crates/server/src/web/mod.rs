@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/repositories/{id}/check", post(pages::check_now))
         .route("/repositories/{id}/delete", post(pages::delete_repo))
         .route("/ui/remote-branches", post(pages::refresh_json))
+        .route("/ui/clone-url", post(pages::clone_url_json))
         .route("/credentials", get(pages::credentials))
         .route("/credentials/new", get(pages::credential_form).post(pages::credential_create))
         .route("/credentials/{id}", get(pages::credential))

@@ -38,16 +38,71 @@ impl From<&Step> for StepView {
             step: s.step.as_str().to_owned(),
             status: s.status.as_str().to_owned(),
             code: s.code.as_str().to_owned(),
-            message: s.message.clone(),
-            remedy: s.remedy.clone(),
+            // A passing step's message is often a value first (a branch name, "4 branch(es)"):
+            // only findings are worded as sentences.
+            message: if s.status == berth_core::StepStatus::Pass { s.message.clone() } else { sentence(&s.message) },
+            remedy: sentence(&s.remedy),
             details: s.details.clone(),
             ms: s.duration_ms,
         }
     }
 }
 
-pub fn steps(s: &[Step]) -> Vec<StepView> {
-    s.iter().map(StepView::from).collect()
+/// A check's steps as the pages show them: what failed or warned first, in pipeline order,
+/// then the steps that passed and those not run, each folded under a count.
+#[derive(Default)]
+pub struct StepsView {
+    pub shown: Vec<StepView>,
+    pub passed: Vec<StepView>,
+    pub skipped: Vec<StepView>,
+}
+
+impl StepsView {
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty() && self.passed.is_empty() && self.skipped.is_empty()
+    }
+
+    /// "8 steps passed".
+    pub fn passed_summary(&self) -> String {
+        format!("{} passed", plural(count(self.passed.len()), "step"))
+    }
+
+    /// "3 steps not run".
+    pub fn skipped_summary(&self) -> String {
+        format!("{} not run", plural(count(self.skipped.len()), "step"))
+    }
+
+    /// Every step, failing first, then warnings, passes and steps not run.
+    pub fn all(&self) -> impl Iterator<Item = &StepView> {
+        self.shown.iter().chain(&self.passed).chain(&self.skipped)
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub fn steps(s: &[Step]) -> StepsView {
+    use berth_core::StepStatus;
+    let of = |st: StepStatus| s.iter().filter(move |x| x.status == st).map(StepView::from);
+    StepsView {
+        shown: of(StepStatus::Fail).chain(of(StepStatus::Warn)).collect(),
+        passed: of(StepStatus::Pass).collect(),
+        skipped: of(StepStatus::Skip).collect(),
+    }
+}
+
+/// `text` as a sentence for a page: the API words its messages in lower case (they are often
+/// quoted after a colon), a page starts them with a capital letter. A first word that is an
+/// identifier (a scope, a URL, a code) is left as it is.
+pub fn sentence(text: &str) -> String {
+    let first_word = text.split_whitespace().next().unwrap_or("").trim_end_matches([':', '.', ';', ',']);
+    let plain = first_word.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-');
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) if plain && c.is_lowercase() => c.to_uppercase().chain(chars).collect(),
+        _ => text.to_owned(),
+    }
 }
 
 /// An error box: headline, remedy, and the step list when a check ran.
@@ -56,17 +111,30 @@ pub struct Problem {
     pub message: String,
     pub remedy: String,
     pub code: String,
-    pub steps: Vec<StepView>,
+    pub steps: StepsView,
 }
 
 impl Problem {
     pub fn from_api(e: &crate::error::ApiError) -> Problem {
         Problem {
-            message: e.message.clone(),
-            remedy: e.remedy.clone(),
+            message: sentence(&e.message),
+            remedy: sentence(&e.remedy),
             code: e.code.as_str().to_owned(),
             steps: steps(&e.checks),
         }
+    }
+}
+
+/// How the pages name a provider: "Bitbucket Cloud".
+pub fn provider_label(p: berth_core::Provider) -> &'static str {
+    use berth_core::Provider;
+    match p {
+        Provider::BitbucketCloud => "Bitbucket Cloud",
+        Provider::BitbucketDatacenter => "Bitbucket Data Center",
+        Provider::Github => "GitHub",
+        Provider::Gitlab => "GitLab",
+        Provider::AzureDevops => "Azure DevOps",
+        Provider::Generic => "Git server",
     }
 }
 
@@ -103,8 +171,16 @@ fn span(secs: i64) -> String {
     }
 }
 
-fn plural(n: i64, unit: &str) -> String {
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+/// "1 step", "2 steps".
+pub fn plural(n: i64, unit: &str) -> String {
+    if n == 1 {
+        return format!("1 {unit}");
+    }
+    // "repository" → "repositories", "day" → "days".
+    match unit.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {unit}s"),
+    }
 }
 
 /// Something a person should act on: an expiring token, paused checks.
@@ -116,7 +192,7 @@ pub struct WarningView {
 
 impl From<&berth_proto::Warning> for WarningView {
     fn from(w: &berth_proto::Warning) -> Self {
-        WarningView { code: w.code.as_str().to_owned(), message: w.message.clone(), remedy: w.remedy.clone() }
+        WarningView { code: w.code.as_str().to_owned(), message: sentence(&w.message), remedy: sentence(&w.remedy) }
     }
 }
 
@@ -201,9 +277,19 @@ pub struct RegisterPage {
     /// Branch names found by a server-side Refresh (no-script fallback), at most a few hundred.
     pub branch_options: Vec<String>,
     pub problem: Option<Problem>,
-    pub refresh_steps: Vec<StepView>,
+    /// The field a refusal is about (`name`, `vcs`, `clone_url`, `credential`, `default_branch`),
+    /// marked invalid with `field_message` beside it; empty when none is.
+    pub field: &'static str,
+    pub field_message: String,
+    /// The refusal's code, shown beside `field_message` when no step table says it.
+    pub field_code: String,
+    /// The repository that has the URL already (`already_registered`): id and name.
+    pub existing: Option<(i64, String)>,
+    pub refresh_steps: StepsView,
     /// `{"url": "Clone URL", …}` for the script's step tables.
     pub step_titles: String,
+    /// Which field a failed step or a code is about, for the script (see `field_at_fault`).
+    pub field_tables: String,
 }
 
 #[derive(Template)]
@@ -215,7 +301,7 @@ pub struct RepoPage {
     pub updated: String,
     pub last_ok: bool,
     pub has_check: bool,
-    pub steps: Vec<StepView>,
+    pub steps: StepsView,
     pub history: Vec<HistoryRow>,
     /// The check id to page on from (`?before=`) when older checks exist.
     pub older: Option<i64>,
@@ -244,7 +330,7 @@ pub struct HistoryRow {
     pub instance: String,
     /// "11 steps, 1 warning": what the closed step list says.
     pub steps_summary: String,
-    pub steps: Vec<StepView>,
+    pub steps: StepsView,
 }
 
 pub struct CredentialRow {
@@ -291,7 +377,7 @@ pub struct VerificationView {
     pub checked_on: String,
     pub checked: String,
     pub host: String,
-    pub steps: Vec<StepView>,
+    pub steps: StepsView,
 }
 
 #[derive(Template)]
@@ -308,6 +394,8 @@ pub struct ScopeBox {
     pub name: String,
     pub checked: bool,
     pub required: bool,
+    /// Offered although the product page does not list it (and said to be optional).
+    pub optional: bool,
 }
 
 #[derive(Template)]
@@ -321,6 +409,9 @@ pub struct CredentialNewPage {
     pub expires_on: String,
     pub scopes: Vec<ScopeBox>,
     pub problem: Option<Problem>,
+    /// The field a refusal is about (`name`, `kind`, `username`, `email`, `secret`,
+    /// `expires_on`, `scopes`), marked invalid with the reason beside it; empty when none is.
+    pub field: &'static str,
     pub retired_on: String,
     pub app_password_selected: bool,
     /// The hosts a credential may be for: configured integrations and the cloud hosts.
@@ -332,8 +423,10 @@ pub struct CredentialNewPage {
 pub struct RecheckRow {
     pub id: i64,
     pub name: String,
-    pub ok: bool,
-    pub steps: Vec<StepView>,
+    /// Badge class (`pass`, `warn`, `fail`) and its words.
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub steps: StepsView,
 }
 
 #[derive(Template)]
@@ -348,6 +441,10 @@ pub struct CredentialPage {
     pub can_delete: bool,
     /// May run the Test button (it sends the credential to its host).
     pub can_test: bool,
+    /// The credential's kind (`bitbucket_api_token`, …): its scopes are edited only for API tokens.
+    pub kind: String,
+    /// The same checklist as Create Credential, ticked as stored.
+    pub scopes: Vec<ScopeBox>,
     pub rechecks: Vec<RecheckRow>,
     pub rechecked: bool,
     pub problem: Option<Problem>,
@@ -389,7 +486,23 @@ pub struct AuditView {
 pub struct AuditPage {
     pub l: Layout,
     pub entries: Vec<AuditView>,
+    /// The entry id to page on from (`?before=`) when older entries may exist.
     pub older: Option<i64>,
+    /// This page shows older entries (`?before=` was given).
+    pub paged: bool,
+    /// The filter as `key=value&` pairs, kept by the paging links.
+    pub query: String,
+    /// Some filter is set.
+    pub filtered: bool,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// `YYYY-MM-DD`, both inclusive.
+    pub from: String,
+    pub to: String,
+    /// Every action the log holds, for the filter's choices.
+    pub actions: Vec<String>,
+    pub problem: Option<Problem>,
 }
 
 pub struct TokenView {
@@ -423,6 +536,83 @@ pub struct TotpPage {
     /// Set while enrolling: the key to type into the app, and its otpauth URI.
     pub secret: String,
     pub uri: String,
+    /// The otpauth URI as a QR code: an inline SVG drawn by the server (no outside service).
+    pub qr_svg: String,
     pub recovery_codes: Vec<String>,
+    /// The recovery codes as a text file, for the Download link (`data:` URL).
+    pub recovery_download: String,
     pub problem: Option<Problem>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plural_forms() {
+        assert_eq!(plural(1, "warning"), "1 warning");
+        assert_eq!(plural(2, "warning"), "2 warnings");
+        assert_eq!(plural(0, "step"), "0 steps");
+        assert_eq!(plural(1, "repository"), "1 repository");
+        assert_eq!(plural(3, "repository"), "3 repositories");
+        assert_eq!(plural(2, "day"), "2 days");
+    }
+
+    #[test]
+    fn sentences_start_with_a_capital_but_identifiers_are_kept() {
+        assert_eq!(sentence("wrong username or password"), "Wrong username or password");
+        assert_eq!(sentence("credential \"ci\" expires in 5 days"), "Credential \"ci\" expires in 5 days");
+        assert_eq!(sentence("plain HTTP: the token travels unencrypted"), "Plain HTTP: the token travels unencrypted");
+        assert_eq!(sentence("Already capital"), "Already capital");
+        assert_eq!(sentence("read:repository:bitbucket is missing"), "read:repository:bitbucket is missing");
+        assert_eq!(sentence("https://example.com is down"), "https://example.com is down");
+        assert_eq!(sentence("git_discovery failed"), "git_discovery failed");
+        assert_eq!(sentence(""), "");
+    }
+
+    fn step(name: berth_core::StepName, status: berth_core::StepStatus) -> Step {
+        Step {
+            step: name,
+            status,
+            code: berth_core::Code::Ok,
+            message: String::new(),
+            remedy: String::new(),
+            duration_ms: 0,
+            details: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn findings_read_as_sentences_but_a_passing_value_is_kept() {
+        use berth_core::{StepName as N, StepStatus as S};
+        let mut pass = step(N::DefaultBranch, S::Pass);
+        pass.message = "trunk (the remote's default)".into();
+        assert_eq!(StepView::from(&pass).message, "trunk (the remote's default)");
+        let mut fail = step(N::DefaultBranch, S::Fail);
+        fail.message = "branch \"main\" does not exist on the remote".into();
+        fail.remedy = "press Refresh and pick a branch".into();
+        let v = StepView::from(&fail);
+        assert_eq!(v.message, "Branch \"main\" does not exist on the remote");
+        assert_eq!(v.remedy, "Press Refresh and pick a branch");
+    }
+
+    #[test]
+    fn steps_put_failures_first_and_fold_the_rest() {
+        use berth_core::{StepName as N, StepStatus as S};
+        let list = [
+            step(N::Url, S::Pass),
+            step(N::Dns, S::Warn),
+            step(N::Connect, S::Pass),
+            step(N::GitDiscovery, S::Fail),
+            step(N::Branches, S::Skip),
+        ];
+        let v = steps(&list);
+        let names = |l: &[StepView]| l.iter().map(|s| s.step.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&v.shown), ["git_discovery", "dns"]);
+        assert_eq!(names(&v.passed), ["url", "connect"]);
+        assert_eq!(names(&v.skipped), ["branches"]);
+        assert_eq!(v.passed_summary(), "2 steps passed");
+        assert_eq!(v.skipped_summary(), "1 step not run");
+        assert_eq!(v.all().count(), 5);
+    }
 }

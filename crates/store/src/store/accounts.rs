@@ -473,20 +473,64 @@ impl Store {
         })
     }
 
-    /// Audit entries newest first, older than id `before` when given.
-    pub async fn list_audit(&self, before: Option<Id>, limit: i64) -> Result<Vec<AuditRow>> {
+    /// Audit entries newest first that match `filter`, older than id `before` when given. One
+    /// query text for both databases: an unset filter binds NULL and matches every row, and
+    /// substrings are matched with `LOWER(..) LIKE` (case-sensitive on PostgreSQL otherwise).
+    pub async fn search_audit(&self, filter: &AuditFilter, before: Option<Id>, limit: i64) -> Result<Vec<AuditRow>> {
+        let like = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
+        let (actor, target) = (like(&filter.actor), like(&filter.target));
+        let action = filter.action.as_deref().map(str::trim).filter(|s| !s.is_empty());
         on_pool!(&self.db, |pool| {
             let rows = sqlx::query(
                 "SELECT id, at, actor_id, actor, action, target_kind, target_id, target_name, detail, remote_addr, outcome FROM audit_log \
-                 WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+                 WHERE ($1 IS NULL OR id < $1) \
+                   AND ($2 IS NULL OR LOWER(actor) LIKE $2 ESCAPE '\\') \
+                   AND ($3 IS NULL OR action = $3) \
+                   AND ($4 IS NULL OR LOWER(target_kind || ' ' || target_name) LIKE $4 ESCAPE '\\') \
+                   AND ($5 IS NULL OR at >= $5) \
+                   AND ($6 IS NULL OR at < $6) \
+                 ORDER BY id DESC LIMIT $7",
             )
             .bind(before)
+            .bind(&actor)
+            .bind(action)
+            .bind(&target)
+            .bind(filter.from)
+            .bind(filter.until)
             .bind(limit.clamp(1, 1000))
             .fetch_all(pool)
             .await?;
             rows.iter().map(audit_from_row).collect()
         })
     }
+
+    /// Every action the audit log holds, in order: the choices of the audit page's filter.
+    pub async fn audit_actions(&self) -> Result<Vec<String>> {
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query("SELECT DISTINCT action FROM audit_log ORDER BY action").fetch_all(pool).await?;
+            rows.iter().map(|r| r.str("action")).collect()
+        })
+    }
+
+    /// Audit entries newest first, older than id `before` when given.
+    pub async fn list_audit(&self, before: Option<Id>, limit: i64) -> Result<Vec<AuditRow>> {
+        self.search_audit(&AuditFilter::default(), before, limit).await
+    }
+}
+
+/// A case-insensitive `LIKE` pattern matching `needle` anywhere, its own `%`, `_` and `\` taken
+/// literally (the queries say `ESCAPE '\'`).
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 /// The changes of a user that must leave at least one administrator.

@@ -91,6 +91,18 @@ pub struct NewAudit {
     pub outcome: String,
 }
 
+/// Which audit entries to read: every field that is set must match. `actor` and `target` are
+/// case-insensitive substrings (the target of "repository app" is matched on both words);
+/// `action` is exact; the time range is `from <= at < until`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// A stored audit entry: what was written, with its id and time.
 #[derive(Debug, Clone)]
 pub struct AuditRow {

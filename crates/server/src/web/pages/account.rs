@@ -104,7 +104,9 @@ async fn totp_view(st: &AppState, wu: &WebUser) -> Result<TotpPage, crate::servi
         required: accounts::second_factor(st, &wu.cu).await?.required,
         secret: String::new(),
         uri: String::new(),
+        qr_svg: String::new(),
         recovery_codes: Vec::new(),
+        recovery_download: String::new(),
         problem: None,
     })
 }
@@ -123,6 +125,40 @@ fn show_secret(page: &mut TotpPage, user: &str, secret: &SecretString) {
         .collect::<Vec<_>>()
         .join(" ");
     page.uri = auth::totp::otpauth_uri("Berth", user, secret);
+    page.qr_svg = qr_svg(&page.uri);
+}
+
+/// `data` as a QR code in inline SVG, labelled for screen readers; empty if it cannot be
+/// encoded (the setup key beside it still works).
+fn qr_svg(data: &str) -> String {
+    use qrcode::render::svg;
+    let Ok(code) = qrcode::QrCode::new(data.as_bytes()) else { return String::new() };
+    let drawn = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    // The renderer writes a standalone XML document; inside HTML only the <svg> element belongs.
+    match drawn.find("<svg") {
+        Some(at) => drawn[at..].replacen(
+            "<svg",
+            "<svg role=\"img\" aria-label=\"QR code of the setup key for your authenticator app\"",
+            1,
+        ),
+        None => String::new(),
+    }
+}
+
+/// The recovery codes as a `data:` URL of a text file, one code a line.
+fn recovery_file(codes: &[String]) -> String {
+    let text = format!(
+        "Berth recovery codes. Each signs you in once, in place of a code from your authenticator app.\n\n{}\n",
+        codes.join("\n")
+    );
+    let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    // form_urlencoded writes spaces as '+', which a data: URL would keep literally.
+    format!("data:text/plain;charset=utf-8,{}", encoded.replace('+', "%20"))
 }
 
 pub async fn totp_start(State(st): State<AppState>, p: Posted) -> WebResult {
@@ -145,13 +181,14 @@ pub async fn totp_confirm(State(st): State<AppState>, p: Posted) -> WebResult {
             show_secret(&mut page, &wu.cu.user.username, &secret);
             page.problem = Some(Problem {
                 message: "That code does not match.".into(),
-                remedy: "check that the phone's clock is right and enter the code currently shown".into(),
+                remedy: "Check that the phone's clock is right and enter the code currently shown.".into(),
                 ..Problem::default()
             });
             Ok(super::render(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
         TotpConfirm::Enabled { recovery_codes } => {
             page.enabled = true;
+            page.recovery_download = recovery_file(&recovery_codes);
             page.recovery_codes = recovery_codes;
             ok(&page)
         }

@@ -10,7 +10,7 @@ use crate::web::{FormData, Posted, WebResult, WebUser};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use berth_core::credential::{self, FULL_SCOPES, REGISTRATION_SCOPES};
-use berth_core::CredentialKind;
+use berth_core::{Code, CredentialKind};
 use berth_proto::{
     Credential, CredentialCreate, CredentialUpdate, CredentialVerify, ScopeNeed, Verification, VerificationStatus,
 };
@@ -162,6 +162,26 @@ const KINDS: [CredentialKind; 4] = [
     CredentialKind::BitbucketAppPassword,
 ];
 
+/// The scope Bitbucket's `GET /2.0/user` needs to say who a token belongs to. The product
+/// page does not list it; the form offers it as optional.
+const USER_SCOPE: &str = "read:user:bitbucket";
+
+/// The scope checklist of Create Credential and of a credential's edit form: the product page's
+/// scopes, the optional user scope, then any other scope stored (so an edit drops none unseen).
+fn scope_boxes(chosen: &[String]) -> Vec<ScopeBox> {
+    let offered = FULL_SCOPES.iter().copied().chain([USER_SCOPE]);
+    let others = chosen.iter().map(String::as_str).filter(|c| *c != USER_SCOPE && !FULL_SCOPES.contains(c));
+    offered
+        .chain(others)
+        .map(|s| ScopeBox {
+            name: s.to_owned(),
+            checked: chosen.iter().any(|c| c == s),
+            required: REGISTRATION_SCOPES.contains(&s),
+            optional: s == USER_SCOPE,
+        })
+        .collect()
+}
+
 fn credential_new_page(st: &AppState, wu: &WebUser, form: Option<&FormData>) -> CredentialNewPage {
     let get = |k: &str| form.map(|f| f.get(k)).unwrap_or_default();
     let kind = form.and_then(|f| CredentialKind::parse(&f.get("kind"))).unwrap_or(CredentialKind::BitbucketApiToken);
@@ -177,19 +197,45 @@ fn credential_new_page(st: &AppState, wu: &WebUser, form: Option<&FormData>) -> 
         username: get("username"),
         email: get("email"),
         expires_on: get("expires_on"),
-        scopes: FULL_SCOPES
-            .iter()
-            .map(|s| ScopeBox {
-                name: (*s).into(),
-                checked: chosen.iter().any(|c| c == s),
-                required: REGISTRATION_SCOPES.contains(s),
-            })
-            .collect(),
+        scopes: scope_boxes(&chosen),
         problem: None,
+        field: "",
         retired_on: credential::APP_PASSWORDS_RETIRED_ON.into(),
         app_password_selected: kind == CredentialKind::BitbucketAppPassword,
         hosts: host_choices(st, &get("host")),
         wanted: st.config.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
+    }
+}
+
+/// Create Credential shows a refusal beside the field at fault when one is (the form's script
+/// keeps the typed token, which the server never echoes back).
+impl FormPage for CredentialNewPage {
+    fn show_problem(&mut self, problem: Problem) {
+        self.field = match problem.code.as_str() {
+            "name_taken" => "name",
+            "app_password_retired" if self.app_password_selected => "kind",
+            "app_password_retired" => "secret",
+            _ => self.field,
+        };
+        self.problem = Some(problem);
+    }
+}
+
+/// The field the core's credential rules blame for `form`, the same rules the use case ran.
+fn rule_field(form: &FormData) -> &'static str {
+    let Some(kind) = CredentialKind::parse(&form.get("kind")) else { return "kind" };
+    let (username, email, scopes) = (form.opt("username"), form.opt("email"), form.all("scopes"));
+    let rules = credential::CredentialRules {
+        name: &form.get("name"),
+        username: username.as_deref(),
+        email: email.as_deref(),
+        scopes: &scopes,
+        secret_len: form.get("secret").len(),
+    };
+    // The scope list has no single element to mark: its refusal stays in the box above the form.
+    match rules.validate(kind) {
+        Err(e) if e.field != "scopes" => e.field,
+        _ => "",
     }
 }
 
@@ -210,7 +256,7 @@ fn parse_date(s: Option<String>) -> Result<Option<NaiveDate>, ApiError> {
 pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResult {
     let wu = &p.user;
     wu.cu.require(Action::CreateCredential).map_err(fail(wu))?;
-    let page = credential_new_page(&st, wu, Some(&p.form));
+    let mut page = credential_new_page(&st, wu, Some(&p.form));
     let req = (|| -> Result<CredentialCreate, ApiError> {
         let kind = CredentialKind::parse(&p.form.get("kind"))
             .ok_or_else(|| ApiError::invalid("choose a Credential Type", "pick one from the list"))?;
@@ -239,7 +285,14 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
                 enc(&verdict)
             )))
         }
-        Err(e) => form_error(wu, e, async { Ok::<_, ApiError>(page) }).await,
+        Err(e) => {
+            page.field = match e.code {
+                Code::InvalidInput if parse_date(p.form.opt("expires_on")).is_err() => "expires_on",
+                Code::InvalidInput => rule_field(&p.form),
+                _ => "",
+            };
+            form_error(wu, e, async { Ok::<_, ApiError>(page) }).await
+        }
     }
 }
 
@@ -254,6 +307,8 @@ async fn credential_page(st: &AppState, wu: &WebUser, id: i64) -> Result<Credent
         can_edit: wu.cu.may(Action::UpdateCredential),
         can_delete: wu.cu.may(Action::DeleteCredential),
         can_test: wu.cu.may(Action::UseCredential),
+        kind: c.kind.as_str().to_owned(),
+        scopes: scope_boxes(&c.scopes),
         rechecks: Vec::new(),
         rechecked: false,
         problem: None,
@@ -278,22 +333,27 @@ pub async fn credential_token(State(st): State<AppState>, Path(id): Path<i64>, p
     match credentials::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok((_, rechecks)) => {
             let mut page = credential_page(&st, wu, id).await.map_err(fail(wu))?;
-            let failed = rechecks.iter().filter(|r| !r.check.ok).count();
-            page.l = flash(
-                std::mem::take(&mut page.l),
-                if failed == 0 { "ok" } else { "error" },
-                format!("Token replaced. {} repositories re-checked, {failed} failed.", rechecks.len()),
-            );
             page.rechecked = true;
             page.rechecks = rechecks
                 .into_iter()
-                .map(|r| RecheckRow {
-                    id: r.repository.id,
-                    name: r.repository.name,
-                    ok: r.check.ok,
-                    steps: steps(&r.check.checks),
+                .map(|r| {
+                    let warned = r.check.checks.iter().any(|s| s.status == berth_core::StepStatus::Warn);
+                    let (status, status_label) = match (r.check.ok, warned) {
+                        (false, _) => ("fail", "failed"),
+                        (true, true) => ("warn", "passed with warnings"),
+                        (true, false) => ("pass", "passed"),
+                    };
+                    RecheckRow {
+                        id: r.repository.id,
+                        name: r.repository.name,
+                        status,
+                        status_label,
+                        steps: steps(&r.check.checks),
+                    }
                 })
                 .collect();
+            let (kind, text) = recheck_banner(&page.rechecks);
+            page.l = flash(std::mem::take(&mut page.l), kind, text);
             ok(&page)
         }
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
@@ -301,22 +361,45 @@ pub async fn credential_token(State(st): State<AppState>, Path(id): Path<i64>, p
     }
 }
 
+/// "Token replaced. 2 repositories re-checked: 1 passed, 1 with warnings." Every outcome is
+/// counted, so a warning is never reported as a plain pass.
+fn recheck_banner(rows: &[RecheckRow]) -> (&'static str, String) {
+    let n = |status: &str| rows.iter().filter(|r| r.status == status).count();
+    let (passed, warned, failed) = (n("pass"), n("warn"), n("fail"));
+    let total = plural(i64::try_from(rows.len()).unwrap_or(i64::MAX), "repository");
+    if rows.is_empty() {
+        return ("ok", "Token replaced. No repository uses this credential yet.".to_owned());
+    }
+    let mut parts = Vec::new();
+    if passed > 0 {
+        parts.push(format!("{passed} passed"));
+    }
+    if warned > 0 {
+        parts.push(format!("{warned} with warnings"));
+    }
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    let kind = if failed > 0 {
+        "error"
+    } else if warned > 0 {
+        "warn"
+    } else {
+        "ok"
+    };
+    (kind, format!("Token replaced. {total} re-checked: {}.", parts.join(", ")))
+}
+
 pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
     let wu = &p.user;
-    let scopes: Vec<String> = p
-        .form
-        .get("scopes_text")
-        .split([' ', ',', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    // The checklist is only on an API token's form; without it the scopes stay as they are.
+    let scopes = (p.form.get("scopes_shown") == "1").then(|| p.form.all("scopes"));
     let req = CredentialUpdate {
         name: p.form.opt("name"),
         username: Some(p.form.opt("username")),
         email: Some(p.form.opt("email")),
         expires_on: Some(parse_date(p.form.opt("expires_on")).map_err(fail(wu))?),
-        scopes: Some(scopes),
+        scopes,
         secret: None,
         host: None,
     };

@@ -102,7 +102,7 @@ macro_rules! form_pages {
     )*};
 }
 
-form_pages!(AccountPage, TotpPage, UsersPage, CredentialNewPage, CredentialPage);
+form_pages!(AccountPage, TotpPage, UsersPage, CredentialPage);
 
 /// Re-renders a form page with the error its use case answered: the page (built by `page`, only
 /// when needed) shows the problem, under the error's status. A refusal of the role is the "Not

@@ -3,7 +3,7 @@
 use super::*;
 use crate::auth::{self, Action, CurrentUser};
 use crate::error::ApiError;
-use crate::service::{checks, credentials, repositories};
+use crate::service::{checks, credentials, repositories, Conflict};
 use crate::state::AppState;
 use crate::web::views::*;
 use crate::web::{csrf_refused, FormData, Posted, WebResult, WebUser};
@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::{Code, StepName, StepStatus};
+use berth_core::{Code, Step, StepName, StepStatus, UrlError};
 use berth_proto::{Credential, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, StoredCheck};
 
 /// The badge class and label of a repository's or a check's status.
@@ -56,7 +56,7 @@ fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
         id: r.id,
         name: r.name.clone(),
         clone_url: r.clone_url.clone(),
-        provider: r.provider.to_string(),
+        provider: provider_label(r.provider).to_owned(),
         default_branch: r.default_branch.clone(),
         credential: r.credential.name.clone(),
         credential_id: r.credential.id,
@@ -112,12 +112,95 @@ fn steps_summary(list: &[berth_core::Step]) -> String {
     out
 }
 
+/// The banner after a check, saying its real outcome: `done` alone ("Registered app.") only
+/// when every step passed; "…, with 2 warnings: …" naming what warned; otherwise where it
+/// failed (`failed` is the subject: "The check failed at …"). Returns the flash kind and text.
+pub(crate) fn outcome_banner(done: &str, failed: &str, steps: &[Step]) -> (&'static str, String) {
+    // A message quoted inside the banner loses its final stop: the banner ends with its own.
+    let short = |s: &Step| s.message.trim_end_matches(['.', ' ']).to_owned();
+    if let Some(s) = steps.iter().find(|s| s.status == StepStatus::Fail) {
+        return ("error", format!("{failed} failed at {}: {}. See the steps below.", s.step.title(), short(s)));
+    }
+    let warned: Vec<String> = steps.iter().filter(|s| s.status == StepStatus::Warn).map(short).collect();
+    if warned.is_empty() {
+        return ("ok", format!("{done}."));
+    }
+    let n = plural(i64::try_from(warned.len()).unwrap_or(i64::MAX), "warning");
+    ("warn", format!("{done}, with {n}: {}.", warned.join("; ")))
+}
+
+/// The Register form's field each refusal code is about.
+const CODE_FIELDS: &[(&str, &str)] = &[
+    ("name_taken", "name"),
+    ("unsupported_vcs", "vcs"),
+    ("invalid_url", "clone_url"),
+    ("secret_in_url", "clone_url"),
+    ("ssh_not_supported", "clone_url"),
+    ("already_registered", "clone_url"),
+    ("dns_failed", "clone_url"),
+    ("connect_failed", "clone_url"),
+    ("tls_failed", "clone_url"),
+    ("destination_forbidden", "clone_url"),
+    ("repository_moved", "clone_url"),
+    ("not_a_git_server", "clone_url"),
+    ("repository_not_found_or_no_access", "clone_url"),
+    ("auth_failed", "credential"),
+    ("token_expired", "credential"),
+    ("app_password_retired", "credential"),
+    ("credential_not_found", "credential"),
+    ("access_denied", "credential"),
+    ("branch_not_found", "default_branch"),
+    ("no_default_branch", "default_branch"),
+    ("empty_repository", "default_branch"),
+];
+
+/// The field a failed step is about whatever its code; other steps go by their code, and the
+/// Clone URL when the code names no field.
+const STEP_FIELDS: &[(&str, &str)] = &[
+    ("url", "clone_url"),
+    ("credential", "credential"),
+    ("api_credential", "credential"),
+    ("api_scopes", "credential"),
+    ("branches", "default_branch"),
+    ("default_branch", "default_branch"),
+];
+
+fn lookup(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, f)| *f)
+}
+
+/// Which field of the Register form a refusal is about: the failing step's field when a check
+/// ran, else the one the code names. Empty when no single field is at fault.
+fn field_at_fault(p: &Problem) -> &'static str {
+    if let Some(s) = p.steps.shown.iter().find(|s| s.status == "fail") {
+        return lookup(STEP_FIELDS, &s.step).or_else(|| lookup(CODE_FIELDS, &s.code)).unwrap_or("clone_url");
+    }
+    match lookup(CODE_FIELDS, &p.code) {
+        Some(f) => f,
+        // The name's own validation answers `invalid_input`; other invalid input is not the name's.
+        None if p.code == "invalid_input" && p.message.contains("name") => "name",
+        None => "",
+    }
+}
+
+/// The same tables for the page's script, which marks the field a failed Refresh is about:
+/// `{"steps": {step: field}, "codes": {code: field}}`.
+fn field_tables() -> String {
+    let map = |t: &[(&str, &str)]| -> serde_json::Map<String, serde_json::Value> {
+        t.iter().map(|(k, f)| ((*k).to_owned(), (*f).into())).collect()
+    };
+    serde_json::json!({ "steps": map(STEP_FIELDS), "codes": map(CODE_FIELDS) }).to_string()
+}
+
 pub async fn repos(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
     let list = repositories::list(&st, &wu.cu, None, 0).await.map_err(fail(&wu))?;
     let mut l = layout(&wu, "VC Repos", "repos");
     if let Some(id) = q.0.get("registered").and_then(|v| v.parse::<i64>().ok()) {
-        if let Some(r) = list.iter().find(|r| r.id == id) {
-            l = flash(l, "ok", format!("Registered {}: every check passed.", r.name));
+        // The list carries no steps: the banner reads the registration's own check.
+        if let Ok(r) = repositories::show(&st, &wu.cu, id).await {
+            let steps = r.last_check.as_ref().map(|c| c.checks.as_slice()).unwrap_or_default();
+            let (kind, text) = outcome_banner(&format!("Registered {}", r.name), "Registration", steps);
+            l = flash(l, kind, text);
         }
     } else if let Some(name) = q.0.get("deleted") {
         l = flash(l, "ok", format!("Deleted {name}."));
@@ -187,8 +270,13 @@ async fn register_page(
         refresh_note: String::new(),
         branch_options: Vec::new(),
         problem: None,
-        refresh_steps: Vec::new(),
+        field: "",
+        field_message: String::new(),
+        field_code: String::new(),
+        existing: None,
+        refresh_steps: StepsView::default(),
         step_titles: step_titles(),
+        field_tables: field_tables(),
     })
 }
 
@@ -205,12 +293,20 @@ fn step_titles() -> String {
     serde_json::Value::Object(titles).to_string()
 }
 
-/// A URL refused for carrying a password is not echoed back into the page.
+/// A refusal is shown beside the field at fault (which is marked), and a failed check's steps
+/// where Refresh shows them. A URL refused for carrying a password is not echoed back.
 impl FormPage for RegisterPage {
     fn show_problem(&mut self, problem: Problem) {
         if problem.code == Code::SecretInUrl.as_str() {
             self.clone_url.clear();
         }
+        self.field = field_at_fault(&problem);
+        let stop = |t: &str| format!("{}.", t.trim_end_matches(['.', ' ']));
+        (self.field_message, self.field_code) = match problem.steps.shown.iter().find(|s| s.status == "fail") {
+            Some(s) => (format!("{}: {} See the steps below.", s.title, stop(&s.message)), String::new()),
+            None if problem.remedy.is_empty() => (stop(&problem.message), problem.code.clone()),
+            None => (format!("{} {}", stop(&problem.message), stop(&problem.remedy)), problem.code.clone()),
+        };
         self.problem = Some(problem);
     }
 }
@@ -260,10 +356,23 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
         credential: p.form.get("credential").into(),
         default_branch: p.form.opt("default_branch"),
     };
-    match repositories::register(&st, &wu.cu, req).await.map_err(ApiError::from) {
+    match repositories::register(&st, &wu.cu, req).await {
         Ok(r) => Ok(see_other(&format!("/?registered={}", r.id))),
-        Err(e) => form_error(wu, e, async { Ok::<_, ApiError>(page) }).await,
+        Err(e) => register_refused(wu, page, e).await,
     }
+}
+
+/// The form again with why it was refused; `already_registered` links to the repository that
+/// has the URL. A repository deleted while its edit form was open is the "Not found" page.
+async fn register_refused(wu: &WebUser, mut page: RegisterPage, e: crate::service::Error) -> WebResult {
+    if let crate::service::Error::Conflict(Conflict::RepositoryRegistered { id, name, .. }) = &e {
+        page.existing = Some((*id, name.clone()));
+    }
+    let e = ApiError::from(e);
+    if e.status == StatusCode::NOT_FOUND && e.code == Code::RepositoryNotFound {
+        return Err(fail(wu)(e));
+    }
+    form_error(wu, e, async { Ok::<_, ApiError>(page) }).await
 }
 
 /// Refresh from the page's script: the API's answer (`RemoteBranches`, or its error body with
@@ -284,6 +393,57 @@ pub async fn refresh_json(
     }
 }
 
+/// What the Register form's script sends as a URL is pasted or left.
+#[derive(serde::Deserialize)]
+pub struct PastedUrlRequest {
+    pub clone_url: String,
+}
+
+/// The clone URL as pasted, read by the parser registration uses (`berth_core::clone_url`), so
+/// the form can normalise the field and name the host and repository before anything is
+/// checked. Answers 200 either way: `{"ok": true, canonical, provider, provider_label, host,
+/// repository, name, existing}` or `{"ok": false, code, message, remedy}`. A refused URL is
+/// never echoed back (it may carry a password).
+pub async fn clone_url_json(
+    State(st): State<AppState>,
+    wu: WebUser,
+    headers: HeaderMap,
+    Json(req): Json<PastedUrlRequest>,
+) -> Response {
+    let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if wu.csrf.is_empty() || !auth::constant_time_eq(sent, &wu.csrf) {
+        return csrf_refused().into_response();
+    }
+    match repositories::inspect_url(&st, &wu.cu, &req.clone_url).await {
+        Ok(Ok(p)) => Json(serde_json::json!({
+            "ok": true,
+            "canonical": p.url.canonical(),
+            "provider": p.url.provider.as_str(),
+            "provider_label": provider_label(p.url.provider),
+            "host": p.url.host,
+            "repository": p.url.path,
+            "name": p.url.repo_name(),
+            "existing": p.existing.map(|(id, name)| serde_json::json!({
+                "id": id,
+                "name": name,
+                "href": format!("/repositories/{id}"),
+            })),
+        }))
+        .into_response(),
+        Ok(Err(e)) => Json(url_refusal(&e)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn url_refusal(e: &UrlError) -> serde_json::Value {
+    serde_json::json!({
+        "ok": false,
+        "code": e.code().as_str(),
+        "message": sentence(&e.to_string()),
+        "remedy": e.remedy(),
+    })
+}
+
 /// Checks shown per page of a repository's history.
 const HISTORY_PAGE: i64 = 50;
 
@@ -293,18 +453,14 @@ pub async fn repo(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>, 
     let history = checks::history(&st, &wu.cu, id, before, HISTORY_PAGE).await.map_err(fail(&wu))?;
     let mut l = layout(&wu, &r.name, "repos");
     if q.0.contains_key("checked") {
-        let passed = r.last_check.as_ref().is_some_and(|c| c.ok);
-        let warned =
-            r.last_check.as_ref().map_or(0, |c| c.checks.iter().filter(|s| s.status == StepStatus::Warn).count());
-        let text = match (passed, warned) {
-            (false, _) => "Checked: a step failed, see below.".to_owned(),
-            (true, 0) => "Checked: every step passed.".to_owned(),
-            (true, 1) => "Checked: every step passed, 1 with a warning (see below).".to_owned(),
-            (true, n) => format!("Checked: every step passed, {n} with a warning (see below)."),
-        };
-        l = flash(l, if passed { "ok" } else { "error" }, text);
+        let steps = r.last_check.as_ref().map(|c| c.checks.as_slice()).unwrap_or_default();
+        let (kind, text) = outcome_banner("Checked", "The check", steps);
+        l = flash(l, kind, text);
     } else if q.0.contains_key("saved") {
-        l = flash(l, "ok", "Saved after a successful check.");
+        // An edit is saved only after its check passed; the banner still names any warning.
+        let steps = r.last_check.as_ref().map(|c| c.checks.as_slice()).unwrap_or_default();
+        let (kind, text) = outcome_banner("Saved after a successful check", "The check", steps);
+        l = flash(l, kind, text);
     }
     let older = if i64::try_from(history.len()).unwrap_or(i64::MAX) >= HISTORY_PAGE {
         history.last().map(|c| c.id)
@@ -370,9 +526,72 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) ->
         credential: p.form.opt("credential").map(Into::into),
         default_branch: p.form.opt("default_branch"),
     };
-    match repositories::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
+    match repositories::update(&st, &wu.cu, id, req).await {
         Ok(_) => Ok(see_other(&format!("/repositories/{id}?saved=1"))),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Err(fail(wu)(e)),
-        Err(e) => form_error(wu, e, async { Ok::<_, ApiError>(page) }).await,
+        Err(e) => register_refused(wu, page, e).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_core::StepName as N;
+
+    fn step(name: N, status: StepStatus, message: &str) -> Step {
+        Step {
+            step: name,
+            status,
+            code: Code::Ok,
+            message: message.to_owned(),
+            remedy: String::new(),
+            duration_ms: 0,
+            details: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_banner_states_the_real_outcome() {
+        let pass = step(N::Url, StepStatus::Pass, "fine");
+        let warn1 = step(N::GitDiscovery, StepStatus::Warn, "plain HTTP.");
+        let warn2 = step(N::Credential, StepStatus::Warn, "the token expires in 5 days");
+        let failed = step(N::Branches, StepStatus::Fail, "no branch");
+        let all_passed = outcome_banner("Registered app", "Registration", std::slice::from_ref(&pass));
+        assert_eq!(all_passed, ("ok", "Registered app.".to_owned()));
+        let one = outcome_banner("Registered app", "Registration", &[pass.clone(), warn1.clone()]);
+        assert_eq!(one, ("warn", "Registered app, with 1 warning: plain HTTP.".to_owned()));
+        let two = outcome_banner("Checked", "The check", &[warn1.clone(), pass.clone(), warn2]);
+        assert_eq!(
+            two,
+            ("warn", "Checked, with 2 warnings: plain HTTP; the token expires in 5 days.".to_owned())
+        );
+        let (kind, text) = outcome_banner("Checked", "The check", &[pass, warn1, failed]);
+        assert_eq!(kind, "error");
+        assert_eq!(text, "The check failed at Remote branches: no branch. See the steps below.");
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_at_fault() {
+        let by_code = |code: &str, message: &str| Problem {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            ..Problem::default()
+        };
+        assert_eq!(field_at_fault(&by_code("name_taken", "")), "name");
+        assert_eq!(field_at_fault(&by_code("already_registered", "")), "clone_url");
+        assert_eq!(field_at_fault(&by_code("credential_not_found", "")), "credential");
+        assert_eq!(field_at_fault(&by_code("invalid_input", "The repository name must be 1 to 100")), "name");
+        assert_eq!(field_at_fault(&by_code("internal", "")), "");
+        let failed_at = |name: N, code: Code| Problem {
+            code: code.as_str().to_owned(),
+            steps: steps(&[
+                step(N::Url, StepStatus::Pass, ""),
+                Step { code, ..step(name, StepStatus::Fail, "") },
+            ]),
+            ..Problem::default()
+        };
+        assert_eq!(field_at_fault(&failed_at(N::GitDiscovery, Code::AuthFailed)), "credential");
+        assert_eq!(field_at_fault(&failed_at(N::GitDiscovery, Code::RepositoryNotFoundOrNoAccess)), "clone_url");
+        assert_eq!(field_at_fault(&failed_at(N::ApiScopes, Code::AccessDenied)), "credential");
+        assert_eq!(field_at_fault(&failed_at(N::DefaultBranch, Code::BranchNotFound)), "default_branch");
     }
 }
