@@ -35,7 +35,8 @@ impl HostBase {
         if text.chars().count() > MAX_LEN || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(UrlError::Invalid { reason: "is not a host name or base URL".to_owned() });
         }
-        let with_scheme = if text.contains("://") { text.to_owned() } else { format!("https://{text}") };
+        let has_scheme = text.contains("://");
+        let with_scheme = if has_scheme { text.to_owned() } else { format!("https://{text}") };
         let url = url::Url::parse(&with_scheme)
             .map_err(|_| UrlError::Invalid { reason: "is not a host name or base URL".to_owned() })?;
         if !url.password().unwrap_or_default().is_empty() {
@@ -57,6 +58,12 @@ impl HostBase {
         };
         let port = url.port();
         let (provider, api_url) = provider::detect(&host, port, integrations);
+        // `host:port` names no scheme; an integration's REST API URL says which one its host
+        // speaks (plain HTTP on a lab server), else HTTPS.
+        let scheme = match api_url.as_deref() {
+            Some(api) if !has_scheme && api.starts_with("http://") => Scheme::Http,
+            _ => scheme,
+        };
         Ok(HostBase { scheme, host, port, provider, api_url })
     }
 
@@ -110,6 +117,8 @@ mod tests {
         let ctx = HostBase::parse("https://git.example.com:7990/bitbucket", &dc()).unwrap();
         assert_eq!(ctx, d);
         assert_eq!(HostBase::parse("git.internal", &[]).unwrap().provider, Provider::Generic);
+        let lab = Integration { host: "lab:8080".into(), provider: Provider::BitbucketCloud, api_url: Some("http://lab:8080/2.0".into()) };
+        assert_eq!(HostBase::parse("lab:8080", &[lab]).unwrap().canonical(), "http://lab:8080");
     }
 
     #[test]

@@ -616,7 +616,7 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
 }
 
 /// Fails unless the page at the window's current width scrolls only up and down.
-async fn no_sideways_scroll(b: &Browser, what: &str) {
+pub async fn no_sideways_scroll(b: &Browser, what: &str) {
     let widths = b
         .c
         .execute("return [document.scrollingElement.scrollWidth, window.innerWidth]", vec![])

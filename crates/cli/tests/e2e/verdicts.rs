@@ -266,3 +266,59 @@ async fn the_credential_kind_for_unknown_hosts_is_honestly_unverified() {
     assert!(c.verification.remedy.contains("clone URL"), "{:?}", c.verification);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_shows_each_verdict_and_tests_a_credential() {
+    use crate::harness::browser::Browser;
+    let sim = start_sim().await;
+    let want = "[scopes]\nwant = [\"pull_requests\"]\n";
+    let b = Berth::start_with(Options { config_toml: Some(config(&sim, want)), ..Options::default() }).await;
+    let base = b.base.clone();
+    let host = format!("127.0.0.1:{}", sim.cloud_port());
+    let web = Browser::start("verdicts").await;
+    web.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+
+    // Create Credential offers the configured host; the verdict comes right after Save.
+    web.goto(&format!("{base}/credentials/new")).await;
+    let hint = web.text("fieldset.scopes p.hint").await;
+    assert!(hint.contains("also wants: pull requests"), "the form says what this deployment wants: {hint}");
+    web.fill("#cred_name", "web-wrong").await;
+    web.fill("#email", "jo@example.com").await;
+    web.fill("#username", "jo").await;
+    web.fill("#secret", VERDICT_WRONG_TOKEN).await;
+    web.c
+        .execute(&format!("document.querySelector('#host').value = '{host}';"), vec![])
+        .await
+        .unwrap();
+    web.click("#save_credential").await;
+    web.find("#credentials").await;
+    let flash = web.text("#flash").await;
+    assert!(flash.contains("Saved credential web-wrong") && flash.contains("Verification failed"), "{flash}");
+    let row = web.text("#credentials tr:has(a)").await;
+    assert!(row.contains("Verification failed") && row.contains("auth_failed"), "{row}");
+    web.shot("01-verdict-after-save").await;
+
+    // Fix the token through the API; the Test button shows the new verdict and who the host says it is.
+    let id = b.api.list_credentials().await.unwrap()[0].id;
+    let fixed = CredentialUpdate { secret: Some(SIM_READ_ONLY.into()), ..CredentialUpdate::default() };
+    b.api.update_credential(id, &fixed).await.unwrap();
+    web.goto(&format!("{base}/credentials/{id}")).await;
+    web.click("#test_credential").await;
+    let flash = web.text("#flash").await;
+    // Only read:repository: Berth's job works, pull requests are wanted, so a warning.
+    assert!(flash.contains("with a warning") && flash.contains("pullrequest"), "{flash}");
+    let card = web.text("#verification").await;
+    assert!(card.contains("Verified, with a warning") && card.contains("scope_missing"), "{card}");
+    let gaps = web.text("#scope_gaps").await;
+    assert!(gaps.contains("wanted here") && gaps.contains("not wanted here"), "{gaps}");
+    assert!(web.text("#wanted").await.contains("pull requests"));
+    web.shot_full("02-test-button").await;
+    // A phone: the verification card does not scroll sideways.
+    web.c.set_window_size(390, 844).await.unwrap();
+    web.goto(&format!("{base}/credentials/{id}")).await;
+    crate::ui::no_sideways_scroll(&web, "credential page").await;
+    web.shot_full("03-phone-verification").await;
+    web.close().await;
+    b.stop().await;
+    sim.shutdown().await;
+}

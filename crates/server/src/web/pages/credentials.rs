@@ -101,11 +101,12 @@ fn identity_text(i: &berth_proto::HostIdentity) -> String {
 fn verdict_flash(c: &Credential) -> (&'static str, String) {
     let v = &c.verification;
     let on = v.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
+    let said = v.message.trim_end_matches('.');
     match v.status {
-        VerificationStatus::Ok => ("ok", format!("Verified{on}: {}.", v.message)),
-        VerificationStatus::Warn => ("error", format!("Verified{on}, with a warning: {}.", v.message)),
-        VerificationStatus::Fail => ("error", format!("Verification failed{on}: {}.", v.message)),
-        VerificationStatus::Unverified => ("ok", format!("Not verified: {}.", v.message)),
+        VerificationStatus::Ok => ("ok", format!("Verified{on}: {said}.")),
+        VerificationStatus::Warn => ("warn", format!("Verified{on}, with a warning: {said}.")),
+        VerificationStatus::Fail => ("error", format!("Verification failed{on}: {said}.")),
+        VerificationStatus::Unverified => ("info", format!("Not verified: {said}.")),
     }
 }
 
@@ -129,7 +130,11 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     let mut l = layout(&wu, "Credentials", "credentials");
     if let Some(name) = q.0.get("created") {
         let verdict = q.0.get("verdict").map(|v| format!(" {v}")).unwrap_or_default();
-        let kind = if q.0.get("verdict_kind").is_some_and(|k| k == "error") { "error" } else { "ok" };
+        let kind = match q.0.get("verdict_kind").map(String::as_str) {
+            Some("error") => "error",
+            Some("warn") => "warn",
+            _ => "ok",
+        };
         l = flash(
             l,
             kind,
