@@ -6,9 +6,9 @@
 
 use berth_core::{Check, Code, Step};
 use berth_proto::{
-    ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, Credential, CredentialCreate, CredentialUpdate, CredentialVerify,
-    ErrorBody, Health, Id, LoginRequest, LoginResponse, Me, RemoteBranches, RemoteBranchesRequest, Repository,
-    RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, User, UserCreate, UserUpdate,
+    ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, Credential, CredentialCreate, CredentialUpdate,
+    CredentialVerify, ErrorBody, Health, Id, LoginRequest, LoginResponse, Me, RemoteBranches, RemoteBranchesRequest,
+    Repository, RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, User, UserCreate, UserUpdate,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;

@@ -113,11 +113,18 @@ mod tests {
         assert_eq!(b.api_url.as_deref(), Some("https://api.bitbucket.org/2.0"));
         assert_eq!(HostBase::parse("github.com", &[]).unwrap().canonical(), "https://github.com");
         let d = HostBase::parse("git.example.com:7990", &dc()).unwrap();
-        assert_eq!((d.canonical(), d.provider), ("https://git.example.com:7990".to_owned(), Provider::BitbucketDatacenter));
+        assert_eq!(
+            (d.canonical(), d.provider),
+            ("https://git.example.com:7990".to_owned(), Provider::BitbucketDatacenter)
+        );
         let ctx = HostBase::parse("https://git.example.com:7990/bitbucket", &dc()).unwrap();
         assert_eq!(ctx, d);
         assert_eq!(HostBase::parse("git.internal", &[]).unwrap().provider, Provider::Generic);
-        let lab = Integration { host: "lab:8080".into(), provider: Provider::BitbucketCloud, api_url: Some("http://lab:8080/2.0".into()) };
+        let lab = Integration {
+            host: "lab:8080".into(),
+            provider: Provider::BitbucketCloud,
+            api_url: Some("http://lab:8080/2.0".into()),
+        };
         assert_eq!(HostBase::parse("lab:8080", &[lab]).unwrap().canonical(), "http://lab:8080");
     }
 

@@ -314,8 +314,7 @@ mod tests {
 
     #[test]
     fn write_and_admin_do_not_imply_read() {
-        let a =
-            bitbucket_assessment(&owned(&["write:repository:bitbucket", "admin:repository:bitbucket"]), &[]);
+        let a = bitbucket_assessment(&owned(&["write:repository:bitbucket", "admin:repository:bitbucket"]), &[]);
         assert_eq!(a.missing_needed, vec!["read:repository:bitbucket"]);
         assert!(!a.can_register());
     }

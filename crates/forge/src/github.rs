@@ -197,7 +197,8 @@ fn scopes_step(ev: &Evidence, wanted: &[Capability], report: &mut ForgeReport) -
     let private = report.repository.as_ref().map(|r| r.private);
     let a = scopes::github_assessment(granted, private, wanted);
     report.missing_scopes = a.missing_all().iter().map(|m| (*m).to_owned()).collect();
-    report.blocked_capabilities = a.blocked_wanted.iter().chain(&a.blocked_other).map(|c| c.label().to_owned()).collect();
+    report.blocked_capabilities =
+        a.blocked_wanted.iter().chain(&a.blocked_other).map(|c| c.label().to_owned()).collect();
     let shown = if granted.is_empty() { "no scopes".to_owned() } else { granted.join(", ") };
     if !a.can_register() {
         report.fatal = true;

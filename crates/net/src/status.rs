@@ -72,7 +72,9 @@ pub async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) -> NetErr
                 return NetError::new(
                     stage,
                     Code::RepositoryNotFoundOrNoAccess,
-                    format!("{host} says this credential cannot see the repository, or it does not exist (HTTP {code})."),
+                    format!(
+                        "{host} says this credential cannot see the repository, or it does not exist (HTTP {code})."
+                    ),
                     "Check the workspace and repository name in the clone URL, and that the account or token has at \
                      least read access: the host answers alike for a repository that is missing and one it hides.",
                 )

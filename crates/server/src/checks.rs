@@ -7,10 +7,8 @@
 
 use berth_core::credential::{self, Expiry};
 use berth_core::words::{count, plural};
-use berth_core::{
-    branch_match, Check, CloneUrl, Code, GitIdentity, Scheme, Step, StepName, StepStatus,
-};
 use berth_core::HostBase;
+use berth_core::{branch_match, Check, CloneUrl, Code, GitIdentity, Scheme, Step, StepName, StepStatus};
 use berth_forge::{Forge, HostIdentity};
 use berth_git::{GitAuth, GitClient, GitError, RemoteRefs, Stage};
 use berth_store::CredentialRow;
@@ -370,7 +368,9 @@ fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry)
             format!("{base}; expires in {}", plural(days_left, "day", "days")),
             "create a new token before it expires and update the credential's secret",
         ),
-        Expiry::Valid { days_left } => Step::pass(StepName::Credential, format!("{base}; expires in {}", plural(days_left, "day", "days"))),
+        Expiry::Valid { days_left } => {
+            Step::pass(StepName::Credential, format!("{base}; expires in {}", plural(days_left, "day", "days")))
+        }
         Expiry::Unknown => Step::pass(StepName::Credential, base),
     }
 }
@@ -424,11 +424,10 @@ fn push_failure(
     if e.code == Code::AuthFailed {
         if let Expiry::Expired { days_ago } = expiry {
             step.code = Code::TokenExpired;
-            step.message =
-                format!(
-                    "the host refused the credential, whose stored expiry date passed {} ago",
-                    plural(days_ago, "day", "days")
-                );
+            step.message = format!(
+                "the host refused the credential, whose stored expiry date passed {} ago",
+                plural(days_ago, "day", "days")
+            );
             step.remedy = "create a new token and update the credential's secret".to_owned();
         } else if let GitIdentity::Basic { username } = identity {
             // Bitbucket Cloud takes the email for REST calls but refuses it for Git.
@@ -525,7 +524,6 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option
 
 /// Branch names a `default_branch_missing` step lists.
 const DEFAULT_CHOICES_SHOWN: usize = 20;
-
 
 #[cfg(test)]
 mod tests;

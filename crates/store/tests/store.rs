@@ -7,8 +7,8 @@
 
 use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, Step, StepName};
 use berth_store::{
-    AuditFilter, AuthResult, CredentialPatch, NewAudit, Dialect, Entity, ExistingRepo, NewCheck, NewCredential, NewRepository, Store,
-    StoreError, VaultError,
+    AuditFilter, AuthResult, CredentialPatch, Dialect, Entity, ExistingRepo, NewAudit, NewCheck, NewCredential,
+    NewRepository, Store, StoreError, VaultError,
 };
 use berth_testkit::pg::test_database_url;
 use chrono::{Duration, Utc};
@@ -530,7 +530,9 @@ async fn the_audit_log_is_filtered_and_paged() -> R {
     let f = AuditFilter { action: Some("token.create".into()), ..AuditFilter::default() };
     let tokens = search(f.clone(), None, 100).await?;
     assert_eq!(names(&tokens), ["t4", "t3", "t2", "t1", "t0"], "newest first");
-    assert!(search(AuditFilter { action: Some("token".into()), ..AuditFilter::default() }, None, 100).await?.is_empty());
+    assert!(search(AuditFilter { action: Some("token".into()), ..AuditFilter::default() }, None, 100)
+        .await?
+        .is_empty());
     // Pages of a filtered list.
     let first = search(f.clone(), None, 2).await?;
     assert_eq!(names(&first), ["t4", "t3"]);
@@ -546,7 +548,10 @@ async fn the_audit_log_is_filtered_and_paged() -> R {
     // Time: from <= at < until.
     let now = Utc::now();
     let range = |from, until| AuditFilter { from, until, ..AuditFilter::default() };
-    assert_eq!(search(range(Some(now - Duration::hours(1)), Some(now + Duration::hours(1))), None, 100).await?.len(), 8);
+    assert_eq!(
+        search(range(Some(now - Duration::hours(1)), Some(now + Duration::hours(1))), None, 100).await?.len(),
+        8
+    );
     assert!(search(range(Some(now + Duration::hours(1)), None), None, 100).await?.is_empty());
     assert!(search(range(None, Some(now - Duration::hours(1))), None, 100).await?.is_empty());
     // Filters combine.

@@ -281,8 +281,8 @@ async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
     drop(req);
     let c = result?;
     let verified_now = rotated || req_host_changed;
-    let failed = (verified_now && c.verification.status == VerificationStatus::Fail)
-        || c.rechecked.iter().any(|r| !r.check.ok);
+    let failed =
+        (verified_now && c.verification.status == VerificationStatus::Fail) || c.rechecked.iter().any(|r| !r.check.ok);
     ctx.emit(&c, || {
         let mut out = format!(
             "Updated credential {}{}.\n",
@@ -294,7 +294,10 @@ async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
         }
         for r in &c.rechecked {
             let word = if r.check.ok { "ok" } else { "FAILED" };
-            out.push_str(&format!("Re-checked repository {}: {word}\n", describe(r.repository.id, Some(&r.repository.name))));
+            out.push_str(&format!(
+                "Re-checked repository {}: {word}\n",
+                describe(r.repository.id, Some(&r.repository.name))
+            ));
             if !r.check.ok {
                 out.push_str(&step_table(&r.check.checks));
             }

@@ -218,8 +218,8 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             let s = ctx.client.schedule_all_checks().await?;
             ctx.emit(&s, || {
                 format!(
-                    "{} repositories will be checked in the background; see `berth repo list` or `berth repo history <name>`.\n",
-                    s.scheduled
+                    "{} will be checked in the background; see `berth repo list` or `berth repo history <name>`.\n",
+                    berth_core::words::counted(i64::try_from(s.scheduled).unwrap_or(i64::MAX), "repository")
                 )
             });
             Ok(())

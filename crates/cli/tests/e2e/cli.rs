@@ -266,6 +266,6 @@ async fn cli_shows_status_warnings_and_history_and_checks_all() {
 
     let r = berth(&b, &session, &["repo", "check-all"], None).await;
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stdout.contains("1 repositories will be checked in the background"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 repository will be checked in the background"), "{}", r.stdout);
     b.stop().await;
 }

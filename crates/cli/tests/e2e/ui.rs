@@ -238,13 +238,12 @@ async fn viewer_is_refused_and_two_factor_sign_in_works() {
     // The QR code is drawn by the server, inline: no image from elsewhere.
     let qr = b.find("#totp_qr svg").await;
     assert!(qr.is_displayed().await.unwrap());
-    let drawn: i64 = b
-        .c
-        .execute("return document.querySelectorAll('#totp_qr svg path, #totp_qr svg rect').length", vec![])
-        .await
-        .unwrap()
-        .as_i64()
-        .unwrap();
+    let drawn: i64 =
+        b.c.execute("return document.querySelectorAll('#totp_qr svg path, #totp_qr svg rect').length", vec![])
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap();
     assert!(drawn > 0, "the QR code has modules");
     assert!(!b.c.source().await.unwrap().contains("<img"), "no image is fetched for it");
     b.shot("03-totp-enrol").await;
@@ -344,7 +343,10 @@ async fn branch_typeahead_over_fifty_thousand_branches() {
     b.fill("#default_branch", "branch-0420").await;
     b.until("the typeahead shows matches", "return !document.getElementById('branch_popup').hidden").await;
     assert_eq!(b.text("#branch_count").await, "100 of 50000 branches match.");
-    assert_eq!(b.find("#branch_list li[role=option]").await.attr("aria-setsize").await.unwrap().as_deref(), Some("100"));
+    assert_eq!(
+        b.find("#branch_list li[role=option]").await.attr("aria-setsize").await.unwrap().as_deref(),
+        Some("100")
+    );
     b.shot("03-typeahead-50k").await;
     b.fill("#default_branch", "branch-042017").await;
     b.until("one match", "return document.querySelectorAll('#branch_list li[role=option]').length === 1").await;
@@ -363,7 +365,8 @@ fn percent_decoded(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex =
+            b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
         match (b[i], hex) {
             (b'%', Some(v)) => {
                 out.push(v);
@@ -617,11 +620,8 @@ async fn paused_background_checks_are_shown_with_what_to_do() {
 
 /// Fails unless the page at the window's current width scrolls only up and down.
 pub async fn no_sideways_scroll(b: &Browser, what: &str) {
-    let widths = b
-        .c
-        .execute("return [document.scrollingElement.scrollWidth, window.innerWidth]", vec![])
-        .await
-        .unwrap();
+    let widths =
+        b.c.execute("return [document.scrollingElement.scrollWidth, window.innerWidth]", vec![]).await.unwrap();
     let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
     if scroll > inner {
         // Name the innermost elements that reach past the window's right edge.
@@ -674,7 +674,8 @@ async fn register_form_reads_the_url_marks_the_field_at_fault_and_tells_the_real
     b.fill("#name", "").await;
     let url = berth.git.repo_url("team/app.git");
     paste(&b, "#clone_url", &format!("  git clone {url}/ ")).await;
-    b.until("the URL is read", "return document.getElementById('url_names').textContent.startsWith('Git server')").await;
+    b.until("the URL is read", "return document.getElementById('url_names').textContent.startsWith('Git server')")
+        .await;
     assert_eq!(b.value("#clone_url").await, url);
     // The test server serves repositories under a path of its own.
     let path = url.split_once("://").and_then(|(_, rest)| rest.split_once('/')).unwrap().1;
@@ -730,14 +731,8 @@ async fn register_form_reads_the_url_marks_the_field_at_fault_and_tells_the_real
     assert_eq!(b.find("#flash").await.attr("class").await.unwrap().as_deref(), Some("flash warn"));
     let app = berth.api.list_repositories().await.unwrap().into_iter().find(|r| r.name == "app").unwrap();
     let app = berth.api.get_repository(app.id).await.unwrap();
-    let warned: Vec<_> = app
-        .last_check
-        .as_ref()
-        .unwrap()
-        .checks
-        .iter()
-        .filter(|s| s.status == berth_core::StepStatus::Warn)
-        .collect();
+    let warned: Vec<_> =
+        app.last_check.as_ref().unwrap().checks.iter().filter(|s| s.status == berth_core::StepStatus::Warn).collect();
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(flash.contains(warned[0].message.trim_end_matches('.')), "the warning's own words: {flash}");
     assert!(!b.c.source().await.unwrap().contains("every check passed"));
@@ -887,7 +882,10 @@ async fn audit_page_filters_by_actor_action_target_and_date_and_pages() {
     // Target: kind and name.
     b.goto(&format!("{base}/admin/audit?target=api_token+t10")).await;
     let targets = column(&b, "Target").await;
-    assert_eq!(targets, ["api_token t104", "api_token t103", "api_token t102", "api_token t101", "api_token t100", "api_token t10"]);
+    assert_eq!(
+        targets,
+        ["api_token t104", "api_token t103", "api_token t102", "api_token t101", "api_token t100", "api_token t10"]
+    );
     // Dates, both inclusive.
     let today = chrono::Utc::now().date_naive();
     let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();

@@ -7,7 +7,9 @@ use crate::cli::{berth, login};
 use crate::harness::*;
 use crate::roles::add_user;
 use berth_core::{Capability, Code, CredentialKind, StepName, StepStatus};
-use berth_proto::{CredentialCreate, CredentialUpdate, CredentialVerify, RepositoryCreate, ScopeNeed, VerificationStatus};
+use berth_proto::{
+    CredentialCreate, CredentialUpdate, CredentialVerify, RepositoryCreate, ScopeNeed, VerificationStatus,
+};
 use berth_testkit::sim::{Cred, Host, Perm, RepoSpec, Sim, User, Workspace};
 use berth_testkit::{bare_repo, GitServer, GitServerOptions};
 
@@ -130,7 +132,8 @@ async fn a_credential_is_verified_on_its_host_and_shows_the_result() {
     assert_eq!(r.code, 1, "{}", r.all());
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(v["verification"]["code"], "scope_missing", "{}", r.stdout);
-    let args = ["credential", "add", "--name", "cli-wrong", "--kind", "bitbucket_api_token", "--email", "jo@example.com"];
+    let args =
+        ["credential", "add", "--name", "cli-wrong", "--kind", "bitbucket_api_token", "--email", "jo@example.com"];
     let mut args = args.to_vec();
     args.extend(["--host", host.as_str(), "--secret-stdin"]);
     let r = berth(&b, &session, &args, Some(&format!("{VERDICT_WRONG_TOKEN}\n"))).await;
@@ -286,10 +289,7 @@ async fn the_web_shows_each_verdict_and_tests_a_credential() {
     web.fill("#email", "jo@example.com").await;
     web.fill("#username", "jo").await;
     web.fill("#secret", VERDICT_WRONG_TOKEN).await;
-    web.c
-        .execute(&format!("document.querySelector('#host').value = '{host}';"), vec![])
-        .await
-        .unwrap();
+    web.c.execute(&format!("document.querySelector('#host').value = '{host}';"), vec![]).await.unwrap();
     web.click("#save_credential").await;
     web.find("#credentials").await;
     let flash = web.text("#flash").await;

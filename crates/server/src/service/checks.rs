@@ -119,8 +119,15 @@ pub async fn schedule_all(st: &AppState, u: &CurrentUser) -> Result<Scheduled> {
     u.require(Action::CheckRepository)?;
     let scheduled = st.store.schedule_all_checks(Utc::now()).await?;
     st.instance.wake();
-    u.audit(&st.store, "repository.check_all", "repository", None, "", format!("{scheduled} repositories made due"))
-        .await;
+    u.audit(
+        &st.store,
+        "repository.check_all",
+        "repository",
+        None,
+        "",
+        format!("{} made due", berth_core::words::counted(i64::try_from(scheduled).unwrap_or(i64::MAX), "repository")),
+    )
+    .await;
     Ok(Scheduled { scheduled })
 }
 

@@ -2,17 +2,17 @@
 //! secret; the vault seals it on the way in and only the check pipeline opens it.
 
 use super::checks::recheck;
+use super::verification;
 use super::{Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::credential::{self, CredentialRules, Expiry, ExpiryWarning};
-use berth_core::{Check, CheckReason, Code, CredentialKind};
-use super::verification;
 use berth_core::words::plural;
 use berth_core::{scopes, Capability};
+use berth_core::{Check, CheckReason, Code, CredentialKind};
 use berth_proto::{
-    Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus, RepositoryCheck,
-    RepositoryRef, ScopeGap, ScopeNeed, Warning,
+    Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus,
+    RepositoryCheck, RepositoryRef, ScopeGap, ScopeNeed, Warning,
 };
 use berth_store::{CredentialPatch, CredentialRow, NewCredential, StoreError};
 use chrono::Utc;
@@ -345,7 +345,11 @@ pub async fn update(
             rechecks.push(Recheck { repository: RepositoryRef { id: rid, name: rname }, check });
         }
         let ok = rechecks.iter().filter(|r| r.check.ok).count();
-        changed.push(format!("re-checked {} repositories: {ok} ok, {} failed", rechecks.len(), rechecks.len() - ok));
+        changed.push(format!(
+            "re-checked {}: {ok} ok, {} failed",
+            berth_core::words::count(rechecks.len(), "repository", "repositories"),
+            rechecks.len() - ok
+        ));
     } else {
         // The store made every repository of this credential due; run them now, not at the
         // next poll.
@@ -355,10 +359,8 @@ pub async fn update(
     let row = if rotated || host_changed { verified(st, row, None).await? } else { row };
     u.audit(&st.store, "credential.update", "credential", Some(id), &row.name, changed.join("; ")).await;
     let mut answer = with_usage(st, row).await?;
-    answer.rechecked = rechecks
-        .iter()
-        .map(|r| RepositoryCheck { repository: r.repository.clone(), check: r.check.clone() })
-        .collect();
+    answer.rechecked =
+        rechecks.iter().map(|r| RepositoryCheck { repository: r.repository.clone(), check: r.check.clone() }).collect();
     Ok((answer, rechecks))
 }
 

@@ -176,7 +176,8 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<RepositoryRow> {
             s.remedy = "give the default branch (default_branch) as one of the branches listed".to_owned();
         }
     }
-    let (Some(default_branch), true) = (out.default_branch, out.check.checks.iter().all(|s| s.status != StepStatus::Fail))
+    let (Some(default_branch), true) =
+        (out.default_branch, out.check.checks.iter().all(|s| s.status != StepStatus::Fail))
     else {
         return Err(Error::CheckFailed(out.check.checks));
     };

@@ -37,7 +37,10 @@ fn host_refused(input: &str, e: &UrlError) -> Error {
     let shown: String = input.chars().take(100).collect();
     let (code, message) = match e {
         UrlError::SecretInUrl => (Code::SecretInUrl, "the host contains a password or token".to_owned()),
-        _ => (Code::InvalidUrl, format!("{shown:?} is not a host: give a base URL such as https://bitbucket.org or host:port")),
+        _ => (
+            Code::InvalidUrl,
+            format!("{shown:?} is not a host: give a base URL such as https://bitbucket.org or host:port"),
+        ),
     };
     Error::Invalid(Refusal::new(code, message, e.remedy()))
 }
@@ -70,10 +73,13 @@ pub(crate) fn current(cred: &CredentialRow) -> Verification {
         return v;
     }
     match &cred.host {
-        Some(h) => Verification { host: Some(h.clone()), ..Verification::unverified(
-            format!("not verified on {h} yet"),
-            "verify it (the Test button, or berth credential verify NAME)",
-        ) },
+        Some(h) => Verification {
+            host: Some(h.clone()),
+            ..Verification::unverified(
+                format!("not verified on {h} yet"),
+                "verify it (the Test button, or berth credential verify NAME)",
+            )
+        },
         None => Verification::unverified(
             "not verified: the credential names no host",
             "name the host it is for (such as https://bitbucket.org), or verify it with a repository's clone URL",

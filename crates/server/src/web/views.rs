@@ -171,17 +171,8 @@ fn span(secs: i64) -> String {
     }
 }
 
-/// "1 step", "2 steps".
-pub fn plural(n: i64, unit: &str) -> String {
-    if n == 1 {
-        return format!("1 {unit}");
-    }
-    // "repository" → "repositories", "day" → "days".
-    match unit.strip_suffix('y') {
-        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{n} {stem}ies"),
-        _ => format!("{n} {unit}s"),
-    }
-}
+/// "1 repository", "3 repositories" (the one rule, in `berth_core::words`).
+pub use berth_core::words::counted as plural;
 
 /// Something a person should act on: an expiring token, paused checks.
 pub struct WarningView {

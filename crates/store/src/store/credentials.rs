@@ -140,11 +140,13 @@ impl Store {
             // An edit is the person's answer to a paused or failing credential: its
             // authentication failures were counted afresh above; check every repository that
             // uses it at once.
-            sqlx::query("UPDATE repositories SET next_check_at = $1, due_reason = 'credential' WHERE credential_id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE repositories SET next_check_at = $1, due_reason = 'credential' WHERE credential_id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             if let Some(secret) = patch.secret {
                 let sealed = self.vault.seal(&secret, &(CREDENTIAL_SECRETS.aad)(id))?;
                 write_sealed!(tx, CREDENTIAL_SECRETS, id, &sealed);

@@ -116,10 +116,9 @@ fn host_choices(st: &AppState, chosen: &str) -> Vec<Choice> {
     for i in &st.config.integrations {
         hosts.push((i.host.clone(), format!("{} ({})", i.host, i.provider)));
     }
-    for (h, label) in [
-        ("https://bitbucket.org", "Bitbucket Cloud (bitbucket.org)"),
-        ("https://github.com", "GitHub (github.com)"),
-    ] {
+    for (h, label) in
+        [("https://bitbucket.org", "Bitbucket Cloud (bitbucket.org)"), ("https://github.com", "GitHub (github.com)")]
+    {
         hosts.push((h.to_owned(), label.to_owned()));
     }
     hosts.into_iter().map(|(value, label)| Choice { selected: value == chosen, value, label }).collect()

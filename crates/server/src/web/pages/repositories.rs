@@ -560,10 +560,7 @@ mod tests {
         let one = outcome_banner("Registered app", "Registration", &[pass.clone(), warn1.clone()]);
         assert_eq!(one, ("warn", "Registered app, with 1 warning: plain HTTP.".to_owned()));
         let two = outcome_banner("Checked", "The check", &[warn1.clone(), pass.clone(), warn2]);
-        assert_eq!(
-            two,
-            ("warn", "Checked, with 2 warnings: plain HTTP; the token expires in 5 days.".to_owned())
-        );
+        assert_eq!(two, ("warn", "Checked, with 2 warnings: plain HTTP; the token expires in 5 days.".to_owned()));
         let (kind, text) = outcome_banner("Checked", "The check", &[pass, warn1, failed]);
         assert_eq!(kind, "error");
         assert_eq!(text, "The check failed at Remote branches: no branch. See the steps below.");
@@ -583,10 +580,7 @@ mod tests {
         assert_eq!(field_at_fault(&by_code("internal", "")), "");
         let failed_at = |name: N, code: Code| Problem {
             code: code.as_str().to_owned(),
-            steps: steps(&[
-                step(N::Url, StepStatus::Pass, ""),
-                Step { code, ..step(name, StepStatus::Fail, "") },
-            ]),
+            steps: steps(&[step(N::Url, StepStatus::Pass, ""), Step { code, ..step(name, StepStatus::Fail, "") }]),
             ..Problem::default()
         };
         assert_eq!(field_at_fault(&failed_at(N::GitDiscovery, Code::AuthFailed)), "credential");
