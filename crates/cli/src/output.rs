@@ -413,7 +413,9 @@ pub fn repository_table(list: &[Repository]) -> String {
     let mut out = t.render();
     let flagged = list.iter().filter(|r| !r.warnings.is_empty()).count();
     if flagged > 0 {
-        out.push_str(&format!("\n{flagged} repositories need attention (!): see `berth repo show <name>`.\n"));
+        let (what, verb) = if flagged == 1 { ("1 repository", "needs") } else { ("", "need") };
+        let what = if what.is_empty() { format!("{flagged} repositories") } else { what.to_owned() };
+        out.push_str(&format!("\n{what} {verb} attention (!): see `berth repo show <name>`.\n"));
     }
     out
 }

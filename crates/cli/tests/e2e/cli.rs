@@ -247,7 +247,7 @@ async fn cli_shows_status_warnings_and_history_and_checks_all() {
 
     let r = berth(&b, &session, &["repo", "list"], None).await;
     assert!(r.stdout.contains("STATUS") && r.stdout.contains("warn !"), "{}", r.stdout);
-    assert!(r.stdout.contains("1 repositories need attention"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 repository needs attention"), "{}", r.stdout);
     let r = berth(&b, &session, &["repo", "show", "app"], None).await;
     assert!(r.stdout.contains("expires in 6 days") && r.stdout.contains("token_expires_soon"), "{}", r.stdout);
     assert!(r.stdout.contains("Next check"), "{}", r.stdout);

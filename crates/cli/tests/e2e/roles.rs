@@ -285,7 +285,7 @@ async fn every_change_is_audited_without_secrets() {
         assert_eq!(e.remote_addr.as_deref(), Some("127.0.0.1"), "{e:?}");
     }
     let rot = entries.iter().find(|e| e.action == "credential.update").unwrap();
-    assert!(rot.detail.contains("token replaced; re-checked 1 repositories: 1 ok"), "{rot:?}");
+    assert!(rot.detail.contains("token replaced; re-checked 1 repository: 1 ok"), "{rot:?}");
     // Newest first, pageable.
     let first = entries[0].id;
     let older = b.api.audit(Some(first), Some(2)).await.unwrap();

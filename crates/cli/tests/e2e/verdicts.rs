@@ -297,6 +297,10 @@ async fn the_web_shows_each_verdict_and_tests_a_credential() {
     let row = web.text("#credentials tr:has(a)").await;
     assert!(row.contains("Verification failed") && row.contains("auth_failed"), "{row}");
     web.shot("01-verdict-after-save").await;
+    // Test, from the list: the credential's page with the verdict.
+    web.click("#credentials button[data-test]").await;
+    web.find("#verification").await;
+    assert!(web.text("#flash").await.contains("Verification failed"));
 
     // Fix the token through the API; the Test button shows the new verdict and who the host says it is.
     let id = b.api.list_credentials().await.unwrap()[0].id;

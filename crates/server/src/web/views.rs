@@ -377,6 +377,8 @@ pub struct CredentialsPage {
     pub l: Layout,
     pub creds: Vec<CredentialRow>,
     pub can_create: bool,
+    /// May press Test on a credential (it sends the credential to its host).
+    pub can_test: bool,
     /// How many credentials have their background checks paused.
     pub paused: usize,
 }

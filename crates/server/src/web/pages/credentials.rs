@@ -156,7 +156,8 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     }
     let can_create = wu.cu.may(Action::CreateCredential);
     let paused = list.iter().filter(|c| c.checks_paused_at.is_some()).count();
-    ok(&CredentialsPage { l, creds: list.iter().map(credential_row).collect(), can_create, paused })
+    let can_test = wu.cu.may(Action::UseCredential);
+    ok(&CredentialsPage { l, creds: list.iter().map(credential_row).collect(), can_create, can_test, paused })
 }
 
 const KINDS: [CredentialKind; 4] = [
