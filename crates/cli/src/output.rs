@@ -223,7 +223,7 @@ pub fn credential_detail(c: &Credential) -> String {
     let v = &c.verification;
     pairs.push(("Host", c.host.clone().unwrap_or_default()));
     pairs.push(("Verified", format!("{}: {}", verified_badge(v), v.message)));
-    if let Some(who) = v.identity.as_ref().map(identity) {
+    if let Some(who) = v.identity.as_ref().map(HostIdentity::describe) {
         pairs.push(("Host says", who));
     }
     if let Some(g) = &v.granted_scopes {
@@ -252,17 +252,6 @@ pub fn verified_badge(v: &Verification) -> String {
     }
 }
 
-/// "Jo Doe (jo, jo@example.com)".
-fn identity(i: &HostIdentity) -> String {
-    let name = i.display_name.clone().or_else(|| i.username.clone()).or_else(|| i.email.clone()).unwrap_or_default();
-    let extra: Vec<&str> =
-        [i.username.as_deref(), i.email.as_deref()].into_iter().flatten().filter(|x| *x != name).collect();
-    if extra.is_empty() {
-        name
-    } else {
-        format!("{name} ({})", extra.join(", "))
-    }
-}
 
 /// A verification as a terminal shows it after `add`, `update` and `verify`: the steps that
 /// ran, then one verdict line (and its remedy).

@@ -126,6 +126,21 @@ pub struct HostIdentity {
     pub email: Option<String>,
 }
 
+impl HostIdentity {
+    /// "Jo Doe (jo, jo@example.com)": the name, then the other parts that differ from it.
+    pub fn describe(&self) -> String {
+        let name =
+            self.display_name.clone().or_else(|| self.username.clone()).or_else(|| self.email.clone()).unwrap_or_default();
+        let extra: Vec<&str> =
+            [self.username.as_deref(), self.email.as_deref()].into_iter().flatten().filter(|x| *x != name).collect();
+        if extra.is_empty() {
+            name
+        } else {
+            format!("{name} ({})", extra.join(", "))
+        }
+    }
+}
+
 /// A credential's verification on its host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Verification {
@@ -827,5 +842,17 @@ mod tests {
             assert!(!text.contains("s3cr3t-value"), "{text}");
         }
         assert!(format!("{c:?}").contains("ci"));
+    }
+
+    #[test]
+    fn an_identity_reads_name_first() {
+        let full = HostIdentity {
+            display_name: Some("Jo Doe".into()),
+            username: Some("jo".into()),
+            email: Some("jo@example.com".into()),
+        };
+        assert_eq!(full.describe(), "Jo Doe (jo, jo@example.com)");
+        let login = HostIdentity { username: Some("jo".into()), ..HostIdentity::default() };
+        assert_eq!(login.describe(), "jo");
     }
 }

@@ -86,6 +86,14 @@ pub async fn login(b: &Berth, session: &Path, password: &str) -> Run {
     berth(b, session, &["login", "--username", "admin", "--password-stdin"], Some(&format!("{password}\n"))).await
 }
 
+/// A private home for the CLI's session file, and the administrator logged in there.
+pub async fn signed_in(b: &Berth) -> (tempfile::TempDir, std::path::PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let session = home.path().join("session.json");
+    assert_eq!(login(b, &session, ADMIN_PASSWORD).await.code, 0);
+    (home, session)
+}
+
 /// `berth credential add` of the API token the test Git server accepts, as `ci`, with `extra`
 /// options; the secret from stdin.
 pub async fn add_token(b: &Berth, session: &Path, extra: &[&str]) -> Run {

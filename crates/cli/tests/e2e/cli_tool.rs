@@ -3,7 +3,7 @@
 //! data directory, `repo show` and `repo history --check` with their steps, `auth status`,
 //! terminal wording without the web UI's, and `berth-sim --write-config`.
 
-use crate::cli::{add_token, berth, berth_with, login, Run, With};
+use crate::cli::{add_token, berth, berth_with, login, signed_in, Run, With};
 use crate::harness::*;
 use berth_core::StepName;
 use berth_proto::{ApiTokenCreate, ErrorBody};
@@ -208,9 +208,7 @@ async fn each_class_of_outcome_has_its_exit_code_and_json_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_pipe_ends_the_output_quietly() {
     let b = Berth::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let session = home.path().join("session.json");
-    assert_eq!(login(&b, &session, ADMIN_PASSWORD).await.code, 0);
+    let (_home, session) = signed_in(&b).await;
     assert_eq!(add_token(&b, &session, &[]).await.code, 0);
     b.register("app", "team/app.git", "ci").await;
     // Thousands of branches: far more output than a pipe holds, so the reader is gone while
@@ -333,9 +331,7 @@ async fn admin_refuses_a_data_directory_without_a_database_and_creates_nothing()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repo_show_and_history_check_print_the_steps() {
     let b = Berth::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let session = home.path().join("session.json");
-    assert_eq!(login(&b, &session, ADMIN_PASSWORD).await.code, 0);
+    let (_home, session) = signed_in(&b).await;
     assert_eq!(add_token(&b, &session, &[]).await.code, 0);
     let url = b.git.repo_url("team/app.git");
     let r =
@@ -442,9 +438,7 @@ async fn auth_status_says_who_where_and_until_when() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_output_speaks_cli_not_web() {
     let b = Berth::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let session = home.path().join("session.json");
-    assert_eq!(login(&b, &session, ADMIN_PASSWORD).await.code, 0);
+    let (home, session) = signed_in(&b).await;
     assert_eq!(add_token(&b, &session, &[]).await.code, 0);
     let url = b.git.repo_url("team/app.git");
     let mut said: Vec<Run> = Vec::new();

@@ -3,7 +3,7 @@
 //! fault alike; a dangling HEAD is no default branch; only administrators hear of the network
 //! policy's setting. Through the API and the CLI, against the simulator.
 
-use crate::cli::{berth, login};
+use crate::cli::{berth, signed_in};
 use crate::harness::*;
 use crate::roles::add_user;
 use berth_core::{Capability, Code, CredentialKind, StepName, StepStatus};
@@ -119,9 +119,7 @@ async fn a_credential_is_verified_on_its_host_and_shows_the_result() {
     assert_eq!(status_code(&e), (Some(422), Some(Code::InvalidUrl)), "{e}");
 
     // The CLI: verify exits 0 or 1 with the verdict; add prints it, saves, and exits 1.
-    let home = tempfile::tempdir().unwrap();
-    let session = home.path().join("session.json");
-    assert_eq!(login(&b, &session, ADMIN_PASSWORD).await.code, 0);
+    let (_home, session) = signed_in(&b).await;
     let r = berth(&b, &session, &["credential", "verify", "good"], None).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("verified on") && r.stdout.contains("Jo Doe"), "{}", r.stdout);

@@ -48,7 +48,7 @@ fn credential_row(c: &Credential) -> CredentialRow {
         paused_ago: c.checks_paused_at.map(ago).unwrap_or_default(),
         host: c.host.clone().unwrap_or_default(),
         verification: verification_view(&c.verification),
-        host_identity: c.verification.identity.as_ref().map(identity_text).unwrap_or_default(),
+        host_identity: c.verification.identity.as_ref().map(berth_proto::HostIdentity::describe).unwrap_or_default(),
         wanted: c.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
         scope_gaps: c
             .scope_gaps
@@ -85,17 +85,6 @@ fn verification_view(v: &Verification) -> VerificationView {
     }
 }
 
-/// "Jo Doe (jo, jo@example.com)": as the host said it.
-fn identity_text(i: &berth_proto::HostIdentity) -> String {
-    let name = i.display_name.clone().or_else(|| i.username.clone()).or_else(|| i.email.clone()).unwrap_or_default();
-    let extra: Vec<&str> =
-        [i.username.as_deref(), i.email.as_deref()].into_iter().flatten().filter(|x| *x != name).collect();
-    if extra.is_empty() {
-        name
-    } else {
-        format!("{name} ({})", extra.join(", "))
-    }
-}
 
 /// The flash after a save or a test: the verdict in one sentence.
 fn verdict_flash(c: &Credential) -> (&'static str, String) {
