@@ -40,6 +40,8 @@ struct Evidence {
     repository_read: bool,
     /// Set by the credential step when the credential is an access token (no user behind it).
     token_label: Option<&'static str>,
+    /// Bitbucket refused a request for lack of `read:repository:bitbucket` (a scope error).
+    repository_read_refused: bool,
 }
 
 impl Evidence {
@@ -99,12 +101,40 @@ pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut F
     let repo_step = match repo_path.map(|p| split_repo(p, StepName::ApiRepository)) {
         Some(Ok((ws, slug))) => Some(repository_step(s, &ws, &slug, &mut ev, report).await),
         Some(Err(step)) => Some(step),
-        None => None,
+        None => {
+            repository_read_probe(s, &mut ev).await;
+            None
+        }
     };
     let scopes = scopes_step(s, &ev, report);
     report.push(scopes);
     if let Some(step) = repo_step {
         report.push(step);
+    }
+}
+
+/// Without a repository, whether the token may read repositories at all: one request to
+/// `GET /repositories?role=member`, which needs `read:repository:bitbucket` (the Cloud spec's
+/// `x-atlassian-oauth2-scopes`) and answers a scope error without it. Bitbucket does not report
+/// API-token scopes any other way. Access tokens are judged by their own header; other answers
+/// (a rate limit, an outage) leave the evidence as it was.
+async fn repository_read_probe(s: &Session<'_>, ev: &mut Evidence) {
+    if access_token_label(s, ev).is_some() {
+        return;
+    }
+    let mut url = s.url(&["repositories"]);
+    url.set_query(Some("role=member&pagelen=1&fields=values.full_name"));
+    let Ok(resp) = s.get(url, &headers()).await else { return };
+    ev.observe(&resp);
+    match resp.status {
+        200 => ev.repository_read = true,
+        400 | 403 => {
+            if let Some(err) = parse::cloud_error(&resp.body).filter(CloudError::is_scope_error) {
+                ev.observe_error(&err);
+                ev.repository_read_refused = true;
+            }
+        }
+        _ => {}
     }
 }
 

@@ -42,26 +42,57 @@ pub(super) fn scopes_step(s: &Session<'_>, ev: &Evidence, report: &mut ForgeRepo
         (g.clone(), Source::ErrorBody)
     } else if !s.cred.declared_scopes.is_empty() {
         (s.cred.declared_scopes.to_vec(), Source::Recorded)
-    } else {
-        return Step::pass(
+    } else if ev.repository_read_refused {
+        // A scope error without the granted list still says what was required.
+        report.fatal = true;
+        report.missing_scopes = REGISTRATION_SCOPES.iter().map(|m| (*m).to_owned()).collect();
+        return Step::fail(
             step,
+            Code::ScopeMissing,
+            format!(
+                "Bitbucket refused to list repositories: the token lacks {}, which Berth needs for {}",
+                REGISTRATION_SCOPES.join(", "),
+                scopes::BERTH_NEEDS_FOR
+            ),
+            create_token_remedy(),
+        );
+    } else {
+        let said = if ev.repository_read {
+            "the token may read repositories, which is what Berth needs (Bitbucket answered a repository request)"
+        } else {
             "Bitbucket does not report API-token scopes and none were recorded with the credential; the repository \
-             request checks read:repository:bitbucket",
-        )
-        .with_details(vec![
-            "record the token's scopes with the credential to have the capabilities this deployment wants checked"
-                .to_owned(),
-        ]);
+             request checks read:repository:bitbucket"
+        };
+        // Only scopes that matter are worth recording: what this deployment wants on top.
+        let details = if s.forge.wanted.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "Bitbucket does not report the other scopes: record them with the credential to have {} checked",
+                scopes::labels(&s.forge.wanted)
+            )]
+        };
+        return Step::pass(step, said).with_details(details);
     };
     if source != Source::Recorded {
         report.granted_scopes = Some(granted.clone());
     }
     let note = match source {
+        _ if ev.repository_read_refused => " (Bitbucket refused to list repositories for it)",
         Source::Header => " (as Bitbucket reported them)",
         Source::ErrorBody => " (from Bitbucket's scope error)",
         Source::Recorded => " (as you recorded them; Bitbucket does not report API-token scopes)",
     };
     let mut a = scopes::bitbucket_assessment(&granted, &s.forge.wanted);
+    // The host refused a repository request for a missing scope: whatever the evidence above
+    // says, Berth's own scope is missing.
+    if ev.repository_read_refused {
+        for needed in REGISTRATION_SCOPES {
+            if !a.missing_needed.contains(needed) {
+                a.missing_needed.push(needed);
+            }
+        }
+    }
     if !a.can_register() && source == Source::Recorded && ev.repository_read {
         // The repository answered, so the token has read:repository whatever the record says.
         let missing = std::mem::take(&mut a.missing_needed);

@@ -393,3 +393,34 @@ async fn cloud_verify_runs_credential_and_scopes_without_a_repository() {
     assert!(mock.hit("/2.0/repositories/ws/repo").is_none(), "no repository request");
     assert_eq!(r.identity.and_then(|i| i.username).as_deref(), Some("jo"));
 }
+
+#[tokio::test]
+async fn cloud_verify_asks_whether_the_token_may_read_repositories() {
+    // Without read:repository, listing repositories is a scope error: the verification fails
+    // even though Bitbucket reports no scopes and none were recorded.
+    let mock = serve(|r, b| match r.path.as_str() {
+        "/2.0/repositories" => reply(403, SCOPE_403),
+        _ => cloud_ok(r, b),
+    })
+    .await;
+    let cred = Cred::api_token(&[]);
+    let t = cloud(&mock);
+    let r = forge().verify(t.provider, &t.api_url, &cred.view()).await;
+    let s = step(&r, StepName::ApiScopes);
+    assert_eq!((s.status, s.code), (StepStatus::Fail, Code::ScopeMissing), "{s:#?}");
+    assert!(s.message.contains("read:repository:bitbucket"), "{}", s.message);
+    assert!(r.fatal);
+    let probe = mock.hit("/2.0/repositories").unwrap();
+    assert!(probe.query.contains("role=member"), "{}", probe.query);
+
+    // With it, the probe answers and the scopes step passes.
+    let mock = serve(|r, b| match r.path.as_str() {
+        "/2.0/repositories" => reply(200, r#"{"pagelen":1,"values":[{"full_name":"ws/repo"}]}"#),
+        _ => cloud_ok(r, b),
+    })
+    .await;
+    let t = cloud(&mock);
+    let r = forge().verify(t.provider, &t.api_url, &Cred::api_token(&[]).view()).await;
+    assert_eq!(step(&r, StepName::ApiScopes).status, StepStatus::Pass, "{:#?}", r.steps);
+    assert!(!r.fatal);
+}

@@ -6,7 +6,7 @@
 //! Git: credentials → rate limit → 401/410 → policies (403) → scopes (403) → visibility (403).
 
 use super::auth::{self, Presented};
-use super::cloud_shapes::{branches, hooks, permissions, repo_json, user_json};
+use super::cloud_shapes::{branches, hooks, permissions, repo_json, repositories, user_json};
 use super::git;
 use super::{
     fields, query_get, query_pairs, AccessScope, Cred, CredKind, Ctx, Host, Perm, RateDecision, RejectStyle, Repo,
@@ -39,11 +39,14 @@ pub enum CloudEndpoint {
     Branches,
     Permissions,
     Hooks,
+    /// `GET /repositories`: public repositories, or with `role=member` those the caller may read.
+    Repositories,
 }
 
 impl CloudEndpoint {
-    pub const ALL: [CloudEndpoint; 5] = [
+    pub const ALL: [CloudEndpoint; 6] = [
         CloudEndpoint::User,
+        CloudEndpoint::Repositories,
         CloudEndpoint::Repository,
         CloudEndpoint::Branches,
         CloudEndpoint::Permissions,
@@ -58,6 +61,7 @@ impl CloudEndpoint {
             CloudEndpoint::Branches => "/repositories/{workspace}/{repo_slug}/refs/branches",
             CloudEndpoint::Permissions => "/user/workspaces/{workspace}/permissions/repositories",
             CloudEndpoint::Hooks => "/repositories/{workspace}/{repo_slug}/hooks",
+            CloudEndpoint::Repositories => "/repositories",
         }
     }
 
@@ -65,9 +69,10 @@ impl CloudEndpoint {
     pub fn api_token_scopes(self) -> &'static [&'static str] {
         match self {
             CloudEndpoint::User => &["read:user:bitbucket"],
-            CloudEndpoint::Repository | CloudEndpoint::Branches | CloudEndpoint::Permissions => {
-                &["read:repository:bitbucket"]
-            }
+            CloudEndpoint::Repository
+            | CloudEndpoint::Branches
+            | CloudEndpoint::Permissions
+            | CloudEndpoint::Repositories => &["read:repository:bitbucket"],
             CloudEndpoint::Hooks => &["read:webhook:bitbucket"],
         }
     }
@@ -76,7 +81,7 @@ impl CloudEndpoint {
     pub fn oauth_scopes(self) -> &'static [&'static str] {
         match self {
             CloudEndpoint::User => &["account"],
-            CloudEndpoint::Repository | CloudEndpoint::Branches => &["repository"],
+            CloudEndpoint::Repository | CloudEndpoint::Branches | CloudEndpoint::Repositories => &["repository"],
             CloudEndpoint::Permissions => &["account", "repository"],
             CloudEndpoint::Hooks => &["webhook"],
         }
@@ -86,6 +91,7 @@ impl CloudEndpoint {
         let s: Vec<&str> = segs.iter().map(String::as_str).collect();
         Some(match s.as_slice() {
             ["user"] => CloudEndpoint::User,
+            ["repositories"] => CloudEndpoint::Repositories,
             ["repositories", _, _] => CloudEndpoint::Repository,
             ["repositories", _, _, "refs", "branches"] => CloudEndpoint::Branches,
             ["user", "workspaces", _, "permissions", "repositories"] => CloudEndpoint::Permissions,
@@ -344,6 +350,9 @@ async fn endpoint(
     }
     if ep == CloudEndpoint::Permissions {
         return permissions(ctx, ip, &segs[2], p, q);
+    }
+    if ep == CloudEndpoint::Repositories {
+        return repositories(ctx, p, q);
     }
     let (ws, slug) = (&segs[1], &segs[2]);
     let repo = {

@@ -2,9 +2,9 @@
 //! `{pagelen, size, page, next, previous, values}` pages with absolute `next` links, and the
 //! BBQL subset (`field op "value"` joined by `AND`) that `q=` accepts.
 
-use super::cloud::{error, policy, with_fields, Principal, CREATED};
+use super::cloud::{access, error, policy, with_fields, Principal, CREATED};
 use super::git::{self, BranchRef};
-use super::{query_get, Ctx, Host, Repo, User, World};
+use super::{query_get, Ctx, Host, Perm, Repo, User, World};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -260,6 +260,34 @@ pub(super) fn permissions(ctx: &Ctx, ip: IpAddr, ws: &str, p: &Principal, q: &[(
     let (pagelen, pageno) = paging(q, 1);
     let base = format!("{origin}/2.0/user/workspaces/{}/permissions/repositories", workspace.slug);
     with_fields(page(&base, q, items, pagelen, pageno), q)
+}
+
+/// `GET /2.0/repositories`: every public repository, or with `role=member` (or `contributor`,
+/// `admin`) the ones the caller holds that role on, sorted by full name and paged.
+pub(super) fn repositories(ctx: &Ctx, p: &Principal, q: &[(String, String)]) -> Response {
+    let w = ctx.world();
+    let role = query_get(q, "role");
+    let least = match role {
+        None => None,
+        Some("member") => Some(Perm::Read),
+        Some("contributor") => Some(Perm::Write),
+        Some("admin") => Some(Perm::Admin),
+        Some(other) => return error(StatusCode::BAD_REQUEST, &format!("Invalid role: {other}")),
+    };
+    let origin = &ctx.cloud_origin;
+    let mut repos: Vec<&Repo> = w
+        .repos
+        .iter()
+        .filter(|r| r.host == Host::Cloud)
+        .filter(|r| match least {
+            None => !r.private,
+            Some(least) => access(&w, p, r).is_some_and(|perm| perm >= least),
+        })
+        .collect();
+    repos.sort_by_key(|r| r.full_name());
+    let items: Vec<Value> = repos.into_iter().map(|r| repo_json(origin, &w, r, None)).collect();
+    let (pagelen, pageno) = paging(q, 1);
+    with_fields(page(&format!("{origin}/2.0/repositories"), q, items, pagelen, pageno), q)
 }
 
 pub(super) fn hooks(origin: &str, r: &Repo, q: &[(String, String)]) -> Response {
