@@ -85,7 +85,6 @@ fn verification_view(v: &Verification) -> VerificationView {
     }
 }
 
-
 /// The flash after a save or a test: the verdict in one sentence.
 fn verdict_flash(c: &Credential) -> (&'static str, String) {
     let v = &c.verification;
@@ -95,7 +94,12 @@ fn verdict_flash(c: &Credential) -> (&'static str, String) {
         VerificationStatus::Ok => ("ok", format!("Verified{on}: {said}.")),
         VerificationStatus::Warn => ("warn", format!("Verified{on}, with a warning: {said}.")),
         VerificationStatus::Fail => ("error", format!("Verification failed{on}: {said}.")),
-        VerificationStatus::Unverified => ("info", format!("Not verified: {said}.")),
+        // Its message already says why it was not verified ("not verified: …").
+        VerificationStatus::Unverified => {
+            let mut chars = said.chars();
+            let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+            ("info", format!("{first}{}.", chars.as_str()))
+        }
     }
 }
 
