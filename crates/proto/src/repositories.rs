@@ -1,0 +1,149 @@
+//! Repositories: Refresh (remote branches), registration and updates, what lists and pages
+//! show, and their checks.
+
+use crate::*;
+use berth_core::{Check, Code, Provider, Step};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RepositoryRef {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CredentialRef {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteBranchesRequest {
+    pub clone_url: String,
+    pub credential: CredentialSelector,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemoteBranch {
+    pub name: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemoteBranches {
+    /// The canonical clone URL.
+    pub clone_url: String,
+    pub provider: Provider,
+    /// The remote's default branch (its HEAD), also for an empty repository.
+    pub default_branch: Option<String>,
+    pub branches: Vec<RemoteBranch>,
+    /// The Git protocol the server spoke.
+    #[schema(value_type = GitProtocol)]
+    pub protocol: String,
+    /// Every step of the check that listed the branches.
+    pub checks: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryCreate {
+    pub name: String,
+    /// Version control system: only `git`.
+    #[serde(default = "default_vcs")]
+    #[schema(value_type = Vcs, default = "git")]
+    pub vcs: String,
+    pub clone_url: String,
+    pub credential: CredentialSelector,
+    /// Defaults to the remote's default branch; a given one must exist on the remote.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+fn default_vcs() -> String {
+    "git".to_owned()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_branch: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Repository {
+    pub id: i64,
+    pub name: String,
+    #[schema(value_type = Vcs)]
+    pub vcs: String,
+    /// Canonical clone URL.
+    pub clone_url: String,
+    pub provider: Provider,
+    pub default_branch: String,
+    pub credential: CredentialRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<StoredCheck>,
+    /// `ok`, `warn` or `fail` from the last check; `unchecked` before the first one; `paused`
+    /// while background checks of its credential are paused.
+    #[serde(default)]
+    #[schema(value_type = RepositoryStatus)]
+    pub status: String,
+    /// When the background scheduler checks it next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// The Berth instance checking it in the background right now, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checking_by: Option<String>,
+    /// What needs attention now: its credential's expiry, paused checks.
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StoredCheck {
+    #[serde(default)]
+    pub id: i64,
+    pub ok: bool,
+    /// `ok`, `warn` or `fail`.
+    #[serde(default)]
+    #[schema(value_type = berth_core::CheckStatus)]
+    pub status: String,
+    /// Why it ran.
+    #[serde(default)]
+    #[schema(value_type = berth_core::CheckReason)]
+    pub reason: String,
+    /// The Berth instance that ran it.
+    #[serde(default)]
+    pub instance: String,
+    /// Code of the first failing step, or `ok`.
+    pub code: Code,
+    pub checked_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// The codes of the steps that warned.
+    #[serde(default)]
+    pub warning_codes: Vec<Code>,
+    /// Every step. Left out in lists (`GET /api/v1/repositories`), which stay small with many
+    /// thousands of repositories; a repository's own page and its history carry them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Step>,
+}
+
+/// The answer of `POST /api/v1/checks/schedule`: how many repositories were made due.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Scheduled {
+    pub scheduled: u64,
+}
+
+/// The answer of `POST /repositories/{id}/check`.
+pub type CheckResult = Check;

@@ -1,0 +1,111 @@
+//! The VC Repos list, Register Repository and a repository's page.
+
+use super::*;
+use askama::Template;
+
+pub struct RepoRow {
+    pub id: i64,
+    pub name: String,
+    pub clone_url: String,
+    pub provider: String,
+    pub default_branch: String,
+    pub credential: String,
+    pub credential_id: i64,
+    /// The badge class: `pass`, `warn`, `fail`, `never` or `paused`.
+    pub status: String,
+    /// `ok`, `warning`, `failed`, `not checked yet` or `paused`.
+    pub status_label: String,
+    /// The codes behind a `warning` or `failed` status (the steps that warned, or the first
+    /// that failed).
+    pub status_codes: Vec<String>,
+    pub checked: String,
+    pub checked_ago: String,
+    /// When the scheduler checks it next, and the same relative to now; or why it will not.
+    pub next_check: String,
+    pub next_check_rel: String,
+    /// The instance checking it right now, if one is.
+    pub checking_by: String,
+    pub warnings: Vec<WarningView>,
+}
+
+#[derive(Template)]
+#[template(path = "repos.html")]
+pub struct ReposPage {
+    pub l: Layout,
+    pub repos: Vec<RepoRow>,
+    /// May ask for every repository to be checked now.
+    pub can_check: bool,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    pub l: Layout,
+    /// `new` or `edit`.
+    pub mode: &'static str,
+    pub action: String,
+    pub name: String,
+    pub clone_url: String,
+    pub credentials: Vec<Choice>,
+    pub default_branch: String,
+    /// The Default Branch field is usable (after Refresh, or when editing).
+    pub branch_enabled: bool,
+    pub refresh_note: String,
+    /// Branch names found by a server-side Refresh (no-script fallback), at most a few hundred.
+    pub branch_options: Vec<String>,
+    pub problem: Option<Problem>,
+    /// The field a refusal is about (`name`, `vcs`, `clone_url`, `credential`, `default_branch`),
+    /// marked invalid with `field_message` beside it; empty when none is.
+    pub field: &'static str,
+    pub field_message: String,
+    /// The refusal's code, shown beside `field_message` when no step table says it.
+    pub field_code: String,
+    /// The repository that has the URL already (`already_registered`): id and name.
+    pub existing: Option<(i64, String)>,
+    pub refresh_steps: StepsView,
+    /// `{"url": "Clone URL", …}` for the script's step tables.
+    pub step_titles: String,
+    /// Which field a failed step or a code is about, for the script (see `field_at_fault`).
+    pub field_tables: String,
+}
+
+#[derive(Template)]
+#[template(path = "repo.html")]
+pub struct RepoPage {
+    pub l: Layout,
+    pub r: RepoRow,
+    pub created: String,
+    pub updated: String,
+    pub last_ok: bool,
+    pub has_check: bool,
+    pub steps: StepsView,
+    pub history: Vec<HistoryRow>,
+    /// The check id to page on from (`?before=`) when older checks exist.
+    pub older: Option<i64>,
+    /// This page shows older checks (`?before=` was given).
+    pub paged: bool,
+    pub can_edit: bool,
+    pub can_check: bool,
+    pub can_delete: bool,
+    pub problem: Option<Problem>,
+}
+
+/// One check of a repository's history.
+pub struct HistoryRow {
+    pub id: i64,
+    pub at: String,
+    pub ago: String,
+    /// `register`, `manual`, `schedule` or `credential`, and how the page words it.
+    pub reason: String,
+    pub reason_label: String,
+    /// Badge class and label as for [`RepoRow::status`].
+    pub status: String,
+    pub status_label: String,
+    /// The first failing step's code; empty when none failed.
+    pub code: String,
+    pub ms: u64,
+    pub instance: String,
+    /// "11 steps, 1 warning": what the closed step list says.
+    pub steps_summary: String,
+    pub steps: StepsView,
+}
