@@ -6,9 +6,10 @@
 
 use berth_core::{Check, Code, Step};
 use berth_proto::{
-    ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, Credential, CredentialCreate, CredentialUpdate,
-    CredentialVerify, ErrorBody, Health, Id, LoginRequest, LoginResponse, Me, RemoteBranches, RemoteBranchesRequest,
-    Repository, RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, User, UserCreate, UserUpdate,
+    ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, ConfigApply, ConfigDocument, ConfigPlan,
+    Credential, CredentialCreate, CredentialTemplate, CredentialUpdate, CredentialVerify, ErrorBody, Health, Id,
+    LoginRequest, LoginResponse, Me, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate,
+    RepositoryUpdate, Scheduled, Settings, StoredCheck, TemplateCreate, TemplateMatch, User, UserCreate, UserUpdate,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -383,6 +384,35 @@ impl ApiClient {
 
     pub async fn revoke_token(&self, id: Id) -> Result<(), ClientError> {
         self.call_empty(self.request(Method::DELETE, &format!("api/v1/tokens/{id}"))?).await
+    }
+
+    pub async fn list_templates(&self) -> Result<Vec<CredentialTemplate>, ClientError> {
+        self.get("api/v1/credential-templates").await
+    }
+
+    pub async fn create_template(&self, req: &TemplateCreate) -> Result<CredentialTemplate, ClientError> {
+        self.send_json(Method::POST, "api/v1/credential-templates", req).await
+    }
+
+    /// Answers the template deleted.
+    pub async fn delete_template(&self, id: Id) -> Result<CredentialTemplate, ClientError> {
+        self.call(self.request(Method::DELETE, &format!("api/v1/credential-templates/{id}"))?).await
+    }
+
+    /// `GET /api/v1/credential-templates/match?url=…`: which credential the URL would use, and why.
+    pub async fn match_template(&self, url: &str) -> Result<TemplateMatch, ClientError> {
+        self.call(self.request(Method::GET, "api/v1/credential-templates/match")?.query(&[("url", url)])).await
+    }
+
+    /// `POST /api/v1/config/apply`: the plan (dry run) or the result. The request carries
+    /// secrets in its body only.
+    pub async fn apply_config(&self, req: &ConfigApply) -> Result<ConfigPlan, ClientError> {
+        self.send_json(Method::POST, "api/v1/config/apply", req).await
+    }
+
+    /// `GET /api/v1/config/export`: the current set, secrets as references.
+    pub async fn export_config(&self) -> Result<ConfigDocument, ClientError> {
+        self.get("api/v1/config/export").await
     }
 
     /// The audit log, newest first: at most `limit` entries (the server's default when none)

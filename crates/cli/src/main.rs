@@ -15,8 +15,10 @@ mod session;
 
 use clap::{Args, Parser, Subcommand};
 use commands::auth::{AuthCmd, LoginArgs};
+use commands::config::{ApplyArgs, ExportArgs};
 use commands::credential::CredentialCmd;
 use commands::repo::RepoCmd;
+use commands::template::TemplateCmd;
 use commands::{Exit, Failure, Global};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +79,13 @@ pub enum Command {
     /// List remote branches and manage registered repositories.
     #[command(subcommand, alias = "repos", alias = "repository")]
     Repo(RepoCmd),
+    /// Credential templates: which credential a clone URL uses when none is named.
+    #[command(subcommand, alias = "templates")]
+    Template(TemplateCmd),
+    /// Make credentials, templates and repositories match a YAML file (configuration as code).
+    Apply(ApplyArgs),
+    /// Write the current credentials, templates and repositories as a YAML file `berth apply` takes.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -161,6 +170,9 @@ async fn run_client(global: &Global, cmd: Command) -> commands::CmdResult {
         Command::Auth(AuthCmd::Status) => commands::auth::status(global).await,
         Command::Credential(c) => commands::credential::run(global, c).await,
         Command::Repo(r) => commands::repo::run(global, r).await,
+        Command::Template(t) => commands::template::run(global, t).await,
+        Command::Apply(a) => commands::config::apply(global, a).await,
+        Command::Export(a) => commands::config::export(global, a).await,
         Command::Serve | Command::Admin(_) => Ok(()),
     }
 }
@@ -204,7 +216,7 @@ mod tests {
             let cli = parse(args).unwrap();
             let Command::Repo(RepoCmd::Branches { url, credential }) = cli.command else { panic!("not branches") };
             assert_eq!(commands::join_words(&url), "git clone https://bitbucket.org/ws/repo.git");
-            assert_eq!(credential, "prod");
+            assert_eq!(credential.as_deref(), Some("prod"));
         }
         let cli = parse(&[
             "--url",
@@ -224,9 +236,13 @@ mod tests {
         assert_eq!(cli.url.as_deref(), Some("http://b:9"));
         let Command::Repo(RepoCmd::Register(a)) = cli.command else { panic!("not register") };
         assert_eq!(commands::join_words(&a.url), "git clone https://h/x.git");
-        assert_eq!(a.credential, "7");
+        assert_eq!(a.credential.as_deref(), Some("7"));
         assert_eq!(a.vcs, "git");
         assert!(parse(&["repo", "branches", "--credential", "x"]).is_err(), "a URL is required");
+        // Without --credential a template chooses; `repo add` is `repo register`.
+        let cli = parse(&["repo", "add", "--name", "app", "--url", "https://h/x.git"]).unwrap();
+        let Command::Repo(RepoCmd::Register(a)) = cli.command else { panic!("not register") };
+        assert_eq!(a.credential, None);
     }
 
     #[test]

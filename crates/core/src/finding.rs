@@ -53,6 +53,14 @@ pub enum Code {
     AlreadyRegistered,
     NameTaken,
     RepositoryNotFound,
+    /// No credential was given and no credential template's URL prefix covers the clone URL.
+    CredentialRequired,
+    /// A credential template that does not exist.
+    TemplateNotFound,
+    /// A credential template with this URL prefix exists.
+    TemplateExists,
+    /// A configuration document (`berth apply`) that cannot be applied as written.
+    InvalidConfig,
     // --- API
     Unauthenticated,
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
@@ -106,6 +114,10 @@ impl Code {
             Code::AlreadyRegistered => "already_registered",
             Code::NameTaken => "name_taken",
             Code::RepositoryNotFound => "repository_not_found",
+            Code::CredentialRequired => "credential_required",
+            Code::TemplateNotFound => "template_not_found",
+            Code::TemplateExists => "template_exists",
+            Code::InvalidConfig => "invalid_config",
             Code::Unauthenticated => "unauthenticated",
             Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",

@@ -14,7 +14,7 @@ pub mod scopes;
 pub mod words;
 
 pub use check_status::{CheckReason, CheckStatus};
-pub use clone_url::{CloneUrl, Scheme, UrlError};
+pub use clone_url::{CloneUrl, PrefixRelation, Scheme, UrlError, UrlPrefix};
 pub use credential::{CredentialKind, CredentialRules, Expiry, GitIdentity};
 pub use finding::{Check, Code, Step, StepName, StepStatus};
 pub use host::HostBase;

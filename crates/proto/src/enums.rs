@@ -32,6 +32,8 @@ wire_enum! {
         ReadAudit = "read_audit",
         ManageSettings = "manage_settings",
         ManageOwnAccount = "manage_own_account",
+        ManageTemplates = "manage_templates",
+        ApplyConfig = "apply_config",
     }
 }
 

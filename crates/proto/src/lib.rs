@@ -83,14 +83,18 @@ pub(crate) mod double_option {
 }
 
 mod accounts;
+mod config;
 mod credentials;
 mod enums;
 mod repositories;
+mod templates;
 
 pub use accounts::*;
+pub use config::*;
 pub use credentials::*;
 pub use enums::*;
 pub use repositories::*;
+pub use templates::*;
 
 /// `Debug` for types that carry a secret: only the listed fields are shown, so a `{:?}` in a
 /// log line can never print a password, token or secret.
@@ -111,6 +115,7 @@ redacted_debug!(CredentialUpdate { name, username, email, expires_on, scopes, ho
 redacted_debug!(UserCreate { username, role });
 redacted_debug!(UserUpdate { role });
 redacted_debug!(ApiTokenCreated { info });
+redacted_debug!(ConfigApply { document, dry_run, prune });
 
 #[cfg(test)]
 mod tests {
@@ -148,13 +153,13 @@ mod tests {
                 serde_json::json!({"clone_url": "https://h/x.git", "credential": v}),
             )
         };
-        assert_eq!(body(serde_json::json!(7)).ok().map(|r| r.credential), Some(CredentialSelector::Id(7)));
-        let by_text = body(serde_json::json!("7")).ok().map(|r| r.credential);
+        assert_eq!(body(serde_json::json!(7)).ok().and_then(|r| r.credential), Some(CredentialSelector::Id(7)));
+        let by_text = body(serde_json::json!("7")).ok().and_then(|r| r.credential);
         assert_eq!(by_text, Some(CredentialSelector::Name("7".into())));
-        assert_eq!(body(serde_json::json!("ci")).ok().map(|r| r.credential), Some("ci".into()));
-        for bad in
-            [serde_json::json!(1.5), serde_json::json!(true), serde_json::json!(null), serde_json::json!(u64::MAX)]
-        {
+        assert_eq!(body(serde_json::json!("ci")).ok().and_then(|r| r.credential), Some("ci".into()));
+        // `null` (like leaving it out) asks the credential templates to choose.
+        assert_eq!(body(serde_json::json!(null)).ok().map(|r| r.credential), Some(None));
+        for bad in [serde_json::json!(1.5), serde_json::json!(true), serde_json::json!(u64::MAX)] {
             let e = body(bad.clone()).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains("a credential id (an integer) or name (a string)"), "{bad}: {e}");
         }

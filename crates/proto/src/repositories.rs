@@ -23,7 +23,9 @@ pub struct CredentialRef {
 #[serde(deny_unknown_fields)]
 pub struct RemoteBranchesRequest {
     pub clone_url: String,
-    pub credential: CredentialSelector,
+    /// Without one, the credential template with the longest matching URL prefix chooses.
+    #[serde(default)]
+    pub credential: Option<CredentialSelector>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -56,7 +58,9 @@ pub struct RepositoryCreate {
     #[schema(value_type = Vcs, default = "git")]
     pub vcs: String,
     pub clone_url: String,
-    pub credential: CredentialSelector,
+    /// Without one, the credential template with the longest matching URL prefix chooses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialSelector>,
     /// Defaults to the remote's default branch; a given one must exist on the remote.
     #[serde(default)]
     pub default_branch: Option<String>,

@@ -31,6 +31,10 @@ pub struct Target<'a> {
     pub secret: Option<SecretString>,
     /// The default branch the user asked for; `None` takes the remote's.
     pub wanted_branch: Option<&'a str>,
+    /// Why this credential: "chosen explicitly", "chosen by template https://bitbucket.org/acme/
+    /// (2 other templates considered)", "the repository's credential". The credential step
+    /// says it, so the history keeps it with the check.
+    pub chosen_by: Option<&'a str>,
 }
 
 /// What a check found: the steps a person reads, and the same facts typed for the code that
@@ -145,7 +149,7 @@ impl Checker<'_> {
             steps.push(unopened_secret(cred));
             return;
         };
-        steps.push(credential_step(cred, &identity, expiry));
+        steps.push(credential_step(cred, &identity, expiry, target.chosen_by));
         out.git_identity = Some(identity.clone());
 
         // 3, 4 and 5. DNS, the network policy, TCP
@@ -284,7 +288,7 @@ impl Checker<'_> {
             v.steps.push(unopened_secret(cred));
             return v;
         };
-        v.steps.push(credential_step(cred, &identity, expiry));
+        v.steps.push(credential_step(cred, &identity, expiry, None));
         if !self.reach(&host.host, host.port_or_default(), &mut v.steps).await {
             return v;
         }
@@ -352,10 +356,13 @@ fn unopened_secret(cred: &CredentialRow) -> Step {
     )
 }
 
-fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry) -> Step {
+fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry, chosen_by: Option<&str>) -> Step {
     // Scopes are the token scopes step's to judge (once, with the host's evidence), not this one's.
-    let base = format!("{:?} ({}), Git uses {}", cred.name, cred.kind.label(), identity.describe());
-    match expiry {
+    let mut base = format!("{:?} ({}), Git uses {}", cred.name, cred.kind.label(), identity.describe());
+    if let Some(why) = chosen_by {
+        base = format!("{base}; {why}");
+    }
+    let step = match expiry {
         Expiry::Expired { days_ago } => Step::warn(
             StepName::Credential,
             Code::TokenExpired,
@@ -372,6 +379,10 @@ fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry)
             Step::pass(StepName::Credential, format!("{base}; expires in {}", plural(days_left, "day", "days")))
         }
         Expiry::Unknown => Step::pass(StepName::Credential, base),
+    };
+    match chosen_by {
+        Some(why) => step.with_details(vec![format!("credential {}, {why}", cred.name)]),
+        None => step,
     }
 }
 

@@ -113,6 +113,9 @@ fn not_found_words(entity: Entity) -> (&'static str, &'static str) {
         Entity::Repository => ("repository not found", "list the repositories with GET /api/v1/repositories"),
         Entity::User => ("user not found", "list the users with GET /api/v1/users"),
         Entity::Token => ("API token not found", "list your API tokens with GET /api/v1/tokens"),
+        Entity::Template => {
+            ("credential template not found", "list the credential templates with GET /api/v1/credential-templates")
+        }
         Entity::SecondFactor => {
             ("no second factor is being set up", "start two-factor set-up again from your account page")
         }
@@ -160,6 +163,19 @@ fn conflict(c: Conflict) -> ApiError {
                 "point those repositories at another credential or delete them first",
             )
         }
+        Conflict::CredentialInTemplates { templates } => {
+            let names: Vec<String> = templates.iter().map(|(id, p)| format!("{p} (id {id})")).collect();
+            (
+                Code::CredentialInUse,
+                format!("the credential is chosen by the credential templates {}", names.join(", ")),
+                "point those templates at another credential or delete them first",
+            )
+        }
+        Conflict::TemplateExists { prefix } => (
+            Code::TemplateExists,
+            format!("a credential template for {prefix} already exists"),
+            "delete it first to point the prefix at another credential",
+        ),
         Conflict::LastAdministrator => (
             Code::InvalidInput,
             "this is the last administrator".to_owned(),

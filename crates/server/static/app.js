@@ -301,7 +301,9 @@
 
     function doRefresh(auto) {
       const key = url.value.trim() + "\n" + cred.value;
-      if (!url.value.trim() || !cred.value) {
+      // An empty choice is "Choose by template" when the picker offers it.
+      const byTemplate = !cred.value && cred.hasAttribute("data-templates");
+      if (!url.value.trim() || (!cred.value && !byTemplate)) {
         if (!auto) { hint.textContent = "Enter the Clone URL and choose Credentials first."; (url.value.trim() ? cred : url).focus(); }
         return;
       }
@@ -316,7 +318,7 @@
       const old = document.getElementById("problem");
       if (old) old.remove();
       unmarkAll();
-      postJson("/ui/remote-branches", csrf, { clone_url: url.value, credential: cred.value }, inflight.signal).then(function (answer) {
+      postJson("/ui/remote-branches", csrf, { clone_url: url.value, credential: cred.value || null }, inflight.signal).then(function (answer) {
         // The API's shapes: RemoteBranches on success, ErrorBody ({ error: … }) otherwise.
         const data = answer.data;
         if (answer.ok) {

@@ -2,8 +2,10 @@
 //! resolving names, reporting failures with the right exit code) and one module per noun.
 
 pub mod auth;
+pub mod config;
 pub mod credential;
 pub mod repo;
+pub mod template;
 
 use berth::client::{display_base, normalize_base, ApiClient, ClientError, DEFAULT_URL};
 use berth::output::{self, clean, step_table};

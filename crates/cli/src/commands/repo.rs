@@ -19,11 +19,12 @@ pub enum RepoCmd {
         /// The clone URL; a pasted `git clone <url>` command works too.
         #[arg(required = true, num_args = 1.., value_name = "CLONE_URL")]
         url: Vec<String>,
-        /// Credential id or name.
+        /// Credential id or name [default: the credential template whose URL prefix covers the URL].
         #[arg(long)]
-        credential: String,
+        credential: Option<String>,
     },
     /// Check a repository with a credential and register it.
+    #[command(alias = "add")]
     Register(RegisterArgs),
     /// List registered repositories.
     #[command(alias = "ls")]
@@ -68,9 +69,10 @@ pub struct RegisterArgs {
     /// The clone URL; a pasted `git clone <url>` command works too.
     #[arg(long, required = true, num_args = 1.., value_name = "CLONE_URL")]
     pub url: Vec<String>,
-    /// Credential id or name.
+    /// Credential id or name [default: the credential template whose URL prefix covers the URL;
+    /// `berth template match URL` shows which].
     #[arg(long)]
-    pub credential: String,
+    pub credential: Option<String>,
     /// Defaults to the remote's default branch.
     #[arg(long)]
     pub default_branch: Option<String>,
@@ -117,7 +119,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
     let ctx = connect(global, true)?;
     match cmd {
         RepoCmd::Branches { url, credential } => {
-            let req = RemoteBranchesRequest { clone_url: join_words(&url), credential: credential.into() };
+            let req = RemoteBranchesRequest { clone_url: join_words(&url), credential: credential.map(Into::into) };
             let b = ctx.client.remote_branches(&req).await?;
             ctx.emit(&b, || {
                 let w = warnings(&b.checks);
@@ -134,7 +136,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                 name: a.name,
                 vcs: a.vcs,
                 clone_url: join_words(&a.url),
-                credential: a.credential.into(),
+                credential: a.credential.map(Into::into),
                 default_branch: a.default_branch,
             };
             let r = ctx.client.create_repository(&req).await?;

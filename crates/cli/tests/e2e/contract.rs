@@ -378,12 +378,14 @@ async fn a_credential_is_named_by_its_integer_id_its_name_or_its_id_as_text() {
     // The integer a list answer carries, through the typed client.
     let listed = b.api.list_credentials().await.unwrap()[0].id;
     assert_eq!(listed, id);
-    let by_id = RepositoryCreate { credential: CredentialSelector::Id(listed), ..new_repository("app", &url, "") };
+    let by_id =
+        RepositoryCreate { credential: Some(CredentialSelector::Id(listed)), ..new_repository("app", &url, "") };
     let r = b.api.create_repository(&by_id).await.unwrap();
     assert_eq!(b.api.status(), 201);
     assert_eq!(r.credential.id, id);
     assert!(b.api.body().contains(&format!("\"id\":{id}")), "{}", b.api.body());
-    let rb = berth_proto::RemoteBranchesRequest { clone_url: url.clone(), credential: CredentialSelector::Id(id) };
+    let rb =
+        berth_proto::RemoteBranchesRequest { clone_url: url.clone(), credential: Some(CredentialSelector::Id(id)) };
     assert!(!b.api.remote_branches(&rb).await.unwrap().branches.is_empty());
     let update = RepositoryUpdate { credential: Some(CredentialSelector::Id(id)), ..RepositoryUpdate::default() };
     assert_eq!(b.api.update_repository(r.id, &update).await.unwrap().credential.id, id);

@@ -15,10 +15,12 @@ use crate::provider::{self, Integration, Provider};
 mod canonical;
 mod parts;
 mod pasted;
+mod prefix;
 
 use canonical::*;
 use parts::*;
 use pasted::*;
+pub use prefix::{PrefixRelation, UrlPrefix};
 
 /// Longest input accepted. Real clone URLs are far shorter; the limit bounds the work done on
 /// whatever is pasted and the size of what is stored.

@@ -1,10 +1,12 @@
 //! The REST API under `/api/v1`, its OpenAPI document at `/api/openapi.json`, and `/healthz`.
 
 pub mod audit;
+pub mod config;
 pub mod credentials;
 pub mod extract;
 pub mod ops;
 pub mod repositories;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 
@@ -37,13 +39,16 @@ use utoipa::{Modify, OpenApi};
         users::settings_get, users::settings_put,
         tokens::list, tokens::create, tokens::revoke,
         audit::list,
+        templates::create, templates::list, templates::delete, templates::explain,
+        config::apply, config::export,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
         berth_core::CredentialKind, berth_core::Provider,
     )),
     modifiers(&BearerAuth, &RequestErrors),
-    tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit")),
+    tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit"),
+        (name = "templates"), (name = "config")),
 )]
 pub struct ApiDoc;
 
@@ -119,6 +124,7 @@ fn path_entity(path: &str) -> Option<crate::service::Entity> {
         "repositories" => Entity::Repository,
         "users" => Entity::User,
         "tokens" => Entity::Token,
+        "credential-templates" => Entity::Template,
         _ => return None,
     })
 }
@@ -161,6 +167,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/credential-templates", post(templates::create).get(templates::list))
+        .route("/api/v1/credential-templates/match", get(templates::explain))
+        .route("/api/v1/credential-templates/{id}", delete(templates::delete))
+        .route("/api/v1/config/apply", post(config::apply))
+        .route("/api/v1/config/export", get(config::export))
         // Applies to the routes above only, so it comes after them. axum still sends `Allow`.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

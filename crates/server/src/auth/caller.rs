@@ -21,13 +21,16 @@ pub struct CurrentUser {
     pub role: Role,
     pub remote: Option<String>,
     pub via: Via,
+    /// Set while a configuration apply acts for the caller: every audit entry it writes names
+    /// the change set, so the per-object entries link to the apply's own.
+    pub change_set: Option<String>,
 }
 
 impl CurrentUser {
     pub fn new(user: User, remote: Option<String>, via: Via) -> CurrentUser {
         // An unknown role in the database grants nothing beyond reading.
         let role = Role::parse(&user.role).unwrap_or(Role::Viewer);
-        CurrentUser { user, role, remote, via }
+        CurrentUser { user, role, remote, via, change_set: None }
     }
 
     pub fn may(&self, action: Action) -> bool {

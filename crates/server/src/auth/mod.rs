@@ -86,10 +86,14 @@ pub enum Action {
     ManageSettings,
     /// Own password, second factor and personal API tokens.
     ManageOwnAccount,
+    /// Create and delete credential templates (URL prefix to credential).
+    ManageTemplates,
+    /// Apply a configuration document (each change also needs its own action).
+    ApplyConfig,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 16] = [
         Action::ReadCredentials,
         Action::CreateCredential,
         Action::UpdateCredential,
@@ -104,6 +108,8 @@ impl Action {
         Action::ReadAudit,
         Action::ManageSettings,
         Action::ManageOwnAccount,
+        Action::ManageTemplates,
+        Action::ApplyConfig,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +128,8 @@ impl Action {
             Action::ReadAudit => "read_audit",
             Action::ManageSettings => "manage_settings",
             Action::ManageOwnAccount => "manage_own_account",
+            Action::ManageTemplates => "manage_templates",
+            Action::ApplyConfig => "apply_config",
         }
     }
 
@@ -142,6 +150,8 @@ impl Action {
             Action::ReadAudit => "read the audit log",
             Action::ManageSettings => "change security settings",
             Action::ManageOwnAccount => "manage your account",
+            Action::ManageTemplates => "manage credential templates",
+            Action::ApplyConfig => "apply a configuration",
         }
     }
 }

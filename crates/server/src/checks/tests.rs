@@ -33,7 +33,7 @@ impl Remote {
     async fn run(&self, url: &CloneUrl, cred: &CredentialRow, secret: Option<&str>, wanted: Option<&str>) -> Outcome {
         let checker = Checker { git: &self.git, forge: &self.forge };
         let secret = secret.map(|s| SecretString::from(s.to_owned()));
-        checker.run(Target { url, credential: cred, secret, wanted_branch: wanted }).await
+        checker.run(Target { url, credential: cred, secret, wanted_branch: wanted, chosen_by: None }).await
     }
 }
 

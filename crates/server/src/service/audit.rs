@@ -21,6 +21,10 @@ impl CurrentUser {
         target_name: &str,
         detail: impl Into<String>,
     ) {
+        let mut detail = detail.into();
+        if let Some(id) = &self.change_set {
+            detail = format!("{detail} (change set {id})");
+        }
         let e = NewAudit {
             actor_id: Some(self.user.id),
             actor: self.user.username.clone(),
@@ -28,7 +32,7 @@ impl CurrentUser {
             target_kind: target_kind.to_owned(),
             target_id,
             target_name: target_name.chars().take(200).collect(),
-            detail: detail.into().chars().take(2000).collect(),
+            detail: detail.chars().take(2000).collect(),
             remote_addr: self.remote.clone(),
             outcome: AuditOutcome::Ok.as_str().to_owned(),
         };

@@ -31,10 +31,20 @@ pub(crate) async fn open_secret(st: &AppState, cred: &CredentialRow) -> Option<S
     }
 }
 
-/// Runs the check pipeline for `url` with `cred`, opening its secret right before.
-pub(crate) async fn run(st: &AppState, url: &CloneUrl, cred: &CredentialRow, wanted_branch: Option<&str>) -> Outcome {
+/// Why a registered repository's own check uses its credential.
+pub(crate) const REGISTERED_CREDENTIAL: &str = "the credential the repository is registered with";
+
+/// Runs the check pipeline for `url` with `cred`, opening its secret right before. `chosen_by`
+/// says why this credential, for the credential step.
+pub(crate) async fn run(
+    st: &AppState,
+    url: &CloneUrl,
+    cred: &CredentialRow,
+    wanted_branch: Option<&str>,
+    chosen_by: &str,
+) -> Outcome {
     let secret = open_secret(st, cred).await;
-    checker(st).run(Target { url, credential: cred, secret, wanted_branch }).await
+    checker(st).run(Target { url, credential: cred, secret, wanted_branch, chosen_by: Some(chosen_by) }).await
 }
 
 /// The next due time: `interval` from `now`, moved by up to `jitter` of it either way.
@@ -177,7 +187,7 @@ pub(crate) async fn run_and_record(
     let checked_at = Utc::now();
     let (check, duration, rate_limited) = match url {
         Ok(url) => {
-            let out = run(st, url, &cred, Some(&row.default_branch)).await;
+            let out = run(st, url, &cred, Some(&row.default_branch), REGISTERED_CREDENTIAL).await;
             (out.check, out.duration, out.rate_limited)
         }
         Err(e) => (crate::checks::url_refused(e), Duration::ZERO, None),

@@ -54,6 +54,10 @@ pub enum Conflict {
     CredentialGone,
     /// Repositories still use the credential.
     CredentialInUse { repositories: Vec<(i64, String)> },
+    /// Credential templates (id, URL prefix) still choose the credential.
+    CredentialInTemplates { templates: Vec<(i64, String)> },
+    /// A template with this URL prefix exists.
+    TemplateExists { prefix: String },
     /// The change would leave no administrator.
     LastAdministrator,
     /// An administrator cannot delete their own account.
@@ -72,6 +76,7 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::User => Code::UserNotFound,
         Entity::Token => Code::TokenNotFound,
         Entity::SecondFactor => Code::NotFound,
+        Entity::Template => Code::TemplateNotFound,
     }
 }
 
@@ -101,6 +106,10 @@ impl From<StoreError> for Error {
             StoreError::CredentialGone => Error::Conflict(Conflict::CredentialGone),
             StoreError::LastAdmin => Error::Conflict(Conflict::LastAdministrator),
             StoreError::CredentialInUse { repositories } => Error::Conflict(Conflict::CredentialInUse { repositories }),
+            StoreError::CredentialInTemplates { templates } => {
+                Error::Conflict(Conflict::CredentialInTemplates { templates })
+            }
+            StoreError::TemplateExists { prefix } => Error::Conflict(Conflict::TemplateExists { prefix }),
             other => Error::internal(&other),
         }
     }

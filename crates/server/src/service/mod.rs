@@ -10,12 +10,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod checks;
+pub mod config;
 pub mod credentials;
 mod error;
 pub mod ops;
 pub mod repositories;
 pub mod scheduler;
 pub mod sessions;
+pub mod templates;
 pub mod tokens;
 pub mod verification;
 

@@ -6,7 +6,8 @@
 //! parsed [`CloneUrl`].
 
 use super::checks::{self, next_regular_check, stored_check};
-use super::credentials::{resolve, warnings_of};
+use super::credentials::warnings_of;
+use super::templates::choose;
 use super::{Conflict, Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
@@ -66,9 +67,8 @@ pub async fn remote_branches(st: &AppState, u: &CurrentUser, req: RemoteBranches
 }
 
 async fn listed_branches(st: &AppState, req: RemoteBranchesRequest) -> Result<RemoteBranches> {
-    let cred = resolve(st, &req.credential).await?;
-    let url = parse_url(st, &req.clone_url).map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
-    let out = checks::run(st, &url, &cred, None).await;
+    let (url, chosen) = url_and_credential(st, &req.clone_url, req.credential.as_ref()).await?;
+    let out = checks::run(st, &url, &chosen.credential, None, &chosen.reason).await;
     // A missing default branch is not a failure for Refresh: the user picks one from the list.
     let blocking = out.check.checks.iter().any(|s| s.status == StepStatus::Fail && s.code != Code::NoDefaultBranch);
     match out.refs {
@@ -145,14 +145,33 @@ struct Wanted<'a> {
     name: String,
     vcs: String,
     clone_url: &'a str,
-    credential: &'a CredentialSelector,
+    /// `None`: the credential templates choose.
+    credential: Option<&'a CredentialSelector>,
     branch: Option<&'a str>,
+}
+
+/// The parsed clone URL and the credential to check it with. A named credential that does not
+/// exist is reported before a bad URL (as it always was); without one, a bad URL fails the url
+/// step and a URL no template covers fails the credential step (`credential_required`).
+async fn url_and_credential(
+    st: &AppState,
+    raw: &str,
+    selector: Option<&CredentialSelector>,
+) -> Result<(CloneUrl, super::templates::Chosen)> {
+    let url = parse_url(st, raw);
+    if let (Some(sel), Err(_)) = (selector, &url) {
+        super::credentials::resolve(st, sel).await?;
+    }
+    let url = url.map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
+    let chosen = choose(st, &url, selector).await?;
+    Ok((url, chosen))
 }
 
 /// Checks and saves a repository: runs every step and saves nothing if one fails. A
 /// repository registered already is refused before any network traffic; the store refuses it
 /// again, atomically, if another registration won the race meanwhile.
-async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<RepositoryRow> {
+/// Answers the saved row and why its credential was chosen.
+async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, String)> {
     let url = parse_url(st, w.clone_url);
     if let Ok(url) = &url {
         let key = url.repository_key();
@@ -164,10 +183,10 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<RepositoryRow> {
             }));
         }
     }
-    let cred = resolve(st, w.credential).await?;
-    let url = url.map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
+    let (url, chosen) = url_and_credential(st, w.clone_url, w.credential).await?;
+    let cred = chosen.credential;
     let started = Utc::now();
-    let mut out = checks::run(st, &url, &cred, w.branch).await;
+    let mut out = checks::run(st, &url, &cred, w.branch, &chosen.reason).await;
     // A remote whose HEAD names a missing branch has no default to save: Refresh warns, but
     // registering without a branch must ask for one ("registered" means "had this branch").
     for s in &mut out.check.checks {
@@ -207,7 +226,7 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<RepositoryRow> {
         None,
     )
     .await?;
-    Ok(row)
+    Ok((row, chosen.reason))
 }
 
 /// Register a repository after checking access to it.
@@ -220,12 +239,13 @@ pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> 
         name,
         vcs,
         clone_url: &req.clone_url,
-        credential: &req.credential,
+        credential: req.credential.as_ref(),
         branch: req.default_branch.as_deref(),
     };
-    let row = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
+    let (row, reason) = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
     tracing::info!(repository = row.id, "repository registered");
-    let detail = format!("{} branch {} with credential {:?}", row.clone_url, row.default_branch, row.credential_name);
+    let detail =
+        format!("{} branch {} with credential {:?}, {reason}", row.clone_url, row.default_branch, row.credential_name);
     u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
     view_of(st, row).await
 }
@@ -236,6 +256,9 @@ pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpda
     let cur = st.store.get_repository(id).await?;
     let name = validate_name(req.name.as_deref().unwrap_or(&cur.name))?;
     let clone_url = req.clone_url.unwrap_or_else(|| cur.clone_url.clone());
+    // An update that names no credential keeps the repository's own (templates choose only
+    // for new registrations, Refresh and imports: changing a working repository's credential
+    // because a template was added later would surprise its owner).
     let credential = req.credential.unwrap_or(CredentialSelector::Id(cur.credential_id));
     let branch = req.default_branch.unwrap_or_else(|| cur.default_branch.clone());
     let wanted = Wanted {
@@ -243,10 +266,10 @@ pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpda
         name,
         vcs: cur.vcs.clone(),
         clone_url: &clone_url,
-        credential: &credential,
+        credential: Some(&credential),
         branch: Some(&branch),
     };
-    let row = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
+    let (row, _) = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
     tracing::info!(repository = id, "repository updated");
     u.audit(&st.store, "repository.update", "repository", Some(id), &row.name, changes(&cur, &row)).await;
     view_of(st, row).await

@@ -106,7 +106,9 @@ pub(crate) async fn run(st: &AppState, cred: &CredentialRow, url: Option<&str>) 
             verdict(&host, found.steps, found.rest_checked, identity, found.granted_scopes, found.missing_scopes)
         }
         Place::Repository(u) => {
-            let out = checker(st).run(Target { url: u, credential: cred, secret, wanted_branch: None }).await;
+            let out = checker(st)
+                .run(Target { url: u, credential: cred, secret, wanted_branch: None, chosen_by: None })
+                .await;
             let steps = ran(out.check);
             let identity = out.identity.map(identity_of);
             verdict(&host, steps, true, identity, out.granted_scopes, out.missing_scopes)

@@ -46,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/clone-url", post(pages::clone_url_json))
         .route("/credentials", get(pages::credentials))
         .route("/credentials/new", get(pages::credential_form).post(pages::credential_create))
+        .route("/credentials/templates", post(pages::template_create))
+        .route("/credentials/templates/{id}/delete", post(pages::template_delete))
         .route("/credentials/{id}", get(pages::credential))
         .route("/credentials/{id}/edit", post(pages::credential_edit))
         .route("/credentials/{id}/token", post(pages::credential_token))

@@ -182,7 +182,7 @@ impl Store {
         })
     }
 
-    /// Deletes a credential unless a repository uses it.
+    /// Deletes a credential unless a repository or a credential template uses it.
     pub async fn delete_credential(&self, id: Id) -> Result<()> {
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
@@ -193,6 +193,15 @@ impl Store {
                     .await?;
             if !users.is_empty() {
                 return Err(StoreError::CredentialInUse { repositories: users });
+            }
+            let templates: Vec<(Id, String)> = sqlx::query_as(
+                "SELECT id, url_prefix FROM credential_templates WHERE credential_id = $1 ORDER BY url_prefix",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !templates.is_empty() {
+                return Err(StoreError::CredentialInTemplates { templates });
             }
             let n =
                 sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();

@@ -14,6 +14,8 @@ pub enum Entity {
     Token,
     /// A user's TOTP key.
     SecondFactor,
+    /// A credential template (URL prefix to credential).
+    Template,
 }
 
 impl Entity {
@@ -25,6 +27,7 @@ impl Entity {
             Entity::User => "user",
             Entity::Token => "token",
             Entity::SecondFactor => "second factor",
+            Entity::Template => "credential template",
         }
     }
 }
@@ -61,6 +64,12 @@ pub enum StoreError {
     LastAdmin,
     #[error("credential is used by {}", .repositories.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", "))]
     CredentialInUse { repositories: Vec<(Id, String)> },
+    /// Credential templates (id, URL prefix) still choose the credential.
+    #[error("credential is chosen by templates {}", .templates.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join(", "))]
+    CredentialInTemplates { templates: Vec<(Id, String)> },
+    /// Another template has this URL prefix.
+    #[error("a template for {prefix} exists")]
+    TemplateExists { prefix: String },
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error("database error: {0}")]

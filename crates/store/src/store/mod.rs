@@ -17,6 +17,7 @@ mod accounts;
 mod credentials;
 mod repositories;
 mod schedule;
+mod templates;
 mod totp;
 
 pub use dialect::Dialect;

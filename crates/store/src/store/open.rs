@@ -174,8 +174,16 @@ impl Store {
             }
             Db::Postgres(pool) => {
                 let mut problems = Vec::new();
-                for table in ["users", "sessions", "credentials", "repositories", "checks", "audit_log", "vault_canary"]
-                {
+                for table in [
+                    "users",
+                    "sessions",
+                    "credentials",
+                    "repositories",
+                    "checks",
+                    "audit_log",
+                    "vault_canary",
+                    "credential_templates",
+                ] {
                     if let Err(e) = sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).execute(pool).await {
                         problems.push(format!("{table}: {e}"));
                     }

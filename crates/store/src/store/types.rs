@@ -218,3 +218,16 @@ pub struct CheckRow {
     /// The codes of the steps that warned, in step order, without duplicates.
     pub warn_codes: Vec<Code>,
 }
+
+/// A credential template: clone URLs under `url_prefix` use the credential unless one is named.
+#[derive(Debug, Clone)]
+pub struct TemplateRow {
+    pub id: Id,
+    /// Normalised (`berth_core::UrlPrefix`'s text).
+    pub url_prefix: String,
+    pub credential_id: Id,
+    pub credential_name: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -115,7 +115,7 @@ pub fn new_repository(name: &str, clone_url: &str, credential: &str) -> Reposito
         name: name.to_owned(),
         vcs: "git".to_owned(),
         clone_url: clone_url.to_owned(),
-        credential: credential.into(),
+        credential: Some(credential.into()),
         default_branch: None,
     }
 }
@@ -133,7 +133,7 @@ pub fn codes(checks: &[Step]) -> String {
 
 /// A Refresh request: `clone_url` as pasted, `credential` by name or id.
 pub fn remote(clone_url: &str, credential: &str) -> berth_proto::RemoteBranchesRequest {
-    berth_proto::RemoteBranchesRequest { clone_url: clone_url.to_owned(), credential: credential.into() }
+    berth_proto::RemoteBranchesRequest { clone_url: clone_url.to_owned(), credential: Some(credential.into()) }
 }
 
 /// A refusal's error as the API answered it, in JSON, for assertions on its text as a whole.

@@ -134,6 +134,12 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
         );
     } else if let Some(name) = q.0.get("deleted") {
         l = flash(l, "ok", format!("Deleted credential {name}."));
+    } else if let Some(prefix) = q.0.get("template_added") {
+        l = flash(l, "ok", format!("Added credential template {prefix}."));
+    } else if let Some(prefix) = q.0.get("template_deleted") {
+        l = flash(l, "ok", format!("Deleted credential template {prefix}."));
+    } else if let Some(why) = q.0.get("template_error") {
+        l = flash(l, "error", format!("The template was not added: {why}"));
     }
     let soon = list.iter().filter(|c| c.expiry_status == "expires_soon" || c.expiry_status == "expired").count();
     if soon > 0 && l.flash.is_empty() {
@@ -150,7 +156,16 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     let can_create = wu.cu.may(Action::CreateCredential);
     let paused = list.iter().filter(|c| c.checks_paused_at.is_some()).count();
     let can_test = wu.cu.may(Action::UseCredential);
-    ok(&CredentialsPage { l, creds: list.iter().map(credential_row).collect(), can_create, can_test, paused })
+    let templates =
+        super::templates::section(&st, &wu, &list, q.0.get("match").map(String::as_str)).await.map_err(fail(&wu))?;
+    ok(&CredentialsPage {
+        l,
+        creds: list.iter().map(credential_row).collect(),
+        can_create,
+        can_test,
+        paused,
+        templates,
+    })
 }
 
 const KINDS: [CredentialKind; 4] = [

@@ -6,6 +6,7 @@ mod audit;
 mod credentials;
 mod repositories;
 mod session;
+mod templates;
 mod users;
 
 pub use account::*;
@@ -13,6 +14,7 @@ pub use audit::*;
 pub use credentials::*;
 pub use repositories::*;
 pub use session::*;
+pub use templates::{template_create, template_delete};
 pub use users::*;
 
 use crate::auth::Action;

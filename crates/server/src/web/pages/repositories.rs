@@ -256,6 +256,7 @@ async fn register_page(
     form: Option<&FormData>,
 ) -> Result<RegisterPage, ApiError> {
     let creds = credentials::list(st, &wu.cu).await?;
+    let has_templates = !crate::service::templates::list(st, &wu.cu).await?.is_empty();
     let get = |k: &str| form.map(|f| f.get(k)).unwrap_or_default();
     let title = if mode == "new" { "Register Repository" } else { "Edit repository" };
     Ok(RegisterPage {
@@ -265,6 +266,7 @@ async fn register_page(
         name: get("name"),
         clone_url: get("clone_url"),
         credentials: credential_choices(&creds, &get("credential")),
+        has_templates,
         default_branch: get("default_branch"),
         branch_enabled: mode == "edit" || !get("default_branch").is_empty(),
         refresh_note: String::new(),
@@ -312,8 +314,8 @@ impl FormPage for RegisterPage {
 }
 
 /// The no-script Refresh: lists the branches on the server and fills the form.
-async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, credential: String) {
-    let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential: credential.into() };
+async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, credential: Option<String>) {
+    let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential: credential.map(Into::into) };
     match repositories::remote_branches(st, cu, req).await {
         Ok(rb) => {
             let names: Vec<&str> = rb.branches.iter().map(|b| b.name.as_str()).collect();
@@ -346,14 +348,15 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
     wu.cu.require(Action::RegisterRepository).map_err(fail(wu))?;
     let mut page = register_page(&st, wu, "new", "/repositories/new".into(), Some(&p.form)).await.map_err(fail(wu))?;
     if p.form.get("op") == "refresh" {
-        refresh_into(&st, &wu.cu, &mut page, p.form.get("credential")).await;
+        refresh_into(&st, &wu.cu, &mut page, p.form.opt("credential")).await;
         return ok(&page);
     }
     let req = RepositoryCreate {
         name: p.form.get("name"),
         vcs: p.form.opt("vcs").unwrap_or_else(|| "git".into()),
         clone_url: p.form.get("clone_url"),
-        credential: p.form.get("credential").into(),
+        // The empty choice is "Choose by template".
+        credential: p.form.opt("credential").map(Into::into),
         default_branch: p.form.opt("default_branch"),
     };
     match repositories::register(&st, &wu.cu, req).await {
@@ -517,7 +520,7 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) ->
     let mut page =
         register_page(&st, wu, "edit", format!("/repositories/{id}/edit"), Some(&p.form)).await.map_err(fail(wu))?;
     if p.form.get("op") == "refresh" {
-        refresh_into(&st, &wu.cu, &mut page, p.form.get("credential")).await;
+        refresh_into(&st, &wu.cu, &mut page, p.form.opt("credential")).await;
         return ok(&page);
     }
     let req = RepositoryUpdate {

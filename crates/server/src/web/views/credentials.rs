@@ -61,6 +61,43 @@ pub struct CredentialsPage {
     pub can_test: bool,
     /// How many credentials have their background checks paused.
     pub paused: usize,
+    pub templates: TemplatesSection,
+}
+
+/// Credential templates on the Credentials page.
+pub struct TemplatesSection {
+    pub rows: Vec<TemplateRowView>,
+    /// May add and delete templates.
+    pub can_manage: bool,
+    /// The credentials a new template may name.
+    pub credential_names: Vec<String>,
+    /// The URL typed into "Which credential would this URL use?".
+    pub match_url: String,
+    pub matched: Option<MatchView>,
+}
+
+pub struct TemplateRowView {
+    pub id: i64,
+    pub prefix: String,
+    pub credential: String,
+    pub created_by: String,
+}
+
+/// The explanation of a choice, or why the URL could not be read.
+#[derive(Default)]
+pub struct MatchView {
+    pub clone_url: String,
+    pub found: bool,
+    pub reason: String,
+    pub candidates: Vec<CandidateView>,
+    pub error: String,
+}
+
+pub struct CandidateView {
+    pub prefix: String,
+    pub credential: String,
+    pub chosen: bool,
+    pub why: String,
 }
 
 pub struct ScopeBox {

@@ -47,6 +47,9 @@ pub struct RegisterPage {
     pub name: String,
     pub clone_url: String,
     pub credentials: Vec<Choice>,
+    /// Credential templates exist: the picker offers "Choose by template" (its empty value),
+    /// selected unless a credential is chosen.
+    pub has_templates: bool,
     pub default_branch: String,
     /// The Default Branch field is usable (after Refresh, or when editing).
     pub branch_enabled: bool,
