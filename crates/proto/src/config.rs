@@ -42,7 +42,7 @@ pub struct ConfigCredential {
 
 /// Where `berth apply` reads a credential's secret: an environment variable or a file (its
 /// content, without the final line break). A secret written inline is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretRef {
     /// `{env: NAME}`
@@ -58,6 +58,20 @@ impl SecretRef {
             SecretRef::Env(name) => format!("environment variable {name}"),
             SecretRef::File(path) => format!("file {path}"),
         }
+    }
+}
+
+/// A one-key map, `{env: NAME}`, in JSON and YAML alike (serde's enum form would be a YAML tag,
+/// `!env NAME`, which people do not write).
+impl Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            SecretRef::Env(name) => m.serialize_entry("env", name)?,
+            SecretRef::File(path) => m.serialize_entry("file", path)?,
+        }
+        m.end()
     }
 }
 

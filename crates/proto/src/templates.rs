@@ -58,6 +58,7 @@ pub struct TemplateCandidate {
 
 /// `GET /api/v1/credential-templates/match?url=...`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateMatchQuery {
     /// A clone URL in any form a clone URL is accepted in.

@@ -330,6 +330,9 @@
           const current = branch.value;
           if (!current || list.indexOf(current) === -1) branch.value = def !== null ? def : (list[0] || "");
           hint.textContent = plural(list.length, "branch", "branches") + " on the remote" + (data.default_branch ? "; its default is " + data.default_branch : "") + ". Focus the field to choose, or type to search.";
+          // Say which credential a template chose ("credential ci, chosen by template …").
+          const credStep = (data.checks || []).filter(function (s) { return s.step === "credential"; })[0];
+          if (byTemplate && credStep && credStep.details && credStep.details[0]) hint.textContent += " Used " + credStep.details[0] + ".";
           branch.removeAttribute("list");
         } else {
           ta.clear();

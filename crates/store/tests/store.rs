@@ -277,6 +277,45 @@ async fn credentials_in_use_and_duplicates() -> R {
     Ok(())
 }
 
+/// Credential templates: one row per prefix, longest first, pointing at a credential that
+/// exists, which cannot be deleted while a template uses it.
+#[tokio::test]
+async fn templates_are_unique_per_prefix_and_keep_their_credential() -> R {
+    let f = Fixture::new();
+    let store = f.open("master.key").await?;
+    let ci = add_credential(&store, "ci", SECRET).await?;
+    let other = add_credential(&store, "other", SECRET).await?;
+    let wide = store.create_template("https://bitbucket.org/", ci, "admin").await?;
+    let acme = store.create_template("https://bitbucket.org/acme/", ci, "admin").await?;
+    assert_eq!(acme.credential_name, "ci");
+    assert_eq!(acme.created_by, "admin");
+    let listed: Vec<String> = store.list_templates().await?.into_iter().map(|t| t.url_prefix).collect();
+    assert_eq!(listed, ["https://bitbucket.org/acme/", "https://bitbucket.org/"]);
+    let again = store.create_template("https://bitbucket.org/acme/", other, "admin").await;
+    assert!(
+        matches!(&again, Err(StoreError::TemplateExists { prefix }) if prefix == "https://bitbucket.org/acme/"),
+        "{again:?}"
+    );
+    let ghost = store.create_template("https://github.com/", 987_654, "admin").await;
+    assert!(matches!(ghost, Err(StoreError::NotFound(Entity::Credential))), "{ghost:?}");
+    match store.delete_credential(ci).await {
+        Err(StoreError::CredentialInTemplates { templates }) => assert_eq!(templates.len(), 2, "{templates:?}"),
+        other => panic!("expected the templates that use it, got {other:?}"),
+    }
+    let moved = store.set_template_credential(acme.id, other).await?;
+    assert_eq!(moved.credential_name, "other");
+    assert!(matches!(
+        store.set_template_credential(acme.id, 987_654).await,
+        Err(StoreError::NotFound(Entity::Credential))
+    ));
+    assert!(store.find_template_by_prefix("https://bitbucket.org/acme/").await?.is_some());
+    store.delete_template(wide.id).await?;
+    assert!(matches!(store.delete_template(wide.id).await, Err(StoreError::NotFound(Entity::Template))));
+    store.delete_credential(ci).await?;
+    assert!(store.integrity_problems().await?.is_empty());
+    Ok(())
+}
+
 fn check(ok: bool) -> Check {
     let step = if ok {
         Step::pass(StepName::Url, "fine")

@@ -148,6 +148,10 @@ mod tests {
         .unwrap();
         assert_eq!(doc.credentials[0].secret, SecretRef::Env("CI_TOKEN".into()));
         assert_eq!(doc.templates[0].credential, "ci");
+        // Written back as the same one-key maps, and read again unchanged.
+        let yaml = serde_yaml_ng::to_string(&doc).unwrap();
+        assert!(yaml.contains("env: CI_TOKEN"), "{yaml}");
+        assert_eq!(parse_document(&yaml, "again").unwrap(), doc);
 
         let unknown = message(parse_document("credentials: []\nrepos: []\n", "berth.yaml"));
         assert!(unknown.contains("unknown field `repos`") && unknown.contains("line 2"), "{unknown}");

@@ -213,6 +213,8 @@ async fn the_web_ui_manages_explains_and_registers_through_templates() {
     b.click("#refresh").await;
     b.until("Refresh listed the branches", "return !document.getElementById('default_branch').disabled").await;
     assert_eq!(b.value("#default_branch").await, "trunk");
+    let hint = b.text("#branch_hint").await;
+    assert!(hint.contains(&format!("Used credential ci, chosen by template {prefix}")), "{hint}");
     b.shot("03-register-by-template").await;
     b.c.set_window_size(390, 844).await.unwrap();
     b.shot_full("04-register-by-template-phone").await;
