@@ -359,6 +359,13 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
         ("GET" | "PUT", "/api/v1/settings") => Some("manage_settings"),
         ("GET" | "POST", "/api/v1/tokens") | ("DELETE", "/api/v1/tokens/{id}") => Some("manage_own_account"),
         ("GET", "/api/v1/audit") => Some("read_audit"),
+        ("GET", "/api/v1/credential-templates" | "/api/v1/credential-templates/match") => Some("read_credentials"),
+        ("POST", "/api/v1/credential-templates") | ("DELETE", "/api/v1/credential-templates/{id}") => {
+            Some("manage_templates")
+        }
+        ("POST", "/api/v1/config/apply") => Some("apply_config"),
+        // Needs read_repositories as well, which every role that reads credentials has.
+        ("GET", "/api/v1/config/export") => Some("read_credentials"),
         ("GET", "/api/v1/me") | ("POST", "/api/v1/auth/logout") => None,
         _ => return None,
     })

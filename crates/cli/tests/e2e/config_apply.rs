@@ -161,7 +161,20 @@ async fn a_document_that_cannot_apply_is_refused_before_anything_changes() {
     assert_eq!(p.failed, 1);
     assert_eq!(p.changes[0].error.as_ref().unwrap().code, Code::InvalidConfig);
     assert!(b.api.list_credentials().await.unwrap().is_empty());
-    // A viewer may not apply.
+    // A viewer may not apply, even a plan; a registrar may not prune a credential (only
+    // administrators delete credentials), so nothing of that set is made.
+    crate::roles::add_user(&b, "vera", VIEWER_PASSWORD, "viewer").await;
+    let viewer = Api::login(&b.base, "vera", VIEWER_PASSWORD).await;
+    let e = refused(viewer.apply_config(&apply(&ConfigDocument::default(), TOKEN, true, false)).await);
+    assert_eq!(status_code(&e), (Some(403), Some(Code::Forbidden)), "{e}");
+    let doc = ConfigDocument { credentials: vec![ci_credential()], ..ConfigDocument::default() };
+    b.api.apply_config(&apply(&doc, TOKEN, false, false)).await.unwrap();
+    crate::roles::add_user(&b, "reggie", REGISTRAR_PASSWORD, "registrar").await;
+    let registrar = Api::login(&b.base, "reggie", REGISTRAR_PASSWORD).await;
+    let e = refused(registrar.apply_config(&apply(&ConfigDocument::default(), TOKEN, false, true)).await);
+    assert_eq!(status_code(&e), (Some(403), Some(Code::Forbidden)), "{e}");
+    assert!(e.message().contains("delete a credential"), "{e}");
+    assert_eq!(b.api.list_credentials().await.unwrap().len(), 1);
     b.stop().await;
 }
 

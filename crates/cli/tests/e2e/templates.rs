@@ -131,7 +131,15 @@ async fn ssh_style_urls_match_their_https_template_and_segments_are_whole() {
     }
     let listed = b.api.list_templates().await.unwrap();
     assert!(listed.iter().any(|t| t.url_prefix == "https://bitbucket.org/acmecorp/"), "{listed:?}");
-    // A viewer may read the explanation but not add templates.
+    // A viewer may read the explanation but not add or delete templates.
+    crate::roles::add_user(&b, "vera", VIEWER_PASSWORD, "viewer").await;
+    let viewer = Api::login(&b.base, "vera", VIEWER_PASSWORD).await;
+    let m = viewer.match_template("git@bitbucket.org:acme/app.git").await.unwrap();
+    assert_eq!(m.credential.map(|c| c.name).as_deref(), Some("acme-bot"));
+    let e = refused(viewer.create_template(&template("https://github.com/acme/", "acme-bot")).await);
+    assert_eq!(status_code(&e), (Some(403), Some(Code::Forbidden)), "{e}");
+    let e = refused(viewer.delete_template(listed[0].id).await);
+    assert_eq!(status_code(&e), (Some(403), Some(Code::Forbidden)), "{e}");
     b.stop().await;
 }
 
@@ -187,16 +195,19 @@ async fn the_web_ui_manages_explains_and_registers_through_templates() {
     b.find("#no_templates").await;
     b.fill("#url_prefix", &format!("git clone {prefix}")).await;
     b.click("#add_template").await;
+    // Each form posts and loads a new page: wait for the new page's words, not the old page's.
+    b.until("the template is added", &flash_has("Added credential template")).await;
     let flash = b.text("#flash").await;
     assert!(flash.contains(&format!("Added credential template {prefix}")), "{flash}");
     assert!(b.text("#template_list").await.contains(&prefix));
     // A refused prefix says why.
     b.fill("#url_prefix", "acme").await;
     b.click("#add_template").await;
-    assert!(b.text("#flash").await.contains("invalid_url"), "{}", b.text("#flash").await);
+    b.until("the prefix is refused", &flash_has("invalid_url")).await;
     // The explanation box.
     b.fill("#match_url", &berth.git.repo_url("team/app.git")).await;
     b.click("#match_button").await;
+    b.until("the choice is explained", "return !!document.getElementById('match_result')").await;
     let why = b.text("#match_result").await;
     assert!(why.contains("Credential ci, chosen by template") && why.contains("longest prefix"), "{why}");
     b.shot_full("01-credentials-with-templates").await;
@@ -227,8 +238,13 @@ async fn the_web_ui_manages_explains_and_registers_through_templates() {
     // Delete the template from the list.
     b.goto(&format!("{base}/credentials")).await;
     b.click(&format!("button[aria-label='Delete template {prefix}']")).await;
-    assert!(b.text("#flash").await.contains("Deleted credential template"));
+    b.until("the template is deleted", &flash_has("Deleted credential template")).await;
     b.find("#no_templates").await;
     b.close().await;
     berth.stop().await;
+}
+
+/// JavaScript for `Browser::until`: the page's flash message contains `text`.
+fn flash_has(text: &str) -> String {
+    format!("const f = document.getElementById('flash'); return !!f && f.textContent.includes({text:?});")
 }

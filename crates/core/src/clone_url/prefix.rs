@@ -167,6 +167,7 @@ fn prefix_segments(raw: &str) -> Result<Vec<String>, UrlError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

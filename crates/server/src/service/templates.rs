@@ -286,6 +286,7 @@ fn compare(templates: &[TemplateRow], url: &UrlPrefix) -> Compared {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use chrono::Utc;
