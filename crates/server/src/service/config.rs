@@ -283,7 +283,7 @@ async fn plan(
                     ch.status = ConfigStatus::Failed.as_str().to_owned();
                     ch.error = Some(refusal(
                         Code::InvalidConfig,
-                        format!("credential {:?} is a {}; its kind cannot change", c.name, row.kind.as_str()),
+                        format!("credential {:?} is of kind {}; its kind cannot change", c.name, row.kind.as_str()),
                         "give the new kind another name, or delete the credential first",
                     ));
                     out.push(Planned { change: ch, op: Op::Refused });
