@@ -75,6 +75,12 @@ async fn templates_choose_explain_and_are_remembered_in_the_history() {
     let again = b.api.check_repository(r.id).await.unwrap();
     let s = step(&again.checks, StepName::Credential);
     assert!(s.message.contains("the credential the repository is registered with"), "{}", s.message);
+    // So does an update that names no credential: it keeps the repository's own.
+    let edit = berth_proto::RepositoryUpdate { default_branch: Some("develop".into()), ..Default::default() };
+    assert_eq!(b.api.update_repository(r.id, &edit).await.unwrap().credential.name, "ci");
+    let h = b.api.check_history(r.id, 1).await.unwrap();
+    let s = step(&h[0].checks, StepName::Credential);
+    assert!(s.message.contains("the credential the repository is registered with"), "{}", s.message);
     // Naming one is said too.
     let named = b.api.create_repository(&new_repository("lib", &b.git.repo_url("team/lib.git"), "ci")).await.unwrap();
     let h = b.api.check_history(named.id, 1).await.unwrap();

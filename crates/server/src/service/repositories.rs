@@ -147,6 +147,8 @@ struct Wanted<'a> {
     clone_url: &'a str,
     /// `None`: the credential templates choose.
     credential: Option<&'a CredentialSelector>,
+    /// An update that named no credential keeps the repository's: said so in the check.
+    kept_credential: bool,
     branch: Option<&'a str>,
 }
 
@@ -183,7 +185,10 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, St
             }));
         }
     }
-    let (url, chosen) = url_and_credential(st, w.clone_url, w.credential).await?;
+    let (url, mut chosen) = url_and_credential(st, w.clone_url, w.credential).await?;
+    if w.kept_credential {
+        checks::REGISTERED_CREDENTIAL.clone_into(&mut chosen.reason);
+    }
     let cred = chosen.credential;
     let started = Utc::now();
     let mut out = checks::run(st, &url, &cred, w.branch, &chosen.reason).await;
@@ -240,6 +245,7 @@ pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> 
         vcs,
         clone_url: &req.clone_url,
         credential: req.credential.as_ref(),
+        kept_credential: false,
         branch: req.default_branch.as_deref(),
     };
     let (row, reason) = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
@@ -259,6 +265,7 @@ pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpda
     // An update that names no credential keeps the repository's own (templates choose only
     // for new registrations, Refresh and imports: changing a working repository's credential
     // because a template was added later would surprise its owner).
+    let kept_credential = req.credential.is_none();
     let credential = req.credential.unwrap_or(CredentialSelector::Id(cur.credential_id));
     let branch = req.default_branch.unwrap_or_else(|| cur.default_branch.clone());
     let wanted = Wanted {
@@ -267,6 +274,7 @@ pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpda
         vcs: cur.vcs.clone(),
         clone_url: &clone_url,
         credential: Some(&credential),
+        kept_credential,
         branch: Some(&branch),
     };
     let (row, _) = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
