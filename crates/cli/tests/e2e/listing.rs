@@ -320,3 +320,64 @@ async fn the_vc_repos_page_is_paged_small_and_filtered_by_url() {
     assert_eq!(counts["none"], 1, "an empty result says so");
     b.stop().await;
 }
+
+/// `berth repo list` follows `next` itself (all rows unless `--limit`), takes the API's filters
+/// as flags, streams JSON that parses as one array, and stops quietly at a closed pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_every_page_with_the_filters_as_flags() {
+    use crate::cli::{berth, berth_with, signed_in as cli_signed_in, With};
+    let b = Berth::start().await;
+    let cred = b.api_token_credential("ci").await;
+    b.register("app", "team/app.git", "ci").await;
+    let store = store_of(&b).await;
+    let rows: Vec<NewRepository> =
+        (0..250).map(|i| seeded(&format!("svc-{i:04}"), "github.com", "github", cred)).collect();
+    store.insert_repositories(&rows).await.unwrap();
+    let (_home, session) = cli_signed_in(&b).await;
+
+    let r = berth(&b, &session, &["repo", "list"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("ID ")).count(), 1, "one header for all pages");
+    assert_eq!(lines.iter().filter(|l| l.contains("svc-")).count(), 250, "every page followed");
+    assert!(r.stdout.contains(" app "), "{}", r.stdout);
+
+    let r = berth(&b, &session, &["repo", "list", "--limit", "3"], None).await;
+    assert_eq!(r.stdout.lines().filter(|l| l.contains("svc-") || l.contains(" app ")).count(), 3, "{}", r.stdout);
+
+    let r = berth(&b, &session, &["--json", "repo", "list", "--status", "unchecked", "--search", "SVC-01"], None).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+    assert_eq!(v.as_array().map(Vec::len), Some(100), "svc-0100 to svc-0199");
+    let r = berth(&b, &session, &["--json", "repo", "list", "--status", "warn", "--status", "fail"], None).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["name"], "app");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    for (flag, value, want) in
+        [("--credential", "ci", 251), ("--provider", "github", 250), ("--host", "github.com", 250)]
+    {
+        let r = berth(&b, &session, &["--json", "repo", "list", flag, value], None).await;
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v.as_array().map(Vec::len), Some(want), "{flag} {value}");
+    }
+    let r = berth(&b, &session, &["--json", "repo", "list", "--search", "nothing-like-it"], None).await;
+    assert_eq!(r.stdout.trim(), "[]");
+    let r = berth(&b, &session, &["repo", "list", "--search", "nothing-like-it"], None).await;
+    assert_eq!(r.stdout, "No repository matches.\n");
+    let r = berth(&b, &session, &["repo", "list", "--status", "bogus"], None).await;
+    assert_ne!(r.code, 0);
+    assert!(r.all().contains("invalid_input"), "{}", r.all());
+    // A repository is found by name without listing them all.
+    let r = berth(&b, &session, &["repo", "show", "svc-0249"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let status = r#"; echo "berth-exit=${PIPESTATUS[0]}" >&2"#;
+    for script in [
+        format!(r#""$BERTH" repo list | head -n 2 >/dev/null{status}"#),
+        format!(r#""$BERTH" --json repo list | head -c 10 >/dev/null{status}"#),
+    ] {
+        let r = berth_with(&b, &session, &[], None, With { shell: Some(&script), ..With::default() }).await;
+        assert!(r.stderr.contains("berth-exit=0"), "{script}: {}", r.all());
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    b.stop().await;
+}
