@@ -5,6 +5,7 @@
 //! thousands through checks would test the checks, not the list); raw requests only for what the
 //! typed client cannot send (malformed queries) and for the web pages.
 
+use crate::harness::browser::Browser;
 use crate::harness::web::signed_in;
 use crate::harness::*;
 use berth::client::RepoQuery;
@@ -18,7 +19,8 @@ async fn store_of(b: &Berth) -> Store {
     Store::open(&b.database_url, &b.data.path().join("master.key")).await.unwrap().0
 }
 
-/// `name` on `host` (a URL that is never contacted: seeded rows are not checked).
+/// `name` on `host`, due in a day: the server's scheduler leaves seeded rows alone (their hosts
+/// do not exist), so their status stays `unchecked` while the test reads it.
 fn seeded(name: &str, host: &str, provider: &str, credential_id: i64) -> NewRepository {
     NewRepository {
         name: name.to_owned(),
@@ -28,7 +30,7 @@ fn seeded(name: &str, host: &str, provider: &str, credential_id: i64) -> NewRepo
         provider: provider.into(),
         default_branch: "main".into(),
         credential_id,
-        next_check_at: None,
+        next_check_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
     }
 }
 
@@ -379,5 +381,57 @@ async fn the_cli_lists_every_page_with_the_filters_as_flags() {
         assert!(r.stderr.contains("berth-exit=0"), "{script}: {}", r.all());
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
+    b.stop().await;
+}
+
+/// VC Repos in Chromium, at desktop and phone width: search, a status chip, the next page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vc_repos_search_chips_and_next_page_in_a_browser() {
+    let b = Berth::start().await;
+    let cred = b.api_token_credential("ci").await;
+    b.register("app", "team/app.git", "ci").await;
+    let store = store_of(&b).await;
+    let rows: Vec<NewRepository> =
+        (0..180).map(|i| seeded(&format!("payments-{i:03}"), "bitbucket.org", "bitbucket-cloud", cred)).collect();
+    store.insert_repositories(&rows).await.unwrap();
+    let base = b.base.clone();
+    let w = Browser::start("lists").await;
+    w.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    w.find("#repos").await;
+    assert_eq!(w.text("#match_count").await, "181 repositories, 50 on this page.");
+    w.shot("01-vc-repos-paged").await;
+
+    w.fill("#f_q", "PAYMENTS-1").await;
+    w.click("#search_button").await;
+    w.until("the search applies", "return location.search.includes('q=PAYMENTS-1')").await;
+    assert_eq!(w.text("#match_count").await, "80 repositories match, 50 on this page.");
+    assert_eq!(w.value("#f_q").await, "PAYMENTS-1", "the box keeps the search");
+    w.click("#status_chips a[data-status='warn']").await;
+    w.until("the chip applies", "return location.search.includes('status=warn')").await;
+    assert!(w.has("#no_match").await, "the search and the chip combine: app does not match");
+    w.click("#status_chips a[data-status='unchecked']").await;
+    w.until("the other chip applies", "return location.search.includes('status=unchecked')").await;
+    let path = w.path().await;
+    assert!(path.contains("q=PAYMENTS-1") && path.contains("status=unchecked"), "{path}");
+    assert!(w.text("#status_chips a.on").await.starts_with("Not checked"));
+    w.shot("02-search-and-chip").await;
+    w.click("#next_page").await;
+    w.until("the next page", "return location.search.includes('after=')").await;
+    let first_row = w.text("#repos tbody tr th").await;
+    assert_eq!(first_row, "payments-150", "page two starts after page one's last row");
+    assert!(w.has("#first_page").await && !w.has("#next_page").await, "the last page");
+    w.shot("03-next-page").await;
+
+    // A phone: the same controls, stacked.
+    w.c.set_window_size(390, 844).await.unwrap();
+    w.goto(&format!("{base}/repositories?q=payments&status=unchecked")).await;
+    w.find("#status_chips").await;
+    let wide = w.c.execute("return document.documentElement.scrollWidth > window.innerWidth", vec![]).await.unwrap();
+    assert_eq!(wide.as_bool(), Some(false), "no page scrolls sideways");
+    w.shot("04-vc-repos-phone").await;
+    w.click("#next_page").await;
+    w.until("the next page on a phone", "return location.search.includes('after=')").await;
+    w.shot("05-next-page-phone").await;
+    w.close().await;
     b.stop().await;
 }
