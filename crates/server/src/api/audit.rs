@@ -20,6 +20,8 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
     /// The `next` of the previous page; left out for the first page.
     pub after: Option<String>,
+    /// Only entries older than this id (instead of `after`).
+    pub before: Option<i64>,
     /// Only entries whose actor contains this, case-insensitively.
     pub actor: Option<String>,
     /// Only entries of this action (`repository.register`, ...).
@@ -43,5 +45,5 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     let limit = in_range("limit", q.limit, 1, paging::MAX_LIMIT)?;
     let filter = audit::Filter { actor: q.actor, action: q.action, target: q.target, from: q.from, until: q.until };
-    Ok(Json(audit::search_page(&st, &u, filter, &PageRequest { after: q.after, limit }).await?))
+    Ok(Json(audit::search_page(&st, &u, filter, &PageRequest { after: q.after, limit }, q.before).await?))
 }

@@ -116,17 +116,19 @@ pub async fn search(
     Ok(st.store.search_audit(&filter, before, limit).await?.into_iter().map(to_wire).collect())
 }
 
-/// A page of the log filtered, newest first, with how many entries match.
+/// A page of the log filtered, newest first, with how many entries match: after the page's
+/// cursor, or older than entry `before` when that is given instead.
 pub async fn search_page(
     st: &AppState,
     u: &CurrentUser,
     filter: Filter,
     page: &PageRequest,
+    before: Option<i64>,
 ) -> Result<Page<AuditEntry>> {
     u.require(Action::ReadAudit)?;
     let Filter { actor, action, target, from, until } = filter;
     let filter = AuditFilter { actor, action, target, from, until };
-    let before = page.id_key(Kind::Audit)?;
+    let before = page.id_key(Kind::Audit)?.or(before);
     let limit = page.limit();
     let rows = st.store.search_audit(&filter, before, limit + 1).await?;
     let total = st.store.count_audit(&filter, None).await?;
