@@ -336,16 +336,52 @@ pub async fn list(st: &AppState, u: &CurrentUser, filter: &ListFilter, page: &Pa
     u.require(Action::ReadRepositories)?;
     let f = filter.to_store(st).await?;
     let after = page.key(Kind::Repositories)?;
-    let limit = page.limit();
-    let rows = st.store.repositories_page(&f, after.as_deref(), limit + 1).await?;
-    let total = st.store.count_repositories(&f).await?;
+    // The page and its count are independent reads: both at once, on two pool connections.
+    let (rows, total) = tokio::try_join!(
+        st.store.repositories_page(&f, after.as_deref(), page.limit() + 1),
+        st.store.count_repositories(&f)
+    )?;
+    page_of_rows(st, rows, page.limit(), total).await
+}
+
+/// A page of VC Repos: the page, and how many repositories match the other filters per status
+/// (every status, zero included, in the order of [`RepositoryStatus::ALL`]): the counts beside
+/// the status filter. The page's `total` is the sum of the chosen statuses' counts, so the
+/// matches are counted once.
+pub async fn list_with_counts(
+    st: &AppState,
+    u: &CurrentUser,
+    filter: &ListFilter,
+    page: &PageRequest,
+) -> Result<(Page<Repository>, Vec<(RepositoryStatus, i64)>)> {
+    u.require(Action::ReadRepositories)?;
+    let f = filter.to_store(st).await?;
+    let after = page.key(Kind::Repositories)?;
+    let (rows, counts) = tokio::try_join!(
+        st.store.repositories_page(&f, after.as_deref(), page.limit() + 1),
+        st.store.repository_status_counts(&f)
+    )?;
+    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    let counts: Vec<(RepositoryStatus, i64)> =
+        RepositoryStatus::ALL.iter().map(|s| (*s, counts.get(s.as_str()).copied().unwrap_or(0))).collect();
+    let total = counts
+        .iter()
+        .filter(|(s, _)| f.statuses.is_empty() || f.statuses.iter().any(|x| x == s.as_str()))
+        .map(|(_, n)| n)
+        .sum();
+    Ok((page_of_rows(st, rows, page.limit(), total).await?, counts))
+}
+
+/// The API's page of `rows` (fetched with `limit + 1`): each with its last check and its
+/// credential's warnings, read for these rows only.
+async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total: i64) -> Result<Page<Repository>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut last = st.store.last_check_summaries_of(&ids).await?;
     let mut cred_ids: Vec<i64> = rows.iter().map(|r| r.credential_id).collect();
     cred_ids.sort_unstable();
     cred_ids.dedup();
-    let creds: HashMap<i64, CredentialRow> =
-        st.store.credentials_by_ids(&cred_ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    let (mut last, creds) =
+        tokio::try_join!(st.store.last_check_summaries_of(&ids), st.store.credentials_by_ids(&cred_ids))?;
+    let creds: HashMap<i64, CredentialRow> = creds.into_iter().map(|c| (c.id, c)).collect();
     Ok(paging::page_of(
         rows,
         limit,
@@ -358,20 +394,6 @@ pub async fn list(st: &AppState, u: &CurrentUser, filter: &ListFilter, page: &Pa
             view(st, r, c, cred)
         },
     ))
-}
-
-/// How many repositories match `filter` apart from its statuses, for each status (every
-/// status, zero included, in the order of [`RepositoryStatus::ALL`]): the counts beside the
-/// status filter.
-pub async fn status_counts(
-    st: &AppState,
-    u: &CurrentUser,
-    filter: &ListFilter,
-) -> Result<Vec<(RepositoryStatus, i64)>> {
-    u.require(Action::ReadRepositories)?;
-    let f = filter.to_store(st).await?;
-    let counts: HashMap<String, i64> = st.store.repository_status_counts(&f).await?.into_iter().collect();
-    Ok(RepositoryStatus::ALL.iter().map(|s| (*s, counts.get(s.as_str()).copied().unwrap_or(0))).collect())
 }
 
 pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {

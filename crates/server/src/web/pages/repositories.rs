@@ -232,8 +232,7 @@ pub async fn repos(State(st): State<AppState>, wu: WebUser, RawQuery(raw): RawQu
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let filter = list_filter(&pairs);
     let page = PageRequest { after: get("after").filter(|a| !a.is_empty()), limit: Some(REPOS_PAGE) };
-    let list = repositories::list(&st, &wu.cu, &filter, &page).await.map_err(fail(&wu))?;
-    let counts = repositories::status_counts(&st, &wu.cu, &filter).await.map_err(fail(&wu))?;
+    let (list, counts) = repositories::list_with_counts(&st, &wu.cu, &filter, &page).await.map_err(fail(&wu))?;
     let mut l = layout(&wu, "VC Repos", "repos");
     if let Some(id) = get("registered").and_then(|v| v.parse::<i64>().ok()) {
         // The list carries no steps: the banner reads the registration's own check.
