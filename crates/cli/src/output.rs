@@ -184,7 +184,13 @@ pub fn expiry(c: &Credential) -> String {
 }
 
 fn used_by(c: &Credential) -> String {
-    c.used_by.iter().map(|r| r.name.clone()).collect::<Vec<_>>().join(", ")
+    let names = c.used_by.iter().map(|r| r.name.clone()).collect::<Vec<_>>().join(", ");
+    let more = c.used_by_count - i64::try_from(c.used_by.len()).unwrap_or(0);
+    if more > 0 {
+        format!("{names} and {more} more")
+    } else {
+        names
+    }
 }
 
 pub fn credential_table(list: &[Credential]) -> String {

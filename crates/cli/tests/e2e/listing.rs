@@ -185,7 +185,14 @@ async fn every_filter_narrows_the_list_and_total_counts_the_matches() {
     assert_eq!((names(&p.items), p.total), (vec!["Bb-000".to_owned(), "Bb-001".into(), "Bb-002".into()], 10));
     let rest = b.api.repositories(&both).all().await.unwrap();
     assert_eq!(rest.len(), 10, "following next reaches every match");
-    let _ = other;
+    // A credential in a list names its first 20 repositories and counts them all; its own
+    // answer names every one.
+    let listed = b.api.list_credentials().await.unwrap();
+    let c = listed.iter().find(|c| c.id == ci).unwrap();
+    assert_eq!((c.used_by.len(), c.used_by_count), (20, 121));
+    assert_eq!(c.used_by[0].name, "app", "by name");
+    let shown = b.api.get_credential(other).await.unwrap();
+    assert_eq!((shown.used_by.len(), shown.used_by_count), (32, 32));
 
     // Refusals, each with its code.
     for (path, status, code) in [

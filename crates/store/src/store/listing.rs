@@ -236,6 +236,36 @@ impl Store {
         })
     }
 
+    /// How many repositories use each of these credentials (those used by none left out).
+    pub async fn repository_counts_by_credential(&self, ids: &[Id]) -> Result<std::collections::HashMap<Id, i64>> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        // Ids are integers, so writing them into the text is safe.
+        let list = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!(
+                "SELECT credential_id, COUNT(*) AS n FROM repositories WHERE credential_id IN ({list}) GROUP BY credential_id"
+            ))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| Ok((r.i64("credential_id")?, r.i64("n")?))).collect()
+        })
+    }
+
+    /// The first `limit` repositories (id, name) by name that use a credential: one index range.
+    pub async fn repositories_using_first(&self, credential_id: Id, limit: i64) -> Result<Vec<(Id, String)>> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT id, name FROM repositories WHERE credential_id = $1 ORDER BY name COLLATE NOCASE LIMIT $2",
+            )
+            .bind(credential_id)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     /// The credentials with these ids (those that exist), in no particular order: what one page
     /// of repositories needs of its credentials.
     pub async fn credentials_by_ids(&self, ids: &[Id]) -> Result<Vec<CredentialRow>> {
