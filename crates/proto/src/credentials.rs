@@ -34,7 +34,12 @@ pub struct Credential {
     /// token lacks, with the Berth capabilities it blocks. Scopes do not imply each other.
     #[serde(default)]
     pub scope_gaps: Vec<ScopeGap>,
+    /// The repositories that use it, by name: every one on the credential's own answer, the
+    /// first 20 in lists (`used_by_count` says how many there are).
     pub used_by: Vec<RepositoryRef>,
+    /// How many repositories use it.
+    #[serde(default)]
+    pub used_by_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the secret was last set: the rotation date.

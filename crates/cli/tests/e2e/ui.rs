@@ -867,6 +867,9 @@ async fn audit_page_filters_by_actor_action_target_and_date_and_pages() {
     // Action: exact, from the actions the log holds.
     b.find("#f_action").await.select_by_value("credential.create").await.unwrap();
     b.click("#apply_filter").await;
+    // The table is read once the filtered page has loaded, not while the old one goes away.
+    let loaded = |q: &str| format!("return document.readyState === 'complete' && location.search.includes('{q}')");
+    b.until("the action filter applies", &loaded("action=credential.create")).await;
     assert_eq!(column(&b, "What").await, ["credential.create"]);
     assert_eq!(column(&b, "Target").await, ["credential ci"]);
     // Action codes do not wrap mid-word.
@@ -876,6 +879,7 @@ async fn audit_page_filters_by_actor_action_target_and_date_and_pages() {
     b.goto(&format!("{base}/admin/audit")).await;
     b.fill("#f_actor", "VER").await;
     b.click("#apply_filter").await;
+    b.until("the actor filter applies", &loaded("actor=VER")).await;
     let who = column(&b, "Who").await;
     assert!(!who.is_empty() && who.iter().all(|w| w == "vera"), "{who:?}");
     assert!(column(&b, "What").await.iter().any(|w| w.starts_with("auth.login_failed")));
@@ -898,6 +902,7 @@ async fn audit_page_filters_by_actor_action_target_and_date_and_pages() {
     // Pages of 100 keep the filter.
     assert_eq!(column(&b, "What").await.len(), 100);
     b.click("#older_entries").await;
+    b.until("the older entries", &loaded("before=")).await;
     let rest = column(&b, "What").await;
     assert_eq!(rest.len(), 5);
     assert!(rest.iter().all(|a| a == "token.create"), "{rest:?}");

@@ -2,6 +2,7 @@
 //! secret; the vault seals it on the way in and only the check pipeline opens it.
 
 use super::checks::recheck;
+use super::paging::{self, Kind, PageRequest};
 use super::verification;
 use super::{Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
@@ -11,13 +12,12 @@ use berth_core::words::plural;
 use berth_core::{scopes, Capability};
 use berth_core::{Check, CheckReason, Code, CredentialKind};
 use berth_proto::{
-    Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus,
+    Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus, Page,
     RepositoryCheck, RepositoryRef, ScopeGap, ScopeNeed, Warning,
 };
 use berth_store::{CredentialPatch, CredentialRow, NewCredential, StoreError};
 use chrono::Utc;
 use secrecy::SecretString;
-use std::collections::HashMap;
 
 /// What needs attention on a repository now, from its credential: the expiry warning of
 /// today (30, 7, 1 days before, or expired) and paused background checks.
@@ -43,7 +43,7 @@ pub(crate) fn warnings_of(cred: &CredentialRow, pause_after: i64) -> Vec<Warning
     out
 }
 
-fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>) -> Credential {
+fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>, used_by_count: i64) -> Credential {
     let today = Utc::now().date_naive();
     let (status, days) = match credential::expiry(row.expires_on, today) {
         Expiry::Unknown => (ExpiryStatus::Unknown, None),
@@ -87,6 +87,7 @@ fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>) -> Crede
         missing_scopes,
         scope_gaps,
         used_by,
+        used_by_count,
         created_at: row.created_at,
         updated_at: row.updated_at,
         secret_updated_at: row.secret_updated_at,
@@ -168,7 +169,7 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
     // Saved first, verified second: a credential the host refuses is still stored (the answer
     // says so), so a person can fix its fields without typing the token again.
     let row = verified(st, row, None).await?;
-    Ok(view(st, row, Vec::new()))
+    Ok(view(st, row, Vec::new(), 0))
 }
 
 /// Verifies the credential where it can be (see [`verification::run`]) and reads it back
@@ -201,26 +202,46 @@ pub async fn verify(st: &AppState, u: &CurrentUser, id: i64, req: CredentialVeri
     with_usage(st, row).await
 }
 
+/// How many repositories a credential in a list names (`used_by`); `used_by_count` has them all.
+pub const USED_BY_LISTED: i64 = 20;
+
+/// Every credential by name, each with the first [`USED_BY_LISTED`] repositories that use it
+/// and their number: a few queries whatever the number of repositories.
 pub async fn list(st: &AppState, u: &CurrentUser) -> Result<Vec<Credential>> {
     u.require(Action::ReadCredentials)?;
-    let mut used: HashMap<i64, Vec<RepositoryRef>> = HashMap::new();
-    for r in st.store.list_repositories().await? {
-        used.entry(r.credential_id).or_default().push(RepositoryRef { id: r.id, name: r.name });
-    }
     let rows = st.store.list_credentials().await?;
-    Ok(rows
-        .into_iter()
-        .map(|c| {
-            let u = used.remove(&c.id).unwrap_or_default();
-            view(st, c, u)
-        })
-        .collect())
+    listed(st, rows).await
+}
+
+/// A page of credentials by name (case-insensitive), each as [`list`] shows it.
+pub async fn page(st: &AppState, u: &CurrentUser, page: &PageRequest) -> Result<Page<Credential>> {
+    u.require(Action::ReadCredentials)?;
+    let after = page.key(Kind::Credentials)?;
+    let limit = page.limit();
+    let rows = st.store.credentials_page(after.as_deref(), limit + 1).await?;
+    let total = st.store.count_credentials().await?;
+    let shown = paging::page_of(rows, limit, total, Kind::Credentials, |c| c.name.clone(), |c| c);
+    Ok(Page { items: listed(st, shown.items).await?, next: shown.next, total })
+}
+
+async fn listed(st: &AppState, rows: Vec<CredentialRow>) -> Result<Vec<Credential>> {
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let counts = st.store.repository_counts_by_credential(&ids).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for c in rows {
+        let n = counts.get(&c.id).copied().unwrap_or(0);
+        let used = if n == 0 { Vec::new() } else { st.store.repositories_using_first(c.id, USED_BY_LISTED).await? };
+        let used = used.into_iter().map(|(id, name)| RepositoryRef { id, name }).collect();
+        out.push(view(st, c, used, n));
+    }
+    Ok(out)
 }
 
 async fn with_usage(st: &AppState, row: CredentialRow) -> Result<Credential> {
-    let used =
+    let used: Vec<RepositoryRef> =
         st.store.repositories_using(row.id).await?.into_iter().map(|(id, name)| RepositoryRef { id, name }).collect();
-    Ok(view(st, row, used))
+    let n = i64::try_from(used.len()).unwrap_or(i64::MAX);
+    Ok(view(st, row, used, n))
 }
 
 pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credential> {
@@ -372,7 +393,7 @@ pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Credentia
     tracing::info!(credential = id, "credential deleted");
     u.audit(&st.store, "credential.delete", "credential", Some(id), &row.name, format!("kind {}", row.kind.as_str()))
         .await;
-    Ok(view(st, row, Vec::new()))
+    Ok(view(st, row, Vec::new(), 0))
 }
 
 /// The credential a request names by id or name. An unknown one is a mistake in the request

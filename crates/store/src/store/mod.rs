@@ -15,6 +15,7 @@ mod types;
 
 mod accounts;
 mod credentials;
+mod listing;
 mod repositories;
 mod schedule;
 mod templates;
@@ -22,6 +23,7 @@ mod totp;
 
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
+pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use open::is_postgres_url;
 pub use schedule::{AuthCount, AuthResult, OutcomeRecorded};
 pub use types::*;

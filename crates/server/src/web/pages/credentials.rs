@@ -37,7 +37,7 @@ fn credential_row(c: &Credential) -> CredentialRow {
         expires,
         expiry_status: c.expiry_status.clone(),
         expiry_note: note,
-        used_by: c.used_by.len(),
+        used_by: usize::try_from(c.used_by_count).unwrap_or(c.used_by.len()),
         used_by_names: c.used_by.iter().map(|r| (r.id, r.name.clone())).collect(),
         scopes: c.scopes.clone(),
         missing_scopes: c.missing_scopes.clone(),
