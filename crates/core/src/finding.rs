@@ -53,6 +53,14 @@ pub enum Code {
     AlreadyRegistered,
     NameTaken,
     RepositoryNotFound,
+    /// An import's source is not a Bitbucket Cloud workspace, Data Center project or GitHub
+    /// organisation or user URL.
+    InvalidImportSource,
+    /// The request names no credential and none can be chosen for it.
+    CredentialRequired,
+    /// The workspace, project, organisation or user to import from does not exist or is hidden.
+    ImportSourceNotFound,
+    ImportNotFound,
     // --- API
     Unauthenticated,
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
@@ -106,6 +114,10 @@ impl Code {
             Code::AlreadyRegistered => "already_registered",
             Code::NameTaken => "name_taken",
             Code::RepositoryNotFound => "repository_not_found",
+            Code::InvalidImportSource => "invalid_import_source",
+            Code::CredentialRequired => "credential_required",
+            Code::ImportSourceNotFound => "import_source_not_found",
+            Code::ImportNotFound => "import_not_found",
             Code::Unauthenticated => "unauthenticated",
             Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",
@@ -323,6 +335,10 @@ mod tests {
             Code::AppPasswordRetired,
             Code::UserNotFound,
             Code::MethodNotAllowed,
+            Code::InvalidImportSource,
+            Code::CredentialRequired,
+            Code::ImportSourceNotFound,
+            Code::ImportNotFound,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -487,6 +487,11 @@ pub struct World {
     pub cloud: CloudOptions,
     /// Data Center context path, `/bitbucket` (empty for none).
     pub dc_context_path: String,
+    /// Data Center REST budget per credential (429 with `Retry-After` when `retry_after`).
+    pub dc_rest_limit: RateLimit,
+    /// GitHub REST budget per credential (5,000 an hour). Over it: 429 with `Retry-After` when
+    /// `retry_after`, else 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`.
+    pub github_rest_limit: RateLimit,
 }
 
 impl World {
