@@ -85,11 +85,13 @@ pub(crate) mod double_option {
 mod accounts;
 mod credentials;
 mod enums;
+mod imports;
 mod repositories;
 
 pub use accounts::*;
 pub use credentials::*;
 pub use enums::*;
+pub use imports::*;
 pub use repositories::*;
 
 /// `Debug` for types that carry a secret: only the listed fields are shown, so a `{:?}` in a
@@ -136,6 +138,8 @@ mod tests {
         check(GitProtocol::ALL, GitProtocol::as_str);
         check(Vcs::ALL, Vcs::as_str);
         check(AuditOutcome::ALL, AuditOutcome::as_str);
+        check(ImportState::ALL, ImportState::as_str);
+        check(ImportItemStatus::ALL, ImportItemStatus::as_str);
         for s in berth_core::CheckStatus::ALL {
             assert_eq!(RepositoryStatus::from(s).as_str(), s.as_str());
         }

@@ -72,6 +72,7 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::User => Code::UserNotFound,
         Entity::Token => Code::TokenNotFound,
         Entity::SecondFactor => Code::NotFound,
+        Entity::Import => Code::ImportNotFound,
     }
 }
 

@@ -14,6 +14,8 @@ pub enum Entity {
     Token,
     /// A user's TOTP key.
     SecondFactor,
+    /// A bulk import.
+    Import,
 }
 
 impl Entity {
@@ -25,6 +27,7 @@ impl Entity {
             Entity::User => "user",
             Entity::Token => "token",
             Entity::SecondFactor => "second factor",
+            Entity::Import => "import",
         }
     }
 }

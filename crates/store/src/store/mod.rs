@@ -15,12 +15,14 @@ mod types;
 
 mod accounts;
 mod credentials;
+mod imports;
 mod repositories;
 mod schedule;
 mod totp;
 
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
+pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
 pub use open::is_postgres_url;
 pub use schedule::{AuthCount, AuthResult, OutcomeRecorded};
 pub use types::*;
