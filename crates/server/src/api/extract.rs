@@ -106,6 +106,8 @@ id_path! {
     UserId => Entity::User;
     /// `{id}` of `/api/v1/tokens/{id}`.
     TokenId => Entity::Token;
+    /// `{id}` of `/api/v1/imports/{id}…`.
+    ImportId => Entity::Import;
 }
 
 async fn id_from_path<S: Send + Sync>(parts: &mut Parts, state: &S, entity: Entity) -> Result<i64, ApiError> {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod extract;
+pub mod imports;
 pub mod ops;
 pub mod repositories;
 pub mod tokens;
@@ -37,13 +38,14 @@ use utoipa::{Modify, OpenApi};
         users::settings_get, users::settings_put,
         tokens::list, tokens::create, tokens::revoke,
         audit::list,
+        imports::create, imports::show, imports::register,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
         berth_core::CredentialKind, berth_core::Provider,
     )),
     modifiers(&BearerAuth, &RequestErrors),
-    tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit")),
+    tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit"), (name = "imports")),
 )]
 pub struct ApiDoc;
 
@@ -119,6 +121,7 @@ fn path_entity(path: &str) -> Option<crate::service::Entity> {
         "repositories" => Entity::Repository,
         "users" => Entity::User,
         "tokens" => Entity::Token,
+        "imports" => Entity::Import,
         _ => return None,
     })
 }
@@ -161,6 +164,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/imports", post(imports::create))
+        .route("/api/v1/imports/{id}", get(imports::show))
+        .route("/api/v1/imports/{id}/register", post(imports::register))
         // Applies to the routes above only, so it comes after them. axum still sends `Allow`.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

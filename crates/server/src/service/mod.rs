@@ -12,6 +12,7 @@ pub mod audit;
 pub mod checks;
 pub mod credentials;
 mod error;
+pub mod imports;
 pub mod ops;
 pub mod repositories;
 pub mod scheduler;

@@ -285,6 +285,17 @@ impl Store {
         })
     }
 
+    /// Whether a repository has this name (names are unique whatever their case).
+    pub async fn repository_name_taken(&self, name: &str) -> Result<bool> {
+        on_pool!(&self.db, |pool| {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE LOWER(name) = LOWER($1)")
+                .bind(name)
+                .fetch_one(pool)
+                .await?;
+            Ok(n > 0)
+        })
+    }
+
     /// Marks the import `done` when no selected item is waiting or running.
     pub async fn finish_import_if_idle(&self, import_id: Id) -> Result<bool> {
         on_pool!(&self.db, |pool| {
