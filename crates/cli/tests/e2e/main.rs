@@ -13,6 +13,7 @@ mod cli_tool;
 mod contract;
 mod crash;
 mod harness;
+mod imports;
 mod instances;
 mod leaks;
 mod listing;

@@ -33,6 +33,7 @@ impl SimBuilder {
                 dc_context_path: "/bitbucket".to_owned(),
                 dc_rest_limit: RateLimit::per_hour(100_000),
                 github_rest_limit: RateLimit::per_hour(5000),
+                list_page_cap: 100,
             },
             clock: SimClock::system(),
             root: tempfile::Builder::new()

@@ -325,6 +325,7 @@ pub(super) fn workspace_repositories(
     let items: Vec<Value> =
         repos.into_iter().map(|r| repo_json(origin, &w, r, git::existing_head(&r.path).as_deref())).collect();
     let (pagelen, pageno) = paging(q, 10);
+    let pagelen = pagelen.min(w.list_page_cap.max(1));
     with_fields(page(&format!("{origin}/2.0/repositories/{}", workspace.slug), q, items, pagelen, pageno), q)
 }
 

@@ -252,7 +252,11 @@ fn project_repos(ctx: &Ctx, p: &Principal, key: &str, q: &[(String, String)]) ->
     }
     all.sort_by_key(|r| r.slug.to_ascii_lowercase());
     let start = query_get(q, "start").and_then(|v| v.parse().ok()).unwrap_or(0usize);
-    let limit = query_get(q, "limit").and_then(|v| v.parse().ok()).unwrap_or(25usize).clamp(1, 1000);
+    let limit = query_get(q, "limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25usize)
+        .clamp(1, 1000)
+        .min(w.list_page_cap.max(1));
     let values: Vec<Value> = all.iter().skip(start).take(limit).map(|r| repo_json(ctx, &w, r)).collect();
     let size = values.len();
     let last = start + size >= all.len();

@@ -163,7 +163,11 @@ fn list_repos(ctx: &Ctx, w: &World, p: Option<&Principal>, who: Listing<'_>, q: 
         .filter(|r| if path == "users" { !r.private } else { access(w, p, r).is_some() })
         .collect();
     repos.sort_by_key(|r| r.full_name().to_ascii_lowercase());
-    let per_page = query_get(q, "per_page").and_then(|v| v.parse().ok()).unwrap_or(30usize).clamp(1, 100);
+    let per_page = query_get(q, "per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30usize)
+        .clamp(1, 100)
+        .min(w.list_page_cap.max(1));
     let page = query_get(q, "page").and_then(|v| v.parse().ok()).unwrap_or(1usize).max(1);
     let last = repos.len().div_ceil(per_page).max(1);
     let values: Vec<Value> =

@@ -492,6 +492,9 @@ pub struct World {
     /// GitHub REST budget per credential (5,000 an hour). Over it: 429 with `Retry-After` when
     /// `retry_after`, else 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`.
     pub github_rest_limit: RateLimit,
+    /// The most repositories one listing page holds, whatever was asked (a host may answer
+    /// fewer than asked; 100 is each host's own cap), so tests page through a few repositories.
+    pub list_page_cap: usize,
 }
 
 impl World {
