@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod credential;
+pub mod import;
 pub mod repo;
 
 use berth::client::{display_base, normalize_base, ApiClient, ClientError, DEFAULT_URL};

@@ -53,6 +53,9 @@ pub enum RepoCmd {
     CheckAll,
     /// Change a repository; a new URL, credential or branch is checked first.
     Update(RepoUpdateArgs),
+    /// List a Bitbucket Cloud workspace, Data Center project or GitHub organisation or user,
+    /// and register the chosen repositories (each checked as `register` does).
+    Import(super::import::ImportArgs),
     /// Delete a registration.
     #[command(alias = "remove", alias = "delete")]
     Rm {
@@ -150,6 +153,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             });
             Ok(())
         }
+        RepoCmd::Import(a) => super::import::run(&ctx, a).await,
         RepoCmd::List => {
             let list = ctx.client.list_repositories().await?;
             ctx.emit(&list, || repository_table(&list));

@@ -248,3 +248,48 @@ async fn bad_import_requests_get_stable_codes() {
     let e = refused(b.api.get_import(987_654).await);
     assert_eq!(status_code(&e), (Some(404), Some(Code::ImportNotFound)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_selects_registers_and_exits_1_on_a_failure() {
+    use crate::cli::{berth, signed_in};
+    let (sim, b) = start().await;
+    let (_dir, session) = signed_in(&b).await;
+    let src = format!("{}/fleet", sim.cloud_url());
+
+    // No choice: the listing only, nothing registered.
+    let run = berth(&b, &session, &["repo", "import", &src, "--credential", "bb"], None).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("fleet/svc-11") && run.stdout.contains("choose with --all or --select"),
+        "{}",
+        run.stdout
+    );
+
+    let run = berth(
+        &b,
+        &session,
+        &["repo", "import", &src, "--credential", "bb", "--select", "fleet/svc-0*", "--dry-run"],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("10 of 14 listed repositories would be registered"), "{}", run.stdout);
+
+    // A selection that all registers: exit 0, a summary table; stderr is no terminal, so no bar.
+    let run =
+        berth(&b, &session, &["repo", "import", &src, "--credential", "bb", "--select", "FLEET/SVC-0?"], None).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("10 registered, 0 failed, 0 skipped of 10 selected (14 listed)"), "{}", run.stdout);
+    assert!(run.stderr.trim().is_empty(), "{}", run.stderr);
+
+    // --all with --json: the import as the API answers it; the dangling HEAD fails, so exit 1.
+    let run = berth(&b, &session, &["--json", "repo", "import", &src, "--credential", "bb", "--all"], None).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    let imp: Import = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!((imp.registered, imp.failed, imp.skipped), (3, 1, 10), "{:#?}", imp.repositories);
+    assert_eq!(item(&imp, "fleet/dangling").code, Some(Code::DefaultBranchMissing));
+
+    // A pattern that matches nothing is a usage error.
+    let run = berth(&b, &session, &["repo", "import", &src, "--credential", "bb", "--select", "nope/*"], None).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+}
