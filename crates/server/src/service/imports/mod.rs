@@ -145,7 +145,8 @@ pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Import> {
 pub async fn register(st: &AppState, u: &CurrentUser, id: i64, req: ImportRegister) -> Result<Import> {
     u.require(Action::RegisterRepository)?;
     let row = st.store.get_import(id).await?;
-    if req.all == !req.repositories.is_empty() {
+    // Exactly one of the two: a list, or all.
+    if req.all != req.repositories.is_empty() {
         return Err(Error::invalid(
             "give either repositories (full names as listed) or all: true",
             "name the repositories to register, such as {\"repositories\": [\"acme/app\"]}, or send {\"all\": true}",
