@@ -4,6 +4,7 @@
 mod account;
 mod audit;
 mod credentials;
+mod imports;
 mod repositories;
 mod session;
 mod users;
@@ -11,6 +12,7 @@ mod users;
 pub use account::*;
 pub use audit::*;
 pub use credentials::*;
+pub use imports::*;
 pub use repositories::*;
 pub use session::*;
 pub use users::*;
