@@ -3,6 +3,7 @@
 //! marks what is registered already, and registers a selection in the background through the
 //! registration checks, each with its own verdict. Through the API (`ApiClient`) and the CLI.
 
+use crate::harness::browser::Browser;
 use crate::harness::*;
 use berth_core::{Code, Provider};
 use berth_proto::{Import, ImportCreate, ImportRegister};
@@ -292,4 +293,65 @@ async fn the_cli_lists_selects_registers_and_exits_1_on_a_failure() {
     // A pattern that matches nothing is a usage error.
     let run = berth(&b, &session, &["repo", "import", &src, "--credential", "bb", "--select", "nope/*"], None).await;
     assert_eq!(run.code, 2, "{}", run.all());
+}
+
+/// The import page in Chromium: list, filter and tick, register, watch the bar, read the
+/// summary with the failure's finding; at desktop and phone width (screenshots `import-*`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_page_lists_ticks_shows_progress_and_the_failures() {
+    let (sim, berth) = start().await;
+    let base = berth.base.clone();
+    let b = Browser::start("import").await;
+    b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    b.click("#import_link").await;
+    b.find("#import_form").await;
+    b.c.execute(
+        "const s = document.getElementById('credential'); \
+         for (const o of s.options) { if (o.text.startsWith('bb ')) s.value = o.value; }",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.fill("#source", &format!("{}/fleet", sim.cloud_url())).await;
+    b.shot("01-form").await;
+    b.click("#list_repos").await;
+    b.find("#import_list").await;
+    assert_eq!(b.c.find_all(fantoccini::Locator::Css("#import_list tbody tr")).await.unwrap().len(), 14);
+    b.shot_full("02-listed").await;
+
+    // The filter narrows the rows; All ticks the rows shown only.
+    b.fill("#pick_filter", "svc-0").await;
+    b.until("the filter hides rows", "return document.querySelectorAll('#import_list tr[hidden]').length === 4").await;
+    b.click("#pick_all").await;
+    b.c.execute(
+        "const f = document.getElementById('pick_filter'); f.value = ''; f.dispatchEvent(new Event('input'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.click("input[value='fleet/dangling']").await;
+    let ticked =
+        b.c.execute("return document.querySelectorAll('#import_list input:checked').length", vec![]).await.unwrap();
+    assert_eq!(ticked.as_u64(), Some(11));
+    b.click("#register_selected").await;
+    b.find("#import_progress").await;
+    b.shot("03-progress").await;
+    b.until(
+        "the import finishes and the page shows the summary",
+        "const s = document.getElementById('import_progress'); return !!s && s.getAttribute('data-state') === 'done'",
+    )
+    .await;
+    let failures = b.text("#import_failures").await;
+    assert!(failures.contains("fleet/dangling") && failures.contains("default_branch_missing"), "{failures}");
+    assert!(b.text("#import_status").await.contains("10 registered, 1 failed"), "{}", b.text("#import_status").await);
+    b.shot_full("04-summary").await;
+
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.shot_full("05-summary-phone").await;
+    let sideways =
+        b.c.execute("return document.documentElement.scrollWidth > window.innerWidth", vec![]).await.unwrap();
+    assert_eq!(sideways.as_bool(), Some(false), "the summary scrolls sideways on a phone");
+    b.goto(&format!("{base}/imports/new")).await;
+    b.shot("06-form-phone").await;
+    b.close().await;
 }
