@@ -359,6 +359,8 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
         ("GET" | "PUT", "/api/v1/settings") => Some("manage_settings"),
         ("GET" | "POST", "/api/v1/tokens") | ("DELETE", "/api/v1/tokens/{id}") => Some("manage_own_account"),
         ("GET", "/api/v1/audit") => Some("read_audit"),
+        ("POST", "/api/v1/imports" | "/api/v1/imports/{id}/register") => Some("register_repository"),
+        ("GET", "/api/v1/imports/{id}") => Some("read_repositories"),
         ("GET", "/api/v1/me") | ("POST", "/api/v1/auth/logout") => None,
         _ => return None,
     })
