@@ -7,9 +7,10 @@
 use berth_core::{Check, Code, Step};
 use berth_proto::{
     ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, ConfigApply, ConfigDocument, ConfigPlan,
-    Credential, CredentialCreate, CredentialTemplate, CredentialUpdate, CredentialVerify, ErrorBody, Health, Id,
-    LoginRequest, LoginResponse, Me, Page, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate,
-    RepositoryUpdate, Scheduled, Settings, StoredCheck, TemplateCreate, TemplateMatch, User, UserCreate, UserUpdate,
+    Credential, CredentialCreate, CredentialTemplate, CredentialUpdate, CredentialVerify, ErrorBody, Health, Id, Import,
+    ImportCreate, ImportRegister, LoginRequest, LoginResponse, Me, Page, RemoteBranches, RemoteBranchesRequest,
+    Repository, RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, TemplateCreate, TemplateMatch,
+    User, UserCreate, UserUpdate,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -370,6 +371,20 @@ impl ApiClient {
     }
 
     /// `GET /api/v1/me`: who this client's token belongs to and what the role allows.
+    /// `POST /api/v1/imports`: list a workspace, project or organisation.
+    pub async fn create_import(&self, req: &ImportCreate) -> Result<Import, ClientError> {
+        self.send_json(Method::POST, "api/v1/imports", req).await
+    }
+
+    pub async fn get_import(&self, id: Id) -> Result<Import, ClientError> {
+        self.get(&format!("api/v1/imports/{id}")).await
+    }
+
+    /// `POST /api/v1/imports/{id}/register`: answers at once; poll [`ApiClient::get_import`].
+    pub async fn register_import(&self, id: Id, req: &ImportRegister) -> Result<Import, ClientError> {
+        self.send_json(Method::POST, &format!("api/v1/imports/{id}/register"), req).await
+    }
+
     pub async fn me(&self) -> Result<Me, ClientError> {
         self.get("api/v1/me").await
     }

@@ -63,6 +63,12 @@ pub enum Code {
     TemplateExists,
     /// A configuration document (`berth apply`) that cannot be applied as written.
     InvalidConfig,
+    /// An import's source is not a Bitbucket Cloud workspace, Data Center project or GitHub
+    /// organisation or user URL.
+    InvalidImportSource,
+    /// The workspace, project, organisation or user to import from does not exist or is hidden.
+    ImportSourceNotFound,
+    ImportNotFound,
     // --- API
     Unauthenticated,
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
@@ -121,6 +127,9 @@ impl Code {
             Code::TemplateNotFound => "template_not_found",
             Code::TemplateExists => "template_exists",
             Code::InvalidConfig => "invalid_config",
+            Code::InvalidImportSource => "invalid_import_source",
+            Code::ImportSourceNotFound => "import_source_not_found",
+            Code::ImportNotFound => "import_not_found",
             Code::Unauthenticated => "unauthenticated",
             Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",
@@ -338,6 +347,10 @@ mod tests {
             Code::AppPasswordRetired,
             Code::UserNotFound,
             Code::MethodNotAllowed,
+            Code::InvalidImportSource,
+            Code::CredentialRequired,
+            Code::ImportSourceNotFound,
+            Code::ImportNotFound,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

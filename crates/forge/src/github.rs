@@ -61,7 +61,7 @@ fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
 }
 
 /// A rate-limit answer (429, or 403 with the quota used up), as a step.
-fn rate_limit(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Option<Step> {
+pub(crate) fn rate_limit(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Option<Step> {
     let exhausted = resp.header("x-ratelimit-remaining") == Some("0");
     let said = parse::github_message(&resp.body).unwrap_or_default();
     let limited = resp.status == 429

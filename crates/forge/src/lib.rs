@@ -18,11 +18,14 @@
 mod cloud;
 mod datacenter;
 mod github;
+mod listing;
 mod pager;
 pub mod parse;
 mod steps;
 
 pub(crate) use steps::*;
+
+pub use listing::{ListFailure, ListedRepo, MAX_LISTED};
 
 use berth_core::credential::{Expiry, API_TOKEN_GIT_USERNAME};
 use berth_core::{Capability, Code, CredentialKind, Provider, Step, StepName, StepStatus};

@@ -133,6 +133,7 @@ mod accounts;
 mod config;
 mod credentials;
 mod enums;
+mod imports;
 mod repositories;
 mod templates;
 
@@ -140,6 +141,7 @@ pub use accounts::*;
 pub use config::*;
 pub use credentials::*;
 pub use enums::*;
+pub use imports::*;
 pub use repositories::*;
 pub use templates::*;
 
@@ -188,6 +190,8 @@ mod tests {
         check(GitProtocol::ALL, GitProtocol::as_str);
         check(Vcs::ALL, Vcs::as_str);
         check(AuditOutcome::ALL, AuditOutcome::as_str);
+        check(ImportState::ALL, ImportState::as_str);
+        check(ImportItemStatus::ALL, ImportItemStatus::as_str);
         for s in berth_core::CheckStatus::ALL {
             assert_eq!(RepositoryStatus::from(s).as_str(), s.as_str());
         }

@@ -119,6 +119,10 @@ fn not_found_words(entity: Entity) -> (&'static str, &'static str) {
         Entity::SecondFactor => {
             ("no second factor is being set up", "start two-factor set-up again from your account page")
         }
+        Entity::Import => (
+            "import not found",
+            "use the id POST /api/v1/imports answered, as in GET /api/v1/imports/{id}, or start a new import",
+        ),
     }
 }
 

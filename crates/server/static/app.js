@@ -457,6 +457,51 @@
     });
   }
 
+
+  // Import repositories: All / None act on the rows the filter shows; the filter hides rows
+  // whose full name does not contain its text.
+  function importPick(form) {
+    const filter = document.getElementById("pick_filter");
+    const rows = Array.from(form.querySelectorAll("tr[data-full-name]"));
+    const visible = function (tr) { return !tr.hidden; };
+    form.querySelectorAll("button[data-pick]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        const on = b.getAttribute("data-pick") === "all";
+        rows.filter(visible).forEach(function (tr) {
+          const box = tr.querySelector("input[type=checkbox]");
+          if (box) box.checked = on;
+        });
+      });
+    });
+    if (filter) filter.addEventListener("input", function () {
+      const q = filter.value.trim().toLowerCase();
+      rows.forEach(function (tr) { tr.hidden = q !== "" && tr.getAttribute("data-full-name").toLowerCase().indexOf(q) < 0; });
+    });
+  }
+
+  // While an import registers: read its progress (the API's Import) every second, move the
+  // bar and the counts, and load the summary once it is done.
+  function importProgress(section) {
+    const id = section.getAttribute("data-import");
+    const bar = document.getElementById("import_bar");
+    const tick = function () {
+      fetch("/ui/imports/" + encodeURIComponent(id), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (imp) {
+          bar.max = Math.max(imp.total, 1);
+          bar.value = imp.done;
+          ["done", "total", "registered", "failed", "skipped"].forEach(function (k) {
+            const span = section.querySelector("[data-count=" + k + "]");
+            if (span) span.textContent = imp[k];
+          });
+          if (imp.state === "done") window.location.reload();
+          else setTimeout(tick, 1000);
+        })
+        .catch(function () { setTimeout(tick, 3000); });
+    };
+    setTimeout(tick, 500);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const r = document.getElementById("register_form");
     if (r) registerForm(r);
@@ -464,5 +509,9 @@
     if (c) credentialForm(c);
     const codes = document.getElementById("recovery_codes");
     if (codes) recoveryCodes(codes);
+    const pick = document.getElementById("import_pick");
+    if (pick) importPick(pick);
+    const progress = document.getElementById("import_progress");
+    if (progress && progress.getAttribute("data-state") !== "done") importProgress(progress);
   });
 })();

@@ -227,6 +227,33 @@ async fn cloud_responses_match_the_spec() {
     .await;
     spec.check(p_branches, 403, &scope_error_as_spec(scope));
 
+    // GET /repositories/{workspace}, every page of one; an empty repository's mainbranch is null
+    // (the deviation above), the rest validates as it comes.
+    let p_ws = CloudEndpoint::WorkspaceRepositories.spec_path();
+    let mut url = format!("{api}/repositories/acme?pagelen=1");
+    let mut seen = Vec::new();
+    loop {
+        let mut page = fetch(http.get(&url).basic_auth(JO, Some(API_TOKEN)), StatusCode::OK).await;
+        for v in page["values"].as_array_mut().unwrap() {
+            seen.push(v["full_name"].as_str().unwrap().to_owned());
+            if v["mainbranch"].is_null() {
+                v.as_object_mut().unwrap().remove("mainbranch");
+            }
+        }
+        spec.check(p_ws, 200, &page);
+        match page["next"].as_str() {
+            Some(n) => url = n.to_owned(),
+            None => break,
+        }
+    }
+    assert!(seen.len() > 1 && seen.contains(&"acme/app".to_owned()), "{seen:?}");
+    assert!(!seen.contains(&"acme/secret-repo".to_owned()), "hidden repositories are not listed: {seen:?}");
+    spec.check(
+        p_ws,
+        404,
+        &fetch(get("/repositories/no-such-ws").basic_auth(JO, Some(API_TOKEN)), StatusCode::NOT_FOUND).await,
+    );
+
     // GET /user/workspaces/{workspace}/permissions/repositories
     let perms = "/user/workspaces/acme/permissions/repositories";
     spec.check(
@@ -293,6 +320,21 @@ async fn datacenter_responses_match_the_spec() {
         }
         start = page["nextPageStart"].as_u64().unwrap();
     }
+    // The project's repositories, pages of one.
+    let p_list = "/api/latest/projects/{projectKey}/repos";
+    let (mut start, mut listed) = (0, 0);
+    loop {
+        let page = fetch(get(&format!("/projects/PROJ/repos?limit=1&start={start}")), StatusCode::OK).await;
+        spec.check(p_list, 200, &page);
+        listed += page["values"].as_array().unwrap().len();
+        if page["isLastPage"] == true {
+            break;
+        }
+        start = page["nextPageStart"].as_u64().unwrap();
+    }
+    assert!(listed >= 2, "{listed}");
+    spec.check(p_list, 401, &dc_error_as_spec(fetch(get("/projects/OTHER/repos"), StatusCode::UNAUTHORIZED).await));
+    spec.check(p_list, 404, &dc_error_as_spec(fetch(get("/projects/NOPE/repos"), StatusCode::NOT_FOUND).await));
     let no_default = fetch(get("/projects/PROJ/repos/empty/default-branch"), StatusCode::NOT_FOUND).await;
     spec.check(p_default, 404, &dc_error_as_spec(no_default));
     let bad =

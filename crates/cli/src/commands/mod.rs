@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod credential;
+pub mod import;
 pub mod repo;
 pub mod template;
 

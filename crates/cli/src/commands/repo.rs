@@ -57,6 +57,9 @@ pub enum RepoCmd {
     CheckAll,
     /// Change a repository; a new URL, credential or branch is checked first.
     Update(RepoUpdateArgs),
+    /// List a Bitbucket Cloud workspace, Data Center project or GitHub organisation or user,
+    /// and register the chosen repositories (each checked as `register` does).
+    Import(super::import::ImportArgs),
     /// Delete a registration.
     #[command(alias = "remove", alias = "delete")]
     Rm {
@@ -179,6 +182,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             });
             Ok(())
         }
+        RepoCmd::Import(a) => super::import::run(&ctx, a).await,
         RepoCmd::List(a) => {
             let max = a.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
             let filtered = a.search.is_some()

@@ -366,6 +366,8 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
         ("POST", "/api/v1/config/apply") => Some("apply_config"),
         // Needs read_repositories as well, which every role that reads credentials has.
         ("GET", "/api/v1/config/export") => Some("read_credentials"),
+        ("POST", "/api/v1/imports" | "/api/v1/imports/{id}/register") => Some("register_repository"),
+        ("GET", "/api/v1/imports/{id}") => Some("read_repositories"),
         ("GET", "/api/v1/me") | ("POST", "/api/v1/auth/logout") => None,
         _ => return None,
     })

@@ -14,6 +14,7 @@ mod config_apply;
 mod contract;
 mod crash;
 mod harness;
+mod imports;
 mod instances;
 mod leaks;
 mod listing;

@@ -108,6 +108,8 @@ id_path! {
     TokenId => Entity::Token;
     /// `{id}` of `/api/v1/credential-templates/{id}`.
     TemplateId => Entity::Template;
+    /// `{id}` of `/api/v1/imports/{id}…`.
+    ImportId => Entity::Import;
 }
 
 async fn id_from_path<S: Send + Sync>(parts: &mut Parts, state: &S, entity: Entity) -> Result<i64, ApiError> {

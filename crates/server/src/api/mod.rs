@@ -4,6 +4,7 @@ pub mod audit;
 pub mod config;
 pub mod credentials;
 pub mod extract;
+pub mod imports;
 pub mod ops;
 pub mod repositories;
 pub mod templates;
@@ -41,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         audit::list,
         templates::create, templates::list, templates::delete, templates::explain,
         config::apply, config::export,
+        imports::create, imports::show, imports::register,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
@@ -48,7 +50,7 @@ use utoipa::{Modify, OpenApi};
     )),
     modifiers(&BearerAuth, &RequestErrors),
     tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit"),
-        (name = "templates"), (name = "config")),
+        (name = "templates"), (name = "config"), (name = "imports")),
 )]
 pub struct ApiDoc;
 
@@ -125,6 +127,7 @@ fn path_entity(path: &str) -> Option<crate::service::Entity> {
         "users" => Entity::User,
         "tokens" => Entity::Token,
         "credential-templates" => Entity::Template,
+        "imports" => Entity::Import,
         _ => return None,
     })
 }
@@ -172,6 +175,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/credential-templates/{id}", delete(templates::delete))
         .route("/api/v1/config/apply", post(config::apply))
         .route("/api/v1/config/export", get(config::export))
+        .route("/api/v1/imports", post(imports::create))
+        .route("/api/v1/imports/{id}", get(imports::show))
+        .route("/api/v1/imports/{id}/register", post(imports::register))
         // Applies to the routes above only, so it comes after them. axum still sends `Allow`.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

@@ -77,6 +77,7 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::Token => Code::TokenNotFound,
         Entity::SecondFactor => Code::NotFound,
         Entity::Template => Code::TemplateNotFound,
+        Entity::Import => Code::ImportNotFound,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod checks;
 pub mod config;
 pub mod credentials;
 mod error;
+pub mod imports;
 pub mod ops;
 pub mod paging;
 pub mod repositories;

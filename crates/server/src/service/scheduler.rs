@@ -29,7 +29,7 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
 /// The host (and port) a repository's checks go to: the unit of the per-host limit and of a
 /// rate limit's back-off.
-fn host_key(url: &Result<CloneUrl, UrlError>, stored: &str) -> String {
+pub(crate) fn host_key(url: &Result<CloneUrl, UrlError>, stored: &str) -> String {
     match url.as_ref().ok().and_then(|u| Some((u, u.http_url()?.port_or_known_default()?))) {
         Some((u, port)) => format!("{}:{port}", u.host),
         None => stored.to_owned(),

@@ -16,6 +16,8 @@ pub enum Entity {
     SecondFactor,
     /// A credential template (URL prefix to credential).
     Template,
+    /// A bulk import.
+    Import,
 }
 
 impl Entity {
@@ -28,6 +30,7 @@ impl Entity {
             Entity::Token => "token",
             Entity::SecondFactor => "second factor",
             Entity::Template => "credential template",
+            Entity::Import => "import",
         }
     }
 }

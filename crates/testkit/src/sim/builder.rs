@@ -2,7 +2,8 @@
 //! a [`Sim`].
 
 use super::{
-    CloudOptions, Cred, DcProject, Grant, Host, Perm, Repo, RepoSpec, Sim, SimClock, SimPorts, User, Workspace, World,
+    CloudOptions, Cred, DcProject, Grant, Host, Perm, RateLimit, Repo, RepoSpec, Sim, SimClock, SimPorts, User,
+    Workspace, World,
 };
 
 /// Builds a [`World`] (creating real bare repositories as it goes) and starts a [`Sim`].
@@ -30,6 +31,9 @@ impl SimBuilder {
                 creds: Vec::new(),
                 cloud: CloudOptions::default(),
                 dc_context_path: "/bitbucket".to_owned(),
+                dc_rest_limit: RateLimit::per_hour(100_000),
+                github_rest_limit: RateLimit::per_hour(5000),
+                list_page_cap: 100,
             },
             clock: SimClock::system(),
             root: tempfile::Builder::new()

@@ -6,7 +6,7 @@
 //! Git: credentials → rate limit → 401/410 → policies (403) → scopes (403) → visibility (403).
 
 use super::auth::{self, Presented};
-use super::cloud_shapes::{branches, hooks, permissions, repo_json, repositories, user_json};
+use super::cloud_shapes::{branches, hooks, permissions, repo_json, repositories, user_json, workspace_repositories};
 use super::git;
 use super::{
     fields, query_get, query_pairs, AccessScope, Cred, CredKind, Ctx, Host, Perm, RateDecision, RejectStyle, Repo,
@@ -41,12 +41,15 @@ pub enum CloudEndpoint {
     Hooks,
     /// `GET /repositories`: public repositories, or with `role=member` those the caller may read.
     Repositories,
+    /// `GET /repositories/{workspace}`: the workspace's repositories the caller may read.
+    WorkspaceRepositories,
 }
 
 impl CloudEndpoint {
-    pub const ALL: [CloudEndpoint; 6] = [
+    pub const ALL: [CloudEndpoint; 7] = [
         CloudEndpoint::User,
         CloudEndpoint::Repositories,
+        CloudEndpoint::WorkspaceRepositories,
         CloudEndpoint::Repository,
         CloudEndpoint::Branches,
         CloudEndpoint::Permissions,
@@ -62,6 +65,7 @@ impl CloudEndpoint {
             CloudEndpoint::Permissions => "/user/workspaces/{workspace}/permissions/repositories",
             CloudEndpoint::Hooks => "/repositories/{workspace}/{repo_slug}/hooks",
             CloudEndpoint::Repositories => "/repositories",
+            CloudEndpoint::WorkspaceRepositories => "/repositories/{workspace}",
         }
     }
 
@@ -72,7 +76,8 @@ impl CloudEndpoint {
             CloudEndpoint::Repository
             | CloudEndpoint::Branches
             | CloudEndpoint::Permissions
-            | CloudEndpoint::Repositories => &["read:repository:bitbucket"],
+            | CloudEndpoint::Repositories
+            | CloudEndpoint::WorkspaceRepositories => &["read:repository:bitbucket"],
             CloudEndpoint::Hooks => &["read:webhook:bitbucket"],
         }
     }
@@ -81,7 +86,10 @@ impl CloudEndpoint {
     pub fn oauth_scopes(self) -> &'static [&'static str] {
         match self {
             CloudEndpoint::User => &["account"],
-            CloudEndpoint::Repository | CloudEndpoint::Branches | CloudEndpoint::Repositories => &["repository"],
+            CloudEndpoint::Repository
+            | CloudEndpoint::Branches
+            | CloudEndpoint::Repositories
+            | CloudEndpoint::WorkspaceRepositories => &["repository"],
             CloudEndpoint::Permissions => &["account", "repository"],
             CloudEndpoint::Hooks => &["webhook"],
         }
@@ -92,6 +100,7 @@ impl CloudEndpoint {
         Some(match s.as_slice() {
             ["user"] => CloudEndpoint::User,
             ["repositories"] => CloudEndpoint::Repositories,
+            ["repositories", _] => CloudEndpoint::WorkspaceRepositories,
             ["repositories", _, _] => CloudEndpoint::Repository,
             ["repositories", _, _, "refs", "branches"] => CloudEndpoint::Branches,
             ["user", "workspaces", _, "permissions", "repositories"] => CloudEndpoint::Permissions,
@@ -353,6 +362,9 @@ async fn endpoint(
     }
     if ep == CloudEndpoint::Repositories {
         return repositories(ctx, p, q);
+    }
+    if ep == CloudEndpoint::WorkspaceRepositories {
+        return workspace_repositories(ctx, ip, &segs[1], p, q);
     }
     let (ws, slug) = (&segs[1], &segs[2]);
     let repo = {

@@ -290,6 +290,45 @@ pub(super) fn repositories(ctx: &Ctx, p: &Principal, q: &[(String, String)]) -> 
     with_fields(page(&format!("{origin}/2.0/repositories"), q, items, pagelen, pageno), q)
 }
 
+/// `GET /2.0/repositories/{workspace}`: the workspace's repositories the caller can read
+/// (private ones through a grant or an access token that covers them, public ones for anyone),
+/// sorted by full name, `pagelen` 10 by default and at most 100, `role=` narrowing as on
+/// `/repositories`. An unknown workspace is 404; a workspace policy refuses with 403.
+pub(super) fn workspace_repositories(
+    ctx: &Ctx,
+    ip: IpAddr,
+    ws: &str,
+    p: &Principal,
+    q: &[(String, String)],
+) -> Response {
+    let w = ctx.world();
+    let Some(workspace) = w.workspace(ws) else {
+        return error(StatusCode::NOT_FOUND, &format!("No workspace with identifier '{ws}'."));
+    };
+    if let Some(msg) = policy(&w, ws, p, ip) {
+        return error(StatusCode::FORBIDDEN, msg);
+    }
+    let least = match query_get(q, "role") {
+        None | Some("member") => Perm::Read,
+        Some("contributor") => Perm::Write,
+        Some("admin" | "owner") => Perm::Admin,
+        Some(other) => return error(StatusCode::BAD_REQUEST, &format!("Invalid role: {other}")),
+    };
+    let origin = &ctx.cloud_origin;
+    let mut repos: Vec<&Repo> = w
+        .repos
+        .iter()
+        .filter(|r| r.host == Host::Cloud && r.owner == workspace.slug)
+        .filter(|r| access(&w, p, r).is_some_and(|perm| perm >= least))
+        .collect();
+    repos.sort_by_key(|r| r.full_name());
+    let items: Vec<Value> =
+        repos.into_iter().map(|r| repo_json(origin, &w, r, git::existing_head(&r.path).as_deref())).collect();
+    let (pagelen, pageno) = paging(q, 10);
+    let pagelen = pagelen.min(w.list_page_cap.max(1));
+    with_fields(page(&format!("{origin}/2.0/repositories/{}", workspace.slug), q, items, pagelen, pageno), q)
+}
+
 pub(super) fn hooks(origin: &str, r: &Repo, q: &[(String, String)]) -> Response {
     let items = r
         .hooks

@@ -4,7 +4,7 @@
 
 use super::auth::{self, Presented};
 use super::git::{self, Service};
-use super::{query_get, query_pairs, CredKind, Ctx, Host, Perm, Repo, User, World};
+use super::{query_get, query_pairs, CredKind, Ctx, Host, Perm, RateDecision, Repo, User, World};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -108,7 +108,7 @@ pub(crate) fn error(status: StatusCode, message: &str, exception: &str) -> Respo
     auth::json(status, &json!({"errors": [{"context": null, "message": message, "exceptionName": exception}]}))
 }
 
-pub(crate) async fn handle(ctx: &Ctx, _ip: IpAddr, req: Request) -> Response {
+pub(crate) async fn handle(ctx: &Ctx, ip: IpAddr, req: Request) -> Response {
     let context = ctx.world().dc_context_path.clone();
     let path = req.uri().path().to_owned();
     let Some(rest) = path.strip_prefix(&context).filter(|r| r.starts_with('/')) else {
@@ -117,7 +117,7 @@ pub(crate) async fn handle(ctx: &Ctx, _ip: IpAddr, req: Request) -> Response {
     for api in ["/rest/api/latest/", "/rest/api/1.0/"] {
         if let Some(r) = rest.strip_prefix(api) {
             let segs: Vec<String> = r.split('/').filter(|s| !s.is_empty()).map(super::pct_decode).collect();
-            return api_request(ctx, req, &segs).await;
+            return api_request(ctx, ip, req, &segs).await;
         }
     }
     match rest.strip_prefix("/scm/") {
@@ -130,7 +130,21 @@ pub(crate) async fn handle(ctx: &Ctx, _ip: IpAddr, req: Request) -> Response {
     }
 }
 
-async fn api_request(ctx: &Ctx, req: Request, segs: &[String]) -> Response {
+async fn api_request(ctx: &Ctx, ip: IpAddr, req: Request, segs: &[String]) -> Response {
+    let limit = ctx.world().dc_rest_limit;
+    if let RateDecision::Exceeded { retry_after_secs } =
+        ctx.rate_check("dc-rest", &auth::rate_key(req.headers(), ip), &limit)
+    {
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You have been rate limited. Please wait before making further requests.",
+            "com.atlassian.bitbucket.ratelimit.RateLimitedException",
+        );
+        if limit.retry_after {
+            auth::set_header(&mut resp, "retry-after", &retry_after_secs.to_string());
+        }
+        return resp;
+    }
     let pres = auth::presented(req.headers());
     let authn = authenticate(&ctx.world(), &pres, ctx.clock.now());
     let Ok(p) = authn else {
@@ -166,6 +180,7 @@ async fn route(ctx: &Ctx, p: &Principal, segs: &[String], q: &[(String, String)]
                 &json!({"version": "9.2.0", "buildNumber": "9002000", "buildDate": "1718000000000", "displayName": "Bitbucket"}),
             )
         }
+        ["projects", key, "repos"] => return project_repos(ctx, p, key, q),
         ["projects", key, "repos", slug] => (*key, *slug, None),
         ["projects", key, "repos", slug, tail @ ("default-branch" | "branches")] => (*key, *slug, Some(*tail)),
         _ => {
@@ -213,6 +228,43 @@ async fn route(ctx: &Ctx, p: &Principal, segs: &[String], q: &[(String, String)]
         }
         _ => branches(&repo, q).await,
     }
+}
+
+/// `GET …/projects/{key}/repos`: the project's repositories the caller can see, by slug, paged
+/// with `start` and `limit` (25 by default, at most 1,000) as Data Center pages. An unknown
+/// project is 404; a project the caller can see nothing of is 401, as Data Center answers a
+/// missing PROJECT_READ.
+fn project_repos(ctx: &Ctx, p: &Principal, key: &str, q: &[(String, String)]) -> Response {
+    let w = ctx.world();
+    let Some(project) = w.dc_project(key) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("Project {key} does not exist."),
+            "com.atlassian.bitbucket.project.NoSuchProjectException",
+        );
+    };
+    let mut all: Vec<&Repo> =
+        w.repos.iter().filter(|r| r.host == Host::DataCenter && r.owner.eq_ignore_ascii_case(&project.key)).collect();
+    let total = all.len();
+    all.retain(|r| access(&w, p, r).is_some());
+    if all.is_empty() && total > 0 && !project.public {
+        return error(StatusCode::UNAUTHORIZED, NOT_PERMITTED, "com.atlassian.bitbucket.AuthorisationException");
+    }
+    all.sort_by_key(|r| r.slug.to_ascii_lowercase());
+    let start = query_get(q, "start").and_then(|v| v.parse().ok()).unwrap_or(0usize);
+    let limit = query_get(q, "limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25usize)
+        .clamp(1, 1000)
+        .min(w.list_page_cap.max(1));
+    let values: Vec<Value> = all.iter().skip(start).take(limit).map(|r| repo_json(ctx, &w, r)).collect();
+    let size = values.len();
+    let last = start + size >= all.len();
+    let mut page = json!({"size": size, "limit": limit, "isLastPage": last, "start": start, "values": values});
+    if !last {
+        page["nextPageStart"] = json!(start + size);
+    }
+    auth::json(StatusCode::OK, &page)
 }
 
 fn branch_json(name: &str, oid: &str, is_default: bool) -> Value {

@@ -105,3 +105,13 @@ pub(crate) fn head(repo: &Path) -> Option<String> {
     let head = std::fs::read_to_string(repo.join("HEAD")).ok()?;
     head.trim().strip_prefix("ref: refs/heads/").map(str::to_owned)
 }
+
+/// The branch HEAD names, when it exists (loose or packed): `None` for an empty repository or a
+/// dangling HEAD. Synchronous, for listings that show many repositories at once.
+pub(crate) fn existing_head(repo: &Path) -> Option<String> {
+    let head = head(repo)?;
+    let loose = repo.join("refs/heads").join(&head).is_file();
+    let packed = std::fs::read_to_string(repo.join("packed-refs"))
+        .is_ok_and(|p| p.lines().any(|l| l.split_once(' ').is_some_and(|(_, r)| r == format!("refs/heads/{head}"))));
+    (loose || packed).then_some(head)
+}

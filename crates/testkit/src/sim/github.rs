@@ -4,7 +4,7 @@
 
 use super::auth::{self, Presented};
 use super::git::{self, Service};
-use super::{Cred, CredKind, Ctx, Host, Perm, Repo, User, World};
+use super::{query_get, query_pairs, Cred, CredKind, Ctx, Host, Perm, RateDecision, Repo, User, World};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -62,23 +62,31 @@ fn message(status: StatusCode, message: &str, docs: &str) -> Response {
     auth::json(status, &json!({"message": message, "documentation_url": docs, "status": status.as_u16().to_string()}))
 }
 
-pub(crate) async fn handle(ctx: &Ctx, _ip: IpAddr, req: Request) -> Response {
+pub(crate) async fn handle(ctx: &Ctx, ip: IpAddr, req: Request) -> Response {
     match req.uri().path().strip_prefix("/api/v3") {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             let rest = rest.to_owned();
-            api(ctx, req, &rest).await
+            api(ctx, ip, req, &rest).await
         }
         _ => git_request(ctx, req).await,
     }
 }
 
-async fn api(ctx: &Ctx, req: Request, rest: &str) -> Response {
+async fn api(ctx: &Ctx, ip: IpAddr, req: Request, rest: &str) -> Response {
     let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(super::pct_decode).collect();
     let pres = auth::presented(req.headers());
     let w = ctx.world().clone();
     let Ok(p) = authenticate(&w, &pres, ctx.clock.now(), false) else {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS);
     };
+    // One budget for everyone: tests that call anonymously must not run out where GitHub's 60
+    // an hour would (the limit is per address there, and every test shares 127.0.0.1).
+    let budget = w.github_rest_limit;
+    let remaining = match ctx.rate_check("github-rest", &auth::rate_key(req.headers(), ip), &budget) {
+        RateDecision::Allowed { remaining } => remaining,
+        RateDecision::Exceeded { retry_after_secs } => return rate_limited(ctx, p.as_ref(), &budget, retry_after_secs),
+    };
+    let q = query_pairs(&req);
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let (mut resp, accepted) = match (req.method() == Method::GET, s.as_slice()) {
         (true, ["user"]) => match &p {
@@ -93,19 +101,138 @@ async fn api(ctx: &Ctx, req: Request, rest: &str) -> Response {
             ),
         },
         (true, ["repos", owner, name]) => (repo(ctx, &w, p.as_ref(), owner, name).await, "repo"),
+        (true, ["orgs", org, "repos"]) => (list_repos(ctx, &w, p.as_ref(), Listing::Org(org), &q), ""),
+        (true, ["users", user, "repos"]) => (list_repos(ctx, &w, p.as_ref(), Listing::User(user), &q), ""),
         _ => (message(StatusCode::NOT_FOUND, "Not Found", DOCS), ""),
     };
-    decorate(&mut resp, p.as_ref(), accepted);
+    decorate(&mut resp, p.as_ref(), accepted, budget.budget, remaining);
     resp
 }
 
-fn decorate(resp: &mut Response, p: Option<&Principal>, accepted: &str) {
+/// Over the budget: 429 with `Retry-After` where the budget says so, else GitHub's primary
+/// limit answer, 403 with `x-ratelimit-remaining: 0` and the reset time.
+fn rate_limited(ctx: &Ctx, p: Option<&Principal>, budget: &super::RateLimit, retry_after_secs: i64) -> Response {
+    let id = p.map(|p| p.user.id).unwrap_or(0);
+    let text = format!("API rate limit exceeded for user ID {id}.");
+    let mut resp = if budget.retry_after {
+        let mut r =
+            message(StatusCode::TOO_MANY_REQUESTS, &text, &format!("{DOCS}/overview/rate-limits-for-the-rest-api"));
+        auth::set_header(&mut r, "retry-after", &retry_after_secs.to_string());
+        r
+    } else {
+        message(StatusCode::FORBIDDEN, &text, &format!("{DOCS}/overview/rate-limits-for-the-rest-api"))
+    };
+    decorate(&mut resp, p, "", budget.budget, 0);
+    let reset = ctx.clock.now().timestamp() + retry_after_secs;
+    auth::set_header(&mut resp, "x-ratelimit-reset", &reset.to_string());
+    resp
+}
+
+/// Whose repositories a listing asks for.
+enum Listing<'a> {
+    Org(&'a str),
+    User(&'a str),
+}
+
+/// `GET /orgs/{org}/repos` (the organisation's repositories the caller can see) and
+/// `GET /users/{user}/repos` (a user's public repositories), by full name, `per_page` 30 by
+/// default and at most 100, `page` from 1, with a `Link` header naming the next and last pages.
+/// An organisation is an owner of repositories that is not a user; `/orgs/` of a user is 404.
+fn list_repos(ctx: &Ctx, w: &World, p: Option<&Principal>, who: Listing<'_>, q: &[(String, String)]) -> Response {
+    let docs = format!("{DOCS}/repos/repos");
+    let (owner, path) = match who {
+        Listing::Org(o) => {
+            let is_org = w.user(o).is_none()
+                && w.repos.iter().any(|r| r.host == Host::GitHub && r.owner.eq_ignore_ascii_case(o));
+            if !is_org {
+                return message(StatusCode::NOT_FOUND, "Not Found", &docs);
+            }
+            (o, "orgs")
+        }
+        Listing::User(u) => {
+            if w.user(u).is_none() {
+                return message(StatusCode::NOT_FOUND, "Not Found", &docs);
+            }
+            (u, "users")
+        }
+    };
+    let mut repos: Vec<&Repo> = w
+        .repos
+        .iter()
+        .filter(|r| r.host == Host::GitHub && r.owner.eq_ignore_ascii_case(owner))
+        .filter(|r| if path == "users" { !r.private } else { access(w, p, r).is_some() })
+        .collect();
+    repos.sort_by_key(|r| r.full_name().to_ascii_lowercase());
+    let per_page = query_get(q, "per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30usize)
+        .clamp(1, 100)
+        .min(w.list_page_cap.max(1));
+    let page = query_get(q, "page").and_then(|v| v.parse().ok()).unwrap_or(1usize).max(1);
+    let last = repos.len().div_ceil(per_page).max(1);
+    let values: Vec<Value> =
+        repos.iter().skip((page - 1) * per_page).take(per_page).map(|r| repo_summary(ctx, w, p, r)).collect();
+    let mut resp = auth::json(StatusCode::OK, &Value::Array(values));
+    let base = format!("{}/api/v3/{path}/{owner}/repos", ctx.github_origin);
+    let link = |n: usize, rel: &str| format!("<{base}?per_page={per_page}&page={n}>; rel=\"{rel}\"");
+    let mut links = Vec::new();
+    if page < last {
+        links.push(link(page + 1, "next"));
+        links.push(link(last, "last"));
+    }
+    if page > 1 {
+        links.push(link(1, "first"));
+        links.push(link(page - 1, "prev"));
+    }
+    if !links.is_empty() {
+        auth::set_header(&mut resp, "link", &links.join(", "));
+    }
+    resp
+}
+
+/// A repository as listings show it (the same fields as `GET /repos/…` without reading Git).
+fn repo_summary(ctx: &Ctx, w: &World, p: Option<&Principal>, r: &Repo) -> Value {
+    let origin = &ctx.github_origin;
+    let owner_user = w.user(&r.owner);
+    let mut body = json!({
+        "id": r.id,
+        "node_id": format!("R_sim{}", r.id),
+        "name": r.name,
+        "full_name": r.full_name(),
+        "private": r.private,
+        "visibility": if r.private { "private" } else { "public" },
+        "owner": {
+            "login": r.owner,
+            "id": owner_user.map(|u| u.id).unwrap_or(1),
+            "type": if owner_user.is_some() { "User" } else { "Organization" },
+            "site_admin": false,
+        },
+        "html_url": format!("{origin}/{}", r.full_name()),
+        "url": format!("{origin}/api/v3/repos/{}", r.full_name()),
+        "clone_url": format!("{origin}/{}.git", r.full_name()),
+        "default_branch": git::head(&r.path).unwrap_or_else(|| "main".to_owned()),
+        "archived": false,
+        "disabled": false,
+        "fork": false,
+    });
+    if let Some(level) = p.and_then(|p| w.perm(&p.user.username, r)) {
+        body["permissions"] = json!({
+            "admin": level >= Perm::Admin,
+            "maintain": level >= Perm::Admin,
+            "push": level >= Perm::Write,
+            "triage": level >= Perm::Write,
+            "pull": true,
+        });
+    }
+    body
+}
+
+fn decorate(resp: &mut Response, p: Option<&Principal>, accepted: &str, limit: u32, remaining: u32) {
     auth::set_header(resp, "x-github-media-type", "github.v3; format=json");
     auth::set_header(resp, "x-github-api-version-selected", "2022-11-28");
-    let limit = if p.is_some() { 5000 } else { 60 };
     auth::set_header(resp, "x-ratelimit-limit", &limit.to_string());
-    auth::set_header(resp, "x-ratelimit-remaining", &(limit - 1).to_string());
-    auth::set_header(resp, "x-ratelimit-used", "1");
+    auth::set_header(resp, "x-ratelimit-remaining", &remaining.to_string());
+    auth::set_header(resp, "x-ratelimit-used", &(limit - remaining).to_string());
     auth::set_header(resp, "x-ratelimit-resource", "core");
     let Some(p) = p else { return };
     if let CredKind::GitHubClassic { .. } = p.cred.kind {

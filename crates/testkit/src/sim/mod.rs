@@ -133,7 +133,8 @@ impl Ctx {
             *entry = (now, 0);
         }
         if entry.1 >= limit.budget {
-            let left = (entry.0 + window - now).num_seconds().max(1);
+            // Rounded up: a client that waits this long finds the window over.
+            let left = ((entry.0 + window - now).num_milliseconds() + 999).div_euclid(1000).max(1);
             return RateDecision::Exceeded { retry_after_secs: left };
         }
         entry.1 += 1;

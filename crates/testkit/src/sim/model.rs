@@ -487,6 +487,14 @@ pub struct World {
     pub cloud: CloudOptions,
     /// Data Center context path, `/bitbucket` (empty for none).
     pub dc_context_path: String,
+    /// Data Center REST budget per credential (429 with `Retry-After` when `retry_after`).
+    pub dc_rest_limit: RateLimit,
+    /// GitHub REST budget per credential (5,000 an hour). Over it: 429 with `Retry-After` when
+    /// `retry_after`, else 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`.
+    pub github_rest_limit: RateLimit,
+    /// The most repositories one listing page holds, whatever was asked (a host may answer
+    /// fewer than asked; 100 is each host's own cap), so tests page through a few repositories.
+    pub list_page_cap: usize,
 }
 
 impl World {

@@ -4,6 +4,7 @@
 mod account;
 mod audit;
 mod credentials;
+mod imports;
 mod repositories;
 mod session;
 mod templates;
@@ -12,6 +13,7 @@ mod users;
 pub use account::*;
 pub use audit::*;
 pub use credentials::*;
+pub use imports::*;
 pub use repositories::*;
 pub use session::*;
 pub use templates::{template_create, template_delete};

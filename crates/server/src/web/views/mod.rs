@@ -219,10 +219,12 @@ pub struct Choice {
 
 mod accounts;
 mod credentials;
+mod imports;
 mod repositories;
 
 pub use accounts::*;
 pub use credentials::*;
+pub use imports::*;
 pub use repositories::*;
 
 #[cfg(test)]
