@@ -22,7 +22,7 @@ mod totp;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use open::is_postgres_url;
-pub use schedule::{AuthCount, AuthResult, OutcomeRecorded};
+pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;
 
 use crate::vault::Vault;
