@@ -14,11 +14,13 @@ mod open;
 mod types;
 
 mod accounts;
+mod bulk;
 mod credentials;
 mod repositories;
 mod schedule;
 mod totp;
 
+pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use open::is_postgres_url;
