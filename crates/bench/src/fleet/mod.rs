@@ -61,6 +61,16 @@ fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time (user and system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 fn mib(b: Option<u64>) -> f64 {
     b.map_or(f64::NAN, |b| b as f64 / 1024.0 / 1024.0)
 }
@@ -108,8 +118,10 @@ async fn sweeps(
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
     let mut berth = Vec::new();
     let mut ceiling = Vec::new();
+    let mut cpu = Vec::new();
     for round in 0..args.rounds {
         let mark = store.last_check_id().await?;
+        let cpu_before = cpu_time(pid);
         let started = Instant::now();
         server.call(reqwest::Method::POST, "/api/v1/checks/schedule", Some(json!({}))).await?;
         let every = Duration::from_millis(50);
@@ -122,11 +134,15 @@ async fn sweeps(
             );
         }
         berth.push(swept.took);
+        let used = cpu_time(pid).zip(cpu_before).map_or(Duration::ZERO, |(a, b)| a.saturating_sub(b));
+        cpu.push(used);
         ceiling.push(sweep::ceiling(urls, args.concurrency).await?);
         eprintln!(
-            "[{label}] sweep {}: berth {:.2}s, ceiling client {:.2}s",
+            "[{label}] sweep {}: berth {:.2}s (the server used {:.2}s of CPU, {:.2} ms a check), ceiling client {:.2}s",
             round + 1,
             swept.took.as_secs_f64(),
+            used.as_secs_f64(),
+            used.as_secs_f64() * 1000.0 / urls.len() as f64,
             ceiling[round].as_secs_f64()
         );
     }
@@ -146,7 +162,7 @@ async fn sweeps(
         mib(hwm)
     );
     Ok(json!({
-        "sweep": {"repositories": urls.len(), "concurrency": args.concurrency, "berth_s": secs(&berth), "ceiling_s": secs(&ceiling),
+        "sweep": {"repositories": urls.len(), "concurrency": args.concurrency, "berth_s": secs(&berth), "ceiling_s": secs(&ceiling), "server_cpu_s": secs(&cpu),
                   "git_ls_remote_loop_s": g, "berth_over_ceiling": b / c, "ratio_loop_over_berth": g / b},
         "memory": {"idle_rss_bytes": idle_rss, "sweep_peak_rss_bytes": hwm},
     }))
