@@ -19,7 +19,7 @@ use chrono::Utc;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How long a host that rate-limited without saying how long is left alone.
@@ -60,6 +60,8 @@ pub async fn run(st: AppState) {
     let leased: Arc<Mutex<HashMap<i64, ()>>> = Arc::new(Mutex::new(HashMap::new()));
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let (recorder, recording) = Recorder::start(st.clone());
+    // Told when a check is done with the host and hands its slots on before it is recorded.
+    let freed = Arc::new(Notify::new());
     let lease_for = chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::seconds(300));
     // The last lease found fewer due checks than it asked for: the schedule is read again at
     // the next poll or wake-up, not after every finished check.
@@ -77,8 +79,10 @@ pub async fn run(st: AppState) {
             drained = false;
             next_poll = tokio::time::Instant::now() + cfg.poll;
         }
-        if !drained && queue.len() < cfg.concurrency {
-            let want = (2 * cfg.concurrency).saturating_sub(queue.len() + running.len()).max(1);
+        // Running includes checks waiting for their batch to be written, so a slow database
+        // stops the leasing instead of piling up finished checks.
+        let want = (2 * cfg.concurrency).saturating_sub(queue.len() + running.len());
+        if !drained && queue.len() < cfg.concurrency && want > 0 {
             let now = Utc::now();
             let lease_until = now + lease_for;
             match st
@@ -126,10 +130,11 @@ pub async fn run(st: AppState) {
             let leased = leased.clone();
             let recorder = recorder.clone();
             let per_host = bg.host_limit(&q.host, cfg.per_host);
+            let freed = freed.clone();
             running.spawn(async move {
-                let _slot = slot;
-                let Ok(_host_slot) = per_host.acquire_owned().await else { return };
-                scheduled_check(&st, &recorder, &q.row, &q.url, &q.host).await;
+                let Ok(host_slot) = per_host.acquire_owned().await else { return };
+                let slots = Slots { global: slot, host: host_slot, freed };
+                scheduled_check(&st, &recorder, slots, &q.row, &q.url, &q.host).await;
                 leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&q.row.id);
             });
         }
@@ -143,6 +148,7 @@ pub async fn run(st: AppState) {
             () = bg.wake.notified() => drained = false,
             () = bg.stop.notified() => {}
             // A slot is free: start the next queued check, or read the schedule.
+            () = freed.notified() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
         }
     }
@@ -191,8 +197,8 @@ type Reply = oneshot::Sender<Result<Option<bool>, StoreError>>;
 
 /// Records the scheduler's finished checks through [`record_outcomes`], in batches: while one
 /// commit is written (a disk flush on SQLite with full sync), the checks that finish meanwhile
-/// queue up and go together in the next. Each check task waits for its own result, so a check
-/// holds its slot (and its lease is in the database, unchanged) until it is recorded: a crash
+/// queue up and go together in the next. Each check task waits for its own result (its slots
+/// already handed on), and its lease stays in the database unchanged until then: a crash
 /// before the commit loses no check, its lease simply expires and it runs again.
 #[derive(Clone)]
 struct Recorder {
@@ -235,11 +241,29 @@ impl Recorder {
     }
 }
 
+/// The global and per-host slots a check holds while it talks to the host.
+struct Slots {
+    global: OwnedSemaphorePermit,
+    host: OwnedSemaphorePermit,
+    freed: Arc<Notify>,
+}
+
+impl Slots {
+    /// The limits are on what the hosts see: once the host has answered, the next check may
+    /// start while this one waits for its batch to be written.
+    fn release(self) {
+        drop(self.global);
+        drop(self.host);
+        self.freed.notify_one();
+    }
+}
+
 /// One scheduled check: run, then record it (in the recorder's next batch) and hand the lease
 /// back with the next due time in the same transaction.
 async fn scheduled_check(
     st: &AppState,
     recorder: &Recorder,
+    slots: Slots,
     row: &RepositoryRow,
     url: &Result<CloneUrl, UrlError>,
     host: &str,
@@ -267,7 +291,9 @@ async fn scheduled_check(
     };
     // Due early because a person asked (check all now, an edited credential): say so.
     let reason = row.due_reason.unwrap_or(CheckReason::Schedule);
-    let recorded = match run_unrecorded(st, row, url, reason, next_for).await {
+    let ran = run_unrecorded(st, row, url, reason, next_for).await;
+    slots.release();
+    let recorded = match ran {
         Ok((_, finished)) => recorder.record(st, finished).await,
         Err(e) => Err(e),
     };
