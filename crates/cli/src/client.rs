@@ -7,8 +7,9 @@
 use berth_core::{Check, Code, Step};
 use berth_proto::{
     ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, Credential, CredentialCreate, CredentialUpdate,
-    CredentialVerify, ErrorBody, Health, Id, LoginRequest, LoginResponse, Me, RemoteBranches, RemoteBranchesRequest,
-    Repository, RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, User, UserCreate, UserUpdate,
+    CredentialVerify, ErrorBody, Health, Id, LoginRequest, LoginResponse, Me, Page, RemoteBranches,
+    RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, User,
+    UserCreate, UserUpdate,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -250,8 +251,14 @@ impl ApiClient {
         self.call_empty(self.request(Method::POST, "api/v1/auth/logout")?).await
     }
 
+    /// Every credential, by name: the pages followed to the last.
     pub async fn list_credentials(&self) -> Result<Vec<Credential>, ClientError> {
-        self.get("api/v1/credentials").await
+        self.credentials(None).all().await
+    }
+
+    /// The credentials, a page (of `limit`, the server's default when `None`) at a time.
+    pub fn credentials(&self, limit: Option<i64>) -> Pager<Credential> {
+        Pager::new(self.clone(), "api/v1/credentials", limit.map(|l| ("limit", l.to_string())).into_iter().collect())
     }
 
     pub async fn get_credential(&self, id: Id) -> Result<Credential, ClientError> {
@@ -280,8 +287,26 @@ impl ApiClient {
         self.send_json(Method::POST, "api/v1/remote-branches", req).await
     }
 
+    /// Every registered repository, by name: the pages followed to the last.
     pub async fn list_repositories(&self) -> Result<Vec<Repository>, ClientError> {
-        self.get("api/v1/repositories").await
+        self.repositories(&RepoQuery::default()).all().await
+    }
+
+    /// The repositories `query` selects, a page at a time (`query.limit` per page).
+    pub fn repositories(&self, query: &RepoQuery) -> Pager<Repository> {
+        Pager::new(self.clone(), "api/v1/repositories", query.pairs())
+    }
+
+    /// One page of the repository list: at most `limit` (the server's default when `None`)
+    /// after cursor `after`.
+    pub async fn repositories_page(
+        &self,
+        query: &RepoQuery,
+        after: Option<&str>,
+    ) -> Result<Page<Repository>, ClientError> {
+        let mut pairs = query.pairs();
+        pairs.extend(after.map(|a| ("after", a.to_owned())));
+        self.call(self.request(Method::GET, "api/v1/repositories")?.query(&pairs)).await
     }
 
     pub async fn get_repository(&self, id: Id) -> Result<Repository, ClientError> {
@@ -300,9 +325,25 @@ impl ApiClient {
         self.call_empty(self.request(Method::DELETE, &format!("api/v1/repositories/{id}"))?).await
     }
 
-    /// A repository's check history, newest first.
+    /// A repository's check history, newest first: its latest `limit` checks (pages followed
+    /// as far as needed).
     pub async fn check_history(&self, id: Id, limit: i64) -> Result<Vec<StoredCheck>, ClientError> {
-        self.check_history_before(id, None, limit).await
+        let mut pages = self.history(id, Some(limit.clamp(1, 1000)));
+        let mut out = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            out.extend(page);
+            if out.len() >= usize::try_from(limit).unwrap_or(0) {
+                out.truncate(usize::try_from(limit).unwrap_or(0));
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A repository's check history, newest first, a page (of `limit`) at a time.
+    pub fn history(&self, id: Id, limit: Option<i64>) -> Pager<StoredCheck> {
+        let pairs = limit.map(|l| ("limit", l.to_string())).into_iter().collect();
+        Pager::new(self.clone(), &format!("api/v1/repositories/{id}/checks"), pairs)
     }
 
     /// `POST /api/v1/checks/schedule`: every repository due now, checked in the background.
@@ -315,11 +356,6 @@ impl ApiClient {
         self.call(self.request(Method::POST, &format!("api/v1/repositories/{id}/check"))?).await
     }
 
-    /// One page of the repository list: at most `limit` repositories after the first `offset`.
-    pub async fn list_repositories_page(&self, limit: i64, offset: i64) -> Result<Vec<Repository>, ClientError> {
-        self.get(&format!("api/v1/repositories?limit={limit}&offset={offset}")).await
-    }
-
     /// A repository's check history, newest first: at most `limit` checks older than `before`.
     pub async fn check_history_before(
         &self,
@@ -328,7 +364,9 @@ impl ApiClient {
         limit: i64,
     ) -> Result<Vec<StoredCheck>, ClientError> {
         let before = before.map(|b| format!("&before={b}")).unwrap_or_default();
-        self.get(&format!("api/v1/repositories/{id}/checks?limit={limit}{before}")).await
+        let page: Page<StoredCheck> =
+            self.get(&format!("api/v1/repositories/{id}/checks?limit={limit}{before}")).await?;
+        Ok(page.items)
     }
 
     /// `GET /api/v1/me`: who this client's token belongs to and what the role allows.
@@ -336,8 +374,9 @@ impl ApiClient {
         self.get("api/v1/me").await
     }
 
+    /// Every user, by name: the pages followed to the last.
     pub async fn list_users(&self) -> Result<Vec<User>, ClientError> {
-        self.get("api/v1/users").await
+        Pager::new(self.clone(), "api/v1/users", Vec::new()).all().await
     }
 
     pub async fn create_user(&self, req: &UserCreate) -> Result<User, ClientError> {
@@ -386,14 +425,98 @@ impl ApiClient {
     }
 
     /// The audit log, newest first: at most `limit` entries (the server's default when none)
-    /// older than `before`.
+    /// older than `before` (the first page of [`ApiClient::audit_pages`]).
     pub async fn audit(&self, before: Option<Id>, limit: Option<i64>) -> Result<Vec<AuditEntry>, ClientError> {
-        let query: Vec<String> = [before.map(|b| format!("before={b}")), limit.map(|l| format!("limit={l}"))]
-            .into_iter()
-            .flatten()
-            .collect();
-        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-        self.get(&format!("api/v1/audit{query}")).await
+        let pairs: Vec<(&str, String)> =
+            [before.map(|b| ("before", b.to_string())), limit.map(|l| ("limit", l.to_string()))]
+                .into_iter()
+                .flatten()
+                .collect();
+        let page: Page<AuditEntry> = self.call(self.request(Method::GET, "api/v1/audit")?.query(&pairs)).await?;
+        Ok(page.items)
+    }
+
+    /// The audit log, newest first, a page at a time; `filter` holds further query pairs
+    /// (`actor`, `action`, `target`, `from`, `until`, `limit`).
+    pub fn audit_pages(&self, filter: Vec<(&'static str, String)>) -> Pager<AuditEntry> {
+        Pager::new(self.clone(), "api/v1/audit", filter)
+    }
+}
+
+/// The filters and page size of `GET /api/v1/repositories`; `None` and empty leave a filter out.
+#[derive(Debug, Clone, Default)]
+pub struct RepoQuery {
+    /// Repositories per page (the server's default, 100, when `None`).
+    pub limit: Option<i64>,
+    pub q: Option<String>,
+    pub statuses: Vec<String>,
+    pub credential: Option<String>,
+    pub provider: Option<String>,
+    pub host: Option<String>,
+}
+
+impl RepoQuery {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut p: Vec<(&'static str, String)> = Vec::new();
+        p.extend(self.limit.map(|l| ("limit", l.to_string())));
+        p.extend(self.q.clone().map(|v| ("q", v)));
+        p.extend(self.statuses.iter().map(|s| ("status", s.clone())));
+        p.extend(self.credential.clone().map(|v| ("credential", v)));
+        p.extend(self.provider.clone().map(|v| ("provider", v)));
+        p.extend(self.host.clone().map(|v| ("host", v)));
+        p
+    }
+}
+
+/// Walks a paged list: each [`Pager::next_page`] asks for the page after the last one's `next`
+/// cursor, until a page has none. Pages are fetched only when asked for, so a reader that stops
+/// early (output piped into `head`) costs no further requests.
+pub struct Pager<T> {
+    client: ApiClient,
+    path: String,
+    pairs: Vec<(&'static str, String)>,
+    after: Option<String>,
+    done: bool,
+    /// `total` of the last page read.
+    pub total: Option<i64>,
+    _item: std::marker::PhantomData<T>,
+}
+
+impl<T: DeserializeOwned> Pager<T> {
+    fn new(client: ApiClient, path: &str, pairs: Vec<(&'static str, String)>) -> Self {
+        Pager {
+            client,
+            path: path.to_owned(),
+            pairs,
+            after: None,
+            done: false,
+            total: None,
+            _item: std::marker::PhantomData,
+        }
+    }
+
+    /// The next page's items; `None` after the last page.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut pairs = self.pairs.clone();
+        pairs.extend(self.after.clone().map(|a| ("after", a)));
+        let page: Page<T> = self.client.call(self.client.request(Method::GET, &self.path)?.query(&pairs)).await?;
+        self.total = Some(page.total);
+        // A server that hands back the cursor it was given would loop forever: stop there.
+        self.done = page.next.is_none() || page.next == self.after;
+        self.after = page.next;
+        Ok(Some(page.items))
+    }
+
+    /// Every item of every page, in order.
+    pub async fn all(mut self) -> Result<Vec<T>, ClientError> {
+        let mut out = Vec::new();
+        while let Some(items) = self.next_page().await? {
+            out.extend(items);
+        }
+        Ok(out)
     }
 }
 

@@ -252,7 +252,6 @@ pub fn verified_badge(v: &Verification) -> String {
     }
 }
 
-
 /// A verification as a terminal shows it after `add`, `update` and `verify`: the steps that
 /// ran, then one verdict line (and its remedy).
 pub fn verification_report(c: &Credential) -> String {
@@ -375,6 +374,14 @@ pub fn repository_table(list: &[Repository]) -> String {
     if list.is_empty() {
         return "No repositories. Register one with `berth repo register`.\n".to_owned();
     }
+    let mut out = repository_rows(list, true);
+    out.push_str(&attention_note(list.iter().filter(|r| !r.warnings.is_empty()).count()));
+    out
+}
+
+/// The table of `list` (with its header line or without: a page after the first of a list
+/// printed as it arrives). Columns are as wide as this page needs.
+pub fn repository_rows(list: &[Repository], header: bool) -> String {
     let mut t = Table::new(&[
         "ID",
         "NAME",
@@ -399,14 +406,22 @@ pub fn repository_table(list: &[Repository]) -> String {
             r.clone_url.clone(),
         ]);
     }
-    let mut out = t.render();
-    let flagged = list.iter().filter(|r| !r.warnings.is_empty()).count();
-    if flagged > 0 {
-        let (what, verb) = if flagged == 1 { ("1 repository", "needs") } else { ("", "need") };
-        let what = if what.is_empty() { format!("{flagged} repositories") } else { what.to_owned() };
-        out.push_str(&format!("\n{what} {verb} attention (!): see `berth repo show <name>`.\n"));
+    let out = t.render();
+    if header {
+        out
+    } else {
+        out.split_once('\n').map(|(_, rows)| rows.to_owned()).unwrap_or_default()
     }
-    out
+}
+
+/// The line under a repository list that counts the repositories that need attention.
+pub fn attention_note(flagged: usize) -> String {
+    if flagged == 0 {
+        return String::new();
+    }
+    let (what, verb) =
+        if flagged == 1 { ("1 repository".to_owned(), "needs") } else { (format!("{flagged} repositories"), "need") };
+    format!("\n{what} {verb} attention (!): see `berth repo show <name>`.\n")
 }
 
 pub fn repository_detail(r: &Repository) -> String {

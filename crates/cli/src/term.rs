@@ -25,6 +25,12 @@ pub fn out(text: &str) {
     }
 }
 
+/// True once standard output cannot be written: a command printing page after page stops
+/// asking the server for more.
+pub fn stdout_gone() -> bool {
+    STDOUT_GONE.load(Ordering::Relaxed)
+}
+
 /// Writes `text` to standard error as is. Never panics; a closed standard error is ignored.
 pub fn err(text: &str) {
     let mut stderr = std::io::stderr().lock();

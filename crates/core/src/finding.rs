@@ -18,6 +18,8 @@ pub enum Code {
     UnsupportedVcs,
     SshNotSupported,
     InvalidInput,
+    /// A paging cursor (`after`) that this list did not hand out.
+    InvalidCursor,
     // --- network
     DnsFailed,
     ConnectFailed,
@@ -78,6 +80,7 @@ impl Code {
             Code::UnsupportedVcs => "unsupported_vcs",
             Code::SshNotSupported => "ssh_not_supported",
             Code::InvalidInput => "invalid_input",
+            Code::InvalidCursor => "invalid_cursor",
             Code::DnsFailed => "dns_failed",
             Code::ConnectFailed => "connect_failed",
             Code::TlsFailed => "tls_failed",

@@ -36,6 +36,53 @@ pub struct Health {
     pub version: String,
 }
 
+/// One page of a list: `items` in the list's order, `next` the cursor of the page after this
+/// one (pass it back as `after`; `None` on the last page), and `total`, how many items match
+/// the filters over all pages. Cursors are opaque: a client only hands them back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+    pub total: i64,
+}
+
+impl<T> Page<T> {
+    /// The same page with each item mapped.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next: self.next, total: self.total }
+    }
+}
+
+/// The documented shape of `Page<T>` for one `T`, named for the OpenAPI document (utoipa 5
+/// would name a generic after its Rust type parameters). Only the server's documentation uses
+/// these; the wire type is [`Page`], and a test checks both serialise alike.
+macro_rules! page_schema {
+    ($($(#[$doc:meta])* $name:ident => $item:ty;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// The cursor of the next page (pass it as `after`); null on the last page.
+            pub next: Option<String>,
+            /// How many items match the filters, over all pages.
+            pub total: i64,
+        }
+    )*};
+}
+
+page_schema! {
+    /// A page of `GET /api/v1/repositories`.
+    RepositoryPage => Repository;
+    /// A page of `GET /api/v1/credentials`.
+    CredentialPage => Credential;
+    /// A page of `GET /api/v1/users`.
+    UserPage => User;
+    /// A page of `GET /api/v1/audit`.
+    AuditPage => AuditEntry;
+    /// A page of `GET /api/v1/repositories/{id}/checks`.
+    CheckPage => StoredCheck;
+}
+
 /// Declares a string enumeration of the API: its schema (an `enum` of the names), serde under
 /// the same names, `ALL` and `as_str`. Fields that carry one stay `String` on the wire types,
 /// documented with `#[schema(value_type = …)]`, so the JSON and the Rust fields are unchanged.
@@ -181,6 +228,17 @@ mod tests {
             assert!(!text.contains("s3cr3t-value"), "{text}");
         }
         assert!(format!("{c:?}").contains("ci"));
+    }
+
+    #[test]
+    fn a_page_and_its_documented_shape_serialise_alike() {
+        let page = Page { items: vec![1_i64, 2], next: Some("abc".into()), total: 7 };
+        let json = serde_json::to_value(&page).ok();
+        assert_eq!(json, Some(serde_json::json!({"items": [1, 2], "next": "abc", "total": 7})));
+        let last: Page<i64> = Page { items: vec![], next: None, total: 0 };
+        assert_eq!(serde_json::to_value(&last).ok(), Some(serde_json::json!({"items": [], "next": null, "total": 0})));
+        let doc = UserPage { items: vec![], next: None, total: 0 };
+        assert_eq!(serde_json::to_value(&doc).ok(), serde_json::to_value(&last).ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub async fn seed(database_url: &str, key: &Path, total: usize, base_url: &str) 
     const BATCH: usize = 5_000;
     let (store, _) = berth_store::Store::open(database_url, key).await?;
     let cred = store.find_credential("bench").await?;
-    let have = usize::try_from(store.bulk_repository_count().await?).unwrap_or(0);
+    let have = usize::try_from(store.count_repositories(&berth_store::RepositoryFilter::default()).await?).unwrap_or(0);
     let later = chrono::Utc::now() + chrono::Duration::days(30);
     for start in (have..total).step_by(BATCH) {
         let rows: Vec<berth_store::NewRepository> = (start..(start + BATCH).min(total))
@@ -33,7 +33,7 @@ pub async fn seed(database_url: &str, key: &Path, total: usize, base_url: &str) 
                 }
             })
             .collect();
-        store.seed_repositories(&rows).await?;
+        store.insert_repositories(&rows).await?;
     }
     store.close().await;
     Ok(())

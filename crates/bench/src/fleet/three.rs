@@ -66,7 +66,7 @@ async fn seed(store: &berth_store::Store, credential_id: i64, total: usize, host
                 }
             })
             .collect();
-        store.seed_repositories(&rows).await?;
+        store.insert_repositories(&rows).await?;
     }
     Ok(())
 }

@@ -194,8 +194,16 @@ pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
     match cmd {
         CredentialCmd::Add(a) => add(&ctx, a).await,
         CredentialCmd::List => {
-            let list = ctx.client.list_credentials().await?;
-            ctx.emit(&list, || credential_table(&list));
+            let pages = ctx.client.credentials(None);
+            let table = |page: &[Credential], first: bool| {
+                let t = credential_table(page);
+                if first {
+                    t
+                } else {
+                    t.split_once('\n').map(|(_, rows)| rows.to_owned()).unwrap_or_default()
+                }
+            };
+            ctx.stream(pages, None, table, "No credentials. Add one with `berth credential add`.\n").await?;
             Ok(())
         }
         CredentialCmd::Show { credential } => {

@@ -127,6 +127,62 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Prints a paged list as its pages arrive, at most `max` items: with `--json` one JSON
+    /// array written item by item, else `table(page, first)` per page (`first`: print the
+    /// header). Stops asking for pages once standard output is gone (`| head`). Returns how
+    /// many items were printed; prints `empty` when there were none (not with `--json`).
+    pub async fn stream<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        mut pages: berth::client::Pager<T>,
+        max: Option<usize>,
+        mut table: impl FnMut(&[T], bool) -> String,
+        empty: &str,
+    ) -> Result<usize, Failure> {
+        let mut shown = 0usize;
+        let mut opened = false;
+        while let Some(mut items) = pages.next_page().await? {
+            if let Some(max) = max {
+                items.truncate(max.saturating_sub(shown));
+            }
+            if self.json && !opened {
+                opened = true;
+                // Opened once the first page is in: a refusal of the first request prints the
+                // error shape alone, as every command does.
+                outp!("[");
+            }
+            if self.json {
+                for item in &items {
+                    let sep = if shown == 0 { "\n" } else { ",\n" };
+                    outp!("{sep}{}", output::json(item));
+                    shown += 1;
+                }
+            } else if !items.is_empty() {
+                outp!("{}", table(&items, shown == 0));
+                shown += items.len();
+            }
+            if crate::term::stdout_gone() || max.is_some_and(|m| shown >= m) {
+                break;
+            }
+        }
+        if self.json {
+            outln!(
+                "{}",
+                if !opened {
+                    "[]"
+                } else if shown == 0 {
+                    "]"
+                } else {
+                    "\n]"
+                }
+            );
+        } else if shown == 0 {
+            outp!("{empty}");
+        }
+        Ok(shown)
+    }
+}
+
 /// The Berth URL a command talks to, before any token is chosen: `--url`/`BERTH_URL`, else the
 /// saved session's server, else the default.
 pub fn base_url(global: &Global, session: Option<&crate::session::Session>) -> String {

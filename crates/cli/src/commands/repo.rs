@@ -4,8 +4,10 @@
 use super::{
     as_id, connect, describe, join_words, not_resolved, pick, verdict, warnings, CmdResult, Ctx, Failure, Global,
 };
-use berth::client::ClientError;
-use berth::output::{branches, check_detail, clean, history_table, repository_detail, repository_table, step_table};
+use berth::client::{ClientError, RepoQuery};
+use berth::output::{
+    attention_note, branches, check_detail, clean, history_table, repository_detail, repository_rows, step_table,
+};
 use berth_core::Code;
 use berth_proto::{ApiError, Id, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate};
 use clap::{Args, Subcommand};
@@ -25,9 +27,10 @@ pub enum RepoCmd {
     },
     /// Check a repository with a credential and register it.
     Register(RegisterArgs),
-    /// List registered repositories.
+    /// List registered repositories by name, page after page as they arrive (all of them
+    /// unless --limit).
     #[command(alias = "ls")]
-    List,
+    List(ListArgs),
     /// Show a repository and its last check, step by step.
     Show {
         /// Id or name.
@@ -105,6 +108,30 @@ impl RepoUpdateArgs {
     }
 }
 
+/// The filters of `berth repo list`: those of `GET /api/v1/repositories`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only repositories whose name or clone URL contains this (case-insensitive).
+    #[arg(long = "search", visible_alias = "q", value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Only repositories with this status: ok, warn, fail, paused or unchecked (repeat for any
+    /// of several).
+    #[arg(long, value_name = "STATUS")]
+    pub status: Vec<String>,
+    /// Only repositories that use this credential (id or name).
+    #[arg(long)]
+    pub credential: Option<String>,
+    /// Only repositories of this provider (bitbucket-cloud, github, generic, ...).
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Only repositories on this host (host:port when it has a port).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Show at most this many.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+}
+
 pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
     if let RepoCmd::Update(u) = &cmd {
         let req = u.to_update();
@@ -150,9 +177,42 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
             });
             Ok(())
         }
-        RepoCmd::List => {
-            let list = ctx.client.list_repositories().await?;
-            ctx.emit(&list, || repository_table(&list));
+        RepoCmd::List(a) => {
+            let max = a.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+            let filtered = a.search.is_some()
+                || !a.status.is_empty()
+                || a.credential.is_some()
+                || a.provider.is_some()
+                || a.host.is_some();
+            let query = RepoQuery {
+                // Pages no larger than what is shown: `--limit 5` asks for five.
+                limit: max.map(|m| i64::try_from(m.min(1000)).unwrap_or(1000)),
+                q: a.search,
+                statuses: a.status,
+                credential: a.credential,
+                provider: a.provider,
+                host: a.host,
+            };
+            let mut flagged = 0;
+            let empty = if filtered {
+                "No repository matches.\n"
+            } else {
+                "No repositories. Register one with `berth repo register`.\n"
+            };
+            let pages = ctx.client.repositories(&query);
+            ctx.stream(
+                pages,
+                max,
+                |page, first| {
+                    flagged += page.iter().filter(|r| !r.warnings.is_empty()).count();
+                    repository_rows(page, first)
+                },
+                empty,
+            )
+            .await?;
+            if !ctx.json {
+                outp!("{}", attention_note(flagged));
+            }
             Ok(())
         }
         RepoCmd::Show { repo } => {
@@ -260,7 +320,9 @@ fn checks_of(r: &Repository) -> String {
 }
 
 async fn resolve(ctx: &Ctx, key: &str) -> Result<Repository, Failure> {
-    let list = ctx.client.list_repositories().await?;
+    // The name is a substring of itself: the server narrows the list, the pick is exact.
+    let query = RepoQuery { q: Some(key.trim().to_owned()), ..RepoQuery::default() };
+    let list = ctx.client.repositories(&query).all().await?;
     match pick(&list, key, |r| r.id, |r| r.name.as_str()) {
         Ok(r) => Ok(r.clone()),
         Err(m) => {

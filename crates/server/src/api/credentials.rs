@@ -1,7 +1,7 @@
 //! `/api/v1/credentials`: adapters over [`crate::service::credentials`]. No response ever
 //! carries the secret.
 
-use super::extract::{ApiJson, CredentialId, OptionalJson};
+use super::extract::{ApiJson, ApiQuery, CredentialId, OptionalJson, PageQuery};
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::service::credentials;
@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use berth_proto::{Credential, CredentialCreate, CredentialUpdate, CredentialVerify, ErrorBody};
+use berth_proto::{Credential, CredentialCreate, CredentialPage, CredentialUpdate, CredentialVerify, ErrorBody, Page};
 
 /// Store a credential. The secret is sealed by the vault and never shown again.
 #[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", operation_id = "credentials_create", request_body = CredentialCreate,
@@ -25,10 +25,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(credentials::create(&st, &u, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials", operation_id = "credentials_list",
-    responses((status = 200, body = Vec<Credential>)), security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Vec<Credential>>> {
-    Ok(Json(credentials::list(&st, &u).await?))
+/// Credentials by name (case-insensitive), a page at a time.
+#[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials", operation_id = "credentials_list", params(PageQuery),
+    responses((status = 200, body = CredentialPage),
+        (status = 422, description = "a cursor this list did not hand out (`invalid_cursor`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Credential>>> {
+    Ok(Json(credentials::page(&st, &u, &q.page()?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/credentials/{id}", tag = "credentials", operation_id = "credentials_show", params(("id" = i64, Path)),

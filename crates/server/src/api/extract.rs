@@ -140,6 +140,68 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// `limit` and `after` of a keyset-paged list (default 100, 1 to 1000).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// At most this many items (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// The `next` of the previous page; left out for the first page.
+    pub after: Option<String>,
+}
+
+impl PageQuery {
+    /// The page asked for, its `limit` checked (`400 invalid_input` out of range).
+    pub fn page(self) -> Result<crate::service::paging::PageRequest, ApiError> {
+        let limit = in_range("limit", self.limit, 1, crate::service::paging::MAX_LIMIT)?;
+        Ok(crate::service::paging::PageRequest { after: self.after, limit })
+    }
+}
+
+/// The query string as name-value pairs, for parameters that may repeat (`status=fail&status=warn`),
+/// which `serde_urlencoded` cannot read into a struct.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or_default();
+        Ok(QueryPairs(url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()))
+    }
+}
+
+impl QueryPairs {
+    /// The first value of `name`.
+    pub fn one(&self, name: &str) -> Option<String> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+    }
+
+    /// `name` as an integer, refused as [`ApiQuery`] refuses a query that does not parse.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.one(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    Code::InvalidInput,
+                    format!(
+                        "the query string is invalid: {name} must be an integer, not {:?}",
+                        v.chars().take(40).collect::<String>()
+                    ),
+                    "see /api/openapi.json for the parameters this endpoint takes",
+                )
+            }),
+        }
+    }
+}
+
 /// `Authorization: Bearer <session or personal API token>`.
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;

@@ -1,18 +1,19 @@
 //! `/api/v1/repositories`, `/api/v1/remote-branches` and `/api/v1/checks/schedule`: adapters
 //! over [`crate::service::repositories`] and [`crate::service::checks`].
 
-use super::extract::{in_range, ApiJson, ApiQuery, RepositoryId};
+use super::extract::{in_range, ApiJson, ApiQuery, QueryPairs, RepositoryId};
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
+use crate::service::paging::{self, PageRequest};
 use crate::service::{checks, repositories};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::Check;
+use berth_core::{Check, Provider};
 use berth_proto::{
-    ErrorBody, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, Scheduled,
-    StoredCheck,
+    CheckPage, ErrorBody, Page, RemoteBranches, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryPage,
+    RepositoryStatus, RepositoryUpdate, Scheduled, StoredCheck,
 };
 
 /// List the branches of a remote repository and its default branch: the Refresh button.
@@ -44,29 +45,49 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(repositories::register(&st, &u, req).await?)))
 }
 
-/// Registered repositories by name, each with its last check (without steps), status and
-/// warnings. All of them by default; `limit` and `offset` page through a long list.
+/// Registered repositories by name (case-insensitive), a page at a time, each with its last
+/// check (without steps), status and warnings. Filters combine (all must match); `status`
+/// repeats for any of several. `next` is the cursor of the following page (pass it as `after`),
+/// `total` how many repositories match the filters.
 #[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories", operation_id = "repositories_list", params(ListQuery),
-    responses((status = 200, body = Vec<Repository>)), security(("bearer" = [])))]
-pub async fn list(
-    State(st): State<AppState>,
-    u: CurrentUser,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Vec<Repository>>> {
-    let limit = in_range("limit", q.limit, 1, 10_000)?;
-    let offset = in_range("offset", q.offset, 0, i64::MAX)?;
-    Ok(Json(repositories::list(&st, &u, limit, offset.unwrap_or(0)).await?))
+    responses((status = 200, body = RepositoryPage),
+        (status = 422, description = "a cursor this list did not hand out (`invalid_cursor`), an unknown status or provider (`invalid_input`), or no credential with that id or name (`credential_not_found`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(State(st): State<AppState>, u: CurrentUser, q: QueryPairs) -> ApiResult<Json<Page<Repository>>> {
+    let limit = in_range("limit", q.int("limit")?, 1, paging::MAX_LIMIT)?;
+    let filter = repositories::ListFilter {
+        q: q.one("q"),
+        statuses: q.all("status"),
+        credential: q.one("credential"),
+        provider: q.one("provider"),
+        host: q.one("host"),
+    };
+    let page = PageRequest { after: q.one("after"), limit };
+    Ok(Json(repositories::list(&st, &u, &filter, &page).await?))
 }
 
+/// The parameters of `GET /api/v1/repositories` (read by [`QueryPairs`], documented here).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct ListQuery {
-    /// At most this many repositories (1 to 10,000); all when left out.
-    #[param(minimum = 1, maximum = 10_000)]
+    /// At most this many repositories (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
-    /// Skip this many first.
-    #[param(minimum = 0)]
-    pub offset: Option<i64>,
+    /// The `next` of the previous page; left out for the first page.
+    pub after: Option<String>,
+    /// Only repositories whose name or clone URL contains this, case-insensitively.
+    pub q: Option<String>,
+    /// Only repositories with this status; repeat for any of several.
+    #[param(value_type = Option<Vec<RepositoryStatus>>, style = Form, explode)]
+    pub status: Option<Vec<String>>,
+    /// Only repositories that use this credential (id or name).
+    pub credential: Option<String>,
+    /// Only repositories of this provider.
+    #[param(value_type = Option<Provider>)]
+    pub provider: Option<String>,
+    /// Only repositories whose clone URL has this host (`host:port` when it has a port).
+    pub host: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/repositories/{id}", tag = "repositories", operation_id = "repositories_show", params(("id" = i64, Path)),
@@ -118,29 +139,34 @@ pub async fn check(
     Ok(Json(checks::check_now(&st, &u, id).await?))
 }
 
-/// A repository's check history, newest first: every check, scheduled or asked for.
+/// A repository's check history, newest first, a page at a time: every check, scheduled or
+/// asked for.
 #[utoipa::path(get, path = "/api/v1/repositories/{id}/checks", tag = "repositories", operation_id = "repositories_history",
     params(("id" = i64, Path), HistoryQuery),
-    responses((status = 200, body = Vec<StoredCheck>)),
+    responses((status = 200, body = CheckPage),
+        (status = 422, description = "a cursor this list did not hand out (`invalid_cursor`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn history(
     State(st): State<AppState>,
     u: CurrentUser,
     RepositoryId(id): RepositoryId,
     ApiQuery(q): ApiQuery<HistoryQuery>,
-) -> ApiResult<Json<Vec<StoredCheck>>> {
-    let limit = in_range("limit", q.limit, 1, 1000)?;
-    Ok(Json(checks::history(&st, &u, id, q.before, limit.unwrap_or(50)).await?))
+) -> ApiResult<Json<Page<StoredCheck>>> {
+    let limit = in_range("limit", q.limit, 1, paging::MAX_LIMIT)?;
+    let page = PageRequest { after: q.after, limit };
+    Ok(Json(checks::history_page(&st, &u, id, &page, q.before).await?))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Only checks older than this check id (for paging).
-    pub before: Option<i64>,
-    /// At most this many (1 to 1000, default 50).
+    /// At most this many (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// The `next` of the previous page; left out for the first page.
+    pub after: Option<String>,
+    /// Only checks older than this check id (instead of `after`: to find one check by id).
+    pub before: Option<i64>,
 }
 
 /// Check every registered repository as soon as possible ("check all now"). The checks run in

@@ -3,7 +3,7 @@
 //! `/api/v1/settings` holds instance-wide security settings. The use cases are in
 //! `service::accounts`.
 
-use super::extract::{ApiJson, UserId};
+use super::extract::{ApiJson, ApiQuery, PageQuery, UserId};
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::service::accounts;
@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use berth_proto::{ErrorBody, Me, Settings, User, UserCreate, UserUpdate};
+use berth_proto::{ErrorBody, Me, Page, Settings, User, UserCreate, UserPage, UserUpdate};
 
 /// Who the caller is and what their role allows.
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", operation_id = "me_show", responses((status = 200, body = Me)), security(("bearer" = [])))]
@@ -19,10 +19,16 @@ pub async fn me(u: CurrentUser) -> Json<Me> {
     Json(accounts::me(&u))
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "users_list",
-    responses((status = 200, body = Vec<User>), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>, u: CurrentUser) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(accounts::list_users(&st, &u).await?))
+/// Users by name (case-insensitive), a page at a time.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "users_list", params(PageQuery),
+    responses((status = 200, body = UserPage), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
+        (status = 422, description = "a cursor this list did not hand out (`invalid_cursor`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<User>>> {
+    Ok(Json(accounts::users_page(&st, &u, &q.page()?).await?))
 }
 
 /// Create a user with a role.

@@ -2,10 +2,11 @@
 //! every user does to their own account (password, second factor).
 
 use crate::auth::{self, Action, CurrentUser, Role, ADMIN_ROLE};
+use crate::service::paging::{self, Kind, PageRequest};
 use crate::service::sessions::{check_password, check_second_factor, has_second_factor, second_factor_required};
 use crate::service::{Conflict, Entity, Error, Result};
 use crate::state::AppState;
-use berth_proto::{Me, Settings, User, UserCreate, UserUpdate};
+use berth_proto::{Me, Page, Settings, User, UserCreate, UserUpdate};
 use berth_store::{Store, StoreError, UserSummary};
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
@@ -83,6 +84,16 @@ pub fn me(u: &CurrentUser) -> Me {
 pub async fn list_users(st: &AppState, u: &CurrentUser) -> Result<Vec<User>> {
     u.require(Action::ManageUsers)?;
     Ok(st.store.list_users().await?.into_iter().map(to_wire).collect())
+}
+
+/// A page of users by name (case-insensitive).
+pub async fn users_page(st: &AppState, u: &CurrentUser, page: &PageRequest) -> Result<Page<User>> {
+    u.require(Action::ManageUsers)?;
+    let after = page.key(Kind::Users)?;
+    let limit = page.limit();
+    let rows = st.store.users_page(after.as_deref(), limit + 1).await?;
+    let total = st.store.count_users().await?;
+    Ok(paging::page_of(rows, limit, total, Kind::Users, |u| u.username.clone(), to_wire))
 }
 
 async fn user(st: &AppState, id: i64) -> Result<User> {

@@ -1,9 +1,10 @@
 //! The audit log: writing an entry for each change (and each refused sign-in), and reading it.
 
 use crate::auth::{Action, CurrentUser};
+use crate::service::paging::{self, Kind, PageRequest};
 use crate::service::Result;
 use crate::state::AppState;
-use berth_proto::{AuditEntry, AuditOutcome};
+use berth_proto::{AuditEntry, AuditOutcome, Page};
 use berth_store::{AuditFilter, AuditRow, NewAudit, Store};
 use chrono::{DateTime, Utc};
 
@@ -113,6 +114,25 @@ pub async fn search(
     let Filter { actor, action, target, from, until } = filter;
     let filter = AuditFilter { actor, action, target, from, until };
     Ok(st.store.search_audit(&filter, before, limit).await?.into_iter().map(to_wire).collect())
+}
+
+/// A page of the log filtered, newest first, with how many entries match: after the page's
+/// cursor, or older than entry `before` when that is given instead.
+pub async fn search_page(
+    st: &AppState,
+    u: &CurrentUser,
+    filter: Filter,
+    page: &PageRequest,
+    before: Option<i64>,
+) -> Result<Page<AuditEntry>> {
+    u.require(Action::ReadAudit)?;
+    let Filter { actor, action, target, from, until } = filter;
+    let filter = AuditFilter { actor, action, target, from, until };
+    let before = page.id_key(Kind::Audit)?.or(before);
+    let limit = page.limit();
+    let rows = st.store.search_audit(&filter, before, limit + 1).await?;
+    let total = st.store.count_audit(&filter, None).await?;
+    Ok(paging::page_of(rows, limit, total, Kind::Audit, |r| r.id.to_string(), to_wire))
 }
 
 /// The actions the log holds, for the audit page's filter.

@@ -5,10 +5,11 @@
 
 use crate::auth::{Action, CurrentUser};
 use crate::checks::{Checker, Outcome, Target};
+use crate::service::paging::{self, Kind, PageRequest};
 use crate::service::Result;
 use crate::state::AppState;
 use berth_core::{Check, CheckReason, CheckStatus, CloneUrl, Code, StepName, StepStatus, UrlError};
-use berth_proto::{Scheduled, StoredCheck};
+use berth_proto::{Page, Scheduled, StoredCheck};
 use berth_store::{
     AuthResult, CheckRow, CredentialRow, NewAudit, NewCheck, OutcomeRecorded, OutcomeToRecord, RepositoryRow,
     StoreError,
@@ -132,6 +133,35 @@ pub async fn schedule_all(st: &AppState, u: &CurrentUser) -> Result<Scheduled> {
     )
     .await;
     Ok(Scheduled { scheduled })
+}
+
+/// A page of a repository's checks, newest first: after the page's cursor, or older than check
+/// `before` when that is given instead (to find one check by id).
+pub async fn history_page(
+    st: &AppState,
+    u: &CurrentUser,
+    id: i64,
+    page: &PageRequest,
+    before: Option<i64>,
+) -> Result<Page<StoredCheck>> {
+    u.require(Action::ReadRepositories)?;
+    st.store.get_repository(id).await?;
+    let before = page.id_key(Kind::History)?.or(before);
+    let limit = page.limit();
+    let rows = st.store.check_history(id, before, limit + 1).await?;
+    let total = st.store.count_checks(id).await?;
+    Ok(paging::page_of(
+        rows,
+        limit,
+        total,
+        Kind::History,
+        |c| c.id.to_string(),
+        |c| {
+            let mut c = stored_check(c);
+            fit_for(u, &mut c.checks);
+            c
+        },
+    ))
 }
 
 /// A repository's checks, newest first, `limit` of them older than check `before`.

@@ -2,6 +2,7 @@
 //! secret; the vault seals it on the way in and only the check pipeline opens it.
 
 use super::checks::recheck;
+use super::paging::{self, Kind, PageRequest};
 use super::verification;
 use super::{Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
@@ -11,7 +12,7 @@ use berth_core::words::plural;
 use berth_core::{scopes, Capability};
 use berth_core::{Check, CheckReason, Code, CredentialKind};
 use berth_proto::{
-    Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus,
+    Credential, CredentialCreate, CredentialSelector, CredentialUpdate, CredentialVerify, ExpiryStatus, Page,
     RepositoryCheck, RepositoryRef, ScopeGap, ScopeNeed, Warning,
 };
 use berth_store::{CredentialPatch, CredentialRow, NewCredential, StoreError};
@@ -215,6 +216,21 @@ pub async fn list(st: &AppState, u: &CurrentUser) -> Result<Vec<Credential>> {
             view(st, c, u)
         })
         .collect())
+}
+
+/// A page of credentials by name (case-insensitive), each with the repositories that use it.
+pub async fn page(st: &AppState, u: &CurrentUser, page: &PageRequest) -> Result<Page<Credential>> {
+    u.require(Action::ReadCredentials)?;
+    let after = page.key(Kind::Credentials)?;
+    let limit = page.limit();
+    let rows = st.store.credentials_page(after.as_deref(), limit + 1).await?;
+    let total = st.store.count_credentials().await?;
+    let shown = paging::page_of(rows, limit, total, Kind::Credentials, |c| c.name.clone(), |c| c);
+    let mut items = Vec::with_capacity(shown.items.len());
+    for row in shown.items {
+        items.push(with_usage(st, row).await?);
+    }
+    Ok(Page { items, next: shown.next, total })
 }
 
 async fn with_usage(st: &AppState, row: CredentialRow) -> Result<Credential> {

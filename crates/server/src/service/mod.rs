@@ -13,6 +13,7 @@ pub mod checks;
 pub mod credentials;
 mod error;
 pub mod ops;
+pub mod paging;
 pub mod repositories;
 pub mod scheduler;
 pub mod sessions;

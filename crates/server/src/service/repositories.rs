@@ -7,28 +7,27 @@
 
 use super::checks::{self, next_regular_check, stored_check};
 use super::credentials::{resolve, warnings_of};
+use super::paging::{self, Kind, PageRequest};
 use super::{Conflict, Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::{CheckReason, CloneUrl, Code, StepStatus, UrlError};
+use berth_proto::Page;
 use berth_proto::{
     CredentialRef, CredentialSelector, GitProtocol, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository,
     RepositoryCreate, RepositoryStatus, RepositoryUpdate,
 };
-use berth_store::{CheckRow, CredentialRow, NewRepository, RepositoryRow};
+use berth_store::{CheckRow, CredentialRow, NewRepository, RepositoryFilter, RepositoryRow};
 use chrono::Utc;
 use std::collections::HashMap;
 
 /// A repository as the API shows it, from its row, last check and credential.
 fn view(st: &AppState, row: RepositoryRow, last: Option<CheckRow>, cred: Option<&CredentialRow>) -> Repository {
-    let paused = cred.is_some_and(|c| c.checks_paused_at.is_some());
-    let status = match (&last, paused) {
-        (_, true) => RepositoryStatus::Paused,
-        (Some(c), false) => c.status.into(),
-        (None, false) => RepositoryStatus::Unchecked,
-    };
+    // The store keeps the status (its last check's, or paused with its credential), so the list
+    // can filter on it; the view shows the same value.
+    let paused = row.status == RepositoryStatus::Paused.as_str();
     Repository {
-        status: status.as_str().to_owned(),
+        status: row.status.clone(),
         // Paused checks do not run until the credential is edited: there is no next check.
         next_check_at: row.next_check_at.filter(|_| !paused),
         checking_by: row.lease_owner.clone().filter(|_| row.lease_until.is_some_and(|u| u > Utc::now())),
@@ -273,26 +272,128 @@ fn changes(cur: &RepositoryRow, row: &RepositoryRow) -> String {
     changed.join("; ")
 }
 
-/// Registered repositories by name, each with its last check (without steps), status and
-/// warnings: all of them, or `limit` from `offset`.
-pub async fn list(st: &AppState, u: &CurrentUser, limit: Option<i64>, offset: i64) -> Result<Vec<Repository>> {
+/// Which repositories a list shows: each field that is set must match.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// A case-insensitive substring of the name or the clone URL.
+    pub q: Option<String>,
+    /// Any of these statuses (`ok`, `warn`, `fail`, `paused`, `unchecked`).
+    pub statuses: Vec<String>,
+    /// A credential's id or name.
+    pub credential: Option<String>,
+    pub provider: Option<String>,
+    /// The clone URL's host (with its port when it has one).
+    pub host: Option<String>,
+}
+
+impl ListFilter {
+    /// The store's filter, each value checked: an unknown status or provider, or a credential
+    /// that does not exist, is a mistake in the request rather than an empty list.
+    async fn to_store(&self, st: &AppState) -> Result<RepositoryFilter> {
+        let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let mut statuses = Vec::new();
+        for s in &self.statuses {
+            let s = s.trim();
+            if s.is_empty() {
+                continue;
+            }
+            let Some(known) = RepositoryStatus::parse(s) else {
+                return Err(Error::invalid(
+                    format!(
+                        "status {:?} is not one of ok, warn, fail, paused, unchecked",
+                        s.chars().take(40).collect::<String>()
+                    ),
+                    "give status once per status wanted, e.g. status=fail&status=warn",
+                ));
+            };
+            statuses.push(known.as_str().to_owned());
+        }
+        let provider = match text(&self.provider) {
+            None => None,
+            Some(p) => match berth_core::Provider::parse(&p.to_ascii_lowercase()) {
+                Some(p) => Some(p.as_str().to_owned()),
+                None => {
+                    return Err(Error::invalid(
+                        format!("provider {:?} is not one Berth knows", p.chars().take(40).collect::<String>()),
+                        "use a provider as the list shows it: bitbucket-cloud, bitbucket-datacenter, github, gitlab, azure-devops or generic",
+                    ))
+                }
+            },
+        };
+        let credential_id = match text(&self.credential) {
+            None => None,
+            Some(c) => Some(resolve(st, &CredentialSelector::Name(c)).await?.id),
+        };
+        Ok(RepositoryFilter { q: text(&self.q), statuses, credential_id, provider, host: text(&self.host) })
+    }
+}
+
+/// One page of registered repositories by name (case-insensitive), each with its last check
+/// (without steps), status and warnings. Four queries whatever the page's depth or the number
+/// of repositories: the page (an index range), the count, and the last checks and credentials
+/// of the page's rows only.
+pub async fn list(st: &AppState, u: &CurrentUser, filter: &ListFilter, page: &PageRequest) -> Result<Page<Repository>> {
     u.require(Action::ReadRepositories)?;
-    let rows = st.store.list_repositories_page(limit, offset).await?;
-    let mut last = if limit.is_some() {
-        st.store.last_check_summaries_of(&rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?
-    } else {
-        st.store.last_check_summaries().await?
-    };
-    let creds: HashMap<i64, CredentialRow> =
-        st.store.list_credentials().await?.into_iter().map(|c| (c.id, c)).collect();
-    Ok(rows
-        .into_iter()
-        .map(|r| {
+    let f = filter.to_store(st).await?;
+    let after = page.key(Kind::Repositories)?;
+    // The page and its count are independent reads: both at once, on two pool connections.
+    let (rows, total) = tokio::try_join!(
+        st.store.repositories_page(&f, after.as_deref(), page.limit() + 1),
+        st.store.count_repositories(&f)
+    )?;
+    page_of_rows(st, rows, page.limit(), total).await
+}
+
+/// A page of VC Repos: the page, and how many repositories match the other filters per status
+/// (every status, zero included, in the order of [`RepositoryStatus::ALL`]): the counts beside
+/// the status filter. The page's `total` is the sum of the chosen statuses' counts, so the
+/// matches are counted once.
+pub async fn list_with_counts(
+    st: &AppState,
+    u: &CurrentUser,
+    filter: &ListFilter,
+    page: &PageRequest,
+) -> Result<(Page<Repository>, Vec<(RepositoryStatus, i64)>)> {
+    u.require(Action::ReadRepositories)?;
+    let f = filter.to_store(st).await?;
+    let after = page.key(Kind::Repositories)?;
+    let (rows, counts) = tokio::try_join!(
+        st.store.repositories_page(&f, after.as_deref(), page.limit() + 1),
+        st.store.repository_status_counts(&f)
+    )?;
+    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    let counts: Vec<(RepositoryStatus, i64)> =
+        RepositoryStatus::ALL.iter().map(|s| (*s, counts.get(s.as_str()).copied().unwrap_or(0))).collect();
+    let total = counts
+        .iter()
+        .filter(|(s, _)| f.statuses.is_empty() || f.statuses.iter().any(|x| x == s.as_str()))
+        .map(|(_, n)| n)
+        .sum();
+    Ok((page_of_rows(st, rows, page.limit(), total).await?, counts))
+}
+
+/// The API's page of `rows` (fetched with `limit + 1`): each with its last check and its
+/// credential's warnings, read for these rows only.
+async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total: i64) -> Result<Page<Repository>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut cred_ids: Vec<i64> = rows.iter().map(|r| r.credential_id).collect();
+    cred_ids.sort_unstable();
+    cred_ids.dedup();
+    let (mut last, creds) =
+        tokio::try_join!(st.store.last_check_summaries_of(&ids), st.store.credentials_by_ids(&cred_ids))?;
+    let creds: HashMap<i64, CredentialRow> = creds.into_iter().map(|c| (c.id, c)).collect();
+    Ok(paging::page_of(
+        rows,
+        limit,
+        total,
+        Kind::Repositories,
+        |r| r.name.clone(),
+        |r| {
             let c = last.remove(&r.id);
             let cred = creds.get(&r.credential_id);
             view(st, r, c, cred)
-        })
-        .collect())
+        },
+    ))
 }
 
 pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {

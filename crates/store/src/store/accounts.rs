@@ -477,30 +477,39 @@ impl Store {
     /// query text for both databases: an unset filter binds NULL and matches every row, and
     /// substrings are matched with `LOWER(..) LIKE` (case-sensitive on PostgreSQL otherwise).
     pub async fn search_audit(&self, filter: &AuditFilter, before: Option<Id>, limit: i64) -> Result<Vec<AuditRow>> {
-        let like = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
-        let (actor, target) = (like(&filter.actor), like(&filter.target));
-        let action = filter.action.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let (actor, action, target) = audit_terms(filter);
         on_pool!(&self.db, |pool| {
-            let rows = sqlx::query(
+            let rows = sqlx::query(&format!(
                 "SELECT id, at, actor_id, actor, action, target_kind, target_id, target_name, detail, remote_addr, outcome FROM audit_log \
-                 WHERE ($1 IS NULL OR id < $1) \
-                   AND ($2 IS NULL OR LOWER(actor) LIKE $2 ESCAPE '\\') \
-                   AND ($3 IS NULL OR action = $3) \
-                   AND ($4 IS NULL OR LOWER(target_kind || ' ' || target_name) LIKE $4 ESCAPE '\\') \
-                   AND ($5 IS NULL OR at >= $5) \
-                   AND ($6 IS NULL OR at < $6) \
-                 ORDER BY id DESC LIMIT $7",
-            )
+                 {AUDIT_WHERE} ORDER BY id DESC LIMIT $7"
+            ))
             .bind(before)
             .bind(&actor)
             .bind(action)
             .bind(&target)
             .bind(filter.from)
             .bind(filter.until)
-            .bind(limit.clamp(1, 1000))
+            // A page of 1000 and the row that says another page follows.
+            .bind(limit.clamp(1, 1001))
             .fetch_all(pool)
             .await?;
             rows.iter().map(audit_from_row).collect()
+        })
+    }
+
+    /// How many audit entries match `filter` (older than `before` when given).
+    pub async fn count_audit(&self, filter: &AuditFilter, before: Option<Id>) -> Result<i64> {
+        let (actor, action, target) = audit_terms(filter);
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log {AUDIT_WHERE}"))
+                .bind(before)
+                .bind(&actor)
+                .bind(action)
+                .bind(&target)
+                .bind(filter.from)
+                .bind(filter.until)
+                .fetch_one(pool)
+                .await?)
         })
     }
 
@@ -518,9 +527,24 @@ impl Store {
     }
 }
 
+/// The audit filter's terms, `$1` to `$6` (an unset one binds NULL and matches every row).
+const AUDIT_WHERE: &str = "WHERE ($1 IS NULL OR id < $1) \
+     AND ($2 IS NULL OR LOWER(actor) LIKE $2 ESCAPE '\\') \
+     AND ($3 IS NULL OR action = $3) \
+     AND ($4 IS NULL OR LOWER(target_kind || ' ' || target_name) LIKE $4 ESCAPE '\\') \
+     AND ($5 IS NULL OR at >= $5) \
+     AND ($6 IS NULL OR at < $6)";
+
+/// The values of [`AUDIT_WHERE`]'s `$2` to `$4`: actor and target patterns, the exact action.
+fn audit_terms(filter: &AuditFilter) -> (Option<String>, Option<&str>, Option<String>) {
+    let like = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
+    let action = filter.action.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    (like(&filter.actor), action, like(&filter.target))
+}
+
 /// A case-insensitive `LIKE` pattern matching `needle` anywhere, its own `%`, `_` and `\` taken
 /// literally (the queries say `ESCAPE '\'`).
-fn like_pattern(needle: &str) -> String {
+pub(super) fn like_pattern(needle: &str) -> String {
     let mut p = String::with_capacity(needle.len() + 2);
     p.push('%');
     for c in needle.to_lowercase().chars() {

@@ -1,9 +1,7 @@
-//! Bulk writes and counts for seeding and measuring large installations (the fleet benchmark
-//! seeds 100,000 repositories and counts every repository's checks). Registration through the
-//! API checks each repository first; these rows are written as they come.
+//! Counts for measuring large installations: the fleet benchmark counts every repository's
+//! checks (and each instance's) to prove a sweep checked each repository exactly once.
 
 use super::*;
-use chrono::Utc;
 use dialect::Cols;
 
 /// How many checks one repository has above a check id, and how many of them failed.
@@ -15,36 +13,6 @@ pub struct CheckCount {
 }
 
 impl Store {
-    /// Adds repositories in one transaction without checking them (one commit for all, where
-    /// [`Store::create_repository`] makes one each). A name or repository key that is taken
-    /// fails the whole batch. Returns how many were added.
-    pub async fn seed_repositories(&self, rows: &[NewRepository]) -> Result<u64> {
-        let now = Utc::now();
-        on_pool!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            for new in rows {
-                sqlx::query(
-                    "INSERT INTO repositories (name, vcs, clone_url, repo_key, provider, default_branch, credential_id, \
-                     created_at, updated_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&new.name)
-                .bind(&new.vcs)
-                .bind(&new.clone_url)
-                .bind(&new.repo_key)
-                .bind(&new.provider)
-                .bind(&new.default_branch)
-                .bind(new.credential_id)
-                .bind(now)
-                .bind(now)
-                .bind(new.next_check_at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            Ok(rows.len() as u64)
-        })
-    }
-
     /// The newest check id (0 with no checks): a mark to count later checks from.
     pub async fn last_check_id(&self) -> Result<Id> {
         on_pool!(&self.db, |pool| {
@@ -86,10 +54,5 @@ impl Store {
             .await?;
             rows.iter().map(|r| Ok((r.str("instance")?, r.i64("n")?))).collect()
         })
-    }
-
-    /// How many repositories there are, to seed up to a size.
-    pub async fn bulk_repository_count(&self) -> Result<i64> {
-        on_pool!(&self.db, |pool| Ok(sqlx::query_scalar("SELECT COUNT(*) FROM repositories").fetch_one(pool).await?))
     }
 }

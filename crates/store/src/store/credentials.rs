@@ -139,9 +139,10 @@ impl Store {
             }
             // An edit is the person's answer to a paused or failing credential: its
             // authentication failures were counted afresh above; check every repository that
-            // uses it at once.
+            // uses it at once. The pause is lifted, so their status is their last check's again.
             sqlx::query(
-                "UPDATE repositories SET next_check_at = $1, due_reason = 'credential' WHERE credential_id = $2",
+                "UPDATE repositories SET next_check_at = $1, due_reason = 'credential', status = check_status \
+                 WHERE credential_id = $2",
             )
             .bind(now)
             .bind(id)

@@ -22,7 +22,7 @@ pub(super) const CHECK_SUMMARY_COLUMNS: &str =
 
 pub(super) const REPOSITORY_COLUMNS: &str = "SELECT r.id, r.name, r.vcs, r.clone_url, r.repo_key, r.provider, \
      r.default_branch, r.credential_id, c.name AS credential_name, r.created_at, r.updated_at, r.next_check_at, \
-     r.lease_owner, r.lease_until, r.due_reason FROM repositories r JOIN credentials c ON c.id = r.credential_id";
+     r.lease_owner, r.lease_until, r.due_reason, r.status FROM repositories r JOIN credentials c ON c.id = r.credential_id";
 
 pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -138,6 +138,7 @@ pub(super) fn repository_from_row(r: &impl Cols) -> Result<RepositoryRow> {
         lease_owner: r.opt_str("lease_owner")?,
         lease_until: r.opt_ts("lease_until")?,
         due_reason: r.opt_str("due_reason")?.as_deref().and_then(CheckReason::parse),
+        status: r.str("status")?,
     })
 }
 

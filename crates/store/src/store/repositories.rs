@@ -1,5 +1,6 @@
 //! Registered repositories and the history of their checks.
 
+use super::listing::host_of;
 use super::mappers::{check_from_row, repository_from_row, CHECK_COLUMNS, CHECK_SUMMARY_COLUMNS, REPOSITORY_COLUMNS};
 use super::*;
 use chrono::{DateTime, Utc};
@@ -26,7 +27,7 @@ impl Store {
             let now = Utc::now();
             let res: std::result::Result<Id, sqlx::Error> = sqlx::query_scalar(
                 "INSERT INTO repositories (name, vcs, clone_url, repo_key, provider, default_branch, credential_id, created_at, \
-                 updated_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                 updated_at, next_check_at, host) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             )
             .bind(&new.name)
             .bind(&new.vcs)
@@ -38,10 +39,15 @@ impl Store {
             .bind(now)
             .bind(now)
             .bind(new.next_check_at)
+            .bind(host_of(&new.clone_url))
             .fetch_one(pool)
             .await;
             match res {
-                Ok(id) => self.get_repository(id).await,
+                Ok(id) => {
+                    // Unchecked, or paused when its credential is.
+                    sqlx::query(&format!("{REFRESH_STATUS_SQL} WHERE id = $1")).bind(id).execute(pool).await?;
+                    self.get_repository(id).await
+                }
                 Err(e) => Err(self.repository_conflict(e, new).await),
             }
         })
@@ -54,7 +60,7 @@ impl Store {
             }
             let res = sqlx::query(
                 "UPDATE repositories SET name = $1, vcs = $2, clone_url = $3, repo_key = $4, provider = $5, default_branch = $6, \
-                 credential_id = $7, updated_at = $8, next_check_at = $9 WHERE id = $10",
+                 credential_id = $7, updated_at = $8, next_check_at = $9, host = $11 WHERE id = $10",
             )
             .bind(&new.name)
             .bind(&new.vcs)
@@ -66,11 +72,16 @@ impl Store {
             .bind(Utc::now())
             .bind(new.next_check_at)
             .bind(id)
+            .bind(host_of(&new.clone_url))
             .execute(pool)
             .await;
             match res {
                 Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound(Entity::Repository)),
-                Ok(_) => self.get_repository(id).await,
+                Ok(_) => {
+                    // Its credential may be another one now, paused or not.
+                    sqlx::query(&format!("{REFRESH_STATUS_SQL} WHERE id = $1")).bind(id).execute(pool).await?;
+                    self.get_repository(id).await
+                }
                 Err(e) => Err(self.repository_conflict(e, new).await),
             }
         })
@@ -96,19 +107,12 @@ impl Store {
         StoreError::NameTaken { what: Entity::Repository, name: new.name.clone() }
     }
 
+    /// Every repository by name: for what needs them all (metrics, a credential's re-check), not
+    /// for lists, which page ([`Store::repositories_page`]).
     pub async fn list_repositories(&self) -> Result<Vec<RepositoryRow>> {
-        self.list_repositories_page(None, 0).await
-    }
-
-    /// Repositories by name (then id), `limit` of them (all when `None`) after skipping `offset`.
-    pub async fn list_repositories_page(&self, limit: Option<i64>, offset: i64) -> Result<Vec<RepositoryRow>> {
         on_pool!(&self.db, |pool| {
             let rows =
-                sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE, r.id LIMIT $1 OFFSET $2"))
-                    .bind(limit.unwrap_or(i64::MAX).max(0))
-                    .bind(offset.max(0))
-                    .fetch_all(pool)
-                    .await?;
+                sqlx::query(&format!("{REPOSITORY_COLUMNS} ORDER BY r.name COLLATE NOCASE")).fetch_all(pool).await?;
             rows.iter().map(repository_from_row).collect()
         })
     }
@@ -182,7 +186,8 @@ impl Store {
             ))
             .bind(repository_id)
             .bind(before)
-            .bind(limit.clamp(1, 1000))
+            // A page of 1000 and the row that says another page follows.
+            .bind(limit.clamp(1, 1001))
             .fetch_all(pool)
             .await?;
             rows.iter().map(check_from_row).collect()
@@ -202,6 +207,12 @@ impl Store {
         })
     }
 }
+
+/// Rewrites `repositories.status` from `check_status` and the credential's pause, for the rows
+/// a `WHERE` appended to it selects.
+pub(super) const REFRESH_STATUS_SQL: &str =
+    "UPDATE repositories SET status = CASE WHEN EXISTS (SELECT 1 FROM credentials c \
+     WHERE c.id = repositories.credential_id AND c.checks_paused_at IS NOT NULL) THEN 'paused' ELSE check_status END";
 
 /// The conflict of a repository key registered already: the repository that holds it.
 fn repo_key_taken(existing: RepositoryRow) -> StoreError {

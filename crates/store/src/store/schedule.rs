@@ -8,6 +8,7 @@
 //! mid-check leaves a lease whose deadline passes, and the check becomes due again for all.
 
 use super::mappers::{json_text, repository_from_row, to_i64, warn_codes, REPOSITORY_COLUMNS};
+use super::repositories::REFRESH_STATUS_SQL;
 use super::*;
 use berth_core::{CheckStatus, Code};
 use chrono::{DateTime, Utc};
@@ -130,10 +131,19 @@ impl Store {
                 .bind(&r.warn_codes)
                 .fetch_one(&mut *tx)
                 .await?;
+                sqlx::query("UPDATE repositories SET check_status = $1 WHERE id = $2")
+                    .bind(r.status.as_str())
+                    .bind(item.repository_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Whether the credential's pause may have changed: then all its repositories'
+                // statuses are rewritten, else only this one's.
+                let mut pause_changed = None;
                 let auth = match item.auth {
                     None => None,
                     Some(a) if !a.failed => {
-                        sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?;
+                        let n = sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?.rows_affected();
+                        pause_changed = (n > 0).then_some(a.credential_id);
                         Some(AuthCount { failures: 0, paused_now: false })
                     }
                     Some(a) => {
@@ -143,9 +153,17 @@ impl Store {
                             .bind(a.now)
                             .fetch_optional(&mut *tx)
                             .await?;
-                        Some(auth_count(row.as_ref(), a.pause_after)?)
+                        let count = auth_count(row.as_ref(), a.pause_after)?;
+                        pause_changed = count.paused_now.then_some(a.credential_id);
+                        Some(count)
                     }
                 };
+                let (which, id) = match pause_changed {
+                    Some(cid) => ("credential_id", cid),
+                    None => ("id", item.repository_id),
+                };
+                let refresh = format!("{REFRESH_STATUS_SQL} WHERE {which} = $1");
+                sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
                 let lease_kept = match item.lease {
                     None => None,
                     Some((owner, next)) => Some(

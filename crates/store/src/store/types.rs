@@ -178,6 +178,10 @@ pub struct RepositoryRow {
     /// Why it is due early (a person's "check all now", an edited credential); `None`: the
     /// regular schedule.
     pub due_reason: Option<CheckReason>,
+    /// `ok`, `warn` or `fail` from its latest check, `unchecked` before the first, `paused`
+    /// while its credential's background checks are paused (kept by the store, see
+    /// migration 0005).
+    pub status: String,
 }
 
 #[derive(Debug, Clone)]

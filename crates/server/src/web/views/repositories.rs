@@ -32,9 +32,35 @@ pub struct RepoRow {
 #[template(path = "repos.html")]
 pub struct ReposPage {
     pub l: Layout,
+    /// This page's rows.
     pub repos: Vec<RepoRow>,
     /// May ask for every repository to be checked now.
     pub can_check: bool,
+    /// How many repositories match the filters, over all pages.
+    pub total: i64,
+    /// The search box's text.
+    pub q: String,
+    /// The other filters, kept by the search form as hidden fields.
+    pub hidden: Vec<(String, String)>,
+    pub chips: Vec<StatusChip>,
+    /// The next page's link, when there is one; the first page's, when this is not it.
+    pub next: Option<String>,
+    pub first: Option<String>,
+    /// Some filter is set.
+    pub filtered: bool,
+    /// Any repository is registered (else the page explains how to register the first).
+    pub any: bool,
+}
+
+/// A status filter of VC Repos: a link that shows only that status (or all), with its count
+/// under the other filters.
+pub struct StatusChip {
+    /// Empty for "All".
+    pub status: String,
+    pub label: String,
+    pub count: i64,
+    pub on: bool,
+    pub href: String,
 }
 
 #[derive(Template)]

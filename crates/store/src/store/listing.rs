@@ -1,0 +1,312 @@
+//! Paged lists: keyset pages (the rows after a key, in the list's order, `limit` of them) and
+//! the counts beside them. No page reads more rows than it shows (plus one to know whether
+//! another page follows), whatever its depth, and each filter of the repository list is a range
+//! of an index that is already in list order (migration 0005).
+//!
+//! The repository list is ordered by name, case-insensitively. Names are unique under that
+//! collation (the unique index), so the name alone is a total order and the key of a page.
+
+use super::accounts::like_pattern;
+use super::mappers::{
+    credential_from_row, repository_from_row, user_summary_from_row, CREDENTIAL_COLUMNS, REPOSITORY_COLUMNS,
+};
+use super::repositories::REFRESH_STATUS_SQL;
+use super::*;
+use dialect::Cols;
+
+/// The statuses a repository can have, as the `status` column holds them.
+pub const REPOSITORY_STATUSES: [&str; 5] = ["ok", "warn", "fail", "paused", "unchecked"];
+
+/// Which repositories to list: every field that is set must match.
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryFilter {
+    /// A case-insensitive substring of the name or the clone URL.
+    pub q: Option<String>,
+    /// Any of these statuses (from [`REPOSITORY_STATUSES`]; others match nothing).
+    pub statuses: Vec<String>,
+    pub credential_id: Option<Id>,
+    pub provider: Option<String>,
+    /// The clone URL's host, with its port when it has one; case-insensitive.
+    pub host: Option<String>,
+}
+
+/// A value bound to a placeholder of a query built from a filter.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// A `WHERE` clause and its values, numbered from `$1`.
+#[derive(Default)]
+struct Where {
+    terms: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    fn next(&self) -> usize {
+        self.binds.len() + 1
+    }
+
+    fn text(&mut self, term: impl FnOnce(usize) -> String, v: String) {
+        self.terms.push(term(self.next()));
+        self.binds.push(Bind::Text(v));
+    }
+
+    fn sql(&self) -> String {
+        if self.terms.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.terms.join(" AND "))
+        }
+    }
+}
+
+/// Binds every value of `w` to `q`, in order (a macro: the query type differs per dialect).
+macro_rules! bind_all {
+    ($q:expr, $w:expr) => {{
+        let mut q = $q;
+        for b in &$w.binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+/// The host part of a clone URL as the `host` column keeps it: after `scheme://` (or `user@`
+/// of an scp-style address), up to the path, without a user name, lower-case.
+pub(super) fn host_of(clone_url: &str) -> String {
+    let rest = clone_url.split_once("://").map_or(clone_url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    authority.to_ascii_lowercase()
+}
+
+impl Store {
+    /// The filter's `WHERE` terms; `with_status` false leaves the status out (the counts per
+    /// status are taken over the other filters).
+    fn repository_where(&self, f: &RepositoryFilter, with_status: bool) -> Where {
+        let mut w = Where::default();
+        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            // PostgreSQL refuses LIKE under the name's nondeterministic collation: the lowered
+            // text is compared byte-wise there ("C"), as SQLite's LIKE compares.
+            let name = match self.dialect() {
+                Dialect::Sqlite => "LOWER(r.name)",
+                Dialect::Postgres => "LOWER(r.name) COLLATE \"C\"",
+            };
+            w.text(
+                |n| format!("({name} LIKE ${n} ESCAPE '\\' OR LOWER(r.clone_url) LIKE ${n} ESCAPE '\\')"),
+                like_pattern(q),
+            );
+        }
+        if with_status && !f.statuses.is_empty() {
+            // Only the known names, written as literals: they come from a fixed list.
+            let known: Vec<String> = REPOSITORY_STATUSES
+                .iter()
+                .filter(|s| f.statuses.iter().any(|x| x == *s))
+                .map(|s| format!("'{s}'"))
+                .collect();
+            w.terms.push(if known.is_empty() {
+                "1 = 0".to_owned()
+            } else {
+                format!("r.status IN ({})", known.join(", "))
+            });
+        }
+        if let Some(id) = f.credential_id {
+            w.terms.push(format!("r.credential_id = ${}", w.next()));
+            w.binds.push(Bind::Int(id));
+        }
+        if let Some(p) = f.provider.as_deref() {
+            w.text(|n| format!("r.provider = ${n}"), p.to_owned());
+        }
+        if let Some(h) = f.host.as_deref() {
+            w.text(|n| format!("r.host = ${n}"), h.trim().to_ascii_lowercase());
+        }
+        w
+    }
+
+    /// Up to `limit` repositories matching `f`, by name (case-insensitive), after the one named
+    /// `after` when given: one index range, stopped at `limit`.
+    pub async fn repositories_page(
+        &self,
+        f: &RepositoryFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RepositoryRow>> {
+        let mut w = self.repository_where(f, true);
+        if let Some(a) = after {
+            w.text(|n| format!("r.name COLLATE NOCASE > ${n}"), a.to_owned());
+        }
+        let n = w.next();
+        let sql = format!("{REPOSITORY_COLUMNS}{} ORDER BY r.name COLLATE NOCASE LIMIT ${n}", w.sql());
+        w.binds.push(Bind::Int(limit.max(0)));
+        on_pool!(&self.db, |pool| {
+            let rows = bind_all!(sqlx::query(&sql), w).fetch_all(pool).await?;
+            rows.iter().map(repository_from_row).collect()
+        })
+    }
+
+    /// How many repositories match `f`.
+    pub async fn count_repositories(&self, f: &RepositoryFilter) -> Result<i64> {
+        let w = self.repository_where(f, true);
+        let sql = format!("SELECT COUNT(*) FROM repositories r{}", w.sql());
+        on_pool!(&self.db, |pool| Ok(bind_all!(sqlx::query_scalar(&sql), w).fetch_one(pool).await?))
+    }
+
+    /// How many repositories match `f` apart from its statuses, per status (statuses with none
+    /// left out): the counts of the list's status filter.
+    pub async fn repository_status_counts(&self, f: &RepositoryFilter) -> Result<Vec<(String, i64)>> {
+        let w = self.repository_where(f, false);
+        let sql = format!("SELECT r.status, COUNT(*) AS n FROM repositories r{} GROUP BY r.status", w.sql());
+        on_pool!(&self.db, |pool| {
+            let rows = bind_all!(sqlx::query(&sql), w).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok((r.str("status")?, r.i64("n")?))).collect()
+        })
+    }
+
+    /// The plan the database chooses for a repository page, one line per step (SQLite's
+    /// `EXPLAIN QUERY PLAN` details, PostgreSQL's `EXPLAIN` lines): for tests that the list
+    /// is an index range and no sort.
+    pub async fn explain_repositories_page(&self, f: &RepositoryFilter, after: Option<&str>) -> Result<Vec<String>> {
+        let mut w = self.repository_where(f, true);
+        if let Some(a) = after {
+            w.text(|n| format!("r.name COLLATE NOCASE > ${n}"), a.to_owned());
+        }
+        let n = w.next();
+        let sql = format!("{REPOSITORY_COLUMNS}{} ORDER BY r.name COLLATE NOCASE LIMIT ${n}", w.sql());
+        w.binds.push(Bind::Int(100));
+        let (sqlite, postgres) = (format!("EXPLAIN QUERY PLAN {sql}"), format!("EXPLAIN {sql}"));
+        match &self.db {
+            dialect::Db::Sqlite(pool) => {
+                let rows = bind_all!(sqlx::query(&sqlite), w).fetch_all(pool).await?;
+                rows.iter().map(|r| r.str("detail")).collect()
+            }
+            dialect::Db::Postgres(pool) => {
+                let rows = bind_all!(sqlx::query(&postgres), w).fetch_all(pool).await?;
+                rows.iter().map(|r| r.str("QUERY PLAN")).collect()
+            }
+        }
+    }
+
+    /// Inserts many repositories at once, unchecked, in one transaction (batches of 500 rows a
+    /// statement): seeding for benchmarks and tests of long lists. All or none: a name or key
+    /// that is taken refuses the whole call. Each starts `unchecked` (or `paused` with its
+    /// credential).
+    pub async fn insert_repositories(&self, rows: &[NewRepository]) -> Result<u64> {
+        const COLS: usize = 11;
+        let now = chrono::Utc::now();
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut n = 0;
+            for chunk in rows.chunks(500) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let p: Vec<String> = (1..=COLS).map(|c| format!("${}", i * COLS + c)).collect();
+                        format!("({})", p.join(", "))
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO repositories (name, vcs, clone_url, repo_key, provider, default_branch, credential_id, \
+                     created_at, updated_at, next_check_at, host) VALUES {}",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(&r.name)
+                        .bind(&r.vcs)
+                        .bind(&r.clone_url)
+                        .bind(&r.repo_key)
+                        .bind(&r.provider)
+                        .bind(&r.default_branch)
+                        .bind(r.credential_id)
+                        .bind(now)
+                        .bind(now)
+                        .bind(r.next_check_at)
+                        .bind(host_of(&r.clone_url));
+                }
+                n += q.execute(&mut *tx).await?.rows_affected();
+            }
+            sqlx::query(&format!("{REFRESH_STATUS_SQL} WHERE status = 'unchecked'")).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// The credentials with these ids (those that exist), in no particular order: what one page
+    /// of repositories needs of its credentials.
+    pub async fn credentials_by_ids(&self, ids: &[Id]) -> Result<Vec<CredentialRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ids are integers, so writing them into the text is safe.
+        let list = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!("{CREDENTIAL_COLUMNS} WHERE id IN ({list})")).fetch_all(pool).await?;
+            rows.iter().map(credential_from_row).collect()
+        })
+    }
+
+    /// Up to `limit` credentials by name (case-insensitive, unique), after `after`.
+    pub async fn credentials_page(&self, after: Option<&str>, limit: i64) -> Result<Vec<CredentialRow>> {
+        // Two texts rather than `$1 IS NULL OR ...`, which SQLite cannot answer from an index range.
+        let from = if after.is_some() { "WHERE name COLLATE NOCASE > $1" } else { "WHERE $1 IS NULL" };
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!("{CREDENTIAL_COLUMNS} {from} ORDER BY name COLLATE NOCASE LIMIT $2"))
+                .bind(after)
+                .bind(limit.max(0))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(credential_from_row).collect()
+        })
+    }
+
+    pub async fn count_credentials(&self) -> Result<i64> {
+        on_pool!(&self.db, |pool| Ok(sqlx::query_scalar("SELECT COUNT(*) FROM credentials").fetch_one(pool).await?))
+    }
+
+    /// Up to `limit` users by name (case-insensitive, unique), after `after`.
+    pub async fn users_page(&self, after: Option<&str>, limit: i64) -> Result<Vec<UserSummary>> {
+        let from = if after.is_some() { "WHERE u.username COLLATE NOCASE > $1" } else { "WHERE $1 IS NULL" };
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!(
+                "SELECT u.id, u.username, u.role, u.created_at, u.updated_at, COALESCE(t.enabled, FALSE) AS totp_enabled, \
+                 COALESCE(f.failures, 0) AS failures, f.locked_until FROM users u \
+                 LEFT JOIN user_totp t ON t.user_id = u.id LEFT JOIN login_failures f ON f.username = u.username \
+                 {from} ORDER BY u.username COLLATE NOCASE LIMIT $2"
+            ))
+            .bind(after)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(user_summary_from_row).collect()
+        })
+    }
+
+    /// How many checks a repository's history holds.
+    pub async fn count_checks(&self, repository_id: Id) -> Result<i64> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM checks WHERE repository_id = $1")
+                .bind(repository_id)
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_of_a_clone_url() {
+        assert_eq!(host_of("https://Bitbucket.org/acme/app.git"), "bitbucket.org");
+        assert_eq!(host_of("https://git.example.com:7990/scm/p/r.git"), "git.example.com:7990");
+        assert_eq!(host_of("http://127.0.0.1:9/x"), "127.0.0.1:9");
+        assert_eq!(host_of("ssh://git@host.example/x.git"), "host.example");
+        assert_eq!(host_of("nothing"), "nothing");
+    }
+}
