@@ -154,7 +154,14 @@ pub async fn wrk(base: &str, path: &str, auth: Auth<'_>, seconds: u64, dir: &Pat
         .find(|l| l.starts_with("Requests/sec:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok());
-    Ok(json!({"p50_ms": pct("50%"), "p99_ms": pct("99%"), "requests_per_s": rps}))
+    // wrk leaves requests slower than its 2 s timeout out of the latencies and counts them
+    // here: such a run's percentiles describe only the fast answers, so they are not reported.
+    let errors = text.lines().find(|l| l.trim_start().starts_with("Socket errors")).map(|l| l.trim().to_owned());
+    let timed_out = errors.as_deref().is_some_and(|l| !l.ends_with("timeout 0"));
+    if timed_out {
+        return Ok(json!({"p50_ms": null, "p99_ms": null, "requests_per_s": rps, "errors": errors}));
+    }
+    Ok(json!({"p50_ms": pct("50%"), "p99_ms": pct("99%"), "requests_per_s": rps, "errors": errors}))
 }
 
 /// wrk prints `812.00us`, `3.21ms` or `1.02s`; milliseconds.
@@ -174,7 +181,8 @@ pub fn parse_wrk_time(v: &str) -> Option<f64> {
 /// A `wrk` result in one line: `p50 1.2 ms, p99 3.4 ms, 5678 req/s`.
 pub fn wrk_line(v: &Value) -> String {
     let f = |k: &str| v[k].as_f64().map_or("?".to_owned(), |x| format!("{x:.1}"));
-    format!("p50 {} ms, p99 {} ms, {} req/s", f("p50_ms"), f("p99_ms"), f("requests_per_s"))
+    let errors = v["errors"].as_str().map(|e| format!(" ({e})")).unwrap_or_default();
+    format!("p50 {} ms, p99 {} ms, {} req/s{errors}", f("p50_ms"), f("p99_ms"), f("requests_per_s"))
 }
 
 #[cfg(test)]
