@@ -54,9 +54,29 @@ struct Args {
     fleet: bool,
     #[arg(long, default_value_t = 1000)]
     fleet_repos: usize,
-    /// Repositories in the database while the list is measured.
+    /// Repositories in the database while the list's default answer is measured (as earlier
+    /// runs did).
     #[arg(long, default_value_t = 10_000)]
     list_repos: usize,
+    /// Repositories in the database while the paged list and the web page are measured.
+    #[arg(long, default_value_t = 100_000)]
+    list_big: usize,
+    /// Repositories the three instances check in the fleet's last stage.
+    #[arg(long, default_value_t = 100_000)]
+    fleet_three: usize,
+    /// The sweep's concurrency (`[checks] concurrency` and `per_host`), and the ceiling
+    /// client's.
+    #[arg(long, default_value_t = 64)]
+    fleet_concurrency: usize,
+    /// Sweeps timed per database (the best counts).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    fleet_rounds: u32,
+    /// Fleet stages to run: sweep, lists, three (comma-separated).
+    #[arg(long, default_value = "sweep,lists,three", value_delimiter = ',')]
+    fleet_stages: Vec<String>,
+    /// Databases the sweep and list stages run on: sqlite, postgres (comma-separated).
+    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
+    fleet_dbs: Vec<String>,
     #[arg(long, default_value_t = 10)]
     wrk_seconds: u64,
     /// The `berth` binary to run as the server (default: beside this program).
@@ -72,11 +92,17 @@ fn main() -> ExitCode {
     let sizes = Sizes { branches: args.branches, tags: args.tags, repos: args.repos };
     let result = match &args.serve {
         Some(dir) => gitserver::serve(dir, sizes).map(|()| true),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(async { if args.fleet { fleet_bench(&args).await } else { bench(&args, sizes).await } })),
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(anyhow::Error::from).and_then(
+            |rt| {
+                rt.block_on(async {
+                    if args.fleet {
+                        fleet_bench(&args).await
+                    } else {
+                        bench(&args, sizes).await
+                    }
+                })
+            },
+        ),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -175,14 +201,29 @@ async fn fleet_bench(args: &Args) -> Result<bool> {
         None => std::env::current_exe()?.with_file_name("berth"),
     };
     if !berth_bin.exists() {
-        bail!("{} is missing: build it with `cargo build --release -p berth` (scripts/bench does)", berth_bin.display());
+        bail!(
+            "{} is missing: build it with `cargo build --release -p berth` (scripts/bench does)",
+            berth_bin.display()
+        );
     }
     let sizes = Sizes { branches: 10, tags: 0, repos: args.fleet_repos };
     let repos = tempfile::tempdir()?;
     eprintln!("building {} repositories and starting the Git server in a child process…", args.fleet_repos);
     let servers = GitChild::spawn(repos.path(), sizes).await?;
-    let urls: Vec<String> = (0..args.fleet_repos).map(|i| format!("{}/git/{}", servers.v2, gitserver::small(i))).collect();
-    let fa = fleet::FleetArgs { repos: args.fleet_repos, list_repos: args.list_repos, wrk_seconds: args.wrk_seconds, berth_bin };
+    let urls: Vec<String> =
+        (0..args.fleet_repos).map(|i| format!("{}/git/{}", servers.v2, gitserver::small(i))).collect();
+    let fa = fleet::FleetArgs {
+        repos: args.fleet_repos,
+        list_repos: args.list_repos,
+        list_big: args.list_big,
+        three_repos: args.fleet_three,
+        concurrency: args.fleet_concurrency.max(1),
+        rounds: args.fleet_rounds as usize,
+        stages: args.fleet_stages.clone(),
+        databases: args.fleet_dbs.clone(),
+        wrk_seconds: args.wrk_seconds,
+        berth_bin,
+    };
     let report = fleet::run(&fa, &servers.v2, &urls).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -375,6 +375,72 @@ async fn a_due_check_is_leased_once_and_an_expired_lease_is_taken_over() -> R {
     Ok(())
 }
 
+/// A scheduled check to record in a batch, handing its lease back with the next due time.
+fn outcome(id: i64, c: &Check, auth: AuthResult, next: chrono::DateTime<Utc>) -> berth_store::OutcomeToRecord<'_> {
+    berth_store::OutcomeToRecord {
+        repository_id: id,
+        check: NewCheck {
+            check: c,
+            reason: CheckReason::Schedule,
+            instance: "i",
+            checked_at: auth.now,
+            duration_ms: 1,
+        },
+        auth: Some(auth),
+        lease: Some(("i", next)),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_outcomes_is_recorded_all_or_none_and_counted() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let cred = add_credential(&store, "ci", "s").await?;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(store.create_repository(&repo(&format!("r{i}"), cred)).await?.id);
+    }
+    let now = Utc::now();
+    let leased = store.lease_due_checks("i", now, now + Duration::seconds(60), 10).await?;
+    assert_eq!(leased.len(), 3);
+    let mark = store.last_check_id().await?;
+    let (pass, fail) = (check(true), check(false));
+    let next = now + Duration::hours(1);
+    let item = |id: i64, c, failed: bool| {
+        outcome(id, c, AuthResult { credential_id: cred, failed, pause_after: 2, now }, next)
+    };
+    let (pass, fail) = (&pass, &fail);
+    // A batch naming a repository that is gone writes nothing at all.
+    let gone = store.create_repository(&repo("gone", cred)).await?.id;
+    store.delete_repository(gone).await?;
+    assert!(store.record_outcomes(&[item(ids[0], pass, false), item(gone, pass, false)]).await.is_err());
+    assert_eq!(store.last_check_id().await?, mark, "nothing of a failed batch is kept");
+    // A whole batch: one result per check in order, the authentication count adding up in
+    // order (the second failure in a row pauses), every lease handed back.
+    let done =
+        store.record_outcomes(&[item(ids[0], fail, true), item(ids[1], fail, true), item(ids[2], pass, false)]).await?;
+    assert_eq!(done.len(), 3);
+    assert_eq!(done.iter().map(|d| d.lease_kept).collect::<Vec<_>>(), vec![Some(true); 3]);
+    assert_eq!(done[0].auth.map(|a| (a.failures, a.paused_now)), Some((1, false)));
+    assert_eq!(done[1].auth.map(|a| (a.failures, a.paused_now)), Some((2, true)));
+    assert_eq!(done[2].auth.map(|a| a.failures), Some(0));
+    assert!(done[0].check_id < done[1].check_id && done[1].check_id < done[2].check_id);
+    for id in &ids {
+        let r = store.get_repository(*id).await?;
+        let due_in = r.next_check_at.map(|t| (t - next).num_milliseconds().abs());
+        assert!(r.lease_owner.is_none() && due_in.is_some_and(|ms| ms < 1000), "{r:?}");
+    }
+    let mut counts = store.check_counts_since(mark).await?;
+    counts.sort_by_key(|c| c.repository_id);
+    assert_eq!(
+        counts.iter().map(|c| (c.repository_id, c.checks, c.failed)).collect::<Vec<_>>(),
+        vec![(ids[0], 1, 1), (ids[1], 1, 1), (ids[2], 1, 0)]
+    );
+    assert_eq!(store.check_counts_by_instance_since(mark).await?, vec![("i".to_owned(), 3)]);
+    assert!(store.check_counts_since(store.last_check_id().await?).await?.is_empty());
+    Ok(())
+}
+
 #[tokio::test]
 async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
     let fx = Fixture::new();

@@ -10,7 +10,10 @@ use crate::service::Result;
 use crate::state::AppState;
 use berth_core::{Check, CheckReason, CheckStatus, CloneUrl, Code, StepName, StepStatus, UrlError};
 use berth_proto::{Page, Scheduled, StoredCheck};
-use berth_store::{AuthResult, CheckRow, CredentialRow, NewAudit, NewCheck, RepositoryRow, StoreError};
+use berth_store::{
+    AuthResult, CheckRow, CredentialRow, NewAudit, NewCheck, OutcomeRecorded, OutcomeToRecord, RepositoryRow,
+    StoreError,
+};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use std::time::Duration;
@@ -212,10 +215,38 @@ pub(crate) async fn run_and_record(
     reason: CheckReason,
     lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
 ) -> Result<(Recorded, Option<bool>), StoreError> {
+    let (rec, finished) = run_unrecorded(st, row, url, reason, lease).await?;
+    let kept = record_outcomes(st, vec![finished]).await.pop().unwrap_or(Ok(None))?;
+    Ok((rec, kept))
+}
+
+/// A finished check of a registered repository that is still to be recorded: everything
+/// [`record_outcomes`] keeps. The scheduler hands these to its batching recorder.
+pub(crate) struct Finished {
+    pub repository_id: i64,
+    pub repository_name: String,
+    pub credential: CredentialRow,
+    pub check: Check,
+    pub checked_at: DateTime<Utc>,
+    pub took: Duration,
+    pub reason: CheckReason,
+    /// The lease to hand back: owner and next due time.
+    pub lease: Option<(String, DateTime<Utc>)>,
+}
+
+/// Runs the check and decides the lease hand-back, leaving the recording to the caller, who
+/// must pass the [`Finished`] to [`record_outcomes`].
+pub(crate) async fn run_unrecorded(
+    st: &AppState,
+    row: &RepositoryRow,
+    url: &std::result::Result<CloneUrl, UrlError>,
+    reason: CheckReason,
+    lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
+) -> Result<(Recorded, Finished), StoreError> {
     let cred = st.store.get_credential(row.credential_id).await?;
     st.instance.metrics.started();
     let checked_at = Utc::now();
-    let (check, duration, rate_limited) = match url {
+    let (check, took, rate_limited) = match url {
         Ok(url) => {
             let out = run(st, url, &cred, Some(&row.default_branch), REGISTERED_CREDENTIAL).await;
             (out.check, out.duration, out.rate_limited)
@@ -225,8 +256,17 @@ pub(crate) async fn run_and_record(
     st.instance.metrics.ended();
     let rec = Recorded { check, rate_limited };
     let lease = lease(&rec);
-    let kept = record_outcome(st, row.id, &row.name, &cred, &rec.check, checked_at, duration, reason, lease).await?;
-    Ok((rec, kept))
+    let finished = Finished {
+        repository_id: row.id,
+        repository_name: row.name.clone(),
+        credential: cred,
+        check: rec.check.clone(),
+        checked_at,
+        took,
+        reason,
+        lease,
+    };
+    Ok((rec, finished))
 }
 
 /// Keeps a finished check in one transaction: its history row, the credential's
@@ -245,43 +285,111 @@ pub(crate) async fn record_outcome(
     reason: CheckReason,
     lease: Option<(String, DateTime<Utc>)>,
 ) -> Result<Option<bool>, StoreError> {
+    let finished = Finished {
+        repository_id,
+        repository_name: repository_name.to_owned(),
+        credential: cred.clone(),
+        check: check.clone(),
+        checked_at,
+        took,
+        reason,
+        lease,
+    };
+    record_outcomes(st, vec![finished]).await.pop().unwrap_or(Ok(None))
+}
+
+/// The one recording path: [`record_outcome`] for a batch of finished checks, kept in one
+/// transaction (one commit instead of one per check), then each one's metrics and pause audit
+/// as for a single check. When the batch cannot be written (a repository was deleted while it
+/// was checked), each check is written alone, so one bad check costs no other its record.
+/// Results come in the order of `items`: whether each lease was still this instance's.
+pub(crate) async fn record_outcomes(st: &AppState, items: Vec<Finished>) -> Vec<Result<Option<bool>, StoreError>> {
     let inst = &st.instance;
-    let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    let auth = auth_verdict(check).map(|failed| AuthResult {
-        credential_id: cred.id,
+    let now = Utc::now();
+    let batch: Vec<OutcomeToRecord<'_>> = items.iter().map(|f| to_store(st, f, now)).collect();
+    let results: Vec<Result<OutcomeRecorded, StoreError>> = match st.store.record_outcomes(&batch).await {
+        Ok(done) => done.into_iter().map(Ok).collect(),
+        Err(e) if batch.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::debug!(
+                checks = batch.len(),
+                "a batch of checks could not be recorded together ({e}); recording each alone"
+            );
+            let mut each = Vec::with_capacity(batch.len());
+            for one in &batch {
+                let done = st.store.record_outcomes(std::slice::from_ref(one)).await;
+                each.push(done.and_then(|mut d| d.pop().ok_or_else(|| StoreError::Corrupt("no outcome".to_owned()))));
+            }
+            each
+        }
+    };
+    let mut kept = Vec::with_capacity(items.len());
+    for (f, done) in items.iter().zip(results) {
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                kept.push(Err(e));
+                continue;
+            }
+        };
+        inst.metrics.check_finished(f.reason, CheckStatus::of(&f.check), f.took);
+        if let Some(count) = done.auth.filter(|c| c.paused_now) {
+            audit_pause(st, f, count).await;
+        }
+        kept.push(Ok(done.lease_kept));
+    }
+    kept
+}
+
+/// What the store keeps of a finished check.
+fn to_store<'a>(st: &'a AppState, f: &'a Finished, now: DateTime<Utc>) -> OutcomeToRecord<'a> {
+    let auth = auth_verdict(&f.check).map(|failed| AuthResult {
+        credential_id: f.credential.id,
         failed,
         pause_after: st.config.checks.pause_after_auth_failures,
-        now: Utc::now(),
+        now,
     });
-    let new = NewCheck { check, reason, instance: &inst.instance_id, checked_at, duration_ms };
-    let done =
-        st.store.record_outcome(repository_id, &new, auth, lease.as_ref().map(|(o, n)| (o.as_str(), *n))).await?;
-    inst.metrics.check_finished(reason, CheckStatus::of(check), took);
-    if let Some(count) = done.auth.filter(|c| c.paused_now) {
-        inst.metrics.credential_paused();
-        tracing::warn!(
-            credential = cred.id,
-            failures = count.failures,
-            "background checks with this credential are paused after repeated authentication failures; edit the credential to resume"
-        );
-        let audit = NewAudit {
-            actor: "berth".to_owned(),
-            action: "credential.checks_paused".to_owned(),
-            target_kind: "credential".to_owned(),
-            target_id: Some(cred.id),
-            target_name: cred.name.clone(),
-            detail: format!(
-                "{} authentication failures in a row (last on repository {repository_name:?}); background checks stop until the credential is edited",
-                count.failures
-            ),
-            outcome: berth_proto::AuditOutcome::Ok.as_str().to_owned(),
-            ..NewAudit::default()
-        };
-        if let Err(e) = st.store.audit(&audit).await {
-            tracing::error!("cannot write the audit log: {e}");
-        }
+    let duration_ms = u64::try_from(f.took.as_millis()).unwrap_or(u64::MAX);
+    OutcomeToRecord {
+        repository_id: f.repository_id,
+        check: NewCheck {
+            check: &f.check,
+            reason: f.reason,
+            instance: &st.instance.instance_id,
+            checked_at: f.checked_at,
+            duration_ms,
+        },
+        auth,
+        lease: f.lease.as_ref().map(|(o, n)| (o.as_str(), *n)),
     }
-    Ok(done.lease_kept)
+}
+
+/// Logs, counts and audits a credential whose checks this failure paused.
+async fn audit_pause(st: &AppState, f: &Finished, count: berth_store::AuthCount) {
+    let cred = &f.credential;
+    let repository_name = &f.repository_name;
+    st.instance.metrics.credential_paused();
+    tracing::warn!(
+        credential = cred.id,
+        failures = count.failures,
+        "background checks with this credential are paused after repeated authentication failures; edit the credential to resume"
+    );
+    let audit = NewAudit {
+        actor: "berth".to_owned(),
+        action: "credential.checks_paused".to_owned(),
+        target_kind: "credential".to_owned(),
+        target_id: Some(cred.id),
+        target_name: cred.name.clone(),
+        detail: format!(
+            "{} authentication failures in a row (last on repository {repository_name:?}); background checks stop until the credential is edited",
+            count.failures
+        ),
+        outcome: berth_proto::AuditOutcome::Ok.as_str().to_owned(),
+        ..NewAudit::default()
+    };
+    if let Err(e) = st.store.audit(&audit).await {
+        tracing::error!("cannot write the audit log: {e}");
+    }
 }
 
 /// `Some(true)` when the host refused the credential, `Some(false)` when it accepted it,

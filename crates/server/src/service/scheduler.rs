@@ -10,16 +10,16 @@
 //! `pause_after_auth_failures` times in a row are not polled again until they are edited, so
 //! polling never locks an account.
 
-use super::checks::{next_due, parse_stored, run_and_record, Recorded};
+use super::checks::{next_due, parse_stored, record_outcomes, run_unrecorded, Finished, Recorded};
 use crate::state::AppState;
 use berth_core::credential::ExpiryWarning;
 use berth_core::{CheckReason, CloneUrl, UrlError};
 use berth_store::{RepositoryRow, StoreError};
 use chrono::Utc;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How long a host that rate-limited without saying how long is left alone.
@@ -36,14 +36,37 @@ pub(crate) fn host_key(url: &Result<CloneUrl, UrlError>, stored: &str) -> String
     }
 }
 
+/// A leased check waiting for a slot.
+struct Queued {
+    row: RepositoryRow,
+    url: Result<CloneUrl, UrlError>,
+    host: String,
+    lease_until: chrono::DateTime<Utc>,
+}
+
 /// The scheduler of one instance: runs until [`crate::instance::Instance::begin_shutdown`], then waits up to
 /// the configured grace for running checks and gives back the leases of any it had to stop.
+///
+/// It keeps up to two rounds of checks leased (the running ones and as many queued), so a slot
+/// that frees is refilled at once from memory instead of after a round trip to the database,
+/// and the schedule is read once per round rather than once per finished check. Finished
+/// checks are recorded by one [`Recorder`] in batches: one commit for all the checks that
+/// finished while the previous commit was being written.
 pub async fn run(st: AppState) {
     let cfg = st.config.checks.clone();
     let bg = st.instance.clone();
     let slots = Arc::new(Semaphore::new(cfg.concurrency));
     let mut running: JoinSet<()> = JoinSet::new();
     let leased: Arc<Mutex<HashMap<i64, ()>>> = Arc::new(Mutex::new(HashMap::new()));
+    let mut queue: VecDeque<Queued> = VecDeque::new();
+    let (recorder, recording) = Recorder::start(st.clone());
+    // Told when a check is done with the host and hands its slots on before it is recorded.
+    let freed = Arc::new(Notify::new());
+    let lease_for = chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::seconds(300));
+    // The last lease found fewer due checks than it asked for: the schedule is read again at
+    // the next poll or wake-up, not after every finished check.
+    let mut drained = false;
+    let mut next_poll = tokio::time::Instant::now();
     let mut last_housekeeping: Option<tokio::time::Instant> = None;
     tracing::info!(instance = %bg.instance_id, interval_s = cfg.interval.as_secs_f64(), "background checks started");
     while !bg.is_stopping() {
@@ -52,52 +75,87 @@ pub async fn run(st: AppState) {
             housekeeping(&st).await;
             last_housekeeping = Some(tokio::time::Instant::now());
         }
-        let free = slots.available_permits();
-        if free > 0 {
+        if tokio::time::Instant::now() >= next_poll {
+            drained = false;
+            next_poll = tokio::time::Instant::now() + cfg.poll;
+        }
+        // Running includes checks waiting for their batch to be written, so a slow database
+        // stops the leasing instead of piling up finished checks.
+        let want = (2 * cfg.concurrency).saturating_sub(queue.len() + running.len());
+        if !drained && queue.len() < cfg.concurrency && want > 0 {
             let now = Utc::now();
-            let lease_until = now + chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::seconds(300));
+            let lease_until = now + lease_for;
             match st
                 .store
-                .lease_due_checks(&bg.instance_id, now, lease_until, i64::try_from(free).unwrap_or(i64::MAX))
+                .lease_due_checks(&bg.instance_id, now, lease_until, i64::try_from(want).unwrap_or(i64::MAX))
                 .await
             {
                 Ok(rows) => {
+                    drained = rows.len() < want;
+                    let mut backing_off: HashMap<chrono::DateTime<Utc>, Vec<i64>> = HashMap::new();
                     for row in rows {
                         let url = parse_stored(&st, &row);
                         let host = host_key(&url, &row.clone_url);
                         if let Some(until) = bg.backoff_until(&host, now) {
                             // The host asked everyone to wait: give the check back for later.
-                            if let Err(e) = st.store.release_leases(&bg.instance_id, &[row.id], Some(until)).await {
-                                tracing::warn!("cannot give back a lease: {e}");
-                            }
+                            backing_off.entry(until).or_default().push(row.id);
                             continue;
                         }
-                        let Ok(slot) = slots.clone().acquire_owned().await else { break };
-                        leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(row.id, ());
-                        let st = st.clone();
-                        let leased = leased.clone();
-                        let per_host = bg.host_limit(&host, cfg.per_host);
-                        running.spawn(async move {
-                            let _slot = slot;
-                            let Ok(_host_slot) = per_host.acquire_owned().await else { return };
-                            scheduled_check(&st, &row, &url, &host).await;
-                            leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&row.id);
-                            // A slot is free: look for more due checks now, not at the next poll.
-                            st.instance.wake();
-                        });
+                        queue.push_back(Queued { row, url, host, lease_until });
+                    }
+                    for (until, ids) in backing_off {
+                        if let Err(e) = st.store.release_leases(&bg.instance_id, &ids, Some(until)).await {
+                            tracing::warn!("cannot give back leases: {e}");
+                        }
                     }
                 }
-                Err(e) => tracing::warn!("cannot read the check schedule: {e}"),
+                Err(e) => {
+                    drained = true;
+                    tracing::warn!("cannot read the check schedule: {e}");
+                }
+            }
+        }
+        // Start queued checks while slots are free. A check runs only under its lease: one
+        // that waited so long that less than half its lease is left is given back instead.
+        let mut stale = Vec::new();
+        while !queue.is_empty() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+            let Some(q) = queue.pop_front() else { break };
+            if q.lease_until - Utc::now() < lease_for / 2 {
+                stale.push(q.row.id);
+                continue;
+            }
+            leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(q.row.id, ());
+            let st = st.clone();
+            let leased = leased.clone();
+            let recorder = recorder.clone();
+            let per_host = bg.host_limit(&q.host, cfg.per_host);
+            let freed = freed.clone();
+            running.spawn(async move {
+                let Ok(host_slot) = per_host.acquire_owned().await else { return };
+                let slots = Slots { global: slot, host: host_slot, freed };
+                scheduled_check(&st, &recorder, slots, &q.row, &q.url, &q.host).await;
+                leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&q.row.id);
+            });
+        }
+        if !stale.is_empty() {
+            if let Err(e) = st.store.release_leases(&bg.instance_id, &stale, None).await {
+                tracing::warn!("cannot give back leases: {e}");
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(cfg.poll) => {}
-            () = bg.wake.notified() => {}
+            () = tokio::time::sleep_until(next_poll) => {}
+            () = bg.wake.notified() => drained = false,
             () = bg.stop.notified() => {}
+            // A slot is free: start the next queued check, or read the schedule.
+            () = freed.notified() => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
         }
     }
     // Finish what runs, within the grace period; give back the leases of anything cut short
-    // so another instance (or the next start) checks it at once instead of after the lease.
+    // or never started so another instance (or the next start) checks it at once instead of
+    // after the lease.
+    let mut cut: Vec<i64> = queue.drain(..).map(|q| q.row.id).collect();
     let grace = tokio::time::sleep(cfg.shutdown_grace);
     tokio::pin!(grace);
     let in_flight = running.len();
@@ -114,22 +172,102 @@ pub async fn run(st: AppState) {
             }
         }
     }
-    let cut: Vec<i64> = leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).keys().copied().collect();
-    if !cut.is_empty() {
+    drop(recorder);
+    if tokio::time::timeout(cfg.shutdown_grace.max(Duration::from_secs(1)), recording).await.is_err() {
+        tracing::warn!("the check recorder did not finish");
+    }
+    let stopped: Vec<i64> = leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).keys().copied().collect();
+    if !stopped.is_empty() {
         tracing::warn!(
-            checks = cut.len(),
+            checks = stopped.len(),
             "stopped checks that outlasted the shutdown grace; their leases are given back"
         );
-        if let Err(e) = st.store.release_leases(&bg.instance_id, &cut, None).await {
-            tracing::warn!("cannot give back leases: {e}");
-        }
+    }
+    cut.extend(stopped);
+    if let Err(e) = st.store.release_leases(&bg.instance_id, &cut, None).await {
+        tracing::warn!("cannot give back leases: {e}");
     }
     tracing::info!("background checks stopped");
 }
 
-/// One scheduled check: run, then record it and hand the lease back with the next due time
-/// in the same transaction.
-async fn scheduled_check(st: &AppState, row: &RepositoryRow, url: &Result<CloneUrl, UrlError>, host: &str) {
+/// The most finished checks written in one transaction.
+const RECORD_BATCH: usize = 256;
+
+type Reply = oneshot::Sender<Result<Option<bool>, StoreError>>;
+
+/// Records the scheduler's finished checks through [`record_outcomes`], in batches: while one
+/// commit is written (a disk flush on SQLite with full sync), the checks that finish meanwhile
+/// queue up and go together in the next. Each check task waits for its own result (its slots
+/// already handed on), and its lease stays in the database unchanged until then: a crash
+/// before the commit loses no check, its lease simply expires and it runs again.
+#[derive(Clone)]
+struct Recorder {
+    tx: mpsc::UnboundedSender<(Finished, Reply)>,
+}
+
+impl Recorder {
+    fn start(st: AppState) -> (Recorder, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Finished, Reply)>();
+        let task = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < RECORD_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (items, replies): (Vec<Finished>, Vec<Reply>) = batch.into_iter().unzip();
+                let results = record_outcomes(&st, items).await;
+                for (result, reply) in results.into_iter().zip(replies) {
+                    let _ = reply.send(result);
+                }
+            }
+        });
+        (Recorder { tx }, task)
+    }
+
+    async fn record(&self, st: &AppState, finished: Finished) -> Result<Option<bool>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        match self.tx.send((finished, reply)) {
+            Ok(()) => {
+                answer.await.unwrap_or_else(|_| Err(StoreError::Corrupt("the check recorder stopped".to_owned())))
+            }
+            // The recorder is gone (shutting down): record this one alone, on the same path.
+            Err(mpsc::error::SendError((finished, _))) => {
+                record_outcomes(st, vec![finished]).await.pop().unwrap_or(Ok(None))
+            }
+        }
+    }
+}
+
+/// The global and per-host slots a check holds while it talks to the host.
+struct Slots {
+    global: OwnedSemaphorePermit,
+    host: OwnedSemaphorePermit,
+    freed: Arc<Notify>,
+}
+
+impl Slots {
+    /// The limits are on what the hosts see: once the host has answered, the next check may
+    /// start while this one waits for its batch to be written.
+    fn release(self) {
+        drop(self.global);
+        drop(self.host);
+        self.freed.notify_one();
+    }
+}
+
+/// One scheduled check: run, then record it (in the recorder's next batch) and hand the lease
+/// back with the next due time in the same transaction.
+async fn scheduled_check(
+    st: &AppState,
+    recorder: &Recorder,
+    slots: Slots,
+    row: &RepositoryRow,
+    url: &Result<CloneUrl, UrlError>,
+    host: &str,
+) {
     let cfg = &st.config.checks;
     let bg = &st.instance;
     let owner = bg.instance_id.clone();
@@ -153,8 +291,14 @@ async fn scheduled_check(st: &AppState, row: &RepositoryRow, url: &Result<CloneU
     };
     // Due early because a person asked (check all now, an edited credential): say so.
     let reason = row.due_reason.unwrap_or(CheckReason::Schedule);
-    match run_and_record(st, row, url, reason, next_for).await {
-        Ok((_, Some(false))) => {
+    let ran = run_unrecorded(st, row, url, reason, next_for).await;
+    slots.release();
+    let recorded = match ran {
+        Ok((_, finished)) => recorder.record(st, finished).await,
+        Err(e) => Err(e),
+    };
+    match recorded {
+        Ok(Some(false)) => {
             bg.metrics.lease_lost();
             tracing::warn!(repository = row.id, "the check outlasted its lease; another instance may have repeated it");
         }

@@ -14,6 +14,7 @@ mod open;
 mod types;
 
 mod accounts;
+mod bulk;
 mod credentials;
 mod listing;
 mod imports;
@@ -22,12 +23,13 @@ mod schedule;
 mod templates;
 mod totp;
 
+pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
 pub use open::is_postgres_url;
-pub use schedule::{AuthCount, AuthResult, OutcomeRecorded};
+pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;
 
 use crate::vault::Vault;

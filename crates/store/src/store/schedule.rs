@@ -57,10 +57,19 @@ fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
     Ok(AuthCount { failures, paused_now: paused_at.is_some() && failures == pause_after.max(1) })
 }
 
+/// One finished check to keep with [`Store::record_outcomes`].
+pub struct OutcomeToRecord<'a> {
+    pub repository_id: Id,
+    pub check: NewCheck<'a>,
+    pub auth: Option<AuthResult>,
+    /// The lease to hand back: its owner and the next due time.
+    pub lease: Option<(&'a str, DateTime<Utc>)>,
+}
+
 impl Store {
     /// Keeps a finished check, counts its authentication verdict and hands its lease back, in
-    /// one transaction: one commit (one disk flush on SQLite) per check, and no state where the
-    /// history says one thing and the schedule or the pause another.
+    /// one transaction: no state where the history says one thing and the schedule or the pause
+    /// another.
     pub async fn record_outcome(
         &self,
         repository_id: Id,
@@ -68,76 +77,110 @@ impl Store {
         auth: Option<AuthResult>,
         lease: Option<(&str, DateTime<Utc>)>,
     ) -> Result<OutcomeRecorded> {
-        let code = check.check.first_failure().map_or(Code::Ok, |s| s.code);
-        let status = CheckStatus::of(check.check);
-        let steps = json_text(&check.check.checks)?;
-        let warn_codes = warn_codes(check.check);
+        let one = OutcomeToRecord { repository_id, check: NewCheck { ..*check }, auth, lease };
+        let mut done = self.record_outcomes(std::slice::from_ref(&one)).await?;
+        done.pop().ok_or_else(|| StoreError::Corrupt("no outcome recorded".to_owned()))
+    }
+
+    /// [`Store::record_outcome`] for many checks in one transaction, all or none: one commit
+    /// (one disk flush on SQLite, which runs with full sync) for a whole batch of finished
+    /// checks instead of one each, which is what bounded a background sweep. Results come in
+    /// the order of `items`; authentication counts add up in that order too.
+    pub async fn record_outcomes(&self, items: &[OutcomeToRecord<'_>]) -> Result<Vec<OutcomeRecorded>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        struct Row<'r> {
+            code: Code,
+            status: CheckStatus,
+            steps: String,
+            warn_codes: String,
+            item: &'r OutcomeToRecord<'r>,
+        }
+        let rows = items
+            .iter()
+            .map(|item| {
+                let c = item.check.check;
+                Ok(Row {
+                    code: c.first_failure().map_or(Code::Ok, |s| s.code),
+                    status: CheckStatus::of(c),
+                    steps: json_text(&c.checks)?,
+                    warn_codes: warn_codes(c),
+                    item,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let check_id: Id = sqlx::query_scalar(
-                "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps, warn_codes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            )
-            .bind(repository_id)
-            .bind(check.check.ok)
-            .bind(status.as_str())
-            .bind(code.as_str())
-            .bind(check.reason.as_str())
-            .bind(check.instance)
-            .bind(check.checked_at)
-            .bind(to_i64(check.duration_ms))
-            .bind(steps)
-            .bind(warn_codes)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE repositories SET check_status = $1 WHERE id = $2")
-                .bind(status.as_str())
-                .bind(repository_id)
-                .execute(&mut *tx)
+            let mut done = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let (item, check) = (r.item, &r.item.check);
+                let check_id: Id = sqlx::query_scalar(
+                    "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps, warn_codes) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                )
+                .bind(item.repository_id)
+                .bind(check.check.ok)
+                .bind(r.status.as_str())
+                .bind(r.code.as_str())
+                .bind(check.reason.as_str())
+                .bind(check.instance)
+                .bind(check.checked_at)
+                .bind(to_i64(check.duration_ms))
+                .bind(&r.steps)
+                .bind(&r.warn_codes)
+                .fetch_one(&mut *tx)
                 .await?;
-            // Whether the credential's pause may have changed: then all its repositories'
-            // statuses are rewritten, else only this one's.
-            let mut pause_changed = None;
-            let auth = match auth {
-                None => None,
-                Some(a) if !a.failed => {
-                    let n = sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?.rows_affected();
-                    pause_changed = (n > 0).then_some(a.credential_id);
-                    Some(AuthCount { failures: 0, paused_now: false })
-                }
-                Some(a) => {
-                    let row = sqlx::query(AUTH_FAILED_SQL)
-                        .bind(a.credential_id)
-                        .bind(a.pause_after)
-                        .bind(a.now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let count = auth_count(row.as_ref(), a.pause_after)?;
-                    pause_changed = count.paused_now.then_some(a.credential_id);
-                    Some(count)
-                }
-            };
-            let (which, id) = match pause_changed {
-                Some(cid) => ("credential_id", cid),
-                None => ("id", repository_id),
-            };
-            let refresh = format!("{REFRESH_STATUS_SQL} WHERE {which} = $1");
-            sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
-            let lease_kept = match lease {
-                None => None,
-                Some((owner, next)) => Some(
-                    sqlx::query(FINISH_LEASE_SQL)
-                        .bind(next)
-                        .bind(repository_id)
-                        .bind(owner)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        == 1,
-                ),
-            };
+                sqlx::query("UPDATE repositories SET check_status = $1 WHERE id = $2")
+                    .bind(r.status.as_str())
+                    .bind(item.repository_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Whether the credential's pause may have changed: then all its repositories'
+                // statuses are rewritten, else only this one's.
+                let mut pause_changed = None;
+                let auth = match item.auth {
+                    None => None,
+                    Some(a) if !a.failed => {
+                        let n = sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?.rows_affected();
+                        pause_changed = (n > 0).then_some(a.credential_id);
+                        Some(AuthCount { failures: 0, paused_now: false })
+                    }
+                    Some(a) => {
+                        let row = sqlx::query(AUTH_FAILED_SQL)
+                            .bind(a.credential_id)
+                            .bind(a.pause_after)
+                            .bind(a.now)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let count = auth_count(row.as_ref(), a.pause_after)?;
+                        pause_changed = count.paused_now.then_some(a.credential_id);
+                        Some(count)
+                    }
+                };
+                let (which, id) = match pause_changed {
+                    Some(cid) => ("credential_id", cid),
+                    None => ("id", item.repository_id),
+                };
+                let refresh = format!("{REFRESH_STATUS_SQL} WHERE {which} = $1");
+                sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
+                let lease_kept = match item.lease {
+                    None => None,
+                    Some((owner, next)) => Some(
+                        sqlx::query(FINISH_LEASE_SQL)
+                            .bind(next)
+                            .bind(item.repository_id)
+                            .bind(owner)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1,
+                    ),
+                };
+                done.push(OutcomeRecorded { check_id, auth, lease_kept });
+            }
             tx.commit().await?;
-            Ok(OutcomeRecorded { check_id, auth, lease_kept })
+            Ok(done)
         })
     }
 
@@ -202,18 +245,18 @@ impl Store {
     /// Gives back `owner`'s leases without checking (shutting down, host backing off): the
     /// checks are due again at once for every instance, or at `not_before` when given.
     pub async fn release_leases(&self, owner: &str, ids: &[Id], not_before: Option<DateTime<Utc>>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // One statement for the lot (a scheduler gives back a whole leased batch at shutdown).
+        // Ids are integers, so writing them into the text is safe.
+        let list = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, \
+             next_check_at = COALESCE($1, next_check_at) WHERE id IN ({list}) AND lease_owner = $2"
+        );
         on_pool!(&self.db, |pool| {
-            for id in ids {
-                sqlx::query(
-                    "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, \
-                     next_check_at = COALESCE($1, next_check_at) WHERE id = $2 AND lease_owner = $3",
-                )
-                .bind(not_before)
-                .bind(id)
-                .bind(owner)
-                .execute(pool)
-                .await?;
-            }
+            sqlx::query(&sql).bind(not_before).bind(owner).execute(pool).await?;
             Ok(())
         })
     }
