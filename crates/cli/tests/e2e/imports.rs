@@ -248,7 +248,7 @@ async fn bad_import_requests_get_stable_codes() {
         .unwrap();
     let chosen =
         b.api.create_import(&ImportCreate { source: format!("{}/fleet", sim.cloud_url()), credential: None }).await.unwrap();
-    assert_eq!(chosen.credential.map(|c| c.name).as_deref(), Some("bb"));
+    assert_eq!(chosen.credential.as_ref().map(|c| c.name.as_str()), Some("bb"));
     assert!(chosen.listed > 0, "{chosen:?}");
     let e = refused(b.api.create_import(&source(format!("{}/fleet", sim.cloud_url()), "nope")).await);
     assert_eq!(status_code(&e), (Some(422), Some(Code::CredentialNotFound)));
