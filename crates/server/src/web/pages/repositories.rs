@@ -1,21 +1,18 @@
-//! VC Repos, Register Repository (with Refresh), a repository's page with its checks, edit and delete.
+//! Register Repository (with Refresh), a repository's page with its checks, edit and delete; the list is `repository_list`.
 
 use super::*;
 use crate::auth::{self, Action, CurrentUser};
 use crate::error::ApiError;
-use crate::service::paging::PageRequest;
 use crate::service::{checks, credentials, repositories, Conflict};
 use crate::state::AppState;
 use crate::web::views::*;
 use crate::web::{csrf_refused, FormData, Posted, WebResult, WebUser};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::{Code, Step, StepName, StepStatus, UrlError};
-use berth_proto::{
-    Credential, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryStatus, RepositoryUpdate, StoredCheck,
-};
+use berth_proto::{Credential, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, StoredCheck};
 
 /// The badge class and label of a repository's or a check's status.
 fn status_badge(status: &str) -> (&'static str, &'static str) {
@@ -45,7 +42,7 @@ fn status_codes(c: &StoredCheck) -> Vec<String> {
     out
 }
 
-fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
+pub(super) fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
     let (status, label) = status_badge(&r.status);
     let (checked, checked_ago) =
         r.last_check.as_ref().map(|c| (when(c.checked_at), ago(c.checked_at))).unwrap_or_default();
@@ -193,124 +190,6 @@ fn field_tables() -> String {
         t.iter().map(|(k, f)| ((*k).to_owned(), (*f).into())).collect()
     };
     serde_json::json!({ "steps": map(STEP_FIELDS), "codes": map(CODE_FIELDS) }).to_string()
-}
-
-/// Rows on one page of VC Repos: with a row's warnings and notes, 50 rows stay well under
-/// 100 KB of HTML however many repositories match.
-pub const REPOS_PAGE: i64 = 50;
-
-/// The list's filters as the API names them (`q`, `status` repeated, `credential`, `provider`,
-/// `host`), so a filtered view is bookmarkable and reads like the API call.
-fn list_filter(pairs: &[(String, String)]) -> repositories::ListFilter {
-    let one = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.trim().is_empty());
-    repositories::ListFilter {
-        q: one("q"),
-        statuses: pairs.iter().filter(|(n, v)| n == "status" && !v.trim().is_empty()).map(|(_, v)| v.clone()).collect(),
-        credential: one("credential"),
-        provider: one("provider"),
-        host: one("host"),
-    }
-}
-
-/// The filter as a query string (each pair followed by `&`), without or with other statuses.
-fn filter_query(f: &repositories::ListFilter, statuses: &[String]) -> String {
-    let mut out = String::new();
-    for (k, v) in [("q", &f.q), ("credential", &f.credential), ("provider", &f.provider), ("host", &f.host)] {
-        if let Some(v) = v {
-            out.push_str(&format!("{k}={}&", enc(v)));
-        }
-    }
-    for s in statuses {
-        out.push_str(&format!("status={}&", enc(s)));
-    }
-    out
-}
-
-pub async fn repos(State(st): State<AppState>, wu: WebUser, RawQuery(raw): RawQuery) -> WebResult {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
-    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let filter = list_filter(&pairs);
-    let page = PageRequest { after: get("after").filter(|a| !a.is_empty()), limit: Some(REPOS_PAGE) };
-    let (list, counts) = repositories::list_with_counts(&st, &wu.cu, &filter, &page).await.map_err(fail(&wu))?;
-    let mut l = layout(&wu, "VC Repos", "repos");
-    if let Some(id) = get("registered").and_then(|v| v.parse::<i64>().ok()) {
-        // The list carries no steps: the banner reads the registration's own check.
-        if let Ok(r) = repositories::show(&st, &wu.cu, id).await {
-            let steps = r.last_check.as_ref().map(|c| c.checks.as_slice()).unwrap_or_default();
-            let (kind, text) = outcome_banner(&format!("Registered {}", r.name), "Registration", steps);
-            l = flash(l, kind, text);
-        }
-    } else if let Some(name) = get("deleted") {
-        l = flash(l, "ok", format!("Deleted {name}."));
-    } else if let Some(n) = get("scheduled").and_then(|v| v.parse::<u64>().ok()) {
-        let what = if n == 1 { "1 repository will".to_owned() } else { format!("{n} repositories will") };
-        l = if st.config.checks.enabled {
-            flash(
-                l,
-                "ok",
-                format!("{what} be checked in the background. Results appear in each repository's check history."),
-            )
-        } else {
-            flash(l, "error", format!("{what} be checked once background checks run: they are off on this server ([checks] enabled = false)."))
-        };
-    }
-    let enabled = st.config.checks.enabled;
-    let can_check = wu.cu.may(Action::CheckRepository);
-    let all: i64 = counts.iter().map(|(_, n)| n).sum();
-    let mut chips = vec![StatusChip {
-        status: String::new(),
-        label: "All".into(),
-        count: all,
-        on: filter.statuses.is_empty(),
-        href: format!("/repositories?{}", filter_query(&filter, &[])).trim_end_matches(['&', '?']).to_owned(),
-    }];
-    for (status, count) in &counts {
-        let s = status.as_str().to_owned();
-        chips.push(StatusChip {
-            label: match *status {
-                RepositoryStatus::Ok => "OK",
-                RepositoryStatus::Warn => "Warning",
-                RepositoryStatus::Fail => "Failed",
-                RepositoryStatus::Paused => "Paused",
-                RepositoryStatus::Unchecked => "Not checked",
-            }
-            .to_owned(),
-            count: *count,
-            on: filter.statuses.contains(&s),
-            href: format!("/repositories?{}", filter_query(&filter, std::slice::from_ref(&s)))
-                .trim_end_matches('&')
-                .to_owned(),
-            status: s,
-        });
-    }
-    let query = filter_query(&filter, &filter.statuses);
-    let filtered = !query.is_empty();
-    ok(&ReposPage {
-        l,
-        repos: list.items.iter().map(|r| repo_row(r, enabled)).collect(),
-        can_check,
-        total: list.total,
-        q: filter.q.clone().unwrap_or_default(),
-        // The search keeps the other filters; they ride along as hidden fields.
-        hidden: [("credential", &filter.credential), ("provider", &filter.provider), ("host", &filter.host)]
-            .into_iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
-            .chain(filter.statuses.iter().map(|s| ("status".to_owned(), s.clone())))
-            .collect(),
-        chips,
-        next: list.next.map(|n| format!("/repositories?{query}after={}", enc(&n))),
-        first: page.after.is_some().then(|| format!("/repositories?{query}").trim_end_matches(['&', '?']).to_owned()),
-        filtered,
-        any: all > 0 || filtered,
-    })
-}
-
-/// "Check all now": every repository becomes due and the scheduler wakes, as
-/// `POST /api/v1/checks/schedule` does.
-pub async fn check_all(State(st): State<AppState>, p: Posted) -> WebResult {
-    let done = checks::schedule_all(&st, &p.user.cu).await.map_err(fail(&p.user))?;
-    Ok(see_other(&format!("/?scheduled={}", done.scheduled)))
 }
 
 fn credential_choices(creds: &[Credential], selected: &str) -> Vec<Choice> {
