@@ -7,12 +7,18 @@
 use berth_core::{Check, Code, Step};
 use berth_proto::{
     ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, ConfigApply, ConfigDocument, ConfigPlan,
-    Credential, CredentialCreate, CredentialTemplate, CredentialUpdate, CredentialVerify, ErrorBody, Health, Id, Import,
-    ImportCreate, ImportRegister, LoginRequest, LoginResponse, Me, Page, RemoteBranches, RemoteBranchesRequest,
+    Credential, CredentialCreate, CredentialTemplate, CredentialUpdate, CredentialVerify, ErrorBody, Health, Id,
+    Import, ImportCreate, ImportRegister, LoginRequest, LoginResponse, Me, Page, RemoteBranches, RemoteBranchesRequest,
     Repository, RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, TemplateCreate, TemplateMatch,
     User, UserCreate, UserUpdate,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
+
+mod decode;
+mod pager;
+pub use decode::decode_error;
+use decode::error_chain;
+pub use pager::{Pager, RepoQuery};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
@@ -485,140 +491,6 @@ impl ApiClient {
     pub fn audit_pages(&self, filter: Vec<(&'static str, String)>) -> Pager<AuditEntry> {
         Pager::new(self.clone(), "api/v1/audit", filter)
     }
-}
-
-/// The filters and page size of `GET /api/v1/repositories`; `None` and empty leave a filter out.
-#[derive(Debug, Clone, Default)]
-pub struct RepoQuery {
-    /// Repositories per page (the server's default, 100, when `None`).
-    pub limit: Option<i64>,
-    pub q: Option<String>,
-    pub statuses: Vec<String>,
-    pub credential: Option<String>,
-    pub provider: Option<String>,
-    pub host: Option<String>,
-}
-
-impl RepoQuery {
-    fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut p: Vec<(&'static str, String)> = Vec::new();
-        p.extend(self.limit.map(|l| ("limit", l.to_string())));
-        p.extend(self.q.clone().map(|v| ("q", v)));
-        p.extend(self.statuses.iter().map(|s| ("status", s.clone())));
-        p.extend(self.credential.clone().map(|v| ("credential", v)));
-        p.extend(self.provider.clone().map(|v| ("provider", v)));
-        p.extend(self.host.clone().map(|v| ("host", v)));
-        p
-    }
-}
-
-/// Walks a paged list: each [`Pager::next_page`] asks for the page after the last one's `next`
-/// cursor, until a page has none. Pages are fetched only when asked for, so a reader that stops
-/// early (output piped into `head`) costs no further requests.
-pub struct Pager<T> {
-    client: ApiClient,
-    path: String,
-    pairs: Vec<(&'static str, String)>,
-    after: Option<String>,
-    done: bool,
-    /// `total` of the last page read.
-    pub total: Option<i64>,
-    _item: std::marker::PhantomData<T>,
-}
-
-impl<T: DeserializeOwned> Pager<T> {
-    fn new(client: ApiClient, path: &str, pairs: Vec<(&'static str, String)>) -> Self {
-        Pager {
-            client,
-            path: path.to_owned(),
-            pairs,
-            after: None,
-            done: false,
-            total: None,
-            _item: std::marker::PhantomData,
-        }
-    }
-
-    /// The next page's items; `None` after the last page.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>, ClientError> {
-        if self.done {
-            return Ok(None);
-        }
-        let mut pairs = self.pairs.clone();
-        pairs.extend(self.after.clone().map(|a| ("after", a)));
-        let page: Page<T> = self.client.call(self.client.request(Method::GET, &self.path)?.query(&pairs)).await?;
-        self.total = Some(page.total);
-        // A server that hands back the cursor it was given would loop forever: stop there.
-        self.done = page.next.is_none() || page.next == self.after;
-        self.after = page.next;
-        Ok(Some(page.items))
-    }
-
-    /// Every item of every page, in order.
-    pub async fn all(mut self) -> Result<Vec<T>, ClientError> {
-        let mut out = Vec::new();
-        while let Some(items) = self.next_page().await? {
-            out.extend(items);
-        }
-        Ok(out)
-    }
-}
-
-/// The API error in an error response, or one made up from the status when the body is not
-/// Berth's format (a proxy's HTML page, an empty 502).
-pub fn decode_error(status: u16, body: &[u8]) -> ApiError {
-    if let Ok(b) = serde_json::from_slice::<ErrorBody>(body) {
-        return b.error;
-    }
-    let code = match status {
-        401 => Code::Unauthenticated,
-        403 => Code::Forbidden,
-        404 => Code::NotFound,
-        400 | 413 | 415 | 422 => Code::InvalidInput,
-        _ => Code::Internal,
-    };
-    let text: String = String::from_utf8_lossy(body)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("error");
-    let message =
-        if text.is_empty() { format!("HTTP {status} {reason}") } else { format!("HTTP {status} {reason}: {text}") };
-    let remedy = if (300..400).contains(&status) {
-        "the server redirected: check the Berth URL (--url or BERTH_URL), e.g. http:// versus https://".to_owned()
-    } else {
-        "the answer is not from Berth's API: check the Berth URL (--url or BERTH_URL) and any proxy in front of it"
-            .to_owned()
-    };
-    ApiError { code, message, remedy, checks: Vec::new() }
-}
-
-/// A reqwest error and its causes on one line, without the URL (the caller names the server).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    if e.is_timeout() {
-        parts.push("timed out".to_owned());
-    }
-    let top = e.to_string();
-    // reqwest's own message names the URL: "error sending request for url (...)".
-    let top = match top.find(" for url (") {
-        Some(i) => top[..i].to_owned(),
-        None => top,
-    };
-    parts.push(top);
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let m = s.to_string();
-        if !parts.iter().any(|p| p == &m || p.contains(&m)) {
-            parts.push(m);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

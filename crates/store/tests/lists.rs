@@ -1,8 +1,8 @@
 //! The repository list against a real database (SQLite, or PostgreSQL with
 //! `BERTH_TEST_DATABASE=postgres`): the status column follows checks, pauses and edits; every
 //! filter matches what it says; a page is an index range in list order, never a sort of every
-//! match. `hundred_thousand` (ignored: run it by name) seeds 100,000 repositories and prints
-//! what the list's queries cost there, for the record; it asserts no time.
+//! match. What the queries cost at 100,000 repositories is measured by `scripts/bench --fleet`
+//! (the lists stage), not here: tests assert no time.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -177,8 +177,8 @@ async fn filters_match_what_they_say_and_pages_follow_the_name_order() -> R {
 async fn each_filter_is_an_index_range_in_list_order() -> R {
     let (_dir, store) = open().await;
     if store.dialect() != Dialect::Sqlite {
-        // PostgreSQL's planner prefers a sequential scan on a table this small; its plans at
-        // 100,000 rows are printed by `hundred_thousand`.
+        // PostgreSQL's planner prefers a sequential scan on a table this small; its pages at
+        // 100,000 rows are measured by the fleet benchmark.
         return Ok(());
     }
     let a = credential(&store, "a").await;
@@ -200,73 +200,6 @@ async fn each_filter_is_an_index_range_in_list_order() -> R {
         let scan =
             plan.iter().find(|l| l.contains(" r ") || l.ends_with(" r")).unwrap_or_else(|| panic!("{what}: {text}"));
         assert!(scan.contains("INDEX"), "{what}: reads the table in storage order: {text}");
-    }
-    Ok(())
-}
-
-/// 100,000 repositories: prints what a first page, a deep page, a filtered page, the search
-/// and the counts cost, and PostgreSQL's plans. Run by name (`-- --ignored hundred_thousand
-/// --nocapture`), on either database.
-#[tokio::test]
-#[ignore = "a measurement, not a check: run it by name"]
-async fn hundred_thousand() -> R {
-    let (_dir, store) = open().await;
-    let a = credential(&store, "a").await;
-    let b = credential(&store, "b").await;
-    let t = std::time::Instant::now();
-    let mut rows = Vec::with_capacity(100_000);
-    for i in 0..100_000 {
-        let (host, provider, cred) =
-            if i % 10 == 0 { ("github.com", "github", b) } else { ("bitbucket.org", "bitbucket-cloud", a) };
-        rows.push(repo(&format!("repo-{i:06}"), host, provider, cred));
-    }
-    store.insert_repositories(&rows).await?;
-    println!("[{:?}] seeded 100,000 in {:?}", store.dialect(), t.elapsed());
-    // Some statuses, through the one recording path.
-    for i in (0..100_000).step_by(97).take(500) {
-        let r = store.find_by_repo_key(&rows[i].repo_key).await?.unwrap();
-        record(&store, r.id, r.credential_id, if i % 2 == 0 { "ok" } else { "warn" }).await;
-    }
-    let all = RepositoryFilter::default();
-    let time = |what: &'static str, f: RepositoryFilter, after: Option<&'static str>| {
-        let store = store.clone();
-        async move {
-            let mut best = std::time::Duration::MAX;
-            for _ in 0..5 {
-                let t = std::time::Instant::now();
-                let page = store.repositories_page(&f, after, 101).await.unwrap();
-                let total = store.count_repositories(&f).await.unwrap();
-                best = best.min(t.elapsed());
-                assert!(!page.is_empty() && total > 0, "{what}");
-            }
-            let t = std::time::Instant::now();
-            store.repositories_page(&f, after, 101).await.unwrap();
-            let page_only = t.elapsed();
-            println!("[{:?}] {what}: page + total {best:?} (page alone {page_only:?})", store.dialect());
-        }
-    };
-    time("first page", all.clone(), None).await;
-    time("deep page (after repo-099000)", all.clone(), Some("repo-099000")).await;
-    time("status=warn", status(&["warn"]), None).await;
-    time("provider=github", RepositoryFilter { provider: Some("github".into()), ..all.clone() }, None).await;
-    time("credential b, deep", RepositoryFilter { credential_id: Some(b), ..all.clone() }, Some("repo-090000")).await;
-    time("q=99 (search)", RepositoryFilter { q: Some("99".into()), ..all.clone() }, None).await;
-    time("q=repo-05 (search)", RepositoryFilter { q: Some("repo-05".into()), ..all.clone() }, None).await;
-    let t = std::time::Instant::now();
-    store.repository_status_counts(&all).await?;
-    println!("[{:?}] status counts: {:?}", store.dialect(), t.elapsed());
-    for (what, f, after) in [
-        ("first page", all.clone(), None),
-        ("deep page", all.clone(), Some("repo-099000")),
-        ("status", status(&["warn"]), None),
-        ("credential", RepositoryFilter { credential_id: Some(b), ..all.clone() }, Some("repo-090000")),
-        ("search", RepositoryFilter { q: Some("99".into()), ..all.clone() }, None),
-    ] {
-        println!(
-            "[{:?}] plan of {what}:\n  {}",
-            store.dialect(),
-            store.explain_repositories_page(&f, after).await?.join("\n  ")
-        );
     }
     Ok(())
 }
