@@ -38,18 +38,26 @@ pub struct Health {
 
 /// One page of a list: `items` in the list's order, `next` the cursor of the page after this
 /// one (pass it back as `after`; `None` on the last page), and `total`, how many items match
-/// the filters over all pages. Cursors are opaque: a client only hands them back.
+/// the filters over all pages: exact unless `total_exact` is false, which only a repository
+/// text search matching more than 5,000 answers (then `total` is 5,000 and means "more than").
+/// Cursors are opaque: a client only hands them back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
     pub total: i64,
+    #[serde(default = "yes")]
+    pub total_exact: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl<T> Page<T> {
     /// The same page with each item mapped.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next: self.next, total: self.total }
+        Page { items: self.items.into_iter().map(f).collect(), next: self.next, total: self.total, total_exact: self.total_exact }
     }
 }
 
@@ -64,8 +72,12 @@ macro_rules! page_schema {
             pub items: Vec<$item>,
             /// The cursor of the next page (pass it as `after`); null on the last page.
             pub next: Option<String>,
-            /// How many items match the filters, over all pages.
+            /// How many items match the filters, over all pages (at least this many when
+            /// `total_exact` is false).
             pub total: i64,
+            /// False only when a repository text search matches more than 5,000: `total` is
+            /// then 5,000 and means "more than".
+            pub total_exact: bool,
         }
     )*};
 }
@@ -241,13 +253,18 @@ mod tests {
 
     #[test]
     fn a_page_and_its_documented_shape_serialise_alike() {
-        let page = Page { items: vec![1_i64, 2], next: Some("abc".into()), total: 7 };
+        let page = Page { items: vec![1_i64, 2], next: Some("abc".into()), total: 7, total_exact: true };
         let json = serde_json::to_value(&page).ok();
-        assert_eq!(json, Some(serde_json::json!({"items": [1, 2], "next": "abc", "total": 7})));
-        let last: Page<i64> = Page { items: vec![], next: None, total: 0 };
-        assert_eq!(serde_json::to_value(&last).ok(), Some(serde_json::json!({"items": [], "next": null, "total": 0})));
-        let doc = UserPage { items: vec![], next: None, total: 0 };
+        assert_eq!(json, Some(serde_json::json!({"items": [1, 2], "next": "abc", "total": 7, "total_exact": true})));
+        let last: Page<i64> = Page { items: vec![], next: None, total: 0, total_exact: true };
+        assert_eq!(
+            serde_json::to_value(&last).ok(),
+            Some(serde_json::json!({"items": [], "next": null, "total": 0, "total_exact": true}))
+        );
+        let doc = UserPage { items: vec![], next: None, total: 0, total_exact: true };
         assert_eq!(serde_json::to_value(&doc).ok(), serde_json::to_value(&last).ok());
+        let older: Page<i64> = serde_json::from_str(r#"{"items": [], "next": null, "total": 3}"#).unwrap();
+        assert!(older.total_exact, "a server that does not say counted exactly");
     }
 
     #[test]

@@ -123,6 +123,12 @@ pub struct Ready {
 pub async fn prepare(config: Config) -> Result<Ready, StartError> {
     auth::set_trust_forwarded(config.trust_forwarded);
     let store = open_store(&config).await?;
+    if !store.ensure_search_index().await.unwrap_or(true) {
+        tracing::warn!(
+            "PostgreSQL refused the pg_trgm extension, so the repository search reads every repository; \
+             once a database administrator runs `CREATE EXTENSION pg_trgm`, Berth indexes it at its next start"
+        );
+    }
     let generated = service::accounts::bootstrap_admin(&store, config.admin_password.as_ref()).await.map_err(|e| {
         StartError::Other(format!("cannot create the first administrator: {}", error::ApiError::from(e).message))
     })?;

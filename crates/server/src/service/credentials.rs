@@ -221,7 +221,7 @@ pub async fn page(st: &AppState, u: &CurrentUser, page: &PageRequest) -> Result<
     let rows = st.store.credentials_page(after.as_deref(), limit + 1).await?;
     let total = st.store.count_credentials().await?;
     let shown = paging::page_of(rows, limit, total, Kind::Credentials, |c| c.name.clone(), |c| c);
-    Ok(Page { items: listed(st, shown.items).await?, next: shown.next, total })
+    Ok(Page { items: listed(st, shown.items).await?, next: shown.next, total, total_exact: true })
 }
 
 async fn listed(st: &AppState, rows: Vec<CredentialRow>) -> Result<Vec<Credential>> {

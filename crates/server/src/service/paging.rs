@@ -99,7 +99,7 @@ pub fn page_of<R, T>(
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next = if more { rows.last().map(|r| encode(kind, &key(r))) } else { None };
-    Page { items: rows.into_iter().map(view).collect(), next, total }
+    Page { items: rows.into_iter().map(view).collect(), next, total, total_exact: true }
 }
 
 #[cfg(test)]

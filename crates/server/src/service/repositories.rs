@@ -18,7 +18,7 @@ use berth_proto::{
     CredentialRef, CredentialSelector, GitProtocol, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository,
     RepositoryCreate, RepositoryStatus, RepositoryUpdate,
 };
-use berth_store::{CheckRow, CredentialRow, NewRepository, RepositoryFilter, RepositoryRow};
+use berth_store::{CheckRow, CredentialRow, ListTotal, NewRepository, RepositoryFilter, RepositoryRow};
 use chrono::Utc;
 use std::collections::HashMap;
 
@@ -360,31 +360,39 @@ impl ListFilter {
 }
 
 /// One page of registered repositories by name (case-insensitive), each with its last check
-/// (without steps), status and warnings. Four queries whatever the page's depth or the number
-/// of repositories: the page (an index range), the count, and the last checks and credentials
-/// of the page's rows only.
+/// (without steps), status and warnings. A few short queries whatever the page's depth or the
+/// number of repositories: the page (an index range, or a text search's few matches), its
+/// total (from the kept counts, or a search's bounded count; none when a first page holds
+/// every match), and the last checks and credentials of the page's rows only.
 pub async fn list(st: &AppState, u: &CurrentUser, filter: &ListFilter, page: &PageRequest) -> Result<Page<Repository>> {
     u.require(Action::ReadRepositories)?;
     let f = filter.to_store(st).await?;
     let after = page.key(Kind::Repositories)?;
-    // The page and its count are independent reads: both at once, on two pool connections.
-    let (rows, total) = tokio::try_join!(
-        st.store.repositories_page(&f, after.as_deref(), page.limit() + 1),
-        st.store.count_repositories(&f)
-    )?;
+    let rows = st.store.repositories_page(&f, after.as_deref(), page.limit() + 1).await?;
+    let total = match first_page_total(after.as_deref(), &rows, page.limit()) {
+        Some(t) => t,
+        None => st.store.count_repositories(&f).await?,
+    };
     page_of_rows(st, rows, page.limit(), total).await
+}
+
+/// A first page that holds every match is its own total: no count to take.
+fn first_page_total<T>(after: Option<&str>, rows: &[T], limit: i64) -> Option<ListTotal> {
+    let n = i64::try_from(rows.len()).ok()?;
+    (after.is_none() && n <= limit).then_some(ListTotal::exact(n))
 }
 
 /// A page of VC Repos: the page, and how many repositories match the other filters per status
 /// (every status, zero included, in the order of [`RepositoryStatus::ALL`]): the counts beside
-/// the status filter. The page's `total` is the sum of the chosen statuses' counts, so the
-/// matches are counted once.
+/// the status filter, `None` when a text search matches more than the store counts exactly.
+/// The page's `total` is the sum of the chosen statuses' counts, so the matches are counted
+/// once.
 pub async fn list_with_counts(
     st: &AppState,
     u: &CurrentUser,
     filter: &ListFilter,
     page: &PageRequest,
-) -> Result<(Page<Repository>, Vec<(RepositoryStatus, i64)>)> {
+) -> Result<(Page<Repository>, Option<Vec<(RepositoryStatus, i64)>>)> {
     u.require(Action::ReadRepositories)?;
     let f = filter.to_store(st).await?;
     let after = page.key(Kind::Repositories)?;
@@ -392,20 +400,17 @@ pub async fn list_with_counts(
         st.store.repositories_page(&f, after.as_deref(), page.limit() + 1),
         st.store.repository_status_counts(&f)
     )?;
-    let counts: HashMap<String, i64> = counts.into_iter().collect();
-    let counts: Vec<(RepositoryStatus, i64)> =
-        RepositoryStatus::ALL.iter().map(|s| (*s, counts.get(s.as_str()).copied().unwrap_or(0))).collect();
-    let total = counts
-        .iter()
-        .filter(|(s, _)| f.statuses.is_empty() || f.statuses.iter().any(|x| x == s.as_str()))
-        .map(|(_, n)| n)
-        .sum();
-    Ok((page_of_rows(st, rows, page.limit(), total).await?, counts))
+    let total = counts.total(&f.statuses);
+    let by_status: HashMap<&str, i64> = counts.counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    let chips = counts.exact.then(|| {
+        RepositoryStatus::ALL.iter().map(|s| (*s, by_status.get(s.as_str()).copied().unwrap_or(0))).collect()
+    });
+    Ok((page_of_rows(st, rows, page.limit(), total).await?, chips))
 }
 
 /// The API's page of `rows` (fetched with `limit + 1`): each with its last check and its
 /// credential's warnings, read for these rows only.
-async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total: i64) -> Result<Page<Repository>> {
+async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total: ListTotal) -> Result<Page<Repository>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut cred_ids: Vec<i64> = rows.iter().map(|r| r.credential_id).collect();
     cred_ids.sort_unstable();
@@ -413,18 +418,12 @@ async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total
     let (mut last, creds) =
         tokio::try_join!(st.store.last_check_summaries_of(&ids), st.store.credentials_by_ids(&cred_ids))?;
     let creds: HashMap<i64, CredentialRow> = creds.into_iter().map(|c| (c.id, c)).collect();
-    Ok(paging::page_of(
-        rows,
-        limit,
-        total,
-        Kind::Repositories,
-        |r| r.name.clone(),
-        |r| {
-            let c = last.remove(&r.id);
-            let cred = creds.get(&r.credential_id);
-            view(st, r, c, cred)
-        },
-    ))
+    let page = paging::page_of(rows, limit, total.n, Kind::Repositories, |r| r.name.clone(), |r| {
+        let c = last.remove(&r.id);
+        let cred = creds.get(&r.credential_id);
+        view(st, r, c, cred)
+    });
+    Ok(Page { total_exact: total.exact, ..page })
 }
 
 pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {

@@ -6,7 +6,8 @@
 //! The repository list is ordered by name, case-insensitively. Names are unique under that
 //! collation (the unique index), so the name alone is a total order and the key of a page.
 
-use super::accounts::like_pattern;
+use super::list_query::{Bind, Where};
+use super::list_search::{text_term, TextSearch};
 use super::mappers::{
     credential_from_row, repository_from_row, user_summary_from_row, CREDENTIAL_COLUMNS, REPOSITORY_COLUMNS,
 };
@@ -30,52 +31,6 @@ pub struct RepositoryFilter {
     pub host: Option<String>,
 }
 
-/// A value bound to a placeholder of a query built from a filter.
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-/// A `WHERE` clause and its values, numbered from `$1`.
-#[derive(Default)]
-struct Where {
-    terms: Vec<String>,
-    binds: Vec<Bind>,
-}
-
-impl Where {
-    fn next(&self) -> usize {
-        self.binds.len() + 1
-    }
-
-    fn text(&mut self, term: impl FnOnce(usize) -> String, v: String) {
-        self.terms.push(term(self.next()));
-        self.binds.push(Bind::Text(v));
-    }
-
-    fn sql(&self) -> String {
-        if self.terms.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.terms.join(" AND "))
-        }
-    }
-}
-
-/// Binds every value of `w` to `q`, in order (a macro: the query type differs per dialect).
-macro_rules! bind_all {
-    ($q:expr, $w:expr) => {{
-        let mut q = $q;
-        for b in &$w.binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
-}
-
 /// The host part of a clone URL as the `host` column keeps it: after `scheme://` (or `user@`
 /// of an scp-style address), up to the path, without a user name, lower-case.
 pub(super) fn host_of(clone_url: &str) -> String {
@@ -87,20 +42,12 @@ pub(super) fn host_of(clone_url: &str) -> String {
 
 impl Store {
     /// The filter's `WHERE` terms; `with_status` false leaves the status out (the counts per
-    /// status are taken over the other filters).
-    fn repository_where(&self, f: &RepositoryFilter, with_status: bool) -> Where {
+    /// status are taken over the other filters). `search` is how the text is found
+    /// ([`Store::text_search`]).
+    pub(super) fn repository_where(&self, f: &RepositoryFilter, with_status: bool, search: &TextSearch) -> Where {
         let mut w = Where::default();
-        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            // PostgreSQL refuses LIKE under the name's nondeterministic collation: the lowered
-            // text is compared byte-wise there ("C"), as SQLite's LIKE compares.
-            let name = match self.dialect() {
-                Dialect::Sqlite => "LOWER(r.name)",
-                Dialect::Postgres => "LOWER(r.name) COLLATE \"C\"",
-            };
-            w.text(
-                |n| format!("({name} LIKE ${n} ESCAPE '\\' OR LOWER(r.clone_url) LIKE ${n} ESCAPE '\\')"),
-                like_pattern(q),
-            );
+        if let Some((term, pattern)) = text_term(self.dialect(), search, w.next()) {
+            w.text(|_| term, pattern);
         }
         if with_status && !f.statuses.is_empty() {
             // Only the known names, written as literals: they come from a fixed list.
@@ -136,7 +83,8 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RepositoryRow>> {
-        let mut w = self.repository_where(f, true);
+        let search = self.text_search(f).await?;
+        let mut w = self.repository_where(f, true, &search);
         if let Some(a) = after {
             w.text(|n| format!("r.name COLLATE NOCASE > ${n}"), a.to_owned());
         }
@@ -144,26 +92,10 @@ impl Store {
         let sql = format!("{REPOSITORY_COLUMNS}{} ORDER BY r.name COLLATE NOCASE LIMIT ${n}", w.sql());
         w.binds.push(Bind::Int(limit.max(0)));
         on_pool!(&self.db, |pool| {
-            let rows = bind_all!(sqlx::query(&sql), w).fetch_all(pool).await?;
+            // A search is planned for its pattern (PostgreSQL), not once for every pattern.
+            let persistent = matches!(search, TextSearch::None);
+            let rows = bind_all!(sqlx::query(&sql), w).persistent(persistent).fetch_all(pool).await?;
             rows.iter().map(repository_from_row).collect()
-        })
-    }
-
-    /// How many repositories match `f`.
-    pub async fn count_repositories(&self, f: &RepositoryFilter) -> Result<i64> {
-        let w = self.repository_where(f, true);
-        let sql = format!("SELECT COUNT(*) FROM repositories r{}", w.sql());
-        on_pool!(&self.db, |pool| Ok(bind_all!(sqlx::query_scalar(&sql), w).fetch_one(pool).await?))
-    }
-
-    /// How many repositories match `f` apart from its statuses, per status (statuses with none
-    /// left out): the counts of the list's status filter.
-    pub async fn repository_status_counts(&self, f: &RepositoryFilter) -> Result<Vec<(String, i64)>> {
-        let w = self.repository_where(f, false);
-        let sql = format!("SELECT r.status, COUNT(*) AS n FROM repositories r{} GROUP BY r.status", w.sql());
-        on_pool!(&self.db, |pool| {
-            let rows = bind_all!(sqlx::query(&sql), w).fetch_all(pool).await?;
-            rows.iter().map(|r| Ok((r.str("status")?, r.i64("n")?))).collect()
         })
     }
 
@@ -171,7 +103,8 @@ impl Store {
     /// `EXPLAIN QUERY PLAN` details, PostgreSQL's `EXPLAIN` lines): for tests that the list
     /// is an index range and no sort.
     pub async fn explain_repositories_page(&self, f: &RepositoryFilter, after: Option<&str>) -> Result<Vec<String>> {
-        let mut w = self.repository_where(f, true);
+        let search = self.text_search(f).await?;
+        let mut w = self.repository_where(f, true, &search);
         if let Some(a) = after {
             w.text(|n| format!("r.name COLLATE NOCASE > ${n}"), a.to_owned());
         }

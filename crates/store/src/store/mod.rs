@@ -16,6 +16,10 @@ mod types;
 mod accounts;
 mod bulk;
 mod credentials;
+#[macro_use]
+mod list_query;
+mod list_counts;
+mod list_search;
 mod listing;
 mod imports;
 mod repositories;
@@ -26,6 +30,7 @@ mod totp;
 pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
+pub use list_counts::{ListTotal, StatusCounts, SEARCH_COUNT_BOUND};
 pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
 pub use open::is_postgres_url;

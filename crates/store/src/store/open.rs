@@ -134,6 +134,13 @@ impl Store {
         }
     }
 
+    /// Refreshes the planner's statistics (`ANALYZE`), as PostgreSQL's autovacuum does on its own
+    /// after many writes: for a caller that has just written many rows at once.
+    pub async fn analyze(&self) -> Result<()> {
+        on_pool!(&self.db, |pool| sqlx::query("ANALYZE").execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
     /// Closes every pooled connection (on SQLite this checkpoints the WAL into the main file).
     pub async fn close(&self) {
         on_pool!(&self.db, |pool| pool.close().await)

@@ -72,7 +72,7 @@ pub async fn repos(State(st): State<AppState>, wu: WebUser, RawQuery(raw): RawQu
     }
     let enabled = st.config.checks.enabled;
     let can_check = wu.cu.may(Action::CheckRepository);
-    let all: i64 = counts.iter().map(|(_, n)| n).sum();
+    let all = counts.as_ref().map(|c| c.iter().map(|(_, n)| n).sum::<i64>());
     let mut chips = vec![StatusChip {
         status: String::new(),
         label: "All".into(),
@@ -80,7 +80,13 @@ pub async fn repos(State(st): State<AppState>, wu: WebUser, RawQuery(raw): RawQu
         on: filter.statuses.is_empty(),
         href: format!("/repositories?{}", filter_query(&filter, &[])).trim_end_matches(['&', '?']).to_owned(),
     }];
-    for (status, count) in &counts {
+    // Without counts (a search matching more than the store counts exactly), each status is
+    // still a filter, shown without its number.
+    let per_status: Vec<(RepositoryStatus, Option<i64>)> = match &counts {
+        Some(c) => c.iter().map(|(s, n)| (*s, Some(*n))).collect(),
+        None => RepositoryStatus::ALL.iter().map(|s| (*s, None)).collect(),
+    };
+    for (status, count) in &per_status {
         let s = status.as_str().to_owned();
         chips.push(StatusChip {
             label: match *status {
@@ -106,6 +112,7 @@ pub async fn repos(State(st): State<AppState>, wu: WebUser, RawQuery(raw): RawQu
         repos: list.items.iter().map(|r| repo_row(r, enabled)).collect(),
         can_check,
         total: list.total,
+        total_exact: list.total_exact,
         q: filter.q.clone().unwrap_or_default(),
         // The search keeps the other filters; they ride along as hidden fields.
         hidden: [("credential", &filter.credential), ("provider", &filter.provider), ("host", &filter.host)]
@@ -117,7 +124,7 @@ pub async fn repos(State(st): State<AppState>, wu: WebUser, RawQuery(raw): RawQu
         next: list.next.map(|n| format!("/repositories?{query}after={}", enc(&n))),
         first: page.after.is_some().then(|| format!("/repositories?{query}").trim_end_matches(['&', '?']).to_owned()),
         filtered,
-        any: all > 0 || filtered,
+        any: all.is_none_or(|n| n > 0) || filtered,
     })
 }
 

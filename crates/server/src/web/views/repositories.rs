@@ -36,8 +36,10 @@ pub struct ReposPage {
     pub repos: Vec<RepoRow>,
     /// May ask for every repository to be checked now.
     pub can_check: bool,
-    /// How many repositories match the filters, over all pages.
+    /// How many repositories match the filters, over all pages (more than this when not
+    /// `total_exact`: a search matching more than the store counts exactly).
     pub total: i64,
+    pub total_exact: bool,
     /// The search box's text.
     pub q: String,
     /// The other filters, kept by the search form as hidden fields.
@@ -53,12 +55,12 @@ pub struct ReposPage {
 }
 
 /// A status filter of VC Repos: a link that shows only that status (or all), with its count
-/// under the other filters.
+/// under the other filters (none when a search matches more than the store counts exactly).
 pub struct StatusChip {
     /// Empty for "All".
     pub status: String,
     pub label: String,
-    pub count: i64,
+    pub count: Option<i64>,
     pub on: bool,
     pub href: String,
 }
