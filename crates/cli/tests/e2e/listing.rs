@@ -442,3 +442,63 @@ async fn vc_repos_search_chips_and_next_page_in_a_browser() {
     w.close().await;
     b.stop().await;
 }
+
+/// Admin > Credentials and Users show 50 a page with next and first links; what the banners
+/// count (credentials expiring, checks paused) is over every credential, not the page shown.
+#[tokio::test]
+async fn credentials_and_users_pages_are_paged_and_their_banners_count_all() {
+    let b = Berth::start().await;
+    let store = store_of(&b).await;
+    let scopes: Vec<String> = Vec::new();
+    let soon = chrono::Utc::now().date_naive() + chrono::Duration::days(3);
+    for i in 0..60 {
+        // The one that expires sorts last, onto the second page.
+        let name = if i == 59 { "zz-expiring".to_owned() } else { format!("cred-{i:02}") };
+        store
+            .create_credential(berth_store::NewCredential {
+                name: &name,
+                kind: berth_core::CredentialKind::AccessToken,
+                host: None,
+                username: None,
+                email: None,
+                expires_on: (i == 59).then_some(soon),
+                scopes: &scopes,
+                secret: &secrecy::SecretString::from("s3cret-value"),
+            })
+            .await
+            .unwrap();
+    }
+    for i in 0..54 {
+        store.create_user(&format!("user-{i:02}"), "not-a-hash", "viewer").await.unwrap();
+    }
+    let web = signed_in(&b).await;
+    /// Every page from `first` on by its next links: the attribute values after `row`, and the pages.
+    async fn walk(web: &crate::harness::web::Web<'_>, first: &str, row: &str) -> (Vec<String>, Vec<String>) {
+        let (mut path, mut rows, mut pages) = (first.to_owned(), Vec::new(), Vec::new());
+        loop {
+            let html = web.page(&path).await;
+            rows.extend(
+                html.match_indices(row).map(|(i, _)| html[i + row.len()..].split('"').next().unwrap().to_owned()),
+            );
+            pages.push(html.clone());
+            let Some(at) = html.find("id=\"next_page\"") else { break };
+            path = html[..at].rsplit("href=\"").next().unwrap().split('"').next().unwrap().replace("&amp;", "&");
+        }
+        (rows, pages)
+    }
+    let (creds, pages) = walk(&web, "/credentials", "<tr data-credential=\"").await;
+    assert_eq!((creds.len(), creds.iter().collect::<BTreeSet<_>>().len(), pages.len()), (60, 60, 2));
+    assert!(pages[0].contains("60 credentials, 50 on this page."), "the count is over all pages");
+    assert!(pages[1].contains("id=\"first_page\""), "the second page links back to the first");
+    assert!(!pages[0].contains(">zz-expiring</a></th>"), "the expiring credential is listed on the second page");
+    assert!(pages[1].contains(">zz-expiring</a></th>"));
+    assert!(pages[0].contains("1 credential expired or expire within 30 days"), "its banner is on the first");
+
+    let (users, pages) = walk(&web, "/admin/users", "<tr data-user=\"").await;
+    assert_eq!(
+        (users.len(), users.iter().collect::<BTreeSet<_>>().len(), pages.len()),
+        (55, 55, 2),
+        "54 added and the administrator"
+    );
+    assert!(pages[0].contains("55 users, 50 on this page."));
+}

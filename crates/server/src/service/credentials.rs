@@ -213,6 +213,29 @@ pub async fn list(st: &AppState, u: &CurrentUser) -> Result<Vec<Credential>> {
     listed(st, rows).await
 }
 
+/// What needs a person's attention across every credential, whichever page of them is shown:
+/// how many are expired or expire within the warning window, and those whose background checks
+/// are paused (the first hundred by name, and how many in all).
+pub struct Attention {
+    pub expiring: i64,
+    pub paused: Vec<Credential>,
+    pub paused_total: i64,
+}
+
+pub async fn attention(st: &AppState, u: &CurrentUser) -> Result<Attention> {
+    u.require(Action::ReadCredentials)?;
+    let last_day = Utc::now().date_naive() + chrono::Duration::days(berth_core::credential::EXPIRY_WARNING_DAYS);
+    let ((expiring, paused_total), paused) =
+        tokio::try_join!(st.store.credential_attention_counts(last_day), st.store.paused_credentials(100))?;
+    Ok(Attention { expiring, paused: listed(st, paused).await?, paused_total })
+}
+
+/// Every credential's name, by name: the choices of a form that picks a credential.
+pub async fn names(st: &AppState, u: &CurrentUser) -> Result<Vec<String>> {
+    u.require(Action::ReadCredentials)?;
+    Ok(st.store.credential_names().await?)
+}
+
 /// A page of credentials by name (case-insensitive), each as [`list`] shows it.
 pub async fn page(st: &AppState, u: &CurrentUser, page: &PageRequest) -> Result<Page<Credential>> {
     u.require(Action::ReadCredentials)?;

@@ -227,6 +227,42 @@ impl Store {
         })
     }
 
+    /// Up to `limit` credentials whose background checks are paused, by name: what the
+    /// Credentials page names above its list, whichever page is shown.
+    pub async fn paused_credentials(&self, limit: i64) -> Result<Vec<CredentialRow>> {
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&format!(
+                "{CREDENTIAL_COLUMNS} WHERE checks_paused_at IS NOT NULL ORDER BY name COLLATE NOCASE LIMIT $1"
+            ))
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(credential_from_row).collect()
+        })
+    }
+
+    /// How many credentials expire on or before `day` (those already expired included), and how
+    /// many have their checks paused: the Credentials page's banners over every credential.
+    pub async fn credential_attention_counts(&self, day: chrono::NaiveDate) -> Result<(i64, i64)> {
+        on_pool!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT COALESCE(SUM(CASE WHEN expires_on IS NOT NULL AND expires_on <= $1 THEN 1 ELSE 0 END), 0) AS expiring, \
+                 COALESCE(SUM(CASE WHEN checks_paused_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS paused FROM credentials",
+            )
+            .bind(day)
+            .fetch_one(pool)
+            .await?;
+            Ok((row.i64("expiring")?, row.i64("paused")?))
+        })
+    }
+
+    /// Every credential's name, by name: the choices of a form that picks one.
+    pub async fn credential_names(&self) -> Result<Vec<String>> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT name FROM credentials ORDER BY name COLLATE NOCASE").fetch_all(pool).await?)
+        })
+    }
+
     pub async fn count_credentials(&self) -> Result<i64> {
         on_pool!(&self.db, |pool| Ok(sqlx::query_scalar("SELECT COUNT(*) FROM credentials").fetch_one(pool).await?))
     }

@@ -4,6 +4,7 @@ use super::*;
 use crate::auth::Action;
 use crate::error::ApiError;
 use crate::service::credentials;
+use crate::service::paging::PageRequest;
 use crate::state::AppState;
 use crate::web::views::*;
 use crate::web::{FormData, Posted, WebResult, WebUser};
@@ -117,8 +118,15 @@ fn host_choices(st: &AppState, chosen: &str) -> Vec<Choice> {
     hosts.into_iter().map(|(value, label)| Choice { selected: value == chosen, value, label }).collect()
 }
 
+/// Credentials on one page of Admin > Credentials.
+pub const CREDENTIALS_PAGE: i64 = 50;
+
 pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
-    let list = credentials::list(&st, &wu.cu).await.map_err(fail(&wu))?;
+    let page =
+        PageRequest { after: q.0.get("after").filter(|a| !a.is_empty()).cloned(), limit: Some(CREDENTIALS_PAGE) };
+    let (list, attention) =
+        tokio::try_join!(credentials::page(&st, &wu.cu, &page), credentials::attention(&st, &wu.cu))
+            .map_err(fail(&wu))?;
     let mut l = layout(&wu, "Credentials", "credentials");
     if let Some(name) = q.0.get("created") {
         let verdict = q.0.get("verdict").map(|v| format!(" {v}")).unwrap_or_default();
@@ -141,7 +149,7 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     } else if let Some(why) = q.0.get("template_error") {
         l = flash(l, "error", format!("The template was not added: {why}"));
     }
-    let soon = list.iter().filter(|c| c.expiry_status == "expires_soon" || c.expiry_status == "expired").count();
+    let soon = usize::try_from(attention.expiring).unwrap_or(0);
     if soon > 0 && l.flash.is_empty() {
         l = flash(
             l,
@@ -154,17 +162,20 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
         );
     }
     let can_create = wu.cu.may(Action::CreateCredential);
-    let paused = list.iter().filter(|c| c.checks_paused_at.is_some()).count();
     let can_test = wu.cu.may(Action::UseCredential);
     let templates =
-        super::templates::section(&st, &wu, &list, q.0.get("match").map(String::as_str)).await.map_err(fail(&wu))?;
+        super::templates::section(&st, &wu, q.0.get("match").map(String::as_str)).await.map_err(fail(&wu))?;
     ok(&CredentialsPage {
         l,
-        creds: list.iter().map(credential_row).collect(),
+        creds: list.items.iter().map(credential_row).collect(),
+        total: list.total,
         can_create,
         can_test,
-        paused,
+        paused: attention.paused_total,
+        paused_creds: attention.paused.iter().map(credential_row).collect(),
         templates,
+        next: list.next.map(|n| format!("/credentials?after={}", enc(&n))),
+        first: page.after.is_some().then(|| "/credentials".to_owned()),
     })
 }
 

@@ -5,21 +5,21 @@
 use super::*;
 use crate::auth::Action;
 use crate::error::ApiError;
-use crate::service::templates;
+use crate::service::{credentials, templates};
 use crate::state::AppState;
 use crate::web::views::*;
 use crate::web::{Posted, WebResult, WebUser};
 use axum::extract::{Path, State};
-use berth_proto::{Credential, TemplateCreate};
+use berth_proto::TemplateCreate;
 
 /// What the Credentials page shows about templates.
 pub(super) async fn section(
     st: &AppState,
     wu: &WebUser,
-    creds: &[Credential],
     match_url: Option<&str>,
 ) -> Result<TemplatesSection, ApiError> {
     let list = templates::list(st, &wu.cu).await?;
+    let credential_names = credentials::names(st, &wu.cu).await?;
     let matched = match match_url.map(str::trim).filter(|u| !u.is_empty()) {
         None => None,
         Some(url) => Some(match templates::explain(st, &wu.cu, url).await {
@@ -56,7 +56,7 @@ pub(super) async fn section(
             })
             .collect(),
         can_manage: wu.cu.may(Action::ManageTemplates),
-        credential_names: creds.iter().map(|c| c.name.clone()).collect(),
+        credential_names,
         match_url: match_url.unwrap_or_default().to_owned(),
         matched,
     })

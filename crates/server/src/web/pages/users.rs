@@ -3,6 +3,7 @@
 use super::{enc, fail, flash, form_error, layout, ok, see_other, Q};
 use crate::auth::Role;
 use crate::error::ApiError;
+use crate::service::paging::PageRequest;
 use crate::service::{accounts, Error};
 use crate::state::AppState;
 use crate::web::views::{when, UserRow, UsersPage};
@@ -12,12 +13,21 @@ use axum::http::StatusCode;
 use berth_core::Code;
 use berth_proto::{Settings, UserCreate, UserUpdate};
 
-async fn users_page(st: &AppState, wu: &WebUser) -> Result<UsersPage, Error> {
-    let list = accounts::list_users(st, &wu.cu).await?;
+/// Users on one page of Admin > Users.
+pub const USERS_PAGE: i64 = 50;
+
+/// The page of users after the cursor `after` (the first page without one).
+async fn users_page(st: &AppState, wu: &WebUser, after: Option<String>) -> Result<UsersPage, Error> {
+    let page = PageRequest { after, limit: Some(USERS_PAGE) };
+    let list = accounts::users_page(st, &wu.cu, &page).await?;
     let settings = accounts::settings(st, &wu.cu).await?;
     Ok(UsersPage {
         l: layout(wu, "Users", "users"),
+        total: list.total,
+        next: list.next.map(|n| format!("/admin/users?after={}", enc(&n))),
+        first: page.after.is_some().then(|| "/admin/users".to_owned()),
         users: list
+            .items
             .into_iter()
             .map(|u| UserRow {
                 is_me: u.id == wu.cu.user.id,
@@ -37,7 +47,8 @@ async fn users_page(st: &AppState, wu: &WebUser) -> Result<UsersPage, Error> {
 }
 
 pub async fn users(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
-    let mut page = users_page(&st, &wu).await.map_err(fail(&wu))?;
+    let after = q.0.get("after").filter(|a| !a.is_empty()).cloned();
+    let mut page = users_page(&st, &wu, after).await.map_err(fail(&wu))?;
     if let Some(m) = q.0.get("done") {
         page.l = flash(std::mem::take(&mut page.l), "ok", m.chars().take(200).collect::<String>());
     }
@@ -48,7 +59,7 @@ pub async fn users(State(st): State<AppState>, wu: WebUser, q: Q) -> WebResult {
 async fn users_result(st: &AppState, wu: &WebUser, r: Result<String, impl Into<ApiError>>) -> WebResult {
     match r {
         Ok(msg) => Ok(see_other(&format!("/admin/users?done={}", enc(&msg)))),
-        Err(e) => form_error(wu, e, users_page(st, wu)).await,
+        Err(e) => form_error(wu, e, users_page(st, wu, None)).await,
     }
 }
 

@@ -18,7 +18,12 @@ pub struct UserRow {
 #[template(path = "users.html")]
 pub struct UsersPage {
     pub l: Layout,
+    /// This page's users (by name, a page at a time), and how many there are over all pages.
     pub users: Vec<UserRow>,
+    pub total: i64,
+    /// The next page's link, when there is one; the first page's, when this is not it.
+    pub next: Option<String>,
+    pub first: Option<String>,
     pub roles: Vec<(String, String)>,
     pub require_2fa: bool,
     pub problem: Option<Problem>,

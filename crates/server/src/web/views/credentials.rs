@@ -55,13 +55,21 @@ pub struct VerificationView {
 #[template(path = "credentials.html")]
 pub struct CredentialsPage {
     pub l: Layout,
+    /// This page's credentials (by name, a page at a time).
     pub creds: Vec<CredentialRow>,
+    /// How many credentials are stored, over all pages.
+    pub total: i64,
     pub can_create: bool,
     /// May press Test on a credential (it sends the credential to its host).
     pub can_test: bool,
-    /// How many credentials have their background checks paused.
-    pub paused: usize,
+    /// How many credentials have their background checks paused, over all pages, and the
+    /// first of them by name.
+    pub paused: i64,
+    pub paused_creds: Vec<CredentialRow>,
     pub templates: TemplatesSection,
+    /// The next page's link, when there is one; the first page's, when this is not it.
+    pub next: Option<String>,
+    pub first: Option<String>,
 }
 
 /// Credential templates on the Credentials page.
