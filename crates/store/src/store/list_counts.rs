@@ -1,5 +1,5 @@
 //! What a repository list counts beside its page: its `total` and the status chips' counts,
-//! in milliseconds at 100,000 repositories (migration 0008).
+//! in milliseconds at 100,000 repositories (migration 0010).
 //!
 //! Every filter but the text search is answered from `repository_counts`, sums per (status,
 //! credential, provider, host) that triggers keep true on every write, so a count never reads

@@ -1,5 +1,5 @@
 //! The repository list's text search (`q`: a substring of the name or the clone URL,
-//! case-insensitive) without reading every repository (migration 0008).
+//! case-insensitive) without reading every repository (migration 0010).
 //!
 //! A specific search matches few repositories; a trigram index finds them directly and the page
 //! sorts those few by name. A broad one ("app", "bitbucket") matches many; walking the name
@@ -44,7 +44,7 @@ fn trigram_searchable(q: &str) -> bool {
 
 impl Store {
     /// Whether the text search has its trigram index: always on SQLite; on PostgreSQL when the
-    /// database allows the pg_trgm extension. Migration 0008 creates the index when it can;
+    /// database allows the pg_trgm extension. Migration 0010 creates the index when it can;
     /// where the extension was refused then and has been allowed since, this creates it now.
     pub async fn ensure_search_index(&self) -> Result<bool> {
         let dialect::Db::Postgres(pool) = &self.db else { return Ok(true) };

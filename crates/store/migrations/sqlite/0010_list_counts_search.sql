@@ -7,6 +7,7 @@
 --    never a count over every repository.
 CREATE TABLE repository_counts (
     status        TEXT NOT NULL,
+    -- 0 for repositories without a credential (anonymous access).
     credential_id INTEGER NOT NULL,
     provider      TEXT NOT NULL,
     host          TEXT NOT NULL,
@@ -14,16 +15,16 @@ CREATE TABLE repository_counts (
     PRIMARY KEY (status, credential_id, provider, host)
 );
 INSERT INTO repository_counts (status, credential_id, provider, host, n)
-    SELECT status, credential_id, provider, host, COUNT(*) FROM repositories GROUP BY 1, 2, 3, 4;
+    SELECT status, COALESCE(credential_id, 0), provider, host, COUNT(*) FROM repositories GROUP BY 1, 2, 3, 4;
 
 CREATE TRIGGER repository_counts_insert AFTER INSERT ON repositories BEGIN
     INSERT INTO repository_counts (status, credential_id, provider, host, n)
-        VALUES (NEW.status, NEW.credential_id, NEW.provider, NEW.host, 1)
+        VALUES (NEW.status, COALESCE(NEW.credential_id, 0), NEW.provider, NEW.host, 1)
         ON CONFLICT (status, credential_id, provider, host) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER repository_counts_delete AFTER DELETE ON repositories BEGIN
-    UPDATE repository_counts SET n = n - 1 WHERE status = OLD.status AND credential_id = OLD.credential_id
+    UPDATE repository_counts SET n = n - 1 WHERE status = OLD.status AND credential_id = COALESCE(OLD.credential_id, 0)
         AND provider = OLD.provider AND host = OLD.host;
     DELETE FROM repository_counts WHERE n <= 0;
 END;
@@ -32,11 +33,11 @@ CREATE TRIGGER repository_counts_update AFTER UPDATE OF status, credential_id, p
 WHEN OLD.status IS NOT NEW.status OR OLD.credential_id IS NOT NEW.credential_id
      OR OLD.provider IS NOT NEW.provider OR OLD.host IS NOT NEW.host
 BEGIN
-    UPDATE repository_counts SET n = n - 1 WHERE status = OLD.status AND credential_id = OLD.credential_id
+    UPDATE repository_counts SET n = n - 1 WHERE status = OLD.status AND credential_id = COALESCE(OLD.credential_id, 0)
         AND provider = OLD.provider AND host = OLD.host;
     DELETE FROM repository_counts WHERE n <= 0;
     INSERT INTO repository_counts (status, credential_id, provider, host, n)
-        VALUES (NEW.status, NEW.credential_id, NEW.provider, NEW.host, 1)
+        VALUES (NEW.status, COALESCE(NEW.credential_id, 0), NEW.provider, NEW.host, 1)
         ON CONFLICT (status, credential_id, provider, host) DO UPDATE SET n = n + 1;
 END;
 

@@ -10,13 +10,14 @@
 CREATE TABLE repository_counts (
     id            BIGSERIAL PRIMARY KEY,
     status        TEXT NOT NULL,
+    -- 0 for repositories without a credential (anonymous access).
     credential_id BIGINT NOT NULL,
     provider      TEXT NOT NULL,
     host          TEXT NOT NULL,
     n             BIGINT NOT NULL
 );
 INSERT INTO repository_counts (status, credential_id, provider, host, n)
-    SELECT status, credential_id, provider, host, COUNT(*) FROM repositories GROUP BY 1, 2, 3, 4;
+    SELECT status, COALESCE(credential_id, 0), provider, host, COUNT(*) FROM repositories GROUP BY 1, 2, 3, 4;
 
 -- One statement's changes, summed per key (statement-level: a bulk insert of 500 rows adds one
 -- row per key, not 500).
@@ -24,19 +25,19 @@ CREATE FUNCTION repository_counts_track() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO repository_counts (status, credential_id, provider, host, n)
-            SELECT status, credential_id, provider, host, COUNT(*) FROM new_rows GROUP BY 1, 2, 3, 4;
+            SELECT status, COALESCE(credential_id, 0), provider, host, COUNT(*) FROM new_rows GROUP BY 1, 2, 3, 4;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO repository_counts (status, credential_id, provider, host, n)
-            SELECT status, credential_id, provider, host, -COUNT(*) FROM old_rows GROUP BY 1, 2, 3, 4;
+            SELECT status, COALESCE(credential_id, 0), provider, host, -COUNT(*) FROM old_rows GROUP BY 1, 2, 3, 4;
     ELSE
         INSERT INTO repository_counts (status, credential_id, provider, host, n)
             SELECT k.status, k.credential_id, k.provider, k.host, SUM(k.n) FROM (
-                SELECT o.status, o.credential_id, o.provider, o.host, -1 AS n
+                SELECT o.status, COALESCE(o.credential_id, 0), o.provider, o.host, -1 AS n
                   FROM old_rows o JOIN new_rows w ON w.id = o.id
                  WHERE (o.status, o.credential_id, o.provider, o.host)
                        IS DISTINCT FROM (w.status, w.credential_id, w.provider, w.host)
                 UNION ALL
-                SELECT w.status, w.credential_id, w.provider, w.host, 1 AS n
+                SELECT w.status, COALESCE(w.credential_id, 0), w.provider, w.host, 1 AS n
                   FROM old_rows o JOIN new_rows w ON w.id = o.id
                  WHERE (o.status, o.credential_id, o.provider, o.host)
                        IS DISTINCT FROM (w.status, w.credential_id, w.provider, w.host)
