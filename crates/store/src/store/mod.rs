@@ -17,6 +17,8 @@ mod accounts;
 mod bulk;
 mod credentials;
 mod listing;
+#[macro_use]
+mod notifications;
 mod imports;
 mod repositories;
 mod schedule;
@@ -26,8 +28,11 @@ mod totp;
 pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
-pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
+pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
+pub use notifications::{
+    AttemptOutcome, ChannelPatch, ChannelRow, DeliveryRow, EventRow, LeasedDelivery, NewChannel, NewEvent,
+};
 pub use open::is_postgres_url;
 pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;
