@@ -18,8 +18,17 @@ use std::collections::HashSet;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
+/// Two handles on one database (two instances): the URL is made once, as on PostgreSQL
+/// each call makes a fresh database.
+async fn open_twice(dir: &std::path::Path) -> (Store, Store) {
+    let url = test_database_url(dir);
+    let a = Store::open(&url, &dir.join("master.key")).await.unwrap().0;
+    let b = Store::open(&url, &dir.join("master.key")).await.unwrap().0;
+    (a, b)
+}
+
 async fn open(dir: &std::path::Path) -> Store {
-    Store::open(&test_database_url(dir), &dir.join("master.key")).await.unwrap().0
+    open_twice(dir).await.0
 }
 
 async fn credential(store: &Store, name: &str) -> i64 {
@@ -159,9 +168,8 @@ async fn transitions_raise_one_event_each_for_the_channels_that_take_them() -> R
 #[tokio::test]
 async fn deliveries_are_leased_once_retried_when_due_and_given_up() -> R {
     let dir = tempfile::tempdir()?;
-    let a = open(dir.path()).await;
     // A second handle on the same database stands for a second instance.
-    let b = open(dir.path()).await;
+    let (a, b) = open_twice(dir.path()).await;
     let ch = channel(&a, "hook", &[], None, None).await;
     for i in 0..10 {
         let e = NewEvent {
@@ -219,8 +227,7 @@ async fn deliveries_are_leased_once_retried_when_due_and_given_up() -> R {
 #[tokio::test]
 async fn expiry_windows_are_announced_once_and_a_finished_import_raises_its_event() -> R {
     let dir = tempfile::tempdir()?;
-    let a = open(dir.path()).await;
-    let b = open(dir.path()).await;
+    let (a, b) = open_twice(dir.path()).await;
     let ci = credential(&a, "ci").await;
     let ch = channel(&a, "all", &[], None, None).await;
     let on = Utc::now().date_naive() + chrono::Days::new(5);

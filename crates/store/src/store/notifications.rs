@@ -508,15 +508,19 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<LeasedDelivery>> {
+        // The candidates are picked once (a materialised CTE) and locked without waiting on
+        // PostgreSQL, so a statement never takes more than `limit` nor another's rows.
         let lock = match self.dialect() {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE notification_deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
-                 SELECT id FROM notification_deliveries WHERE state = 'pending' AND next_attempt_at <= $3 \
-                 AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
-             AND state = 'pending' AND (lease_until IS NULL OR lease_until < $3) RETURNING id"
+            "WITH picked AS MATERIALIZED (SELECT id FROM notification_deliveries WHERE state = 'pending' \
+                 AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                 ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+             UPDATE notification_deliveries SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM picked) AND state = 'pending' \
+             AND (lease_until IS NULL OR lease_until < $3) RETURNING id"
         );
         let ids: Vec<Id> = on_pool!(&self.db, |pool| {
             sqlx::query_scalar(&sql).bind(owner).bind(lease_until).bind(now).bind(limit.max(0)).fetch_all(pool).await?

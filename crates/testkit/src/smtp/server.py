@@ -19,7 +19,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
         and auth_data.login.decode() == user
         and auth_data.password.decode() == password
     )
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd answers (235, or 535 on a refusal) itself.
+    return AuthResult(success=ok, handled=False)
 
 
 controller = Controller(
