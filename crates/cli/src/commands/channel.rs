@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 pub enum ChannelCmd {
     /// Add a channel. Events: repository.failed, repository.recovered, credential.expiring,
     /// credential.expired, credential.checks_paused, import.finished (all when none is named).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List the channels.
     #[command(alias = "ls")]
     List,

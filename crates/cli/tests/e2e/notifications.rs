@@ -382,5 +382,17 @@ async fn channels_are_managed_from_the_cli_and_the_web_pages() {
     let (status, _) = web.post("/admin/notifications", "/admin/notifications", &bad).await;
     assert_eq!(status, 303);
     assert_eq!(b.api.list_channels().await.unwrap().len(), 1);
+
+    // The network policy applies to channel URLs: the cloud metadata address is refused
+    // before any connection, and the attempt says so.
+    let metadata = b.api.create_channel(&webhook("metadata", "http://169.254.169.254/latest".into())).await.unwrap().id;
+    b.api.test_channel(metadata).await.unwrap();
+    let refused = harness::eventually("the refused attempt recorded", || {
+        let api = b.api.clone();
+        async move { delivery_log(&api, metadata).await.into_iter().find(|d| d.attempts > 0) }
+    })
+    .await;
+    assert_eq!(refused.state, "pending", "{refused:?}");
+    assert!(refused.error.as_deref().is_some_and(|e| e.starts_with("destination_forbidden")), "{refused:?}");
     b.stop().await;
 }

@@ -206,7 +206,7 @@ pub(super) fn subscription_takes(
     credential: Option<Id>,
     event: &NewEvent,
 ) -> bool {
-    if !events.is_empty() && !events.iter().any(|k| *k == event.kind) {
+    if !events.is_empty() && !events.contains(&event.kind) {
         return false;
     }
     if let Some(p) = pattern {
