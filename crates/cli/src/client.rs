@@ -15,6 +15,7 @@ use berth_proto::{
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 
 mod decode;
+mod notifications;
 mod pager;
 pub use decode::decode_error;
 use decode::error_chain;

@@ -15,6 +15,7 @@ mod session;
 
 use clap::{Args, Parser, Subcommand};
 use commands::auth::{AuthCmd, LoginArgs};
+use commands::channel::ChannelCmd;
 use commands::config::{ApplyArgs, ExportArgs};
 use commands::credential::CredentialCmd;
 use commands::repo::RepoCmd;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Credential templates: which credential a clone URL uses when none is named.
     #[command(subcommand, alias = "templates")]
     Template(TemplateCmd),
+    /// Notification channels (webhook, Slack, email): add, list, test, deliveries, redeliver.
+    #[command(subcommand, alias = "channels", alias = "notify")]
+    Channel(ChannelCmd),
     /// Make credentials, templates and repositories match a YAML file (configuration as code).
     Apply(ApplyArgs),
     /// Write the current credentials, templates and repositories as a YAML file `berth apply` takes.
@@ -171,6 +175,7 @@ async fn run_client(global: &Global, cmd: Command) -> commands::CmdResult {
         Command::Credential(c) => commands::credential::run(global, c).await,
         Command::Repo(r) => commands::repo::run(global, r).await,
         Command::Template(t) => commands::template::run(global, t).await,
+        Command::Channel(c) => commands::channel::run(global, c).await,
         Command::Apply(a) => commands::config::apply(global, a).await,
         Command::Export(a) => commands::config::export(global, a).await,
         Command::Serve | Command::Admin(_) => Ok(()),

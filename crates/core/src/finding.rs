@@ -69,6 +69,10 @@ pub enum Code {
     /// The workspace, project, organisation or user to import from does not exist or is hidden.
     ImportSourceNotFound,
     ImportNotFound,
+    /// A notification channel that does not exist.
+    ChannelNotFound,
+    /// A notification delivery that does not exist (or is another channel's).
+    DeliveryNotFound,
     // --- API
     Unauthenticated,
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
@@ -130,6 +134,8 @@ impl Code {
             Code::InvalidImportSource => "invalid_import_source",
             Code::ImportSourceNotFound => "import_source_not_found",
             Code::ImportNotFound => "import_not_found",
+            Code::ChannelNotFound => "channel_not_found",
+            Code::DeliveryNotFound => "delivery_not_found",
             Code::Unauthenticated => "unauthenticated",
             Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",

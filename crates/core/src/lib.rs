@@ -7,6 +7,7 @@ pub mod check_status;
 pub mod clone_url;
 pub mod credential;
 pub mod finding;
+pub mod glob;
 pub mod host;
 pub mod import_source;
 pub mod net_policy;

@@ -112,6 +112,7 @@ impl NetClient {
                 auth: req.auth,
                 redirects: Redirects::Report,
                 timeout: Some(limit),
+                secret_path: false,
             })
             .await?;
         let status = ex.response.status().as_u16();

@@ -39,6 +39,9 @@ pub struct Request<'a> {
     pub redirects: Redirects,
     /// Limit for this exchange; the client's request timeout when `None`.
     pub timeout: Option<Duration>,
+    /// The URL's path is itself a secret (a Slack incoming-webhook URL): log lines and errors
+    /// name only its origin.
+    pub secret_path: bool,
 }
 
 impl<'a> Request<'a> {
@@ -52,6 +55,7 @@ impl<'a> Request<'a> {
             auth,
             redirects: Redirects::FollowSameOrigin,
             timeout: None,
+            secret_path: false,
         }
     }
 }
@@ -85,7 +89,11 @@ impl NetClient {
         let mut hops = 0u8;
         loop {
             check_url_host(&cfg.policy, &url)?;
-            let what = format!("{} {}", req.method, without_query(&url));
+            let what = if req.secret_path {
+                format!("{} {}/…", req.method, url.origin().ascii_serialization())
+            } else {
+                format!("{} {}", req.method, without_query(&url))
+            };
             let mut rb = self.http().request(req.method.clone(), url.clone()).headers(req.headers.clone());
             if let Some(t) = req.timeout {
                 rb = rb.timeout(t);

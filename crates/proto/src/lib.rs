@@ -93,6 +93,10 @@ page_schema! {
     AuditPage => AuditEntry;
     /// A page of `GET /api/v1/repositories/{id}/checks`.
     CheckPage => StoredCheck;
+    /// A page of `GET /api/v1/notification-channels`.
+    ChannelPage => Channel;
+    /// A page of `GET /api/v1/notification-channels/{id}/deliveries`.
+    DeliveryPage => Delivery;
 }
 
 /// Declares a string enumeration of the API: its schema (an `enum` of the names), serde under
@@ -146,6 +150,7 @@ mod config;
 mod credentials;
 mod enums;
 mod imports;
+mod notifications;
 mod repositories;
 mod templates;
 
@@ -154,6 +159,7 @@ pub use config::*;
 pub use credentials::*;
 pub use enums::*;
 pub use imports::*;
+pub use notifications::*;
 pub use repositories::*;
 pub use templates::*;
 
@@ -177,6 +183,9 @@ redacted_debug!(UserCreate { username, role });
 redacted_debug!(UserUpdate { role });
 redacted_debug!(ApiTokenCreated { info });
 redacted_debug!(ConfigApply { document, dry_run, prune });
+redacted_debug!(SmtpSettings { host, port, security, username, from, to });
+redacted_debug!(ChannelCreate { name, kind, events, repository_pattern, credential, enabled });
+redacted_debug!(ChannelUpdate { name, events, repository_pattern, credential, enabled });
 
 #[cfg(test)]
 mod tests {

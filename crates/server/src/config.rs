@@ -29,6 +29,24 @@ pub struct Config {
     pub wanted_capabilities: Vec<Capability>,
     /// This process's name in leases and check history; unique per process by default.
     pub instance_id: String,
+    /// Where people reach Berth (`public_url`, `BERTH_PUBLIC_URL`): the links in notifications.
+    pub public_url: Option<url::Url>,
+    pub notifications: NotificationsConfig,
+}
+
+/// Sending notifications (`[notifications]` in the TOML file).
+#[derive(Debug, Clone)]
+pub struct NotificationsConfig {
+    /// Off only where another instance sends them (`enabled = false`); events are still queued.
+    pub enabled: bool,
+    /// How often due deliveries are looked for.
+    pub poll: Duration,
+    /// How often credentials' expiry dates are compared with the 30, 7 and 1-day windows.
+    pub expiry_scan: Duration,
+    /// The wait before the first retry; each later one waits twice as long (at most an hour).
+    pub first_retry: Duration,
+    /// A delivery still failing this long after its event is given up.
+    pub retry_for: Duration,
 }
 
 /// The database URL. It may carry a PostgreSQL password, so `Debug` shows it without one:
@@ -134,6 +152,55 @@ struct FileConfig {
     #[serde(default)]
     scopes: ScopesFileConfig,
     instance_id: Option<String>,
+    public_url: Option<String>,
+    #[serde(default)]
+    notifications: NotificationsFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsFileConfig {
+    enabled: Option<bool>,
+    poll_secs: Option<f64>,
+    expiry_scan_secs: Option<f64>,
+    first_retry_secs: Option<f64>,
+    retry_for_hours: Option<f64>,
+}
+
+fn notifications_config(f: &NotificationsFileConfig) -> Result<NotificationsConfig, ConfigError> {
+    let secs = |v: Option<f64>, default: f64, key: &str| -> Result<Duration, ConfigError> {
+        let v = v.unwrap_or(default);
+        if !(v.is_finite() && v > 0.0) {
+            return Err(ConfigError::Env {
+                var: "BERTH_CONFIG",
+                message: format!("[notifications] {key} must be above 0, not {v}"),
+            });
+        }
+        Ok(Duration::from_secs_f64(v))
+    };
+    Ok(NotificationsConfig {
+        enabled: f.enabled.unwrap_or(true),
+        poll: secs(f.poll_secs, 2.0, "poll_secs")?,
+        expiry_scan: secs(f.expiry_scan_secs, 600.0, "expiry_scan_secs")?,
+        first_retry: secs(f.first_retry_secs, 30.0, "first_retry_secs")?,
+        retry_for: secs(f.retry_for_hours.map(|h| h * 3600.0), 86_400.0, "retry_for_hours")?,
+    })
+}
+
+/// `public_url`: an absolute http(s) URL; links are made by appending paths to it.
+fn public_url(raw: Option<String>) -> Result<Option<url::Url>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let bad = |why: &str| ConfigError::Env { var: "BERTH_PUBLIC_URL", message: format!("{raw:?} {why}") };
+    let mut u = url::Url::parse(raw.trim()).map_err(|_| bad("is not a URL such as https://berth.example.com"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(bad("is not an http(s) URL with a host"));
+    }
+    if !u.username().is_empty() || u.password().is_some() || u.query().is_some() || u.fragment().is_some() {
+        return Err(bad("must not carry a user name, password, query or fragment"));
+    }
+    let path = u.path().trim_end_matches('/').to_owned();
+    u.set_path(&path);
+    Ok(Some(u))
 }
 
 /// `[scopes]`: `want = ["webhooks", "pull_requests"]`.
@@ -251,6 +318,8 @@ impl Config {
             checks: checks_config(&file.checks, git_timeout)?,
             wanted_capabilities: wanted_capabilities(&file.scopes.want)?,
             instance_id: env("BERTH_INSTANCE_ID").or(file.instance_id).unwrap_or_else(default_instance_id),
+            public_url: public_url(env("BERTH_PUBLIC_URL").or(file.public_url))?,
+            notifications: notifications_config(&file.notifications)?,
         })
     }
 }

@@ -123,6 +123,13 @@ fn not_found_words(entity: Entity) -> (&'static str, &'static str) {
             "import not found",
             "use the id POST /api/v1/imports answered, as in GET /api/v1/imports/{id}, or start a new import",
         ),
+        Entity::NotificationChannel => {
+            ("notification channel not found", "list the channels with GET /api/v1/notification-channels")
+        }
+        Entity::NotificationDelivery => (
+            "notification delivery not found",
+            "list a channel's deliveries with GET /api/v1/notification-channels/{id}/deliveries",
+        ),
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Instance {
     host_backoff: Mutex<HashMap<String, DateTime<Utc>>>,
     /// The expiry window last logged per credential, so each window is logged once.
     pub(crate) expiry_logged: Mutex<HashMap<i64, String>>,
+    /// Wakes the notification sender (a test event or a redelivery was queued).
+    pub(crate) notifications_wake: Notify,
 }
 
 impl Instance {
@@ -37,6 +39,7 @@ impl Instance {
             host_limits: Mutex::new(HashMap::new()),
             host_backoff: Mutex::new(HashMap::new()),
             expiry_logged: Mutex::new(HashMap::new()),
+            notifications_wake: Notify::new(),
         }
     }
 
@@ -51,6 +54,7 @@ impl Instance {
         self.stopping.store(true, Ordering::SeqCst);
         self.stop.notify_waiters();
         self.wake.notify_one();
+        self.notifications_wake.notify_one();
     }
 
     pub fn is_stopping(&self) -> bool {

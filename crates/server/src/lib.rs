@@ -170,6 +170,8 @@ pub async fn serve_listener(
         tracing::info!(%addr, instance = %state.config.instance_id, "Berth is listening");
     }
     let scheduler = state.config.checks.enabled.then(|| tokio::spawn(service::scheduler::run(state.clone())));
+    let notifier =
+        state.config.notifications.enabled.then(|| tokio::spawn(service::notifications::dispatch::run(state.clone())));
     let bg = state.instance.clone();
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = async move {
@@ -178,6 +180,11 @@ pub async fn serve_listener(
     };
     let served =
         axum::serve(listener, service).with_graceful_shutdown(stop).await.map_err(|e| StartError::Other(e.to_string()));
+    if let Some(task) = notifier {
+        if let Err(e) = task.await {
+            tracing::error!("the notification sender ended abnormally: {e}");
+        }
+    }
     if let Some(task) = scheduler {
         if let Err(e) = task.await {
             tracing::error!("the background scheduler ended abnormally: {e}");

@@ -40,15 +40,19 @@
 mod capture;
 mod fault;
 pub mod pg;
+mod receiver;
 mod repos;
 mod server;
 pub mod sim;
+pub mod smtp;
 mod tls;
 
 pub use capture::CaptureServer;
-pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use fault::{Fault, FaultServer};
+pub use receiver::{hmac_sha256, Received, Receiver};
+pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};
+pub use smtp::SmtpServer;
 pub use tls::{make_certs, LeafCert, TlsServer};
 
 use sha2::{Digest, Sha256};

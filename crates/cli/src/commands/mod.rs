@@ -2,6 +2,7 @@
 //! resolving names, reporting failures with the right exit code) and one module per noun.
 
 pub mod auth;
+pub mod channel;
 pub mod config;
 pub mod credential;
 pub mod import;

@@ -368,6 +368,7 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
         ("GET", "/api/v1/config/export") => Some("read_credentials"),
         ("POST", "/api/v1/imports" | "/api/v1/imports/{id}/register") => Some("register_repository"),
         ("GET", "/api/v1/imports/{id}") => Some("read_repositories"),
+        (_, p) if p.starts_with("/api/v1/notification-") => Some("manage_settings"),
         ("GET", "/api/v1/me") | ("POST", "/api/v1/auth/logout") => None,
         _ => return None,
     })

@@ -309,6 +309,8 @@ async fn a_missing_resource_has_one_code_whether_its_id_is_a_number_or_not() {
             "tokens" => "token_not_found",
             "credential-templates" => "template_not_found",
             "imports" => "import_not_found",
+            "notification-channels" => "channel_not_found",
+            "notification-deliveries" => "delivery_not_found",
             other => panic!("{method} {path}: which code does a missing {other} answer? add it here"),
         };
         assert!(op["responses"]["404"].is_object(), "{method} {path}");
@@ -327,7 +329,9 @@ async fn a_missing_resource_has_one_code_whether_its_id_is_a_number_or_not() {
             let what = format!("{method} {concrete}");
             assert_api_error(&got, StatusCode::NOT_FOUND, code, &what);
             let remedy = got.1["error"]["remedy"].as_str().unwrap();
-            assert!(remedy.contains(&format!("GET /api/v1/{collection}")), "{what}: {}", got.1);
+            // Deliveries are listed per channel.
+            let listed = if collection == "notification-deliveries" { "notification-channels" } else { collection };
+            assert!(remedy.contains(&format!("GET /api/v1/{listed}")), "{what}: {}", got.1);
             tried += 1;
         }
     }

@@ -110,6 +110,10 @@ id_path! {
     TemplateId => Entity::Template;
     /// `{id}` of `/api/v1/imports/{id}…`.
     ImportId => Entity::Import;
+    /// `{id}` of `/api/v1/notification-channels/{id}…`.
+    ChannelId => Entity::NotificationChannel;
+    /// `{id}` of `/api/v1/notification-deliveries/{id}…`.
+    DeliveryId => Entity::NotificationDelivery;
 }
 
 async fn id_from_path<S: Send + Sync>(parts: &mut Parts, state: &S, entity: Entity) -> Result<i64, ApiError> {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod credentials;
 pub mod extract;
 pub mod imports;
+pub mod notifications;
 pub mod ops;
 pub mod repositories;
 pub mod templates;
@@ -43,6 +44,8 @@ use utoipa::{Modify, OpenApi};
         templates::create, templates::list, templates::delete, templates::explain,
         config::apply, config::export,
         imports::create, imports::show, imports::register,
+        notifications::create, notifications::list, notifications::show, notifications::update, notifications::delete,
+        notifications::test, notifications::deliveries, notifications::redeliver,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
@@ -50,7 +53,7 @@ use utoipa::{Modify, OpenApi};
     )),
     modifiers(&BearerAuth, &RequestErrors),
     tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit"),
-        (name = "templates"), (name = "config"), (name = "imports")),
+        (name = "templates"), (name = "config"), (name = "imports"), (name = "notifications")),
 )]
 pub struct ApiDoc;
 
@@ -128,6 +131,8 @@ fn path_entity(path: &str) -> Option<crate::service::Entity> {
         "tokens" => Entity::Token,
         "credential-templates" => Entity::Template,
         "imports" => Entity::Import,
+        "notification-channels" => Entity::NotificationChannel,
+        "notification-deliveries" => Entity::NotificationDelivery,
         _ => return None,
     })
 }
@@ -178,6 +183,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/imports", post(imports::create))
         .route("/api/v1/imports/{id}", get(imports::show))
         .route("/api/v1/imports/{id}/register", post(imports::register))
+        .route("/api/v1/notification-channels", post(notifications::create).get(notifications::list))
+        .route(
+            "/api/v1/notification-channels/{id}",
+            get(notifications::show).patch(notifications::update).delete(notifications::delete),
+        )
+        .route("/api/v1/notification-channels/{id}/test", post(notifications::test))
+        .route("/api/v1/notification-channels/{id}/deliveries", get(notifications::deliveries))
+        .route("/api/v1/notification-deliveries/{id}/redeliver", post(notifications::redeliver))
         // Applies to the routes above only, so it comes after them. axum still sends `Allow`.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

@@ -78,6 +78,8 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::SecondFactor => Code::NotFound,
         Entity::Template => Code::TemplateNotFound,
         Entity::Import => Code::ImportNotFound,
+        Entity::NotificationChannel => Code::ChannelNotFound,
+        Entity::NotificationDelivery => Code::DeliveryNotFound,
     }
 }
 

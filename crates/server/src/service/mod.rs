@@ -14,6 +14,7 @@ pub mod config;
 pub mod credentials;
 mod error;
 pub mod imports;
+pub mod notifications;
 pub mod ops;
 pub mod paging;
 pub mod repositories;

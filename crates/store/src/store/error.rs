@@ -18,6 +18,10 @@ pub enum Entity {
     Template,
     /// A bulk import.
     Import,
+    /// A notification channel.
+    NotificationChannel,
+    /// A delivery of a notification (or its event).
+    NotificationDelivery,
 }
 
 impl Entity {
@@ -31,6 +35,8 @@ impl Entity {
             Entity::SecondFactor => "second factor",
             Entity::Template => "credential template",
             Entity::Import => "import",
+            Entity::NotificationChannel => "notification channel",
+            Entity::NotificationDelivery => "notification delivery",
         }
     }
 }

@@ -297,19 +297,61 @@ impl Store {
     }
 
     /// Marks the import `done` when no selected item is waiting or running.
+    /// The `import.finished` event is written in the same transaction, so exactly one
+    /// instance raises it.
     pub async fn finish_import_if_idle(&self, import_id: Id) -> Result<bool> {
         on_pool!(&self.db, |pool| {
+            let now = Utc::now();
+            let mut tx = pool.begin().await?;
             let n = sqlx::query(
                 "UPDATE imports SET state = 'done', updated_at = $1 WHERE id = $2 AND state <> 'done' AND NOT EXISTS \
                  (SELECT 1 FROM import_items t WHERE t.import_id = $2 AND t.selected \
                  AND t.status IN ('pending', 'registering'))",
             )
-            .bind(Utc::now())
+            .bind(now)
             .bind(import_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+            if n == 1 {
+                let row = sqlx::query(&format!("{IMPORT_COLUMNS} WHERE i.id = $1"))
+                    .bind(import_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let import = import_from_row(&row)?;
+                let event = import_finished(&import);
+                enqueue_event!(tx, &event, now, None);
+            }
+            tx.commit().await?;
             Ok(to_i64(n) == 1)
         })
+    }
+}
+
+/// The `import.finished` event: the source, the credential and what became of the selection.
+fn import_finished(i: &ImportRow) -> NewEvent {
+    let details = serde_json::json!({
+        "source": i.source,
+        "selected": i.selected,
+        "registered": i.registered,
+        "failed": i.failed,
+        "skipped": i.skipped,
+    });
+    let new_status = if i.failed > 0 { "finished_with_failures" } else { "finished" };
+    NewEvent {
+        kind: "import.finished".to_owned(),
+        subject: "import".to_owned(),
+        subject_id: Some(i.id),
+        subject_name: i.source.clone(),
+        credential_id: i.credential_id,
+        old_status: Some("registering".to_owned()),
+        new_status: Some(new_status.to_owned()),
+        code: None,
+        message: Some(format!(
+            "the import from {} registered {} of {} selected repositories ({} failed, {} skipped)",
+            i.source, i.registered, i.selected, i.failed, i.skipped
+        )),
+        remedy: (i.failed > 0).then(|| "open the import to see why each failed repository was refused".to_owned()),
+        details: details.to_string(),
     }
 }

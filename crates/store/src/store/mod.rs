@@ -21,6 +21,8 @@ mod list_query;
 mod list_counts;
 mod list_search;
 mod listing;
+#[macro_use]
+mod notifications;
 mod imports;
 mod repositories;
 mod schedule;
@@ -31,8 +33,11 @@ pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use list_counts::{ListTotal, StatusCounts, SEARCH_COUNT_BOUND};
-pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
+pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
+pub use notifications::{
+    AttemptOutcome, ChannelPatch, ChannelRow, DeliveryRow, EventRow, LeasedDelivery, NewChannel, NewEvent,
+};
 pub use open::is_postgres_url;
 pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;

@@ -23,6 +23,11 @@ pub(super) fn totp_aad(user_id: Id) -> Vec<u8> {
     format!("berth:user:{user_id}:totp:v1").into_bytes()
 }
 
+/// Associated data binding a notification channel's sealed secret to the channel's row.
+pub(super) fn channel_aad(id: Id) -> Vec<u8> {
+    format!("berth:notification-channel:{id}:secret:v1").into_bytes()
+}
+
 /// A table that keeps one sealed secret a row: its id column and the associated data that
 /// binds a row's secret to that row.
 pub(super) struct SealedTable {
@@ -35,6 +40,10 @@ pub(super) struct SealedTable {
 pub(super) const CREDENTIAL_SECRETS: SealedTable = SealedTable { table: "credentials", id: "id", aad: credential_aad };
 /// Users' TOTP keys.
 pub(super) const TOTP_KEYS: SealedTable = SealedTable { table: "user_totp", id: "user_id", aad: totp_aad };
+
+/// Notification channels' secrets (signing secret, Slack hook URL, SMTP password).
+pub(super) const CHANNEL_SECRETS: SealedTable =
+    SealedTable { table: "notification_channels", id: "id", aad: channel_aad };
 
 pub(super) const CANARY_AAD: &[u8] = b"berth:vault-canary:v1";
 const CANARY_TEXT: &str = "berth vault canary";
@@ -190,6 +199,9 @@ impl Store {
                     "audit_log",
                     "vault_canary",
                     "credential_templates",
+                    "notification_channels",
+                    "notification_events",
+                    "notification_deliveries",
                 ] {
                     if let Err(e) = sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).execute(pool).await {
                         problems.push(format!("{table}: {e}"));

@@ -66,6 +66,58 @@ pub struct OutcomeToRecord<'a> {
     pub lease: Option<(&'a str, DateTime<Utc>)>,
 }
 
+/// The event of a check that moved a repository between passing (ok or warn) and failing:
+/// `repository.failed` or `repository.recovered`; none for any other change (the first
+/// check of a new repository, ok to warn).
+fn repository_transition(
+    old: Option<CheckStatus>,
+    new: CheckStatus,
+    check: &berth_core::Check,
+    (id, name, credential_id): &(Id, String, Id),
+) -> Option<NewEvent> {
+    let passing = |s: CheckStatus| matches!(s, CheckStatus::Ok | CheckStatus::Warn);
+    let kind = match (old?, new) {
+        (o, CheckStatus::Fail) if passing(o) => "repository.failed",
+        (CheckStatus::Fail, n) if passing(n) => "repository.recovered",
+        _ => return None,
+    };
+    let failure = check.first_failure();
+    Some(NewEvent {
+        kind: kind.to_owned(),
+        subject: "repository".to_owned(),
+        subject_id: Some(*id),
+        subject_name: name.clone(),
+        credential_id: Some(*credential_id),
+        old_status: old.map(|s| s.as_str().to_owned()),
+        new_status: Some(new.as_str().to_owned()),
+        code: failure.map(|f| f.code.as_str().to_owned()),
+        message: failure.map(|f| f.message.clone()),
+        remedy: failure.map(|f| f.remedy.clone()),
+        details: String::new(),
+    })
+}
+
+/// The event of a check whose authentication failure paused its credential's checks.
+fn checks_paused(credential_id: Id, credential_name: &str, check: &berth_core::Check) -> NewEvent {
+    let failure = check.first_failure();
+    NewEvent {
+        kind: "credential.checks_paused".to_owned(),
+        subject: "credential".to_owned(),
+        subject_id: Some(credential_id),
+        subject_name: credential_name.to_owned(),
+        credential_id: Some(credential_id),
+        old_status: Some("active".to_owned()),
+        new_status: Some("paused".to_owned()),
+        code: failure.map(|f| f.code.as_str().to_owned()),
+        message: failure.map(|f| f.message.clone()),
+        remedy: Some(
+            "renew or correct the credential's token and save it: an edit lifts the pause and checks its repositories"
+                .to_owned(),
+        ),
+        details: String::new(),
+    }
+}
+
 impl Store {
     /// Keeps a finished check, counts its authentication verdict and hands its lease back, in
     /// one transaction: no state where the history says one thing and the schedule or the pause
@@ -110,6 +162,10 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let lock_row = match self.dialect() {
+            Dialect::Postgres => "FOR UPDATE OF r",
+            Dialect::Sqlite => "",
+        };
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let mut done = Vec::with_capacity(rows.len());
@@ -130,6 +186,16 @@ impl Store {
                 .bind(&r.steps)
                 .bind(&r.warn_codes)
                 .fetch_one(&mut *tx)
+                .await?;
+                // The status before this check, read under the row's lock (after the insert, so
+                // SQLite's transaction already holds the write lock), says whether the check is a
+                // transition that people are told about.
+                let before = sqlx::query(&format!(
+                    "SELECT r.check_status, r.name, r.credential_id, c.name AS credential_name FROM repositories r \
+                     JOIN credentials c ON c.id = r.credential_id WHERE r.id = $1 {lock_row}"
+                ))
+                .bind(item.repository_id)
+                .fetch_optional(&mut *tx)
                 .await?;
                 sqlx::query("UPDATE repositories SET check_status = $1 WHERE id = $2")
                     .bind(r.status.as_str())
@@ -164,6 +230,17 @@ impl Store {
                 };
                 let refresh = format!("{REFRESH_STATUS_SQL} WHERE {which} = $1");
                 sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
+                if let Some(b) = &before {
+                    let old = CheckStatus::parse(&b.str("check_status")?);
+                    let repo = (item.repository_id, b.str("name")?, b.i64("credential_id")?);
+                    if let Some(event) = repository_transition(old, r.status, check.check, &repo) {
+                        enqueue_event!(tx, &event, check.checked_at, None);
+                    }
+                    if auth.is_some_and(|a| a.paused_now) {
+                        let event = checks_paused(repo.2, &b.str("credential_name")?, check.check);
+                        enqueue_event!(tx, &event, check.checked_at, None);
+                    }
+                }
                 let lease_kept = match item.lease {
                     None => None,
                     Some((owner, next)) => Some(

@@ -46,6 +46,11 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("SIM_GITHUB_TOKEN", SIM_GITHUB_TOKEN),
     ("LEAK_WRONG_TOKEN", LEAK_WRONG_TOKEN),
     ("LEAK_WEB_SECRET", LEAK_WEB_SECRET),
+    ("HOOK_SECRET", HOOK_SECRET),
+    ("SLACK_HOOK_TOKEN", SLACK_HOOK_TOKEN),
+    ("SMTP_PASSWORD", SMTP_PASSWORD),
+    ("SMTP_WRONG_PASSWORD", SMTP_WRONG_PASSWORD),
+    ("NOTIFY_WRONG_TOKEN", NOTIFY_WRONG_TOKEN),
 ];
 
 /// Secret literals the suite uses that are too short or too common to search for (the scan
@@ -128,6 +133,16 @@ pub const SIM_READ_ONLY: &str = "ATATT3xFfGF0-sim-read-only-0010";
 pub const VERDICT_WRONG_TOKEN: &str = "ATATT3xFfGF0-verdict-wrong-7c31";
 pub const LEAK_WRONG_TOKEN: &str = "ATATT3xFfGF0-leaks-wrong-token-6a2e";
 pub const LEAK_WEB_SECRET: &str = "web form secret/+&=%-leaks-88b0";
+
+/// A webhook channel's signing secret (`notifications.rs`).
+pub const HOOK_SECRET: &str = "berth-hook-signing-secret-e2e-71c3";
+/// The secret part of a Slack hook URL (`/services/T…/B…/<this>`).
+pub const SLACK_HOOK_TOKEN: &str = "slack-hook-secret-e2e-5d2a";
+/// The test SMTP server's password for Berth's mail user, and a wrong one.
+pub const SMTP_PASSWORD: &str = "smtp-password-e2e-0b9f";
+pub const SMTP_WRONG_PASSWORD: &str = "smtp-wrong-password-e2e-33aa";
+/// A token the test Git server refuses, to pause a credential's checks.
+pub const NOTIFY_WRONG_TOKEN: &str = "ATATT3xFfGF0-notify-wrong-token-8e4f";
 
 /// A value no test may leak, planted on purpose by the positive controls in `leaks.rs`: its
 /// hits are kept apart (see [`canary_hits`]) instead of failing the suite.

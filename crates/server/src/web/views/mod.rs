@@ -220,11 +220,13 @@ pub struct Choice {
 mod accounts;
 mod credentials;
 mod imports;
+mod notifications;
 mod repositories;
 
 pub use accounts::*;
 pub use credentials::*;
 pub use imports::*;
+pub use notifications::*;
 pub use repositories::*;
 
 #[cfg(test)]
