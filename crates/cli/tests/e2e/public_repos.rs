@@ -87,7 +87,7 @@ async fn public_repositories_are_checked_and_registered_without_a_credential() {
     assert!(r.credential.is_none(), "{r:?}");
     assert!(b.api.body().contains("\"credential\":null"), "{}", b.api.body());
     assert_eq!(r.default_branch, "main");
-    assert_eq!(r.status, "ok");
+    assert_eq!(b.api.get_repository(r.id).await.unwrap().status, "ok");
     let again = b.api.check_repository(r.id).await.unwrap();
     let s = step(&again.checks, StepName::Credential);
     assert!(s.message.contains("registered without one"), "{}", s.message);
