@@ -388,8 +388,7 @@ async fn a_credential_is_named_by_its_integer_id_its_name_or_its_id_as_text() {
     assert_eq!(b.api.status(), 201);
     assert_eq!(r.credential.as_ref().map(|c| c.id), Some(id));
     assert!(b.api.body().contains(&format!("\"id\":{id}")), "{}", b.api.body());
-    let rb =
-        berth_proto::RemoteBranchesRequest { credential: Some(CredentialSelector::Id(id)), ..remote(&url, "") };
+    let rb = berth_proto::RemoteBranchesRequest { credential: Some(CredentialSelector::Id(id)), ..remote(&url, "") };
     assert!(!b.api.remote_branches(&rb).await.unwrap().branches.is_empty());
     let update = RepositoryUpdate { credential: Some(CredentialSelector::Id(id)), ..RepositoryUpdate::default() };
     assert_eq!(b.api.update_repository(r.id, &update).await.unwrap().credential.map(|c| c.id), Some(id));
