@@ -410,7 +410,7 @@ pub fn repository_rows(list: &[Repository], header: bool) -> String {
             status(r),
             r.provider.as_str().to_owned(),
             r.default_branch.clone(),
-            r.credential.name.clone(),
+            credential_name(r).to_owned(),
             last_check(r),
             r.next_check_at.as_ref().map_or_else(|| "-".to_owned(), time),
             r.clone_url.clone(),
@@ -422,6 +422,14 @@ pub fn repository_rows(list: &[Repository], header: bool) -> String {
     } else {
         out.split_once('\n').map(|(_, rows)| rows.to_owned()).unwrap_or_default()
     }
+}
+
+/// What a repository without a credential shows for it.
+pub const NO_CREDENTIAL: &str = "none (public repository)";
+
+/// A repository's credential name, or [`NO_CREDENTIAL`].
+pub fn credential_name(r: &Repository) -> &str {
+    r.credential.as_ref().map_or(NO_CREDENTIAL, |c| c.name.as_str())
 }
 
 /// The line under a repository list that counts the repositories that need attention.
@@ -442,7 +450,10 @@ pub fn repository_detail(r: &Repository) -> String {
         ("Clone URL", r.clone_url.clone()),
         ("Provider", r.provider.as_str().to_owned()),
         ("Default branch", r.default_branch.clone()),
-        ("Credential", format!("{} (id {})", r.credential.name, r.credential.id)),
+        (
+            "Credential",
+            r.credential.as_ref().map_or_else(|| NO_CREDENTIAL.to_owned(), |c| format!("{} (id {})", c.name, c.id)),
+        ),
         ("Status", status(r)),
         ("Last check", last_check(r)),
         ("Next check", r.next_check_at.as_ref().map_or_else(|| "-".to_owned(), time)),

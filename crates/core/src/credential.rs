@@ -33,6 +33,9 @@ pub const FULL_SCOPES: &[&str] = &[
     "write:webhook:bitbucket",
 ];
 
+/// The Git username GitHub takes with an installation access token.
+pub const GITHUB_APP_GIT_USERNAME: &str = "x-access-token";
+
 /// The fixed Git username Bitbucket Cloud accepts with an API token when the user's own
 /// Bitbucket username is not known.
 pub const API_TOKEN_GIT_USERNAME: &str = "x-bitbucket-api-token-auth";
@@ -49,6 +52,9 @@ pub enum CredentialKind {
     UsernamePassword,
     /// Retired by Atlassian; accepted on input only to explain what to create instead.
     BitbucketAppPassword,
+    /// A GitHub App: its app id and private key (PEM, the sealed secret), optionally one
+    /// installation. Berth signs a JWT with the key and mints short-lived installation tokens.
+    GithubApp,
 }
 
 impl CredentialKind {
@@ -58,6 +64,7 @@ impl CredentialKind {
             CredentialKind::AccessToken => "access_token",
             CredentialKind::UsernamePassword => "username_password",
             CredentialKind::BitbucketAppPassword => "bitbucket_app_password",
+            CredentialKind::GithubApp => "github_app",
         }
     }
 
@@ -67,6 +74,7 @@ impl CredentialKind {
             "access_token" => CredentialKind::AccessToken,
             "username_password" => CredentialKind::UsernamePassword,
             "bitbucket_app_password" => CredentialKind::BitbucketAppPassword,
+            "github_app" => CredentialKind::GithubApp,
             _ => return None,
         })
     }
@@ -78,6 +86,7 @@ impl CredentialKind {
             CredentialKind::AccessToken => "Access Token",
             CredentialKind::UsernamePassword => "Username with Password",
             CredentialKind::BitbucketAppPassword => "Bitbucket App Password (retired)",
+            CredentialKind::GithubApp => "GitHub App",
         }
     }
 }
@@ -169,7 +178,9 @@ impl CredentialRules<'_> {
                     return Err(invalid("username", "a username is required", "enter the username for the Git host"));
                 }
             }
-            CredentialKind::AccessToken | CredentialKind::BitbucketAppPassword => {}
+            // The app id and the key's form are the service's to check (the key is parsed where
+            // it is used, in berth-forge).
+            CredentialKind::AccessToken | CredentialKind::BitbucketAppPassword | CredentialKind::GithubApp => {}
         }
         Ok(())
     }
@@ -244,6 +255,8 @@ pub fn git_identity(kind: CredentialKind, username: Option<&str>, provider: Prov
             GitIdentity::Basic { username: username.unwrap_or(API_TOKEN_GIT_USERNAME).to_owned() }
         }
         CredentialKind::UsernamePassword => GitIdentity::Basic { username: username.unwrap_or("git").to_owned() },
+        // Installation tokens go to Git as the password of this fixed user (GitHub's docs).
+        CredentialKind::GithubApp => GitIdentity::Basic { username: GITHUB_APP_GIT_USERNAME.to_owned() },
         CredentialKind::AccessToken => match (provider, username) {
             (Provider::BitbucketDatacenter, None) => GitIdentity::Bearer,
             (_, Some(u)) => GitIdentity::Basic { username: u.to_owned() },

@@ -55,8 +55,22 @@ pub enum Code {
     AlreadyRegistered,
     NameTaken,
     RepositoryNotFound,
-    /// No credential was given and no credential template's URL prefix covers the clone URL.
+    /// No credential was given and no credential template's URL prefix covers the clone URL, or
+    /// a host asked anonymous access to sign in (a private repository).
     CredentialRequired,
+    /// A GitHub App is not installed on the repository's owner (user or organisation).
+    AppNotInstalled,
+    /// A GitHub App is installed on the owner, but the repository is not among the
+    /// installation's selected repositories.
+    AppRepositoryNotSelected,
+    /// A GitHub App's installation lacks a permission Berth needs (`contents: read`,
+    /// `metadata: read`).
+    AppPermissionMissing,
+    /// The host refused a signed token for its time (a GitHub App's JWT `iat`/`exp`): the clocks
+    /// disagree.
+    ClockSkew,
+    /// A private key that does not read as an RSA key in PEM.
+    InvalidPrivateKey,
     /// A credential template that does not exist.
     TemplateNotFound,
     /// A credential template with this URL prefix exists.
@@ -128,6 +142,11 @@ impl Code {
             Code::NameTaken => "name_taken",
             Code::RepositoryNotFound => "repository_not_found",
             Code::CredentialRequired => "credential_required",
+            Code::AppNotInstalled => "app_not_installed",
+            Code::AppRepositoryNotSelected => "app_repository_not_selected",
+            Code::AppPermissionMissing => "app_permission_missing",
+            Code::ClockSkew => "clock_skew",
+            Code::InvalidPrivateKey => "invalid_private_key",
             Code::TemplateNotFound => "template_not_found",
             Code::TemplateExists => "template_exists",
             Code::InvalidConfig => "invalid_config",
@@ -355,6 +374,11 @@ mod tests {
             Code::MethodNotAllowed,
             Code::InvalidImportSource,
             Code::CredentialRequired,
+            Code::AppNotInstalled,
+            Code::AppRepositoryNotSelected,
+            Code::AppPermissionMissing,
+            Code::ClockSkew,
+            Code::InvalidPrivateKey,
             Code::ImportSourceNotFound,
             Code::ImportNotFound,
         ] {

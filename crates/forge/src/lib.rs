@@ -18,6 +18,7 @@
 mod cloud;
 mod datacenter;
 mod github;
+pub mod github_app;
 mod listing;
 mod pager;
 pub mod parse;
@@ -150,6 +151,8 @@ pub struct Forge {
     /// of these warn, the rest is information.
     wanted: Arc<[Capability]>,
     limits: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// GitHub App installation tokens minted by this instance, in memory only.
+    app_tokens: github_app::AppTokens,
 }
 
 impl std::fmt::Debug for Forge {
@@ -166,7 +169,13 @@ impl Forge {
     }
 
     pub fn with_per_host_limit(net: &NetClient, per_host: usize) -> Forge {
-        Forge { net: net.clone(), per_host: per_host.max(1), wanted: Arc::new([]), limits: Arc::default() }
+        Forge {
+            net: net.clone(),
+            per_host: per_host.max(1),
+            wanted: Arc::new([]),
+            limits: Arc::default(),
+            app_tokens: github_app::AppTokens::default(),
+        }
     }
 
     /// The same adapters, judging scopes against the capabilities this deployment wants.
@@ -259,8 +268,25 @@ impl Forge {
         map.entry(key.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
     }
 
+    /// The GitHub App installation tokens this instance holds.
+    pub fn app_tokens(&self) -> &github_app::AppTokens {
+        &self.app_tokens
+    }
+
     /// One GET under the per-host limit; a 429 with a short `Retry-After` is retried once.
     async fn get(&self, url: Url, auth: &Auth, headers: &HeaderMap) -> Result<ApiResponse, NetError> {
+        self.send(reqwest::Method::GET, url, auth, headers).await
+    }
+
+    /// One request without a body (a GET, or a POST such as minting an installation token)
+    /// under the per-host limit; a 429 with a short `Retry-After` is retried once.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        auth: &Auth,
+        headers: &HeaderMap,
+    ) -> Result<ApiResponse, NetError> {
         let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
         let limit = self.semaphore(&key);
         let mut attempt = 0;
@@ -268,6 +294,7 @@ impl Forge {
             let resp = {
                 let _permit = limit.acquire().await.ok();
                 let mut req = ApiRequest::get(url.clone(), Some(auth));
+                req.method = method.clone();
                 req.headers = headers.clone();
                 self.net.api_request(req).await?
             };
@@ -342,7 +369,9 @@ fn rest_auth(provider: Provider, cred: &CredentialView<'_>) -> (Auth, AuthShape)
     };
     let bearer = || (Auth::Bearer(cred.secret.clone()), AuthShape::Bearer);
     match (provider, cred.kind) {
-        (_, CredentialKind::AccessToken) => bearer(),
+        // A GitHub App's key never signs a request itself (github_app signs a JWT with it); the
+        // adapters are not run for it.
+        (_, CredentialKind::AccessToken | CredentialKind::GithubApp) => bearer(),
         (Provider::BitbucketCloud, CredentialKind::BitbucketApiToken) => match (cred.email(), cred.username()) {
             (Some(e), _) => basic(e, true),
             (None, Some(u)) => basic(u, false),

@@ -25,11 +25,6 @@ pub async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) -> NetErr
     let body_type = mime_of(&headers);
     let e = match code {
         401 => {
-            let message = if auth_sent {
-                format!("{host} refused the credential (HTTP 401).")
-            } else {
-                format!("{host} requires a credential (HTTP 401) and none was given.")
-            };
             let details = headers
                 .get_all(WWW_AUTHENTICATE)
                 .iter()
@@ -39,10 +34,25 @@ pub async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) -> NetErr
                     None => format!("challenge: {}", v.split(' ').next().unwrap_or(v)),
                 })
                 .collect();
+            // Anonymous access to a private repository (or a host that wants every caller signed
+            // in) is not a refused credential: there was none to refuse, and the remedy is to choose one.
+            if !auth_sent {
+                return NetError::new(
+                    stage,
+                    Code::CredentialRequired,
+                    format!(
+                        "{host} requires sign-in (HTTP 401) and no credential was given: this repository is private \
+                         or the host requires sign-in."
+                    ),
+                    "Choose a credential that can read this repository.",
+                )
+                .with_details(details)
+                .with_status(code);
+            }
             NetError::new(
                 stage,
                 Code::AuthFailed,
-                message,
+                format!("{host} refused the credential (HTTP 401)."),
                 "Check the username and the password or token. Many hosts need an access token instead of the account \
                  password, and some need a specific username with it; a token may also have expired or been revoked.",
             )

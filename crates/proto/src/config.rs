@@ -139,6 +139,10 @@ pub struct ConfigRepository {
     /// The credential's name; without one a template chooses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// `true`: no credential, anonymous access (a public repository). Not together with
+    /// `credential`.
+    #[serde(default, skip_serializing_if = "crate::is_false")]
+    pub anonymous: bool,
     /// Without one, the remote's default branch at registration, then whatever is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_branch: Option<String>,

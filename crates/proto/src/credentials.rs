@@ -19,6 +19,12 @@ pub struct Credential {
     pub username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// A GitHub App's id (kind `github_app`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// The GitHub App installation it uses; absent: the one on each repository's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<NaiveDate>,
     /// Judged against today's date.
@@ -207,7 +213,15 @@ pub struct CredentialCreate {
     pub username: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
-    /// Write-only: never returned by any call.
+    /// Kind `github_app`: the app's id (its settings page, "App ID"). Required for that kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Kind `github_app`: the one installation to use; without it Berth finds the installation
+    /// on each repository's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<i64>,
+    /// Write-only: never returned by any call. For `github_app`, the app's private key (the
+    /// whole PEM file).
     pub secret: String,
     #[serde(default)]
     pub expires_on: Option<NaiveDate>,

@@ -145,6 +145,11 @@ pub(crate) mod double_option {
     }
 }
 
+/// For `skip_serializing_if` on flags that are off unless asked for.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 mod accounts;
 mod config;
 mod credentials;
@@ -177,7 +182,7 @@ macro_rules! redacted_debug {
 
 redacted_debug!(LoginRequest { username });
 redacted_debug!(LoginResponse { expires_at });
-redacted_debug!(CredentialCreate { name, kind, username, email, expires_on, scopes, host });
+redacted_debug!(CredentialCreate { name, kind, username, email, app_id, installation_id, expires_on, scopes, host });
 redacted_debug!(CredentialUpdate { name, username, email, expires_on, scopes, host });
 redacted_debug!(UserCreate { username, role });
 redacted_debug!(UserUpdate { role });
@@ -247,6 +252,8 @@ mod tests {
             kind: CredentialKind::AccessToken,
             username: None,
             email: None,
+            app_id: None,
+            installation_id: None,
             secret: "s3cr3t-value".into(),
             expires_on: None,
             scopes: None,

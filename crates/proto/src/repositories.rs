@@ -23,9 +23,15 @@ pub struct CredentialRef {
 #[serde(deny_unknown_fields)]
 pub struct RemoteBranchesRequest {
     pub clone_url: String,
-    /// Without one, the credential template with the longest matching URL prefix chooses.
+    /// Without one (absent or `null`), the credential template with the longest matching URL
+    /// prefix chooses.
     #[serde(default)]
     pub credential: Option<CredentialSelector>,
+    /// `true` checks without any credential (anonymous access, a public repository): no template
+    /// is asked, the REST API steps are skipped, and a host that wants sign-in answers
+    /// `credential_required`. Not together with `credential`.
+    #[serde(default, skip_serializing_if = "crate::is_false")]
+    pub anonymous: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -58,9 +64,16 @@ pub struct RepositoryCreate {
     #[schema(value_type = Vcs, default = "git")]
     pub vcs: String,
     pub clone_url: String,
-    /// Without one, the credential template with the longest matching URL prefix chooses.
+    /// Without one (absent or `null`), the credential template with the longest matching URL
+    /// prefix chooses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<CredentialSelector>,
+    /// `true` registers it without any credential (anonymous access, a public repository): no
+    /// template is asked, the REST API steps are skipped (the hosts' anonymous rate limits are
+    /// small), and a host that wants sign-in answers `credential_required`. Not together with
+    /// `credential`.
+    #[serde(default, skip_serializing_if = "crate::is_false")]
+    pub anonymous: bool,
     /// Defaults to the remote's default branch; a given one must exist on the remote.
     #[serde(default)]
     pub default_branch: Option<String>,
@@ -77,8 +90,14 @@ pub struct RepositoryUpdate {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_url: Option<String>,
+    /// Another credential; without one (and without `anonymous`) the repository keeps its own,
+    /// or keeps having none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<CredentialSelector>,
+    /// `true` drops the repository's credential: it is checked anonymously from now on (a
+    /// public repository). Not together with `credential`.
+    #[serde(default, skip_serializing_if = "crate::is_false")]
+    pub anonymous: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_branch: Option<String>,
 }
@@ -93,7 +112,8 @@ pub struct Repository {
     pub clone_url: String,
     pub provider: Provider,
     pub default_branch: String,
-    pub credential: CredentialRef,
+    /// `null`: no credential, checked anonymously (a public repository).
+    pub credential: Option<CredentialRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_check: Option<StoredCheck>,
     /// `ok`, `warn` or `fail` from the last check; `unchecked` before the first one; `paused`

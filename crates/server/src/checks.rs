@@ -8,7 +8,9 @@
 use berth_core::credential::{self, Expiry};
 use berth_core::words::{count, plural};
 use berth_core::HostBase;
-use berth_core::{branch_match, Check, CloneUrl, Code, GitIdentity, Scheme, Step, StepName, StepStatus};
+use berth_core::{
+    branch_match, Check, CloneUrl, Code, CredentialKind, GitIdentity, Scheme, Step, StepName, StepStatus,
+};
 use berth_forge::{Forge, HostIdentity};
 use berth_git::{GitAuth, GitClient, GitError, RemoteRefs, Stage};
 use berth_store::CredentialRow;
@@ -25,9 +27,11 @@ pub struct Checker<'a> {
 /// One check: a clone URL parsed once by the caller, the credential and its opened secret.
 pub struct Target<'a> {
     pub url: &'a CloneUrl,
-    pub credential: &'a CredentialRow,
+    /// `None`: anonymous access (a public repository); the REST steps are skipped and Git is
+    /// asked without a credential.
+    pub credential: Option<&'a CredentialRow>,
     /// The secret as the vault opened it; `None` when it would not open (the credential step
-    /// then fails and says so).
+    /// then fails and says so). Unused without a credential.
     pub secret: Option<SecretString>,
     /// The default branch the user asked for; `None` takes the remote's.
     pub wanted_branch: Option<&'a str>,
@@ -141,16 +145,26 @@ impl Checker<'_> {
         };
         steps.push(Step::pass(StepName::Url, format!("{} ({})", url.canonical(), url.provider)));
 
-        // 2. Credential
-        let cred = target.credential;
-        let identity = credential::git_identity(cred.kind, cred.username.as_deref(), url.provider);
-        let expiry = credential::expiry(cred.expires_on, chrono::Utc::now().date_naive());
-        let Some(secret) = target.secret else {
-            steps.push(unopened_secret(cred));
-            return;
+        // 2. Credential, or none: anonymous access, as for a public repository.
+        let signed = match target.credential {
+            None => {
+                steps.push(anonymous::credential_step(target.chosen_by));
+                None
+            }
+            Some(cred) => {
+                let identity = credential::git_identity(cred.kind, cred.username.as_deref(), url.provider);
+                let expiry = credential::expiry(cred.expires_on, chrono::Utc::now().date_naive());
+                let Some(secret) = target.secret else {
+                    steps.push(unopened_secret(cred));
+                    return;
+                };
+                steps.push(credential_step(cred, &identity, expiry, target.chosen_by));
+                out.git_identity = Some(identity.clone());
+                Some((cred, identity, expiry, secret))
+            }
         };
-        steps.push(credential_step(cred, &identity, expiry, target.chosen_by));
-        out.git_identity = Some(identity.clone());
+        let identity = signed.as_ref().map(|s| s.1.clone());
+        let expiry = signed.as_ref().map_or(Expiry::Unknown, |s| s.2);
 
         // 3, 4 and 5. DNS, the network policy, TCP
         let port = http_url.port_or_known_default().unwrap_or(443);
@@ -161,7 +175,24 @@ impl Checker<'_> {
         // REST API of the host: who the credential is, its scopes, the repository. It runs even
         // when it fails, and so does Git after it: the two paths use different identities
         // (email vs username on Bitbucket Cloud), and a person needs to see both verdicts.
-        let forge = self.forge_steps(url, cred, &secret, expiry, steps).await;
+        // A GitHub App's key signs nothing itself: the app's steps mint the installation token
+        // Git is given, and without one there is nothing to ask Git with.
+        let mut app_token = None;
+        let is_app = signed.as_ref().is_some_and(|s| s.0.kind == CredentialKind::GithubApp);
+        let forge = match &signed {
+            Some((cred, _, _, key)) if is_app => {
+                let (report, token) = self.app_steps(url, cred, key, steps).await;
+                app_token = token;
+                report
+            }
+            Some((cred, _, _, secret)) => self.forge_steps(url, cred, secret, expiry, steps).await,
+            None => {
+                // Hosts without a REST adapter say so; the others are not asked anonymously.
+                let why = rest_unavailable(url).unwrap_or_else(|| anonymous::rest_skipped_reason(url));
+                skip_rest_steps(&why, steps);
+                None
+            }
+        };
         if let Some(report) = &forge {
             out.authenticated_as.clone_from(&report.authenticated_as);
             out.identity.clone_from(&report.identity);
@@ -172,15 +203,33 @@ impl Checker<'_> {
                 out.rate_limited = Some(RateLimited { retry_after: report.retry_after });
             }
         }
+        if is_app && app_token.is_none() {
+            // A warning (no answer, a rate limit) also leaves Git without a token: the check
+            // cannot pass, and says so where Git would have been asked.
+            if !steps.iter().any(|s| s.status == StepStatus::Fail) {
+                let code =
+                    steps.iter().rev().find(|s| s.status == StepStatus::Warn).map_or(Code::AuthFailed, |s| s.code);
+                steps.push(Step::fail(
+                    StepName::GitDiscovery,
+                    code,
+                    "Git was not asked: no installation token could be minted for the GitHub App (the REST steps say why)",
+                    "fix what the REST steps name, then check again",
+                ));
+            }
+            return;
+        }
 
         // TLS, discovery and ref listing happen in one exchange; the error's stage says where it
         // stopped.
-        let auth = match &identity {
-            GitIdentity::Basic { username } => GitAuth::Basic { username: username.clone(), password: secret },
-            GitIdentity::Bearer => GitAuth::Bearer(secret),
-        };
+        let auth = signed.map(|(_, identity, _, secret)| {
+            let secret = app_token.unwrap_or(secret);
+            match identity {
+                GitIdentity::Basic { username } => GitAuth::Basic { username, password: secret },
+                GitIdentity::Bearer => GitAuth::Bearer(secret),
+            }
+        });
         let t = Instant::now();
-        let listed = self.git.ls_refs(&http_url, Some(&auth)).await;
+        let listed = self.git.ls_refs(&http_url, auth.as_ref()).await;
         let elapsed = t.elapsed();
         let mut refs = match listed {
             Ok(r) => r,
@@ -193,18 +242,24 @@ impl Checker<'_> {
                 if e.location.is_some() {
                     out.moved_to.clone_from(&e.location);
                 }
-                push_failure(steps, url, &identity, e, expiry, elapsed);
+                push_failure(steps, url, identity.as_ref(), e, expiry, elapsed);
                 return;
             }
         };
-        steps.push(tls_step(url));
+        steps.push(tls_step(url, identity.is_some()));
         let protocol = match refs.protocol {
             berth_git::Protocol::V2 => "protocol v2",
             berth_git::Protocol::V0 => "protocol v0",
         };
         steps.push(
-            Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted {}", identity.describe()))
-                .took(elapsed),
+            Step::pass(
+                StepName::GitDiscovery,
+                format!(
+                    "Git smart HTTP, {protocol}, accepted {}",
+                    identity.as_ref().map_or_else(|| anonymous::ACCEPTED.to_owned(), GitIdentity::describe)
+                ),
+            )
+            .took(elapsed),
         );
         // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
         // main) is not a default branch: keep its name for the warning, offer none.
@@ -294,6 +349,10 @@ impl Checker<'_> {
         }
         let api_url = host.api_url.clone().filter(|_| berth_forge::supports(host.provider));
         let Some(api_url) = api_url else { return v };
+        if cred.kind == CredentialKind::GithubApp {
+            self.verify_app(host, &api_url, cred, &secret, &mut v).await;
+            return v;
+        }
         let view = berth_forge::CredentialView {
             kind: cred.kind,
             username: cred.username.as_deref(),
@@ -320,16 +379,8 @@ impl Checker<'_> {
         expiry: Expiry,
         steps: &mut Vec<Step>,
     ) -> Option<berth_forge::ForgeReport> {
-        let supported = berth_forge::supports(url.provider);
-        let Some(api_url) = url.api_url.clone().filter(|_| supported) else {
-            let why = if supported {
-                format!("no REST API URL is configured for {}: add api_url to its [[integrations]] entry", url.host)
-            } else {
-                format!("no REST API checks for {} hosts; Git decides", url.provider)
-            };
-            for name in [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository] {
-                steps.push(Step::skip(name, why.clone()));
-            }
+        let (None, Some(api_url)) = (rest_unavailable(url), url.api_url.clone()) else {
+            skip_rest_steps(&rest_unavailable(url).unwrap_or_default(), steps);
             return None;
         };
         let target = berth_forge::RepoTarget { provider: url.provider, api_url, repo_path: url.path.clone() };
@@ -344,6 +395,23 @@ impl Checker<'_> {
         let report = self.forge.check(&target, &view).await;
         steps.extend(report.steps.iter().cloned());
         Some(report)
+    }
+}
+
+/// Why the host's REST API cannot be asked about this URL; `None` when it can.
+fn rest_unavailable(url: &CloneUrl) -> Option<String> {
+    if !berth_forge::supports(url.provider) {
+        return Some(format!("no REST API checks for {} hosts; Git decides", url.provider));
+    }
+    url.api_url
+        .is_none()
+        .then(|| format!("no REST API URL is configured for {}: add api_url to its [[integrations]] entry", url.host))
+}
+
+/// Records the REST steps as skipped, saying why.
+fn skip_rest_steps(why: &str, steps: &mut Vec<Step>) {
+    for name in [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository] {
+        steps.push(Step::skip(name, why));
     }
 }
 
@@ -386,9 +454,11 @@ fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry,
     }
 }
 
-fn tls_step(url: &CloneUrl) -> Step {
+/// `signed`: a credential was sent (plain HTTP is then a warning: it travels unencrypted).
+fn tls_step(url: &CloneUrl, signed: bool) -> Step {
     match url.scheme {
         Scheme::Https => Step::pass(StepName::Tls, format!("certificate valid for {}", url.host)),
+        _ if !signed => Step::pass(StepName::Tls, "plain HTTP; no credential is sent (anonymous access)"),
         _ => Step::warn(
             StepName::Tls,
             Code::InsecureTransport,
@@ -402,14 +472,14 @@ fn tls_step(url: &CloneUrl) -> Step {
 fn push_failure(
     steps: &mut Vec<Step>,
     url: &CloneUrl,
-    identity: &GitIdentity,
+    identity: Option<&GitIdentity>,
     e: GitError,
     expiry: Expiry,
     elapsed: Duration,
 ) {
     let reached_http = matches!(e.stage, Stage::Discovery | Stage::LsRefs);
     if reached_http {
-        steps.push(tls_step(url));
+        steps.push(tls_step(url, identity.is_some()));
     }
     if e.stage == Stage::LsRefs {
         steps.push(Step::pass(StepName::GitDiscovery, "Git smart HTTP answered"));
@@ -440,7 +510,7 @@ fn push_failure(
                 plural(days_ago, "day", "days")
             );
             step.remedy = "create a new token and update the credential's secret".to_owned();
-        } else if let GitIdentity::Basic { username } = identity {
+        } else if let Some(GitIdentity::Basic { username }) = identity {
             // Bitbucket Cloud takes the email for REST calls but refuses it for Git.
             if url.provider == berth_core::Provider::BitbucketCloud && username.contains('@') {
                 step.message =
@@ -536,5 +606,7 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option
 /// Branch names a `default_branch_missing` step lists.
 const DEFAULT_CHOICES_SHOWN: usize = 20;
 
+mod anonymous;
+mod github_app;
 #[cfg(test)]
 mod tests;

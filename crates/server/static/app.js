@@ -318,7 +318,9 @@
       const old = document.getElementById("problem");
       if (old) old.remove();
       unmarkAll();
-      postJson("/ui/remote-branches", csrf, { clone_url: url.value, credential: cred.value || null }, inflight.signal).then(function (answer) {
+      // "anonymous" is the "No credential (public repository)" choice; "" lets the templates choose.
+      const anonymous = cred.value === "anonymous";
+      postJson("/ui/remote-branches", csrf, { clone_url: url.value, credential: anonymous ? null : (cred.value || null), anonymous: anonymous }, inflight.signal).then(function (answer) {
         // The API's shapes: RemoteBranches on success, ErrorBody ({ error: … }) otherwise.
         const data = answer.data;
         if (answer.ok) {

@@ -35,6 +35,8 @@ async fn credential(store: &Store, name: &str) -> i64 {
             expires_on: None,
             scopes: &scopes,
             secret: &SecretString::from("s"),
+            app_id: None,
+            installation_id: None,
         })
         .await
         .unwrap()
@@ -49,7 +51,7 @@ fn repo(name: &str, host: &str, provider: &str, credential_id: i64) -> NewReposi
         repo_key: format!("{provider}:{host}/ws/{}", name.to_lowercase()),
         provider: provider.into(),
         default_branch: "main".into(),
-        credential_id,
+        credential_id: Some(credential_id),
         next_check_at: None,
     }
 }

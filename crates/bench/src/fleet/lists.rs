@@ -28,7 +28,7 @@ pub async fn seed(database_url: &str, key: &Path, total: usize, base_url: &str) 
                     repo_key: format!("generic:{url}"),
                     provider: "generic".into(),
                     default_branch: "main".into(),
-                    credential_id: cred.id,
+                    credential_id: Some(cred.id),
                     next_check_at: Some(later),
                 }
             })

@@ -61,7 +61,7 @@ async fn seed(store: &berth_store::Store, credential_id: i64, total: usize, host
                     repo_key: format!("generic:{url}"),
                     provider: "generic".into(),
                     default_branch: "main".into(),
-                    credential_id,
+                    credential_id: Some(credential_id),
                     next_check_at: Some(later),
                 }
             })

@@ -22,6 +22,9 @@ pub enum KindArg {
     UsernamePassword,
     /// Retired by Atlassian: accepted only to explain what to create instead.
     BitbucketAppPassword,
+    /// A GitHub App: --app-id, optionally --installation-id, and its private key (PEM) from
+    /// --private-key-file or standard input.
+    GithubApp,
 }
 
 impl From<KindArg> for CredentialKind {
@@ -31,6 +34,7 @@ impl From<KindArg> for CredentialKind {
             KindArg::AccessToken => CredentialKind::AccessToken,
             KindArg::UsernamePassword => CredentialKind::UsernamePassword,
             KindArg::BitbucketAppPassword => CredentialKind::BitbucketAppPassword,
+            KindArg::GithubApp => CredentialKind::GithubApp,
         }
     }
 }
@@ -95,9 +99,20 @@ pub struct AddArgs {
     /// https://bitbucket.org, or an integration's host:port.
     #[arg(long, value_name = "URL")]
     pub host: Option<String>,
-    /// Read the secret from one line of standard input instead of prompting.
+    /// Read the secret from one line of standard input instead of prompting (github_app: the
+    /// whole private key).
     #[arg(long)]
     pub secret_stdin: bool,
+    /// github_app: the app's id (its settings page, "App ID").
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+    /// github_app: the one installation to use [default: the installation on each
+    /// repository's owner].
+    #[arg(long, value_name = "ID")]
+    pub installation_id: Option<i64>,
+    /// github_app: the file holding the app's private key (the .pem GitHub gave).
+    #[arg(long, value_name = "PATH", conflicts_with = "secret_stdin")]
+    pub private_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -234,9 +249,35 @@ pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
     }
 }
 
+/// A GitHub App's private key: a PEM file of several lines, from a file or all of standard
+/// input (never an argument).
+fn private_key(file: Option<&std::path::Path>, stdin: bool) -> Result<String, Failure> {
+    let text =
+        match (file, stdin) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("cannot read the private key file {}: {e}", path.display())))?,
+            (None, true) => {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s)
+                    .map_err(|e| Failure::Usage(format!("cannot read the private key from standard input: {e}")))?;
+                s
+            }
+            (None, false) => return Err(Failure::Usage(
+                "a GitHub App's private key is a file: give --private-key-file PATH, or pipe it in with --secret-stdin"
+                    .to_owned(),
+            )),
+        };
+    if text.trim().is_empty() {
+        return Err(Failure::Usage("the private key is empty".to_owned()));
+    }
+    Ok(text)
+}
+
 async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
     let kind = CredentialKind::from(a.kind);
-    let secret = if a.secret_stdin {
+    let secret = if kind == CredentialKind::GithubApp {
+        private_key(a.private_key_file.as_deref(), a.secret_stdin)?
+    } else if a.secret_stdin {
         secret_from_stdin("secret")?
     } else {
         let prompt = if kind == CredentialKind::UsernamePassword { "Password: " } else { "Token: " };
@@ -247,6 +288,8 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         kind,
         username: a.username.filter(|s| !s.trim().is_empty()),
         email: a.email.filter(|s| !s.trim().is_empty()),
+        app_id: a.app_id.filter(|s| !s.trim().is_empty()),
+        installation_id: a.installation_id,
         secret,
         expires_on: a.expires_on,
         scopes: if a.scopes.is_empty() { None } else { Some(a.scopes) },

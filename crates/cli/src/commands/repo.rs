@@ -24,6 +24,9 @@ pub enum RepoCmd {
         /// Credential id or name [default: the credential template whose URL prefix covers the URL].
         #[arg(long)]
         credential: Option<String>,
+        /// No credential: anonymous access, for a public repository (no template is asked).
+        #[arg(long, conflicts_with = "credential")]
+        anonymous: bool,
     },
     /// Check a repository with a credential and register it.
     #[command(alias = "add")]
@@ -79,6 +82,10 @@ pub struct RegisterArgs {
     /// `berth template match URL` shows which].
     #[arg(long)]
     pub credential: Option<String>,
+    /// No credential: anonymous access, for a public repository (no template is asked; the
+    /// host's REST API is not asked, to stay within its anonymous rate limit).
+    #[arg(long, conflicts_with = "credential")]
+    pub anonymous: bool,
     /// Defaults to the remote's default branch.
     #[arg(long)]
     pub default_branch: Option<String>,
@@ -98,6 +105,9 @@ pub struct RepoUpdateArgs {
     /// Credential id or name.
     #[arg(long)]
     pub credential: Option<String>,
+    /// Drop the credential: check it anonymously from now on (a public repository).
+    #[arg(long, conflicts_with = "credential")]
+    pub anonymous: bool,
     #[arg(long)]
     pub default_branch: Option<String>,
 }
@@ -108,6 +118,7 @@ impl RepoUpdateArgs {
             name: self.name.clone(),
             clone_url: self.url.as_deref().map(join_words),
             credential: self.credential.clone().map(Into::into),
+            anonymous: self.anonymous,
             default_branch: self.default_branch.clone(),
         }
     }
@@ -140,16 +151,25 @@ pub struct ListArgs {
 pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
     if let RepoCmd::Update(u) = &cmd {
         let req = u.to_update();
-        if req.name.is_none() && req.clone_url.is_none() && req.credential.is_none() && req.default_branch.is_none() {
+        if req.name.is_none()
+            && req.clone_url.is_none()
+            && req.credential.is_none()
+            && !req.anonymous
+            && req.default_branch.is_none()
+        {
             return Err(Failure::Usage(
-                "nothing to update: give --name, --url, --credential or --default-branch".to_owned(),
+                "nothing to update: give --name, --url, --credential, --anonymous or --default-branch".to_owned(),
             ));
         }
     }
     let ctx = connect(global, true)?;
     match cmd {
-        RepoCmd::Branches { url, credential } => {
-            let req = RemoteBranchesRequest { clone_url: join_words(&url), credential: credential.map(Into::into) };
+        RepoCmd::Branches { url, credential, anonymous } => {
+            let req = RemoteBranchesRequest {
+                clone_url: join_words(&url),
+                credential: credential.map(Into::into),
+                anonymous,
+            };
             let b = ctx.client.remote_branches(&req).await?;
             ctx.emit(&b, || {
                 let w = warnings(&b.checks);
@@ -167,6 +187,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                 vcs: a.vcs,
                 clone_url: join_words(&a.url),
                 credential: a.credential.map(Into::into),
+                anonymous: a.anonymous,
                 default_branch: a.default_branch,
             };
             let r = ctx.client.create_repository(&req).await?;
@@ -177,7 +198,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                     describe(r.id, Some(&r.name)),
                     clean(&r.clone_url),
                     clean(&r.default_branch),
-                    clean(&r.credential.name)
+                    clean(berth::output::credential_name(&r))
                 )
             });
             Ok(())

@@ -171,7 +171,7 @@ async fn registration_checks_before_saving() {
     assert_eq!(v.clone_url, url);
     assert_eq!(v.default_branch, "trunk");
     assert_eq!(v.vcs, "git");
-    assert_eq!(v.credential.name, "ci");
+    assert_eq!(v.credential.as_ref().map(|c| c.name.as_str()), Some("ci"));
     let last = v.last_check.as_ref().unwrap();
     assert!(last.ok, "{}", codes(&last.checks));
     use StepName::*;

@@ -29,7 +29,7 @@ fn seeded(name: &str, host: &str, provider: &str, credential_id: i64) -> NewRepo
         repo_key: format!("{provider}:{host}/team/{}", name.to_lowercase()),
         provider: provider.into(),
         default_branch: "main".into(),
-        credential_id,
+        credential_id: Some(credential_id),
         next_check_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
     }
 }

@@ -57,7 +57,7 @@ async fn templates_choose_explain_and_are_remembered_in_the_history() {
     assert_eq!(whys[2].2, "the path differs at segment 2: \"team\" is not \"tea\"");
 
     // Refresh and registration without a credential use the template's.
-    let req = berth_proto::RemoteBranchesRequest { clone_url: b.git.repo_url("team/app.git"), credential: None };
+    let req = berth_proto::RemoteBranchesRequest { credential: None, ..remote(&b.git.repo_url("team/app.git"), "") };
     let rb = b.api.remote_branches(&req).await.unwrap();
     assert_eq!(rb.default_branch.as_deref(), Some("trunk"));
     let cred_step = step(&rb.checks, StepName::Credential);
@@ -65,7 +65,7 @@ async fn templates_choose_explain_and_are_remembered_in_the_history() {
     let req = RepositoryCreate { credential: None, ..new_repository("app", &b.git.repo_url("team/app.git"), "") };
     let r = b.api.create_repository(&req).await.unwrap();
     assert_eq!(b.api.status(), 201);
-    assert_eq!(r.credential.name, "ci");
+    assert_eq!(r.credential.as_ref().map(|c| c.name.as_str()), Some("ci"));
     let history = b.api.check_history(r.id, 5).await.unwrap();
     let kept = step(&history[0].checks, StepName::Credential);
     let reason = format!("chosen by template {git}/git/team/ (2 other templates considered)");
@@ -77,7 +77,7 @@ async fn templates_choose_explain_and_are_remembered_in_the_history() {
     assert!(s.message.contains("the credential the repository is registered with"), "{}", s.message);
     // So does an update that names no credential: it keeps the repository's own.
     let edit = berth_proto::RepositoryUpdate { default_branch: Some("develop".into()), ..Default::default() };
-    assert_eq!(b.api.update_repository(r.id, &edit).await.unwrap().credential.name, "ci");
+    assert_eq!(b.api.update_repository(r.id, &edit).await.unwrap().credential.map(|c| c.name).as_deref(), Some("ci"));
     let h = b.api.check_history(r.id, 1).await.unwrap();
     let s = step(&h[0].checks, StepName::Credential);
     assert!(s.message.contains("the credential the repository is registered with"), "{}", s.message);
@@ -239,7 +239,7 @@ async fn the_web_ui_manages_explains_and_registers_through_templates() {
     b.click("#register").await;
     b.find("#repos").await;
     let r = berth.api.list_repositories().await.unwrap();
-    assert_eq!(r[0].credential.name, "ci");
+    assert_eq!(r[0].credential.as_ref().map(|c| c.name.as_str()), Some("ci"));
 
     // Delete the template from the list.
     b.goto(&format!("{base}/credentials")).await;

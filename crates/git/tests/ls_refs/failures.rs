@@ -5,7 +5,7 @@ use berth_testkit::{bare_repo, sha256_hex, CaptureServer};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_or_missing_password_is_auth_failed() {
+async fn wrong_password_is_auth_failed_and_none_is_credential_required() {
     let f = fixture(with_user()).await;
     bare_repo(f.root.path(), "private.git", "main", &["main"]);
     let url = f.server.repo_url("private.git");
@@ -15,9 +15,10 @@ async fn wrong_or_missing_password_is_auth_failed() {
     assert!(e.message.contains("refused the credential"), "{}", e.message);
     assert!(e.details.iter().any(|d| d.contains("Berth test git")), "{:?}", e.details);
 
+    // Without a credential there is nothing to refuse: the host requires one.
     let e = list_err(&client(), &url, None).await;
-    assert_eq!(e.code, Code::AuthFailed);
-    assert!(e.message.contains("none was given"), "{}", e.message);
+    assert_eq!((e.code, e.http_status), (Code::CredentialRequired, Some(401)));
+    assert!(e.message.contains("no credential was given"), "{}", e.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

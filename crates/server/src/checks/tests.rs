@@ -33,7 +33,7 @@ impl Remote {
     async fn run(&self, url: &CloneUrl, cred: &CredentialRow, secret: Option<&str>, wanted: Option<&str>) -> Outcome {
         let checker = Checker { git: &self.git, forge: &self.forge };
         let secret = secret.map(|s| SecretString::from(s.to_owned()));
-        checker.run(Target { url, credential: cred, secret, wanted_branch: wanted, chosen_by: None }).await
+        checker.run(Target { url, credential: Some(cred), secret, wanted_branch: wanted, chosen_by: None }).await
     }
 }
 
@@ -54,6 +54,8 @@ fn credential(kind: CredentialKind, username: Option<&str>) -> CredentialRow {
         checks_paused_at: None,
         host: None,
         verification: None,
+        app_id: None,
+        installation_id: None,
     }
 }
 

@@ -37,17 +37,22 @@ pub(crate) async fn open_secret(st: &AppState, cred: &CredentialRow) -> Option<S
 
 /// Why a registered repository's own check uses its credential.
 pub(crate) const REGISTERED_CREDENTIAL: &str = "the credential the repository is registered with";
+/// Why a registered repository's own check uses none.
+pub(crate) const REGISTERED_ANONYMOUS: &str = "the repository is registered without one";
 
-/// Runs the check pipeline for `url` with `cred`, opening its secret right before. `chosen_by`
-/// says why this credential, for the credential step.
+/// Runs the check pipeline for `url` with `cred`, opening its secret right before; without a
+/// credential, anonymously. `chosen_by` says why this credential (or none), for the credential step.
 pub(crate) async fn run(
     st: &AppState,
     url: &CloneUrl,
-    cred: &CredentialRow,
+    cred: Option<&CredentialRow>,
     wanted_branch: Option<&str>,
     chosen_by: &str,
 ) -> Outcome {
-    let secret = open_secret(st, cred).await;
+    let secret = match cred {
+        Some(c) => open_secret(st, c).await,
+        None => None,
+    };
     checker(st).run(Target { url, credential: cred, secret, wanted_branch, chosen_by: Some(chosen_by) }).await
 }
 
@@ -225,7 +230,8 @@ pub(crate) async fn run_and_record(
 pub(crate) struct Finished {
     pub repository_id: i64,
     pub repository_name: String,
-    pub credential: CredentialRow,
+    /// `None`: checked anonymously (a public repository), so no authentication count.
+    pub credential: Option<CredentialRow>,
     pub check: Check,
     pub checked_at: DateTime<Utc>,
     pub took: Duration,
@@ -243,12 +249,16 @@ pub(crate) async fn run_unrecorded(
     reason: CheckReason,
     lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
 ) -> Result<(Recorded, Finished), StoreError> {
-    let cred = st.store.get_credential(row.credential_id).await?;
+    let cred = match row.credential_id {
+        Some(id) => Some(st.store.get_credential(id).await?),
+        None => None,
+    };
     st.instance.metrics.started();
     let checked_at = Utc::now();
     let (check, took, rate_limited) = match url {
         Ok(url) => {
-            let out = run(st, url, &cred, Some(&row.default_branch), REGISTERED_CREDENTIAL).await;
+            let why = if cred.is_some() { REGISTERED_CREDENTIAL } else { REGISTERED_ANONYMOUS };
+            let out = run(st, url, cred.as_ref(), Some(&row.default_branch), why).await;
             (out.check, out.duration, out.rate_limited)
         }
         Err(e) => (crate::checks::url_refused(e), Duration::ZERO, None),
@@ -278,7 +288,7 @@ pub(crate) async fn record_outcome(
     st: &AppState,
     repository_id: i64,
     repository_name: &str,
-    cred: &CredentialRow,
+    cred: Option<&CredentialRow>,
     check: &Check,
     checked_at: DateTime<Utc>,
     took: Duration,
@@ -288,7 +298,7 @@ pub(crate) async fn record_outcome(
     let finished = Finished {
         repository_id,
         repository_name: repository_name.to_owned(),
-        credential: cred.clone(),
+        credential: cred.cloned(),
         check: check.clone(),
         checked_at,
         took,
@@ -343,8 +353,9 @@ pub(crate) async fn record_outcomes(st: &AppState, items: Vec<Finished>) -> Vec<
 
 /// What the store keeps of a finished check.
 fn to_store<'a>(st: &'a AppState, f: &'a Finished, now: DateTime<Utc>) -> OutcomeToRecord<'a> {
-    let auth = auth_verdict(&f.check).map(|failed| AuthResult {
-        credential_id: f.credential.id,
+    // Without a credential there is nothing to pause: the authentication count is a credential's.
+    let auth = f.credential.as_ref().zip(auth_verdict(&f.check)).map(|(cred, failed)| AuthResult {
+        credential_id: cred.id,
         failed,
         pause_after: st.config.checks.pause_after_auth_failures,
         now,
@@ -366,7 +377,7 @@ fn to_store<'a>(st: &'a AppState, f: &'a Finished, now: DateTime<Utc>) -> Outcom
 
 /// Logs, counts and audits a credential whose checks this failure paused.
 async fn audit_pause(st: &AppState, f: &Finished, count: berth_store::AuthCount) {
-    let cred = &f.credential;
+    let Some(cred) = &f.credential else { return };
     let repository_name = &f.repository_name;
     st.instance.metrics.credential_paused();
     tracing::warn!(

@@ -77,7 +77,8 @@ pub async fn export(st: &AppState, u: &CurrentUser) -> Result<ConfigDocument> {
         .map(|r| ConfigRepository {
             name: r.name,
             clone_url: r.clone_url,
-            credential: Some(r.credential_name),
+            anonymous: r.credential_name.is_none(),
+            credential: r.credential_name,
             default_branch: Some(r.default_branch),
         })
         .collect();
@@ -179,6 +180,12 @@ fn validate(doc: &ConfigDocument, stored: &[CredentialRow]) -> Result<()> {
     for r in &doc.repositories {
         if !repos.insert(key(&r.name)) {
             return Err(invalid_config(format!("repository {:?} is named twice", r.name), "name each repository once"));
+        }
+        if r.anonymous && r.credential.is_some() {
+            return Err(invalid_config(
+                format!("repository {:?} names a credential and anonymous access at once", r.name),
+                "keep `credential` to use it, or `anonymous: true` for a public repository",
+            ));
         }
         if let Some(c) = r.credential.as_deref().filter(|c| !known(c)) {
             return Err(invalid_config(
@@ -358,9 +365,16 @@ async fn plan(
                         continue;
                     }
                 }
-                if let Some(c) = r.credential.as_deref().filter(|c| key(c) != key(&s.credential_name)) {
-                    fields.push(format!("credential {} -> {c}", s.credential_name));
+                let stored = s.credential_name.as_deref().unwrap_or("none");
+                if let Some(c) =
+                    r.credential.as_deref().filter(|c| s.credential_name.as_deref().map(key) != Some(key(c)))
+                {
+                    fields.push(format!("credential {stored} -> {c}"));
                     patch.credential = Some(CredentialSelector::Name(c.to_owned()));
+                }
+                if r.anonymous && s.credential_name.is_some() {
+                    fields.push(format!("credential {stored} -> none"));
+                    patch.anonymous = true;
                 }
                 if let Some(b) = r.default_branch.as_deref().filter(|b| *b != s.default_branch) {
                     fields.push(format!("default branch {} -> {b}", s.default_branch));
@@ -451,6 +465,8 @@ async fn make(st: &AppState, u: &CurrentUser, op: Op, secrets: &BTreeMap<String,
                 kind: c.kind,
                 username: c.username,
                 email: c.email,
+                app_id: None,
+                installation_id: None,
                 secret,
                 expires_on: c.expires_on,
                 scopes: Some(c.scopes),
@@ -474,6 +490,7 @@ async fn make(st: &AppState, u: &CurrentUser, op: Op, secrets: &BTreeMap<String,
                 vcs: "git".to_owned(),
                 clone_url: r.clone_url,
                 credential: r.credential.map(CredentialSelector::Name),
+                anonymous: r.anonymous,
                 default_branch: r.default_branch,
             };
             repositories::register(st, u, req).await.map(drop)

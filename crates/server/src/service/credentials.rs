@@ -80,6 +80,8 @@ fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>, used_by_
         kind_label: row.kind.label().to_owned(),
         username: row.username,
         email: row.email,
+        app_id: row.app_id,
+        installation_id: row.installation_id,
         expires_on: row.expires_on,
         expiry_status: status.as_str().to_owned(),
         days_until_expiry: days,
@@ -126,6 +128,43 @@ fn clean_scopes(scopes: Vec<String>) -> Vec<String> {
     out
 }
 
+/// A GitHub App's id and installation, checked: the id is required and numeric, the key must
+/// read as an RSA private key (it is parsed, never shown); other kinds take neither field.
+fn github_app_fields(
+    kind: CredentialKind,
+    app_id: Option<String>,
+    installation_id: Option<i64>,
+    secret: &str,
+) -> Result<(Option<String>, Option<i64>)> {
+    let invalid = |message: &str, remedy: &str| Err(Error::invalid(message.to_owned(), remedy.to_owned()));
+    if kind != CredentialKind::GithubApp {
+        if app_id.is_some() || installation_id.is_some() {
+            return invalid(
+                "app_id and installation_id belong to GitHub App credentials",
+                "choose the kind github_app, or leave both out",
+            );
+        }
+        return Ok((None, None));
+    }
+    let Some(id) = app_id.filter(|a| !a.is_empty() && a.len() <= 20 && a.chars().all(|c| c.is_ascii_digit())) else {
+        return invalid(
+            "a GitHub App credential needs the app's id (a number)",
+            "copy the App ID from the app's settings page (General > About)",
+        );
+    };
+    if installation_id.is_some_and(|i| i <= 0) {
+        return invalid("the installation id must be a positive number", "leave it out to find it per owner");
+    }
+    if let Err(e) = berth_forge::github_app::AppKey::from_pem(secret) {
+        return Err(Error::Invalid(Refusal::new(
+            Code::InvalidPrivateKey,
+            format!("the GitHub App's private key cannot be used: {e}"),
+            "paste the whole .pem file from the app's settings page (Private keys > Generate a private key)",
+        )));
+    }
+    Ok((Some(id), installation_id))
+}
+
 /// Store a credential. The secret is sealed by the vault and never shown again.
 pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Result<Credential> {
     u.require(Action::CreateCredential)?;
@@ -142,6 +181,7 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
     }
     .validate(req.kind)?;
     refuse_app_password(req.kind, &req.secret)?;
+    let (app_id, installation_id) = github_app_fields(req.kind, clean(req.app_id), req.installation_id, &req.secret)?;
     let host = clean(req.host).map(|h| verification::parse_host(st, &h)).transpose()?.map(|h| h.canonical());
     let secret = SecretString::from(req.secret);
     let row = st
@@ -155,6 +195,8 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
             expires_on: req.expires_on,
             scopes: &scopes,
             secret: &secret,
+            app_id: app_id.as_deref(),
+            installation_id,
         })
         .await?;
     tracing::info!(credential = row.id, kind = row.kind.as_str(), "credential stored");
@@ -336,6 +378,9 @@ pub async fn update(
     .validate(cur.kind)?;
     if let Some(secret) = &req.secret {
         refuse_app_password(cur.kind, secret)?;
+        if cur.kind == CredentialKind::GithubApp {
+            github_app_fields(cur.kind, cur.app_id.clone(), cur.installation_id, secret)?;
+        }
     }
     let rotated = req.secret.is_some();
     let mut changed = Vec::new();

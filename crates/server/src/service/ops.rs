@@ -46,7 +46,7 @@ async fn snapshot(st: &AppState) -> Result<Snapshot> {
     let late =
         Utc::now() - chrono::Duration::from_std(st.config.checks.poll * 2 + st.config.checks.lease).unwrap_or_default();
     for r in st.store.list_repositories().await? {
-        let status = if paused.contains(&r.credential_id) {
+        let status = if r.credential_id.is_some_and(|id| paused.contains(&id)) {
             "paused"
         } else {
             last.get(&r.id).map_or("unchecked", |c| c.status.as_str())

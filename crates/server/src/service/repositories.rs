@@ -39,7 +39,7 @@ fn view(st: &AppState, row: RepositoryRow, last: Option<CheckRow>, cred: Option<
         clone_url: row.clone_url,
         provider: berth_core::Provider::parse(&row.provider).unwrap_or(berth_core::Provider::Generic),
         default_branch: row.default_branch,
-        credential: CredentialRef { id: row.credential_id, name: row.credential_name },
+        credential: row.credential_id.zip(row.credential_name).map(|(id, name)| CredentialRef { id, name }),
         last_check: last.map(stored_check),
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -49,7 +49,10 @@ fn view(st: &AppState, row: RepositoryRow, last: Option<CheckRow>, cred: Option<
 /// One repository with its last check and its credential's warnings.
 async fn view_of(st: &AppState, row: RepositoryRow) -> Result<Repository> {
     let last = st.store.last_check(row.id).await?;
-    let cred = st.store.get_credential(row.credential_id).await.ok();
+    let cred = match row.credential_id {
+        Some(id) => st.store.get_credential(id).await.ok(),
+        None => None,
+    };
     Ok(view(st, row, last, cred.as_ref()))
 }
 
@@ -66,8 +69,8 @@ pub async fn remote_branches(st: &AppState, u: &CurrentUser, req: RemoteBranches
 }
 
 async fn listed_branches(st: &AppState, req: RemoteBranchesRequest) -> Result<RemoteBranches> {
-    let (url, chosen) = url_and_credential(st, &req.clone_url, req.credential.as_ref()).await?;
-    let out = checks::run(st, &url, &chosen.credential, None, &chosen.reason).await;
+    let (url, chosen) = url_and_credential(st, &req.clone_url, req.credential.as_ref(), req.anonymous).await?;
+    let out = checks::run(st, &url, chosen.credential.as_ref(), None, &chosen.reason).await;
     // A missing default branch is not a failure for Refresh: the user picks one from the list.
     let blocking = out.check.checks.iter().any(|s| s.status == StepStatus::Fail && s.code != Code::NoDefaultBranch);
     match out.refs {
@@ -144,28 +147,55 @@ struct Wanted<'a> {
     name: String,
     vcs: String,
     clone_url: &'a str,
-    /// `None`: the credential templates choose.
+    /// `None`: the credential templates choose (unless `anonymous`).
     credential: Option<&'a CredentialSelector>,
+    /// No credential at all: anonymous access (a public repository).
+    anonymous: bool,
     /// An update that named no credential keeps the repository's: said so in the check.
     kept_credential: bool,
     branch: Option<&'a str>,
 }
 
+/// The credential a check uses, or none (anonymous access), and why.
+struct Access {
+    credential: Option<CredentialRow>,
+    /// "chosen explicitly", "chosen by template …", said by the credential step.
+    reason: String,
+}
+
+/// Refuses a request that names a credential and asks for anonymous access at once.
+fn one_access(selector: Option<&CredentialSelector>, anonymous: bool) -> Result<()> {
+    if anonymous && selector.is_some() {
+        return Err(Error::invalid(
+            "give either a credential or anonymous access, not both",
+            "drop credential to check the repository anonymously (a public repository), or drop anonymous to use \
+             the credential",
+        ));
+    }
+    Ok(())
+}
+
 /// The parsed clone URL and the credential to check it with. A named credential that does not
 /// exist is reported before a bad URL (as it always was); without one, a bad URL fails the url
 /// step and a URL no template covers fails the credential step (`credential_required`).
+/// `anonymous` asks for no credential at all: the templates are not asked.
 async fn url_and_credential(
     st: &AppState,
     raw: &str,
     selector: Option<&CredentialSelector>,
-) -> Result<(CloneUrl, super::templates::Chosen)> {
+    anonymous: bool,
+) -> Result<(CloneUrl, Access)> {
+    one_access(selector, anonymous)?;
     let url = parse_url(st, raw);
     if let (Some(sel), Err(_)) = (selector, &url) {
         super::credentials::resolve(st, sel).await?;
     }
     let url = url.map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
+    if anonymous {
+        return Ok((url, Access { credential: None, reason: "chosen explicitly".to_owned() }));
+    }
     let chosen = choose(st, &url, selector).await?;
-    Ok((url, chosen))
+    Ok((url, Access { credential: Some(chosen.credential), reason: chosen.reason }))
 }
 
 /// Checks and saves a repository: runs every step and saves nothing if one fails. A
@@ -184,13 +214,15 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, St
             }));
         }
     }
-    let (url, mut chosen) = url_and_credential(st, w.clone_url, w.credential).await?;
+    let (url, mut chosen) = url_and_credential(st, w.clone_url, w.credential, w.anonymous).await?;
     if w.kept_credential {
-        checks::REGISTERED_CREDENTIAL.clone_into(&mut chosen.reason);
+        let kept =
+            if chosen.credential.is_some() { checks::REGISTERED_CREDENTIAL } else { checks::REGISTERED_ANONYMOUS };
+        kept.clone_into(&mut chosen.reason);
     }
     let cred = chosen.credential;
     let started = Utc::now();
-    let mut out = checks::run(st, &url, &cred, w.branch, &chosen.reason).await;
+    let mut out = checks::run(st, &url, cred.as_ref(), w.branch, &chosen.reason).await;
     // A remote whose HEAD names a missing branch has no default to save: Refresh warns, but
     // registering without a branch must ask for one ("registered" means "had this branch").
     for s in &mut out.check.checks {
@@ -211,7 +243,7 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, St
         repo_key: url.repository_key(),
         provider: url.provider.as_str().to_owned(),
         default_branch,
-        credential_id: cred.id,
+        credential_id: cred.as_ref().map(|c| c.id),
         next_check_at: Some(next_regular_check(st)),
     };
     let row = match w.id {
@@ -222,7 +254,7 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, St
         st,
         row.id,
         &row.name,
-        &cred,
+        cred.as_ref(),
         &out.check,
         started,
         out.duration,
@@ -244,13 +276,16 @@ pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> 
         vcs,
         clone_url: &req.clone_url,
         credential: req.credential.as_ref(),
+        anonymous: req.anonymous,
         kept_credential: false,
         branch: req.default_branch.as_deref(),
     };
     let (row, reason) = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
     tracing::info!(repository = row.id, "repository registered");
-    let detail =
-        format!("{} branch {} with credential {:?}, {reason}", row.clone_url, row.default_branch, row.credential_name);
+    let detail = match &row.credential_name {
+        Some(name) => format!("{} branch {} with credential {name:?}, {reason}", row.clone_url, row.default_branch),
+        None => format!("{} branch {} without a credential (public repository)", row.clone_url, row.default_branch),
+    };
     u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
     view_of(st, row).await
 }
@@ -264,15 +299,18 @@ pub async fn update(st: &AppState, u: &CurrentUser, id: i64, req: RepositoryUpda
     // An update that names no credential keeps the repository's own (templates choose only
     // for new registrations, Refresh and imports: changing a working repository's credential
     // because a template was added later would surprise its owner).
-    let kept_credential = req.credential.is_none();
-    let credential = req.credential.unwrap_or(CredentialSelector::Id(cur.credential_id));
+    // A repository without a credential stays without one unless the update names one.
+    one_access(req.credential.as_ref(), req.anonymous)?;
+    let kept_credential = req.credential.is_none() && !req.anonymous;
+    let credential = req.credential.or(cur.credential_id.map(CredentialSelector::Id)).filter(|_| !req.anonymous);
     let branch = req.default_branch.unwrap_or_else(|| cur.default_branch.clone());
     let wanted = Wanted {
         id: Some(id),
         name,
         vcs: cur.vcs.clone(),
         clone_url: &clone_url,
-        credential: Some(&credential),
+        anonymous: credential.is_none(),
+        credential: credential.as_ref(),
         kept_credential,
         branch: Some(&branch),
     };
@@ -292,7 +330,8 @@ fn changes(cur: &RepositoryRow, row: &RepositoryRow) -> String {
         changed.push(format!("clone URL {} -> {}", cur.clone_url, row.clone_url));
     }
     if row.credential_id != cur.credential_id {
-        changed.push(format!("credential {:?} -> {:?}", cur.credential_name, row.credential_name));
+        let name = |n: &Option<String>| n.as_ref().map_or_else(|| "none".to_owned(), |n| format!("{n:?}"));
+        changed.push(format!("credential {} -> {}", name(&cur.credential_name), name(&row.credential_name)));
     }
     if row.default_branch != cur.default_branch {
         changed.push(format!("default branch {} -> {}", cur.default_branch, row.default_branch));
@@ -412,7 +451,7 @@ pub async fn list_with_counts(
 /// credential's warnings, read for these rows only.
 async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total: ListTotal) -> Result<Page<Repository>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut cred_ids: Vec<i64> = rows.iter().map(|r| r.credential_id).collect();
+    let mut cred_ids: Vec<i64> = rows.iter().filter_map(|r| r.credential_id).collect();
     cred_ids.sort_unstable();
     cred_ids.dedup();
     let (mut last, creds) =
@@ -420,7 +459,7 @@ async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total
     let creds: HashMap<i64, CredentialRow> = creds.into_iter().map(|c| (c.id, c)).collect();
     let page = paging::page_of(rows, limit, total.n, Kind::Repositories, |r| r.name.clone(), |r| {
         let c = last.remove(&r.id);
-        let cred = creds.get(&r.credential_id);
+        let cred = r.credential_id.and_then(|id| creds.get(&id));
         view(st, r, c, cred)
     });
     Ok(Page { total_exact: total.exact, ..page })

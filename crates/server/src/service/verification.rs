@@ -107,7 +107,7 @@ pub(crate) async fn run(st: &AppState, cred: &CredentialRow, url: Option<&str>) 
         }
         Place::Repository(u) => {
             let out = checker(st)
-                .run(Target { url: u, credential: cred, secret, wanted_branch: None, chosen_by: None })
+                .run(Target { url: u, credential: Some(cred), secret, wanted_branch: None, chosen_by: None })
                 .await;
             let steps = ran(out.check);
             let identity = out.identity.map(identity_of);

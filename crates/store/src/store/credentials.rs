@@ -40,8 +40,8 @@ impl Store {
             // blobs and sealed in the same transaction: no reader ever sees the unsealed state.
             let id: Id = sqlx::query_scalar(
                 "INSERT INTO credentials (name, kind, username, email, expires_on, scopes, key_id, wrapped_key, ciphertext, \
-                 created_at, updated_at, secret_updated_at, host) VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $8, $8, $8, $9) \
-                 RETURNING id",
+                 created_at, updated_at, secret_updated_at, host, app_id, installation_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $8, $8, $8, $9, $10, $11) RETURNING id",
             )
             .bind(new.name)
             .bind(new.kind.as_str())
@@ -52,6 +52,8 @@ impl Store {
             .bind(Vec::<u8>::new())
             .bind(now)
             .bind(new.host)
+            .bind(new.app_id)
+            .bind(new.installation_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| name_taken(e, Entity::Credential, new.name))?;

@@ -9,7 +9,7 @@ use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, StepStat
 
 pub(super) const CREDENTIAL_COLUMNS: &str =
     "SELECT id, name, kind, username, email, expires_on, scopes, created_at, updated_at, \
-     secret_updated_at, auth_failures, checks_paused_at, host, verification FROM credentials";
+     secret_updated_at, auth_failures, checks_paused_at, host, verification, app_id, installation_id FROM credentials";
 
 pub(super) const CHECK_COLUMNS: &str =
     "SELECT c.id, c.repository_id, c.ok, c.status, c.code, c.reason, c.instance, c.checked_at, \
@@ -22,7 +22,7 @@ pub(super) const CHECK_SUMMARY_COLUMNS: &str =
 
 pub(super) const REPOSITORY_COLUMNS: &str = "SELECT r.id, r.name, r.vcs, r.clone_url, r.repo_key, r.provider, \
      r.default_branch, r.credential_id, c.name AS credential_name, r.created_at, r.updated_at, r.next_check_at, \
-     r.lease_owner, r.lease_until, r.due_reason, r.status FROM repositories r JOIN credentials c ON c.id = r.credential_id";
+     r.lease_owner, r.lease_until, r.due_reason, r.status FROM repositories r LEFT JOIN credentials c ON c.id = r.credential_id";
 
 pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -118,6 +118,8 @@ pub(super) fn credential_from_row(r: &impl Cols) -> Result<CredentialRow> {
         checks_paused_at: r.opt_ts("checks_paused_at")?,
         host: r.opt_str("host")?,
         verification: r.opt_str("verification")?,
+        app_id: r.opt_str("app_id")?,
+        installation_id: r.opt_i64("installation_id")?,
     })
 }
 
@@ -130,8 +132,8 @@ pub(super) fn repository_from_row(r: &impl Cols) -> Result<RepositoryRow> {
         repo_key: r.str("repo_key")?,
         provider: r.str("provider")?,
         default_branch: r.str("default_branch")?,
-        credential_id: r.i64("credential_id")?,
-        credential_name: r.str("credential_name")?,
+        credential_id: r.opt_i64("credential_id")?,
+        credential_name: r.opt_str("credential_name")?,
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
         next_check_at: r.opt_ts("next_check_at")?,

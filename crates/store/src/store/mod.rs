@@ -32,8 +32,8 @@ mod totp;
 pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
-pub use list_counts::{ListTotal, StatusCounts, SEARCH_COUNT_BOUND};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
+pub use list_counts::{ListTotal, StatusCounts, SEARCH_COUNT_BOUND};
 pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use notifications::{
     AttemptOutcome, ChannelPatch, ChannelRow, DeliveryRow, EventRow, LeasedDelivery, NewChannel, NewEvent,

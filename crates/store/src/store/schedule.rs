@@ -277,7 +277,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE repositories SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
-                 SELECT r.id FROM repositories r JOIN credentials c ON c.id = r.credential_id \
+                 SELECT r.id FROM repositories r LEFT JOIN credentials c ON c.id = r.credential_id \
                  WHERE (r.next_check_at IS NULL OR r.next_check_at <= $3) \
                  AND (r.lease_until IS NULL OR r.lease_until < $3) AND c.checks_paused_at IS NULL \
                  ORDER BY r.next_check_at IS NOT NULL, r.next_check_at, r.id LIMIT $4 {lock}) \

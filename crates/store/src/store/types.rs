@@ -132,6 +132,10 @@ pub struct CredentialRow {
     pub host: Option<String>,
     /// The last verification on that host, as the server wrote it (JSON); `None`: never verified.
     pub verification: Option<String>,
+    /// A GitHub App's id (kind `github_app`; migration 0009).
+    pub app_id: Option<String>,
+    /// The GitHub App installation to use; `None`: found per repository owner.
+    pub installation_id: Option<Id>,
 }
 
 pub struct NewCredential<'a> {
@@ -143,6 +147,9 @@ pub struct NewCredential<'a> {
     pub expires_on: Option<NaiveDate>,
     pub scopes: &'a [String],
     pub secret: &'a SecretString,
+    /// A GitHub App's id and installation (kind `github_app`).
+    pub app_id: Option<&'a str>,
+    pub installation_id: Option<Id>,
 }
 
 /// A partial update; `None` leaves a field unchanged, `Some(None)` clears it.
@@ -166,8 +173,9 @@ pub struct RepositoryRow {
     pub repo_key: String,
     pub provider: String,
     pub default_branch: String,
-    pub credential_id: Id,
-    pub credential_name: String,
+    /// `None`: no credential, anonymous access (a public repository; migration 0008).
+    pub credential_id: Option<Id>,
+    pub credential_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the scheduler will check it next (`None`: as soon as it can).
@@ -192,7 +200,8 @@ pub struct NewRepository {
     pub repo_key: String,
     pub provider: String,
     pub default_branch: String,
-    pub credential_id: Id,
+    /// `None`: anonymous access (a public repository).
+    pub credential_id: Option<Id>,
     /// When the scheduler should check it next.
     pub next_check_at: Option<DateTime<Utc>>,
 }

@@ -34,6 +34,9 @@ impl SimBuilder {
                 dc_rest_limit: RateLimit::per_hour(100_000),
                 github_rest_limit: RateLimit::per_hour(5000),
                 list_page_cap: 100,
+                github_apps: Vec::new(),
+                installations: Vec::new(),
+                installation_tokens: Vec::new(),
             },
             clock: SimClock::system(),
             root: tempfile::Builder::new()
@@ -99,6 +102,18 @@ impl SimBuilder {
 
     pub fn grant(mut self, host: Host, user: &str, target: &str, perm: Perm) -> SimBuilder {
         self.world.grants.push(Grant { host, user: user.to_owned(), target: target.to_owned(), perm });
+        self
+    }
+
+    /// A GitHub App (GitHub keeps its public key only).
+    pub fn github_app(mut self, app: super::GitHubApp) -> SimBuilder {
+        self.world.github_apps.push(app);
+        self
+    }
+
+    /// An installation of a GitHub App on an account.
+    pub fn installation(mut self, installation: super::Installation) -> SimBuilder {
+        self.world.installations.push(installation);
         self
     }
 

@@ -4,7 +4,7 @@
 
 use super::auth::{self, Presented};
 use super::git::{self, Service};
-use super::{query_get, query_pairs, Cred, CredKind, Ctx, Host, Perm, RateDecision, Repo, User, World};
+use super::{github_apps, query_get, query_pairs, Cred, CredKind, Ctx, Host, Perm, RateDecision, Repo, User, World};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -75,6 +75,17 @@ pub(crate) async fn handle(ctx: &Ctx, ip: IpAddr, req: Request) -> Response {
 async fn api(ctx: &Ctx, ip: IpAddr, req: Request, rest: &str) -> Response {
     let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(super::pct_decode).collect();
     let pres = auth::presented(req.headers());
+    // A GitHub App's JWT, or one of its installation tokens: the app's own rules.
+    if let Some(jwt) = github_apps::jwt_of(&pres) {
+        let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+        return github_apps::app_request(ctx, req.method(), &s, jwt);
+    }
+    if let Presented::Bearer(t) | Presented::Token(t) = &pres {
+        if github_apps::is_installation_token(t) {
+            let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+            return installation_request(ctx, req.method(), &s, t).await;
+        }
+    }
     let w = ctx.world().clone();
     let Ok(p) = authenticate(&w, &pres, ctx.clock.now(), false) else {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS);
@@ -265,10 +276,37 @@ fn user_json(origin: &str, u: &User) -> Value {
     })
 }
 
+/// REST with an installation token: the installation's repositories, and nothing else.
+async fn installation_request(ctx: &Ctx, method: &Method, segs: &[&str], token: &str) -> Response {
+    let w = ctx.world().clone();
+    let Some(inst) = github_apps::installation_of_token(&w, token, ctx.clock.now()) else {
+        return message(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS);
+    };
+    match (*method == Method::GET, segs) {
+        (true, ["repos", owner, name]) => {
+            let not_found =
+                || message(StatusCode::NOT_FOUND, "Not Found", &format!("{DOCS}/repos/repos#get-a-repository"));
+            match w.repo(Host::GitHub, owner, name) {
+                Some(r) if github_apps::may_read(&inst, owner, name) => {
+                    auth::json(StatusCode::OK, &repo_body(ctx, &w, r, None).await)
+                }
+                _ => not_found(),
+            }
+        }
+        _ => message(StatusCode::FORBIDDEN, "Resource not accessible by integration", DOCS),
+    }
+}
+
 async fn repo(ctx: &Ctx, w: &World, p: Option<&Principal>, owner: &str, name: &str) -> Response {
     let not_found = || message(StatusCode::NOT_FOUND, "Not Found", &format!("{DOCS}/repos/repos#get-a-repository"));
     let Some(r) = w.repo(Host::GitHub, owner, name) else { return not_found() };
     let Some(level) = access(w, p, r) else { return not_found() };
+    let user_level = p.map(|p| w.perm(&p.user.username, r).unwrap_or(level));
+    auth::json(StatusCode::OK, &repo_body(ctx, w, r, user_level).await)
+}
+
+/// A repository as GitHub shows it; with `permissions` when the caller is a user.
+async fn repo_body(ctx: &Ctx, w: &World, r: &Repo, user_level: Option<Perm>) -> Value {
     let origin = &ctx.github_origin;
     let owner_user = w.user(&r.owner);
     let default_branch = git::head(&r.path).unwrap_or_else(|| "main".to_owned());
@@ -298,8 +336,7 @@ async fn repo(ctx: &Ctx, w: &World, p: Option<&Principal>, owner: &str, name: &s
         "created_at": "2024-01-01T00:00:00Z",
         "pushed_at": if empty { Value::Null } else { json!("2024-01-01T00:00:00Z") },
     });
-    if p.is_some() {
-        let user_level = p.and_then(|p| w.perm(&p.user.username, r)).unwrap_or(level);
+    if let Some(user_level) = user_level {
         body["permissions"] = json!({
             "admin": user_level >= Perm::Admin,
             "maintain": user_level >= Perm::Admin,
@@ -308,7 +345,7 @@ async fn repo(ctx: &Ctx, w: &World, p: Option<&Principal>, owner: &str, name: &s
             "pull": true,
         });
     }
-    auth::json(StatusCode::OK, &body)
+    body
 }
 
 async fn git_request(ctx: &Ctx, req: Request) -> Response {
@@ -316,6 +353,27 @@ async fn git_request(ctx: &Ctx, req: Request) -> Response {
         return auth::text(StatusCode::NOT_FOUND, "Not Found");
     };
     let pres = auth::presented(req.headers());
+    // An installation token, as Git sends it: the password of `x-access-token`.
+    if let Presented::Basic { pass, .. } = &pres {
+        if github_apps::is_installation_token(pass) {
+            let path = {
+                let w = ctx.world();
+                let Some(inst) = github_apps::installation_of_token(&w, pass, ctx.clock.now()) else {
+                    return auth::challenge(
+                        "GitHub",
+                        "Invalid username or token. Password authentication is not supported for Git operations.",
+                    );
+                };
+                match w.repo(Host::GitHub, &gp.owner, &gp.repo) {
+                    Some(r) if gp.service == Service::Read && github_apps::may_read(&inst, &gp.owner, &gp.repo) => {
+                        r.path.clone()
+                    }
+                    _ => return auth::text(StatusCode::NOT_FOUND, "Repository not found."),
+                }
+            };
+            return git::backend(ctx, &path, req, &gp.rest, None).await;
+        }
+    }
     let (path, user) = {
         let w = ctx.world();
         let Ok(p) = authenticate(&w, &pres, ctx.clock.now(), true) else {

@@ -37,7 +37,10 @@ pub mod demo;
 mod fields;
 mod git;
 mod github;
+mod github_apps;
 mod model;
+
+pub use github_apps::{make_app_private_key, GitHubApp, Installation, InstallationToken};
 
 pub use clock::{parse_time, SimClock};
 

@@ -495,6 +495,10 @@ pub struct World {
     /// The most repositories one listing page holds, whatever was asked (a host may answer
     /// fewer than asked; 100 is each host's own cap), so tests page through a few repositories.
     pub list_page_cap: usize,
+    /// GitHub Apps (public keys only), their installations and the tokens minted for them.
+    pub github_apps: Vec<super::GitHubApp>,
+    pub installations: Vec<super::Installation>,
+    pub installation_tokens: Vec<super::InstallationToken>,
 }
 
 impl World {

@@ -94,6 +94,8 @@ pub fn new_credential(name: &str, kind: CredentialKind, secret: &str) -> Credent
         kind,
         username: None,
         email: None,
+        app_id: None,
+        installation_id: None,
         secret: secret.to_owned(),
         expires_on: None,
         scopes: None,
@@ -116,6 +118,7 @@ pub fn new_repository(name: &str, clone_url: &str, credential: &str) -> Reposito
         vcs: "git".to_owned(),
         clone_url: clone_url.to_owned(),
         credential: Some(credential.into()),
+        anonymous: false,
         default_branch: None,
     }
 }
@@ -133,7 +136,11 @@ pub fn codes(checks: &[Step]) -> String {
 
 /// A Refresh request: `clone_url` as pasted, `credential` by name or id.
 pub fn remote(clone_url: &str, credential: &str) -> berth_proto::RemoteBranchesRequest {
-    berth_proto::RemoteBranchesRequest { clone_url: clone_url.to_owned(), credential: Some(credential.into()) }
+    berth_proto::RemoteBranchesRequest {
+        clone_url: clone_url.to_owned(),
+        credential: Some(credential.into()),
+        anonymous: false,
+    }
 }
 
 /// A refusal's error as the API answered it, in JSON, for assertions on its text as a whole.

@@ -105,6 +105,7 @@ async fn register_one(
             vcs: "git".to_owned(),
             clone_url: item.clone_url.clone(),
             credential: (!by_template).then_some(CredentialSelector::Id(cred)),
+            anonymous: false,
             default_branch: None,
         };
         match repositories::register(st, u, req).await {

@@ -30,6 +30,10 @@ fn credential_row(c: &Credential) -> CredentialRow {
         name: c.name.clone(),
         kind_label: c.kind_label.clone(),
         identity: match (&c.username, &c.email) {
+            _ if c.app_id.is_some() => match c.installation_id {
+                Some(i) => format!("app {}, installation {i}", c.app_id.as_deref().unwrap_or_default()),
+                None => format!("app {}, installation per owner", c.app_id.as_deref().unwrap_or_default()),
+            },
             (Some(u), Some(e)) => format!("{u} ({e})"),
             (Some(u), None) => u.clone(),
             (None, Some(e)) => e.clone(),
@@ -179,10 +183,11 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     })
 }
 
-const KINDS: [CredentialKind; 4] = [
+const KINDS: [CredentialKind; 5] = [
     CredentialKind::BitbucketApiToken,
     CredentialKind::AccessToken,
     CredentialKind::UsernamePassword,
+    CredentialKind::GithubApp,
     CredentialKind::BitbucketAppPassword,
 ];
 
@@ -289,7 +294,18 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
             kind,
             username: p.form.opt("username"),
             email: p.form.opt("email"),
-            secret: p.form.get("secret"),
+            app_id: p.form.opt("app_id").filter(|_| kind == CredentialKind::GithubApp),
+            installation_id: match p.form.opt("installation_id").filter(|_| kind == CredentialKind::GithubApp) {
+                None => None,
+                Some(i) => Some(i.trim().parse::<i64>().map_err(|_| {
+                    ApiError::invalid(
+                        "the installation id must be a number",
+                        "leave it empty to find the installation on each repository's owner",
+                    )
+                })?),
+            },
+            // A GitHub App's key is several lines: its own text area.
+            secret: if kind == CredentialKind::GithubApp { p.form.get("private_key") } else { p.form.get("secret") },
             expires_on: parse_date(p.form.opt("expires_on"))?,
             scopes: Some(p.form.all("scopes")).filter(|_| kind == CredentialKind::BitbucketApiToken),
             host: p.form.opt("host"),

@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::{Code, Step, StepName, StepStatus, UrlError};
-use berth_proto::{Credential, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, StoredCheck};
+use berth_proto::{
+    Credential, CredentialSelector, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate, StoredCheck,
+};
 
 /// The badge class and label of a repository's or a check's status.
 fn status_badge(status: &str) -> (&'static str, &'static str) {
@@ -58,8 +60,8 @@ pub(super) fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
         clone_url: r.clone_url.clone(),
         provider: provider_label(r.provider).to_owned(),
         default_branch: r.default_branch.clone(),
-        credential: r.credential.name.clone(),
-        credential_id: r.credential.id,
+        credential: r.credential.as_ref().map_or_else(|| NO_CREDENTIAL_LABEL.to_owned(), |c| c.name.clone()),
+        credential_id: r.credential.as_ref().map(|c| c.id),
         status: status.to_owned(),
         status_label: label.to_owned(),
         status_codes: r.last_check.as_ref().map(status_codes).unwrap_or_default(),
@@ -192,10 +194,29 @@ fn field_tables() -> String {
     serde_json::json!({ "steps": map(STEP_FIELDS), "codes": map(CODE_FIELDS) }).to_string()
 }
 
+/// The Credentials choice that checks without one (a public repository). Stored credentials'
+/// choices are their ids, so this value cannot be taken by one.
+const ANONYMOUS: &str = "anonymous";
+/// What pages show for a repository without a credential.
+const NO_CREDENTIAL_LABEL: &str = "None (public repository)";
+
+/// The Credentials choice posted: a stored credential, none (anonymous access), or empty
+/// (the templates choose).
+fn posted_access(value: Option<String>) -> (Option<CredentialSelector>, bool) {
+    match value {
+        Some(v) if v == ANONYMOUS => (None, true),
+        v => (v.map(Into::into), false),
+    }
+}
+
 fn credential_choices(creds: &[Credential], selected: &str) -> Vec<Choice> {
-    creds
-        .iter()
-        .map(|c| {
+    let anonymous = Choice {
+        value: ANONYMOUS.to_owned(),
+        label: "No credential (public repository)".to_owned(),
+        selected: selected == ANONYMOUS,
+    };
+    std::iter::once(anonymous)
+        .chain(creds.iter().map(|c| {
             let identity = c.username.as_deref().or(c.email.as_deref()).unwrap_or("");
             let warn = match c.expiry_status.as_str() {
                 "expired" => " (expired)",
@@ -208,7 +229,7 @@ fn credential_choices(creds: &[Credential], selected: &str) -> Vec<Choice> {
                 format!("{} · {} · {identity}{warn}", c.name, c.kind_label)
             };
             Choice { value: c.id.to_string(), label, selected: c.id.to_string() == selected }
-        })
+        }))
         .collect()
 }
 
@@ -279,7 +300,8 @@ impl FormPage for RegisterPage {
 
 /// The no-script Refresh: lists the branches on the server and fills the form.
 async fn refresh_into(st: &AppState, cu: &CurrentUser, page: &mut RegisterPage, credential: Option<String>) {
-    let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential: credential.map(Into::into) };
+    let (credential, anonymous) = posted_access(credential);
+    let req = RemoteBranchesRequest { clone_url: page.clone_url.clone(), credential, anonymous };
     match repositories::remote_branches(st, cu, req).await {
         Ok(rb) => {
             let names: Vec<&str> = rb.branches.iter().map(|b| b.name.as_str()).collect();
@@ -315,12 +337,14 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
         refresh_into(&st, &wu.cu, &mut page, p.form.opt("credential")).await;
         return ok(&page);
     }
+    // The empty choice is "Choose by template".
+    let (credential, anonymous) = posted_access(p.form.opt("credential"));
     let req = RepositoryCreate {
         name: p.form.get("name"),
         vcs: p.form.opt("vcs").unwrap_or_else(|| "git".into()),
         clone_url: p.form.get("clone_url"),
-        // The empty choice is "Choose by template".
-        credential: p.form.opt("credential").map(Into::into),
+        credential,
+        anonymous,
         default_branch: p.form.opt("default_branch"),
     };
     match repositories::register(&st, &wu.cu, req).await {
@@ -471,7 +495,7 @@ pub async fn edit_form(State(st): State<AppState>, wu: WebUser, Path(id): Path<i
     page.name = r.name;
     page.clone_url = r.clone_url;
     page.default_branch = r.default_branch;
-    let cid = r.credential.id.to_string();
+    let cid = r.credential.as_ref().map_or_else(|| ANONYMOUS.to_owned(), |c| c.id.to_string());
     for c in &mut page.credentials {
         c.selected = c.value == cid;
     }
@@ -487,10 +511,12 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) ->
         refresh_into(&st, &wu.cu, &mut page, p.form.opt("credential")).await;
         return ok(&page);
     }
+    let (credential, anonymous) = posted_access(p.form.opt("credential"));
     let req = RepositoryUpdate {
         name: p.form.opt("name"),
         clone_url: p.form.opt("clone_url"),
-        credential: p.form.opt("credential").map(Into::into),
+        credential,
+        anonymous,
         default_branch: p.form.opt("default_branch"),
     };
     match repositories::update(&st, &wu.cu, id, req).await {

@@ -9,8 +9,10 @@ pub struct RepoRow {
     pub clone_url: String,
     pub provider: String,
     pub default_branch: String,
+    /// The credential's name, or "None (public repository)".
     pub credential: String,
-    pub credential_id: i64,
+    /// `None`: checked anonymously.
+    pub credential_id: Option<i64>,
     /// The badge class: `pass`, `warn`, `fail`, `never` or `paused`.
     pub status: String,
     /// `ok`, `warning`, `failed`, `not checked yet` or `paused`.
