@@ -13,7 +13,7 @@ use berth_proto::{Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, 
 
 fn whole<T>(items: Vec<T>) -> Page<T> {
     let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
-    Page { items, next: None, total }
+    Page { items, next: None, total, total_exact: true }
 }
 
 /// Create a notification channel: `webhook` (a signed JSON `POST`), `slack` (an incoming
