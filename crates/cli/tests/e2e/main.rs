@@ -18,6 +18,7 @@ mod imports;
 mod instances;
 mod leaks;
 mod listing;
+mod outbound;
 mod providers;
 mod proxy;
 mod roles;
