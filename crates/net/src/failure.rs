@@ -41,7 +41,7 @@ impl NetClient {
         };
         let texts: Vec<String> = chain(err).iter().map(ToString::to_string).collect();
         if texts.iter().any(|t| t == TUNNEL_AUTH) {
-            return proxy_auth_failed(proxy);
+            return proxy_auth_failed(proxy, 407);
         }
         if texts.iter().any(|t| t == TUNNEL_REFUSED || t == TUNNEL_EOF) {
             // reqwest keeps neither the status nor the words of a refused CONNECT: ask once more
@@ -54,7 +54,7 @@ impl NetClient {
                 Err(e) => Err(e),
             };
             return match asked {
-                Ok((_, _, answer)) if answer.status == 407 => proxy_auth_failed(proxy),
+                Ok((_, _, answer)) if matches!(answer.status, 401 | 407) => proxy_auth_failed(proxy, answer.status),
                 Ok((_, _, answer)) if answer.status != 200 => proxy_refused(proxy, name, port, &answer),
                 Ok(_) => NetError::new(
                     Stage::Connect,

@@ -116,7 +116,8 @@ impl NetClient {
         drop(stream);
         match answer.status {
             200..=299 => Ok(addr),
-            407 => Err(proxy_auth_failed(proxy)),
+            // A `CONNECT` is the proxy's own business: a 401 to it is about proxy credentials too.
+            status @ (401 | 407) => Err(proxy_auth_failed(proxy, status)),
             _ => Err(proxy_refused(proxy, host, port, &answer)),
         }
     }

@@ -305,11 +305,12 @@ pub(crate) fn via(proxy: &Proxy) -> String {
     format!("through proxy {}", proxy.shown())
 }
 
-/// The proxy asked for credentials (407), or refused the ones sent.
-pub(crate) fn proxy_auth_failed(proxy: &Proxy) -> NetError {
+/// The proxy asked for credentials (407; some proxies, tinyproxy among them, answer a `CONNECT`
+/// with wrong credentials 401), or refused the ones sent.
+pub(crate) fn proxy_auth_failed(proxy: &Proxy, status: u16) -> NetError {
     let (message, remedy) = if proxy.has_credentials() {
         (
-            format!("The proxy {} refused the user name and password Berth sent (HTTP 407).", proxy.shown()),
+            format!("The proxy {} refused the user name and password Berth sent (HTTP {status}).", proxy.shown()),
             "Check the proxy user in the proxy URL and its password (proxy_password_file or BERTH_PROXY_PASSWORD).",
         )
     } else {

@@ -150,7 +150,10 @@ fn build_client(
     b = match proxy {
         // This client's resolver only ever resolves the proxy's own name: the destination goes
         // to the proxy as a name, after `route` judged its addresses.
+        // Proxies close idle connections freely (tinyproxy after every answer): a pooled one
+        // may be gone by the next request, so each request opens its own.
         Some(p) => b
+            .pool_max_idle_per_host(0)
             .proxy(p.to_reqwest().map_err(|m| config_error(format!("The proxy {}: {m}", p.shown())))?)
             .dns_resolver(Arc::new(ProxyHostResolver { lookup: cfg.lookup.clone() })),
         None => b.dns_resolver(Arc::new(PolicyResolver { policy: cfg.policy.clone(), lookup: cfg.lookup.clone() })),

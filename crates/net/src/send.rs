@@ -107,7 +107,7 @@ impl NetClient {
             if let Some(proxy) = route.proxy {
                 // Plain HTTP goes to the proxy in absolute form: its 407 is its own answer.
                 if url.scheme() == "http" && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
-                    return Err(proxy_auth_failed(proxy));
+                    return Err(proxy_auth_failed(proxy, 407));
                 }
             }
             if !status.is_redirection() {

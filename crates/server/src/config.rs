@@ -246,7 +246,21 @@ impl Config {
                     message: "an [[integrations]] entry has an empty host".into(),
                 });
             }
-            hosts.extend(network::host_settings(host, &entry.net)?);
+            if let Some(settings) = network::host_settings(host, &entry.net)? {
+                // The REST API may live on another host (api.github.example): same way there.
+                let api_host =
+                    entry.integration.api_url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| {
+                        let h = u.host_str()?.to_owned();
+                        Some(match u.port() {
+                            Some(p) => format!("{h}:{p}"),
+                            None => h,
+                        })
+                    });
+                if let Some(api_host) = api_host.filter(|a| !a.eq_ignore_ascii_case(host)) {
+                    hosts.push(berth_net::HostSettings { host: api_host, ..settings.clone() });
+                }
+                hosts.push(settings);
+            }
         }
         let proxy = network::global_proxy(&file.network, env)?;
         let mut extra_ca_pem = Vec::new();

@@ -1,8 +1,8 @@
 //! A TLS endpoint that demands a client certificate (mutual TLS), with certificates made in the
 //! test by the `openssl` command line: the server's own (from a private CA, valid for
 //! 127.0.0.1), a client certificate from the client CA the server trusts, and a stray client
-//! certificate from another CA, which the server refuses. `openssl s_server -Verify 1` ends the
-//! handshake when no certificate or an untrusted one is presented.
+//! certificate from another CA, which the server refuses. `openssl s_server -Verify 1
+//! -verify_return_error` ends the handshake when no certificate or an untrusted one is presented.
 
 use crate::tls::{make_certs, LeafCert};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,17 @@ impl MtlsServer {
         let child = tokio::process::Command::new("openssl")
             .args(["s_server", "-quiet", "-www", "-accept"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-cert", "leaf.pem", "-key", "leaf.key", "-Verify", "1", "-CAfile", "client-ca.pem"])
+            .args([
+                "-cert",
+                "leaf.pem",
+                "-key",
+                "leaf.key",
+                "-Verify",
+                "1",
+                "-verify_return_error",
+                "-CAfile",
+                "client-ca.pem",
+            ])
             .current_dir(d)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

@@ -133,15 +133,18 @@ async fn proxy_failures_have_their_own_findings() {
     );
     b.stop().await;
 
-    // No credentials, then wrong ones: 407 is proxy_auth_failed, never the host's auth_failed.
+    // No credentials, then wrong ones: the proxy's refusal is proxy_auth_failed, never the host's
+    // auth_failed. (tinyproxy answers wrong credentials 401 instead of 407; to plain HTTP that
+    // cannot be told from the host's own 401, so only the tunnel is asked with them.)
     let wrong = secret_file(&secrets, "wrong", WRONG_PROXY_PASSWORD);
-    for toml in [
-        format!("[network]\nproxy = \"{}\"\n", proxy.url()),
-        format!("[network]\nproxy = \"{with_user}\"\nproxy_password_file = \"{wrong}\"\n"),
+    for (toml, plain_too) in [
+        (format!("[network]\nproxy = \"{}\"\n", proxy.url()), true),
+        (format!("[network]\nproxy = \"{with_user}\"\nproxy_password_file = \"{wrong}\"\n"), false),
     ] {
         let b = Berth::start_with(Options { config_toml: Some(toml.clone()), ..Options::default() }).await;
         b.api_token_credential("ci").await;
-        for target in [b.git.repo_url("team/app.git"), https.clone()] {
+        let targets = if plain_too { vec![b.git.repo_url("team/app.git"), https.clone()] } else { vec![https.clone()] };
+        for target in targets {
             let e = refused(b.api.remote_branches(&remote(&target, "ci")).await);
             assert_eq!(e.code(), Some(Code::ProxyAuthFailed), "{toml}{target}: {}", error_json(&e));
             assert!(e.remedy().contains("proxy_password_file"), "{}", e.remedy());
