@@ -16,10 +16,11 @@ use std::time::Duration;
 use url::Url;
 
 // hyper-util's tunnel errors are not exported; these are their texts (hyper-util 0.1's
-// `TunnelError` Display), checked by the end-to-end tests against a real proxy.
-const TUNNEL_AUTH: &str = "proxy authorization required";
-const TUNNEL_REFUSED: &str = "unsuccessful";
-const TUNNEL_EOF: &str = "unexpected end of file";
+// `TunnelError` Display), checked against a real proxy
+// (`tests/ls_refs/proxied.rs` in berth-git and `outbound.rs` in the end-to-end suite).
+const TUNNEL_AUTH: &str = "tunnel error: proxy authorization required";
+const TUNNEL_REFUSED: &str = "tunnel error: unsuccessful";
+const TUNNEL_EOF: &str = "tunnel error: unexpected end of file";
 
 impl NetClient {
     pub(crate) async fn transport_error(
