@@ -440,7 +440,7 @@ api_url = "https://git.example.com:7990/bitbucket/rest"
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret-proxy-pass"), "{shown}");
         // The environment wins; a password in the file's URL is refused.
-        let c = load(&[("BERTH_CONFIG", &p), ("BERTH_PROXY", "http://other:8080"), ("BERTH_NO_PROXY", "*")])?;
+        let c = load(&[("BERTH_CONFIG", &p), ("BERTH_PROXY", "http://berth@other:8080"), ("BERTH_NO_PROXY", "*")])?;
         assert!(c.proxy.is_some_and(|r| r.proxy.shown() == "http://other:8080" && r.no_proxy.matches_host("x.y")));
         std::fs::write(&path, "[network]\nproxy = \"http://berth:inline@proxy.corp:3128\"\n")?;
         let e = load(&[("BERTH_CONFIG", &p)]).err().map(|e| e.to_string()).unwrap_or_default();
