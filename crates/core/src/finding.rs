@@ -27,6 +27,16 @@ pub enum Code {
     Timeout,
     DestinationForbidden,
     InsecureTransport,
+    /// The configured proxy could not be reached (refused, no answer, its name unknown).
+    ProxyConnectFailed,
+    /// The proxy answered 407: no proxy credentials, or wrong ones.
+    ProxyAuthFailed,
+    /// The proxy refused to open a tunnel (`CONNECT` answered other than 200 or 407).
+    ProxyRefused,
+    /// The host demands a TLS client certificate and none is configured for it.
+    ClientCertificateRequired,
+    /// The host refused the TLS client certificate Berth presented.
+    ClientCertificateRefused,
     // --- host answers
     AuthFailed,
     TokenExpired,
@@ -119,6 +129,11 @@ impl Code {
             Code::Timeout => "timeout",
             Code::DestinationForbidden => "destination_forbidden",
             Code::InsecureTransport => "insecure_transport",
+            Code::ProxyConnectFailed => "proxy_connect_failed",
+            Code::ProxyAuthFailed => "proxy_auth_failed",
+            Code::ProxyRefused => "proxy_refused",
+            Code::ClientCertificateRequired => "client_certificate_required",
+            Code::ClientCertificateRefused => "client_certificate_refused",
             Code::AuthFailed => "auth_failed",
             Code::TokenExpired => "token_expired",
             Code::TokenExpiresSoon => "token_expires_soon",

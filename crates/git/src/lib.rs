@@ -19,7 +19,7 @@ pub use advert::{Protocol, RemoteBranch, RemoteRefs};
 pub use berth_net::Auth as GitAuth;
 /// The HTTP layer's error, which is already a finding; Git names it `GitError`.
 pub use berth_net::NetError as GitError;
-pub use berth_net::{Lookup, Probe, Stage};
+pub use berth_net::{HostSettings, Lookup, Probe, ProxyRoute, Stage};
 
 pub use advert::{Discovered, V2Caps};
 use advert::{DiscoveryParser, LsRefsParser};
@@ -51,13 +51,25 @@ pub struct GitClientConfig {
     /// Turns host names into addresses; `None` is the system resolver. Whatever it returns goes
     /// through the network policy, so a substitute cannot widen what Berth contacts.
     pub lookup: Option<Arc<dyn Lookup>>,
+    /// The proxy every host goes through unless excepted (berth-net's `NetConfig::proxy`).
+    pub proxy: Option<ProxyRoute>,
+    /// Per-host certificate authorities, client certificates and proxy choices.
+    pub hosts: Vec<HostSettings>,
 }
 
 impl Default for GitClientConfig {
     /// berth-net's defaults, and a 32 MiB cap on an advertisement.
     fn default() -> Self {
-        let NetConfig { request_timeout, policy, user_agent, extra_root_certs_pem, max_redirects, lookup } =
-            NetConfig::default();
+        let NetConfig {
+            request_timeout,
+            policy,
+            user_agent,
+            extra_root_certs_pem,
+            max_redirects,
+            lookup,
+            proxy,
+            hosts,
+        } = NetConfig::default();
         GitClientConfig {
             request_timeout,
             max_advertisement_bytes: 32 * 1024 * 1024,
@@ -66,6 +78,8 @@ impl Default for GitClientConfig {
             extra_root_certs_pem,
             max_redirects,
             lookup,
+            proxy,
+            hosts,
         }
     }
 }
@@ -80,6 +94,8 @@ impl GitClientConfig {
             extra_root_certs_pem: self.extra_root_certs_pem.clone(),
             max_redirects: self.max_redirects,
             lookup: self.lookup.clone(),
+            proxy: self.proxy.clone(),
+            hosts: self.hosts.clone(),
         }
     }
 }
@@ -125,6 +141,12 @@ impl GitClient {
     /// part, for the dns and connect steps of a check.
     pub async fn probe(&self, host: &str, port: u16) -> Result<Probe, GitError> {
         self.inner.net.probe(host, port).await
+    }
+
+    /// The dns and connect steps the way a request to `scheme://host:port` goes: directly or
+    /// through the proxy that applies (which, for HTTPS, is asked for the tunnel).
+    pub async fn probe_url(&self, https: bool, host: &str, port: u16) -> Result<Probe, GitError> {
+        self.inner.net.probe_url(https, host, port).await
     }
 
     /// Lists the branches and the default branch of the repository at `repo_url`

@@ -10,7 +10,7 @@ use std::time::Duration;
 /// Every error in a source chain. `io::Error::source()` skips the error it wraps (it returns the
 /// inner error's source), which would hide a `rustls::Error` or our `ResolveError`; so for an
 /// `io::Error` we step into the wrapped error instead.
-fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+pub(crate) fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
     let mut out = Vec::new();
     let mut cur = Some(err);
     while let Some(e) = cur {
@@ -144,8 +144,9 @@ fn tls_error(host: &str, err: Option<&rustls::Error>, details: &[String]) -> Net
 
 const UNKNOWN_CA: &str = "its certificate is signed by an unknown certificate authority";
 const UNKNOWN_CA_REMEDY: &str =
-    "If the host uses a private certificate authority, add that CA's certificate to Berth's extra \
-     root certificates. Otherwise something intercepts the connection (for example a TLS-inspecting proxy).";
+    "If the host uses a private certificate authority, set ca_file (that CA's certificate, PEM) in the host's \
+     [[integrations]] entry, or add it to [git] extra_ca_files for every host. Otherwise something intercepts \
+     the connection (for example a TLS-inspecting proxy).";
 const WRONG_NAME: &str = "its certificate is not valid for the host name";
 const WRONG_NAME_REMEDY: &str =
     "Use the host name the certificate was issued for (check the clone URL), or have the host \

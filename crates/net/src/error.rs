@@ -68,6 +68,11 @@ impl NetError {
         self
     }
 
+    pub fn with_remedy(mut self, remedy: impl Into<String>) -> Self {
+        self.remedy = remedy.into();
+        self
+    }
+
     pub fn with_status(mut self, status: u16) -> Self {
         self.http_status = Some(status);
         self

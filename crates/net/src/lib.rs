@@ -1,9 +1,13 @@
 //! All of Berth's outbound HTTP, under its network policy. Git smart HTTP (berth-git) and the
 //! hosts' REST APIs (berth-forge) both go through one [`NetClient`]:
 //!
-//! * one pooled reqwest client with the timeouts and extra root certificates, no proxy, and a
-//!   resolver that applies the [`NetworkPolicy`] to every address it hands out; IP literals are
-//!   checked before each request ([`NetClient::send`]);
+//! * one pooled reqwest client per TLS and proxy set-up (the default, and each host with its own
+//!   CA, client certificate or proxy: [`HostSettings`]) with the timeouts and extra root
+//!   certificates, and a resolver that applies the [`NetworkPolicy`] to every address it hands
+//!   out; IP literals are checked before each request ([`NetClient::send`]);
+//! * through a proxy ([`Proxy`], [`NoProxy`]) Berth resolves the destination itself and every
+//!   address must pass the policy before the proxy is asked; proxy failures have their own
+//!   findings (`proxy_connect_failed`, `proxy_auth_failed`, `proxy_refused`);
 //! * redirects are never followed by reqwest: a forbidden IP literal is `destination_forbidden`,
 //!   another origin is `repository_moved`, a same-origin one is followed only when asked;
 //! * credentials are attached in one place, and go only to the request's own origin;
@@ -14,8 +18,14 @@
 mod body;
 mod classify;
 mod error;
+mod failure;
+mod hosts;
+mod issuer;
+mod probe;
+mod proxy;
 mod resolve;
 mod rest;
+mod route;
 mod send;
 mod status;
 mod urls;
@@ -25,21 +35,22 @@ pub use body::{
 };
 pub use classify::classify;
 pub use error::{NetError, Stage};
+pub use hosts::{ClientIdentity, HostSettings, ProxyChoice, ProxyRoute};
+pub use proxy::{NoProxy, Proxy};
 pub use rest::{ApiRequest, ApiResponse, DEFAULT_API_BODY_CAP};
 pub use send::{Exchange, Redirects, Request};
 pub use status::{parse_retry_after, status_error};
 pub use urls::{authority, has_user_info, refuse_user_info, repository_of, without_query};
 
-use berth_core::{Code, NetworkPolicy};
-use classify::chain_text;
-use resolve::{resolve_allowed, PolicyResolver};
+use berth_core::NetworkPolicy;
+use route::Lanes;
 use secrecy::SecretString;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -56,6 +67,10 @@ pub struct NetConfig {
     /// Turns host names into addresses; `None` is the system resolver. Whatever it returns goes
     /// through the network policy, so a substitute cannot widen what Berth contacts.
     pub lookup: Option<Arc<dyn Lookup>>,
+    /// The proxy every host goes through unless its name or addresses are in `no_proxy`.
+    pub proxy: Option<ProxyRoute>,
+    /// Per-host certificate authorities, client certificates and proxy choices.
+    pub hosts: Vec<HostSettings>,
 }
 
 impl Default for NetConfig {
@@ -67,6 +82,8 @@ impl Default for NetConfig {
             extra_root_certs_pem: Vec::new(),
             max_redirects: 5,
             lookup: None,
+            proxy: None,
+            hosts: Vec::new(),
         }
     }
 }
@@ -105,7 +122,10 @@ pub struct Probe {
     pub allowed: Vec<IpAddr>,
     pub dns: Duration,
     pub connect: Duration,
+    /// The address connected to: the host's, or the proxy's when one was used.
     pub connected_to: SocketAddr,
+    /// The proxy that opened the way (`http://host:port`), when one was used.
+    pub via_proxy: Option<String>,
 }
 
 /// The one HTTP client. Cheap to clone: all clones share one connection pool.
@@ -115,7 +135,7 @@ pub struct NetClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    lanes: Lanes,
     cfg: NetConfig,
 }
 
@@ -127,8 +147,8 @@ impl fmt::Debug for NetClient {
 
 impl NetClient {
     pub fn new(cfg: NetConfig) -> Result<NetClient, NetError> {
-        let http = build_client(&cfg)?;
-        Ok(NetClient { inner: Arc::new(Inner { http, cfg }) })
+        let lanes = Lanes::build(&cfg)?;
+        Ok(NetClient { inner: Arc::new(Inner { lanes, cfg }) })
     }
 
     pub fn config(&self) -> &NetConfig {
@@ -139,98 +159,9 @@ impl NetClient {
         &self.inner.cfg.policy
     }
 
-    fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+    pub(crate) fn lanes(&self) -> &Lanes {
+        &self.inner.lanes
     }
-
-    /// Resolves `host` under the policy and opens (and drops) one TCP connection, timing each
-    /// part, for the dns and connect steps of a check. Tries the allowed addresses in order.
-    pub async fn probe(&self, host: &str, port: u16) -> Result<Probe, NetError> {
-        let limit = self.inner.cfg.request_timeout;
-        let started = Instant::now();
-        let lookup = resolve_allowed(self.policy(), self.inner.cfg.lookup.as_ref(), host, port);
-        let resolved = match tokio::time::timeout(limit, lookup).await {
-            Ok(r) => r.map_err(|e| e.to_net_error())?,
-            Err(_) => {
-                return Err(NetError::new(
-                    Stage::Dns,
-                    Code::Timeout,
-                    format!("DNS lookup for {host} did not finish within {} s.", limit.as_secs_f64()),
-                    "Check the DNS configuration of the Berth server.",
-                ))
-            }
-        };
-        let dns = started.elapsed();
-        let started = Instant::now();
-        let mut failures = Vec::new();
-        let mut all_timed_out = true;
-        for ip in &resolved.allowed {
-            let addr = SocketAddr::new(*ip, port);
-            match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    drop(stream);
-                    return Ok(Probe {
-                        addrs: resolved.all,
-                        allowed: resolved.allowed,
-                        dns,
-                        connect: started.elapsed(),
-                        connected_to: addr,
-                    });
-                }
-                Ok(Err(e)) => {
-                    all_timed_out = false;
-                    failures.push(format!("{addr}: {e}"));
-                }
-                Err(_) => failures.push(format!("{addr}: no answer within {} s", limit.as_secs_f64())),
-            }
-        }
-        let (code, message) = if all_timed_out {
-            (Code::Timeout, format!("Could not connect to {host} port {port} within {} s.", limit.as_secs_f64()))
-        } else {
-            (Code::ConnectFailed, format!("Could not connect to {host} port {port}."))
-        };
-        Err(NetError::new(
-            Stage::Connect,
-            code,
-            message,
-            "Check the host and port in the URL and that the Berth server can reach them (firewall, VPN, proxy).",
-        )
-        .with_details(failures))
-    }
-}
-
-fn build_client(cfg: &NetConfig) -> Result<reqwest::Client, NetError> {
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
-        .user_agent(cfg.user_agent.clone())
-        // Redirects are judged in `send` so that credentials never cross origins.
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(cfg.request_timeout)
-        .connect_timeout(cfg.request_timeout)
-        // A proxy would resolve and connect on our behalf, out of the policy's reach.
-        .no_proxy()
-        .dns_resolver(Arc::new(PolicyResolver { policy: cfg.policy.clone(), lookup: cfg.lookup.clone() }));
-    for pem in &cfg.extra_root_certs_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-            NetError::new(
-                Stage::Tls,
-                Code::InvalidInput,
-                format!("An extra root certificate could not be read: {e}"),
-                "Provide the certificate authority as PEM (-----BEGIN CERTIFICATE-----).",
-            )
-        })?;
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
-    }
-    b.build().map_err(|e| {
-        NetError::new(
-            Stage::Tls,
-            Code::Internal,
-            format!("The HTTP client could not be set up: {}", chain_text(&e).join(": ")),
-            "Check the extra root certificates; this is otherwise a bug in Berth.",
-        )
-    })
 }
 
 #[cfg(test)]

@@ -77,24 +77,8 @@ pub(crate) async fn resolve_allowed(
     host: &str,
     port: u16,
 ) -> Result<Resolved, ResolveError> {
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let (all, literal) = match bare.parse::<IpAddr>() {
-        Ok(ip) => (vec![ip], true),
-        Err(_) => {
-            let found: Vec<IpAddr> = match lookup {
-                Some(l) => l.lookup(bare.to_owned()).await,
-                None => tokio::net::lookup_host((bare, port)).await.map(|it| it.map(|a| a.ip()).collect()),
-            }
-            .map_err(|source| ResolveError::Lookup { host: bare.to_owned(), source })?;
-            let mut all: Vec<IpAddr> = Vec::new();
-            for a in found {
-                if !all.contains(&a) {
-                    all.push(a);
-                }
-            }
-            (all, false)
-        }
-    };
+    let (all, literal) = lookup_all(lookup, host, port).await?;
+    let bare = bare_host(host);
     let Some(first) = all.first().copied() else {
         return Err(ResolveError::NoAddresses { host: bare.to_owned() });
     };
@@ -104,6 +88,54 @@ pub(crate) async fn resolve_allowed(
         return Err(ResolveError::Forbidden { host: bare.to_owned(), literal, reason, addr: first, all });
     }
     Ok(Resolved { all, allowed })
+}
+
+fn bare_host(host: &str) -> &str {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+}
+
+/// Every address of `host`, without duplicates, in resolver order, and whether `host` was an
+/// IP literal. Never empty.
+pub(crate) async fn lookup_all(
+    lookup: Option<&Arc<dyn Lookup>>,
+    host: &str,
+    port: u16,
+) -> Result<(Vec<IpAddr>, bool), ResolveError> {
+    let bare = bare_host(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok((vec![ip], true));
+    }
+    let found: Vec<IpAddr> = match lookup {
+        Some(l) => l.lookup(bare.to_owned()).await,
+        None => tokio::net::lookup_host((bare, port)).await.map(|it| it.map(|a| a.ip()).collect()),
+    }
+    .map_err(|source| ResolveError::Lookup { host: bare.to_owned(), source })?;
+    let mut all: Vec<IpAddr> = Vec::new();
+    for a in found {
+        if !all.contains(&a) {
+            all.push(a);
+        }
+    }
+    if all.is_empty() {
+        return Err(ResolveError::NoAddresses { host: bare.to_owned() });
+    }
+    Ok((all, false))
+}
+
+/// Refuses `all` when any one address is forbidden: used before asking a proxy, which may
+/// connect to any of them.
+pub(crate) fn judge_every(
+    policy: &NetworkPolicy,
+    host: &str,
+    literal: bool,
+    all: &[IpAddr],
+) -> Result<(), ResolveError> {
+    match all.iter().find_map(|ip| policy.refusal(*ip).map(|r| (*ip, r))) {
+        None => Ok(()),
+        Some((addr, reason)) => {
+            Err(ResolveError::Forbidden { host: bare_host(host).to_owned(), literal, reason, addr, all: all.to_vec() })
+        }
+    }
 }
 
 /// reqwest resolver applying the policy to every connection the client opens, redirects and
@@ -124,6 +156,25 @@ impl reqwest::dns::Resolve for PolicyResolver {
             let resolved = resolve_allowed(&policy, lookup.as_ref(), &host, 0).await?;
             tracing::debug!(host = %host, allowed = ?resolved.allowed, "resolved");
             let addrs: reqwest::dns::Addrs = Box::new(resolved.allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// reqwest resolver of a proxied client: it only ever resolves the proxy's own name (the
+/// destination goes to the proxy as a name, judged beforehand), and the proxy's address is the
+/// operator's choice, so no policy applies here.
+pub(crate) struct ProxyHostResolver {
+    pub lookup: Option<Arc<dyn Lookup>>,
+}
+
+impl reqwest::dns::Resolve for ProxyHostResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let lookup = self.lookup.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let (all, _) = lookup_all(lookup.as_ref(), &host, 0).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(all.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
     }

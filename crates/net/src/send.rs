@@ -4,8 +4,8 @@
 //! same-origin target is followed only when the request asks for it (Git discovery does, REST
 //! calls do not).
 
-use crate::classify::classify;
 use crate::error::{NetError, Stage};
+use crate::proxy::{proxy_auth_failed, Proxy};
 use crate::resolve::{check_url_host, literal_ip, ALLOW_REMEDY};
 use crate::urls::{repository_of, without_query};
 use crate::{Auth, NetClient};
@@ -68,6 +68,8 @@ pub struct Exchange {
     pub url: Url,
     /// For messages: "GET https://host/repo.git/info/refs".
     pub what: String,
+    /// The proxy the request went through (`http://host:port`), if any.
+    pub via_proxy: Option<String>,
 }
 
 /// Attaches the credential. reqwest marks both headers sensitive, so its `Debug` never prints them.
@@ -89,12 +91,13 @@ impl NetClient {
         let mut hops = 0u8;
         loop {
             check_url_host(&cfg.policy, &url)?;
+            let route = self.route(&url).await?;
             let what = if req.secret_path {
                 format!("{} {}/…", req.method, url.origin().ascii_serialization())
             } else {
                 format!("{} {}", req.method, without_query(&url))
             };
-            let mut rb = self.http().request(req.method.clone(), url.clone()).headers(req.headers.clone());
+            let mut rb = route.client.request(req.method.clone(), url.clone()).headers(req.headers.clone());
             if let Some(t) = req.timeout {
                 rb = rb.timeout(t);
             }
@@ -103,11 +106,21 @@ impl NetClient {
             }
             rb = with_auth(rb, req.auth);
             tracing::debug!(request = %what, "http request");
-            let response = rb.send().await.map_err(|e| classify(&e, req.stage, &what, limit))?;
+            let response = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => return Err(self.transport_error(&e, &route, &url, req.stage, &what, limit).await),
+            };
             let status = response.status();
             tracing::debug!(request = %what, status = status.as_u16(), "http response");
+            if let Some(proxy) = route.proxy {
+                // Plain HTTP goes to the proxy in absolute form: its 407 is its own answer.
+                if url.scheme() == "http" && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+                    return Err(proxy_auth_failed(proxy, 407));
+                }
+            }
             if !status.is_redirection() {
-                return Ok(Exchange { response, url, what });
+                let via_proxy = route.proxy.map(Proxy::shown);
+                return Ok(Exchange { response, url, what, via_proxy });
             }
             let next = judge_redirect(&cfg.policy, &url, response.headers(), status, req.stage, req.redirects, &what)?;
             hops += 1;

@@ -18,6 +18,15 @@ const NOT_VISIBLE: [&str; 2] = [
 
 /// Maps a non-success answer to a finding, reading a little of the body for the server's words.
 pub async fn status_error(ex: Exchange, stage: Stage, auth_sent: bool) -> NetError {
+    let via = ex.via_proxy.clone();
+    let mut e = judge_status(ex, stage, auth_sent).await;
+    if let Some(proxy) = via {
+        e.details.push(format!("through proxy {proxy}"));
+    }
+    e
+}
+
+async fn judge_status(ex: Exchange, stage: Stage, auth_sent: bool) -> NetError {
     let status = ex.response.status();
     let code = status.as_u16();
     let host = ex.url.host_str().unwrap_or("the server").to_owned();

@@ -168,7 +168,7 @@ impl Checker<'_> {
 
         // 3, 4 and 5. DNS, the network policy, TCP
         let port = http_url.port_or_known_default().unwrap_or(443);
-        if !self.reach(&url.host, port, steps).await {
+        if !self.reach(url.scheme == Scheme::Https, &url.host, port, steps).await {
             return;
         }
 
@@ -292,15 +292,26 @@ impl Checker<'_> {
         out.refs = Some(refs);
     }
 
-    /// The DNS, network-policy and TCP steps; `false` when one failed.
-    async fn reach(&self, host: &str, port: u16, steps: &mut Vec<Step>) -> bool {
+    /// The DNS, network-policy and TCP steps (through the proxy that applies, if any); `false`
+    /// when one failed.
+    async fn reach(&self, https: bool, host: &str, port: u16, steps: &mut Vec<Step>) -> bool {
         let t = Instant::now();
-        match self.git.probe(host, port).await {
+        match self.git.probe_url(https, host, port).await {
             Ok(p) => {
                 let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
                 steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
                 steps.push(Step::pass(StepName::Destination, format!("{} may be contacted", addrs.join(", "))));
-                steps.push(Step::pass(StepName::Connect, format!("connected to {}", p.connected_to)).took(p.connect));
+                let connected = match &p.via_proxy {
+                    Some(proxy) if https => format!(
+                        "connected to the proxy {proxy} ({}), which opened a tunnel to {host}:{port}",
+                        p.connected_to
+                    ),
+                    Some(proxy) => {
+                        format!("connected to the proxy {proxy} ({}), which forwards to {host}:{port}", p.connected_to)
+                    }
+                    None => format!("connected to {}", p.connected_to),
+                };
+                steps.push(Step::pass(StepName::Connect, connected).took(p.connect));
                 true
             }
             Err(e) => {
@@ -344,7 +355,7 @@ impl Checker<'_> {
             return v;
         };
         v.steps.push(credential_step(cred, &identity, expiry, None));
-        if !self.reach(&host.host, host.port_or_default(), &mut v.steps).await {
+        if !self.reach(host.scheme == Scheme::Https, &host.host, host.port_or_default(), &mut v.steps).await {
             return v;
         }
         let api_url = host.api_url.clone().filter(|_| berth_forge::supports(host.provider));
@@ -523,6 +534,9 @@ fn push_failure(
             }
         }
     }
+    // Through a proxy, a step that passed (the connection to the proxy) can fail on the request
+    // itself (the proxy's 407 to plain HTTP, a refused tunnel): the failure replaces the pass.
+    steps.retain(|s| s.step != step.step);
     steps.push(step);
 }
 

@@ -1,7 +1,10 @@
 //! Configuration: defaults that need no set-up, a TOML file for the rest (`BERTH_CONFIG`),
 //! and `BERTH_*` environment variables that win over both.
 
+mod network;
+
 use berth_core::{Capability, Integration, NetworkPolicy};
+use berth_net::{HostSettings, ProxyRoute};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -20,6 +23,10 @@ pub struct Config {
     pub git_request_timeout: Duration,
     pub max_advertisement_bytes: u64,
     pub extra_ca_pem: Vec<Vec<u8>>,
+    /// The proxy every host goes through unless excepted (`[network] proxy`, `BERTH_PROXY`).
+    pub proxy: Option<ProxyRoute>,
+    /// What integrations add for their hosts: a CA bundle, a client certificate, a proxy.
+    pub hosts: Vec<HostSettings>,
     pub session_ttl: Duration,
     /// Believe `X-Forwarded-For` and `X-Forwarded-Proto`: only behind a proxy that sets them.
     pub trust_forwarded: bool,
@@ -142,7 +149,9 @@ struct FileConfig {
     master_key_file: Option<PathBuf>,
     network_allow: Option<Vec<String>>,
     #[serde(default)]
-    integrations: Vec<Integration>,
+    network: network::NetworkFileConfig,
+    #[serde(default)]
+    integrations: Vec<IntegrationEntry>,
     #[serde(default)]
     git: GitFileConfig,
     session_ttl_hours: Option<u64>,
@@ -201,6 +210,15 @@ fn public_url(raw: Option<String>) -> Result<Option<url::Url>, ConfigError> {
     let path = u.path().trim_end_matches('/').to_owned();
     u.set_path(&path);
     Ok(Some(u))
+}
+
+/// An `[[integrations]]` entry: the host and its provider, and the way to it.
+#[derive(Debug, Deserialize)]
+struct IntegrationEntry {
+    #[serde(flatten)]
+    integration: Integration,
+    #[serde(flatten)]
+    net: network::IntegrationNetFile,
 }
 
 /// `[scopes]`: `want = ["webhooks", "pull_requests"]`.
@@ -286,14 +304,32 @@ impl Config {
         let allow = env("BERTH_NETWORK_ALLOW").or_else(|| file.network_allow.map(|v| v.join(","))).unwrap_or_default();
         let network = NetworkPolicy::parse_allow_list(&allow)
             .map_err(|e| ConfigError::Env { var: "BERTH_NETWORK_ALLOW", message: e.to_string() })?;
-        for i in &file.integrations {
-            if i.host.trim().is_empty() {
+        let mut hosts = Vec::new();
+        for entry in &file.integrations {
+            let host = entry.integration.host.trim();
+            if host.is_empty() {
                 return Err(ConfigError::Env {
                     var: "BERTH_CONFIG",
                     message: "an [[integrations]] entry has an empty host".into(),
                 });
             }
+            if let Some(settings) = network::host_settings(host, &entry.net)? {
+                // The REST API may live on another host (api.github.example): same way there.
+                let api_host =
+                    entry.integration.api_url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| {
+                        let h = u.host_str()?.to_owned();
+                        Some(match u.port() {
+                            Some(p) => format!("{h}:{p}"),
+                            None => h,
+                        })
+                    });
+                if let Some(api_host) = api_host.filter(|a| !a.eq_ignore_ascii_case(host)) {
+                    hosts.push(berth_net::HostSettings { host: api_host, ..settings.clone() });
+                }
+                hosts.push(settings);
+            }
         }
+        let proxy = network::global_proxy(&file.network, env)?;
         let mut extra_ca_pem = Vec::new();
         for path in &file.git.extra_ca_files {
             extra_ca_pem.push(std::fs::read(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?);
@@ -306,10 +342,12 @@ impl Config {
             master_key_file,
             admin_password,
             network,
-            integrations: file.integrations,
+            integrations: file.integrations.into_iter().map(|e| e.integration).collect(),
             git_request_timeout: git_timeout,
             max_advertisement_bytes: file.git.max_advertisement_mib.unwrap_or(32).max(1) * 1024 * 1024,
             extra_ca_pem,
+            proxy,
+            hosts,
             session_ttl: Duration::from_secs(3600 * file.session_ttl_hours.unwrap_or(12).max(1)),
             trust_forwarded: match env("BERTH_TRUST_FORWARDED") {
                 Some(v) => v == "1" || v.eq_ignore_ascii_case("true"),
@@ -437,6 +475,48 @@ api_url = "https://git.example.com:7990/bitbucket/rest"
         std::fs::write(&path, "[scopes]\nwant = [\"web hooks\"]\n")?;
         let e = load(&[("BERTH_CONFIG", &p)]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("\"web hooks\"") && e.contains("pull_requests"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn proxies_and_per_host_tls_are_read_with_their_secrets_from_files() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let pass = dir.path().join("proxy-password");
+        std::fs::write(&pass, "s3cret-proxy-pass\n")?;
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n")?;
+        let path = dir.path().join("berth.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[network]\nproxy = \"http://berth@proxy.corp:3128\"\nproxy_password_file = \"{}\"\n\
+                 no_proxy = [\"corp.example\", \"10.0.0.0/8\"]\n\
+                 [[integrations]]\nhost = \"git.corp.example:7990\"\nprovider = \"bitbucket-datacenter\"\n\
+                 ca_file = \"{}\"\nproxy = \"none\"\n",
+                pass.display(),
+                ca.display()
+            ),
+        )?;
+        let p = path.display().to_string();
+        let c = load(&[("BERTH_CONFIG", &p)])?;
+        let route = c.proxy.clone().ok_or("no proxy")?;
+        assert_eq!(route.proxy.shown(), "http://proxy.corp:3128");
+        assert!(route.no_proxy.matches_host("git.corp.example") && route.no_proxy.matches_host("10.2.3.4"));
+        assert_eq!(c.integrations.len(), 1);
+        assert_eq!(c.hosts.len(), 1);
+        assert_eq!(c.hosts[0].proxy, berth_net::ProxyChoice::Direct);
+        assert!(c.hosts[0].ca_pem.is_some());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret-proxy-pass"), "{shown}");
+        // The environment wins; a password in the file's URL is refused.
+        let c = load(&[("BERTH_CONFIG", &p), ("BERTH_PROXY", "http://berth@other:8080"), ("BERTH_NO_PROXY", "*")])?;
+        assert!(c.proxy.is_some_and(|r| r.proxy.shown() == "http://other:8080" && r.no_proxy.matches_host("x.y")));
+        std::fs::write(&path, "[network]\nproxy = \"http://berth:inline@proxy.corp:3128\"\n")?;
+        let e = load(&[("BERTH_CONFIG", &p)]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("proxy_password_file") && !e.contains("inline"), "{e}");
+        std::fs::write(&path, "[[integrations]]\nhost = \"h:1\"\nprovider = \"generic\"\nclient_key = \"k\"\n")?;
+        let e = load(&[("BERTH_CONFIG", &p)]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("client_certificate and client_key"), "{e}");
         Ok(())
     }
 }

@@ -75,6 +75,8 @@ pub fn git_client(config: &Config) -> Result<GitClient, StartError> {
         max_advertisement_bytes: config.max_advertisement_bytes,
         policy: config.network.clone(),
         extra_root_certs_pem: config.extra_ca_pem.clone(),
+        proxy: config.proxy.clone(),
+        hosts: config.hosts.clone(),
         ..GitClientConfig::default()
     })?)
 }

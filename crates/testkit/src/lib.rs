@@ -30,7 +30,11 @@
 //! `berth-sim` binary serves a demo world.
 //!
 //! [`TlsServer`] presents certificates from a private CA (valid, wrong name, expired) for TLS
-//! failure tests; it needs the `openssl` command line.
+//! failure tests; it needs the `openssl` command line. [`MtlsServer`] demands a client
+//! certificate and makes one it accepts and one it refuses.
+//!
+//! [`Tinyproxy`] is a private, real HTTP proxy (Debian's `tinyproxy`) whose log shows which
+//! requests went through it.
 //!
 //! Every request is recorded ([`GitServer::requests`]) with whether it carried an
 //! `Authorization` header and a SHA-256 of that header, never the header itself.
@@ -39,20 +43,24 @@
 
 mod capture;
 mod fault;
+mod mtls;
 pub mod pg;
 mod receiver;
 mod repos;
 mod server;
 pub mod sim;
 pub mod smtp;
+mod tinyproxy;
 mod tls;
 
 pub use capture::CaptureServer;
 pub use fault::{Fault, FaultServer};
+pub use mtls::MtlsServer;
 pub use receiver::{hmac_sha256, Received, Receiver};
 pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};
 pub use smtp::SmtpServer;
+pub use tinyproxy::{Tinyproxy, TinyproxyOptions};
 pub use tls::{make_certs, LeafCert, TlsServer};
 
 use sha2::{Digest, Sha256};

@@ -20,6 +20,7 @@ mod instances;
 mod leaks;
 mod listing;
 mod notifications;
+mod outbound;
 mod providers;
 mod proxy;
 mod public_repos;

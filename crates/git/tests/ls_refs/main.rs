@@ -8,5 +8,6 @@ mod failures;
 mod hostile;
 mod policy;
 mod protocol;
+mod proxied;
 mod secrets;
 mod ssrf;

@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex};
 /// A resolver whose answers the test chooses: each lookup of a name takes the next answer in its
 /// list, and the last answer repeats.
 #[derive(Debug, Default)]
-struct Names {
+pub(crate) struct Names {
     answers: Mutex<HashMap<String, Vec<Vec<IpAddr>>>>,
     lookups: Mutex<Vec<String>>,
 }
 
 impl Names {
-    fn with(pairs: &[(&str, &[&[&str]])]) -> Arc<Names> {
+    pub(crate) fn with(pairs: &[(&str, &[&[&str]])]) -> Arc<Names> {
         let n = Names::default();
         for (name, answers) in pairs {
             let answers = answers.iter().map(|a| a.iter().map(|ip| ip.parse().unwrap()).collect()).collect();

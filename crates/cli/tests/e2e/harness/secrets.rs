@@ -51,6 +51,8 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("SMTP_PASSWORD", SMTP_PASSWORD),
     ("SMTP_WRONG_PASSWORD", SMTP_WRONG_PASSWORD),
     ("NOTIFY_WRONG_TOKEN", NOTIFY_WRONG_TOKEN),
+    ("PROXY_PASSWORD", PROXY_PASSWORD),
+    ("WRONG_PROXY_PASSWORD", WRONG_PROXY_PASSWORD),
 ];
 
 /// Secret literals the suite uses that are too short or too common to search for (the scan
@@ -74,6 +76,7 @@ pub const BASIC_AUTH_USERS: &[&str] = &[
     "admin",
     "vera",
     "reggie",
+    "berth-proxy",
 ];
 
 /// The log filter of every Berth this suite runs, in this process or as a child (`RUST_LOG`).
@@ -133,6 +136,9 @@ pub const SIM_READ_ONLY: &str = "ATATT3xFfGF0-sim-read-only-0010";
 pub const VERDICT_WRONG_TOKEN: &str = "ATATT3xFfGF0-verdict-wrong-7c31";
 pub const LEAK_WRONG_TOKEN: &str = "ATATT3xFfGF0-leaks-wrong-token-6a2e";
 pub const LEAK_WEB_SECRET: &str = "web form secret/+&=%-leaks-88b0";
+/// The password of the test proxy's user (`outbound.rs`), read by Berth from a file.
+pub const PROXY_PASSWORD: &str = "proxy-pass-e2e-31f7c2";
+pub const WRONG_PROXY_PASSWORD: &str = "proxy-wrong-e2e-8d02";
 
 /// A webhook channel's signing secret (`notifications.rs`).
 pub const HOOK_SECRET: &str = "berth-hook-signing-secret-e2e-71c3";
