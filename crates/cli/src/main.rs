@@ -18,6 +18,7 @@ use commands::auth::{AuthCmd, LoginArgs};
 use commands::config::{ApplyArgs, ExportArgs};
 use commands::credential::CredentialCmd;
 use commands::repo::RepoCmd;
+use commands::known_hosts::KnownHostsCmd;
 use commands::template::TemplateCmd;
 use commands::{Exit, Failure, Global};
 use std::path::PathBuf;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Credential templates: which credential a clone URL uses when none is named.
     #[command(subcommand, alias = "templates")]
     Template(TemplateCmd),
+    /// SSH host keys Berth trusts: list, trust by fingerprint or key, remove, import a known_hosts file.
+    #[command(subcommand, name = "known-hosts", alias = "known-host")]
+    KnownHosts(KnownHostsCmd),
     /// Make credentials, templates and repositories match a YAML file (configuration as code).
     Apply(ApplyArgs),
     /// Write the current credentials, templates and repositories as a YAML file `berth apply` takes.
@@ -171,6 +175,7 @@ async fn run_client(global: &Global, cmd: Command) -> commands::CmdResult {
         Command::Credential(c) => commands::credential::run(global, c).await,
         Command::Repo(r) => commands::repo::run(global, r).await,
         Command::Template(t) => commands::template::run(global, t).await,
+        Command::KnownHosts(k) => commands::known_hosts::run(global, k).await,
         Command::Apply(a) => commands::config::apply(global, a).await,
         Command::Export(a) => commands::config::export(global, a).await,
         Command::Serve | Command::Admin(_) => Ok(()),

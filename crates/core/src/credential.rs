@@ -49,6 +49,9 @@ pub enum CredentialKind {
     UsernamePassword,
     /// Retired by Atlassian; accepted on input only to explain what to create instead.
     BitbucketAppPassword,
+    /// "SSH Username with private key": an OpenSSH private key (ed25519, ECDSA or RSA, with an
+    /// optional passphrase) for Git over SSH; Bitbucket access keys, GitHub deploy keys.
+    SshKey,
 }
 
 impl CredentialKind {
@@ -58,6 +61,7 @@ impl CredentialKind {
             CredentialKind::AccessToken => "access_token",
             CredentialKind::UsernamePassword => "username_password",
             CredentialKind::BitbucketAppPassword => "bitbucket_app_password",
+            CredentialKind::SshKey => "ssh_key",
         }
     }
 
@@ -67,6 +71,7 @@ impl CredentialKind {
             "access_token" => CredentialKind::AccessToken,
             "username_password" => CredentialKind::UsernamePassword,
             "bitbucket_app_password" => CredentialKind::BitbucketAppPassword,
+            "ssh_key" => CredentialKind::SshKey,
             _ => return None,
         })
     }
@@ -78,6 +83,7 @@ impl CredentialKind {
             CredentialKind::AccessToken => "Access Token",
             CredentialKind::UsernamePassword => "Username with Password",
             CredentialKind::BitbucketAppPassword => "Bitbucket App Password (retired)",
+            CredentialKind::SshKey => "SSH Username with private key",
         }
     }
 }
@@ -169,7 +175,7 @@ impl CredentialRules<'_> {
                     return Err(invalid("username", "a username is required", "enter the username for the Git host"));
                 }
             }
-            CredentialKind::AccessToken | CredentialKind::BitbucketAppPassword => {}
+            CredentialKind::AccessToken | CredentialKind::BitbucketAppPassword | CredentialKind::SshKey => {}
         }
         Ok(())
     }
@@ -221,6 +227,8 @@ pub fn app_password_retired() -> CredentialRuleError {
 pub enum GitIdentity {
     Basic { username: String },
     Bearer,
+    /// Git over SSH: public-key authentication as this user (`git` unless the credential says).
+    SshKey { username: String },
 }
 
 impl GitIdentity {
@@ -228,6 +236,7 @@ impl GitIdentity {
         match self {
             GitIdentity::Basic { username } => format!("Basic auth as {username}"),
             GitIdentity::Bearer => "a Bearer token".to_owned(),
+            GitIdentity::SshKey { username } => format!("an SSH key as {username}"),
         }
     }
 }
@@ -244,6 +253,7 @@ pub fn git_identity(kind: CredentialKind, username: Option<&str>, provider: Prov
             GitIdentity::Basic { username: username.unwrap_or(API_TOKEN_GIT_USERNAME).to_owned() }
         }
         CredentialKind::UsernamePassword => GitIdentity::Basic { username: username.unwrap_or("git").to_owned() },
+        CredentialKind::SshKey => GitIdentity::SshKey { username: username.unwrap_or("git").to_owned() },
         CredentialKind::AccessToken => match (provider, username) {
             (Provider::BitbucketDatacenter, None) => GitIdentity::Bearer,
             (_, Some(u)) => GitIdentity::Basic { username: u.to_owned() },

@@ -35,6 +35,9 @@ pub struct Target<'a> {
     /// (2 other templates considered)", "the repository's credential". The credential step
     /// says it, so the history keeps it with the check.
     pub chosen_by: Option<&'a str>,
+    /// SSH URLs: the host keys trusted for the URL's endpoint (pinned and stored); the caller
+    /// reads them, so the pipeline stays free of the store.
+    pub host_keys: Vec<berth_git::ssh::TrustedKey>,
 }
 
 /// What a check found: the steps a person reads, and the same facts typed for the code that
@@ -113,30 +116,32 @@ impl Checker<'_> {
         let started = Instant::now();
         let mut steps = Vec::new();
         let mut out = Outcome::new();
-        self.run_steps(target, &mut steps, &mut out).await;
+        let over_ssh = target.url.scheme == Scheme::Ssh;
+        if over_ssh {
+            self.run_ssh_steps(target, &mut steps, &mut out).await;
+        } else {
+            self.run_steps(target, &mut steps, &mut out).await;
+        }
         if out.rate_limited.is_none()
             && steps.iter().any(|s| s.status == StepStatus::Fail && s.code == Code::RateLimited)
         {
             out.rate_limited = Some(RateLimited { retry_after: None });
         }
-        out.check = Check::completed(steps);
+        out.check = if over_ssh { Check::completed_ssh(steps) } else { Check::completed(steps) };
         out.duration = started.elapsed();
         out
     }
 
     async fn run_steps(&self, target: Target<'_>, steps: &mut Vec<Step>, out: &mut Outcome) {
-        // 1. URL: parsed by the caller; here only whether Berth can check it.
+        // 1. URL: parsed by the caller (SSH URLs take `run_ssh_steps`).
         let url = target.url;
-        let Some(http_url) = url.http_url().filter(|_| url.scheme != Scheme::Ssh) else {
-            let alt = url.https_alternative();
-            let remedy = match &alt {
-                Some(a) => format!("use the HTTPS clone URL instead: {a}"),
-                None => "use the repository's HTTPS clone URL (Clone > HTTPS on the host)".to_owned(),
-            };
-            steps.push(
-                Step::fail(StepName::Url, Code::SshNotSupported, "checks over SSH are not supported yet", remedy)
-                    .with_details(alt.into_iter().collect()),
-            );
+        let Some(http_url) = url.http_url() else {
+            steps.push(Step::fail(
+                StepName::Url,
+                Code::InvalidUrl,
+                "the URL has no HTTP form",
+                "use the repository's HTTPS or SSH clone URL",
+            ));
             return;
         };
         steps.push(Step::pass(StepName::Url, format!("{} ({})", url.canonical(), url.provider)));
@@ -149,6 +154,10 @@ impl Checker<'_> {
             steps.push(unopened_secret(cred));
             return;
         };
+        if cred.kind == berth_core::CredentialKind::SshKey {
+            steps.push(ssh::kind_mismatch(cred, url));
+            return;
+        }
         steps.push(credential_step(cred, &identity, expiry, target.chosen_by));
         out.git_identity = Some(identity.clone());
 
@@ -176,13 +185,15 @@ impl Checker<'_> {
         // TLS, discovery and ref listing happen in one exchange; the error's stage says where it
         // stopped.
         let auth = match &identity {
-            GitIdentity::Basic { username } => GitAuth::Basic { username: username.clone(), password: secret },
+            GitIdentity::Basic { username } | GitIdentity::SshKey { username } => {
+                GitAuth::Basic { username: username.clone(), password: secret }
+            }
             GitIdentity::Bearer => GitAuth::Bearer(secret),
         };
         let t = Instant::now();
         let listed = self.git.ls_refs(&http_url, Some(&auth)).await;
         let elapsed = t.elapsed();
-        let mut refs = match listed {
+        let refs = match listed {
             Ok(r) => r,
             Err(e) => {
                 if e.code == Code::RateLimited {
@@ -206,39 +217,12 @@ impl Checker<'_> {
             Step::pass(StepName::GitDiscovery, format!("Git smart HTTP, {protocol}, accepted {}", identity.describe()))
                 .took(elapsed),
         );
-        // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
-        // main) is not a default branch: keep its name for the warning, offer none.
-        let dangling = refs
-            .default_branch
-            .clone()
-            .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
-        if dangling.is_some() {
-            refs.default_branch = None;
-            refs.head_unborn = false;
-        }
-        // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
         let api_main = forge.and_then(|r| r.repository).and_then(|r| r.main_branch);
-        let mut from_api = false;
-        if refs.default_branch.is_none() {
-            if let Some(main) =
-                api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
-            {
-                refs.default_branch = Some(main);
-                from_api = true;
-            }
-        }
-        steps.push(branches_step(&refs));
-        let (mut step, chosen) = default_branch_step(&refs, target.wanted_branch, dangling.as_deref());
-        if from_api && step.status == StepStatus::Pass {
-            step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
-        }
-        steps.push(step);
-        out.default_branch = chosen;
-        out.refs = Some(refs);
+        listing_steps(refs, target.wanted_branch, api_main, steps, out);
     }
 
     /// The DNS, network-policy and TCP steps; `false` when one failed.
-    async fn reach(&self, host: &str, port: u16, steps: &mut Vec<Step>) -> bool {
+    pub(crate) async fn reach(&self, host: &str, port: u16, steps: &mut Vec<Step>) -> bool {
         let t = Instant::now();
         match self.git.probe(host, port).await {
             Ok(p) => {
@@ -347,7 +331,46 @@ impl Checker<'_> {
     }
 }
 
-fn unopened_secret(cred: &CredentialRow) -> Step {
+/// The branches and default-branch steps from a listing (HTTPS or SSH alike). `api_main` is
+/// the main branch the host's REST API named, if it was asked.
+pub(crate) fn listing_steps(
+    mut refs: RemoteRefs,
+    wanted_branch: Option<&str>,
+    api_main: Option<String>,
+    steps: &mut Vec<Step>,
+    out: &mut Outcome,
+) {
+        // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
+        // main) is not a default branch: keep its name for the warning, offer none.
+        let dangling = refs
+            .default_branch
+            .clone()
+            .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
+        if dangling.is_some() {
+            refs.default_branch = None;
+            refs.head_unborn = false;
+        }
+        // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
+        let mut from_api = false;
+        if refs.default_branch.is_none() {
+            if let Some(main) =
+                api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
+            {
+                refs.default_branch = Some(main);
+                from_api = true;
+            }
+        }
+        steps.push(branches_step(&refs));
+        let (mut step, chosen) = default_branch_step(&refs, wanted_branch, dangling.as_deref());
+        if from_api && step.status == StepStatus::Pass {
+            step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
+        }
+        steps.push(step);
+        out.default_branch = chosen;
+        out.refs = Some(refs);
+}
+
+pub(crate) fn unopened_secret(cred: &CredentialRow) -> Step {
     Step::fail(
         StepName::Credential,
         Code::Internal,
@@ -356,7 +379,7 @@ fn unopened_secret(cred: &CredentialRow) -> Step {
     )
 }
 
-fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry, chosen_by: Option<&str>) -> Step {
+pub(crate) fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry, chosen_by: Option<&str>) -> Step {
     // Scopes are the token scopes step's to judge (once, with the host's evidence), not this one's.
     let mut base = format!("{:?} ({}), Git uses {}", cred.name, cred.kind.label(), identity.describe());
     if let Some(why) = chosen_by {
@@ -456,7 +479,7 @@ fn push_failure(
     steps.push(step);
 }
 
-fn branches_step(refs: &RemoteRefs) -> Step {
+pub(crate) fn branches_step(refs: &RemoteRefs) -> Step {
     if refs.branches.is_empty() {
         let head = refs.default_branch.as_deref().unwrap_or("?");
         return Step::warn(
@@ -469,7 +492,7 @@ fn branches_step(refs: &RemoteRefs) -> Step {
     Step::pass(StepName::Branches, count(refs.branches.len(), "branch", "branches"))
 }
 
-fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option<&str>) -> (Step, Option<String>) {
+pub(crate) fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option<&str>) -> (Step, Option<String>) {
     let names = || refs.branches.iter().map(|b| b.name.as_str());
     let remote_default = refs.default_branch.clone();
     match wanted.map(str::trim).filter(|w| !w.is_empty()) {
@@ -536,5 +559,6 @@ fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option
 /// Branch names a `default_branch_missing` step lists.
 const DEFAULT_CHOICES_SHOWN: usize = 20;
 
+mod ssh;
 #[cfg(test)]
 mod tests;

@@ -123,6 +123,7 @@ fn not_found_words(entity: Entity) -> (&'static str, &'static str) {
             "import not found",
             "use the id POST /api/v1/imports answered, as in GET /api/v1/imports/{id}, or start a new import",
         ),
+        Entity::KnownHost => ("known host key not found", "list the trusted host keys with GET /api/v1/known-hosts"),
     }
 }
 

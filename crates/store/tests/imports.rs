@@ -39,6 +39,7 @@ async fn an_import_counts_claims_and_takes_back_what_a_stopped_instance_left() -
             expires_on: None,
             scopes: &scopes,
             secret: &SecretString::from("ATATT3xFfGF0-store-import-test"),
+            public_key: None,
         })
         .await?;
     let new = NewImport {

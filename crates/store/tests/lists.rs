@@ -35,6 +35,7 @@ async fn credential(store: &Store, name: &str) -> i64 {
             expires_on: None,
             scopes: &scopes,
             secret: &SecretString::from("s"),
+            public_key: None,
         })
         .await
         .unwrap()

@@ -50,6 +50,7 @@ async fn add_credential(store: &Store, name: &str, secret: &str) -> Result<i64, 
             expires_on: None,
             scopes: &scopes,
             secret: &SecretString::from(secret),
+            public_key: None,
         })
         .await?;
     Ok(row.id)

@@ -29,6 +29,9 @@
 //! [`sim`] simulates Bitbucket Cloud, Bitbucket Data Center and GitHub (REST and Git); the
 //! `berth-sim` binary serves a demo world.
 //!
+//! [`SshServer`] is a private OpenSSH `sshd` serving `git-upload-pack` (protocol v2 or only v0),
+//! with keys authorised one by one: all repositories, one, a stalled or an endless answer.
+//!
 //! [`TlsServer`] presents certificates from a private CA (valid, wrong name, expired) for TLS
 //! failure tests; it needs the `openssl` command line.
 //!
@@ -43,12 +46,14 @@ pub mod pg;
 mod repos;
 mod server;
 pub mod sim;
+mod sshd;
 mod tls;
 
 pub use capture::CaptureServer;
 pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use fault::{Fault, FaultServer};
 pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};
+pub use sshd::{keygen, SshAccess, SshServer, SSHD};
 pub use tls::{make_certs, LeafCert, TlsServer};
 
 use sha2::{Digest, Sha256};

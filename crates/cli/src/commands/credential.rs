@@ -22,6 +22,8 @@ pub enum KindArg {
     UsernamePassword,
     /// Retired by Atlassian: accepted only to explain what to create instead.
     BitbucketAppPassword,
+    /// "SSH Username with private key": --private-key-file, or --generate.
+    SshKey,
 }
 
 impl From<KindArg> for CredentialKind {
@@ -31,6 +33,7 @@ impl From<KindArg> for CredentialKind {
             KindArg::AccessToken => CredentialKind::AccessToken,
             KindArg::UsernamePassword => CredentialKind::UsernamePassword,
             KindArg::BitbucketAppPassword => CredentialKind::BitbucketAppPassword,
+            KindArg::SshKey => CredentialKind::SshKey,
         }
     }
 }
@@ -95,9 +98,17 @@ pub struct AddArgs {
     /// https://bitbucket.org, or an integration's host:port.
     #[arg(long, value_name = "URL")]
     pub host: Option<String>,
-    /// Read the secret from one line of standard input instead of prompting.
+    /// Read the secret from one line of standard input instead of prompting (for ssh_key: the
+    /// key's passphrase).
     #[arg(long)]
     pub secret_stdin: bool,
+    /// ssh_key: the private key file (OpenSSH or PEM); its passphrase is prompted for (empty
+    /// for none) or read with --secret-stdin.
+    #[arg(long, value_name = "FILE", conflicts_with = "generate")]
+    pub private_key_file: Option<std::path::PathBuf>,
+    /// ssh_key: let Berth make an ed25519 key; the answer shows the public key to add to the host.
+    #[arg(long)]
+    pub generate: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -161,6 +172,8 @@ impl UpdateArgs {
                 Some(self.scopes.clone())
             },
             host: set_or_clear(&self.host, self.clear_host),
+            private_key: None,
+            passphrase: None,
         }
     }
 
@@ -236,6 +249,12 @@ pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
 
 async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
     let kind = CredentialKind::from(a.kind);
+    if kind == CredentialKind::SshKey {
+        return add_ssh_key(ctx, a).await;
+    }
+    if a.generate || a.private_key_file.is_some() {
+        return Err(Failure::Usage("--generate and --private-key-file are for --kind ssh_key".to_owned()));
+    }
     let secret = if a.secret_stdin {
         secret_from_stdin("secret")?
     } else {
@@ -250,7 +269,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         secret,
         expires_on: a.expires_on,
         scopes: if a.scopes.is_empty() { None } else { Some(a.scopes) },
-        host: a.host.filter(|s| !s.trim().is_empty()),
+        host: a.host.filter(|s| !s.trim().is_empty()), private_key: None, passphrase: None, generate: false,
     };
     let result = ctx.client.create_credential(&req).await;
     drop(req);
@@ -267,6 +286,54 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         )
     });
     verdict(!failed)
+}
+
+/// `--kind ssh_key`: a generated key, or a private key file with its passphrase (never on the
+/// command line).
+async fn add_ssh_key(ctx: &Ctx, a: AddArgs) -> CmdResult {
+    let (private_key, passphrase) = match (&a.private_key_file, a.generate) {
+        (Some(path), false) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("cannot read the private key file {}: {e}", path.display())))?;
+            let pass = if a.secret_stdin {
+                secret_from_stdin("passphrase")?
+            } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                rpassword::prompt_password("Passphrase (empty for none): ").unwrap_or_default()
+            } else {
+                String::new()
+            };
+            (Some(text), Some(pass).filter(|p| !p.is_empty()))
+        }
+        (None, true) => (None, None),
+        _ => return Err(Failure::Usage("--kind ssh_key needs --private-key-file FILE or --generate".to_owned())),
+    };
+    let req = CredentialCreate {
+        name: a.name,
+        kind: CredentialKind::SshKey,
+        username: a.username.filter(|s| !s.trim().is_empty()),
+        email: None,
+        secret: String::new(),
+        expires_on: a.expires_on,
+        scopes: None,
+        host: a.host.filter(|s| !s.trim().is_empty()),
+        private_key,
+        passphrase,
+        generate: a.generate,
+    };
+    let result = ctx.client.create_credential(&req).await;
+    drop(req);
+    let c = result?;
+    ctx.emit(&c, || {
+        format!(
+            "Stored credential {} ({}). The private key is encrypted and never leaves Berth.\n\
+             Public key (add it to the host's access keys or deploy keys):\n{}\nFingerprint: {}\n",
+            describe(c.id, Some(&c.name)),
+            c.kind_label,
+            c.public_key.as_deref().unwrap_or("-"),
+            c.fingerprint.as_deref().unwrap_or("-"),
+        )
+    });
+    Ok(())
 }
 
 async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {

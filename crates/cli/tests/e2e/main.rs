@@ -21,6 +21,7 @@ mod listing;
 mod providers;
 mod proxy;
 mod roles;
+mod ssh;
 mod templates;
 mod ui;
 mod verdicts;

@@ -9,4 +9,5 @@ mod hostile;
 mod policy;
 mod protocol;
 mod secrets;
+mod ssh;
 mod ssrf;

@@ -110,6 +110,8 @@ id_path! {
     TemplateId => Entity::Template;
     /// `{id}` of `/api/v1/imports/{id}…`.
     ImportId => Entity::Import;
+    /// `{id}` of `/api/v1/known-hosts/{id}`.
+    KnownHostId => Entity::KnownHost;
 }
 
 async fn id_from_path<S: Send + Sync>(parts: &mut Parts, state: &S, entity: Entity) -> Result<i64, ApiError> {

@@ -8,6 +8,7 @@ pub mod imports;
 pub mod ops;
 pub mod repositories;
 pub mod templates;
+pub mod known_hosts;
 pub mod tokens;
 pub mod users;
 
@@ -43,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         templates::create, templates::list, templates::delete, templates::explain,
         config::apply, config::export,
         imports::create, imports::show, imports::register,
+        known_hosts::list, known_hosts::add, known_hosts::delete,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
@@ -50,7 +52,7 @@ use utoipa::{Modify, OpenApi};
     )),
     modifiers(&BearerAuth, &RequestErrors),
     tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit"),
-        (name = "templates"), (name = "config"), (name = "imports")),
+        (name = "templates"), (name = "config"), (name = "imports"), (name = "known-hosts")),
 )]
 pub struct ApiDoc;
 
@@ -128,6 +130,7 @@ fn path_entity(path: &str) -> Option<crate::service::Entity> {
         "tokens" => Entity::Token,
         "credential-templates" => Entity::Template,
         "imports" => Entity::Import,
+        "known-hosts" => Entity::KnownHost,
         _ => return None,
     })
 }
@@ -173,6 +176,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/credential-templates", post(templates::create).get(templates::list))
         .route("/api/v1/credential-templates/match", get(templates::explain))
         .route("/api/v1/credential-templates/{id}", delete(templates::delete))
+        .route("/api/v1/known-hosts", get(known_hosts::list).post(known_hosts::add))
+        .route("/api/v1/known-hosts/{id}", delete(known_hosts::delete))
         .route("/api/v1/config/apply", post(config::apply))
         .route("/api/v1/config/export", get(config::export))
         .route("/api/v1/imports", post(imports::create))

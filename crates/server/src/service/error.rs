@@ -78,6 +78,7 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::SecondFactor => Code::NotFound,
         Entity::Template => Code::TemplateNotFound,
         Entity::Import => Code::ImportNotFound,
+        Entity::KnownHost => Code::KnownHostNotFound,
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Entity {
     Template,
     /// A bulk import.
     Import,
+    /// A trusted SSH host key.
+    KnownHost,
 }
 
 impl Entity {
@@ -31,6 +33,7 @@ impl Entity {
             Entity::SecondFactor => "second factor",
             Entity::Template => "credential template",
             Entity::Import => "import",
+            Entity::KnownHost => "known host key",
         }
     }
 }

@@ -9,7 +9,7 @@ use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, StepStat
 
 pub(super) const CREDENTIAL_COLUMNS: &str =
     "SELECT id, name, kind, username, email, expires_on, scopes, created_at, updated_at, \
-     secret_updated_at, auth_failures, checks_paused_at, host, verification FROM credentials";
+     secret_updated_at, auth_failures, checks_paused_at, host, verification, public_key FROM credentials";
 
 pub(super) const CHECK_COLUMNS: &str =
     "SELECT c.id, c.repository_id, c.ok, c.status, c.code, c.reason, c.instance, c.checked_at, \
@@ -118,6 +118,7 @@ pub(super) fn credential_from_row(r: &impl Cols) -> Result<CredentialRow> {
         checks_paused_at: r.opt_ts("checks_paused_at")?,
         host: r.opt_str("host")?,
         verification: r.opt_str("verification")?,
+        public_key: r.opt_str("public_key")?,
     })
 }
 

@@ -132,6 +132,8 @@ pub struct CredentialRow {
     pub host: Option<String>,
     /// The last verification on that host, as the server wrote it (JSON); `None`: never verified.
     pub verification: Option<String>,
+    /// `ssh_key` credentials: the OpenSSH public key (not a secret).
+    pub public_key: Option<String>,
 }
 
 pub struct NewCredential<'a> {
@@ -143,6 +145,8 @@ pub struct NewCredential<'a> {
     pub expires_on: Option<NaiveDate>,
     pub scopes: &'a [String],
     pub secret: &'a SecretString,
+    /// `ssh_key` credentials: the OpenSSH public key of the sealed private key.
+    pub public_key: Option<&'a str>,
 }
 
 /// A partial update; `None` leaves a field unchanged, `Some(None)` clears it.
@@ -155,6 +159,21 @@ pub struct CredentialPatch {
     pub expires_on: Option<Option<NaiveDate>>,
     pub scopes: Option<Vec<String>>,
     pub secret: Option<SecretString>,
+    /// Written with a replaced SSH private key.
+    pub public_key: Option<Option<String>>,
+}
+
+/// An SSH host key an administrator trusted.
+#[derive(Debug, Clone)]
+pub struct KnownHostRow {
+    pub id: Id,
+    /// `host` or `[host]:port`.
+    pub host: String,
+    pub key_type: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    pub added_by: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]

@@ -46,6 +46,7 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("SIM_GITHUB_TOKEN", SIM_GITHUB_TOKEN),
     ("LEAK_WRONG_TOKEN", LEAK_WRONG_TOKEN),
     ("LEAK_WEB_SECRET", LEAK_WEB_SECRET),
+    ("SSH_KEY_PASSPHRASE", SSH_KEY_PASSPHRASE),
 ];
 
 /// Secret literals the suite uses that are too short or too common to search for (the scan
@@ -128,6 +129,10 @@ pub const SIM_READ_ONLY: &str = "ATATT3xFfGF0-sim-read-only-0010";
 pub const VERDICT_WRONG_TOKEN: &str = "ATATT3xFfGF0-verdict-wrong-7c31";
 pub const LEAK_WRONG_TOKEN: &str = "ATATT3xFfGF0-leaks-wrong-token-6a2e";
 pub const LEAK_WEB_SECRET: &str = "web form secret/+&=%-leaks-88b0";
+
+/// The passphrase of the protected SSH key `ssh.rs` pastes (the key itself is made per run and
+/// registered with the scan line by line).
+pub const SSH_KEY_PASSPHRASE: &str = "ssh passphrase/+&=%-e2e-41d7";
 
 /// A value no test may leak, planted on purpose by the positive controls in `leaks.rs`: its
 /// hits are kept apart (see [`canary_hits`]) instead of failing the suite.

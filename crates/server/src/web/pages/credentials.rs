@@ -281,7 +281,7 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
             secret: p.form.get("secret"),
             expires_on: parse_date(p.form.opt("expires_on"))?,
             scopes: Some(p.form.all("scopes")).filter(|_| kind == CredentialKind::BitbucketApiToken),
-            host: p.form.opt("host"),
+            host: p.form.opt("host"), private_key: None, passphrase: None, generate: false,
         })
     })();
     let result = match req {
@@ -414,7 +414,7 @@ pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p:
         expires_on: Some(parse_date(p.form.opt("expires_on")).map_err(fail(wu))?),
         scopes,
         secret: None,
-        host: None,
+        host: None, private_key: None, passphrase: None,
     };
     match credentials::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/credentials/{id}?saved=1"))),
