@@ -225,10 +225,14 @@ pub fn app_password_retired() -> CredentialRuleError {
 /// How a credential signs Git smart-HTTP requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitIdentity {
-    Basic { username: String },
+    Basic {
+        username: String,
+    },
     Bearer,
     /// Git over SSH: public-key authentication as this user (`git` unless the credential says).
-    SshKey { username: String },
+    SshKey {
+        username: String,
+    },
 }
 
 impl GitIdentity {

@@ -231,7 +231,10 @@ mod tests {
             secret: "s3cr3t-value".into(),
             expires_on: None,
             scopes: None,
-            host: None, private_key: None, passphrase: None, generate: false,
+            host: None,
+            private_key: None,
+            passphrase: None,
+            generate: false,
         };
         let l = LoginRequest { username: "admin".into(), password: "s3cr3t-value".into() };
         let u = UserUpdate { role: None, password: Some("s3cr3t-value".into()) };

@@ -340,34 +340,33 @@ pub(crate) fn listing_steps(
     steps: &mut Vec<Step>,
     out: &mut Outcome,
 ) {
-        // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
-        // main) is not a default branch: keep its name for the warning, offer none.
-        let dangling = refs
-            .default_branch
-            .clone()
-            .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
-        if dangling.is_some() {
-            refs.default_branch = None;
-            refs.head_unborn = false;
+    // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
+    // main) is not a default branch: keep its name for the warning, offer none.
+    let dangling = refs
+        .default_branch
+        .clone()
+        .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
+    if dangling.is_some() {
+        refs.default_branch = None;
+        refs.head_unborn = false;
+    }
+    // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
+    let mut from_api = false;
+    if refs.default_branch.is_none() {
+        if let Some(main) = api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
+        {
+            refs.default_branch = Some(main);
+            from_api = true;
         }
-        // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
-        let mut from_api = false;
-        if refs.default_branch.is_none() {
-            if let Some(main) =
-                api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
-            {
-                refs.default_branch = Some(main);
-                from_api = true;
-            }
-        }
-        steps.push(branches_step(&refs));
-        let (mut step, chosen) = default_branch_step(&refs, wanted_branch, dangling.as_deref());
-        if from_api && step.status == StepStatus::Pass {
-            step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
-        }
-        steps.push(step);
-        out.default_branch = chosen;
-        out.refs = Some(refs);
+    }
+    steps.push(branches_step(&refs));
+    let (mut step, chosen) = default_branch_step(&refs, wanted_branch, dangling.as_deref());
+    if from_api && step.status == StepStatus::Pass {
+        step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
+    }
+    steps.push(step);
+    out.default_branch = chosen;
+    out.refs = Some(refs);
 }
 
 pub(crate) fn unopened_secret(cred: &CredentialRow) -> Step {
@@ -379,7 +378,12 @@ pub(crate) fn unopened_secret(cred: &CredentialRow) -> Step {
     )
 }
 
-pub(crate) fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry, chosen_by: Option<&str>) -> Step {
+pub(crate) fn credential_step(
+    cred: &CredentialRow,
+    identity: &GitIdentity,
+    expiry: Expiry,
+    chosen_by: Option<&str>,
+) -> Step {
     // Scopes are the token scopes step's to judge (once, with the host's evidence), not this one's.
     let mut base = format!("{:?} ({}), Git uses {}", cred.name, cred.kind.label(), identity.describe());
     if let Some(why) = chosen_by {
@@ -492,7 +496,11 @@ pub(crate) fn branches_step(refs: &RemoteRefs) -> Step {
     Step::pass(StepName::Branches, count(refs.branches.len(), "branch", "branches"))
 }
 
-pub(crate) fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option<&str>) -> (Step, Option<String>) {
+pub(crate) fn default_branch_step(
+    refs: &RemoteRefs,
+    wanted: Option<&str>,
+    dangling: Option<&str>,
+) -> (Step, Option<String>) {
     let names = || refs.branches.iter().map(|b| b.name.as_str());
     let remote_default = refs.default_branch.clone();
     match wanted.map(str::trim).filter(|w| !w.is_empty()) {

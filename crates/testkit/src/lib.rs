@@ -50,8 +50,8 @@ mod sshd;
 mod tls;
 
 pub use capture::CaptureServer;
-pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use fault::{Fault, FaultServer};
+pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};
 pub use sshd::{keygen, SshAccess, SshServer, SSHD};
 pub use tls::{make_certs, LeafCert, TlsServer};

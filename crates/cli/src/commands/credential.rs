@@ -269,7 +269,10 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         secret,
         expires_on: a.expires_on,
         scopes: if a.scopes.is_empty() { None } else { Some(a.scopes) },
-        host: a.host.filter(|s| !s.trim().is_empty()), private_key: None, passphrase: None, generate: false,
+        host: a.host.filter(|s| !s.trim().is_empty()),
+        private_key: None,
+        passphrase: None,
+        generate: false,
     };
     let result = ctx.client.create_credential(&req).await;
     drop(req);

@@ -60,7 +60,9 @@ pub async fn run(global: &Global, cmd: KnownHostsCmd) -> CmdResult {
         KnownHostsCmd::Rm { id } => {
             let id = as_id(&id).ok_or_else(|| Failure::Usage(format!("{id:?} is not a known host id")))?;
             let k = ctx.client.delete_known_host(id).await?;
-            ctx.emit(&k, || format!("Removed {} {} for {}.\n", clean(&k.key_type), clean(&k.fingerprint), clean(&k.host)));
+            ctx.emit(&k, || {
+                format!("Removed {} {} for {}.\n", clean(&k.key_type), clean(&k.fingerprint), clean(&k.host))
+            });
             Ok(())
         }
         KnownHostsCmd::Import { file, hosts } => {
@@ -75,7 +77,12 @@ pub async fn run(global: &Global, cmd: KnownHostsCmd) -> CmdResult {
             ctx.emit(&trusted, || {
                 let mut out = String::new();
                 for k in &trusted {
-                    out.push_str(&format!("Trusted {} {} for {}.\n", clean(&k.key_type), clean(&k.fingerprint), clean(&k.host)));
+                    out.push_str(&format!(
+                        "Trusted {} {} for {}.\n",
+                        clean(&k.key_type),
+                        clean(&k.fingerprint),
+                        clean(&k.host)
+                    ));
                 }
                 for s in &skipped {
                     out.push_str(&format!("Line {} skipped: {}.\n", s.line, clean(&s.reason)));

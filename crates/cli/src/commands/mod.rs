@@ -5,8 +5,8 @@ pub mod auth;
 pub mod config;
 pub mod credential;
 pub mod import;
-pub mod repo;
 pub mod known_hosts;
+pub mod repo;
 pub mod template;
 
 use berth::client::{display_base, normalize_base, ApiClient, ClientError, DEFAULT_URL};

@@ -7,7 +7,9 @@
 
 use crate::harness::*;
 use berth_core::{Code, CredentialKind, StepName, StepStatus};
-use berth_proto::{CredentialCreate, CredentialSelector, CredentialUpdate, KnownHostAdd, RemoteBranchesRequest, RepositoryCreate};
+use berth_proto::{
+    CredentialCreate, CredentialSelector, CredentialUpdate, KnownHostAdd, RemoteBranchesRequest, RepositoryCreate,
+};
 use berth_testkit::{keygen, SshAccess, SshServer};
 
 fn remote(url: &str, cred: &str) -> RemoteBranchesRequest {
@@ -72,7 +74,10 @@ async fn ssh_urls_check_register_and_trust_host_keys() {
     // the one with that fingerprint.
     let k = b.api.add_known_host(&add).await.unwrap();
     assert_eq!(b.api.status(), 201);
-    assert_eq!((k.fingerprint.as_str(), k.pinned, k.host.as_str()), (fingerprint.as_str(), false, sshd.host_label().as_str()));
+    assert_eq!(
+        (k.fingerprint.as_str(), k.pinned, k.host.as_str()),
+        (fingerprint.as_str(), false, sshd.host_label().as_str())
+    );
     b.api.add_known_host(&add).await.unwrap();
     assert_eq!(b.api.status(), 200, "trusting it again changes nothing");
     let listed = b.api.list_known_hosts().await.unwrap();
@@ -145,7 +150,8 @@ async fn ssh_urls_check_register_and_trust_host_keys() {
     let other = SshServer::start(false);
     b.api.delete_known_host(k.id.unwrap()).await.unwrap();
     let logins = sshd.accepted_logins();
-    let wrong_key = KnownHostAdd { host: sshd.host_label(), key: Some(other.host_keys()[0].clone()), fingerprint: None };
+    let wrong_key =
+        KnownHostAdd { host: sshd.host_label(), key: Some(other.host_keys()[0].clone()), fingerprint: None };
     b.api.add_known_host(&wrong_key).await.unwrap();
     let e = refused(b.api.remote_branches(&remote(&url, "deploy-key")).await);
     assert_eq!(status_code(&e), (Some(422), Some(Code::HostKeyChanged)), "{e}");

@@ -162,8 +162,9 @@ mod tests {
 
     #[test]
     fn garbage_is_unreadable_and_says_nothing_of_it() {
-        let e = parse_private_key("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0\n-----END OPENSSH PRIVATE KEY-----", None)
-            .err();
+        let e =
+            parse_private_key("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0\n-----END OPENSSH PRIVATE KEY-----", None)
+                .err();
         assert!(matches!(e, Some(KeyError::Unreadable(_))), "{e:?}");
         assert!(!e.map(|e| e.to_string()).unwrap_or_default().contains("c2VjcmV0"));
     }

@@ -60,11 +60,15 @@ pub fn pinned_keys(host: &str, port: Option<u16>) -> Vec<TrustedKey> {
 /// What a presented host key means against the trusted ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyVerdict {
-    Trusted { source: String },
+    Trusted {
+        source: String,
+    },
     /// No key is trusted for this host.
     Unknown,
     /// Keys are trusted for this host, and this is none of them.
-    Changed { expected: Vec<String> },
+    Changed {
+        expected: Vec<String>,
+    },
 }
 
 pub fn judge(presented: &SshPublicKey, trusted: &[TrustedKey]) -> HostKeyVerdict {

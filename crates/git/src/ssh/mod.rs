@@ -50,7 +50,15 @@ pub struct PresentedKey {
 
 impl SshError {
     pub fn new(step: StepName, code: Code, message: impl Into<String>, remedy: impl Into<String>) -> SshError {
-        SshError { step, code, message: message.into(), remedy: remedy.into(), details: Vec::new(), presented: None, trusted_by: None }
+        SshError {
+            step,
+            code,
+            message: message.into(),
+            remedy: remedy.into(),
+            details: Vec::new(),
+            presented: None,
+            trusted_by: None,
+        }
     }
 
     pub fn with_details(mut self, details: Vec<String>) -> SshError {

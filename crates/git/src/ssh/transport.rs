@@ -104,10 +104,9 @@ fn host_key_algorithms(trusted: &[TrustedKey]) -> Option<Vec<Algorithm>> {
     let mut out = Vec::new();
     for t in trusted {
         let algs = match t.key.algorithm() {
-            Algorithm::Rsa { .. } => vec![
-                Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
-                Algorithm::Rsa { hash: Some(HashAlg::Sha256) },
-            ],
+            Algorithm::Rsa { .. } => {
+                vec![Algorithm::Rsa { hash: Some(HashAlg::Sha512) }, Algorithm::Rsa { hash: Some(HashAlg::Sha256) }]
+            }
             other => vec![other],
         };
         for a in algs {
@@ -124,7 +123,8 @@ impl GitClient {
     pub async fn ls_refs_ssh(&self, req: SshRequest<'_>) -> Result<SshListing, SshError> {
         let port = req.port.unwrap_or(22);
         let (stream, probe) = self.net().connect_tcp(req.host, port).await?;
-        let progress: Shared = Arc::new(Mutex::new(Progress { step: Some(StepName::SshHandshake), ..Progress::default() }));
+        let progress: Shared =
+            Arc::new(Mutex::new(Progress { step: Some(StepName::SshHandshake), ..Progress::default() }));
         let limit = self.config().request_timeout;
         match tokio::time::timeout(limit, self.exchange(stream, probe, &req, progress.clone())).await {
             Ok(r) => r,
@@ -169,7 +169,9 @@ impl GitClient {
         let handshake = t.elapsed();
         let (presented, verdict) = read(&progress, |p| (p.presented.clone(), p.verdict.clone())).unwrap_or_default();
         let mut session = match (connected, presented, verdict) {
-            (Ok(s), Some(presented), Some(HostKeyVerdict::Trusted { source })) => Handshaken { session: s, presented, source },
+            (Ok(s), Some(presented), Some(HostKeyVerdict::Trusted { source })) => {
+                Handshaken { session: s, presented, source }
+            }
             (_, Some(presented), Some(HostKeyVerdict::Unknown)) => return Err(unknown_key(presented)),
             (_, Some(presented), Some(HostKeyVerdict::Changed { expected })) => {
                 return Err(changed_key(presented, expected))

@@ -41,7 +41,8 @@ async fn list_ssh(
     trusted: &[TrustedKey],
 ) -> Result<SshListing, SshError> {
     let path = path.display().to_string();
-    let req = SshRequest { host: "127.0.0.1", port: Some(server.port), path: &path, username: &server.user, key, trusted };
+    let req =
+        SshRequest { host: "127.0.0.1", port: Some(server.port), path: &path, username: &server.user, key, trusted };
     client.ls_refs_ssh(req).await
 }
 
@@ -222,14 +223,8 @@ async fn ssrf_spellings_of_ssh_urls_are_refused_before_connecting() {
     for spelling in &spellings {
         let Ok(u) = CloneUrl::parse(spelling, &[]) else { continue };
         let path = u.ssh_path();
-        let req = SshRequest {
-            host: &u.host,
-            port: u.port,
-            path: &path,
-            username: "git",
-            key: &k.private,
-            trusted: &[],
-        };
+        let req =
+            SshRequest { host: &u.host, port: u.port, path: &path, username: "git", key: &k.private, trusted: &[] };
         let e = err(client.ls_refs_ssh(req).await);
         assert_eq!(e.code, Code::DestinationForbidden, "{spelling}: {e:?}");
     }

@@ -41,6 +41,10 @@ pub async fn add(
 #[utoipa::path(delete, path = "/api/v1/known-hosts/{id}", tag = "known-hosts", operation_id = "known_hosts_delete", params(("id" = i64, Path)),
     responses((status = 200, body = KnownHost), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn delete(State(st): State<AppState>, u: CurrentUser, KnownHostId(id): KnownHostId) -> ApiResult<Json<KnownHost>> {
+pub async fn delete(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    KnownHostId(id): KnownHostId,
+) -> ApiResult<Json<KnownHost>> {
     Ok(Json(known_hosts::delete(&st, &u, id).await?))
 }

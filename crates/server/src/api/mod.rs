@@ -5,10 +5,10 @@ pub mod config;
 pub mod credentials;
 pub mod extract;
 pub mod imports;
+pub mod known_hosts;
 pub mod ops;
 pub mod repositories;
 pub mod templates;
-pub mod known_hosts;
 pub mod tokens;
 pub mod users;
 

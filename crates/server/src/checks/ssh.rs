@@ -30,9 +30,12 @@ impl Checker<'_> {
                     cred.kind.label()
                 ),
                 match url.https_alternative() {
-                    Some(alt) => format!("choose an SSH key credential, or use the HTTPS clone URL with this one: {alt}"),
-                    None => "choose an SSH key credential, or use the repository's HTTPS clone URL with this one"
-                        .to_owned(),
+                    Some(alt) => {
+                        format!("choose an SSH key credential, or use the HTTPS clone URL with this one: {alt}")
+                    }
+                    None => {
+                        "choose an SSH key credential, or use the repository's HTTPS clone URL with this one".to_owned()
+                    }
                 },
             ));
             return;
@@ -91,7 +94,11 @@ impl Checker<'_> {
         steps.push(
             Step::pass(
                 StepName::SshAuth,
-                format!("accepted the {} key {} as {username}", keys::key_type(key.public_key()), keys::fingerprint(key.public_key())),
+                format!(
+                    "accepted the {} key {} as {username}",
+                    keys::key_type(key.public_key()),
+                    keys::fingerprint(key.public_key())
+                ),
             )
             .took(l.auth),
         );

@@ -34,7 +34,14 @@ impl Remote {
         let checker = Checker { git: &self.git, forge: &self.forge };
         let secret = secret.map(|s| SecretString::from(s.to_owned()));
         checker
-            .run(Target { url, credential: cred, secret, wanted_branch: wanted, chosen_by: None, host_keys: Vec::new() })
+            .run(Target {
+                url,
+                credential: cred,
+                secret,
+                wanted_branch: wanted,
+                chosen_by: None,
+                host_keys: Vec::new(),
+            })
             .await
     }
 }

@@ -49,7 +49,9 @@ pub(crate) async fn run(
 ) -> Outcome {
     let secret = open_secret(st, cred).await;
     let host_keys = host_keys_for(st, url).await;
-    checker(st).run(Target { url, credential: cred, secret, wanted_branch, chosen_by: Some(chosen_by), host_keys }).await
+    checker(st)
+        .run(Target { url, credential: cred, secret, wanted_branch, chosen_by: Some(chosen_by), host_keys })
+        .await
 }
 
 /// The host keys an SSH URL's check trusts; none is read for HTTPS.

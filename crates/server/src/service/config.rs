@@ -454,7 +454,10 @@ async fn make(st: &AppState, u: &CurrentUser, op: Op, secrets: &BTreeMap<String,
                 secret,
                 expires_on: c.expires_on,
                 scopes: Some(c.scopes),
-                host: c.host, private_key: None, passphrase: None, generate: false,
+                host: c.host,
+                private_key: None,
+                passphrase: None,
+                generate: false,
             };
             credentials::create(st, u, req).await.map(drop)
         }

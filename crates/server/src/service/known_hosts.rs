@@ -94,7 +94,11 @@ pub async fn add(st: &AppState, u: &CurrentUser, req: KnownHostAdd) -> Result<(K
         })?,
         (None, Some(f)) if f.starts_with("SHA256:") => {
             let (found, presented) = st.git.scan_host_key(&host, port, f).await.map_err(|e| {
-                Error::Invalid(Refusal::new(e.code, format!("the host's keys could not be read: {}", e.message), e.remedy))
+                Error::Invalid(Refusal::new(
+                    e.code,
+                    format!("the host's keys could not be read: {}", e.message),
+                    e.remedy,
+                ))
             })?;
             found.ok_or_else(|| {
                 Error::Invalid(Refusal::new(
@@ -108,12 +112,10 @@ pub async fn add(st: &AppState, u: &CurrentUser, req: KnownHostAdd) -> Result<(K
                 ))
             })?
         }
-        _ => {
-            return Err(invalid(
-                "give either the host's public key (key) or the SHA256: fingerprint of the key it presents (fingerprint)",
-                "for example {\"host\": \"git.example.com\", \"fingerprint\": \"SHA256:…\"}",
-            ))
-        }
+        _ => return Err(invalid(
+            "give either the host's public key (key) or the SHA256: fingerprint of the key it presents (fingerprint)",
+            "for example {\"host\": \"git.example.com\", \"fingerprint\": \"SHA256:…\"}",
+        )),
     };
     if pinned_keys(&host, port).iter().any(|p| keys::same_key(&p.key, &key)) {
         let fp = keys::fingerprint(&key);
@@ -164,7 +166,10 @@ pub(crate) async fn trusted_for(st: &AppState, url: &CloneUrl) -> Vec<TrustedKey
     match st.store.known_hosts_for(&host_label(&url.host, url.port)).await {
         Ok(rows) => keys.extend(rows.into_iter().filter_map(|r| {
             let key = keys::parse_public_line(&r.public_key).ok()?;
-            Some(TrustedKey { key, source: format!("trusted by {} on {}", r.added_by, r.created_at.format("%Y-%m-%d")) })
+            Some(TrustedKey {
+                key,
+                source: format!("trusted by {} on {}", r.added_by, r.created_at.format("%Y-%m-%d")),
+            })
         })),
         Err(e) => tracing::error!("cannot read the known hosts: {e}"),
     }

@@ -51,7 +51,8 @@ impl Store {
                 .bind(new.fingerprint)
                 .fetch_optional(pool)
                 .await?;
-            let row = row.as_ref().map(known_host_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::KnownHost))?;
+            let row =
+                row.as_ref().map(known_host_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::KnownHost))?;
             Ok((row, inserted.is_some()))
         })
     }
@@ -67,8 +68,10 @@ impl Store {
     /// The keys trusted for one endpoint (`host` or `[host]:port`).
     pub async fn known_hosts_for(&self, host: &str) -> Result<Vec<KnownHostRow>> {
         on_pool!(&self.db, |pool| {
-            let rows =
-                sqlx::query(&format!("{KNOWN_HOST_COLUMNS} WHERE host = $1 ORDER BY id")).bind(host).fetch_all(pool).await?;
+            let rows = sqlx::query(&format!("{KNOWN_HOST_COLUMNS} WHERE host = $1 ORDER BY id"))
+                .bind(host)
+                .fetch_all(pool)
+                .await?;
             rows.iter().map(known_host_from_row).collect()
         })
     }
@@ -76,7 +79,8 @@ impl Store {
     pub async fn delete_known_host(&self, id: Id) -> Result<KnownHostRow> {
         on_pool!(&self.db, |pool| {
             let row = sqlx::query(&format!("{KNOWN_HOST_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(pool).await?;
-            let row = row.as_ref().map(known_host_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::KnownHost))?;
+            let row =
+                row.as_ref().map(known_host_from_row).transpose()?.ok_or(StoreError::NotFound(Entity::KnownHost))?;
             sqlx::query("DELETE FROM known_hosts WHERE id = $1").bind(id).execute(pool).await?;
             Ok(row)
         })

@@ -47,6 +47,8 @@ fn credential_row(c: &Credential) -> CredentialRow {
         paused_since: c.checks_paused_at.map(when).unwrap_or_default(),
         paused_ago: c.checks_paused_at.map(ago).unwrap_or_default(),
         host: c.host.clone().unwrap_or_default(),
+        public_key: c.public_key.clone().unwrap_or_default(),
+        fingerprint: c.fingerprint.clone().unwrap_or_default(),
         verification: verification_view(&c.verification),
         host_identity: c.verification.identity.as_ref().map(berth_proto::HostIdentity::describe).unwrap_or_default(),
         wanted: c.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
@@ -168,10 +170,11 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     })
 }
 
-const KINDS: [CredentialKind; 4] = [
+const KINDS: [CredentialKind; 5] = [
     CredentialKind::BitbucketApiToken,
     CredentialKind::AccessToken,
     CredentialKind::UsernamePassword,
+    CredentialKind::SshKey,
     CredentialKind::BitbucketAppPassword,
 ];
 
@@ -281,7 +284,11 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
             secret: p.form.get("secret"),
             expires_on: parse_date(p.form.opt("expires_on"))?,
             scopes: Some(p.form.all("scopes")).filter(|_| kind == CredentialKind::BitbucketApiToken),
-            host: p.form.opt("host"), private_key: None, passphrase: None, generate: false,
+            host: p.form.opt("host"),
+            // The SSH fields count only for an SSH key: hidden fields of another type are ignored.
+            private_key: p.form.opt("private_key").filter(|_| kind == CredentialKind::SshKey),
+            passphrase: p.form.opt("passphrase").filter(|_| kind == CredentialKind::SshKey),
+            generate: kind == CredentialKind::SshKey && p.form.opt("generate").is_some(),
         })
     })();
     let result = match req {
@@ -414,7 +421,9 @@ pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p:
         expires_on: Some(parse_date(p.form.opt("expires_on")).map_err(fail(wu))?),
         scopes,
         secret: None,
-        host: None, private_key: None, passphrase: None,
+        host: None,
+        private_key: None,
+        passphrase: None,
     };
     match credentials::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/credentials/{id}?saved=1"))),
