@@ -16,11 +16,14 @@ fn remote(url: &str, cred: &str) -> RemoteBranchesRequest {
     RemoteBranchesRequest { clone_url: url.to_owned(), credential: Some(CredentialSelector::Name(cred.to_owned())) }
 }
 
-/// Registers every line of a private key file (and the file) with the leak scan.
-fn register_private_key(text: &str) {
+/// Registers every line of a private key file (and the file) with the leak scan, except the
+/// lines that are part of the public key it embeds (which answers show on purpose).
+fn register_private_key(text: &str, public: &str) {
     register_secret("an SSH private key", text.trim());
     for line in text.lines().filter(|l| !l.starts_with("-----") && l.len() >= MIN_SECRET_LEN) {
-        register_secret("a line of an SSH private key", line);
+        if !public.contains(line) {
+            register_secret("a line of an SSH private key", line);
+        }
     }
 }
 
@@ -115,7 +118,7 @@ async fn ssh_urls_check_register_and_trust_host_keys() {
     let key_path = dir.path().join("id_ecdsa");
     let pasted_public = keygen("ecdsa", &key_path, SSH_KEY_PASSPHRASE);
     let private = std::fs::read_to_string(&key_path).unwrap();
-    register_private_key(&private);
+    register_private_key(&private, &pasted_public);
     let wrong = CredentialCreate {
         private_key: Some(private.clone()),
         passphrase: Some("not the passphrase".into()),
@@ -129,7 +132,7 @@ async fn ssh_urls_check_register_and_trust_host_keys() {
         ..ssh_credential("pasted", &sshd.user)
     };
     let p = b.api.create_credential(&pasted).await.unwrap();
-    assert_eq!(p.public_key.as_deref(), Some(pasted_public.as_str()));
+    assert!(p.public_key.as_deref().is_some_and(|k| k.starts_with(&pasted_public)), "{:?}", p.public_key);
     // Not authorised yet: the key is refused and named.
     let e = refused(b.api.remote_branches(&remote(&url, "pasted")).await);
     assert_eq!(status_code(&e), (Some(422), Some(Code::AuthFailed)), "{e}");
@@ -166,7 +169,7 @@ async fn ssh_urls_check_register_and_trust_host_keys() {
         ..CredentialUpdate::default()
     };
     let c2 = b.api.update_credential(c.id, &rotated).await.unwrap();
-    assert_eq!(c2.public_key.as_deref(), Some(pasted_public.as_str()));
+    assert!(c2.public_key.as_deref().is_some_and(|k| k.starts_with(&pasted_public)), "{:?}", c2.public_key);
 
     // Every change to known hosts is audited.
     let audit = b.api.audit(None, Some(200)).await.unwrap();
