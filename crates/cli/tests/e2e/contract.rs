@@ -309,6 +309,7 @@ async fn a_missing_resource_has_one_code_whether_its_id_is_a_number_or_not() {
             "tokens" => "token_not_found",
             "credential-templates" => "template_not_found",
             "imports" => "import_not_found",
+            "known-hosts" => "known_host_not_found",
             other => panic!("{method} {path}: which code does a missing {other} answer? add it here"),
         };
         assert!(op["responses"]["404"].is_object(), "{method} {path}");
