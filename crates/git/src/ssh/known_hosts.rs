@@ -201,6 +201,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::expect_used)]
     fn known_hosts_files_are_read_with_hashed_entries_and_ports() {
         use base64::Engine as _;
         let key = PINNED[0].1;
