@@ -459,6 +459,21 @@ impl ApiClient {
         self.call(self.request(Method::DELETE, &format!("api/v1/credential-templates/{id}"))?).await
     }
 
+    /// `GET /api/v1/known-hosts`: pinned and trusted SSH host keys.
+    pub async fn list_known_hosts(&self) -> Result<Vec<berth_proto::KnownHost>, ClientError> {
+        self.call(self.request(Method::GET, "api/v1/known-hosts")?).await
+    }
+
+    /// `POST /api/v1/known-hosts`: trust a key, or the key the host presents with a fingerprint.
+    pub async fn add_known_host(&self, req: &berth_proto::KnownHostAdd) -> Result<berth_proto::KnownHost, ClientError> {
+        self.send_json(Method::POST, "api/v1/known-hosts", req).await
+    }
+
+    /// Answers the key removed.
+    pub async fn delete_known_host(&self, id: Id) -> Result<berth_proto::KnownHost, ClientError> {
+        self.call(self.request(Method::DELETE, &format!("api/v1/known-hosts/{id}"))?).await
+    }
+
     /// `GET /api/v1/credential-templates/match?url=…`: which credential the URL would use, and why.
     pub async fn match_template(&self, url: &str) -> Result<TemplateMatch, ClientError> {
         self.call(self.request(Method::GET, "api/v1/credential-templates/match")?.query(&[("url", url)])).await

@@ -18,6 +18,7 @@ use commands::auth::{AuthCmd, LoginArgs};
 use commands::channel::ChannelCmd;
 use commands::config::{ApplyArgs, ExportArgs};
 use commands::credential::CredentialCmd;
+use commands::known_hosts::KnownHostsCmd;
 use commands::repo::RepoCmd;
 use commands::template::TemplateCmd;
 use commands::{Exit, Failure, Global};
@@ -86,6 +87,9 @@ pub enum Command {
     /// Notification channels (webhook, Slack, email): add, list, test, deliveries, redeliver.
     #[command(subcommand, alias = "channels", alias = "notify")]
     Channel(ChannelCmd),
+    /// SSH host keys Berth trusts: list, trust by fingerprint or key, remove, import a known_hosts file.
+    #[command(subcommand, name = "known-hosts", alias = "known-host")]
+    KnownHosts(KnownHostsCmd),
     /// Make credentials, templates and repositories match a YAML file (configuration as code).
     Apply(ApplyArgs),
     /// Write the current credentials, templates and repositories as a YAML file `berth apply` takes.
@@ -176,6 +180,7 @@ async fn run_client(global: &Global, cmd: Command) -> commands::CmdResult {
         Command::Repo(r) => commands::repo::run(global, r).await,
         Command::Template(t) => commands::template::run(global, t).await,
         Command::Channel(c) => commands::channel::run(global, c).await,
+        Command::KnownHosts(k) => commands::known_hosts::run(global, k).await,
         Command::Apply(a) => commands::config::apply(global, a).await,
         Command::Export(a) => commands::config::export(global, a).await,
         Command::Serve | Command::Admin(_) => Ok(()),
@@ -219,7 +224,7 @@ mod tests {
             &["repo", "branches", "--credential", "prod", "git", "clone", "https://bitbucket.org/ws/repo.git"][..],
         ] {
             let cli = parse(args).unwrap();
-            let Command::Repo(RepoCmd::Branches { url, credential }) = cli.command else { panic!("not branches") };
+            let Command::Repo(RepoCmd::Branches { url, credential, .. }) = cli.command else { panic!("not branches") };
             assert_eq!(commands::join_words(&url), "git clone https://bitbucket.org/ws/repo.git");
             assert_eq!(credential.as_deref(), Some("prod"));
         }

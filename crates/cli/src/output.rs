@@ -14,6 +14,8 @@ use serde::Serialize;
 
 mod config;
 pub use config::{config_plan, template_match, template_table};
+mod known_hosts;
+pub use known_hosts::known_hosts_table;
 
 /// `s` with every control character (escape sequences, carriage returns, tabs, newlines)
 /// replaced by a space, ready to print on one line.

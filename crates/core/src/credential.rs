@@ -55,6 +55,9 @@ pub enum CredentialKind {
     /// A GitHub App: its app id and private key (PEM, the sealed secret), optionally one
     /// installation. Berth signs a JWT with the key and mints short-lived installation tokens.
     GithubApp,
+    /// "SSH Username with private key": an OpenSSH private key (ed25519, ECDSA or RSA, with an
+    /// optional passphrase) for Git over SSH; Bitbucket access keys, GitHub deploy keys.
+    SshKey,
 }
 
 impl CredentialKind {
@@ -65,6 +68,7 @@ impl CredentialKind {
             CredentialKind::UsernamePassword => "username_password",
             CredentialKind::BitbucketAppPassword => "bitbucket_app_password",
             CredentialKind::GithubApp => "github_app",
+            CredentialKind::SshKey => "ssh_key",
         }
     }
 
@@ -75,6 +79,7 @@ impl CredentialKind {
             "username_password" => CredentialKind::UsernamePassword,
             "bitbucket_app_password" => CredentialKind::BitbucketAppPassword,
             "github_app" => CredentialKind::GithubApp,
+            "ssh_key" => CredentialKind::SshKey,
             _ => return None,
         })
     }
@@ -87,6 +92,7 @@ impl CredentialKind {
             CredentialKind::UsernamePassword => "Username with Password",
             CredentialKind::BitbucketAppPassword => "Bitbucket App Password (retired)",
             CredentialKind::GithubApp => "GitHub App",
+            CredentialKind::SshKey => "SSH Username with private key",
         }
     }
 }
@@ -179,8 +185,11 @@ impl CredentialRules<'_> {
                 }
             }
             // The app id and the key's form are the service's to check (the key is parsed where
-            // it is used, in berth-forge).
-            CredentialKind::AccessToken | CredentialKind::BitbucketAppPassword | CredentialKind::GithubApp => {}
+            // it is used, in berth-forge); an SSH key is parsed by the service too.
+            CredentialKind::AccessToken
+            | CredentialKind::BitbucketAppPassword
+            | CredentialKind::GithubApp
+            | CredentialKind::SshKey => {}
         }
         Ok(())
     }
@@ -230,8 +239,14 @@ pub fn app_password_retired() -> CredentialRuleError {
 /// How a credential signs Git smart-HTTP requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitIdentity {
-    Basic { username: String },
+    Basic {
+        username: String,
+    },
     Bearer,
+    /// Git over SSH: public-key authentication as this user (`git` unless the credential says).
+    SshKey {
+        username: String,
+    },
 }
 
 impl GitIdentity {
@@ -239,6 +254,7 @@ impl GitIdentity {
         match self {
             GitIdentity::Basic { username } => format!("Basic auth as {username}"),
             GitIdentity::Bearer => "a Bearer token".to_owned(),
+            GitIdentity::SshKey { username } => format!("an SSH key as {username}"),
         }
     }
 }
@@ -257,6 +273,7 @@ pub fn git_identity(kind: CredentialKind, username: Option<&str>, provider: Prov
         CredentialKind::UsernamePassword => GitIdentity::Basic { username: username.unwrap_or("git").to_owned() },
         // Installation tokens go to Git as the password of this fixed user (GitHub's docs).
         CredentialKind::GithubApp => GitIdentity::Basic { username: GITHUB_APP_GIT_USERNAME.to_owned() },
+        CredentialKind::SshKey => GitIdentity::SshKey { username: username.unwrap_or("git").to_owned() },
         CredentialKind::AccessToken => match (provider, username) {
             (Provider::BitbucketDatacenter, None) => GitIdentity::Bearer,
             (_, Some(u)) => GitIdentity::Basic { username: u.to_owned() },

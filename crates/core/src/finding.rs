@@ -50,6 +50,11 @@ pub enum Code {
     RepositoryMoved,
     NotAGitServer,
     ProtocolError,
+    /// An SSH host presented a key Berth has no record of: nothing was authenticated.
+    HostKeyUnknown,
+    /// An SSH host presented a key other than the one trusted (pinned or stored) for it; the
+    /// credential was not offered.
+    HostKeyChanged,
     AdvertisementTooLarge,
     ServerError,
     // --- repository content
@@ -60,6 +65,9 @@ pub enum Code {
     DefaultBranchMissing,
     // --- credentials and registrations
     AppPasswordRetired,
+    /// The credential's kind cannot be used over the URL's transport: an SSH key for an HTTPS
+    /// URL, a token or password for an SSH URL.
+    CredentialKindMismatch,
     CredentialNotFound,
     CredentialInUse,
     AlreadyRegistered,
@@ -97,6 +105,8 @@ pub enum Code {
     ChannelNotFound,
     /// A notification delivery that does not exist (or is another channel's).
     DeliveryNotFound,
+    /// A trusted SSH host key (`/api/v1/known-hosts/{id}`) that does not exist.
+    KnownHostNotFound,
     // --- API
     Unauthenticated,
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
@@ -144,6 +154,8 @@ impl Code {
             Code::RepositoryMoved => "repository_moved",
             Code::NotAGitServer => "not_a_git_server",
             Code::ProtocolError => "protocol_error",
+            Code::HostKeyUnknown => "host_key_unknown",
+            Code::HostKeyChanged => "host_key_changed",
             Code::AdvertisementTooLarge => "advertisement_too_large",
             Code::ServerError => "server_error",
             Code::BranchNotFound => "branch_not_found",
@@ -151,6 +163,7 @@ impl Code {
             Code::NoDefaultBranch => "no_default_branch",
             Code::DefaultBranchMissing => "default_branch_missing",
             Code::AppPasswordRetired => "app_password_retired",
+            Code::CredentialKindMismatch => "credential_kind_mismatch",
             Code::CredentialNotFound => "credential_not_found",
             Code::CredentialInUse => "credential_in_use",
             Code::AlreadyRegistered => "already_registered",
@@ -170,6 +183,7 @@ impl Code {
             Code::ImportNotFound => "import_not_found",
             Code::ChannelNotFound => "channel_not_found",
             Code::DeliveryNotFound => "delivery_not_found",
+            Code::KnownHostNotFound => "known_host_not_found",
             Code::Unauthenticated => "unauthenticated",
             Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",
@@ -199,6 +213,12 @@ pub enum StepName {
     Destination,
     Connect,
     Tls,
+    /// SSH only: the protocol banner and key exchange.
+    SshHandshake,
+    /// SSH only: the host key against the pinned and trusted keys.
+    SshHostKey,
+    /// SSH only: the server accepts the credential's key.
+    SshAuth,
     /// Who the credential authenticates as on the host's REST API, and whether it is active.
     ApiCredential,
     /// Scopes granted against those Berth needs.
@@ -226,8 +246,34 @@ impl StepName {
         StepName::DefaultBranch,
     ];
 
+    /// The steps of a check over SSH, in order: the TLS step's place is taken by the SSH
+    /// handshake, host key and authentication.
+    pub const SSH: [StepName; 14] = [
+        StepName::Url,
+        StepName::Credential,
+        StepName::Dns,
+        StepName::Destination,
+        StepName::Connect,
+        StepName::SshHandshake,
+        StepName::SshHostKey,
+        StepName::SshAuth,
+        StepName::ApiCredential,
+        StepName::ApiScopes,
+        StepName::ApiRepository,
+        StepName::GitDiscovery,
+        StepName::Branches,
+        StepName::DefaultBranch,
+    ];
+
+    pub fn is_ssh(self) -> bool {
+        matches!(self, StepName::SshHandshake | StepName::SshHostKey | StepName::SshAuth)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            StepName::SshHandshake => "ssh_handshake",
+            StepName::SshHostKey => "ssh_host_key",
+            StepName::SshAuth => "ssh_auth",
             StepName::Url => "url",
             StepName::Credential => "credential",
             StepName::Dns => "dns",
@@ -247,6 +293,9 @@ impl StepName {
     pub fn title(self) -> &'static str {
         match self {
             StepName::Url => "Clone URL",
+            StepName::SshHandshake => "SSH handshake",
+            StepName::SshHostKey => "SSH host key",
+            StepName::SshAuth => "SSH authentication",
             StepName::Credential => "Credential",
             StepName::Dns => "DNS lookup",
             StepName::Destination => "Network policy",
@@ -363,13 +412,22 @@ impl Check {
 
     /// Completes a partial check: every step that did not run is reported as skipped, so a
     /// reader always sees the full list and where it stopped.
-    pub fn completed(mut steps: Vec<Step>) -> Self {
-        for name in StepName::ALL {
-            if !steps.iter().any(|s| s.step == name) {
-                steps.push(Step::skip(name, "not run: an earlier step failed"));
+    pub fn completed(steps: Vec<Step>) -> Self {
+        Check::completed_with(steps, &StepName::ALL)
+    }
+
+    /// The same for a check over SSH, whose list has the SSH steps in place of TLS.
+    pub fn completed_ssh(steps: Vec<Step>) -> Self {
+        Check::completed_with(steps, &StepName::SSH)
+    }
+
+    fn completed_with(mut steps: Vec<Step>, order: &[StepName]) -> Self {
+        for name in order {
+            if !steps.iter().any(|s| s.step == *name) {
+                steps.push(Step::skip(*name, "not run: an earlier step failed"));
             }
         }
-        steps.sort_by_key(|s| StepName::ALL.iter().position(|n| *n == s.step));
+        steps.sort_by_key(|s| order.iter().position(|n| *n == s.step));
         Check::from_steps(steps)
     }
 }
@@ -396,6 +454,8 @@ mod tests {
             Code::InvalidPrivateKey,
             Code::ImportSourceNotFound,
             Code::ImportNotFound,
+            Code::HostKeyUnknown,
+            Code::HostKeyChanged,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

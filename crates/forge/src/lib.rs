@@ -381,7 +381,9 @@ fn rest_auth(provider: Provider, cred: &CredentialView<'_>) -> (Auth, AuthShape)
             Some(u) => basic(u, u.contains('@')),
             None => bearer(),
         },
-        (_, CredentialKind::UsernamePassword | CredentialKind::BitbucketAppPassword) => {
+        // SSH keys never reach a REST API (the pipeline skips these steps for them); were one
+        // to, it would be refused like a wrong password, never sent as a key.
+        (_, CredentialKind::UsernamePassword | CredentialKind::BitbucketAppPassword | CredentialKind::SshKey) => {
             match cred.username().or(cred.email()) {
                 Some(u) => basic(u, u.contains('@')),
                 None => bearer(),

@@ -13,6 +13,7 @@ mod advert;
 pub mod pktline;
 pub mod replay;
 mod smart;
+pub mod ssh;
 
 pub use advert::{Protocol, RemoteBranch, RemoteRefs};
 /// A credential for HTTP; Git names it `GitAuth`.
@@ -197,29 +198,7 @@ impl GitClient {
 
     async fn ls_refs_v2(&self, base: &Url, caps: &V2Caps, auth: Option<&GitAuth>) -> Result<RemoteRefs, GitError> {
         let cfg = &self.inner.cfg;
-        if caps.ls_refs.is_none() {
-            return Err(GitError::protocol(
-                Stage::Discovery,
-                "The server speaks Git protocol v2 but does not offer the ls-refs command.",
-            ));
-        }
-        let mut body = Vec::new();
-        pktline::encode(&mut body, "command=ls-refs\n");
-        if caps.agent {
-            pktline::encode(&mut body, &format!("agent={}\n", agent_of(&cfg.user_agent)));
-        }
-        // A SHA-256 repository refuses a request that does not name its object format.
-        if let Some(fmt) = caps.object_format.as_deref().filter(|f| *f != "sha1") {
-            pktline::encode(&mut body, &format!("object-format={fmt}\n"));
-        }
-        body.extend_from_slice(b"0001");
-        pktline::encode(&mut body, "symrefs\n");
-        if caps.ls_refs_unborn() {
-            pktline::encode(&mut body, "unborn\n");
-        }
-        pktline::encode(&mut body, "ref-prefix HEAD\n");
-        pktline::encode(&mut body, "ref-prefix refs/heads/\n");
-        body.extend_from_slice(b"0000");
+        let body = ls_refs_request(caps, &cfg.user_agent)?;
 
         let mut url = base.clone();
         url.set_path(&format!("{}/git-upload-pack", base.path()));
@@ -281,7 +260,36 @@ fn repository_base(url: &Url) -> Result<Url, GitError> {
 }
 
 /// The `agent` capability value must not contain spaces.
-fn agent_of(user_agent: &str) -> String {
+/// The protocol v2 `ls-refs` request, the same over HTTP and SSH: symrefs, unborn HEAD when
+/// offered, and only `HEAD` and branches (`ref-prefix`), so tags never cross the wire.
+pub(crate) fn ls_refs_request(caps: &V2Caps, user_agent: &str) -> Result<Vec<u8>, GitError> {
+    if caps.ls_refs.is_none() {
+        return Err(GitError::protocol(
+            Stage::Discovery,
+            "The server speaks Git protocol v2 but does not offer the ls-refs command.",
+        ));
+    }
+    let mut body = Vec::new();
+    pktline::encode(&mut body, "command=ls-refs\n");
+    if caps.agent {
+        pktline::encode(&mut body, &format!("agent={}\n", agent_of(user_agent)));
+    }
+    // A SHA-256 repository refuses a request that does not name its object format.
+    if let Some(fmt) = caps.object_format.as_deref().filter(|f| *f != "sha1") {
+        pktline::encode(&mut body, &format!("object-format={fmt}\n"));
+    }
+    body.extend_from_slice(b"0001");
+    pktline::encode(&mut body, "symrefs\n");
+    if caps.ls_refs_unborn() {
+        pktline::encode(&mut body, "unborn\n");
+    }
+    pktline::encode(&mut body, "ref-prefix HEAD\n");
+    pktline::encode(&mut body, "ref-prefix refs/heads/\n");
+    body.extend_from_slice(b"0000");
+    Ok(body)
+}
+
+pub(crate) fn agent_of(user_agent: &str) -> String {
     user_agent.chars().map(|c| if c.is_ascii_graphic() { c } else { '-' }).collect()
 }
 

@@ -16,6 +16,16 @@ impl NetClient {
     /// Resolves `host` under the policy and opens (and drops) one TCP connection, directly.
     /// Tries the allowed addresses in order.
     pub async fn probe(&self, host: &str, port: u16) -> Result<Probe, NetError> {
+        let (stream, probe) = self.connect_tcp(host, port).await?;
+        drop(stream);
+        Ok(probe)
+    }
+
+    /// Resolves `host` under the policy and opens one TCP connection, directly, to the first
+    /// allowed address that answers, within the request timeout each. For transports other than
+    /// HTTP (Git over SSH, which uses no proxy): the same policy, judged on this connection's own
+    /// resolution, so DNS rebinding between the probe and the connection gains nothing.
+    pub async fn connect_tcp(&self, host: &str, port: u16) -> Result<(tokio::net::TcpStream, Probe), NetError> {
         let limit = self.config().request_timeout;
         let started = Instant::now();
         let lookup = resolve_allowed(self.policy(), self.config().lookup.as_ref(), host, port);
@@ -38,15 +48,15 @@ impl NetClient {
             let addr = SocketAddr::new(*ip, port);
             match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
-                    drop(stream);
-                    return Ok(Probe {
+                    let probe = Probe {
                         addrs: resolved.all,
                         allowed: resolved.allowed,
                         dns,
                         connect: started.elapsed(),
                         connected_to: addr,
                         via_proxy: None,
-                    });
+                    };
+                    return Ok((stream, probe));
                 }
                 Ok(Err(e)) => {
                     all_timed_out = false;

@@ -71,6 +71,13 @@ pub struct Credential {
     /// (`[scopes] want`); missing scopes of these warn.
     #[serde(default)]
     pub wanted_capabilities: Vec<Capability>,
+    /// `ssh_key` credentials: the OpenSSH public key (`ssh-ed25519 AAAA… berth`), to add to
+    /// the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// `ssh_key` credentials: the public key's `SHA256:` fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     /// After a token replacement: every repository using the credential, re-checked with the
     /// new token before the answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -220,9 +227,20 @@ pub struct CredentialCreate {
     /// on each repository's owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installation_id: Option<i64>,
-    /// Write-only: never returned by any call. For `github_app`, the app's private key (the
-    /// whole PEM file).
+    /// Write-only: never returned by any call. The token or password; for `github_app`, the
+    /// app's private key (the whole PEM file); empty for `ssh_key`.
+    #[serde(default)]
     pub secret: String,
+    /// `ssh_key` only, write-only: the OpenSSH (or PEM) private key, ed25519, ECDSA or RSA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    /// `ssh_key` only, write-only: the passphrase of a protected private key (sealed with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
+    /// `ssh_key` only: Berth makes an ed25519 key; the answer shows its `public_key` to add
+    /// to the host (Bitbucket access keys, GitHub deploy keys). The private key never leaves.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generate: bool,
     #[serde(default)]
     pub expires_on: Option<NaiveDate>,
     #[serde(default)]
@@ -248,6 +266,12 @@ pub struct CredentialUpdate {
     pub email: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// `ssh_key` only, write-only: a replacement private key (a key rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    /// `ssh_key` only, write-only: the replacement key's passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::double_option")]
     #[schema(value_type = Option<NaiveDate>)]
     pub expires_on: Option<Option<NaiveDate>>,

@@ -34,6 +34,7 @@ wire_enum! {
         ManageOwnAccount = "manage_own_account",
         ManageTemplates = "manage_templates",
         ApplyConfig = "apply_config",
+        ManageKnownHosts = "manage_known_hosts",
     }
 }
 

@@ -155,6 +155,7 @@ mod config;
 mod credentials;
 mod enums;
 mod imports;
+mod known_hosts;
 mod notifications;
 mod repositories;
 mod templates;
@@ -164,6 +165,7 @@ pub use config::*;
 pub use credentials::*;
 pub use enums::*;
 pub use imports::*;
+pub use known_hosts::*;
 pub use notifications::*;
 pub use repositories::*;
 pub use templates::*;
@@ -182,7 +184,18 @@ macro_rules! redacted_debug {
 
 redacted_debug!(LoginRequest { username });
 redacted_debug!(LoginResponse { expires_at });
-redacted_debug!(CredentialCreate { name, kind, username, email, app_id, installation_id, expires_on, scopes, host });
+redacted_debug!(CredentialCreate {
+    name,
+    kind,
+    username,
+    email,
+    app_id,
+    installation_id,
+    expires_on,
+    scopes,
+    host,
+    generate
+});
 redacted_debug!(CredentialUpdate { name, username, email, expires_on, scopes, host });
 redacted_debug!(UserCreate { username, role });
 redacted_debug!(UserUpdate { role });
@@ -258,6 +271,9 @@ mod tests {
             expires_on: None,
             scopes: None,
             host: None,
+            private_key: None,
+            passphrase: None,
+            generate: false,
         };
         let l = LoginRequest { username: "admin".into(), password: "s3cr3t-value".into() };
         let u = UserUpdate { role: None, password: Some("s3cr3t-value".into()) };

@@ -39,6 +39,9 @@ pub struct Target<'a> {
     /// (2 other templates considered)", "the repository's credential". The credential step
     /// says it, so the history keeps it with the check.
     pub chosen_by: Option<&'a str>,
+    /// SSH URLs: the host keys trusted for the URL's endpoint (pinned and stored); the caller
+    /// reads them, so the pipeline stays free of the store.
+    pub host_keys: Vec<berth_git::ssh::TrustedKey>,
 }
 
 /// What a check found: the steps a person reads, and the same facts typed for the code that
@@ -117,30 +120,32 @@ impl Checker<'_> {
         let started = Instant::now();
         let mut steps = Vec::new();
         let mut out = Outcome::new();
-        self.run_steps(target, &mut steps, &mut out).await;
+        let over_ssh = target.url.scheme == Scheme::Ssh;
+        if over_ssh {
+            self.run_ssh_steps(target, &mut steps, &mut out).await;
+        } else {
+            self.run_steps(target, &mut steps, &mut out).await;
+        }
         if out.rate_limited.is_none()
             && steps.iter().any(|s| s.status == StepStatus::Fail && s.code == Code::RateLimited)
         {
             out.rate_limited = Some(RateLimited { retry_after: None });
         }
-        out.check = Check::completed(steps);
+        out.check = if over_ssh { Check::completed_ssh(steps) } else { Check::completed(steps) };
         out.duration = started.elapsed();
         out
     }
 
     async fn run_steps(&self, target: Target<'_>, steps: &mut Vec<Step>, out: &mut Outcome) {
-        // 1. URL: parsed by the caller; here only whether Berth can check it.
+        // 1. URL: parsed by the caller (SSH URLs take `run_ssh_steps`).
         let url = target.url;
-        let Some(http_url) = url.http_url().filter(|_| url.scheme != Scheme::Ssh) else {
-            let alt = url.https_alternative();
-            let remedy = match &alt {
-                Some(a) => format!("use the HTTPS clone URL instead: {a}"),
-                None => "use the repository's HTTPS clone URL (Clone > HTTPS on the host)".to_owned(),
-            };
-            steps.push(
-                Step::fail(StepName::Url, Code::SshNotSupported, "checks over SSH are not supported yet", remedy)
-                    .with_details(alt.into_iter().collect()),
-            );
+        let Some(http_url) = url.http_url() else {
+            steps.push(Step::fail(
+                StepName::Url,
+                Code::InvalidUrl,
+                "the URL has no HTTP form",
+                "use the repository's HTTPS or SSH clone URL",
+            ));
             return;
         };
         steps.push(Step::pass(StepName::Url, format!("{} ({})", url.canonical(), url.provider)));
@@ -158,6 +163,10 @@ impl Checker<'_> {
                     steps.push(unopened_secret(cred));
                     return;
                 };
+                if cred.kind == CredentialKind::SshKey {
+                    steps.push(ssh::kind_mismatch(cred, url));
+                    return;
+                }
                 steps.push(credential_step(cred, &identity, expiry, target.chosen_by));
                 out.git_identity = Some(identity.clone());
                 Some((cred, identity, expiry, secret))
@@ -224,14 +233,17 @@ impl Checker<'_> {
         let auth = signed.map(|(_, identity, _, secret)| {
             let secret = app_token.unwrap_or(secret);
             match identity {
-                GitIdentity::Basic { username } => GitAuth::Basic { username, password: secret },
+                // An SSH key never gets here (refused at the credential step above).
+                GitIdentity::Basic { username } | GitIdentity::SshKey { username } => {
+                    GitAuth::Basic { username, password: secret }
+                }
                 GitIdentity::Bearer => GitAuth::Bearer(secret),
             }
         });
         let t = Instant::now();
         let listed = self.git.ls_refs(&http_url, auth.as_ref()).await;
         let elapsed = t.elapsed();
-        let mut refs = match listed {
+        let refs = match listed {
             Ok(r) => r,
             Err(e) => {
                 if e.code == Code::RateLimited {
@@ -261,79 +273,75 @@ impl Checker<'_> {
             )
             .took(elapsed),
         );
-        // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
-        // main) is not a default branch: keep its name for the warning, offer none.
-        let dangling = refs
-            .default_branch
-            .clone()
-            .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
-        if dangling.is_some() {
-            refs.default_branch = None;
-            refs.head_unborn = false;
-        }
-        // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
         let api_main = forge.and_then(|r| r.repository).and_then(|r| r.main_branch);
-        let mut from_api = false;
-        if refs.default_branch.is_none() {
-            if let Some(main) =
-                api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
-            {
-                refs.default_branch = Some(main);
-                from_api = true;
-            }
-        }
-        steps.push(branches_step(&refs));
-        let (mut step, chosen) = default_branch_step(&refs, target.wanted_branch, dangling.as_deref());
-        if from_api && step.status == StepStatus::Pass {
-            step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
-        }
-        steps.push(step);
-        out.default_branch = chosen;
-        out.refs = Some(refs);
+        listing_steps(refs, target.wanted_branch, api_main, steps, out);
     }
 
     /// The DNS, network-policy and TCP steps (through the proxy that applies, if any); `false`
     /// when one failed.
     async fn reach(&self, https: bool, host: &str, port: u16, steps: &mut Vec<Step>) -> bool {
         let t = Instant::now();
-        match self.git.probe_url(https, host, port).await {
-            Ok(p) => {
-                let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
-                steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
-                steps.push(Step::pass(StepName::Destination, format!("{} may be contacted", addrs.join(", "))));
-                let connected = match &p.via_proxy {
-                    Some(proxy) if https => format!(
-                        "connected to the proxy {proxy} ({}), which opened a tunnel to {host}:{port}",
-                        p.connected_to
-                    ),
-                    Some(proxy) => {
-                        format!("connected to the proxy {proxy} ({}), which forwards to {host}:{port}", p.connected_to)
-                    }
-                    None => format!("connected to {}", p.connected_to),
-                };
-                steps.push(Step::pass(StepName::Connect, connected).took(p.connect));
-                true
-            }
-            Err(e) => {
-                // A refused address is the network policy's verdict, not a failed lookup: the
-                // name resolved, and the person must hear why Berth will not go there.
-                if e.code == Code::DestinationForbidden {
-                    steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
-                    let mut step = e.to_step().took(t.elapsed());
-                    step.step = StepName::Destination;
-                    steps.push(step);
-                    return false;
-                }
-                if e.stage == Stage::Connect {
-                    steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
-                    steps.push(Step::pass(StepName::Destination, "the addresses may be contacted"));
-                }
-                steps.push(e.to_step().took(t.elapsed()));
-                false
-            }
-        }
+        let probed = self.git.probe_url(https, host, port).await;
+        reach_steps(probed, https, host, port, t, steps)
     }
 
+    /// The same steps for Git over SSH, which connects directly (no proxy): the SSH transport
+    /// opens its own connection under the same network policy.
+    pub(crate) async fn reach_direct(&self, host: &str, port: u16, steps: &mut Vec<Step>) -> bool {
+        let t = Instant::now();
+        let probed = self.git.probe(host, port).await;
+        reach_steps(probed, false, host, port, t, steps)
+    }
+}
+
+/// The dns, destination and connect steps from a probe; `false` when one failed.
+fn reach_steps(
+    probed: Result<berth_git::Probe, GitError>,
+    https: bool,
+    host: &str,
+    port: u16,
+    t: Instant,
+    steps: &mut Vec<Step>,
+) -> bool {
+    match probed {
+        Ok(p) => {
+            let addrs: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
+            steps.push(Step::pass(StepName::Dns, format!("{host} resolves to {}", addrs.join(", "))).took(p.dns));
+            steps.push(Step::pass(StepName::Destination, format!("{} may be contacted", addrs.join(", "))));
+            let connected = match &p.via_proxy {
+                Some(proxy) if https => format!(
+                    "connected to the proxy {proxy} ({}), which opened a tunnel to {host}:{port}",
+                    p.connected_to
+                ),
+                Some(proxy) => {
+                    format!("connected to the proxy {proxy} ({}), which forwards to {host}:{port}", p.connected_to)
+                }
+                None => format!("connected to {}", p.connected_to),
+            };
+            steps.push(Step::pass(StepName::Connect, connected).took(p.connect));
+            true
+        }
+        Err(e) => {
+            // A refused address is the network policy's verdict, not a failed lookup: the
+            // name resolved, and the person must hear why Berth will not go there.
+            if e.code == Code::DestinationForbidden {
+                steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
+                let mut step = e.to_step().took(t.elapsed());
+                step.step = StepName::Destination;
+                steps.push(step);
+                return false;
+            }
+            if e.stage == Stage::Connect {
+                steps.push(Step::pass(StepName::Dns, format!("{host} resolves")));
+                steps.push(Step::pass(StepName::Destination, "the addresses may be contacted"));
+            }
+            steps.push(e.to_step().took(t.elapsed()));
+            false
+        }
+    }
+}
+
+impl Checker<'_> {
     /// Verifies a credential on a host without a repository: the credential as stored, the
     /// way to the host, and the host's REST API (who it is, its scopes). Hosts without a REST
     /// adapter cannot say anything about a credential without a repository: `rest_checked` is
@@ -426,7 +434,45 @@ fn skip_rest_steps(why: &str, steps: &mut Vec<Step>) {
     }
 }
 
-fn unopened_secret(cred: &CredentialRow) -> Step {
+/// The branches and default-branch steps from a listing (HTTPS or SSH alike). `api_main` is
+/// the main branch the host's REST API named, if it was asked.
+pub(crate) fn listing_steps(
+    mut refs: RemoteRefs,
+    wanted_branch: Option<&str>,
+    api_main: Option<String>,
+    steps: &mut Vec<Step>,
+    out: &mut Outcome,
+) {
+    // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
+    // main) is not a default branch: keep its name for the warning, offer none.
+    let dangling = refs
+        .default_branch
+        .clone()
+        .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
+    if dangling.is_some() {
+        refs.default_branch = None;
+        refs.head_unborn = false;
+    }
+    // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
+    let mut from_api = false;
+    if refs.default_branch.is_none() {
+        if let Some(main) = api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
+        {
+            refs.default_branch = Some(main);
+            from_api = true;
+        }
+    }
+    steps.push(branches_step(&refs));
+    let (mut step, chosen) = default_branch_step(&refs, wanted_branch, dangling.as_deref());
+    if from_api && step.status == StepStatus::Pass {
+        step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
+    }
+    steps.push(step);
+    out.default_branch = chosen;
+    out.refs = Some(refs);
+}
+
+pub(crate) fn unopened_secret(cred: &CredentialRow) -> Step {
     Step::fail(
         StepName::Credential,
         Code::Internal,
@@ -435,7 +481,12 @@ fn unopened_secret(cred: &CredentialRow) -> Step {
     )
 }
 
-fn credential_step(cred: &CredentialRow, identity: &GitIdentity, expiry: Expiry, chosen_by: Option<&str>) -> Step {
+pub(crate) fn credential_step(
+    cred: &CredentialRow,
+    identity: &GitIdentity,
+    expiry: Expiry,
+    chosen_by: Option<&str>,
+) -> Step {
     // Scopes are the token scopes step's to judge (once, with the host's evidence), not this one's.
     let mut base = format!("{:?} ({}), Git uses {}", cred.name, cred.kind.label(), identity.describe());
     if let Some(why) = chosen_by {
@@ -540,7 +591,7 @@ fn push_failure(
     steps.push(step);
 }
 
-fn branches_step(refs: &RemoteRefs) -> Step {
+pub(crate) fn branches_step(refs: &RemoteRefs) -> Step {
     if refs.branches.is_empty() {
         let head = refs.default_branch.as_deref().unwrap_or("?");
         return Step::warn(
@@ -553,7 +604,11 @@ fn branches_step(refs: &RemoteRefs) -> Step {
     Step::pass(StepName::Branches, count(refs.branches.len(), "branch", "branches"))
 }
 
-fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option<&str>) -> (Step, Option<String>) {
+pub(crate) fn default_branch_step(
+    refs: &RemoteRefs,
+    wanted: Option<&str>,
+    dangling: Option<&str>,
+) -> (Step, Option<String>) {
     let names = || refs.branches.iter().map(|b| b.name.as_str());
     let remote_default = refs.default_branch.clone();
     match wanted.map(str::trim).filter(|w| !w.is_empty()) {
@@ -622,5 +677,6 @@ const DEFAULT_CHOICES_SHOWN: usize = 20;
 
 mod anonymous;
 mod github_app;
+mod ssh;
 #[cfg(test)]
 mod tests;

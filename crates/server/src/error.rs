@@ -130,6 +130,7 @@ fn not_found_words(entity: Entity) -> (&'static str, &'static str) {
             "notification delivery not found",
             "list a channel's deliveries with GET /api/v1/notification-channels/{id}/deliveries",
         ),
+        Entity::KnownHost => ("known host key not found", "list the trusted host keys with GET /api/v1/known-hosts"),
     }
 }
 

@@ -41,6 +41,7 @@ async fn an_import_counts_claims_and_takes_back_what_a_stopped_instance_left() -
             secret: &SecretString::from("ATATT3xFfGF0-store-import-test"),
             app_id: None,
             installation_id: None,
+            public_key: None,
         })
         .await?;
     let new = NewImport {

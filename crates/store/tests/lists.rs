@@ -37,6 +37,7 @@ async fn credential(store: &Store, name: &str) -> i64 {
             secret: &SecretString::from("s"),
             app_id: None,
             installation_id: None,
+            public_key: None,
         })
         .await
         .unwrap()

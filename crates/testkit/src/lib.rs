@@ -29,6 +29,9 @@
 //! [`sim`] simulates Bitbucket Cloud, Bitbucket Data Center and GitHub (REST and Git); the
 //! `berth-sim` binary serves a demo world.
 //!
+//! [`SshServer`] is a private OpenSSH `sshd` serving `git-upload-pack` (protocol v2 or only v0),
+//! with keys authorised one by one: all repositories, one, a stalled or an endless answer.
+//!
 //! [`TlsServer`] presents certificates from a private CA (valid, wrong name, expired) for TLS
 //! failure tests; it needs the `openssl` command line. [`MtlsServer`] demands a client
 //! certificate and makes one it accepts and one it refuses.
@@ -50,6 +53,7 @@ mod repos;
 mod server;
 pub mod sim;
 pub mod smtp;
+mod sshd;
 mod tinyproxy;
 mod tls;
 
@@ -60,6 +64,7 @@ pub use receiver::{hmac_sha256, Received, Receiver};
 pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};
 pub use smtp::SmtpServer;
+pub use sshd::{keygen, SshAccess, SshServer, SSHD};
 pub use tinyproxy::{Tinyproxy, TinyproxyOptions};
 pub use tls::{make_certs, LeafCert, TlsServer};
 

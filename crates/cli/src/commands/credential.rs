@@ -25,6 +25,8 @@ pub enum KindArg {
     /// A GitHub App: --app-id, optionally --installation-id, and its private key (PEM) from
     /// --private-key-file or standard input.
     GithubApp,
+    /// "SSH Username with private key": --private-key-file, or --generate.
+    SshKey,
 }
 
 impl From<KindArg> for CredentialKind {
@@ -35,6 +37,7 @@ impl From<KindArg> for CredentialKind {
             KindArg::UsernamePassword => CredentialKind::UsernamePassword,
             KindArg::BitbucketAppPassword => CredentialKind::BitbucketAppPassword,
             KindArg::GithubApp => CredentialKind::GithubApp,
+            KindArg::SshKey => CredentialKind::SshKey,
         }
     }
 }
@@ -100,7 +103,7 @@ pub struct AddArgs {
     #[arg(long, value_name = "URL")]
     pub host: Option<String>,
     /// Read the secret from one line of standard input instead of prompting (github_app: the
-    /// whole private key).
+    /// whole private key; ssh_key: the key's passphrase).
     #[arg(long)]
     pub secret_stdin: bool,
     /// github_app: the app's id (its settings page, "App ID").
@@ -110,9 +113,14 @@ pub struct AddArgs {
     /// repository's owner].
     #[arg(long, value_name = "ID")]
     pub installation_id: Option<i64>,
-    /// github_app: the file holding the app's private key (the .pem GitHub gave).
-    #[arg(long, value_name = "PATH", conflicts_with = "secret_stdin")]
+    /// github_app: the file holding the app's private key (the .pem GitHub gave). ssh_key: the
+    /// private key file (OpenSSH or PEM); its passphrase is prompted for (empty for none) or
+    /// read with --secret-stdin.
+    #[arg(long, value_name = "PATH", conflicts_with = "generate")]
     pub private_key_file: Option<std::path::PathBuf>,
+    /// ssh_key: let Berth make an ed25519 key; the answer shows the public key to add to the host.
+    #[arg(long)]
+    pub generate: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -176,6 +184,8 @@ impl UpdateArgs {
                 Some(self.scopes.clone())
             },
             host: set_or_clear(&self.host, self.clear_host),
+            private_key: None,
+            passphrase: None,
         }
     }
 
@@ -275,8 +285,21 @@ fn private_key(file: Option<&std::path::Path>, stdin: bool) -> Result<String, Fa
 
 async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
     let kind = CredentialKind::from(a.kind);
+    if kind == CredentialKind::SshKey {
+        return add_ssh_key(ctx, a).await;
+    }
+    if a.generate {
+        return Err(Failure::Usage("--generate is for --kind ssh_key".to_owned()));
+    }
     let secret = if kind == CredentialKind::GithubApp {
+        if a.private_key_file.is_some() && a.secret_stdin {
+            return Err(Failure::Usage(
+                "give the GitHub App's private key once: --private-key-file PATH or --secret-stdin".to_owned(),
+            ));
+        }
         private_key(a.private_key_file.as_deref(), a.secret_stdin)?
+    } else if a.private_key_file.is_some() {
+        return Err(Failure::Usage("--private-key-file is for --kind github_app and --kind ssh_key".to_owned()));
     } else if a.secret_stdin {
         secret_from_stdin("secret")?
     } else {
@@ -294,6 +317,9 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         expires_on: a.expires_on,
         scopes: if a.scopes.is_empty() { None } else { Some(a.scopes) },
         host: a.host.filter(|s| !s.trim().is_empty()),
+        private_key: None,
+        passphrase: None,
+        generate: false,
     };
     let result = ctx.client.create_credential(&req).await;
     drop(req);
@@ -310,6 +336,57 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         )
     });
     verdict(!failed)
+}
+
+/// `--kind ssh_key`: a generated key, or a private key file with its passphrase (never on the
+/// command line).
+async fn add_ssh_key(ctx: &Ctx, a: AddArgs) -> CmdResult {
+    let (private_key, passphrase) = match (&a.private_key_file, a.generate) {
+        (Some(path), false) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("cannot read the private key file {}: {e}", path.display())))?;
+            let pass = if a.secret_stdin {
+                secret_from_stdin("passphrase")?
+            } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                rpassword::prompt_password("Passphrase (empty for none): ").unwrap_or_default()
+            } else {
+                String::new()
+            };
+            (Some(text), Some(pass).filter(|p| !p.is_empty()))
+        }
+        (None, true) => (None, None),
+        _ => return Err(Failure::Usage("--kind ssh_key needs --private-key-file FILE or --generate".to_owned())),
+    };
+    let req = CredentialCreate {
+        name: a.name,
+        kind: CredentialKind::SshKey,
+        username: a.username.filter(|s| !s.trim().is_empty()),
+        email: None,
+        // Sent as given, so the server refuses GitHub App fields on an SSH key.
+        app_id: a.app_id.filter(|s| !s.trim().is_empty()),
+        installation_id: a.installation_id,
+        secret: String::new(),
+        expires_on: a.expires_on,
+        scopes: None,
+        host: a.host.filter(|s| !s.trim().is_empty()),
+        private_key,
+        passphrase,
+        generate: a.generate,
+    };
+    let result = ctx.client.create_credential(&req).await;
+    drop(req);
+    let c = result?;
+    ctx.emit(&c, || {
+        format!(
+            "Stored credential {} ({}). The private key is encrypted and never leaves Berth.\n\
+             Public key (add it to the host's access keys or deploy keys):\n{}\nFingerprint: {}\n",
+            describe(c.id, Some(&c.name)),
+            c.kind_label,
+            c.public_key.as_deref().unwrap_or("-"),
+            c.fingerprint.as_deref().unwrap_or("-"),
+        )
+    });
+    Ok(())
 }
 
 async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {

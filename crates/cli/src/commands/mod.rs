@@ -6,6 +6,7 @@ pub mod channel;
 pub mod config;
 pub mod credential;
 pub mod import;
+pub mod known_hosts;
 pub mod repo;
 pub mod template;
 

@@ -237,7 +237,7 @@ async fn findings_name_the_cause() {
     assert_eq!(b.api.status(), 201);
     let base = b.git.base_url();
 
-    use StepName::{Connect, GitDiscovery, Url};
+    use StepName::{Connect, Credential, GitDiscovery, Url};
     let cases: Vec<(String, &str, StepName, Code)> = vec![
         (b.git.repo_url("team/app.git"), "alice", GitDiscovery, Code::AuthFailed),
         (b.git.repo_url("team/app.git"), "expired", GitDiscovery, Code::TokenExpired),
@@ -247,7 +247,7 @@ async fn findings_name_the_cause() {
         (format!("{base}/forbidden/team/app.git"), "ci", GitDiscovery, Code::AccessDenied),
         (format!("{base}/ratelimited/team/app.git"), "ci", GitDiscovery, Code::RateLimited),
         (format!("https://jo:{URL_PASSWORD}@bitbucket.org/ws/app.git"), "ci", Url, Code::SecretInUrl),
-        ("git@bitbucket.org:ws/app.git".to_owned(), "ci", Url, Code::SshNotSupported),
+        ("git@bitbucket.org:ws/app.git".to_owned(), "ci", Credential, Code::CredentialKindMismatch),
         ("not a url".to_owned(), "ci", Url, Code::InvalidUrl),
         ("http://127.0.0.1:1/ws/app.git".to_owned(), "ci", Connect, Code::ConnectFailed),
     ];
@@ -258,7 +258,8 @@ async fn findings_name_the_cause() {
         let st = step(e.checks(), step_name);
         assert_eq!(st.status, StepStatus::Fail, "{url}: {}", codes(e.checks()));
         assert!(!st.remedy.is_empty(), "{url}: a failure carries a remedy");
-        assert_eq!(e.checks().len(), StepName::ALL.len(), "every step is listed");
+        let listed = if url.starts_with("git@") { StepName::SSH.len() } else { StepName::ALL.len() };
+        assert_eq!(e.checks().len(), listed, "every step is listed");
         assert!(!b.api.body().contains(URL_PASSWORD), "the password in the URL was echoed");
         assert!(!b.api.body().contains(TOKEN));
     }
@@ -267,7 +268,7 @@ async fn findings_name_the_cause() {
     assert!(step(e.checks(), GitDiscovery).details.join("\n").contains("whitelist your IP"), "{}", error_json(&e));
     let e = refused(b.api.remote_branches(&remote(&format!("{base}/ratelimited/team/app.git"), "ci")).await);
     assert!(error_json(&e).contains("17"), "{}", error_json(&e));
-    // SSH answers with the HTTPS alternative.
+    // A token for an SSH URL answers with the HTTPS alternative.
     let e = refused(b.api.remote_branches(&remote("git@bitbucket.org:ws/app.git", "ci")).await);
     assert!(e.remedy().contains("https://bitbucket.org/ws/app.git"));
     // An unknown credential.

@@ -311,6 +311,7 @@ async fn a_missing_resource_has_one_code_whether_its_id_is_a_number_or_not() {
             "imports" => "import_not_found",
             "notification-channels" => "channel_not_found",
             "notification-deliveries" => "delivery_not_found",
+            "known-hosts" => "known_host_not_found",
             other => panic!("{method} {path}: which code does a missing {other} answer? add it here"),
         };
         assert!(op["responses"]["404"].is_object(), "{method} {path}");

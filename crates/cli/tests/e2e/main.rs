@@ -25,6 +25,7 @@ mod providers;
 mod proxy;
 mod public_repos;
 mod roles;
+mod ssh;
 mod templates;
 mod ui;
 mod verdicts;

@@ -204,6 +204,31 @@ impl CloneUrl {
         }
     }
 
+    /// The repository path as `git-upload-pack` is asked for it over SSH: `/path.git`, percent
+    /// escapes decoded, as git does for `ssh://` URLs. An scp-like `host:ws/repo.git` names the
+    /// same path relative to the account's home, which the clouds treat alike; Berth keeps one
+    /// canonical form and sends the absolute one.
+    pub fn ssh_path(&self) -> String {
+        let raw = format!("/{}{}", self.path, self.git_suffix());
+        let bytes = raw.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'%', Some(b)) => {
+                    out.push(b);
+                    i += 3;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// For an SSH URL, the HTTPS clone URL of the same repository where it can be derived.
     pub fn https_alternative(&self) -> Option<String> {
         if self.scheme != Scheme::Ssh {

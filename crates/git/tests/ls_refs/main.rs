@@ -10,4 +10,5 @@ mod policy;
 mod protocol;
 mod proxied;
 mod secrets;
+mod ssh;
 mod ssrf;

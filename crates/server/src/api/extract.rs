@@ -114,6 +114,8 @@ id_path! {
     ChannelId => Entity::NotificationChannel;
     /// `{id}` of `/api/v1/notification-deliveries/{id}…`.
     DeliveryId => Entity::NotificationDelivery;
+    /// `{id}` of `/api/v1/known-hosts/{id}`.
+    KnownHostId => Entity::KnownHost;
 }
 
 async fn id_from_path<S: Send + Sync>(parts: &mut Parts, state: &S, entity: Entity) -> Result<i64, ApiError> {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod credentials;
 pub mod extract;
 pub mod imports;
+pub mod known_hosts;
 pub mod notifications;
 pub mod ops;
 pub mod repositories;
@@ -46,6 +47,7 @@ use utoipa::{Modify, OpenApi};
         imports::create, imports::show, imports::register,
         notifications::create, notifications::list, notifications::show, notifications::update, notifications::delete,
         notifications::test, notifications::deliveries, notifications::redeliver,
+        known_hosts::list, known_hosts::add, known_hosts::delete,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
@@ -53,7 +55,8 @@ use utoipa::{Modify, OpenApi};
     )),
     modifiers(&BearerAuth, &RequestErrors),
     tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit"),
-        (name = "templates"), (name = "config"), (name = "imports"), (name = "notifications")),
+        (name = "templates"), (name = "config"), (name = "imports"), (name = "notifications"),
+        (name = "known-hosts")),
 )]
 pub struct ApiDoc;
 
@@ -133,6 +136,7 @@ fn path_entity(path: &str) -> Option<crate::service::Entity> {
         "imports" => Entity::Import,
         "notification-channels" => Entity::NotificationChannel,
         "notification-deliveries" => Entity::NotificationDelivery,
+        "known-hosts" => Entity::KnownHost,
         _ => return None,
     })
 }
@@ -178,6 +182,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/credential-templates", post(templates::create).get(templates::list))
         .route("/api/v1/credential-templates/match", get(templates::explain))
         .route("/api/v1/credential-templates/{id}", delete(templates::delete))
+        .route("/api/v1/known-hosts", get(known_hosts::list).post(known_hosts::add))
+        .route("/api/v1/known-hosts/{id}", delete(known_hosts::delete))
         .route("/api/v1/config/apply", post(config::apply))
         .route("/api/v1/config/export", get(config::export))
         .route("/api/v1/imports", post(imports::create))

@@ -61,7 +61,9 @@ impl Role {
         use Action::*;
         match self {
             Role::Admin => true,
-            Role::Registrar => !matches!(action, DeleteCredential | ManageUsers | ReadAudit | ManageSettings),
+            Role::Registrar => {
+                !matches!(action, DeleteCredential | ManageUsers | ReadAudit | ManageSettings | ManageKnownHosts)
+            }
             Role::Viewer => matches!(action, ReadCredentials | ReadRepositories | ManageOwnAccount),
         }
     }
@@ -90,10 +92,13 @@ pub enum Action {
     ManageTemplates,
     /// Apply a configuration document (each change also needs its own action).
     ApplyConfig,
+    /// List, trust and remove SSH host keys (administrators: a trusted key decides which
+    /// server every SSH credential is offered to).
+    ManageKnownHosts,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::ReadCredentials,
         Action::CreateCredential,
         Action::UpdateCredential,
@@ -110,6 +115,7 @@ impl Action {
         Action::ManageOwnAccount,
         Action::ManageTemplates,
         Action::ApplyConfig,
+        Action::ManageKnownHosts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +136,7 @@ impl Action {
             Action::ManageOwnAccount => "manage_own_account",
             Action::ManageTemplates => "manage_templates",
             Action::ApplyConfig => "apply_config",
+            Action::ManageKnownHosts => "manage_known_hosts",
         }
     }
 
@@ -152,6 +159,7 @@ impl Action {
             Action::ManageOwnAccount => "manage your account",
             Action::ManageTemplates => "manage credential templates",
             Action::ApplyConfig => "apply a configuration",
+            Action::ManageKnownHosts => "manage trusted SSH host keys",
         }
     }
 }
@@ -170,6 +178,7 @@ mod tests {
         assert!(Role::Registrar.allows(Action::UseCredential));
         assert!(!Role::Registrar.allows(Action::ManageUsers));
         assert!(!Role::Registrar.allows(Action::ReadAudit));
+        assert!(!Role::Registrar.allows(Action::ManageKnownHosts));
         assert!(!Role::Viewer.allows(Action::RegisterRepository));
         assert!(!Role::Viewer.allows(Action::UseCredential));
         assert!(Role::Viewer.allows(Action::ReadRepositories));

@@ -33,7 +33,16 @@ impl Remote {
     async fn run(&self, url: &CloneUrl, cred: &CredentialRow, secret: Option<&str>, wanted: Option<&str>) -> Outcome {
         let checker = Checker { git: &self.git, forge: &self.forge };
         let secret = secret.map(|s| SecretString::from(s.to_owned()));
-        checker.run(Target { url, credential: Some(cred), secret, wanted_branch: wanted, chosen_by: None }).await
+        checker
+            .run(Target {
+                url,
+                credential: Some(cred),
+                secret,
+                wanted_branch: wanted,
+                chosen_by: None,
+                host_keys: Vec::new(),
+            })
+            .await
     }
 }
 
@@ -56,6 +65,7 @@ fn credential(kind: CredentialKind, username: Option<&str>) -> CredentialRow {
         verification: None,
         app_id: None,
         installation_id: None,
+        public_key: None,
     }
 }
 
@@ -85,14 +95,19 @@ async fn git_server() -> (tempfile::TempDir, GitServer) {
     (root, server)
 }
 
+/// A token offered for an SSH URL stops at the credential step, before anything is sent, and
+/// offers the HTTPS URL it would work with; the list is the SSH one.
 #[tokio::test]
-async fn an_ssh_url_stops_at_the_url_step() {
+async fn a_token_for_an_ssh_url_stops_at_the_credential_step() {
     let url = parse("git@bitbucket.org:acme/app.git", &[]);
     let out = Remote::local().run(&url, &credential(CredentialKind::AccessToken, None), Some("t"), None).await;
     assert!(!out.check.ok);
-    assert_eq!(step(&out, StepName::Url).code, Code::SshNotSupported);
-    assert!(step(&out, StepName::Url).details.iter().any(|d| d.starts_with("https://")), "the HTTPS URL is offered");
-    assert!(skipped_after(&out, StepName::Url), "{:?}", statuses(&out));
+    assert_eq!(step(&out, StepName::Url).status, StepStatus::Pass);
+    let cred = step(&out, StepName::Credential);
+    assert_eq!(cred.code, Code::CredentialKindMismatch);
+    assert!(cred.remedy.contains("https://bitbucket.org/acme/app.git"), "{}", cred.remedy);
+    assert_eq!(out.check.checks.len(), StepName::SSH.len());
+    assert!(out.check.checks.iter().any(|s| s.step == StepName::SshHostKey));
     assert!(out.git_identity.is_none());
 }
 

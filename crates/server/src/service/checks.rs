@@ -53,7 +53,19 @@ pub(crate) async fn run(
         Some(c) => open_secret(st, c).await,
         None => None,
     };
-    checker(st).run(Target { url, credential: cred, secret, wanted_branch, chosen_by: Some(chosen_by) }).await
+    let host_keys = host_keys_for(st, url).await;
+    checker(st)
+        .run(Target { url, credential: cred, secret, wanted_branch, chosen_by: Some(chosen_by), host_keys })
+        .await
+}
+
+/// The host keys an SSH URL's check trusts; none is read for HTTPS.
+pub(crate) async fn host_keys_for(st: &AppState, url: &CloneUrl) -> Vec<berth_git::ssh::TrustedKey> {
+    if url.scheme == berth_core::Scheme::Ssh {
+        super::known_hosts::trusted_for(st, url).await
+    } else {
+        Vec::new()
+    }
 }
 
 /// The next due time: `interval` from `now`, moved by up to `jitter` of it either way.

@@ -471,6 +471,9 @@ async fn make(st: &AppState, u: &CurrentUser, op: Op, secrets: &BTreeMap<String,
                 expires_on: c.expires_on,
                 scopes: Some(c.scopes),
                 host: c.host,
+                private_key: None,
+                passphrase: None,
+                generate: false,
             };
             credentials::create(st, u, req).await.map(drop)
         }

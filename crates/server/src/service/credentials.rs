@@ -4,7 +4,7 @@
 use super::checks::recheck;
 use super::paging::{self, Kind, PageRequest};
 use super::verification;
-use super::{Error, Refusal, Result};
+use super::{ssh_keys, Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::credential::{self, CredentialRules, Expiry, ExpiryWarning};
@@ -99,6 +99,8 @@ fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>, used_by_
         host: row.host,
         verification,
         wanted_capabilities: wanted.clone(),
+        fingerprint: row.public_key.as_deref().and_then(ssh_keys::fingerprint_of),
+        public_key: row.public_key,
         rechecked: Vec::new(),
     }
 }
@@ -172,18 +174,26 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
     let email = clean(req.email);
     let scopes = clean_scopes(req.scopes.unwrap_or_default());
     let name = req.name.trim().to_owned();
+    ssh_keys::refuse_for_other_kinds(req.kind, req.private_key.as_ref(), req.passphrase.as_ref(), req.generate)?;
+    // An SSH key is judged by opening it, not by the length of a token.
+    let ssh = req.kind == CredentialKind::SshKey;
     CredentialRules {
         name: &name,
         username: username.as_deref(),
         email: email.as_deref(),
         scopes: &scopes,
-        secret_len: req.secret.len(),
+        secret_len: if ssh { 1 } else { req.secret.len() },
     }
     .validate(req.kind)?;
     refuse_app_password(req.kind, &req.secret)?;
     let (app_id, installation_id) = github_app_fields(req.kind, clean(req.app_id), req.installation_id, &req.secret)?;
     let host = clean(req.host).map(|h| verification::parse_host(st, &h)).transpose()?.map(|h| h.canonical());
-    let secret = SecretString::from(req.secret);
+    let (secret, public_key) = if ssh {
+        let m = ssh_keys::material(&req.secret, req.private_key, req.passphrase, req.generate)?;
+        (m.secret, Some(m.public_key))
+    } else {
+        (SecretString::from(req.secret), None)
+    };
     let row = st
         .store
         .create_credential(NewCredential {
@@ -197,6 +207,7 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
             secret: &secret,
             app_id: app_id.as_deref(),
             installation_id,
+            public_key: public_key.as_deref(),
         })
         .await?;
     tracing::info!(credential = row.id, kind = row.kind.as_str(), "credential stored");
@@ -366,8 +377,16 @@ pub async fn update(
         None => None,
     };
     let host_changed = host.as_ref().is_some_and(|h| *h != cur.host);
+    ssh_keys::refuse_for_other_kinds(cur.kind, req.private_key.as_ref(), req.passphrase.as_ref(), false)?;
+    // An SSH key credential's secret is a new private key (a key rotation).
+    let ssh = if cur.kind == CredentialKind::SshKey && (req.private_key.is_some() || req.secret.is_some()) {
+        let secret = req.secret.clone().unwrap_or_default();
+        Some(ssh_keys::material(&secret, req.private_key.clone(), req.passphrase.clone(), false)?)
+    } else {
+        None
+    };
     // The secret is optional on update; validate the other fields as if it were present.
-    let secret_len = req.secret.as_ref().map_or(1, String::len);
+    let secret_len = if cur.kind == CredentialKind::SshKey { 1 } else { req.secret.as_ref().map_or(1, String::len) };
     CredentialRules {
         name: &name,
         username: username.as_deref(),
@@ -382,7 +401,7 @@ pub async fn update(
             github_app_fields(cur.kind, cur.app_id.clone(), cur.installation_id, secret)?;
         }
     }
-    let rotated = req.secret.is_some();
+    let rotated = req.secret.is_some() || ssh.is_some();
     let mut changed = Vec::new();
     if name != cur.name {
         changed.push(format!("name {:?} -> {:?}", cur.name, name));
@@ -415,7 +434,11 @@ pub async fn update(
                 email: Some(email),
                 expires_on: req.expires_on,
                 scopes: Some(scopes),
-                secret: req.secret.map(SecretString::from),
+                public_key: ssh.as_ref().map(|m| Some(m.public_key.clone())),
+                secret: match ssh {
+                    Some(m) => Some(m.secret),
+                    None => req.secret.map(SecretString::from),
+                },
                 host,
             },
         )

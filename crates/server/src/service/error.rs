@@ -80,6 +80,7 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::Import => Code::ImportNotFound,
         Entity::NotificationChannel => Code::ChannelNotFound,
         Entity::NotificationDelivery => Code::DeliveryNotFound,
+        Entity::KnownHost => Code::KnownHostNotFound,
     }
 }
 

@@ -72,6 +72,12 @@ pub(crate) fn current(cred: &CredentialRow) -> Verification {
     if let Some(v) = stored(cred) {
         return v;
     }
+    if cred.kind == berth_core::CredentialKind::SshKey {
+        return Verification::unverified(
+            "not verified yet: an SSH key is verified by a check of an SSH clone URL",
+            "add the public key to the host, then verify it with a repository's SSH clone URL (or register one)",
+        );
+    }
     match &cred.host {
         Some(h) => Verification {
             host: Some(h.clone()),
@@ -97,6 +103,11 @@ pub(crate) async fn run(st: &AppState, cred: &CredentialRow, url: Option<&str>) 
             None => return Ok(None),
         },
     };
+    // An SSH key cannot be asked about on a host's REST API: only a check of an SSH clone URL
+    // says whether the host accepts it.
+    if cred.kind == berth_core::CredentialKind::SshKey && matches!(place, Place::Host(_)) {
+        return Ok(None);
+    }
     let host = place.host();
     let secret = open_secret(st, cred).await;
     let v = match &place {
@@ -106,8 +117,9 @@ pub(crate) async fn run(st: &AppState, cred: &CredentialRow, url: Option<&str>) 
             verdict(&host, found.steps, found.rest_checked, identity, found.granted_scopes, found.missing_scopes)
         }
         Place::Repository(u) => {
+            let host_keys = super::checks::host_keys_for(st, u).await;
             let out = checker(st)
-                .run(Target { url: u, credential: Some(cred), secret, wanted_branch: None, chosen_by: None })
+                .run(Target { url: u, credential: Some(cred), secret, wanted_branch: None, chosen_by: None, host_keys })
                 .await;
             let steps = ran(out.check);
             let identity = out.identity.map(identity_of);

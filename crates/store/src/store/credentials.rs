@@ -40,8 +40,9 @@ impl Store {
             // blobs and sealed in the same transaction: no reader ever sees the unsealed state.
             let id: Id = sqlx::query_scalar(
                 "INSERT INTO credentials (name, kind, username, email, expires_on, scopes, key_id, wrapped_key, ciphertext, \
-                 created_at, updated_at, secret_updated_at, host, app_id, installation_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $8, $8, $8, $9, $10, $11) RETURNING id",
+                 created_at, updated_at, secret_updated_at, host, app_id, installation_id, public_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $8, $8, $8, $9, $10, $11, $12) \
+                 RETURNING id",
             )
             .bind(new.name)
             .bind(new.kind.as_str())
@@ -54,6 +55,7 @@ impl Store {
             .bind(new.host)
             .bind(new.app_id)
             .bind(new.installation_id)
+            .bind(new.public_key)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| name_taken(e, Entity::Credential, new.name))?;
@@ -116,7 +118,8 @@ impl Store {
                  username = CASE WHEN $3 THEN $4 ELSE username END, email = CASE WHEN $5 THEN $6 ELSE email END, \
                  expires_on = CASE WHEN $7 THEN $8 ELSE expires_on END, scopes = CASE WHEN $9 THEN $10 ELSE scopes END, \
                  updated_at = $11, auth_failures = 0, checks_paused_at = NULL, \
-                 host = CASE WHEN $13 THEN $14 ELSE host END WHERE id = $12",
+                 host = CASE WHEN $13 THEN $14 ELSE host END, \
+                 public_key = CASE WHEN $15 THEN $16 ELSE public_key END WHERE id = $12",
             )
             .bind(patch.name.is_some())
             .bind(patch.name.as_deref().unwrap_or_default())
@@ -132,6 +135,8 @@ impl Store {
             .bind(id)
             .bind(patch.host.is_some())
             .bind(patch.host.clone().flatten())
+            .bind(patch.public_key.is_some())
+            .bind(patch.public_key.clone().flatten())
             .execute(&mut *tx)
             .await
             .map_err(|e| name_taken(e, Entity::Credential, &name_for_error))?

@@ -22,6 +22,8 @@ pub enum Entity {
     NotificationChannel,
     /// A delivery of a notification (or its event).
     NotificationDelivery,
+    /// A trusted SSH host key.
+    KnownHost,
 }
 
 impl Entity {
@@ -37,6 +39,7 @@ impl Entity {
             Entity::Import => "import",
             Entity::NotificationChannel => "notification channel",
             Entity::NotificationDelivery => "notification delivery",
+            Entity::KnownHost => "known host key",
         }
     }
 }

@@ -9,7 +9,8 @@ use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, StepStat
 
 pub(super) const CREDENTIAL_COLUMNS: &str =
     "SELECT id, name, kind, username, email, expires_on, scopes, created_at, updated_at, \
-     secret_updated_at, auth_failures, checks_paused_at, host, verification, app_id, installation_id FROM credentials";
+     secret_updated_at, auth_failures, checks_paused_at, host, verification, app_id, installation_id, public_key \
+     FROM credentials";
 
 pub(super) const CHECK_COLUMNS: &str =
     "SELECT c.id, c.repository_id, c.ok, c.status, c.code, c.reason, c.instance, c.checked_at, \
@@ -120,6 +121,7 @@ pub(super) fn credential_from_row(r: &impl Cols) -> Result<CredentialRow> {
         verification: r.opt_str("verification")?,
         app_id: r.opt_str("app_id")?,
         installation_id: r.opt_i64("installation_id")?,
+        public_key: r.opt_str("public_key")?,
     })
 }
 

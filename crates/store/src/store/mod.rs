@@ -24,6 +24,7 @@ mod listing;
 #[macro_use]
 mod notifications;
 mod imports;
+mod known_hosts;
 mod repositories;
 mod schedule;
 mod templates;
@@ -33,6 +34,7 @@ pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
+pub use known_hosts::NewKnownHost;
 pub use list_counts::{ListTotal, StatusCounts, SEARCH_COUNT_BOUND};
 pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use notifications::{

@@ -202,6 +202,7 @@ impl Store {
                     "notification_channels",
                     "notification_events",
                     "notification_deliveries",
+                    "known_hosts",
                 ] {
                     if let Err(e) = sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).execute(pool).await {
                         problems.push(format!("{table}: {e}"));

@@ -136,6 +136,8 @@ pub struct CredentialRow {
     pub app_id: Option<String>,
     /// The GitHub App installation to use; `None`: found per repository owner.
     pub installation_id: Option<Id>,
+    /// `ssh_key` credentials: the OpenSSH public key (not a secret; migration 0012).
+    pub public_key: Option<String>,
 }
 
 pub struct NewCredential<'a> {
@@ -150,6 +152,8 @@ pub struct NewCredential<'a> {
     /// A GitHub App's id and installation (kind `github_app`).
     pub app_id: Option<&'a str>,
     pub installation_id: Option<Id>,
+    /// `ssh_key` credentials: the OpenSSH public key of the sealed private key.
+    pub public_key: Option<&'a str>,
 }
 
 /// A partial update; `None` leaves a field unchanged, `Some(None)` clears it.
@@ -162,6 +166,21 @@ pub struct CredentialPatch {
     pub expires_on: Option<Option<NaiveDate>>,
     pub scopes: Option<Vec<String>>,
     pub secret: Option<SecretString>,
+    /// Written with a replaced SSH private key.
+    pub public_key: Option<Option<String>>,
+}
+
+/// An SSH host key an administrator trusted.
+#[derive(Debug, Clone)]
+pub struct KnownHostRow {
+    pub id: Id,
+    /// `host` or `[host]:port`.
+    pub host: String,
+    pub key_type: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    pub added_by: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]

@@ -100,6 +100,9 @@ pub fn new_credential(name: &str, kind: CredentialKind, secret: &str) -> Credent
         expires_on: None,
         scopes: None,
         host: None,
+        private_key: None,
+        passphrase: None,
+        generate: false,
     }
 }
 

@@ -53,6 +53,7 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("NOTIFY_WRONG_TOKEN", NOTIFY_WRONG_TOKEN),
     ("PROXY_PASSWORD", PROXY_PASSWORD),
     ("WRONG_PROXY_PASSWORD", WRONG_PROXY_PASSWORD),
+    ("SSH_KEY_PASSPHRASE", SSH_KEY_PASSPHRASE),
 ];
 
 /// Secret literals the suite uses that are too short or too common to search for (the scan
@@ -149,6 +150,10 @@ pub const SMTP_PASSWORD: &str = "smtp-password-e2e-0b9f";
 pub const SMTP_WRONG_PASSWORD: &str = "smtp-wrong-password-e2e-33aa";
 /// A token the test Git server refuses, to pause a credential's checks.
 pub const NOTIFY_WRONG_TOKEN: &str = "ATATT3xFfGF0-notify-wrong-token-8e4f";
+
+/// The passphrase of the protected SSH key `ssh.rs` pastes (the key itself is made per run and
+/// registered with the scan line by line).
+pub const SSH_KEY_PASSPHRASE: &str = "ssh passphrase/+&=%-e2e-41d7";
 
 /// A value no test may leak, planted on purpose by the positive controls in `leaks.rs`: its
 /// hits are kept apart (see [`canary_hits`]) instead of failing the suite.

@@ -52,6 +52,8 @@ fn credential_row(c: &Credential) -> CredentialRow {
         paused_since: c.checks_paused_at.map(when).unwrap_or_default(),
         paused_ago: c.checks_paused_at.map(ago).unwrap_or_default(),
         host: c.host.clone().unwrap_or_default(),
+        public_key: c.public_key.clone().unwrap_or_default(),
+        fingerprint: c.fingerprint.clone().unwrap_or_default(),
         verification: verification_view(&c.verification),
         host_identity: c.verification.identity.as_ref().map(berth_proto::HostIdentity::describe).unwrap_or_default(),
         wanted: c.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
@@ -183,11 +185,12 @@ pub async fn credentials(State(st): State<AppState>, wu: WebUser, q: Q) -> WebRe
     })
 }
 
-const KINDS: [CredentialKind; 5] = [
+const KINDS: [CredentialKind; 6] = [
     CredentialKind::BitbucketApiToken,
     CredentialKind::AccessToken,
     CredentialKind::UsernamePassword,
     CredentialKind::GithubApp,
+    CredentialKind::SshKey,
     CredentialKind::BitbucketAppPassword,
 ];
 
@@ -309,6 +312,11 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
             expires_on: parse_date(p.form.opt("expires_on"))?,
             scopes: Some(p.form.all("scopes")).filter(|_| kind == CredentialKind::BitbucketApiToken),
             host: p.form.opt("host"),
+            // The SSH fields count only for an SSH key: hidden fields of another type are ignored.
+            // The SSH key's text area is `ssh_private_key`, apart from the GitHub App's key.
+            private_key: p.form.opt("ssh_private_key").filter(|_| kind == CredentialKind::SshKey),
+            passphrase: p.form.opt("passphrase").filter(|_| kind == CredentialKind::SshKey),
+            generate: kind == CredentialKind::SshKey && p.form.opt("generate").is_some(),
         })
     })();
     let result = match req {
@@ -442,6 +450,8 @@ pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p:
         scopes,
         secret: None,
         host: None,
+        private_key: None,
+        passphrase: None,
     };
     match credentials::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/credentials/{id}?saved=1"))),

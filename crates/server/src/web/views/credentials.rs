@@ -33,6 +33,10 @@ pub struct CredentialRow {
     pub wanted: Vec<String>,
     /// Scopes the token lacks: (scope, who needs it: `needed`, `wanted`, `other`, what it blocks).
     pub scope_gaps: Vec<(String, String, String)>,
+    /// SSH key credentials: the public key to add to the host, and its fingerprint; empty
+    /// for other kinds.
+    pub public_key: String,
+    pub fingerprint: String,
 }
 
 /// A credential's verification as the pages show it.
