@@ -219,7 +219,7 @@ mod tests {
             &["repo", "branches", "--credential", "prod", "git", "clone", "https://bitbucket.org/ws/repo.git"][..],
         ] {
             let cli = parse(args).unwrap();
-            let Command::Repo(RepoCmd::Branches { url, credential }) = cli.command else { panic!("not branches") };
+            let Command::Repo(RepoCmd::Branches { url, credential, .. }) = cli.command else { panic!("not branches") };
             assert_eq!(commands::join_words(&url), "git clone https://bitbucket.org/ws/repo.git");
             assert_eq!(credential.as_deref(), Some("prod"));
         }

@@ -43,6 +43,8 @@ async fn credential(store: &Store, name: &str) -> i64 {
             expires_on: None,
             scopes: &scopes,
             secret: &SecretString::from("ATATT3xFfGF0-store-notify-test"),
+            app_id: None,
+            installation_id: None,
         })
         .await
         .unwrap()
@@ -58,7 +60,7 @@ async fn repository(store: &Store, name: &str, cred: i64) -> i64 {
             repo_key: format!("bitbucket.org/acme/{name}"),
             provider: "bitbucket-cloud".into(),
             default_branch: "main".into(),
-            credential_id: cred,
+            credential_id: Some(cred),
             next_check_at: None,
         })
         .await

@@ -289,7 +289,7 @@ async fn templates_are_unique_per_prefix_and_keep_their_credential() -> R {
     let other = add_credential(&store, "other", SECRET).await?;
     let wide = store.create_template("https://bitbucket.org/", ci, "admin").await?;
     let acme = store.create_template("https://bitbucket.org/acme/", ci, "admin").await?;
-    assert_eq!(acme.credential_name.as_deref(), Some("ci"));
+    assert_eq!(acme.credential_name, "ci");
     assert_eq!(acme.created_by, "admin");
     let listed: Vec<String> = store.list_templates().await?.into_iter().map(|t| t.url_prefix).collect();
     assert_eq!(listed, ["https://bitbucket.org/acme/", "https://bitbucket.org/"]);
@@ -305,7 +305,7 @@ async fn templates_are_unique_per_prefix_and_keep_their_credential() -> R {
         other => panic!("expected the templates that use it, got {other:?}"),
     }
     let moved = store.set_template_credential(acme.id, other).await?;
-    assert_eq!(moved.credential_name.as_deref(), Some("other"));
+    assert_eq!(moved.credential_name, "other");
     assert!(matches!(
         store.set_template_credential(acme.id, 987_654).await,
         Err(StoreError::NotFound(Entity::Credential))

@@ -464,6 +464,8 @@ async fn credentials_and_users_pages_are_paged_and_their_banners_count_all() {
                 expires_on: (i == 59).then_some(soon),
                 scopes: &scopes,
                 secret: &secrecy::SecretString::from("s3cret-value"),
+                app_id: None,
+                installation_id: None,
             })
             .await
             .unwrap();
