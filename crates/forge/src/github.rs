@@ -60,6 +60,40 @@ fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
     )
 }
 
+/// GitHub's answer to judge, or `None` when the request failed or GitHub rate-limited it: the
+/// step that says which is then already in `report`, timed from `t`.
+pub(crate) fn answered(
+    step: StepName,
+    s: &Session<'_>,
+    sent: Result<ApiResponse, berth_net::NetError>,
+    t: Instant,
+    report: &mut ForgeReport,
+) -> Option<ApiResponse> {
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            report.push(s.transport_failed(step, &e, t.elapsed()));
+            return None;
+        }
+    };
+    if let Some(limited) = rate_limit(step, s, &resp) {
+        report.push(limited.took(t.elapsed()));
+        return None;
+    }
+    Some(resp)
+}
+
+/// A 404 from what should be GitHub's REST API root: the configured API URL is wrong.
+pub(crate) fn not_github_api_root(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Step {
+    not_api_root(
+        step,
+        s,
+        resp,
+        "is not GitHub's REST API root",
+        "Use https://api.github.com, or https://your-host/api/v3 for GitHub Enterprise Server.",
+    )
+}
+
 /// A rate-limit answer (429, or 403 with the quota used up), as a step.
 pub(crate) fn rate_limit(step: StepName, s: &Session<'_>, resp: &ApiResponse) -> Option<Step> {
     let exhausted = resp.header("x-ratelimit-remaining") == Some("0");
@@ -139,16 +173,7 @@ async fn credential_step(s: &Session<'_>, ev: &mut Evidence, report: &mut ForgeR
             true
         }
         404 => {
-            report.push(
-                not_api_root(
-                    step,
-                    s,
-                    &resp,
-                    "is not GitHub's REST API root",
-                    "Use https://api.github.com, or https://your-host/api/v3 for GitHub Enterprise Server.",
-                )
-                .took(t.elapsed()),
-            );
+            report.push(not_github_api_root(step, s, &resp).took(t.elapsed()));
             false
         }
         _ => {

@@ -295,8 +295,8 @@ mod tests {
         );
         let doc = UserPage { items: vec![], next: None, total: 0, total_exact: true };
         assert_eq!(serde_json::to_value(&doc).ok(), serde_json::to_value(&last).ok());
-        let older: Page<i64> = serde_json::from_str(r#"{"items": [], "next": null, "total": 3}"#).unwrap();
-        assert!(older.total_exact, "a server that does not say counted exactly");
+        let older: Option<Page<i64>> = serde_json::from_str(r#"{"items": [], "next": null, "total": 3}"#).ok();
+        assert_eq!(older.map(|p| p.total_exact), Some(true), "a server that does not say counted exactly");
     }
 
     #[test]

@@ -28,11 +28,13 @@ pub struct Tinyproxy {
 }
 
 impl Tinyproxy {
-    /// `None` when tinyproxy is not installed.
-    pub async fn start(opts: TinyproxyOptions) -> Option<Tinyproxy> {
-        if !std::path::Path::new(TINYPROXY).exists() {
-            return None;
-        }
+    /// Panics when tinyproxy is not installed: a proxy test that passed without a proxy would
+    /// prove nothing (`scripts/test` installs it).
+    pub async fn start(opts: TinyproxyOptions) -> Tinyproxy {
+        assert!(
+            std::path::Path::new(TINYPROXY).exists(),
+            "the proxy tests need {TINYPROXY}: install Debian's tinyproxy (scripts/test does)"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let listen = opts.listen.unwrap_or("127.0.0.1");
         let port = std::net::TcpListener::bind((listen, 0)).and_then(|l| l.local_addr()).expect("free port").port();
@@ -63,7 +65,7 @@ impl Tinyproxy {
         let proxy = Tinyproxy { child, addr: listen.to_owned(), port, log, _dir: dir };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect((listen, port)).await.is_ok() {
-                return Some(proxy);
+                return proxy;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

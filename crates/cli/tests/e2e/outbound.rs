@@ -17,21 +17,11 @@ fn secret_file(dir: &tempfile::TempDir, name: &str, secret: &str) -> String {
     path.display().to_string()
 }
 
-async fn tinyproxy(opts: TinyproxyOptions) -> Option<Tinyproxy> {
-    let p = Tinyproxy::start(opts).await;
-    if p.is_none() {
-        eprintln!("skipped: no /usr/bin/tinyproxy (scripts/test installs it)");
-    }
-    p
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_go_through_the_proxy_except_no_proxy_destinations() {
     // The proxy listens on 127.0.0.2, which the network policy does not allow: the proxy's
     // address is the operator's choice. The Git server (127.0.0.1) is allowed.
-    let Some(proxy) = tinyproxy(TinyproxyOptions { listen: Some("127.0.0.2"), ..Default::default() }).await else {
-        return;
-    };
+    let proxy = Tinyproxy::start(TinyproxyOptions { listen: Some("127.0.0.2"), ..Default::default() }).await;
     let toml = format!("[network]\nproxy = \"{}\"\nno_proxy = [\"localhost\", \".corp.example\"]\n", proxy.url());
     let b = Berth::start_with(Options {
         network_allow: Some("127.0.0.1/32"),
@@ -70,9 +60,7 @@ async fn requests_go_through_the_proxy_except_no_proxy_destinations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_resolving_to_a_forbidden_address_is_refused_before_the_proxy_is_asked() {
-    let Some(proxy) = tinyproxy(TinyproxyOptions { listen: Some("127.0.0.2"), ..Default::default() }).await else {
-        return;
-    };
+    let proxy = Tinyproxy::start(TinyproxyOptions { listen: Some("127.0.0.2"), ..Default::default() }).await;
     // The default policy: loopback is forbidden, but the proxy's own address is allowed.
     let toml = format!("[network]\nproxy = \"{}\"\n", proxy.url());
     let b = Berth::start_with(Options { network_allow: None, config_toml: Some(toml), ..Options::default() }).await;
@@ -98,11 +86,8 @@ async fn a_name_resolving_to_a_forbidden_address_is_refused_before_the_proxy_is_
 async fn proxy_failures_have_their_own_findings() {
     let auth = Some((PROXY_USER.to_owned(), PROXY_PASSWORD.to_owned()));
     // CONNECT only to port 443: a tunnel to the TLS test server's port is refused (403).
-    let Some(proxy) =
-        tinyproxy(TinyproxyOptions { basic_auth: auth, connect_ports: vec![443], ..Default::default() }).await
-    else {
-        return;
-    };
+    let proxy =
+        Tinyproxy::start(TinyproxyOptions { basic_auth: auth, connect_ports: vec![443], ..Default::default() }).await;
     let Some(tls) = TlsServer::start(LeafCert::Valid).await else { return };
     let secrets = tempfile::tempdir().unwrap();
     let with_user = proxy.url().replace("http://", &format!("http://{PROXY_USER}@"));
@@ -201,7 +186,7 @@ async fn private_cas_and_client_certificates_are_set_per_host() {
     };
     register_key(&stray.stray_client_files().1);
     register_key(&good.client_files().1);
-    let Some(proxy) = tinyproxy(TinyproxyOptions::default()).await else { return };
+    let proxy = Tinyproxy::start(TinyproxyOptions::default()).await;
     let toml = [
         tls_integration(required.port(), &required.ca_file(), None),
         tls_integration(stray.port(), &stray.ca_file(), Some(stray.stray_client_files())),

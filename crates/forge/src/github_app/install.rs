@@ -23,17 +23,8 @@ pub(super) async fn installation_of(
     }
     let step = StepName::ApiRepository;
     let t = Instant::now();
-    let resp = match s.get(s.url(&["repos", owner, repo, "installation"]), &headers()).await {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(s.transport_failed(step, &e, t.elapsed()));
-            return None;
-        }
-    };
-    if let Some(limited) = gh::rate_limit(step, s, &resp) {
-        report.push(limited.took(t.elapsed()));
-        return None;
-    }
+    let resp =
+        gh::answered(step, s, s.get(s.url(&["repos", owner, repo, "installation"]), &headers()).await, t, report)?;
     match resp.status {
         200 => {
             let v = parse::json(&resp.body);

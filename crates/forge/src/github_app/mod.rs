@@ -21,8 +21,8 @@ pub use tokens::{AppTokens, Minted, REFRESH_BEFORE_SECS};
 
 use crate::github::{self as gh};
 use crate::{
-    http_problem_step, not_api_root, parse, unparseable_step, AuthShape, CredentialView, Forge, ForgeReport,
-    HostIdentity, RepoFacts, Session,
+    http_problem_step, parse, unparseable_step, AuthShape, CredentialView, Forge, ForgeReport, HostIdentity, RepoFacts,
+    Session,
 };
 use berth_core::credential::Expiry;
 use berth_core::{Code, CredentialKind, Provider, Step, StepName};
@@ -210,17 +210,7 @@ fn key_refused_step(step: StepName, e: &KeyRefused) -> Step {
 async fn app_step(s: &Session<'_>, app: &GithubApp<'_>, report: &mut ForgeReport) -> Option<AppInfo> {
     let step = StepName::ApiCredential;
     let t = Instant::now();
-    let resp = match s.get(s.url(&["app"]), &headers()).await {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(s.transport_failed(step, &e, t.elapsed()));
-            return None;
-        }
-    };
-    if let Some(limited) = gh::rate_limit(step, s, &resp) {
-        report.push(limited.took(t.elapsed()));
-        return None;
-    }
+    let resp = gh::answered(step, s, s.get(s.url(&["app"]), &headers()).await, t, report)?;
     match resp.status {
         200 => {
             let Some(v) = parse::json(&resp.body) else {
@@ -243,16 +233,7 @@ async fn app_step(s: &Session<'_>, app: &GithubApp<'_>, report: &mut ForgeReport
             None
         }
         404 => {
-            report.push(
-                not_api_root(
-                    step,
-                    s,
-                    &resp,
-                    "is not GitHub's REST API root",
-                    "Use https://api.github.com, or https://your-host/api/v3 for GitHub Enterprise Server.",
-                )
-                .took(t.elapsed()),
-            );
+            report.push(gh::not_github_api_root(step, s, &resp).took(t.elapsed()));
             None
         }
         _ => {
@@ -305,17 +286,7 @@ async fn mint(s: &Session<'_>, app: &GithubApp<'_>, installation: i64, report: &
     }
     let t = Instant::now();
     let url = s.url(&["app", "installations", &installation.to_string(), "access_tokens"]);
-    let resp = match s.forge.send(Method::POST, url, &s.auth, &headers()).await {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(s.transport_failed(step, &e, t.elapsed()));
-            return None;
-        }
-    };
-    if let Some(limited) = gh::rate_limit(step, s, &resp) {
-        report.push(limited.took(t.elapsed()));
-        return None;
-    }
+    let resp = gh::answered(step, s, s.forge.send(Method::POST, url, &s.auth, &headers()).await, t, report)?;
     match resp.status {
         201 | 200 => {
             let v = parse::json(&resp.body);
@@ -423,17 +394,15 @@ async fn repository_step(
     let step = StepName::ApiRepository;
     let t = Instant::now();
     let auth = Auth::Bearer(minted.token.clone());
-    let resp = match s.forge.send(Method::GET, s.url(&["repos", owner, repo]), &auth, &headers()).await {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(s.transport_failed(step, &e, t.elapsed()));
-            return false;
-        }
-    };
-    if let Some(limited) = gh::rate_limit(step, s, &resp) {
-        report.push(limited.took(t.elapsed()));
+    let Some(resp) = gh::answered(
+        step,
+        s,
+        s.forge.send(Method::GET, s.url(&["repos", owner, repo]), &auth, &headers()).await,
+        t,
+        report,
+    ) else {
         return false;
-    }
+    };
     match resp.status {
         200 => {
             let Some(v) = parse::json(&resp.body) else {

@@ -32,12 +32,12 @@ BEGIN
     ELSE
         INSERT INTO repository_counts (status, credential_id, provider, host, n)
             SELECT k.status, k.credential_id, k.provider, k.host, SUM(k.n) FROM (
-                SELECT o.status, COALESCE(o.credential_id, 0), o.provider, o.host, -1 AS n
+                SELECT o.status, COALESCE(o.credential_id, 0) AS credential_id, o.provider, o.host, -1 AS n
                   FROM old_rows o JOIN new_rows w ON w.id = o.id
                  WHERE (o.status, o.credential_id, o.provider, o.host)
                        IS DISTINCT FROM (w.status, w.credential_id, w.provider, w.host)
                 UNION ALL
-                SELECT w.status, COALESCE(w.credential_id, 0), w.provider, w.host, 1 AS n
+                SELECT w.status, COALESCE(w.credential_id, 0) AS credential_id, w.provider, w.host, 1 AS n
                   FROM old_rows o JOIN new_rows w ON w.id = o.id
                  WHERE (o.status, o.credential_id, o.provider, o.host)
                        IS DISTINCT FROM (w.status, w.credential_id, w.provider, w.host)
