@@ -28,4 +28,5 @@ mod roles;
 mod ssh;
 mod templates;
 mod ui;
+mod ui_ssh;
 mod verdicts;

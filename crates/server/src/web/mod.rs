@@ -62,6 +62,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings", post(pages::settings))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/notifications", get(pages::notifications).post(pages::notification_create))
+        .route("/admin/known-hosts", get(pages::known_hosts_page).post(pages::known_host_add))
+        .route("/admin/known-hosts/{id}/delete", post(pages::known_host_delete))
         .route("/admin/notifications/{id}", get(pages::notification_channel))
         .route("/admin/notifications/{id}/test", post(pages::notification_test))
         .route("/admin/notifications/{id}/delete", post(pages::notification_delete))

@@ -29,6 +29,9 @@ pub struct StepView {
     pub remedy: String,
     pub details: Vec<String>,
     pub ms: u64,
+    /// For an unknown SSH host key: Admin > Known hosts with the host and the fingerprint
+    /// filled in ("Trust this key"); empty otherwise.
+    pub trust_href: String,
 }
 
 impl From<&Step> for StepView {
@@ -44,7 +47,24 @@ impl From<&Step> for StepView {
             remedy: sentence(&s.remedy),
             details: s.details.clone(),
             ms: s.duration_ms,
+            trust_href: trust_href(s),
         }
+    }
+}
+
+/// The "Trust this key" link of a `host_key_unknown` step, read from the details the SSH
+/// transport gives it (`host: …`, `fingerprint: …`).
+fn trust_href(s: &Step) -> String {
+    if s.code != berth_core::Code::HostKeyUnknown {
+        return String::new();
+    }
+    let detail = |prefix: &str| s.details.iter().find_map(|d| d.strip_prefix(prefix)).map(str::trim);
+    match (detail("host: "), detail("fingerprint: ")) {
+        (Some(host), Some(fp)) => {
+            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            format!("/admin/known-hosts?host={}&fingerprint={}#trust_form", enc(host), enc(fp))
+        }
+        _ => String::new(),
     }
 }
 
@@ -220,12 +240,14 @@ pub struct Choice {
 mod accounts;
 mod credentials;
 mod imports;
+mod known_hosts;
 mod notifications;
 mod repositories;
 
 pub use accounts::*;
 pub use credentials::*;
 pub use imports::*;
+pub use known_hosts::*;
 pub use notifications::*;
 pub use repositories::*;
 
