@@ -1,6 +1,7 @@
 //! `berth-bench`: Berth's branch refresh against `git ls-remote` on the same real
-//! `git http-backend`, through the Git client and through the REST API; the heap peak of one
-//! refresh; and many concurrent refreshes through one client. Run it with `scripts/bench`.
+//! `git http-backend`, through the Git client and through the REST API, and over SSH against
+//! `git ls-remote` through OpenSSH on the same `sshd`; the heap peak of one refresh; and many
+//! concurrent refreshes through one client. Run it with `scripts/bench`.
 //!
 //! Exits non-zero when a correctness check fails (wrong branch count, a failed refresh), never
 //! because something was slow: a benchmark reports times, it does not assert them.
@@ -9,6 +10,7 @@ mod alloc;
 mod berth;
 mod fleet;
 mod gitserver;
+mod ssh;
 
 use anyhow::{bail, Context, Result};
 use berth_core::NetworkPolicy;
@@ -276,8 +278,9 @@ async fn bench(args: &Args, sizes: Sizes) -> Result<bool> {
             let refs = client.ls_refs(&parsed, None).await?;
             Ok((started.elapsed(), refs.branches.len()))
         };
+        let git = || git_ls_remote(url);
         let c =
-            compare(format!("refresh {proto} {shape}"), args.rounds, sizes.branches, &mut failures, berth, url).await?;
+            compare(format!("refresh {proto} {shape}"), args.rounds, sizes.branches, &mut failures, berth, git).await?;
         out.line(&c.line());
         comparisons.push(c);
     }
@@ -290,13 +293,20 @@ async fn bench(args: &Args, sizes: Sizes) -> Result<bool> {
         sizes.branches,
         &mut failures,
         || server.refresh(&many_v2),
-        &many_v2,
+        || git_ls_remote(&many_v2),
     )
     .await;
     server.stop().await;
     let rest = rest?;
     out.line(&rest.line());
     comparisons.push(rest);
+
+    // (5) The same repository over SSH, against git ls-remote through OpenSSH.
+    let many_path = repos.path().join(gitserver::MANY);
+    for c in ssh::compare_over_ssh(&client, &many_path, args.rounds, sizes.branches, &shape, &mut failures).await? {
+        out.line(&c.line());
+        comparisons.push(c);
+    }
 
     // (4) many small repositories at once through one client.
     let started = Instant::now();
@@ -382,25 +392,27 @@ async fn bench(args: &Args, sizes: Sizes) -> Result<bool> {
 
 /// One untimed warm-up, then `rounds` timed rounds alternating which side goes first, so neither
 /// always runs on a cooler or warmer machine. Both sides must list `want` branches.
-async fn compare<F, Fut>(
+async fn compare<F, Fut, G, GFut>(
     label: String,
     rounds: u32,
     want: usize,
     failures: &mut Failures,
     berth: F,
-    url: &str,
+    git: G,
 ) -> Result<Comparison>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<(Duration, usize)>>,
+    G: Fn() -> GFut,
+    GFut: Future<Output = Result<(Duration, usize)>>,
 {
     let mut c = Comparison { label, berth: Times::default(), git: Times::default() };
     for round in 0..=rounds {
         let (b, g) = if round % 2 == 0 {
             let b = berth().await?;
-            (b, git_ls_remote(url).await?)
+            (b, git().await?)
         } else {
-            let g = git_ls_remote(url).await?;
+            let g = git().await?;
             (berth().await?, g)
         };
         failures.count(&format!("{} (berth, round {round})", c.label), b.1, want);
@@ -416,8 +428,14 @@ where
 /// `git ls-remote --heads <url>` as a user would run it (process start included), its stdout
 /// drained from a pipe and its lines counted. Isolated from the machine's git configuration.
 async fn git_ls_remote(url: &str) -> Result<(Duration, usize)> {
+    git_ls_remote_with(url, &[]).await
+}
+
+/// [`git_ls_remote`] with more environment (`GIT_SSH_COMMAND` for SSH).
+async fn git_ls_remote_with(url: &str, env: &[(String, String)]) -> Result<(Duration, usize)> {
     let started = Instant::now();
     let mut cmd = tokio::process::Command::from(berth_testkit::git_command());
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.args(["ls-remote", "--heads", url])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
