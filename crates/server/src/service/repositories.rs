@@ -407,18 +407,8 @@ pub async fn list(st: &AppState, u: &CurrentUser, filter: &ListFilter, page: &Pa
     u.require(Action::ReadRepositories)?;
     let f = filter.to_store(st).await?;
     let after = page.key(Kind::Repositories)?;
-    let rows = st.store.repositories_page(&f, after.as_deref(), page.limit() + 1).await?;
-    let total = match first_page_total(after.as_deref(), &rows, page.limit()) {
-        Some(t) => t,
-        None => st.store.count_repositories(&f).await?,
-    };
+    let (rows, total) = st.store.repository_list(&f, after.as_deref(), page.limit()).await?;
     page_of_rows(st, rows, page.limit(), total).await
-}
-
-/// A first page that holds every match is its own total: no count to take.
-fn first_page_total<T>(after: Option<&str>, rows: &[T], limit: i64) -> Option<ListTotal> {
-    let n = i64::try_from(rows.len()).ok()?;
-    (after.is_none() && n <= limit).then_some(ListTotal::exact(n))
 }
 
 /// A page of VC Repos: the page, and how many repositories match the other filters per status
@@ -435,10 +425,7 @@ pub async fn list_with_counts(
     u.require(Action::ReadRepositories)?;
     let f = filter.to_store(st).await?;
     let after = page.key(Kind::Repositories)?;
-    let (rows, counts) = tokio::try_join!(
-        st.store.repositories_page(&f, after.as_deref(), page.limit() + 1),
-        st.store.repository_status_counts(&f)
-    )?;
+    let (rows, counts) = st.store.repository_list_with_counts(&f, after.as_deref(), page.limit()).await?;
     let total = counts.total(&f.statuses);
     let by_status: HashMap<&str, i64> = counts.counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     let chips = counts.exact.then(|| {

@@ -67,14 +67,20 @@ impl Store {
     /// How many repositories match `f` (see [`ListTotal`]).
     pub async fn count_repositories(&self, f: &RepositoryFilter) -> Result<ListTotal> {
         let search = self.text_search(f).await?;
-        match &search {
+        self.count_matching(f, &search).await
+    }
+
+    /// [`Store::count_repositories`] with the text search already chosen (a list reads the
+    /// trigram index once for its page and its total).
+    pub(super) async fn count_matching(&self, f: &RepositoryFilter, search: &TextSearch) -> Result<ListTotal> {
+        match search {
             TextSearch::None => Ok(self.summed_counts(f).await?.total(&f.statuses)),
             // The trigram index already counted the candidates, which are the matches when no
             // other filter narrows them.
             TextSearch::Candidates { count, .. } if f.has_only_text() => Ok(ListTotal::exact(*count)),
             TextSearch::Walk { wide: true, .. } if f.has_only_text() => Ok(ListTotal::bounded(SEARCH_COUNT_BOUND + 1)),
             _ => {
-                let w = self.repository_where(f, true, &search);
+                let w = self.repository_where(f, true, search);
                 let sql = format!(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM repositories r{} LIMIT {}) m",
                     w.sql(),
@@ -92,10 +98,15 @@ impl Store {
     /// left out): the counts of the list's status filter.
     pub async fn repository_status_counts(&self, f: &RepositoryFilter) -> Result<StatusCounts> {
         let search = self.text_search(f).await?;
+        self.status_counts_matching(f, &search).await
+    }
+
+    /// [`Store::repository_status_counts`] with the text search already chosen.
+    pub(super) async fn status_counts_matching(&self, f: &RepositoryFilter, search: &TextSearch) -> Result<StatusCounts> {
         if matches!(search, TextSearch::None) {
             return self.summed_counts(f).await;
         }
-        let w = self.repository_where(f, false, &search);
+        let w = self.repository_where(f, false, search);
         let sql = format!(
             "SELECT m.status, COUNT(*) AS n FROM (SELECT r.status FROM repositories r{} LIMIT {}) m GROUP BY m.status",
             w.sql(),

@@ -4,8 +4,9 @@
 //! A specific search matches few repositories; a trigram index finds them directly and the page
 //! sorts those few by name. A broad one ("app", "bitbucket") matches many; walking the name
 //! index and testing each row then fills a page after a few rows. SQLite's planner cannot tell
-//! the two apart, so the store asks the trigram index (FTS5) how many match, up to
-//! [`SEARCH_COUNT_BOUND`], and chooses. PostgreSQL's planner makes the same choice itself from
+//! the two apart, so the store asks the trigram index (FTS5, a phrase query on positions) how
+//! many match, up to [`SEARCH_COUNT_BOUND`], and chooses; a list asks once for its page and
+//! its counts. PostgreSQL's planner makes the same choice itself from
 //! pg_trgm's statistics, given the pattern rather than a generic plan (the search queries are
 //! not prepared for reuse).
 
@@ -18,8 +19,9 @@ use super::*;
 pub(super) enum TextSearch {
     /// No text to search for.
     None,
-    /// SQLite: the trigram index's matches, `count` of them, no more than the bound.
-    Candidates { pattern: String, count: i64 },
+    /// SQLite: the trigram index's matches of `phrase` (an FTS5 phrase), `count` of them, no
+    /// more than the bound.
+    Candidates { phrase: String, count: i64 },
     /// Test each row in list order. `wide`: the trigram index saw more matches than the bound.
     Walk { pattern: String, wide: bool },
 }
@@ -36,10 +38,10 @@ impl RepositoryFilter {
     }
 }
 
-/// The trigram index answers `LIKE` only for a pattern with a run of three characters and no
-/// escaped wildcard (FTS5 takes no `ESCAPE` clause).
+/// The trigram index answers a phrase of at least one trigram; `%`, `_` and `\` are plain
+/// characters in a phrase (no `LIKE` escaping).
 fn trigram_searchable(q: &str) -> bool {
-    q.chars().count() >= 3 && !q.chars().any(|c| matches!(c, '%' | '_' | '\\') || c.is_control())
+    q.chars().count() >= 3 && !q.chars().any(char::is_control)
 }
 
 impl Store {
@@ -77,28 +79,36 @@ impl Store {
         if !trigram_searchable(q) {
             return Ok(TextSearch::Walk { pattern, wide: false });
         }
+        let phrase = fts_phrase(q);
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM repository_search WHERE search LIKE $1 LIMIT $2) m",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM repository_search WHERE repository_search MATCH $1 LIMIT $2) m",
         )
-        .bind(&pattern)
+        .bind(&phrase)
         .bind(SEARCH_COUNT_BOUND + 1)
         .fetch_one(pool)
         .await?;
         Ok(if count > SEARCH_COUNT_BOUND {
             TextSearch::Walk { pattern, wide: true }
         } else {
-            TextSearch::Candidates { pattern, count }
+            TextSearch::Candidates { phrase, count }
         })
     }
+}
+
+/// `q` as one FTS5 phrase (quotes doubled): the trigram tokenizer splits it into trigrams that
+/// must follow each other, which is `q` as a substring (migration 0015 keeps positions), the
+/// case folded as the index folds it.
+fn fts_phrase(q: &str) -> String {
+    format!("\"{}\"", q.to_lowercase().replace('"', "\"\""))
 }
 
 /// The `WHERE` term of a text search, its pattern bound as `$n`.
 pub(super) fn text_term(dialect: Dialect, search: &TextSearch, n: usize) -> Option<(String, String)> {
     match search {
         TextSearch::None => None,
-        TextSearch::Candidates { pattern, .. } => Some((
-            format!("r.id IN (SELECT rowid FROM repository_search WHERE search LIKE ${n})"),
-            pattern.clone(),
+        TextSearch::Candidates { phrase, .. } => Some((
+            format!("r.id IN (SELECT rowid FROM repository_search WHERE repository_search MATCH ${n})"),
+            phrase.clone(),
         )),
         TextSearch::Walk { pattern, .. } => Some((
             match dialect {
@@ -123,10 +133,16 @@ mod tests {
         assert!(trigram_searchable("app"));
         assert!(trigram_searchable("ded-0421"));
         assert!(!trigram_searchable("ab"), "shorter than a trigram");
-        assert!(!trigram_searchable("50%"), "a wildcard to escape");
-        assert!(!trigram_searchable("a_b"));
-        assert!(!trigram_searchable("a\\b"));
+        assert!(trigram_searchable("50%"), "a wildcard is a plain character in a phrase");
+        assert!(trigram_searchable("a_b"));
+        assert!(trigram_searchable("a\\b"));
         assert!(!trigram_searchable("a\nb"));
         assert!(trigram_searchable("äöü"), "three characters, whatever their bytes");
+    }
+
+    #[test]
+    fn a_search_is_one_phrase_whatever_it_holds() {
+        assert_eq!(fts_phrase("App"), "\"app\"");
+        assert_eq!(fts_phrase("a\"b OR c"), "\"a\"\"b or c\"", "quotes doubled, operators inside the phrase");
     }
 }

@@ -84,7 +84,54 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<RepositoryRow>> {
         let search = self.text_search(f).await?;
-        let mut w = self.repository_where(f, true, &search);
+        self.page_matching(f, &search, after, limit).await
+    }
+
+    /// A page of the repository list (up to `page_limit` rows, and one more when another page
+    /// follows) and its total: the rows themselves when a first page holds every match (no
+    /// count to take), else [`Store::count_repositories`]. A text search reads its trigram
+    /// index once for both.
+    pub async fn repository_list(
+        &self,
+        f: &RepositoryFilter,
+        after: Option<&str>,
+        page_limit: i64,
+    ) -> Result<(Vec<RepositoryRow>, ListTotal)> {
+        let search = self.text_search(f).await?;
+        let rows = self.page_matching(f, &search, after, page_limit + 1).await?;
+        let shown = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let total = if after.is_none() && shown <= page_limit {
+            ListTotal::exact(shown)
+        } else {
+            self.count_matching(f, &search).await?
+        };
+        Ok((rows, total))
+    }
+
+    /// A page of the repository list as [`Store::repository_list`] reads it, with the counts
+    /// per status of VC Repos' chips ([`Store::repository_status_counts`]) in place of a total.
+    pub async fn repository_list_with_counts(
+        &self,
+        f: &RepositoryFilter,
+        after: Option<&str>,
+        page_limit: i64,
+    ) -> Result<(Vec<RepositoryRow>, StatusCounts)> {
+        let search = self.text_search(f).await?;
+        tokio::try_join!(
+            self.page_matching(f, &search, after, page_limit + 1),
+            self.status_counts_matching(f, &search)
+        )
+    }
+
+    /// [`Store::repositories_page`] with the text search already chosen.
+    async fn page_matching(
+        &self,
+        f: &RepositoryFilter,
+        search: &TextSearch,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RepositoryRow>> {
+        let mut w = self.repository_where(f, true, search);
         if let Some(a) = after {
             w.text(|n| format!("r.name COLLATE NOCASE > ${n}"), a.to_owned());
         }
