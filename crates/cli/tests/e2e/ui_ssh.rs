@@ -17,7 +17,7 @@ async fn ssh_key_register_and_trust_a_host_key_in_the_browser() {
     let url = sshd.url(&berth.repos.path().join("team/app.git"));
     let b = Browser::start("ssh").await;
     b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    b.find("#repos").await;
+    b.find("#empty_repos").await;
 
     // Create Credential: an SSH key made in Berth; the page shows its public key, to paste
     // into the host (here: the test server's authorized keys).

@@ -324,6 +324,12 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
         Err(e) => Err(e),
     };
     match result {
+        // An SSH key's public key is what the person needs next (to add to the host): its
+        // page shows it, with the verdict.
+        Ok(c) if c.kind == CredentialKind::SshKey => {
+            let (kind, verdict) = verdict_flash(&c);
+            Ok(see_other(&format!("/credentials/{}?created=1&verdict={}&verdict_kind={kind}", c.id, enc(&verdict))))
+        }
         // The verdict right after Save, in the flash of the list that shows its badge.
         Ok(c) => {
             let (kind, verdict) = verdict_flash(&c);
@@ -367,6 +373,20 @@ pub async fn credential(State(st): State<AppState>, wu: WebUser, Path(id): Path<
     let mut page = credential_page(&st, &wu, id).await.map_err(fail(&wu))?;
     if q.0.contains_key("saved") {
         page.l = flash(std::mem::take(&mut page.l), "ok", "Saved.");
+    } else if q.0.contains_key("created") {
+        // As on the list after Create Credential: the verdict, in its own colour.
+        let kind = match q.0.get("verdict_kind").map(String::as_str) {
+            Some("error") => "error",
+            Some("warn") => "warn",
+            _ => "ok",
+        };
+        let verdict = q.0.get("verdict").map(|v| format!(" {v}")).unwrap_or_default();
+        let text = format!(
+            "Saved credential {}. Its private key is encrypted and will not be shown again; add its public key \
+             below to the host.{verdict}",
+            page.c.name
+        );
+        page.l = flash(std::mem::take(&mut page.l), kind, text);
     }
     ok(&page)
 }
