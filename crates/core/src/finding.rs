@@ -119,6 +119,9 @@ pub enum Code {
     TokenNotFound,
     /// The path exists but does not take this HTTP method.
     MethodNotAllowed,
+    /// The database cannot be reached (or, on SQLite, is locked or read-only): nothing was
+    /// read or changed; retry after the `Retry-After` the answer carries.
+    DatabaseUnavailable,
     Internal,
 }
 
@@ -191,6 +194,7 @@ impl Code {
             Code::UserNotFound => "user_not_found",
             Code::TokenNotFound => "token_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
+            Code::DatabaseUnavailable => "database_unavailable",
             Code::Internal => "internal",
         }
     }
@@ -456,6 +460,7 @@ mod tests {
             Code::ImportNotFound,
             Code::HostKeyUnknown,
             Code::HostKeyChanged,
+            Code::DatabaseUnavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

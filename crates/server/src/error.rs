@@ -73,10 +73,45 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let unavailable = self.code == Code::DatabaseUnavailable;
         let body = ErrorBody {
             error: WireError { code: self.code, message: self.message, remedy: self.remedy, checks: self.checks },
         };
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if unavailable {
+            mark_database_unavailable(&mut resp);
+        }
+        resp
+    }
+}
+
+/// Seconds a client is asked to wait when the database is away (`Retry-After`).
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
+/// Carried by a response that failed because the database is away, so the layer in front of
+/// every handler (`crate::db_gate`) learns of the outage from whichever request met it first.
+#[derive(Debug, Clone)]
+pub struct DatabaseUnavailable;
+
+/// Adds `Retry-After` and the [`DatabaseUnavailable`] mark to a 503 answer (API or page).
+pub fn mark_database_unavailable(resp: &mut Response) {
+    resp.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(DATABASE_RETRY_AFTER_SECS));
+    resp.extensions_mut().insert(DatabaseUnavailable);
+}
+
+impl ApiError {
+    /// 503: the database cannot be reached; nothing was read or changed.
+    pub fn database_unavailable() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::DatabaseUnavailable,
+            "Berth cannot reach its database, so nothing was read or changed",
+            format!(
+                "try again in {DATABASE_RETRY_AFTER_SECS} seconds; if it lasts, an administrator should check the \
+                 database (Berth's log says since when and why)"
+            ),
+        )
     }
 }
 
@@ -94,6 +129,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::CheckFailed(steps) => ApiError::check_failed(steps),
             ServiceError::Conflict(c) => conflict(c),
             ServiceError::Locked(r) => with(StatusCode::TOO_MANY_REQUESTS, r),
+            ServiceError::Unavailable(_) => ApiError::database_unavailable(),
             ServiceError::Internal(message) => ApiError::internal(&message),
         }
     }

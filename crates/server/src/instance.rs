@@ -26,6 +26,12 @@ pub struct Instance {
     pub(crate) expiry_logged: Mutex<HashMap<i64, String>>,
     /// Wakes the notification sender (a test event or a redelivery was queued).
     pub(crate) notifications_wake: Notify,
+    /// Since when (and why) the database has been away; `None` while it answers.
+    db_down: Mutex<Option<(std::time::Instant, String)>>,
+    /// Repositories whose checks ran but could not be recorded because the database was away:
+    /// their leases are still this instance's, and they are given back (due at once) when the
+    /// database returns instead of waiting for the leases to expire.
+    pub(crate) unrecorded: Mutex<Vec<i64>>,
 }
 
 impl Instance {
@@ -40,6 +46,37 @@ impl Instance {
             host_backoff: Mutex::new(HashMap::new()),
             expiry_logged: Mutex::new(HashMap::new()),
             notifications_wake: Notify::new(),
+            db_down: Mutex::new(None),
+            unrecorded: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether the database is known to be away: requests are answered 503 at once and the
+    /// scheduler takes no checks until a probe finds it back ([`Instance::database_back`]).
+    pub fn database_down(&self) -> bool {
+        self.db_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+    }
+
+    /// The database was found away. Logged once per outage, not once per request.
+    pub fn database_away(&self, why: &str) {
+        let mut down = self.db_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if down.is_none() {
+            tracing::error!(
+                "the database is unavailable ({why}); requests are answered 503 database_unavailable and background \
+                 checks wait until it is back"
+            );
+            *down = Some((std::time::Instant::now(), why.to_owned()));
+        }
+    }
+
+    /// The database answers again: logged once, with how long it was away; the scheduler
+    /// and the notification sender are woken.
+    pub fn database_back(&self) {
+        let was = self.db_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some((since, _)) = was {
+            tracing::warn!(away_s = since.elapsed().as_secs(), "the database is back; serving again");
+            self.wake.notify_one();
+            self.notifications_wake.notify_one();
         }
     }
 

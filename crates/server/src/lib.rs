@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod checks;
 pub mod config;
+mod db_gate;
 pub mod error;
 pub mod instance;
 pub mod metrics;
@@ -83,7 +84,9 @@ pub fn git_client(config: &Config) -> Result<GitClient, StartError> {
 
 /// The whole HTTP application: usable without a socket in tests (`Router` is a `Service`).
 pub fn app(state: AppState) -> Router {
-    web::secure_headers(api::router().merge(web::router()).with_state(state))
+    // Inside the security headers, so the outage page carries them like every page.
+    let gate = axum::middleware::from_fn_with_state(state.clone(), db_gate::db_gate);
+    web::secure_headers(api::router().merge(web::router()).layer(gate).with_state(state))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // The limit layer refuses an announced oversized body before any handler runs, in
         // plain text; callers get the API's error shape like every other refusal.
@@ -174,6 +177,7 @@ pub async fn serve_listener(
     let scheduler = state.config.checks.enabled.then(|| tokio::spawn(service::scheduler::run(state.clone())));
     let notifier =
         state.config.notifications.enabled.then(|| tokio::spawn(service::notifications::dispatch::run(state.clone())));
+    let watcher = tokio::spawn(service::ops::watch_database(state.clone()));
     let bg = state.instance.clone();
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = async move {
@@ -182,6 +186,7 @@ pub async fn serve_listener(
     };
     let served =
         axum::serve(listener, service).with_graceful_shutdown(stop).await.map_err(|e| StartError::Other(e.to_string()));
+    watcher.abort();
     if let Some(task) = notifier {
         if let Err(e) = task.await {
             tracing::error!("the notification sender ended abnormally: {e}");

@@ -51,6 +51,10 @@ pub struct PgCluster {
     data: PathBuf,
     bin: PathBuf,
     as_postgres_user: bool,
+    /// The server's options, to start it again after [`PgCluster::stop_server`].
+    options: String,
+    /// Whether this cluster is a test's own (stopped and removed when dropped).
+    private: bool,
     next_db: AtomicU32,
     /// Closing this pipe stops the server; it is held for the life of the process.
     _stop: Mutex<ChildStdin>,
@@ -62,7 +66,44 @@ static SHARED: OnceLock<PgCluster> = OnceLock::new();
 impl PgCluster {
     /// The process's cluster, started on first use.
     pub fn shared() -> &'static PgCluster {
-        SHARED.get_or_init(PgCluster::start)
+        SHARED.get_or_init(|| PgCluster::start(false))
+    }
+
+    /// A cluster of the calling test's own, which it may stop and start again (a database
+    /// outage) without disturbing the tests that share [`PgCluster::shared`]. Stopped and
+    /// removed when dropped.
+    pub fn private() -> PgCluster {
+        PgCluster::start(true)
+    }
+
+    /// Stops the server as an operator's `pg_ctl stop -m fast` does: sessions are ended and
+    /// new connections refused until [`PgCluster::start_server`].
+    pub fn stop_server(&self) {
+        let out = self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"]).output().expect("run pg_ctl stop");
+        assert!(out.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts the server again after [`PgCluster::stop_server`] and waits until it answers.
+    pub fn start_server(&self) {
+        let log = self.data.parent().map(|b| b.join("restarted.log")).unwrap_or_default();
+        let out = self
+            .pg_ctl(&["start", "-w", "-t", "60", "-o", &self.options])
+            .arg("-l")
+            .arg(&log)
+            .output()
+            .expect("run pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg("-D").arg(&self.data).args(args).stdin(Stdio::null());
+        cmd
     }
 
     /// A URL any number of connections (and several Berth instances) can share.
@@ -118,7 +159,7 @@ impl PgCluster {
         command_as(&self.bin.join(program), self.as_postgres_user)
     }
 
-    fn start() -> PgCluster {
+    fn start(private: bool) -> PgCluster {
         let bin = find_bin_dir().unwrap_or_else(|| {
             panic!(
                 "PostgreSQL's server binaries (initdb, postgres) were not found: install Debian's `postgresql` \
@@ -155,19 +196,21 @@ impl PgCluster {
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
 
         let port = free_port();
+        let options = format!(
+            "-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
+             -c shared_buffers=64MB -c ssl=on -c ssl_cert_file={tls}/leaf.pem -c ssl_key_file={tls}/leaf.key",
+            sock = socket_dir.display(),
+            tls = tls.display(),
+        );
         // The shell starts the server, then waits for this process's pipe to close; then it
         // stops the server quickly and removes the cluster's files.
         let script = format!(
-            "{postgres} -D {data} -p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
-             -c shared_buffers=64MB -c ssl=on -c ssl_cert_file={tls}/leaf.pem -c ssl_key_file={tls}/leaf.key \
-             >{base}/server.log 2>&1 & pid=$!; \
+            "{postgres} -D {data} {options} >{base}/server.log 2>&1 & pid=$!; \
              cat >/dev/null; kill -INT $pid; wait $pid; rm -rf {base}",
             postgres = bin.join("postgres").display(),
             data = data.display(),
-            sock = socket_dir.display(),
             base = base.display(),
-            tls = tls.display(),
         );
         let mut child = command_as(Path::new("sh"), as_postgres_user)
             .args(["-c", &script])
@@ -183,6 +226,8 @@ impl PgCluster {
             data,
             bin,
             as_postgres_user,
+            options,
+            private,
             next_db: AtomicU32::new(0),
             _stop: Mutex::new(stop),
             _child: Mutex::new(child),
@@ -204,6 +249,16 @@ impl PgCluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         cluster
+    }
+}
+
+impl Drop for PgCluster {
+    /// A private cluster may run a server started again by `pg_ctl`, which the shell that
+    /// removes the files does not know: stop it first. (The shared one lives until exit.)
+    fn drop(&mut self) {
+        if self.private {
+            let _ = self.pg_ctl(&["stop", "-m", "immediate", "-w"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod instances;
 mod leaks;
 mod listing;
 mod notifications;
+mod outage;
 mod outbound;
 mod providers;
 mod proxy;

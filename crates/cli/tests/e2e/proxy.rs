@@ -1,7 +1,8 @@
 //! A TCP forwarder in front of the test Git server whose behaviour a test switches at run
 //! time, on new and kept-alive connections alike: pass everything, stall (swallow every request
-//! so a check hangs until its request timeout: a check "in flight"), or answer every request
-//! with 429 and `Retry-After: 3600`.
+//! so a check hangs until its request timeout: a check "in flight"), slow (pass each request
+//! on after a second: checks in flight that still succeed), or answer every request with 429
+//! and `Retry-After: 3600`.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -14,7 +15,12 @@ pub enum Mode {
     Pass = 0,
     Stall = 1,
     RateLimit = 2,
+    /// Each read from the client is passed on after [`SLOW_DELAY`].
+    Slow = 3,
 }
+
+/// How long [`Mode::Slow`] holds each request.
+pub const SLOW_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct FaultyProxy {
     pub port: u16,
@@ -48,7 +54,10 @@ impl FaultyProxy {
                                 Ok(n) => match mode.load(Ordering::SeqCst) {
                                     m if m == Mode::Stall as u8 => {} // swallowed
                                     m if m == Mode::RateLimit as u8 => return true,
-                                    _ => {
+                                    m => {
+                                        if m == Mode::Slow as u8 {
+                                            tokio::time::sleep(SLOW_DELAY).await;
+                                        }
                                         if wo.write_all(&buf[..n]).await.is_err() {
                                             return false;
                                         }

@@ -332,6 +332,8 @@ pub(crate) async fn record_outcomes(st: &AppState, items: Vec<Finished>) -> Vec<
     let results: Vec<Result<OutcomeRecorded, StoreError>> = match st.store.record_outcomes(&batch).await {
         Ok(done) => done.into_iter().map(Ok).collect(),
         Err(e) if batch.len() == 1 => vec![Err(e)],
+        // Away for one, away for all: retrying each alone would wait on the pool once per check.
+        Err(StoreError::Unavailable(why)) => batch.iter().map(|_| Err(StoreError::Unavailable(why.clone()))).collect(),
         Err(e) => {
             tracing::debug!(
                 checks = batch.len(),

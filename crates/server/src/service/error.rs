@@ -25,7 +25,10 @@ pub enum Error {
     Conflict(Conflict),
     /// Too many failed sign-ins: the name is locked for a while.
     Locked(Refusal),
-    /// Something that should not happen (the database is down, a secret does not open).
+    /// The database is away (down, restarting, locked, read-only): nothing was read or
+    /// changed, and the same request may succeed once it is back.
+    Unavailable(String),
+    /// Something that should not happen (a secret does not open, a corrupt row).
     Internal(String),
 }
 
@@ -114,6 +117,7 @@ impl From<StoreError> for Error {
                 Error::Conflict(Conflict::CredentialInTemplates { templates })
             }
             StoreError::TemplateExists { prefix } => Error::Conflict(Conflict::TemplateExists { prefix }),
+            StoreError::Unavailable(why) => Error::Unavailable(why),
             other => Error::internal(&other),
         }
     }

@@ -13,15 +13,45 @@ pub enum NotReady {
     DatabaseUnavailable,
 }
 
-/// Ready when the database answers and the instance is not shutting down.
+/// How long `/readyz` waits for the database: well inside a load balancer's probe timeout.
+const READINESS_BUDGET: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Ready when the database answers and the instance is not shutting down. Answers within
+/// [`READINESS_BUDGET`]: at once while the database is known to be away.
 pub async fn readiness(st: &AppState) -> std::result::Result<(), NotReady> {
     if st.instance.is_stopping() {
         return Err(NotReady::Stopping);
     }
-    st.store.ping().await.map_err(|e| {
-        tracing::warn!("readiness: the database does not answer: {e}");
-        NotReady::DatabaseUnavailable
-    })
+    if st.instance.database_down() {
+        return Err(NotReady::DatabaseUnavailable);
+    }
+    match tokio::time::timeout(READINESS_BUDGET, st.store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            st.instance.database_away(&e.to_string());
+            Err(NotReady::DatabaseUnavailable)
+        }
+        Err(_) => {
+            st.instance.database_away("it did not answer within the readiness probe's budget");
+            Err(NotReady::DatabaseUnavailable)
+        }
+    }
+}
+
+/// While the database is away, asks it every second whether it is back (the requests that
+/// arrive meanwhile are answered 503 without trying). Runs for the life of the server.
+pub async fn watch_database(st: AppState) {
+    while !st.instance.is_stopping() {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = st.instance.stop.notified() => break,
+        }
+        if st.instance.database_down()
+            && matches!(tokio::time::timeout(std::time::Duration::from_secs(2), st.store.ping()).await, Ok(Ok(())))
+        {
+            st.instance.database_back();
+        }
+    }
 }
 
 /// The Prometheus text of this instance's counters and the shared database's gauges.

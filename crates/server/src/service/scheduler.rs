@@ -71,7 +71,13 @@ pub async fn run(st: AppState) {
     tracing::info!(instance = %bg.instance_id, interval_s = cfg.interval.as_secs_f64(), "background checks started");
     while !bg.is_stopping() {
         while running.try_join_next().is_some() {}
-        if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+        // While the database is away nothing is leased (the watcher wakes us when it is back);
+        // then the checks that ran but could not be recorded are due again at once.
+        let db_up = !bg.database_down();
+        if db_up {
+            give_back_unrecorded(&st).await;
+        }
+        if db_up && last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
             housekeeping(&st).await;
             last_housekeeping = Some(tokio::time::Instant::now());
         }
@@ -82,7 +88,7 @@ pub async fn run(st: AppState) {
         // Running includes checks waiting for their batch to be written, so a slow database
         // stops the leasing instead of piling up finished checks.
         let want = (2 * cfg.concurrency).saturating_sub(queue.len() + running.len());
-        if !drained && queue.len() < cfg.concurrency && want > 0 {
+        if db_up && !drained && queue.len() < cfg.concurrency && want > 0 {
             let now = Utc::now();
             let lease_until = now + lease_for;
             match st
@@ -108,6 +114,10 @@ pub async fn run(st: AppState) {
                             tracing::warn!("cannot give back leases: {e}");
                         }
                     }
+                }
+                Err(e) if e.is_unavailable() => {
+                    drained = true;
+                    bg.database_away(&e.to_string());
                 }
                 Err(e) => {
                     drained = true;
@@ -304,12 +314,39 @@ async fn scheduled_check(
         }
         Ok(_) => {}
         Err(StoreError::NotFound(_)) => {} // deleted while it was being checked
+        Err(e) if e.is_unavailable() => {
+            // Nothing was written and the lease is still ours: run it again once the
+            // database is back rather than after the lease expires.
+            bg.database_away(&e.to_string());
+            bg.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(row.id);
+        }
         Err(e) => {
             tracing::warn!(repository = row.id, "cannot record a check: {e}");
             let retry = next_due(Utc::now(), cfg.poll.max(Duration::from_secs(60)), 0.0);
             if let Err(e) = st.store.finish_lease(row.id, &owner, retry).await {
                 tracing::warn!(repository = row.id, "cannot hand back a lease: {e}");
             }
+        }
+    }
+}
+
+/// Gives back the leases of checks that ran while the database was away (their results were
+/// never written), so they are due at once, here or on another instance.
+async fn give_back_unrecorded(st: &AppState) {
+    let bg = &st.instance;
+    let ids: Vec<i64> = std::mem::take(&mut *bg.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    if ids.is_empty() {
+        return;
+    }
+    match st.store.release_leases(&bg.instance_id, &ids, None).await {
+        Ok(()) => tracing::info!(checks = ids.len(), "checks not recorded during the database outage run again"),
+        Err(e) => {
+            if e.is_unavailable() {
+                bg.database_away(&e.to_string());
+            } else {
+                tracing::warn!("cannot give back leases: {e}");
+            }
+            bg.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
         }
     }
 }

@@ -10,6 +10,11 @@
 mod pages;
 mod views;
 
+/// The page shown while the database is away (503, `Retry-After`).
+pub fn database_unavailable_page() -> axum::response::Response {
+    pages::error_page(crate::error::ApiError::database_unavailable())
+}
+
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::service::sessions::{self, Browser};

@@ -84,8 +84,13 @@ pub enum StoreError {
     TemplateExists { prefix: String },
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// The database cannot be reached or cannot take the statement now (down, restarting,
+    /// out of connections; on SQLite locked past the busy timeout, read-only, or out of
+    /// space): nothing was written, and the same call may succeed once it is back.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -96,6 +101,47 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if unavailable(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// The database is away rather than the statement wrong: worth answering 503 and retrying.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Whether `e` says the database is away (or cannot take writes) rather than that the
+/// statement or the data is wrong.
+fn unavailable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => true,
+        E::Database(d) => {
+            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            match d.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                // SQLite's primary result code is the low byte of the extended one: BUSY (5),
+                // LOCKED (6), READONLY (8), IOERR (10), FULL (13), CANTOPEN (14).
+                Some(_) => code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14)),
+                // PostgreSQL's SQLSTATE: class 08 (connection exception), 57P01–57P03 (the
+                // server shutting down or starting), 53300 (too many connections), 25006 (a
+                // read-only transaction: a standby during a fail-over).
+                None => {
+                    code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "53300" | "25006")
+                }
+            }
+        }
+        _ => false,
+    }
+}
 
 /// A failed write as [`StoreError::NameTaken`] when it broke a unique name, else as it came.
 pub(super) fn name_taken(e: sqlx::Error, what: Entity, name: &str) -> StoreError {

@@ -81,7 +81,10 @@ impl Store {
             Db::Postgres(
                 PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    // Long enough for a busy database, short enough that the requests caught
+                    // by an outage fail within seconds (then the server answers 503 at once
+                    // until the database is back).
+                    .acquire_timeout(Duration::from_secs(5))
                     .connect_with(opts)
                     .await?,
             )

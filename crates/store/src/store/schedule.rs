@@ -275,12 +275,16 @@ impl Store {
             Dialect::Postgres => "FOR UPDATE OF r SKIP LOCKED",
             Dialect::Sqlite => "",
         };
+        // The candidates are picked once (a materialised CTE): PostgreSQL may otherwise run a
+        // `LIMIT` subquery of `IN (…)` more than once in one statement and lease more than
+        // `limit`, as the deliveries' lease already guards against.
         let sql = format!(
-            "UPDATE repositories SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
+            "WITH picked AS MATERIALIZED ( \
                  SELECT r.id FROM repositories r LEFT JOIN credentials c ON c.id = r.credential_id \
                  WHERE (r.next_check_at IS NULL OR r.next_check_at <= $3) \
                  AND (r.lease_until IS NULL OR r.lease_until < $3) AND c.checks_paused_at IS NULL \
                  ORDER BY r.next_check_at IS NOT NULL, r.next_check_at, r.id LIMIT $4 {lock}) \
+             UPDATE repositories SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM picked) \
              AND (lease_until IS NULL OR lease_until < $3) RETURNING id"
         );
         let ids: Vec<Id> = on_pool!(&self.db, |pool| {

@@ -160,6 +160,11 @@ fn outcome_of(e: Error) -> ItemOutcome {
         }
         Error::NotFound(entity) => failed(super::super::not_found_code(entity), format!("{entity} not found"), ""),
         Error::Conflict(other) => failed(Code::InvalidInput, format!("{other:?}"), ""),
+        Error::Unavailable(_) => failed(
+            Code::DatabaseUnavailable,
+            "the database was unavailable, so this repository was not registered",
+            "register it again once the database is back (the import's other repositories are unaffected)",
+        ),
         Error::Internal(m) => {
             tracing::error!("import registration failed: {m}");
             failed(Code::Internal, "an internal error stopped this registration; the server log has it", "try again")

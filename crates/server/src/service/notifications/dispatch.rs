@@ -29,14 +29,26 @@ pub async fn run(st: AppState) {
     let mut next_scan = tokio::time::Instant::now();
     tracing::info!(instance = %bg.instance_id, "notification sender started");
     while !bg.is_stopping() {
-        if tokio::time::Instant::now() >= next_scan {
+        // While the database is away there is nothing to read; the watcher wakes us.
+        let db_up = !bg.database_down();
+        if db_up && tokio::time::Instant::now() >= next_scan {
             scan_expiry(&st).await;
             next_scan = tokio::time::Instant::now() + cfg.expiry_scan;
         }
         let now = Utc::now();
-        let leased = match st.store.lease_due_deliveries(&bg.instance_id, now, now + lease, BATCH).await {
-            Ok(l) => l,
-            Err(e) => {
+        let answer = if db_up {
+            Some(st.store.lease_due_deliveries(&bg.instance_id, now, now + lease, BATCH).await)
+        } else {
+            None
+        };
+        let leased = match answer {
+            None => Vec::new(),
+            Some(Ok(l)) => l,
+            Some(Err(e)) if e.is_unavailable() => {
+                bg.database_away(&e.to_string());
+                Vec::new()
+            }
+            Some(Err(e)) => {
                 tracing::warn!("cannot read the notification queue: {e}");
                 Vec::new()
             }

@@ -27,7 +27,13 @@ pub async fn known_hosts_page(State(st): State<AppState>, wu: WebUser, q: Q) -> 
         l = super::flash(l, "ok", format!("Removed a key of {host}; Berth no longer connects to it with that key."));
     }
     // After trusting, the form is empty again; before, it holds what the step's link offered.
-    let offer = |k: &str| if q.contains_key("trusted") || q.contains_key("already") { String::new() } else { q.get(k).cloned().unwrap_or_default() };
+    let offer = |k: &str| {
+        if q.contains_key("trusted") || q.contains_key("already") {
+            String::new()
+        } else {
+            q.get(k).cloned().unwrap_or_default()
+        }
+    };
     ok(&KnownHostsPage {
         l,
         keys: keys
@@ -61,11 +67,7 @@ pub async fn known_host_add(State(st): State<AppState>, p: Posted) -> WebResult 
     match known_hosts::add(&st, &p.user.cu, req).await {
         Ok((k, created)) => {
             let which = if created { "trusted" } else { "already" };
-            Ok(see_other(&format!(
-                "/admin/known-hosts?{which}={}&fingerprint={}",
-                enc(&k.host),
-                enc(&k.fingerprint)
-            )))
+            Ok(see_other(&format!("/admin/known-hosts?{which}={}&fingerprint={}", enc(&k.host), enc(&k.fingerprint))))
         }
         Err(e) => {
             let e = ApiError::from(e);

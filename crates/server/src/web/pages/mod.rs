@@ -42,7 +42,14 @@ type Q = Query<HashMap<String, String>>;
 
 fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {
-        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], axum::response::Html(html)).into_response(),
+        Ok(html) => {
+            let mut resp = (status, [(header::CACHE_CONTROL, "no-store")], axum::response::Html(html)).into_response();
+            // A page answers 503 only when the database is away (`database_unavailable`).
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                crate::error::mark_database_unavailable(&mut resp);
+            }
+            resp
+        }
         Err(e) => ApiError::internal(&e).into_response(),
     }
 }
