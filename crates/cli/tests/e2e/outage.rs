@@ -86,7 +86,7 @@ async fn a_postgres_outage_is_answered_at_once_and_loses_nothing() {
     );
     assert!(harness::serve_ready(&server.base).await, "not ready: {}", server.log());
     let api = Api::login(&server.base, "admin", PASSWORD).await;
-    api.create_credential(&harness::bitbucket_api_token("ci", TOKEN)).await.unwrap();
+    let cred = api.create_credential(&harness::bitbucket_api_token("ci", TOKEN)).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..REPOS {
         let r = harness::new_repository(&format!("o{i}"), &proxy.url(&format!("git/team/o{i}.git")), "ci");
@@ -121,6 +121,11 @@ async fn a_postgres_outage_is_answered_at_once_and_loses_nothing() {
         "clone_url": proxy.url("git/team/o0.git"), "credential": "ci"});
     let (status, _, body) = raw(&http, reqwest::Method::POST, &list, token, Some(during)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a write that cannot be made is refused: {body}");
+    // A credential replacement refused the same way leaves the stored token as it was.
+    let replace = serde_json::json!({"secret": "ATATT3xFfGF0-not-stored-during-outage"});
+    let cred_url = format!("{}/api/v1/credentials/{}", server.base, cred.id);
+    let (status, _, body) = raw(&http, reqwest::Method::PATCH, &cred_url, token, Some(replace)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let (status, _, _) = raw(&http, reqwest::Method::GET, &format!("{}/readyz", server.base), None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let (status, _, _) = raw(&http, reqwest::Method::GET, &format!("{}/healthz", server.base), None, None).await;
@@ -152,6 +157,10 @@ async fn a_postgres_outage_is_answered_at_once_and_loses_nothing() {
     for c in &checks {
         assert_ne!(c.status, "fail", "no check failed because of the outage: {c:?}");
     }
+    // The token refused during the outage was not stored: a check now still signs in with
+    // the one saved before.
+    let again = api.check_repository(ids[0]).await.unwrap();
+    assert!(again.ok, "{:?}", again.checks);
     let names: Vec<String> = api.list_repositories().await.unwrap().into_iter().map(|r| r.name).collect();
     assert_eq!(names.len(), REPOS, "every acknowledged registration is there, the refused one is not: {names:?}");
     assert!(!names.iter().any(|n| n == "during-outage"));

@@ -106,8 +106,10 @@ async fn ssh_key_register_and_trust_a_host_key_in_the_browser() {
     b.sign_out().await;
     b.sign_in(&base, "reggie", REGISTRAR_PASSWORD).await;
     b.find("#repos").await;
-    register(&b, &base, "app2", &url, cred.id).await;
+    let lib = sshd.url(&berth.repos.path().join("team/lib.git"));
+    register(&b, &base, "lib", &lib, cred.id).await;
     b.find("#problem").await;
+    assert!(b.text(&format!("{row} td[data-label='Result']")).await.contains("host_key_unknown"));
     assert!(!b.find(&format!("{row} a.trust-key")).await.is_displayed().await.unwrap());
     b.goto(&format!("{base}/admin/known-hosts")).await;
     assert!(b.text("main h1").await.contains("Not allowed"));
