@@ -29,6 +29,9 @@ mod schedule;
 mod templates;
 mod totp;
 
+pub mod snapshot;
+mod verify;
+
 pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
@@ -41,6 +44,7 @@ pub use notifications::{
 pub use open::is_postgres_url;
 pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;
+pub use verify::VerifyReport;
 
 use crate::vault::Vault;
 use dialect::Db;
