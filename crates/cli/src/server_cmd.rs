@@ -104,6 +104,14 @@ pub async fn admin(args: AdminArgs, json: bool) -> CmdResult {
                 outln!("back up {key_file} now: the old key no longer opens anything");
             }
         }
+        AdminCmd::Backup { to, include_key, passphrase_stdin } => {
+            crate::backup_cmd::backup(&config, &to, include_key, passphrase_stdin, json).await.map_err(failed)?
+        }
+        AdminCmd::Restore { from, passphrase_stdin } => {
+            crate::backup_cmd::restore(&config, &from, passphrase_stdin, json).await.map_err(failed)??
+        }
+        AdminCmd::Verify => crate::backup_cmd::verify(&config, json).await.map_err(failed)??,
+        AdminCmd::Migrate { to } => crate::backup_cmd::migrate(&config, &to, json).await.map_err(failed)??,
     }
     Ok(())
 }
@@ -124,6 +132,7 @@ fn admin_failure(e: StartError, config: &Config, origin: &str) -> Failure {
         ),
         StartError::Invalid(m) => Failure::local("invalid_input", Exit::Usage, m, ""),
         StartError::Config(c) => Failure::local("invalid_config", Exit::Usage, c.to_string(), ""),
+        StartError::Snapshot(e) => crate::backup_cmd::snapshot_failure(e, config),
         StartError::Vault(v) => Failure::local(
             "vault_error",
             Exit::Failed,
@@ -134,11 +143,11 @@ fn admin_failure(e: StartError, config: &Config, origin: &str) -> Failure {
     }
 }
 
-fn json_text(v: &serde_json::Value) -> String {
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
     berth::output::json(v)
 }
 
-fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
+pub(crate) fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
     let line = if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
