@@ -251,6 +251,18 @@ async fn a_truncated_or_altered_snapshot_is_refused_before_anything_is_written()
         assert!(matches!(refused, Err(SnapshotError::Damaged { .. })), "{what}: {refused:?}");
         assert!(!target.dir.path().join("berth.db").exists(), "{what}: the target was written");
     }
+    // A snapshot of a newer Berth (a schema this one does not know) says so, not "damaged".
+    let mut header: serde_json::Value = serde_json::from_str(lines[0])?;
+    header["schema_version"] = serde_json::Value::from(9999);
+    let newer = out.path().join("newer.snapshot");
+    std::fs::write(&newer, format!("{header}\n{}\n", lines[1..].join("\n")))?;
+    let target = Place::sqlite();
+    std::fs::copy(source.key(), target.key())?;
+    let refused = snapshot::restore(&newer, &target.url, &target.key(), &mut no_passphrase()).await;
+    assert!(
+        matches!(&refused, Err(e @ SnapshotError::NotASnapshot { .. }) if e.to_string().contains("newer")),
+        "{refused:?}"
+    );
     let not = out.path().join("not.snapshot");
     std::fs::write(&not, "hello\n")?;
     let target = Place::sqlite();

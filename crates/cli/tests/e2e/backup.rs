@@ -320,3 +320,23 @@ async fn a_sqlite_installation_migrates_into_postgresql_and_serves_the_same_peop
     drop(child);
     assert_dir_clean("the migrated data directory", data.path());
 }
+
+/// The positive control for snapshots: a secret stored unsealed would be in a snapshot line as
+/// a JSON string (a text column) or in base64 (a bytes column); the scan the tests above run on
+/// every snapshot file finds either.
+#[test]
+fn the_leak_scan_finds_a_secret_in_a_snapshot_line_as_berth_writes_it() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        ("text", serde_json::json!([1, "bb-ci", ALICE_PASSWORD])),
+        ("bytes", serde_json::json!([1, "k-1", base64(ALICE_PASSWORD.as_bytes())])),
+    ];
+    for (what, line) in lines {
+        let path = dir.path().join(format!("{what}.snapshot"));
+        std::fs::write(&path, format!("{{\"table\":\"credentials\",\"columns\":[\"id\",\"name\",\"x\"]}}\n{line}\n"))
+            .unwrap();
+        let found = std::panic::catch_unwind(|| assert_files_clean("a planted snapshot", std::slice::from_ref(&path)));
+        assert!(found.is_err(), "a secret in a snapshot's {what} column was not found");
+    }
+}

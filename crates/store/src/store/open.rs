@@ -75,6 +75,11 @@ pub(super) async fn connect(url: &str, create: bool) -> Result<Db> {
     }
 }
 
+/// The newest migration this Berth carries (both dialects have the same numbers).
+pub(crate) fn latest_migration() -> i64 {
+    sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

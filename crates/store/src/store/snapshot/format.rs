@@ -155,6 +155,13 @@ impl<R: BufRead> SnapshotReader<R> {
         if header.version != VERSION {
             return Err(not(format!("its format version is {}, this Berth reads {VERSION}", header.version)));
         }
+        let ours = crate::store::open::latest_migration();
+        if header.schema_version > ours {
+            return Err(not(format!(
+                "it was made by Berth {} at schema {}, newer than this Berth's {ours}: restore it with that version or a later one",
+                header.berth_version, header.schema_version
+            )));
+        }
         Ok(SnapshotReader {
             input,
             path: path.into(),
