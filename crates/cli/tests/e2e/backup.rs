@@ -140,8 +140,12 @@ async fn snapshots_taken_during_registrations_restore_into_a_fresh_place_and_ser
         runs
     };
     let ((), runs) = tokio::join!(register, backups);
+    let mut seen = 0;
     for r in &runs {
         assert_eq!(r.code, 0, "{}", r.all());
+        let n = json(r)["rows"]["repositories"].as_u64().unwrap();
+        assert!(n >= seen, "a later snapshot holds fewer repositories ({n} after {seen})");
+        seen = n;
         let v = json(r);
         assert_eq!(v["master_key_included"], false, "{v}");
         assert!(v["rows"]["repositories"].as_u64().is_some() && v["sha256"].is_string(), "{v}");
@@ -272,6 +276,17 @@ async fn a_sqlite_installation_migrates_into_postgresql_and_serves_the_same_peop
         ..new_credential("basic", CredentialKind::UsernamePassword, TOKEN)
     };
     b.api.create_credential(&basic).await.unwrap();
+    // A GitHub App: its private key is the sealed secret (stored, not used here).
+    let pem = berth_testkit::sim::make_app_private_key();
+    for line in pem.lines().filter(|l| !l.starts_with("-----") && l.len() >= MIN_SECRET_LEN) {
+        register_secret("a GitHub App's private key", line);
+    }
+    let app = berth_proto::CredentialCreate {
+        app_id: Some("4242".into()),
+        installation_id: Some(7),
+        ..new_credential("app", CredentialKind::GithubApp, &pem)
+    };
+    b.api.create_credential(&app).await.unwrap();
     let one = b.api.create_repository(&new_repository("mig0", &git.repo_url("team/mig0.git"), "ci")).await.unwrap();
     let two = b.api.create_repository(&new_repository("mig1", &git.repo_url("team/mig1.git"), "basic")).await.unwrap();
     assert!(b.api.check_repository(one.id).await.unwrap().ok);
@@ -300,7 +315,13 @@ async fn a_sqlite_installation_migrates_into_postgresql_and_serves_the_same_peop
     let serve_dir = tempfile::tempdir().unwrap();
     let (child, base) = serve(&pg, serve_dir.path(), &key).await;
     let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
-    assert_eq!(api.list_credentials().await.unwrap().len(), credentials.len());
+    let moved_credentials = api.list_credentials().await.unwrap();
+    let kinds = |cs: &[berth_proto::Credential]| {
+        let mut k: Vec<String> = cs.iter().map(|c| format!("{} {:?} {:?}", c.name, c.kind, c.app_id)).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(kinds(&moved_credentials), kinds(&credentials), "every credential, of every kind");
     let repos = api.list_repositories().await.unwrap();
     assert_eq!(repos.iter().map(|r| r.id).collect::<Vec<_>>(), vec![one.id, two.id]);
     let moved = api.check_history(one.id, 100).await.unwrap();
