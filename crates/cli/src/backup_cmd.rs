@@ -144,6 +144,10 @@ pub async fn restore(config: &Config, from: &Path, stdin: bool, json: bool) -> R
     let r = berth_server::backup::restore(config, from, &mut ask).await?;
     let key_file = config.master_key_file.display().to_string();
     let to = shown(&config.database_url);
+    if json && !r.verify.problems.is_empty() {
+        // One JSON document on stdout: the error, which lists the problems.
+        return Ok(problems_failure(&r.verify));
+    }
     if json {
         outln!("{}", json_text(&restored_json("restored", &to, &r, &key_file)));
     } else {
@@ -168,6 +172,9 @@ pub async fn restore(config: &Config, from: &Path, stdin: bool, json: bool) -> R
 
 pub async fn verify(config: &Config, json: bool) -> Result<CmdResult, StartError> {
     let v = berth_server::backup::verify(config).await?;
+    if json && !v.problems.is_empty() {
+        return Ok(problems_failure(&v));
+    }
     if json {
         outln!("{}", json_text(&verify_json(&v)));
     } else {
@@ -182,6 +189,9 @@ pub async fn migrate(config: &Config, to: &str, json: bool) -> Result<CmdResult,
     let r = berth_server::backup::migrate(config, to).await?;
     let key_file = config.master_key_file.display().to_string();
     let target = shown(to);
+    if json && !r.verify.problems.is_empty() {
+        return Ok(problems_failure(&r.verify));
+    }
     if json {
         outln!("{}", json_text(&restored_json("migrated", &target, &r, &key_file)));
     } else {

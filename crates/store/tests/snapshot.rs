@@ -368,3 +368,21 @@ async fn sqlite_migrates_into_an_empty_postgresql_once() -> R {
     assert!(matches!(again, Err(SnapshotError::TargetNotEmpty(_))), "{again:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn verify_names_each_problem_it_finds() -> R {
+    let place = Place::new();
+    let store = place.open().await;
+    let (cred, _) = populate(&store).await;
+    assert!(store.verify().await?.problems.is_empty());
+    store.execute_unchecked("UPDATE credentials SET ciphertext = wrapped_key WHERE id = $1", &[cred]).await?;
+    store.execute_unchecked("UPDATE repository_counts SET n = n + 5", &[]).await?;
+    let report = store.verify().await?;
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+    assert!(report.problems[0].contains(&format!("credentials row {cred}")), "{:?}", report.problems);
+    assert!(report.problems[1].contains("repository_counts"), "{:?}", report.problems);
+    for p in &report.problems {
+        assert!(!p.contains(TOKEN), "a problem quotes the secret");
+    }
+    Ok(())
+}

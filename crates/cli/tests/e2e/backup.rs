@@ -198,6 +198,14 @@ async fn snapshots_taken_during_registrations_restore_into_a_fresh_place_and_ser
     assert!(check.ok, "a restored repository's re-check passes: {}", codes(&check.checks));
     drop(child);
 
+    // A secret that no longer opens: verify says so and exits 1.
+    let store = berth_store::Store::open_existing(&t.database_url(), Path::new(&key)).await.unwrap();
+    store.execute_unchecked("UPDATE credentials SET ciphertext = wrapped_key WHERE id = $1", &[1]).await.unwrap();
+    store.close().await;
+    let r = admin(&pairs(&env), &["--json", "admin", "verify"], None).await;
+    assert_eq!((r.code, code(&r).as_str()), (1, "verification_failed"), "{}", r.all());
+    assert!(json(&r)["error"]["message"].as_str().unwrap().contains("credentials row 1"), "{}", r.stdout);
+
     // The same snapshot onto the place it now fills: refused, nothing changed.
     let r = admin(&pairs(&env), &["--json", "admin", "restore", "--from", &last_s], None).await;
     assert_eq!((r.code, code(&r).as_str()), (2, "target_not_empty"), "{}", r.all());
