@@ -335,6 +335,20 @@ mod tests {
             let Command::Admin(a) = parse(args).unwrap().command else { panic!("not admin") };
             assert_eq!(a.data_dir.as_deref(), Some(std::path::Path::new("/srv/berth")));
         }
+        assert!(matches!(
+            parse(&["admin", "backup", "--to", "/b/s.snapshot", "--include-key"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::Backup { include_key: true, passphrase_stdin: false, .. }, .. })
+        ));
+        assert!(parse(&["admin", "backup"]).is_err(), "--to is required");
+        assert!(parse(&["admin", "backup", "--to", "f", "--passphrase", "x"]).is_err(), "never a passphrase argument");
+        assert!(matches!(
+            parse(&["admin", "restore", "--from", "s", "--passphrase-stdin"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::Restore { passphrase_stdin: true, .. }, .. })
+        ));
+        assert!(matches!(
+            parse(&["admin", "migrate", "--to", "postgres://berth@db/berth"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::Migrate { ref to }, .. }) if to == "postgres://berth@db/berth"
+        ));
         assert!(matches!(parse(&["auth", "status"]).unwrap().command, Command::Auth(AuthCmd::Status)));
         assert!(
             matches!(parse(&["auth", "login", "-u", "bob"]).unwrap().command, Command::Auth(AuthCmd::Login(ref a)) if a.username == "bob")
