@@ -147,7 +147,7 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
     berth::output::json(v)
 }
 
-pub(crate) fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
+fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
     let line = if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
