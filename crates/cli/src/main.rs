@@ -9,6 +9,7 @@
 
 #[macro_use]
 mod term;
+mod backup_cmd;
 mod commands;
 mod server_cmd;
 mod session;
@@ -123,6 +124,44 @@ pub enum AdminCmd {
     },
     /// Re-encrypt every stored secret under a new key.
     RotateKey,
+    /// Write a consistent snapshot of the installation to FILE while the server runs.
+    ///
+    /// The master key is not in it unless --include-key is given; then it is sealed under a
+    /// passphrase (prompted for, or one line of standard input with --passphrase-stdin).
+    Backup {
+        /// The snapshot file to write (replaced atomically when it exists).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Put the master key in the snapshot, sealed under a passphrase.
+        #[arg(long)]
+        include_key: bool,
+        /// Read the passphrase from one line of standard input instead of prompting.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Restore a snapshot into an empty database (a new data directory, or an empty PostgreSQL database).
+    ///
+    /// The master key file must be in place (BERTH_MASTER_KEY_FILE), unless the snapshot was
+    /// made with --include-key: then its passphrase is asked for and the key file written.
+    Restore {
+        /// The snapshot file `berth admin backup` wrote.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Read the passphrase from one line of standard input instead of prompting.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Check the database: integrity, every secret opens, every repository's credential is there; counts.
+    Verify,
+    /// Copy this SQLite installation into an empty PostgreSQL database (stop the server first).
+    ///
+    /// Keep the password out of the URL: set PGPASSWORD or use ~/.pgpass (process arguments
+    /// are visible to other users of the machine).
+    Migrate {
+        /// The PostgreSQL database, postgres://user@host:port/database.
+        #[arg(long, value_name = "URL", env = "BERTH_MIGRATE_TO", hide_env_values = true)]
+        to: String,
+    },
 }
 
 #[tokio::main]
@@ -301,6 +340,20 @@ mod tests {
             let Command::Admin(a) = parse(args).unwrap().command else { panic!("not admin") };
             assert_eq!(a.data_dir.as_deref(), Some(std::path::Path::new("/srv/berth")));
         }
+        assert!(matches!(
+            parse(&["admin", "backup", "--to", "/b/s.snapshot", "--include-key"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::Backup { include_key: true, passphrase_stdin: false, .. }, .. })
+        ));
+        assert!(parse(&["admin", "backup"]).is_err(), "--to is required");
+        assert!(parse(&["admin", "backup", "--to", "f", "--passphrase", "x"]).is_err(), "never a passphrase argument");
+        assert!(matches!(
+            parse(&["admin", "restore", "--from", "s", "--passphrase-stdin"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::Restore { passphrase_stdin: true, .. }, .. })
+        ));
+        assert!(matches!(
+            parse(&["admin", "migrate", "--to", "postgres://berth@db/berth"]).unwrap().command,
+            Command::Admin(AdminArgs { cmd: AdminCmd::Migrate { ref to }, .. }) if to == "postgres://berth@db/berth"
+        ));
         assert!(matches!(parse(&["auth", "status"]).unwrap().command, Command::Auth(AuthCmd::Status)));
         assert!(
             matches!(parse(&["auth", "login", "-u", "bob"]).unwrap().command, Command::Auth(AuthCmd::Login(ref a)) if a.username == "bob")

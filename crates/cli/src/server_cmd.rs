@@ -104,6 +104,14 @@ pub async fn admin(args: AdminArgs, json: bool) -> CmdResult {
                 outln!("back up {key_file} now: the old key no longer opens anything");
             }
         }
+        AdminCmd::Backup { to, include_key, passphrase_stdin } => {
+            crate::backup_cmd::backup(&config, &to, include_key, passphrase_stdin, json).await.map_err(failed)?
+        }
+        AdminCmd::Restore { from, passphrase_stdin } => {
+            crate::backup_cmd::restore(&config, &from, passphrase_stdin, json).await.map_err(failed)??
+        }
+        AdminCmd::Verify => crate::backup_cmd::verify(&config, json).await.map_err(failed)??,
+        AdminCmd::Migrate { to } => crate::backup_cmd::migrate(&config, &to, json).await.map_err(failed)??,
     }
     Ok(())
 }
@@ -124,6 +132,7 @@ fn admin_failure(e: StartError, config: &Config, origin: &str) -> Failure {
         ),
         StartError::Invalid(m) => Failure::local("invalid_input", Exit::Usage, m, ""),
         StartError::Config(c) => Failure::local("invalid_config", Exit::Usage, c.to_string(), ""),
+        StartError::Snapshot(e) => crate::backup_cmd::snapshot_failure(e, config),
         StartError::Vault(v) => Failure::local(
             "vault_error",
             Exit::Failed,
@@ -134,7 +143,7 @@ fn admin_failure(e: StartError, config: &Config, origin: &str) -> Failure {
     }
 }
 
-fn json_text(v: &serde_json::Value) -> String {
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
     berth::output::json(v)
 }
 

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 /// The database of an installation that exists. Maintenance run from the wrong folder, or with
 /// the wrong `BERTH_DATA_DIR`, must not create an empty installation and report success: it is
 /// refused, and nothing is written.
-async fn open_existing(config: &Config) -> Result<Store, StartError> {
+pub(crate) async fn open_existing(config: &Config) -> Result<Store, StartError> {
     match Store::open_existing(&config.database_url, &config.master_key_file).await {
         Ok(store) => Ok(store),
         Err(StoreError::NoDatabase(why)) => {

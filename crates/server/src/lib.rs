@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod checks;
 pub mod config;
 mod db_gate;
@@ -47,6 +48,9 @@ pub enum StartError {
     Invalid(String),
     #[error("{0}")]
     Other(String),
+    /// A backup, restore or migration refused or failed (`berth admin backup|restore|migrate`).
+    #[error(transparent)]
+    Snapshot(#[from] berth_store::snapshot::SnapshotError),
 }
 
 /// Opens the vault and the database of `config`. Fails without writing anything when the

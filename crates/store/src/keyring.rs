@@ -123,6 +123,37 @@ impl Keyring {
         self.save()
     }
 
+    /// The key file's text, every key in it: what a snapshot made with `--include-key` seals
+    /// under a passphrase. Zeroed when dropped.
+    pub fn to_text(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(self.render())
+    }
+
+    /// Writes `text` (a key file's text, as [`Keyring::to_text`] gives) as a new key file at
+    /// `path` (mode 0600, atomically); refuses to replace a file that exists.
+    pub fn install(path: &Path, text: &str) -> Result<Keyring, KeyringError> {
+        let keys = parse(path, text)?;
+        if keys.is_empty() {
+            return Err(KeyringError::Empty { path: path.to_owned() });
+        }
+        if path.exists() {
+            let source = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a key file is there already");
+            return Err(KeyringError::Write { path: path.to_owned(), source });
+        }
+        let mut ring = Keyring { path: path.to_owned(), keys, mtime: None };
+        ring.write_new_file()?;
+        Ok(ring)
+    }
+
+    /// Parses a key file's text without writing anything (the keys a snapshot carries).
+    pub fn parse_text(path: &Path, text: &str) -> Result<Keyring, KeyringError> {
+        let keys = parse(path, text)?;
+        if keys.is_empty() {
+            return Err(KeyringError::Empty { path: path.to_owned() });
+        }
+        Ok(Keyring { path: path.to_owned(), keys, mtime: None })
+    }
+
     fn render(&self) -> String {
         let mut out = String::from(HEADER);
         for k in &self.keys {

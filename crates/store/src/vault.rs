@@ -61,6 +61,12 @@ impl Vault {
         self.read().ids()
     }
 
+    /// The key file's text (every master key): only for a snapshot made with `--include-key`,
+    /// which seals it under a passphrase at once.
+    pub fn key_file_text(&self) -> zeroize::Zeroizing<String> {
+        self.read().to_text()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
         // A poisoned lock only means another thread panicked while holding it; the keyring
         // itself is replaced whole, never left half-updated, so its content is still sound.
@@ -160,7 +166,7 @@ fn wrap_aad(key_id: &str, aad: &[u8]) -> Vec<u8> {
     v
 }
 
-fn encrypt(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
+pub(crate) fn encrypt(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -173,7 +179,7 @@ fn encrypt(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultErr
     Ok(out)
 }
 
-fn decrypt(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn decrypt(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
     if sealed.len() < NONCE_LEN {
         return None;
     }

@@ -8,6 +8,7 @@
 mod abuse;
 mod api;
 mod background;
+mod backup;
 mod cli;
 mod cli_tool;
 mod config_apply;

@@ -46,6 +46,8 @@ pub(crate) trait Cols {
     fn opt_ts(&self, c: &str) -> Result<Option<DateTime<Utc>>>;
     fn opt_date(&self, c: &str) -> Result<Option<NaiveDate>>;
     fn bytes(&self, c: &str) -> Result<Vec<u8>>;
+    fn opt_bool(&self, c: &str) -> Result<Option<bool>>;
+    fn opt_bytes(&self, c: &str) -> Result<Option<Vec<u8>>>;
 }
 
 macro_rules! impl_cols {
@@ -76,6 +78,12 @@ macro_rules! impl_cols {
                 Ok(self.try_get(c)?)
             }
             fn bytes(&self, c: &str) -> Result<Vec<u8>> {
+                Ok(self.try_get(c)?)
+            }
+            fn opt_bool(&self, c: &str) -> Result<Option<bool>> {
+                Ok(self.try_get(c)?)
+            }
+            fn opt_bytes(&self, c: &str) -> Result<Option<Vec<u8>>> {
                 Ok(self.try_get(c)?)
             }
         }

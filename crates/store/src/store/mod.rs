@@ -30,6 +30,9 @@ mod schedule;
 mod templates;
 mod totp;
 
+pub mod snapshot;
+mod verify;
+
 pub use bulk::CheckCount;
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
@@ -43,6 +46,7 @@ pub use notifications::{
 pub use open::is_postgres_url;
 pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;
+pub use verify::VerifyReport;
 
 use crate::vault::Vault;
 use dialect::Db;

@@ -48,6 +48,41 @@ pub(super) const CHANNEL_SECRETS: SealedTable =
 pub(super) const CANARY_AAD: &[u8] = b"berth:vault-canary:v1";
 const CANARY_TEXT: &str = "berth vault canary";
 
+/// Connects to the database at `url`: a PostgreSQL pool, or an SQLite file (created only when
+/// `create`; refused as [`StoreError::NoDatabase`] when missing otherwise). Writes nothing else.
+pub(super) async fn connect(url: &str, create: bool) -> Result<Db> {
+    if is_postgres_url(url) {
+        let opts = PgConnectOptions::from_str(url)?.application_name("berth");
+        Ok(Db::Postgres(
+            PgPoolOptions::new()
+                .max_connections(16)
+                // Long enough for a busy database, short enough that the requests caught by
+                // an outage fail within seconds (then the server answers 503 at once until the
+                // database is back).
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(opts)
+                .await?,
+        ))
+    } else {
+        let opts = SqliteConnectOptions::from_str(url)?;
+        if !create && !opts.get_filename().is_file() {
+            return Err(StoreError::NoDatabase(format!("{} does not exist", opts.get_filename().display())));
+        }
+        let opts = opts
+            .create_if_missing(create)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        Ok(Db::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?))
+    }
+}
+
+/// The newest migration this Berth carries (both dialects have the same numbers).
+pub(crate) fn latest_migration() -> i64 {
+    sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -76,31 +111,7 @@ impl Store {
     }
 
     async fn open_with(url: &str, key_file: &Path, create: bool) -> Result<(Store, bool)> {
-        let db = if is_postgres_url(url) {
-            let opts = PgConnectOptions::from_str(url)?.application_name("berth");
-            Db::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(16)
-                    // Long enough for a busy database, short enough that the requests caught
-                    // by an outage fail within seconds (then the server answers 503 at once
-                    // until the database is back).
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(opts)
-                    .await?,
-            )
-        } else {
-            let opts = SqliteConnectOptions::from_str(url)?;
-            if !create && !opts.get_filename().is_file() {
-                return Err(StoreError::NoDatabase(format!("{} does not exist", opts.get_filename().display())));
-            }
-            let opts = opts
-                .create_if_missing(create)
-                .foreign_keys(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10));
-            Db::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?)
-        };
+        let db = connect(url, create).await?;
         let sealed_before: bool = match &db {
             Db::Sqlite(pool) => {
                 sqlx::query_scalar(
@@ -127,12 +138,18 @@ impl Store {
         if sealed_before {
             store.verify_vault().await?;
         }
-        match &store.db {
+        store.migrate().await?;
+        store.verify_vault().await?;
+        Ok((store, created))
+    }
+
+    /// Brings the schema up to date (both dialects' migrations are built in).
+    pub(super) async fn migrate(&self) -> Result<()> {
+        match &self.db {
             Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
-        store.verify_vault().await?;
-        Ok((store, created))
+        Ok(())
     }
 
     pub fn vault(&self) -> &Vault {

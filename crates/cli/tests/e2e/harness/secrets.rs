@@ -51,6 +51,9 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("SMTP_PASSWORD", SMTP_PASSWORD),
     ("SMTP_WRONG_PASSWORD", SMTP_WRONG_PASSWORD),
     ("NOTIFY_WRONG_TOKEN", NOTIFY_WRONG_TOKEN),
+    ("BACKUP_PASSPHRASE", BACKUP_PASSPHRASE),
+    ("BACKUP_WRONG_PASSPHRASE", BACKUP_WRONG_PASSPHRASE),
+    ("BACKUP_ACCESS_TOKEN", BACKUP_ACCESS_TOKEN),
     ("PROXY_PASSWORD", PROXY_PASSWORD),
     ("WRONG_PROXY_PASSWORD", WRONG_PROXY_PASSWORD),
     ("SSH_KEY_PASSPHRASE", SSH_KEY_PASSPHRASE),
@@ -154,6 +157,12 @@ pub const NOTIFY_WRONG_TOKEN: &str = "ATATT3xFfGF0-notify-wrong-token-8e4f";
 /// The passphrase of the protected SSH key `ssh.rs` pastes (the key itself is made per run and
 /// registered with the scan line by line).
 pub const SSH_KEY_PASSPHRASE: &str = "ssh passphrase/+&=%-e2e-41d7";
+
+/// The passphrase a snapshot's master key is sealed under, and a wrong one (`backup.rs`).
+pub const BACKUP_PASSPHRASE: &str = "backup passphrase e2e 4c7d19";
+pub const BACKUP_WRONG_PASSPHRASE: &str = "not the backup passphrase 0e1f";
+/// A bearer token stored (never sent) so a migration carries every credential kind.
+pub const BACKUP_ACCESS_TOKEN: &str = "ghp_backupAccessToken0000000000000e2e";
 
 /// A value no test may leak, planted on purpose by the positive controls in `leaks.rs`: its
 /// hits are kept apart (see [`canary_hits`]) instead of failing the suite.
