@@ -22,6 +22,8 @@ pub enum Entity {
     NotificationChannel,
     /// A delivery of a notification (or its event).
     NotificationDelivery,
+    /// The webhook Berth registered on a repository's host.
+    Webhook,
 }
 
 impl Entity {
@@ -37,6 +39,7 @@ impl Entity {
             Entity::Import => "import",
             Entity::NotificationChannel => "notification channel",
             Entity::NotificationDelivery => "notification delivery",
+            Entity::Webhook => "repository webhook",
         }
     }
 }

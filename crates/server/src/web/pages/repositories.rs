@@ -86,6 +86,7 @@ fn history_row(c: &StoredCheck) -> HistoryRow {
             "manual" => "by hand",
             "schedule" => "scheduled",
             "credential" => "credential changed",
+            "webhook" => "host webhook",
             other => other,
         }
         .to_owned(),
