@@ -64,6 +64,8 @@ pub enum Conflict {
     DeleteSelf,
     /// The instance requires two-factor sign-in, so it cannot be turned off.
     SecondFactorRequired,
+    /// The repository has a webhook registered by Berth already.
+    WebhookExists,
 }
 
 pub use berth_store::Entity;
@@ -80,6 +82,7 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::Import => Code::ImportNotFound,
         Entity::NotificationChannel => Code::ChannelNotFound,
         Entity::NotificationDelivery => Code::DeliveryNotFound,
+        Entity::Webhook => Code::WebhookNotFound,
     }
 }
 

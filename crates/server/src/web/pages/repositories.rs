@@ -347,6 +347,7 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
         credential,
         anonymous,
         default_branch: p.form.opt("default_branch"),
+        webhook: p.form.get("webhook") == "on",
     };
     match repositories::register(&st, &wu.cu, req).await {
         Ok(r) => Ok(see_other(&format!("/?registered={}", r.id))),
