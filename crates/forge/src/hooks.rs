@@ -166,9 +166,8 @@ impl Forge {
 
 /// The API root and the repository's two path parts, or why they cannot be had.
 fn locate(t: HookTarget<'_>) -> Result<(url::Url, String, String), HookRefusal> {
-    let base = parse_base(t.api_url).map_err(|m| {
-        HookRefusal::new(Code::InvalidUrl, m, "configure the host's REST API URL for this integration")
-    })?;
+    let base = parse_base(t.api_url)
+        .map_err(|m| HookRefusal::new(Code::InvalidUrl, m, "configure the host's REST API URL for this integration"))?;
     let parts = match t.provider {
         Provider::BitbucketDatacenter => crate::datacenter::split_repo(t.repo_path, StepName::ApiRepository),
         Provider::BitbucketCloud | Provider::Github => crate::owner_and_repo(
@@ -191,7 +190,12 @@ fn locate(t: HookTarget<'_>) -> Result<(url::Url, String, String), HookRefusal> 
 
 /// The host's refusal, with the scope or permission named when that is what it lacks.
 fn refusal(provider: Provider, kind: CredentialKind, resp: &ApiResponse, doing: &str) -> HookRefusal {
-    let scope = hook_scope(provider, kind);
+    // Bitbucket Cloud names the scopes it wanted (creating and deleting need different ones).
+    let named = match provider {
+        Provider::BitbucketCloud => parse::cloud_error(&resp.body).map(|e| e.required).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let scope = if named.is_empty() { hook_scope(provider, kind).to_owned() } else { named.join(" and ") };
     let words = match provider {
         Provider::BitbucketCloud => parse::cloud_error(&resp.body).map(|e| e.message),
         Provider::BitbucketDatacenter => parse::datacenter_errors(&resp.body).into_iter().next(),

@@ -40,7 +40,11 @@ pub async fn create(
         (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
         (status = 422, description = "the host refused (`scope_missing`, `access_denied`, `auth_failed`, `webhook_refused`)", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn delete(State(st): State<AppState>, u: CurrentUser, RepositoryId(id): RepositoryId) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(st): State<AppState>,
+    u: CurrentUser,
+    RepositoryId(id): RepositoryId,
+) -> ApiResult<StatusCode> {
     host_webhooks::remove(&st, &u, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -52,6 +52,7 @@ fn not_supported(message: String) -> Error {
 /// Refuses what cannot have a Berth-managed hook before anything is asked of the host: a
 /// provider without webhook support, a repository without a credential, a GitHub App.
 pub(crate) async fn prerequisites(st: &AppState, url: &CloneUrl, cred: Option<&CredentialRow>) -> Result<()> {
+    hook_url(st, url.provider, 0)?;
     let Some(cred) = cred else {
         return Err(not_supported(
             "the repository is registered without a credential, and a host only lets a credential create webhooks"
@@ -65,7 +66,7 @@ pub(crate) async fn prerequisites(st: &AppState, url: &CloneUrl, cred: Option<&C
             cred.kind.as_str()
         )));
     }
-    hook_url(st, url.provider, 0).map(|_| ())
+    Ok(())
 }
 
 async fn access(st: &AppState, row: &RepositoryRow) -> Result<HookAccess> {
@@ -141,8 +142,15 @@ pub async fn register(st: &AppState, u: &CurrentUser, id: i64) -> Result<Reposit
     u.require(Action::UpdateRepository)?;
     let row = st.store.get_repository(id).await?;
     let w = create(st, &row).await?;
-    u.audit(&st.store, "repository.webhook.register", "repository", Some(id), &row.name, format!("hook {} posting to {}", w.hook_id, w.url))
-        .await;
+    u.audit(
+        &st.store,
+        "repository.webhook.register",
+        "repository",
+        Some(id),
+        &row.name,
+        format!("hook {} posting to {}", w.hook_id, w.url),
+    )
+    .await;
     Ok(webhook_view(w))
 }
 
@@ -155,7 +163,8 @@ pub async fn remove(st: &AppState, u: &CurrentUser, id: i64) -> Result<()> {
     let a = access(st, &row).await?;
     st.forge.delete_hook(target(&a), &view_of(&a), &w.hook_id).await.map_err(refused)?;
     st.store.delete_webhook(id).await?;
-    u.audit(&st.store, "repository.webhook.remove", "repository", Some(id), &row.name, format!("hook {}", w.hook_id)).await;
+    u.audit(&st.store, "repository.webhook.remove", "repository", Some(id), &row.name, format!("hook {}", w.hook_id))
+        .await;
     Ok(())
 }
 
@@ -213,8 +222,12 @@ pub async fn branches(st: &AppState, u: &CurrentUser, id: i64, page: &PageReques
     let (rows, head) =
         tokio::try_join!(st.store.branches_page(id, after.as_deref(), limit + 1), st.store.branch_list_head(id))?;
     let total = head.map_or(0, |h| h.branch_count);
-    Ok(paging::page_of(rows, limit, total, Kind::Branches, |b| b.name.clone(), |b| StoredBranch {
-        name: b.name,
-        commit: b.commit,
-    }))
+    Ok(paging::page_of(
+        rows,
+        limit,
+        total,
+        Kind::Branches,
+        |b| b.name.clone(),
+        |b| StoredBranch { name: b.name, commit: b.commit },
+    ))
 }

@@ -85,7 +85,13 @@ pub fn signature_matches(secret: &[u8], body: &[u8], header: &str) -> bool {
 }
 
 /// Verifies the delivery and acts on it.
-pub async fn deliver(st: &AppState, gate: Gate, signature: &str, event: Option<&str>, body: &[u8]) -> Result<HookReceipt> {
+pub async fn deliver(
+    st: &AppState,
+    gate: Gate,
+    signature: &str,
+    event: Option<&str>,
+    body: &[u8],
+) -> Result<HookReceipt> {
     let id = gate.hook.repository_id;
     let secret = st.store.webhook_secret(id).await?;
     if !signature_matches(secret.expose_secret().as_bytes(), body, signature) {
