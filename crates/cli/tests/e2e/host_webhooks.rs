@@ -197,7 +197,7 @@ async fn host_webhooks_keep_branch_lists_current_on_all_three_hosts() {
     let r = deliver(None, "push", body).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["code"], "webhook_signature_invalid", "{v}");
+    assert_eq!(v["error"]["code"], "webhook_signature_invalid", "{v}");
     let r = deliver(Some(hmac_sha256("not-the-secret-at-all", body)), "push", body).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Signed with Cloud's secret: another repository's secret is a wrong one.
