@@ -101,12 +101,12 @@ pub async fn deliver(
     st.instance.metrics.webhook_delivery();
     let event = event.unwrap_or("").trim();
     let now = chrono::Utc::now();
-    let push = match (gate.provider, event) {
-        (Provider::Github, "push") => true,
-        (Provider::BitbucketCloud, "repo:push") => true,
-        (Provider::BitbucketDatacenter, "repo:refs_changed") => true,
-        _ => false,
-    };
+    let push = matches!(
+        (gate.provider, event),
+        (Provider::Github, "push")
+            | (Provider::BitbucketCloud, "repo:push")
+            | (Provider::BitbucketDatacenter, "repo:refs_changed")
+    );
     if !push {
         // A ping, a test or an event that moves no branch: taken, nothing changes.
         st.store.count_delivery(id, now).await?;
