@@ -9,8 +9,8 @@ use berth_proto::{
     ApiError, ApiToken, ApiTokenCreate, ApiTokenCreated, AuditEntry, ConfigApply, ConfigDocument, ConfigPlan,
     Credential, CredentialCreate, CredentialTemplate, CredentialUpdate, CredentialVerify, ErrorBody, Health, Id,
     Import, ImportCreate, ImportRegister, LoginRequest, LoginResponse, Me, Page, RemoteBranches, RemoteBranchesRequest,
-    Repository, RepositoryCreate, RepositoryUpdate, Scheduled, Settings, StoredCheck, TemplateCreate, TemplateMatch,
-    User, UserCreate, UserUpdate,
+    Repository, RepositoryCreate, RepositoryUpdate, RepositoryWebhook, Scheduled, Settings, StoredBranch, StoredCheck,
+    TemplateCreate, TemplateMatch, User, UserCreate, UserUpdate,
 };
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 
@@ -331,6 +331,22 @@ impl ApiClient {
 
     pub async fn delete_repository(&self, id: Id) -> Result<(), ClientError> {
         self.call_empty(self.request(Method::DELETE, &format!("api/v1/repositories/{id}"))?).await
+    }
+
+    /// `POST /api/v1/repositories/{id}/webhook`: the webhook registered on the host.
+    pub async fn register_webhook(&self, id: Id) -> Result<RepositoryWebhook, ClientError> {
+        self.call(self.request(Method::POST, &format!("api/v1/repositories/{id}/webhook"))?).await
+    }
+
+    /// `DELETE /api/v1/repositories/{id}/webhook`: removed from the host and from Berth.
+    pub async fn delete_webhook(&self, id: Id) -> Result<(), ClientError> {
+        self.call_empty(self.request(Method::DELETE, &format!("api/v1/repositories/{id}/webhook"))?).await
+    }
+
+    /// A repository's stored branches by name, a page (of `limit`) at a time.
+    pub fn branches(&self, id: Id, limit: Option<i64>) -> Pager<StoredBranch> {
+        let pairs = limit.map(|l| ("limit", l.to_string())).into_iter().collect();
+        Pager::new(self.clone(), &format!("api/v1/repositories/{id}/branches"), pairs)
     }
 
     /// A repository's check history, newest first: its latest `limit` checks (pages followed

@@ -52,11 +52,18 @@ pub enum CheckReason {
     Schedule,
     /// Its credential changed.
     Credential,
+    /// The host's webhook said a branch was pushed, created or deleted.
+    Webhook,
 }
 
 impl CheckReason {
-    pub const ALL: [CheckReason; 4] =
-        [CheckReason::Register, CheckReason::Manual, CheckReason::Schedule, CheckReason::Credential];
+    pub const ALL: [CheckReason; 5] = [
+        CheckReason::Register,
+        CheckReason::Manual,
+        CheckReason::Schedule,
+        CheckReason::Credential,
+        CheckReason::Webhook,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -64,6 +71,7 @@ impl CheckReason {
             CheckReason::Manual => "manual",
             CheckReason::Schedule => "schedule",
             CheckReason::Credential => "credential",
+            CheckReason::Webhook => "webhook",
         }
     }
 

@@ -107,6 +107,20 @@ pub enum Code {
     DeliveryNotFound,
     /// A trusted SSH host key (`/api/v1/known-hosts/{id}`) that does not exist.
     KnownHostNotFound,
+    /// Berth's `public_url` is not configured, so a host cannot be told where to send webhooks.
+    PublicUrlMissing,
+    /// The repository's host (or its credential kind) has no webhook registration in Berth.
+    WebhookNotSupported,
+    /// The repository has no webhook registered by Berth.
+    WebhookNotFound,
+    /// The repository has a webhook registered by Berth already.
+    WebhookExists,
+    /// The host refused to create or delete the webhook for another reason than a scope or a
+    /// permission (its words are in the message).
+    WebhookRefused,
+    /// A webhook delivery without a signature, or with one that does not match the
+    /// repository's secret.
+    WebhookSignatureInvalid,
     // --- API
     Unauthenticated,
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
@@ -187,6 +201,12 @@ impl Code {
             Code::ChannelNotFound => "channel_not_found",
             Code::DeliveryNotFound => "delivery_not_found",
             Code::KnownHostNotFound => "known_host_not_found",
+            Code::PublicUrlMissing => "public_url_missing",
+            Code::WebhookNotSupported => "webhook_not_supported",
+            Code::WebhookNotFound => "webhook_not_found",
+            Code::WebhookExists => "webhook_exists",
+            Code::WebhookRefused => "webhook_refused",
+            Code::WebhookSignatureInvalid => "webhook_signature_invalid",
             Code::Unauthenticated => "unauthenticated",
             Code::AccountLocked => "account_locked",
             Code::Forbidden => "forbidden",

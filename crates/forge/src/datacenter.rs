@@ -38,7 +38,7 @@ pub(crate) async fn run(s: &Session<'_>, repo_path: Option<&str>, report: &mut F
 
 /// `bitbucket/scm/proj/repo` → (`proj`, `repo`): everything up to and including the `scm`
 /// segment is the context path; without one, the last two segments.
-fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
+pub(crate) fn split_repo(path: &str, step: StepName) -> Result<(String, String), Step> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
     let rest = match parts.iter().position(|p| p.eq_ignore_ascii_case("scm")) {
         Some(i) => &parts[i + 1..],

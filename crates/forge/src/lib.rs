@@ -19,6 +19,7 @@ mod cloud;
 mod datacenter;
 mod github;
 pub mod github_app;
+mod hooks;
 mod listing;
 mod pager;
 pub mod parse;
@@ -26,6 +27,7 @@ mod steps;
 
 pub(crate) use steps::*;
 
+pub use hooks::{hook_scope, hooks_supported, HookRefusal, HookTarget, NewHook};
 pub use listing::{ListFailure, ListedRepo, MAX_LISTED};
 
 use berth_core::credential::{Expiry, API_TOKEN_GIT_USERNAME};

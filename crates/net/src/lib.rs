@@ -37,6 +37,7 @@ pub use classify::classify;
 pub use error::{NetError, Stage};
 pub use hosts::{ClientIdentity, HostSettings, ProxyChoice, ProxyRoute};
 pub use proxy::{NoProxy, Proxy};
+pub use bytes::Bytes;
 pub use rest::{ApiRequest, ApiResponse, DEFAULT_API_BODY_CAP};
 pub use send::{Exchange, Redirects, Request};
 pub use status::{parse_retry_after, status_error};

@@ -35,6 +35,8 @@ pub struct ApiRequest<'a> {
     pub max_body: usize,
     /// Limit for the whole exchange; the client's request timeout when `None`.
     pub timeout: Option<Duration>,
+    /// A request body (JSON for a webhook's creation); its content type goes in `headers`.
+    pub body: Option<Bytes>,
 }
 
 impl<'a> ApiRequest<'a> {
@@ -46,6 +48,7 @@ impl<'a> ApiRequest<'a> {
             headers: HeaderMap::new(),
             max_body: DEFAULT_API_BODY_CAP,
             timeout: None,
+            body: None,
         }
     }
 }
@@ -108,7 +111,7 @@ impl NetClient {
                 url: req.url,
                 stage,
                 headers: req.headers,
-                body: None,
+                body: req.body,
                 auth: req.auth,
                 redirects: Redirects::Report,
                 timeout: Some(limit),

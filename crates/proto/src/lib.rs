@@ -97,6 +97,8 @@ page_schema! {
     ChannelPage => Channel;
     /// A page of `GET /api/v1/notification-channels/{id}/deliveries`.
     DeliveryPage => Delivery;
+    /// A page of `GET /api/v1/repositories/{id}/branches`.
+    BranchPage => StoredBranch;
 }
 
 /// Declares a string enumeration of the API: its schema (an `enum` of the names), serde under
@@ -159,6 +161,7 @@ mod known_hosts;
 mod notifications;
 mod repositories;
 mod templates;
+mod webhooks;
 
 pub use accounts::*;
 pub use config::*;
@@ -169,6 +172,7 @@ pub use known_hosts::*;
 pub use notifications::*;
 pub use repositories::*;
 pub use templates::*;
+pub use webhooks::*;
 
 /// `Debug` for types that carry a secret: only the listed fields are shown, so a `{:?}` in a
 /// log line can never print a password, token or secret.

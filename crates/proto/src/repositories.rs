@@ -77,6 +77,11 @@ pub struct RepositoryCreate {
     /// Defaults to the remote's default branch; a given one must exist on the remote.
     #[serde(default)]
     pub default_branch: Option<String>,
+    /// `true` also registers a webhook on the host (Bitbucket Cloud, Data Center, GitHub), so
+    /// pushes update the branch list at once; needs `public_url` and a credential that may
+    /// manage the repository's webhooks. When the host refuses, nothing is registered.
+    #[serde(default, skip_serializing_if = "crate::is_false")]
+    pub webhook: bool,
 }
 
 fn default_vcs() -> String {
@@ -130,6 +135,13 @@ pub struct Repository {
     /// What needs attention now: its credential's expiry, paused checks.
     #[serde(default)]
     pub warnings: Vec<Warning>,
+    /// Its stored branch list (shown for one repository, not in lists); the branches
+    /// themselves are at `GET /api/v1/repositories/{id}/branches`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branches: Option<BranchListSummary>,
+    /// The webhook Berth registered on the host (shown for one repository, not in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<RepositoryWebhook>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -167,6 +167,10 @@ fn not_found_words(entity: Entity) -> (&'static str, &'static str) {
             "list a channel's deliveries with GET /api/v1/notification-channels/{id}/deliveries",
         ),
         Entity::KnownHost => ("known host key not found", "list the trusted host keys with GET /api/v1/known-hosts"),
+        Entity::Webhook => (
+            "the repository has no webhook registered by Berth",
+            "register one with POST /api/v1/repositories/{id}/webhook",
+        ),
     }
 }
 
@@ -236,6 +240,11 @@ fn conflict(c: Conflict) -> ApiError {
             Code::InvalidInput,
             "Two-factor sign-in is required here.".to_owned(),
             "ask an administrator to turn off the instance's two-factor requirement first",
+        ),
+        Conflict::WebhookExists => (
+            Code::WebhookExists,
+            "the repository has a webhook registered by Berth already".to_owned(),
+            "remove it first (DELETE /api/v1/repositories/{id}/webhook) to register it again with a new secret",
         ),
     };
     ApiError::new(StatusCode::CONFLICT, code, message, remedy)

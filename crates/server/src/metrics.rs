@@ -32,6 +32,8 @@ pub struct Metrics {
     leases_lost: AtomicU64,
     credentials_paused: AtomicU64,
     rate_limit_backoffs: AtomicU64,
+    webhook_deliveries: AtomicU64,
+    webhook_rejected: AtomicU64,
 }
 
 /// The database-side numbers of one scrape.
@@ -85,6 +87,16 @@ impl Metrics {
         self.rate_limit_backoffs.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A host's webhook delivery taken (signature verified).
+    pub fn webhook_delivery(&self) {
+        self.webhook_deliveries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A webhook delivery refused: no signature, or a wrong one.
+    pub fn webhook_rejected(&self) {
+        self.webhook_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Checks this instance finished, per (reason, status).
     pub fn checks_total(&self) -> BTreeMap<(&'static str, &'static str), u64> {
         self.checks.lock().map(|m| m.clone()).unwrap_or_default()
@@ -128,6 +140,18 @@ impl Metrics {
             "berth_rate_limit_backoffs_total",
             "Checks this instance postponed because a host asked it to wait (HTTP 429).",
             self.rate_limit_backoffs.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "berth_webhook_deliveries_total",
+            "Deliveries of the hosts' webhooks this instance took (signature verified).",
+            self.webhook_deliveries.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "berth_webhook_deliveries_rejected_total",
+            "Deliveries to a repository's webhook this instance refused with 401: no signature or a wrong one.",
+            self.webhook_rejected.load(Ordering::Relaxed),
         );
 
         let _ = writeln!(out, "# HELP berth_repositories Registered repositories by the status of their last check.");

@@ -392,6 +392,7 @@ fn outcome(id: i64, c: &Check, auth: AuthResult, next: chrono::DateTime<Utc>) ->
         },
         auth: Some(auth),
         lease: Some(("i", next)),
+        branches: None,
     }
 }
 

@@ -121,6 +121,28 @@ pub fn many_refs(root: &Path, rel: &str, branches: usize, tags: usize) -> PathBu
     path
 }
 
+/// `git rev-parse <rev>`, `None` when it names nothing.
+pub fn try_rev_parse(repo: &Path, rev: &str) -> Option<String> {
+    let out = git_in(repo, &["rev-parse", "--verify", "--quiet", rev]).output().ok()?;
+    let oid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !oid.is_empty()).then_some(oid)
+}
+
+/// Points `branch` at a new commit (creating the branch when it does not exist), as a push
+/// would; answers the new commit's id.
+pub fn add_commit(repo: &Path, branch: &str, message: &str) -> String {
+    // The time makes each commit distinct, so a push always moves the branch.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let oid = commit(repo, &format!("{message} {nanos}"));
+    run(git_in(repo, &["update-ref", &format!("refs/heads/{branch}"), &oid]), b"");
+    oid
+}
+
+/// Deletes `branch`, as a push of its deletion would.
+pub fn delete_branch(repo: &Path, branch: &str) {
+    run(git_in(repo, &["update-ref", "-d", &format!("refs/heads/{branch}")]), b"");
+}
+
 /// `git rev-parse <rev>` in a bare repository.
 pub fn rev_parse(repo: &Path, rev: &str) -> String {
     run(git_in(repo, &["rev-parse", "--verify", rev]), b"")

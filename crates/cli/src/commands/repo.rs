@@ -91,6 +91,10 @@ pub struct RegisterArgs {
     pub default_branch: Option<String>,
     #[arg(long, default_value = "git")]
     pub vcs: String,
+    /// Also register a webhook on the host (Bitbucket Cloud, Data Center, GitHub), so pushes
+    /// update the branch list at once; nothing is registered when the host refuses it.
+    #[arg(long)]
+    pub webhook: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -189,6 +193,7 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                 credential: a.credential.map(Into::into),
                 anonymous: a.anonymous,
                 default_branch: a.default_branch,
+                webhook: a.webhook,
             };
             let r = ctx.client.create_repository(&req).await?;
             ctx.emit(&r, || {

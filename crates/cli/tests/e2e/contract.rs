@@ -298,7 +298,8 @@ async fn a_missing_resource_has_one_code_whether_its_id_is_a_number_or_not() {
     let (_, doc) = b.raw_get("/api/openapi.json").await;
     let mut tried = 0;
     for (path, method, op) in operations(&doc) {
-        if !path.contains("{id}") {
+        // The hosts' webhook receiver (`/hooks/{provider}/{id}`) is not the API: host_webhooks.rs.
+        if !path.contains("{id}") || !path.starts_with("/api/v1/") {
             continue;
         }
         let collection = path.trim_start_matches("/api/v1/").split('/').next().unwrap();

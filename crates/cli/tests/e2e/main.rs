@@ -16,6 +16,7 @@ mod contract;
 mod crash;
 mod github_apps;
 mod harness;
+mod host_webhooks;
 mod imports;
 mod instances;
 mod leaks;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod config;
 pub mod credentials;
 pub mod extract;
+pub mod host_webhooks;
 pub mod imports;
 pub mod known_hosts;
 pub mod notifications;
@@ -48,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         notifications::create, notifications::list, notifications::show, notifications::update, notifications::delete,
         notifications::test, notifications::deliveries, notifications::redeliver,
         known_hosts::list, known_hosts::add, known_hosts::delete,
+        host_webhooks::create, host_webhooks::delete, host_webhooks::branches, host_webhooks::receive,
     ),
     components(schemas(
         berth_core::Code, berth_core::Step, berth_core::StepName, berth_core::StepStatus, berth_core::Check,
@@ -56,7 +58,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth, &RequestErrors),
     tags((name = "auth"), (name = "credentials"), (name = "repositories"), (name = "users"), (name = "tokens"), (name = "audit"),
         (name = "templates"), (name = "config"), (name = "imports"), (name = "notifications"),
-        (name = "known-hosts")),
+        (name = "known-hosts"), (name = "webhooks")),
 )]
 pub struct ApiDoc;
 
@@ -167,6 +169,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/repositories/{id}/check", post(repositories::check))
         .route("/api/v1/repositories/{id}/checks", get(repositories::history))
+        .route("/api/v1/repositories/{id}/branches", get(host_webhooks::branches))
+        .route("/api/v1/repositories/{id}/webhook", post(host_webhooks::create).delete(host_webhooks::delete))
+        .route("/hooks/{provider}/{id}", post(host_webhooks::receive))
         .route("/api/v1/checks/schedule", post(repositories::schedule_all))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -116,15 +116,24 @@ pub async fn update(
     Ok(Json(repositories::update(&st, &u, id, req).await?))
 }
 
+/// Delete a repository. Its webhook on the host, when Berth registered one, is removed first,
+/// best effort: when the host refuses, the repository is deleted anyway and the answer is 200
+/// with the deleted repository, whose `warnings` say what was left on the host.
 #[utoipa::path(delete, path = "/api/v1/repositories/{id}", tag = "repositories", operation_id = "repositories_delete", params(("id" = i64, Path)),
-    responses((status = 204, description = "deleted"), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204, description = "deleted"),
+        (status = 200, description = "deleted, but its webhook could not be removed from the host: `warnings` says so (`webhook_refused`)", body = Repository),
+        (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn delete(
     State(st): State<AppState>,
     u: CurrentUser,
     RepositoryId(id): RepositoryId,
-) -> ApiResult<StatusCode> {
-    repositories::delete(&st, &u, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let gone = repositories::delete(&st, &u, id).await?;
+    if gone.warnings.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok((StatusCode::OK, Json(gone)).into_response())
 }
 
 /// Re-check a registered repository now and keep the result.

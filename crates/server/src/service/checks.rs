@@ -11,7 +11,7 @@ use crate::state::AppState;
 use berth_core::{Check, CheckReason, CheckStatus, CloneUrl, Code, StepName, StepStatus, UrlError};
 use berth_proto::{Page, Scheduled, StoredCheck};
 use berth_store::{
-    AuthResult, CheckRow, CredentialRow, NewAudit, NewCheck, OutcomeRecorded, OutcomeToRecord, RepositoryRow,
+    AuthResult, BranchEntry, BranchList, CheckRow, CredentialRow, NewAudit, NewCheck, OutcomeRecorded, OutcomeToRecord, RepositoryRow,
     StoreError,
 };
 use chrono::{DateTime, Utc};
@@ -250,6 +250,16 @@ pub(crate) struct Finished {
     pub reason: CheckReason,
     /// The lease to hand back: owner and next due time.
     pub lease: Option<(String, DateTime<Utc>)>,
+    /// The branches the check read, kept as the repository's list.
+    pub branches: Option<BranchList>,
+}
+
+/// The branch list a check read, as the store keeps it.
+pub(crate) fn branch_list(out: &Outcome) -> Option<BranchList> {
+    out.refs.as_ref().map(|refs| BranchList {
+        default_branch: refs.default_branch.clone(),
+        branches: refs.branches.iter().map(|b| BranchEntry { name: b.name.clone(), commit: b.commit.clone() }).collect(),
+    })
 }
 
 /// Runs the check and decides the lease hand-back, leaving the recording to the caller, who
@@ -267,13 +277,14 @@ pub(crate) async fn run_unrecorded(
     };
     st.instance.metrics.started();
     let checked_at = Utc::now();
-    let (check, took, rate_limited) = match url {
+    let (check, took, rate_limited, branches) = match url {
         Ok(url) => {
             let why = if cred.is_some() { REGISTERED_CREDENTIAL } else { REGISTERED_ANONYMOUS };
             let out = run(st, url, cred.as_ref(), Some(&row.default_branch), why).await;
-            (out.check, out.duration, out.rate_limited)
+            let branches = branch_list(&out);
+            (out.check, out.duration, out.rate_limited, branches)
         }
-        Err(e) => (crate::checks::url_refused(e), Duration::ZERO, None),
+        Err(e) => (crate::checks::url_refused(e), Duration::ZERO, None, None),
     };
     st.instance.metrics.ended();
     let rec = Recorded { check, rate_limited };
@@ -287,6 +298,7 @@ pub(crate) async fn run_unrecorded(
         took,
         reason,
         lease,
+        branches,
     };
     Ok((rec, finished))
 }
@@ -306,6 +318,7 @@ pub(crate) async fn record_outcome(
     took: Duration,
     reason: CheckReason,
     lease: Option<(String, DateTime<Utc>)>,
+    branches: Option<BranchList>,
 ) -> Result<Option<bool>, StoreError> {
     let finished = Finished {
         repository_id,
@@ -316,6 +329,7 @@ pub(crate) async fn record_outcome(
         took,
         reason,
         lease,
+        branches,
     };
     record_outcomes(st, vec![finished]).await.pop().unwrap_or(Ok(None))
 }
@@ -386,6 +400,7 @@ fn to_store<'a>(st: &'a AppState, f: &'a Finished, now: DateTime<Utc>) -> Outcom
         },
         auth,
         lease: f.lease.as_ref().map(|(o, n)| (o.as_str(), *n)),
+        branches: f.branches.as_ref(),
     }
 }
 

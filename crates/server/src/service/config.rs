@@ -495,6 +495,7 @@ async fn make(st: &AppState, u: &CurrentUser, op: Op, secrets: &BTreeMap<String,
                 credential: r.credential.map(CredentialSelector::Name),
                 anonymous: r.anonymous,
                 default_branch: r.default_branch,
+                webhook: false,
             };
             repositories::register(st, u, req).await.map(drop)
         }

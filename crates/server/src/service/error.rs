@@ -67,6 +67,8 @@ pub enum Conflict {
     DeleteSelf,
     /// The instance requires two-factor sign-in, so it cannot be turned off.
     SecondFactorRequired,
+    /// The repository has a webhook registered by Berth already.
+    WebhookExists,
 }
 
 pub use berth_store::Entity;
@@ -84,6 +86,7 @@ pub fn not_found_code(entity: Entity) -> Code {
         Entity::NotificationChannel => Code::ChannelNotFound,
         Entity::NotificationDelivery => Code::DeliveryNotFound,
         Entity::KnownHost => Code::KnownHostNotFound,
+        Entity::Webhook => Code::WebhookNotFound,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod checks;
 pub mod config;
 pub mod credentials;
 mod error;
+pub mod host_webhooks;
 pub mod imports;
 pub mod known_hosts;
 pub mod notifications;

@@ -25,6 +25,7 @@ pub enum Kind {
     Users,
     Audit,
     History,
+    Branches,
 }
 
 impl Kind {
@@ -35,6 +36,7 @@ impl Kind {
             Kind::Users => "u1",
             Kind::Audit => "a1",
             Kind::History => "h1",
+            Kind::Branches => "b1",
         }
     }
 }

@@ -33,6 +33,9 @@ fn view(st: &AppState, row: RepositoryRow, last: Option<CheckRow>, cred: Option<
         next_check_at: row.next_check_at.filter(|_| !paused),
         checking_by: row.lease_owner.clone().filter(|_| row.lease_until.is_some_and(|u| u > Utc::now())),
         warnings: cred.map(|c| warnings_of(c, st.config.checks.pause_after_auth_failures)).unwrap_or_default(),
+        // Shown for one repository (`view_of`), not in lists.
+        branches: None,
+        webhook: None,
         id: row.id,
         name: row.name,
         vcs: row.vcs,
@@ -53,7 +56,10 @@ async fn view_of(st: &AppState, row: RepositoryRow) -> Result<Repository> {
         Some(id) => st.store.get_credential(id).await.ok(),
         None => None,
     };
-    Ok(view(st, row, last, cred.as_ref()))
+    let id = row.id;
+    let mut r = view(st, row, last, cred.as_ref());
+    (r.branches, r.webhook) = super::host_webhooks::summary(st, id).await?;
+    Ok(r)
 }
 
 fn parse_url(st: &AppState, raw: &str) -> std::result::Result<CloneUrl, UrlError> {
@@ -223,6 +229,7 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, St
     let cred = chosen.credential;
     let started = Utc::now();
     let mut out = checks::run(st, &url, cred.as_ref(), w.branch, &chosen.reason).await;
+    let branches = checks::branch_list(&out);
     // A remote whose HEAD names a missing branch has no default to save: Refresh warns, but
     // registering without a branch must ask for one ("registered" means "had this branch").
     for s in &mut out.check.checks {
@@ -260,6 +267,7 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, St
         out.duration,
         CheckReason::Register,
         None,
+        branches,
     )
     .await?;
     Ok((row, chosen.reason))
@@ -270,6 +278,12 @@ pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> 
     u.require(Action::RegisterRepository)?;
     let vcs = validate_vcs(&req.vcs)?;
     let name = validate_name(&req.name)?;
+    if req.webhook {
+        // What makes a webhook impossible is refused before anything is checked or saved.
+        let (url, chosen) =
+            url_and_credential(st, &req.clone_url, req.credential.as_ref(), req.anonymous).await?;
+        super::host_webhooks::prerequisites(st, &url, chosen.credential.as_ref()).await?;
+    }
     let wanted = Wanted {
         id: None,
         name,
@@ -281,11 +295,20 @@ pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> 
         branch: req.default_branch.as_deref(),
     };
     let (row, reason) = checked_save(st, wanted).await.map_err(|e| checks::fit_error(u, e))?;
+    if req.webhook {
+        // All or nothing: a registration that asked for a webhook the host refused is undone.
+        if let Err(e) = super::host_webhooks::create(st, &row).await {
+            st.store.delete_repository(row.id).await?;
+            tracing::info!(repository = row.id, "registration undone: the host refused the webhook");
+            return Err(e);
+        }
+    }
     tracing::info!(repository = row.id, "repository registered");
     let detail = match &row.credential_name {
         Some(name) => format!("{} branch {} with credential {name:?}, {reason}", row.clone_url, row.default_branch),
         None => format!("{} branch {} without a credential (public repository)", row.clone_url, row.default_branch),
     };
+    let detail = if req.webhook { format!("{detail}; webhook registered on the host") } else { detail };
     u.audit(&st.store, "repository.register", "repository", Some(row.id), &row.name, detail).await;
     view_of(st, row).await
 }
@@ -466,9 +489,15 @@ pub async fn show(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository>
 pub async fn delete(st: &AppState, u: &CurrentUser, id: i64) -> Result<Repository> {
     u.require(Action::DeleteRepository)?;
     let row = st.store.get_repository(id).await?;
-    let gone = view(st, row.clone(), None, None);
+    let mut gone = view(st, row.clone(), None, None);
+    // Best effort: the repository goes either way; a hook left on the host is said plainly.
+    gone.warnings.extend(super::host_webhooks::remove_before_delete(st, &row).await);
     st.store.delete_repository(id).await?;
     tracing::info!(repository = id, "repository deleted");
-    u.audit(&st.store, "repository.delete", "repository", Some(id), &row.name, row.clone_url.clone()).await;
+    let detail = match gone.warnings.iter().find(|w| w.code == Code::WebhookRefused) {
+        Some(w) => format!("{}; {}", row.clone_url, w.message),
+        None => row.clone_url.clone(),
+    };
+    u.audit(&st.store, "repository.delete", "repository", Some(id), &row.name, detail).await;
     Ok(gone)
 }

@@ -47,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/repositories/{id}/edit", get(pages::edit_form).post(pages::edit))
         .route("/repositories/{id}/check", post(pages::check_now))
         .route("/repositories/{id}/delete", post(pages::delete_repo))
+        .route("/repositories/{id}/webhook", post(pages::webhook_create))
+        .route("/repositories/{id}/webhook/delete", post(pages::webhook_delete))
         .route("/imports/new", get(pages::import_form).post(pages::import_create))
         .route("/imports/{id}", get(pages::import_show))
         .route("/imports/{id}/register", post(pages::import_register))

@@ -2,7 +2,7 @@
 
 use super::error::name_taken;
 use super::mappers::{credential_from_row, json_text, sealed_from_row, CREDENTIAL_COLUMNS};
-use super::open::{SealedTable, CANARY_AAD, CHANNEL_SECRETS, CREDENTIAL_SECRETS, TOTP_KEYS};
+use super::open::{SealedTable, CANARY_AAD, CHANNEL_SECRETS, CREDENTIAL_SECRETS, TOTP_KEYS, WEBHOOK_SECRETS};
 use super::*;
 use crate::vault::Sealed;
 use chrono::{DateTime, Utc};
@@ -240,7 +240,7 @@ impl Store {
             let active = self.vault.active_key_id();
             let mut tx = pool.begin().await?;
             let mut rewrapped = 0;
-            for t in [CREDENTIAL_SECRETS, TOTP_KEYS, CHANNEL_SECRETS] {
+            for t in [CREDENTIAL_SECRETS, TOTP_KEYS, CHANNEL_SECRETS, WEBHOOK_SECRETS] {
                 let sql = format!(
                     "SELECT {} AS row_id, key_id, wrapped_key, ciphertext FROM {} WHERE key_id <> $1",
                     t.id, t.table

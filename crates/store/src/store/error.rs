@@ -24,6 +24,8 @@ pub enum Entity {
     NotificationDelivery,
     /// A trusted SSH host key.
     KnownHost,
+    /// The webhook Berth registered on a repository's host.
+    Webhook,
 }
 
 impl Entity {
@@ -40,6 +42,7 @@ impl Entity {
             Entity::NotificationChannel => "notification channel",
             Entity::NotificationDelivery => "notification delivery",
             Entity::KnownHost => "known host key",
+            Entity::Webhook => "repository webhook",
         }
     }
 }

@@ -14,6 +14,8 @@ mod open;
 mod types;
 
 mod accounts;
+#[macro_use]
+mod branches;
 mod bulk;
 mod credentials;
 #[macro_use]
@@ -29,11 +31,14 @@ mod repositories;
 mod schedule;
 mod templates;
 mod totp;
+mod webhooks;
 
 pub mod snapshot;
 mod verify;
 
+pub use branches::{BranchChange, BranchEntry, BranchList, BranchListHead};
 pub use bulk::CheckCount;
+pub use webhooks::{NewWebhook, WebhookRow};
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};

@@ -28,6 +28,11 @@ pub(super) fn channel_aad(id: Id) -> Vec<u8> {
     format!("berth:notification-channel:{id}:secret:v1").into_bytes()
 }
 
+/// Associated data binding a repository's webhook secret to the repository's webhook row.
+pub(super) fn webhook_aad(repository_id: Id) -> Vec<u8> {
+    format!("berth:repository-webhook:{repository_id}:secret:v1").into_bytes()
+}
+
 /// A table that keeps one sealed secret a row: its id column and the associated data that
 /// binds a row's secret to that row.
 pub(super) struct SealedTable {
@@ -44,6 +49,10 @@ pub(super) const TOTP_KEYS: SealedTable = SealedTable { table: "user_totp", id: 
 /// Notification channels' secrets (signing secret, Slack hook URL, SMTP password).
 pub(super) const CHANNEL_SECRETS: SealedTable =
     SealedTable { table: "notification_channels", id: "id", aad: channel_aad };
+
+/// The signing secrets of the webhooks Berth registered on the hosts.
+pub(super) const WEBHOOK_SECRETS: SealedTable =
+    SealedTable { table: "repository_webhooks", id: "repository_id", aad: webhook_aad };
 
 pub(super) const CANARY_AAD: &[u8] = b"berth:vault-canary:v1";
 const CANARY_TEXT: &str = "berth vault canary";
@@ -223,6 +232,9 @@ impl Store {
                     "notification_events",
                     "notification_deliveries",
                     "known_hosts",
+                    "repository_branch_lists",
+                    "repository_branches",
+                    "repository_webhooks",
                 ] {
                     if let Err(e) = sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).execute(pool).await {
                         problems.push(format!("{table}: {e}"));

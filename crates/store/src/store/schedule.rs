@@ -64,6 +64,8 @@ pub struct OutcomeToRecord<'a> {
     pub auth: Option<AuthResult>,
     /// The lease to hand back: its owner and the next due time.
     pub lease: Option<(&'a str, DateTime<Utc>)>,
+    /// The branch list the check read, kept as the repository's (none when it read none).
+    pub branches: Option<&'a super::branches::BranchList>,
 }
 
 /// The event of a check that moved a repository between passing (ok or warn) and failing:
@@ -129,7 +131,7 @@ impl Store {
         auth: Option<AuthResult>,
         lease: Option<(&str, DateTime<Utc>)>,
     ) -> Result<OutcomeRecorded> {
-        let one = OutcomeToRecord { repository_id, check: NewCheck { ..*check }, auth, lease };
+        let one = OutcomeToRecord { repository_id, check: NewCheck { ..*check }, auth, lease, branches: None };
         let mut done = self.record_outcomes(std::slice::from_ref(&one)).await?;
         done.pop().ok_or_else(|| StoreError::Corrupt("no outcome recorded".to_owned()))
     }
@@ -230,6 +232,9 @@ impl Store {
                 };
                 let refresh = format!("{REFRESH_STATUS_SQL} WHERE {which} = $1");
                 sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
+                if let Some(list) = item.branches {
+                    write_branch_list!(tx, item.repository_id, list, "check", check.checked_at);
+                }
                 if let Some(b) = &before {
                     let old = CheckStatus::parse(&b.str("check_status")?);
                     let repo = (item.repository_id, b.str("name")?, b.i64("credential_id")?);

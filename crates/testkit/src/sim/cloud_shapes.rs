@@ -344,7 +344,7 @@ pub(super) fn hooks(origin: &str, r: &Repo, q: &[(String, String)]) -> Response 
                 "active": h.active,
                 "created_at": "2024-01-01T00:00:00.000000Z",
                 "events": h.events,
-                "secret_set": false,
+                "secret_set": h.secret.is_some(),
             })
         })
         .collect();

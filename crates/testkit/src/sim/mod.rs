@@ -38,11 +38,13 @@ mod fields;
 mod git;
 mod github;
 mod github_apps;
+mod hooks;
 mod model;
 
 pub use github_apps::{make_app_private_key, GitHubApp, Installation, InstallationToken};
 
 pub use clock::{parse_time, SimClock};
+pub use hooks::SentDelivery;
 
 /// Bitbucket Cloud's messages, as the simulator sends them.
 pub mod cloud_messages {
@@ -329,6 +331,17 @@ async fn serve(
     req: Request,
 ) -> Response {
     let mut rec = record(host, &req);
+    let dc_context = ctx.world().dc_context_path.clone();
+    if let Some(route) = hooks::route(host, req.method(), req.uri().path(), &dc_context) {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
+        let resp = hooks::handle(&ctx, host, route, &parts.headers, &body);
+        rec.status = resp.status().as_u16();
+        if let Ok(mut r) = ctx.requests.lock() {
+            r.push(rec);
+        }
+        return resp;
+    }
     let resp = match host {
         Host::Cloud => cloud::handle(&ctx, peer.ip(), req).await,
         Host::DataCenter => datacenter::handle(&ctx, peer.ip(), req).await,

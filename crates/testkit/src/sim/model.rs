@@ -151,10 +151,15 @@ impl DcProject {
     }
 }
 
-/// A webhook (Bitbucket Cloud).
+/// A webhook on a repository (each host shows it in its own shape).
 #[derive(Debug, Clone)]
 pub struct Hook {
+    /// Data Center's and GitHub's numeric id (0 for hooks made by the builder).
+    pub id: u64,
+    /// Bitbucket Cloud's `{uuid}`.
     pub uuid: String,
+    /// The signing secret, when one was given; never shown by the API.
+    pub secret: Option<String>,
     pub url: String,
     pub description: String,
     pub events: Vec<String>,
@@ -164,6 +169,8 @@ pub struct Hook {
 impl Hook {
     pub fn new(url: &str, events: &[&str]) -> Hook {
         Hook {
+            id: 0,
+            secret: None,
             uuid: stable_uuid(&format!("hook:{url}:{events:?}")),
             url: url.to_owned(),
             description: "Berth".to_owned(),

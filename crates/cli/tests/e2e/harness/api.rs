@@ -123,6 +123,7 @@ pub fn new_repository(name: &str, clone_url: &str, credential: &str) -> Reposito
         credential: Some(credential.into()),
         anonymous: false,
         default_branch: None,
+        webhook: false,
     }
 }
 

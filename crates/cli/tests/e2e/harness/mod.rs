@@ -57,11 +57,13 @@ pub struct Options {
     pub protocol_v2: bool,
     /// Contents of a `BERTH_CONFIG` file, e.g. `[[integrations]]` for a simulated host.
     pub config_toml: Option<String>,
+    /// Sets `public_url` to this Berth's own address (hosts' webhooks post to it).
+    pub public_url_self: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { network_allow: Some("127.0.0.0/8,::1"), protocol_v2: true, config_toml: None }
+        Options { network_allow: Some("127.0.0.0/8,::1"), protocol_v2: true, config_toml: None, public_url_self: false }
     }
 }
 
@@ -105,11 +107,14 @@ impl Berth {
         if let Some(a) = opts.network_allow {
             env.insert("BERTH_NETWORK_ALLOW".into(), a.into());
         }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        if opts.public_url_self {
+            env.insert("BERTH_PUBLIC_URL".into(), base.clone());
+        }
         let config = Config::load(&move |k| env.get(k).cloned()).unwrap();
         let ready = berth_server::prepare(config).await.unwrap();
         assert!(ready.generated_admin_password.is_none(), "the configured admin password is used");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             berth_server::serve_listener(listener, ready.state, async {

@@ -47,6 +47,11 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("LEAK_WRONG_TOKEN", LEAK_WRONG_TOKEN),
     ("LEAK_WEB_SECRET", LEAK_WEB_SECRET),
     ("HOOK_SECRET", HOOK_SECRET),
+    ("HOOKS_CLOUD_TOKEN", HOOKS_CLOUD_TOKEN),
+    ("HOOKS_CLOUD_NO_WEBHOOK", HOOKS_CLOUD_NO_WEBHOOK),
+    ("HOOKS_DC_TOKEN", HOOKS_DC_TOKEN),
+    ("HOOKS_GITHUB_TOKEN", HOOKS_GITHUB_TOKEN),
+    ("HOOKS_GITHUB_NO_HOOK", HOOKS_GITHUB_NO_HOOK),
     ("SLACK_HOOK_TOKEN", SLACK_HOOK_TOKEN),
     ("SMTP_PASSWORD", SMTP_PASSWORD),
     ("SMTP_WRONG_PASSWORD", SMTP_WRONG_PASSWORD),
@@ -145,6 +150,11 @@ pub const PROXY_PASSWORD: &str = "proxy-pass-e2e-31f7c2";
 pub const WRONG_PROXY_PASSWORD: &str = "proxy-wrong-e2e-8d02";
 
 /// A webhook channel's signing secret (`notifications.rs`).
+pub const HOOKS_CLOUD_TOKEN: &str = "ATATT-hooks-cloud-token-e2e-5a1d";
+pub const HOOKS_CLOUD_NO_WEBHOOK: &str = "ATATT-hooks-cloud-nowebhook-e2e-8e2f";
+pub const HOOKS_DC_TOKEN: &str = "hooks-dc-admin-token-e2e-31b7";
+pub const HOOKS_GITHUB_TOKEN: &str = "ghp_hooksGithubToken000000000000000e2e9";
+pub const HOOKS_GITHUB_NO_HOOK: &str = "ghp_hooksGithubNoHook00000000000000e2e4";
 pub const HOOK_SECRET: &str = "berth-hook-signing-secret-e2e-71c3";
 /// The secret part of a Slack hook URL (`/services/T…/B…/<this>`).
 pub const SLACK_HOOK_TOKEN: &str = "slack-hook-secret-e2e-5d2a";

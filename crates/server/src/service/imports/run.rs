@@ -107,6 +107,7 @@ async fn register_one(
             credential: (!by_template).then_some(CredentialSelector::Id(cred)),
             anonymous: false,
             default_branch: None,
+            webhook: false,
         };
         match repositories::register(st, u, req).await {
             Ok(r) => {

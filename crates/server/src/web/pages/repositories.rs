@@ -3,7 +3,7 @@
 use super::*;
 use crate::auth::{self, Action, CurrentUser};
 use crate::error::ApiError;
-use crate::service::{checks, credentials, repositories, Conflict};
+use crate::service::{checks, credentials, host_webhooks, repositories, Conflict};
 use crate::state::AppState;
 use crate::web::views::*;
 use crate::web::{csrf_refused, FormData, Posted, WebResult, WebUser};
@@ -86,6 +86,7 @@ fn history_row(c: &StoredCheck) -> HistoryRow {
             "manual" => "by hand",
             "schedule" => "scheduled",
             "credential" => "credential changed",
+            "webhook" => "host webhook",
             other => other,
         }
         .to_owned(),
@@ -258,6 +259,7 @@ async fn register_page(
         default_branch: get("default_branch"),
         branch_enabled: mode == "edit" || !get("default_branch").is_empty(),
         refresh_note: String::new(),
+        webhook: get("webhook") == "on",
         branch_options: Vec::new(),
         problem: None,
         field: "",
@@ -349,6 +351,7 @@ pub async fn register(State(st): State<AppState>, p: Posted) -> WebResult {
         credential,
         anonymous,
         default_branch: p.form.opt("default_branch"),
+        webhook: p.form.get("webhook") == "on",
     };
     match repositories::register(&st, &wu.cu, req).await {
         Ok(r) => Ok(see_other(&format!("/?registered={}", r.id))),
@@ -450,12 +453,39 @@ pub async fn repo(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>, 
         let steps = r.last_check.as_ref().map(|c| c.checks.as_slice()).unwrap_or_default();
         let (kind, text) = outcome_banner("Checked", "The check", steps);
         l = flash(l, kind, text);
+    } else if let Some(w) = q.0.get("webhook") {
+        let text = if w == "registered" { "Webhook registered on the host." } else { "Webhook removed from the host." };
+        l = flash(l, "ok", text.to_owned());
     } else if q.0.contains_key("saved") {
         // An edit is saved only after its check passed; the banner still names any warning.
         let steps = r.last_check.as_ref().map(|c| c.checks.as_slice()).unwrap_or_default();
         let (kind, text) = outcome_banner("Saved after a successful check", "The check", steps);
         l = flash(l, kind, text);
     }
+    let first = crate::service::paging::PageRequest { after: None, limit: Some(BRANCHES_SHOWN) };
+    let listed = host_webhooks::branches(&st, &wu.cu, id, &first).await.map_err(fail(&wu))?;
+    let branches_note = match &r.branches {
+        None => "No branch list yet: the first check writes it.".to_owned(),
+        Some(s) => {
+            let by = if s.source == "webhook" { "the host's last push event" } else { "the last check" };
+            let shown = if listed.next.is_some() {
+                format!(" (the first {BRANCHES_SHOWN} shown; all at GET /api/v1/repositories/{id}/branches)")
+            } else {
+                String::new()
+            };
+            format!(
+                "{} from {by}, {}{shown}.",
+                berth_core::words::count(usize::try_from(s.branch_count).unwrap_or(0), "branch", "branches"),
+                when(s.updated_at)
+            )
+        }
+    };
+    let webhook = r.webhook.as_ref().map(|w| WebhookView {
+        url: w.url.clone(),
+        hook_id: w.hook_id.clone(),
+        deliveries: w.deliveries,
+        rejected: w.rejected_deliveries,
+    });
     let older = if i64::try_from(history.len()).unwrap_or(i64::MAX) >= HISTORY_PAGE {
         history.last().map(|c| c.id)
     } else {
@@ -476,8 +506,33 @@ pub async fn repo(State(st): State<AppState>, wu: WebUser, Path(id): Path<i64>, 
         can_check: wu.cu.may(Action::CheckRepository),
         can_delete: wu.cu.may(Action::DeleteRepository),
         problem: None,
+        branches: listed
+            .items
+            .into_iter()
+            .map(|b| {
+                let default = b.name == r.default_branch;
+                (b.name, b.commit, default)
+            })
+            .collect(),
+        branches_note,
+        webhook,
     };
     ok(&page)
+}
+
+/// Branches a repository's page lists.
+const BRANCHES_SHOWN: i64 = 100;
+
+/// The page's "Register webhook" button.
+pub async fn webhook_create(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
+    host_webhooks::register(&st, &p.user.cu, id).await.map_err(fail(&p.user))?;
+    Ok(see_other(&format!("/repositories/{id}?webhook=registered")))
+}
+
+/// The page's "Remove webhook" button.
+pub async fn webhook_delete(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {
+    host_webhooks::remove(&st, &p.user.cu, id).await.map_err(fail(&p.user))?;
+    Ok(see_other(&format!("/repositories/{id}?webhook=removed")))
 }
 
 pub async fn check_now(State(st): State<AppState>, Path(id): Path<i64>, p: Posted) -> WebResult {

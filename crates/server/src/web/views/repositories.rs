@@ -84,6 +84,8 @@ pub struct RegisterPage {
     /// The Default Branch field is usable (after Refresh, or when editing).
     pub branch_enabled: bool,
     pub refresh_note: String,
+    /// "Register a webhook on the host" is ticked.
+    pub webhook: bool,
     /// Branch names found by a server-side Refresh (no-script fallback), at most a few hundred.
     pub branch_options: Vec<String>,
     pub problem: Option<Problem>,
@@ -121,6 +123,21 @@ pub struct RepoPage {
     pub can_check: bool,
     pub can_delete: bool,
     pub problem: Option<Problem>,
+    /// The stored branches (the first page), and what wrote them: "2 branches, from the check
+    /// of …".
+    /// (name, commit, is the repository's default branch).
+    pub branches: Vec<(String, String, bool)>,
+    pub branches_note: String,
+    /// The webhook on the host: its URL and delivery counts; `None` without one.
+    pub webhook: Option<WebhookView>,
+}
+
+/// The webhook Berth registered on the repository's host, as the page shows it.
+pub struct WebhookView {
+    pub url: String,
+    pub hook_id: String,
+    pub deliveries: i64,
+    pub rejected: i64,
 }
 
 /// One check of a repository's history.

@@ -100,6 +100,30 @@ pub(crate) const TABLES: &[TableSpec] = &[
         identity: true,
     },
     TableSpec {
+        name: "repository_branch_lists",
+        columns: columns![
+            repository_id: Int, default_branch: Text, branch_count: Int, digest: Text, source: Text, updated_at: Ts,
+        ],
+        order_by: "repository_id",
+        identity: false,
+    },
+    TableSpec {
+        name: "repository_branches",
+        columns: columns![repository_id: Int, name: Text, commit_id: Text],
+        order_by: "repository_id, name",
+        identity: false,
+    },
+    TableSpec {
+        name: "repository_webhooks",
+        columns: columns![
+            repository_id: Int, provider: Text, hook_id: Text, url: Text, key_id: Text, wrapped_key: Bytes,
+            ciphertext: Bytes, deliveries: Int, rejected: Int, last_delivery_at: Ts, last_rejected_at: Ts,
+            created_at: Ts,
+        ],
+        order_by: "repository_id",
+        identity: false,
+    },
+    TableSpec {
         name: "checks",
         columns: columns![
             id: Int, repository_id: Int, ok: Bool, code: Text, checked_at: Ts, duration_ms: Int, steps: Text,
