@@ -33,11 +33,11 @@ mod urls;
 pub use body::{
     html_title, looks_like_html, mime_of, read_capped, read_prefix, text_lines, truncate_chars, DIAGNOSIS_BYTES,
 };
+pub use bytes::Bytes;
 pub use classify::classify;
 pub use error::{NetError, Stage};
 pub use hosts::{ClientIdentity, HostSettings, ProxyChoice, ProxyRoute};
 pub use proxy::{NoProxy, Proxy};
-pub use bytes::Bytes;
 pub use rest::{ApiRequest, ApiResponse, DEFAULT_API_BODY_CAP};
 pub use send::{Exchange, Redirects, Request};
 pub use status::{parse_retry_after, status_error};

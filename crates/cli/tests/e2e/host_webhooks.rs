@@ -235,6 +235,22 @@ async fn host_webhooks_keep_branch_lists_current_on_all_three_hosts() {
     assert!(e.to_string().contains("admin:repo_hook"), "{e}");
     assert!(sim.hooks(Host::GitHub, "octo/site").is_empty());
 
+    // The web pages (without a browser): the repository page lists the stored branches and the
+    // webhook with its counts; its buttons remove and register the hook; Register has the box.
+    let web = crate::harness::web::signed_in(&b).await;
+    let page_path = format!("/repositories/{}", dc.id);
+    let page = web.page(&page_path).await;
+    assert!(page.contains("id=\"branches\"") && page.contains("<code>release</code>"), "{page}");
+    assert!(page.contains(&dc_hook.url) && page.contains("id=\"webhook_remove\""), "{page}");
+    let (s, _) = web.post(&format!("{page_path}/webhook/delete"), &page_path, &[]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(sim.hooks(Host::DataCenter, "PROJ/app").is_empty(), "the button removed it from the host");
+    assert!(web.page(&page_path).await.contains("id=\"webhook_register\""));
+    let (s, _) = web.post(&format!("{page_path}/webhook"), &page_path, &[]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    hook_secret(&sim, Host::DataCenter, "PROJ/app");
+    assert!(web.page("/repositories/new").await.contains("name=\"webhook\""));
+
     // Removal: the button's DELETE, and with the repository.
     b.api.delete_webhook(dc.id).await.unwrap();
     assert!(sim.hooks(Host::DataCenter, "PROJ/app").is_empty());

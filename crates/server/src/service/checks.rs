@@ -11,8 +11,8 @@ use crate::state::AppState;
 use berth_core::{Check, CheckReason, CheckStatus, CloneUrl, Code, StepName, StepStatus, UrlError};
 use berth_proto::{Page, Scheduled, StoredCheck};
 use berth_store::{
-    AuthResult, BranchEntry, BranchList, CheckRow, CredentialRow, NewAudit, NewCheck, OutcomeRecorded, OutcomeToRecord, RepositoryRow,
-    StoreError,
+    AuthResult, BranchEntry, BranchList, CheckRow, CredentialRow, NewAudit, NewCheck, OutcomeRecorded, OutcomeToRecord,
+    RepositoryRow, StoreError,
 };
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -258,7 +258,11 @@ pub(crate) struct Finished {
 pub(crate) fn branch_list(out: &Outcome) -> Option<BranchList> {
     out.refs.as_ref().map(|refs| BranchList {
         default_branch: refs.default_branch.clone(),
-        branches: refs.branches.iter().map(|b| BranchEntry { name: b.name.clone(), commit: b.commit.clone() }).collect(),
+        branches: refs
+            .branches
+            .iter()
+            .map(|b| BranchEntry { name: b.name.clone(), commit: b.commit.clone() })
+            .collect(),
     })
 }
 

@@ -280,8 +280,7 @@ pub async fn register(st: &AppState, u: &CurrentUser, req: RepositoryCreate) -> 
     let name = validate_name(&req.name)?;
     if req.webhook {
         // What makes a webhook impossible is refused before anything is checked or saved.
-        let (url, chosen) =
-            url_and_credential(st, &req.clone_url, req.credential.as_ref(), req.anonymous).await?;
+        let (url, chosen) = url_and_credential(st, &req.clone_url, req.credential.as_ref(), req.anonymous).await?;
         super::host_webhooks::prerequisites(st, &url, chosen.credential.as_ref()).await?;
     }
     let wanted = Wanted {
