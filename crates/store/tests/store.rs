@@ -53,6 +53,7 @@ async fn add_credential(store: &Store, name: &str, secret: &str) -> Result<i64, 
             app_id: None,
             installation_id: None,
             public_key: None,
+            client_certificate: None,
         })
         .await?;
     Ok(row.id)

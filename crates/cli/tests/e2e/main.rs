@@ -7,9 +7,11 @@
 
 mod abuse;
 mod api;
+mod app_ops;
 mod background;
 mod cli;
 mod cli_tool;
+mod client_certs;
 mod config_apply;
 mod contract;
 mod crash;
@@ -28,4 +30,5 @@ mod roles;
 mod ssh;
 mod templates;
 mod ui;
+mod ui_apps;
 mod verdicts;
