@@ -134,8 +134,7 @@ async fn an_app_imports_its_installation_and_its_ids_are_edited_and_applied() {
     assert!(edits.iter().any(|d| d.contains("app id 999")), "{edits:?}");
     assert!(edits.iter().any(|d| d.contains("installation per owner")), "{edits:?}");
     // Other kinds take neither field; a bad id is refused.
-    let token =
-        b.api.create_credential(&new_credential("tok", CredentialKind::AccessToken, "x-token-0123456789")).await;
+    let token = b.api.create_credential(&new_credential("tok", CredentialKind::AccessToken, TOKEN)).await;
     let e = refused(b.api.update_credential(token.unwrap().id, &wrong).await);
     assert_eq!(status_code(&e), (Some(422), Some(Code::InvalidInput)), "{}", error_json(&e));
     let e = refused(

@@ -29,11 +29,7 @@ async fn create_credential_makes_a_github_app_and_keeps_its_fields_through_a_ref
         sim.github_api_url()
     );
     let berth = Berth::start_with(Options { config_toml: Some(toml), ..Options::default() }).await;
-    berth
-        .api
-        .create_credential(&new_credential("taken", CredentialKind::AccessToken, "taken-token-0123456789"))
-        .await
-        .unwrap();
+    berth.api.create_credential(&new_credential("taken", CredentialKind::AccessToken, TOKEN)).await.unwrap();
     let base = berth.base.clone();
     let b = Browser::start("apps").await;
     b.sign_in(&base, "admin", ADMIN_PASSWORD).await;
