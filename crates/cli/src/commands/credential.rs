@@ -552,9 +552,19 @@ mod tests {
             clear_host: false,
             rotate_secret: false,
             secret_stdin: false,
+            app_id: None,
+            installation_id: None,
+            installation_per_owner: false,
+            client: ClientCertArgs { client_certificate_file: None, client_key_file: None },
+            clear_client_certificate: false,
         };
         let json = serde_json::to_value(u.to_update()).unwrap();
         assert_eq!(json, serde_json::json!({"username": null, "email": "a@b.example", "expires_on": null}));
+        let app = UpdateArgs { installation_per_owner: true, clear_client_certificate: true, ..u };
+        let json = serde_json::to_value(app.to_update()).unwrap();
+        assert_eq!(json["installation_id"], serde_json::Value::Null);
+        assert_eq!(json["client_certificate"], serde_json::Value::Null);
+        assert!(json.as_object().unwrap().contains_key("installation_id"), "null, not left out: {json}");
     }
 
     #[test]
