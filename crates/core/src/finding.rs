@@ -37,6 +37,12 @@ pub enum Code {
     ClientCertificateRequired,
     /// The host refused the TLS client certificate Berth presented.
     ClientCertificateRefused,
+    /// A client certificate or its key given to a credential that cannot be read as PEM.
+    ClientCertificateInvalid,
+    /// A credential's client certificate whose key is not the certificate's.
+    ClientKeyMismatch,
+    /// A credential's client certificate that has expired (refused when saved).
+    ClientCertificateExpired,
     // --- host answers
     AuthFailed,
     TokenExpired,
@@ -161,6 +167,9 @@ impl Code {
             Code::ProxyRefused => "proxy_refused",
             Code::ClientCertificateRequired => "client_certificate_required",
             Code::ClientCertificateRefused => "client_certificate_refused",
+            Code::ClientCertificateInvalid => "client_certificate_invalid",
+            Code::ClientKeyMismatch => "client_key_mismatch",
+            Code::ClientCertificateExpired => "client_certificate_expired",
             Code::AuthFailed => "auth_failed",
             Code::TokenExpired => "token_expired",
             Code::TokenExpiresSoon => "token_expires_soon",
@@ -481,6 +490,9 @@ mod tests {
             Code::HostKeyUnknown,
             Code::HostKeyChanged,
             Code::DatabaseUnavailable,
+            Code::ClientCertificateInvalid,
+            Code::ClientKeyMismatch,
+            Code::ClientCertificateExpired,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -180,6 +180,13 @@ impl Forge {
         }
     }
 
+    /// The same adapters (per-host limits and minted app tokens shared) over another HTTP
+    /// client: one presenting a credential's own client certificate.
+    #[must_use]
+    pub fn with_net(&self, net: &NetClient) -> Forge {
+        Forge { net: net.clone(), ..self.clone() }
+    }
+
     /// The same adapters, judging scopes against the capabilities this deployment wants.
     #[must_use]
     pub fn wanting(mut self, wanted: &[Capability]) -> Forge {

@@ -267,8 +267,12 @@ fn github_page(resp: &ApiResponse) -> Result<Page<ListedRepo>, Step> {
     let Some(list) = v.as_array() else {
         return Err(crate::unparseable_step(STEP, resp, "a JSON array of repositories"));
     };
-    let items = list
-        .iter()
+    Ok(Page { items: github_items(list), next: link_next(resp.header("link")) })
+}
+
+/// GitHub's repository objects as listed (an organisation's, a user's, an installation's).
+pub(crate) fn github_items(list: &[Value]) -> Vec<ListedRepo> {
+    list.iter()
         .filter_map(|r| {
             let full_name = parse::str_at(r, &["full_name"])?.to_owned();
             let slug = parse::str_at(r, &["name"])?.to_owned();
@@ -281,12 +285,11 @@ fn github_page(resp: &ApiResponse) -> Result<Page<ListedRepo>, Step> {
                 slug,
             })
         })
-        .collect();
-    Ok(Page { items, next: link_next(resp.header("link")) })
+        .collect()
 }
 
 /// `<https://…?page=2>; rel="next", <…>; rel="last"` → the `next` URL.
-fn link_next(header: Option<&str>) -> Option<Url> {
+pub(crate) fn link_next(header: Option<&str>) -> Option<Url> {
     header?.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let is_next = params.split(';').any(|p| {

@@ -124,6 +124,13 @@ impl GitClient {
         Ok(GitClient { inner: Arc::new(Inner { net, cfg }) })
     }
 
+    /// The same Git client over another HTTP client (one presenting a credential's own client
+    /// certificate).
+    #[must_use]
+    pub fn with_net(&self, net: NetClient) -> GitClient {
+        GitClient { inner: Arc::new(Inner { net, cfg: self.inner.cfg.clone() }) }
+    }
+
     /// The HTTP client underneath (same pool, policy, timeouts and roots), for REST calls to the
     /// same hosts.
     pub fn net(&self) -> &NetClient {

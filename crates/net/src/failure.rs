@@ -33,7 +33,12 @@ impl NetClient {
         limit: Duration,
     ) -> NetError {
         let host = authority(url);
-        if let Some(e) = client_certificate_finding(err, &host, route.client_certificate) {
+        let offered = match self.credential_certificate() {
+            Some(c) => Offered::Credential(c),
+            None if route.client_certificate => Offered::Host,
+            None => Offered::None,
+        };
+        if let Some(e) = client_certificate_finding(err, &host, offered) {
             return with_via(e, route);
         }
         let Some(proxy) = route.proxy else {
@@ -145,13 +150,23 @@ fn with_via(mut e: NetError, route: &Route<'_>) -> NetError {
     e
 }
 
+/// Which client certificate a request offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offered<'a> {
+    None,
+    /// The `[[integrations]]` entry's.
+    Host,
+    /// The credential's own, as findings name it.
+    Credential(&'a str),
+}
+
 /// A TLS alert from the host about certificates, after Berth offered one or none. With TLS 1.3
 /// it arrives after the handshake, when the answer is read, so it is looked for in every
 /// request's failure.
 pub(crate) fn client_certificate_finding(
     err: &(dyn StdError + 'static),
     host: &str,
-    offered: bool,
+    offered: Offered<'_>,
 ) -> Option<NetError> {
     use rustls::AlertDescription as A;
     let alert = chain(err).iter().find_map(|e| match e.downcast_ref::<rustls::Error>() {
@@ -171,21 +186,22 @@ pub(crate) fn client_certificate_finding(
             | A::DecryptError
     );
     let alert_text = format!("TLS alert: {alert:?}");
-    if !offered && matches!(alert, A::CertificateRequired | A::BadCertificate | A::CertificateUnknown) {
+    if offered == Offered::None && matches!(alert, A::CertificateRequired | A::BadCertificate | A::CertificateUnknown) {
         return Some(
             NetError::new(
                 Stage::Tls,
                 Code::ClientCertificateRequired,
                 format!("{host} demands a client certificate and Berth has none for it."),
                 format!(
-                    "Set client_certificate and client_key in the [[integrations]] entry for {host} (a certificate the \
-                     host's administrators issued or accept)."
+                    "Set client_certificate and client_key in the [[integrations]] entry for {host}, or give the \
+                     credential its own client certificate and key (a certificate the host's administrators issued or \
+                     accept)."
                 ),
             )
             .with_details(vec![alert_text]),
         );
     }
-    if offered && about_certificates {
+    if offered != Offered::None && about_certificates {
         let why = match alert {
             A::UnknownCA => "it does not trust the authority that issued it",
             A::CertificateExpired => "it has expired",
@@ -195,15 +211,21 @@ pub(crate) fn client_certificate_finding(
             A::DecryptError => "the key does not match the certificate",
             _ => "the host rejected it",
         };
+        let (which, fix) = match offered {
+            Offered::Credential(c) => {
+                (c.to_owned(), "Replace the credential's client certificate and key with".to_owned())
+            }
+            _ => (
+                "the client certificate Berth presented".to_owned(),
+                format!("Check the client_certificate and client_key of the [[integrations]] entry for {host}: use"),
+            ),
+        };
         return Some(
             NetError::new(
                 Stage::Tls,
                 Code::ClientCertificateRefused,
-                format!("{host} refused the client certificate Berth presented: {why}."),
-                format!(
-                    "Check the client_certificate and client_key of the [[integrations]] entry for {host}: a \
-                     certificate from an authority the host trusts, not expired, matching its key."
-                ),
+                format!("{host} refused {which}: {why}."),
+                format!("{fix} a certificate from an authority the host trusts, not expired, matching its key."),
             )
             .with_details(vec![alert_text]),
         );
@@ -222,11 +244,14 @@ mod tests {
     #[test]
     fn certificate_alerts_name_the_client_certificate() {
         use rustls::AlertDescription as A;
-        let e = client_certificate_finding(&alert(A::CertificateRequired), "git.example:8443", false);
+        let e = client_certificate_finding(&alert(A::CertificateRequired), "git.example:8443", Offered::None);
         assert_eq!(e.map(|e| (e.code, e.stage)), Some((Code::ClientCertificateRequired, Stage::Tls)));
-        let e = client_certificate_finding(&alert(A::UnknownCA), "git.example:8443", true);
+        let e = client_certificate_finding(&alert(A::UnknownCA), "git.example:8443", Offered::Host);
         assert!(e.is_some_and(|e| e.code == Code::ClientCertificateRefused && e.message.contains("does not trust")));
-        assert!(client_certificate_finding(&alert(A::HandshakeFailure), "h", false).is_none());
-        assert!(client_certificate_finding(&alert(A::ProtocolVersion), "h", true).is_none());
+        let mine = Offered::Credential("the client certificate of credential \"ci\" (CN=jo)");
+        let e = client_certificate_finding(&alert(A::UnknownCA), "git.example:8443", mine);
+        assert!(e.is_some_and(|e| e.message.contains("credential \"ci\"") && e.remedy.contains("credential's")));
+        assert!(client_certificate_finding(&alert(A::HandshakeFailure), "h", Offered::None).is_none());
+        assert!(client_certificate_finding(&alert(A::ProtocolVersion), "h", Offered::Host).is_none());
     }
 }

@@ -89,7 +89,7 @@ impl ServerCertVerifier for ChainReader {
 }
 
 /// One DER element: (tag, contents, rest).
-fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = der.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -119,8 +119,13 @@ pub(crate) fn issuer_name(cert: &[u8]) -> Option<String> {
     }
     let (_, _, rest) = element(rest)?; // signature algorithm
     let (_, issuer, _) = element(rest)?;
+    distinguished_name(issuer)
+}
+
+/// `CN=…, O=…, OU=…` of a DER name (the attributes people recognise; others skipped).
+pub(crate) fn distinguished_name(name: &[u8]) -> Option<String> {
     let mut parts = Vec::new();
-    let mut rdns = issuer;
+    let mut rdns = name;
     while let Some((_, set, next)) = element(rdns) {
         let mut attrs = set;
         while let Some((_, attr, more)) = element(attrs) {

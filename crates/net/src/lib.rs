@@ -20,6 +20,7 @@ mod classify;
 mod error;
 mod failure;
 mod hosts;
+mod identity;
 mod issuer;
 mod probe;
 mod proxy;
@@ -37,6 +38,7 @@ pub use bytes::Bytes;
 pub use classify::classify;
 pub use error::{NetError, Stage};
 pub use hosts::{ClientIdentity, HostSettings, ProxyChoice, ProxyRoute};
+pub use identity::{read_client_identity, CertificateFacts, IdentityProblem};
 pub use proxy::{NoProxy, Proxy};
 pub use rest::{ApiRequest, ApiResponse, DEFAULT_API_BODY_CAP};
 pub use send::{Exchange, Redirects, Request};
@@ -138,6 +140,9 @@ pub struct NetClient {
 struct Inner {
     lanes: Lanes,
     cfg: NetConfig,
+    /// A credential's own client certificate, presented to every host in place of the host's
+    /// (`NetClient::with_credential_identity`): how findings name it.
+    credential_certificate: Option<String>,
 }
 
 impl fmt::Debug for NetClient {
@@ -148,8 +153,34 @@ impl fmt::Debug for NetClient {
 
 impl NetClient {
     pub fn new(cfg: NetConfig) -> Result<NetClient, NetError> {
-        let lanes = Lanes::build(&cfg)?;
-        Ok(NetClient { inner: Arc::new(Inner { lanes, cfg }) })
+        let lanes = Lanes::build(&cfg, None)?;
+        Ok(NetClient { inner: Arc::new(Inner { lanes, cfg, credential_certificate: None }) })
+    }
+
+    /// The same client (configuration, policy, per-host CAs and proxies) presenting `identity`,
+    /// a credential's own client certificate, to every host it asks for one: it takes the place
+    /// of an `[[integrations]]` entry's. `shown` names it in findings ("the client certificate
+    /// of credential \"ci\" (CN=jo)"). Its pools are its own.
+    pub fn with_credential_identity(&self, identity: &ClientIdentity, shown: String) -> Result<NetClient, NetError> {
+        let cfg = self.inner.cfg.clone();
+        let lanes = Lanes::build(&cfg, Some(identity))?;
+        Ok(NetClient { inner: Arc::new(Inner { lanes, cfg, credential_certificate: Some(shown) }) })
+    }
+
+    /// The credential's own client certificate this client presents, as findings name it.
+    pub fn credential_certificate(&self) -> Option<&str> {
+        self.inner.credential_certificate.as_deref()
+    }
+
+    /// Which client certificate a request to `url` presents, as a person would name it: the
+    /// credential's own, the `[[integrations]]` entry's, or none.
+    pub fn client_certificate_for(&self, url: &url::Url) -> Option<String> {
+        if let Some(c) = self.credential_certificate() {
+            return Some(c.to_owned());
+        }
+        self.lanes()
+            .host_identity(url)
+            .map(|host| format!("the client certificate of the [[integrations]] entry for {host}"))
     }
 
     pub fn config(&self) -> &NetConfig {

@@ -10,7 +10,7 @@
 
 use crate::classify::chain_text;
 use crate::error::{NetError, Stage};
-use crate::hosts::{HostSettings, ProxyChoice, ProxyRoute};
+use crate::hosts::{ClientIdentity, HostSettings, ProxyChoice, ProxyRoute};
 use crate::proxy::{via, Proxy};
 use crate::resolve::{judge_every, lookup_all, PolicyResolver, ProxyHostResolver};
 use crate::{NetClient, NetConfig};
@@ -44,14 +44,23 @@ pub(crate) struct Route<'a> {
 }
 
 impl Lanes {
-    pub(crate) fn build(cfg: &NetConfig) -> Result<Lanes, NetError> {
-        let direct = build_client(cfg, None, None)?;
+    /// `credential`: a credential's own client certificate, presented to every host in place of
+    /// the host's own (every lane then has a TLS set-up of its own).
+    pub(crate) fn build(cfg: &NetConfig, credential: Option<&ClientIdentity>) -> Result<Lanes, NetError> {
+        let default =
+            credential.map(|id| HostSettings { client_identity: Some(id.clone()), ..HostSettings::default() });
+        let direct = build_client(cfg, default.as_ref(), None)?;
         let proxied = match &cfg.proxy {
-            Some(route) => Some((route.clone(), build_client(cfg, None, Some(&route.proxy))?)),
+            Some(route) => Some((route.clone(), build_client(cfg, default.as_ref(), Some(&route.proxy))?)),
             None => None,
         };
         let mut lanes = vec![Lane { settings: None, direct: direct.clone(), proxied: proxied.clone() }];
         for s in &cfg.hosts {
+            let mut s = s.clone();
+            if let Some(id) = credential {
+                s.client_identity = Some(id.clone());
+            }
+            let s = &s;
             let own_direct = if s.has_tls() { build_client(cfg, Some(s), None)? } else { direct.clone() };
             let own_proxied = match &s.proxy {
                 ProxyChoice::Direct => None,
@@ -68,6 +77,12 @@ impl Lanes {
         Ok(Lanes { lanes })
     }
 
+    /// The `[[integrations]]` host whose own client certificate requests to `url` present.
+    pub(crate) fn host_identity(&self, url: &Url) -> Option<&str> {
+        let s = self.lane_for(url).settings.as_ref()?;
+        s.client_identity.as_ref().map(|_| s.host.as_str())
+    }
+
     fn lane_for(&self, url: &Url) -> &Lane {
         self.lanes
             .iter()
@@ -82,7 +97,8 @@ impl NetClient {
     /// network policy to every address first.
     pub(crate) async fn route(&self, url: &Url) -> Result<Route<'_>, NetError> {
         let lane = self.lanes().lane_for(url);
-        let client_certificate = lane.settings.as_ref().is_some_and(|s| s.client_identity.is_some());
+        let client_certificate = self.credential_certificate().is_some()
+            || lane.settings.as_ref().is_some_and(|s| s.client_identity.is_some());
         let direct =
             Route { client: &lane.direct, proxy: None, client_certificate, resolved: Vec::new(), dns: Duration::ZERO };
         let Some((route, client)) = &lane.proxied else { return Ok(direct) };
@@ -137,7 +153,7 @@ fn build_client(
     host: Option<&HostSettings>,
     proxy: Option<&Proxy>,
 ) -> Result<reqwest::Client, NetError> {
-    let for_host = host.map(|h| format!(" for {}", h.host)).unwrap_or_default();
+    let for_host = host.filter(|h| !h.host.is_empty()).map(|h| format!(" for {}", h.host)).unwrap_or_default();
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .user_agent(cfg.user_agent.clone())

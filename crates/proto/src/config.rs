@@ -36,7 +36,15 @@ pub struct ConfigCredential {
     pub expires_on: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    /// Where the secret comes from; never the secret itself.
+    /// Kind `github_app`: the app's id (its settings page, "App ID").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Kind `github_app`: the one installation to use; absent: the one on each repository's
+    /// owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<i64>,
+    /// Where the secret comes from (for `github_app`, the app's private key: a PEM file);
+    /// never the secret itself.
     pub secret: SecretRef,
 }
 

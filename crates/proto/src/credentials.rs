@@ -78,10 +78,24 @@ pub struct Credential {
     /// `ssh_key` credentials: the public key's `SHA256:` fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The credential's own TLS client certificate, when it carries one: presented to hosts
+    /// that ask for one, in place of the host's `[[integrations]]` certificate. Its key is
+    /// sealed and never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<ClientCertificateInfo>,
     /// After a token replacement: every repository using the credential, re-checked with the
     /// new token before the answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rechecked: Vec<RepositoryCheck>,
+}
+
+/// What is shown of a credential's own client certificate (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClientCertificateInfo {
+    /// The certificate's subject, `CN=…, O=…`.
+    pub subject: String,
+    /// When the certificate stops being valid.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A repository and one check of it.
@@ -241,6 +255,14 @@ pub struct CredentialCreate {
     /// to the host (Bitbucket access keys, GitHub deploy keys). The private key never leaves.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub generate: bool,
+    /// HTTPS kinds: a TLS client certificate of the credential's own (PEM), for hosts that tie
+    /// certificates to users; presented in place of the host's. Needs `client_key`. Refused
+    /// when expired or when the key is not its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
+    /// Write-only: the client certificate's private key (PEM: PKCS#8, RSA or EC), sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
     #[serde(default)]
     pub expires_on: Option<NaiveDate>,
     #[serde(default)]
@@ -280,6 +302,22 @@ pub struct CredentialUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::double_option")]
     #[schema(value_type = Option<String>)]
     pub host: Option<Option<String>>,
+    /// `github_app` only: a new app id; the credential is verified again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// `github_app` only: another installation; `null` finds the installation on each
+    /// repository's owner. The credential is verified again.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub installation_id: Option<Option<i64>>,
+    /// A new TLS client certificate of the credential's own (PEM), with `client_key`; `null`
+    /// removes it and its key.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub client_certificate: Option<Option<String>>,
+    /// Write-only: the new client certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -57,7 +57,12 @@ fn yes() -> bool {
 impl<T> Page<T> {
     /// The same page with each item mapped.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next: self.next, total: self.total, total_exact: self.total_exact }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+            total: self.total,
+            total_exact: self.total_exact,
+        }
     }
 }
 
@@ -198,9 +203,20 @@ redacted_debug!(CredentialCreate {
     expires_on,
     scopes,
     host,
-    generate
+    generate,
+    client_certificate
 });
-redacted_debug!(CredentialUpdate { name, username, email, expires_on, scopes, host });
+redacted_debug!(CredentialUpdate {
+    name,
+    username,
+    email,
+    expires_on,
+    scopes,
+    host,
+    app_id,
+    installation_id,
+    client_certificate
+});
 redacted_debug!(UserCreate { username, role });
 redacted_debug!(UserUpdate { role });
 redacted_debug!(ApiTokenCreated { info });
@@ -278,6 +294,8 @@ mod tests {
             private_key: None,
             passphrase: None,
             generate: false,
+            client_certificate: None,
+            client_key: None,
         };
         let l = LoginRequest { username: "admin".into(), password: "s3cr3t-value".into() };
         let u = UserUpdate { role: None, password: Some("s3cr3t-value".into()) };

@@ -123,7 +123,9 @@ impl Checker<'_> {
         if over_ssh {
             self.run_ssh_steps(target, &mut steps, &mut out).await;
         } else {
+            let http_url = target.url.http_url();
             self.run_steps(target, &mut steps, &mut out).await;
+            client_cert::name_in_tls_step(self.git.net(), http_url.as_ref(), &mut steps);
         }
         if out.rate_limited.is_none()
             && steps.iter().any(|s| s.status == StepStatus::Fail && s.code == Code::RateLimited)
@@ -591,6 +593,7 @@ fn push_failure(
 }
 
 mod anonymous;
+mod client_cert;
 mod git_steps;
 mod github_app;
 mod ssh;

@@ -421,7 +421,11 @@
   // The refused form as the server rendered it, with the token typed put back in its field
   // (unless the refusal is about the token itself).
   function showAnswer(form, html) {
-    const secret = form.querySelector("#secret").value;
+    // The keys pasted stay in the browser too: the server never writes them into a page.
+    const kept = ["#secret", "#private_key", "#client_key"].map(function (id) {
+      const el = form.querySelector(id);
+      return [id, el ? el.value : ""];
+    });
     const doc = new DOMParser().parseFromString(html, "text/html");
     const main = document.querySelector("main");
     const fresh = doc.querySelector("main");
@@ -429,8 +433,10 @@
     main.replaceChildren.apply(main, Array.from(fresh.childNodes).map(function (n) { return document.importNode(n, true); }));
     document.title = doc.title;
     const f = document.getElementById("credential_form");
-    const s = f.querySelector("#secret");
-    if (s.getAttribute("aria-invalid") !== "true") s.value = secret;
+    kept.forEach(function (k) {
+      const el = f.querySelector(k[0]);
+      if (el && el.getAttribute("aria-invalid") !== "true") el.value = k[1];
+    });
     credentialForm(f);
     const bad = f.querySelector("[aria-invalid=true]") || document.getElementById("problem");
     if (bad) { bad.scrollIntoView({ block: "center" }); if (bad.focus) bad.focus(); }

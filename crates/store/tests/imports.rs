@@ -42,6 +42,7 @@ async fn an_import_counts_claims_and_takes_back_what_a_stopped_instance_left() -
             app_id: None,
             installation_id: None,
             public_key: None,
+            client_certificate: None,
         })
         .await?;
     let new = NewImport {

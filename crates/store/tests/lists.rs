@@ -38,6 +38,7 @@ async fn credential(store: &Store, name: &str) -> i64 {
             app_id: None,
             installation_id: None,
             public_key: None,
+            client_certificate: None,
         })
         .await
         .unwrap()
@@ -272,10 +273,18 @@ async fn kept_counts_agree_with_the_rows() -> R {
     let a = credential(&store, "a").await;
     let b = credential(&store, "b").await;
     let rows: Vec<NewRepository> = (0..40)
-        .map(|i| repo(&format!("k{i:02}"), if i % 2 == 0 { "github.com" } else { "bitbucket.org" }, "github", if i < 25 { a } else { b }))
+        .map(|i| {
+            repo(
+                &format!("k{i:02}"),
+                if i % 2 == 0 { "github.com" } else { "bitbucket.org" },
+                "github",
+                if i < 25 { a } else { b },
+            )
+        })
         .collect();
     store.insert_repositories(&rows).await?;
-    let ids: Vec<i64> = store.repositories_page(&RepositoryFilter::default(), None, 100).await?.iter().map(|r| r.id).collect();
+    let ids: Vec<i64> =
+        store.repositories_page(&RepositoryFilter::default(), None, 100).await?.iter().map(|r| r.id).collect();
     for (i, id) in ids.iter().enumerate().take(12) {
         record(&store, *id, if i < 25 { a } else { b }, if i % 3 == 0 { "fail" } else { "ok" }).await;
     }

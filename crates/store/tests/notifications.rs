@@ -46,6 +46,7 @@ async fn credential(store: &Store, name: &str) -> i64 {
             app_id: None,
             installation_id: None,
             public_key: None,
+            client_certificate: None,
         })
         .await
         .unwrap()

@@ -53,6 +53,7 @@ async fn add_credential(store: &Store, name: &str, secret: &str) -> Result<i64, 
             app_id: None,
             installation_id: None,
             public_key: None,
+            client_certificate: None,
         })
         .await?;
     Ok(row.id)
@@ -217,6 +218,55 @@ async fn rotation_rewraps_every_secret() -> R {
     assert_eq!(store.credential_secret(a).await?.expose_secret(), "secret-a");
     assert_eq!(store.credential_secret(b).await?.expose_secret(), "secret-b");
     assert_eq!(store.vault().key_ids().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_credential_client_key_is_sealed_rotated_removed_and_deleted_with_it() -> R {
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nclient-key-known-plaintext-5e1c\n-----END PRIVATE KEY-----\n";
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let id = add_credential(&store, "a", "secret-a").await?;
+    assert!(store.credential_client_key(id).await?.is_none());
+    let not_after = Utc::now() + Duration::days(30);
+    let cert = |pem: &str| berth_store::NewClientCertificate {
+        pem: pem.to_owned(),
+        subject: "CN=jo".to_owned(),
+        not_after,
+        key: SecretString::from(KEY),
+    };
+    let before = store.get_credential(id).await?.secret_updated_at;
+    let row = store
+        .update_credential(id, CredentialPatch { client_certificate: Some(Some(cert("CERT-1"))), ..Default::default() })
+        .await?;
+    let shown = row.client_certificate.expect("stored");
+    assert_eq!((shown.pem.as_str(), shown.subject.as_str()), ("CERT-1", "CN=jo"));
+    assert_eq!(shown.not_after.timestamp(), not_after.timestamp());
+    assert!(row.secret_updated_at > before, "a new certificate is a new way to sign in");
+    assert_eq!(store.credential_client_key(id).await?.map(|k| k.expose_secret().to_owned()).as_deref(), Some(KEY));
+    // Replaced in place (one sealed row per credential), rewrapped with the rest on rotation.
+    store
+        .update_credential(id, CredentialPatch { client_certificate: Some(Some(cert("CERT-2"))), ..Default::default() })
+        .await?;
+    store.vault().add_master_key()?;
+    assert_eq!(store.rewrap_all().await?, 2, "the credential's secret and its client key");
+    store.vault().retire_old_keys()?;
+    store.close().await;
+    let store = fx.open("master.key").await?;
+    assert_eq!(store.credential_client_key(id).await?.map(|k| k.expose_secret().to_owned()).as_deref(), Some(KEY));
+    if store.dialect() == Dialect::Sqlite {
+        assert!(!files_contain(fx.dir.path(), b"client-key-known-plaintext")?);
+    }
+    // Removed with `Some(None)`; deleted with the credential.
+    let row =
+        store.update_credential(id, CredentialPatch { client_certificate: Some(None), ..Default::default() }).await?;
+    assert!(row.client_certificate.is_none());
+    assert!(store.credential_client_key(id).await?.is_none());
+    store
+        .update_credential(id, CredentialPatch { client_certificate: Some(Some(cert("CERT-3"))), ..Default::default() })
+        .await?;
+    store.delete_credential(id).await?;
+    assert!(store.credential_client_key(id).await?.is_none());
     Ok(())
 }
 

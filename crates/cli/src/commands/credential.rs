@@ -121,6 +121,36 @@ pub struct AddArgs {
     /// ssh_key: let Berth make an ed25519 key; the answer shows the public key to add to the host.
     #[arg(long)]
     pub generate: bool,
+    #[command(flatten)]
+    pub client: ClientCertArgs,
+}
+
+/// A TLS client certificate of the credential's own (hosts that tie certificates to users),
+/// from files: the key is never an argument.
+#[derive(Debug, Clone, Args)]
+pub struct ClientCertArgs {
+    /// The credential's own TLS client certificate (PEM), presented in place of the host's
+    /// [[integrations]] certificate. Needs --client-key-file.
+    #[arg(long, value_name = "PATH", requires = "client_key_file")]
+    pub client_certificate_file: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM), sealed by Berth and never shown.
+    #[arg(long, value_name = "PATH", requires = "client_certificate_file")]
+    pub client_key_file: Option<std::path::PathBuf>,
+}
+
+impl ClientCertArgs {
+    /// The certificate and key as read from their files.
+    fn read(&self) -> Result<(Option<String>, Option<String>), Failure> {
+        let read = |p: &Option<std::path::PathBuf>, what: &str| {
+            p.as_ref()
+                .map(|path| {
+                    std::fs::read_to_string(path)
+                        .map_err(|e| Failure::Usage(format!("cannot read the {what} file {}: {e}", path.display())))
+                })
+                .transpose()
+        };
+        Ok((read(&self.client_certificate_file, "client certificate")?, read(&self.client_key_file, "client key")?))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -158,6 +188,20 @@ pub struct UpdateArgs {
     /// Read a new secret from one line of standard input.
     #[arg(long)]
     pub secret_stdin: bool,
+    /// github_app: a new app id (verified again).
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+    /// github_app: another installation (verified again).
+    #[arg(long, value_name = "ID", conflicts_with = "installation_per_owner")]
+    pub installation_id: Option<i64>,
+    /// github_app: find the installation on each repository's owner instead of one installation.
+    #[arg(long)]
+    pub installation_per_owner: bool,
+    #[command(flatten)]
+    pub client: ClientCertArgs,
+    /// Remove the credential's own client certificate and its key.
+    #[arg(long, conflicts_with_all = ["client_certificate_file", "client_key_file"])]
+    pub clear_client_certificate: bool,
 }
 
 impl UpdateArgs {
@@ -186,6 +230,10 @@ impl UpdateArgs {
             host: set_or_clear(&self.host, self.clear_host),
             private_key: None,
             passphrase: None,
+            app_id: self.app_id.clone(),
+            installation_id: if self.installation_per_owner { Some(None) } else { self.installation_id.map(Some) },
+            client_certificate: self.clear_client_certificate.then_some(None),
+            client_key: None,
         }
     }
 
@@ -202,6 +250,9 @@ fn is_empty(u: &CredentialUpdate) -> bool {
         && u.expires_on.is_none()
         && u.scopes.is_none()
         && u.host.is_none()
+        && u.app_id.is_none()
+        && u.installation_id.is_none()
+        && u.client_certificate.is_none()
 }
 
 pub async fn run(global: &Global, cmd: CredentialCmd) -> CmdResult {
@@ -306,6 +357,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         let prompt = if kind == CredentialKind::UsernamePassword { "Password: " } else { "Token: " };
         prompt_secret(prompt, "secret")?
     };
+    let (client_certificate, client_key) = a.client.read()?;
     let req = CredentialCreate {
         name: a.name,
         kind,
@@ -320,6 +372,8 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CmdResult {
         private_key: None,
         passphrase: None,
         generate: false,
+        client_certificate,
+        client_key,
     };
     let result = ctx.client.create_credential(&req).await;
     drop(req);
@@ -357,6 +411,7 @@ async fn add_ssh_key(ctx: &Ctx, a: AddArgs) -> CmdResult {
         (None, true) => (None, None),
         _ => return Err(Failure::Usage("--kind ssh_key needs --private-key-file FILE or --generate".to_owned())),
     };
+    let (client_certificate, client_key) = a.client.read()?;
     let req = CredentialCreate {
         name: a.name,
         kind: CredentialKind::SshKey,
@@ -372,6 +427,9 @@ async fn add_ssh_key(ctx: &Ctx, a: AddArgs) -> CmdResult {
         private_key,
         passphrase,
         generate: a.generate,
+        // Sent as given, so the server refuses a client certificate on an SSH key.
+        client_certificate,
+        client_key,
     };
     let result = ctx.client.create_credential(&req).await;
     drop(req);
@@ -391,9 +449,14 @@ async fn add_ssh_key(ctx: &Ctx, a: AddArgs) -> CmdResult {
 
 async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
     let mut req = u.to_update();
+    if u.client.client_certificate_file.is_some() {
+        let (certificate, key) = u.client.read()?;
+        req.client_certificate = Some(certificate);
+        req.client_key = key;
+    }
     if is_empty(&req) && !u.changes_secret() {
         return Err(Failure::Usage(
-            "nothing to update: give --name, --username, --email, --expires-on, --scope, their --clear-… forms, or --rotate-secret".to_owned(),
+            "nothing to update: give --name, --username, --email, --expires-on, --scope, --app-id, --installation-id, --client-certificate-file, their --clear-… forms, or --rotate-secret".to_owned(),
         ));
     }
     // Resolve first, so a mistyped name fails before anyone types a secret.
@@ -408,7 +471,13 @@ async fn update(ctx: &Ctx, u: UpdateArgs) -> CmdResult {
     let result = ctx.client.update_credential(id, &req).await;
     drop(req);
     let c = result?;
-    let verified_now = rotated || req_host_changed;
+    let verified_now = rotated
+        || req_host_changed
+        || u.app_id.is_some()
+        || u.installation_id.is_some()
+        || u.installation_per_owner
+        || u.client.client_certificate_file.is_some()
+        || u.clear_client_certificate;
     let failed =
         (verified_now && c.verification.status == VerificationStatus::Fail) || c.rechecked.iter().any(|r| !r.check.ok);
     ctx.emit(&c, || {
@@ -483,9 +552,19 @@ mod tests {
             clear_host: false,
             rotate_secret: false,
             secret_stdin: false,
+            app_id: None,
+            installation_id: None,
+            installation_per_owner: false,
+            client: ClientCertArgs { client_certificate_file: None, client_key_file: None },
+            clear_client_certificate: false,
         };
         let json = serde_json::to_value(u.to_update()).unwrap();
         assert_eq!(json, serde_json::json!({"username": null, "email": "a@b.example", "expires_on": null}));
+        let app = UpdateArgs { installation_per_owner: true, clear_client_certificate: true, ..u };
+        let json = serde_json::to_value(app.to_update()).unwrap();
+        assert_eq!(json["installation_id"], serde_json::Value::Null);
+        assert_eq!(json["client_certificate"], serde_json::Value::Null);
+        assert!(json.as_object().unwrap().contains_key("installation_id"), "null, not left out: {json}");
     }
 
     #[test]

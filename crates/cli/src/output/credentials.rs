@@ -58,6 +58,13 @@ pub fn credential_detail(c: &Credential) -> String {
     if !c.missing_scopes.is_empty() {
         pairs.push(("Missing scopes", c.missing_scopes.join(", ")));
     }
+    if let Some(app) = &c.app_id {
+        let installation = c.installation_id.map_or_else(|| "per owner".to_owned(), |i| i.to_string());
+        pairs.push(("GitHub App", format!("app {app}, installation {installation}")));
+    }
+    if let Some(cert) = &c.client_certificate {
+        pairs.push(("Client cert", format!("{} (until {})", cert.subject, cert.expires_at.format("%Y-%m-%d"))));
+    }
     let v = &c.verification;
     pairs.push(("Host", c.host.clone().unwrap_or_default()));
     pairs.push(("Verified", format!("{}: {}", verified_badge(v), v.message)));

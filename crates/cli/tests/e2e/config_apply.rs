@@ -22,6 +22,8 @@ fn ci_credential() -> ConfigCredential {
         host: None,
         expires_on: None,
         scopes: vec!["read:repository:bitbucket".into()],
+        app_id: None,
+        installation_id: None,
         secret: SecretRef::Env("CI_TOKEN".into()),
     }
 }

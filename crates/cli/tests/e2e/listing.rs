@@ -467,6 +467,7 @@ async fn credentials_and_users_pages_are_paged_and_their_banners_count_all() {
                 app_id: None,
                 installation_id: None,
                 public_key: None,
+                client_certificate: None,
             })
             .await
             .unwrap();

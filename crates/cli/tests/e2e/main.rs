@@ -7,10 +7,12 @@
 
 mod abuse;
 mod api;
+mod app_ops;
 mod background;
 mod backup;
 mod cli;
 mod cli_tool;
+mod client_certs;
 mod config_apply;
 mod contract;
 mod crash;
@@ -32,4 +34,5 @@ mod ssh;
 mod templates;
 mod ui;
 mod ui_ssh;
+mod ui_apps;
 mod verdicts;

@@ -55,6 +55,25 @@ pub(super) async fn installation_of(
     }
 }
 
+/// The app's installation on `owner` (an import of that account), from the app's
+/// installations; `app_not_installed` with the install link when there is none.
+pub(super) async fn installation_on(s: &Session<'_>, owner: &str, info: &AppInfo) -> Result<i64, Step> {
+    let list = installations(s).await?;
+    match list.into_iter().find(|(_, account, _)| account.eq_ignore_ascii_case(owner)) {
+        Some((id, _, _)) => Ok(id),
+        None => {
+            let install = install_link(&s.base, &info.slug);
+            Err(Step::fail(
+                StepName::ApiRepository,
+                Code::AppNotInstalled,
+                format!("the GitHub App {} is not installed on {owner}", info.name),
+                format!("Install the app on {owner} (all repositories, or the ones to import): {install}"),
+            )
+            .with_details(vec![format!("owner: {owner}"), format!("install: {install}")]))
+        }
+    }
+}
+
 /// The installations of the app: `(id, account, repository_selection)`.
 async fn installations(s: &Session<'_>) -> Result<Vec<(i64, String, String)>, Step> {
     let step = StepName::ApiScopes;

@@ -14,6 +14,7 @@
 
 mod install;
 mod jwt;
+mod listing;
 mod tokens;
 
 pub use jwt::{claims_of, verified_claims, AppKey, KeyRefused, EXP_AHEAD_SECS, IAT_BACKDATE_SECS};

@@ -15,7 +15,7 @@ use berth_proto::{Credential, CredentialCreate, CredentialPage, CredentialUpdate
 #[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", operation_id = "credentials_create", request_body = CredentialCreate,
     responses((status = 201, body = Credential), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
         (status = 409, description = "a credential has the name (`name_taken`)", body = ErrorBody),
-        (status = 422, description = "a field breaks a rule (`invalid_input`), or an app password (`app_password_retired`)", body = ErrorBody)),
+        (status = 422, description = "a field breaks a rule (`invalid_input`), an app password (`app_password_retired`), a GitHub App key that is no RSA key (`invalid_private_key`), or a client certificate that cannot be read (`client_certificate_invalid`), whose key is not its key (`client_key_mismatch`) or that has expired (`client_certificate_expired`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
@@ -53,7 +53,7 @@ pub async fn show(
     params(("id" = i64, Path)), request_body = CredentialUpdate,
     responses((status = 200, body = Credential), (status = 403, description = "the caller's role does not allow it (`forbidden`)", body = ErrorBody),
         (status = 409, description = "another credential has the name (`name_taken`)", body = ErrorBody),
-        (status = 422, description = "a field breaks a rule (`invalid_input`)", body = ErrorBody)),
+        (status = 422, description = "a field breaks a rule (`invalid_input`), or a new client certificate cannot be read (`client_certificate_invalid`), its key is not its key (`client_key_mismatch`) or it has expired (`client_certificate_expired`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update(
     State(st): State<AppState>,

@@ -66,6 +66,7 @@ fn credential(kind: CredentialKind, username: Option<&str>) -> CredentialRow {
         app_id: None,
         installation_id: None,
         public_key: None,
+        client_certificate: None,
     }
 }
 

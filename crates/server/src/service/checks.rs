@@ -54,7 +54,9 @@ pub(crate) async fn run(
         None => None,
     };
     let host_keys = host_keys_for(st, url).await;
-    checker(st)
+    // A credential with its own client certificate is checked over clients presenting it.
+    let (secret, own) = super::client_certs::prepare(st, cred, secret).await;
+    super::client_certs::checker_of(st, &own)
         .run(Target { url, credential: cred, secret, wanted_branch, chosen_by: Some(chosen_by), host_keys })
         .await
 }

@@ -58,6 +58,8 @@ pub async fn export(st: &AppState, u: &CurrentUser) -> Result<ConfigDocument> {
                 host: c.host,
                 expires_on: c.expires_on,
                 scopes: c.scopes,
+                app_id: c.app_id,
+                installation_id: c.installation_id,
                 secret: SecretRef::Env(env),
             }
         })
@@ -452,6 +454,17 @@ fn credential_diff(
         fields.push("scopes".to_owned());
         patch.scopes = Some(scopes);
     }
+    // A GitHub App's id and installation (the use case refuses them on other kinds).
+    let app_id = clean(&c.app_id);
+    if app_id.is_some() && app_id != row.app_id {
+        fields.push(format!("app id {} -> {}", row.app_id.as_deref().unwrap_or("-"), app_id.as_deref().unwrap_or("-")));
+        patch.app_id = app_id;
+    }
+    if c.installation_id != row.installation_id && (c.installation_id.is_some() || row.app_id.is_some()) {
+        let shown = |i: Option<i64>| i.map_or_else(|| "per owner".to_owned(), |i| i.to_string());
+        fields.push(format!("installation {} -> {}", shown(row.installation_id), shown(c.installation_id)));
+        patch.installation_id = Some(c.installation_id);
+    }
     Ok((fields, patch))
 }
 
@@ -465,8 +478,8 @@ async fn make(st: &AppState, u: &CurrentUser, op: Op, secrets: &BTreeMap<String,
                 kind: c.kind,
                 username: c.username,
                 email: c.email,
-                app_id: None,
-                installation_id: None,
+                app_id: c.app_id,
+                installation_id: c.installation_id,
                 secret,
                 expires_on: c.expires_on,
                 scopes: Some(c.scopes),
@@ -474,6 +487,8 @@ async fn make(st: &AppState, u: &CurrentUser, op: Op, secrets: &BTreeMap<String,
                 private_key: None,
                 passphrase: None,
                 generate: false,
+                client_certificate: None,
+                client_key: None,
             };
             credentials::create(st, u, req).await.map(drop)
         }

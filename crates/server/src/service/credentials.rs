@@ -4,7 +4,7 @@
 use super::checks::recheck;
 use super::paging::{self, Kind, PageRequest};
 use super::verification;
-use super::{ssh_keys, Error, Refusal, Result};
+use super::{client_certs, ssh_keys, Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::credential::{self, CredentialRules, Expiry, ExpiryWarning};
@@ -101,6 +101,7 @@ fn view(st: &AppState, row: CredentialRow, used_by: Vec<RepositoryRef>, used_by_
         wanted_capabilities: wanted.clone(),
         fingerprint: row.public_key.as_deref().and_then(ssh_keys::fingerprint_of),
         public_key: row.public_key,
+        client_certificate: row.client_certificate.as_ref().map(client_certs::info),
         rechecked: Vec::new(),
     }
 }
@@ -138,6 +139,19 @@ fn github_app_fields(
     installation_id: Option<i64>,
     secret: &str,
 ) -> Result<(Option<String>, Option<i64>)> {
+    let ids = github_app_ids(kind, app_id, installation_id)?;
+    if kind == CredentialKind::GithubApp {
+        refuse_unusable_app_key(secret)?;
+    }
+    Ok(ids)
+}
+
+/// The id and installation alone (an edit of them keeps the stored key).
+fn github_app_ids(
+    kind: CredentialKind,
+    app_id: Option<String>,
+    installation_id: Option<i64>,
+) -> Result<(Option<String>, Option<i64>)> {
     let invalid = |message: &str, remedy: &str| Err(Error::invalid(message.to_owned(), remedy.to_owned()));
     if kind != CredentialKind::GithubApp {
         if app_id.is_some() || installation_id.is_some() {
@@ -157,6 +171,10 @@ fn github_app_fields(
     if installation_id.is_some_and(|i| i <= 0) {
         return invalid("the installation id must be a positive number", "leave it out to find it per owner");
     }
+    Ok((Some(id), installation_id))
+}
+
+fn refuse_unusable_app_key(secret: &str) -> Result<()> {
     if let Err(e) = berth_forge::github_app::AppKey::from_pem(secret) {
         return Err(Error::Invalid(Refusal::new(
             Code::InvalidPrivateKey,
@@ -164,7 +182,7 @@ fn github_app_fields(
             "paste the whole .pem file from the app's settings page (Private keys > Generate a private key)",
         )));
     }
-    Ok((Some(id), installation_id))
+    Ok(())
 }
 
 /// Store a credential. The secret is sealed by the vault and never shown again.
@@ -188,6 +206,8 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
     refuse_app_password(req.kind, &req.secret)?;
     let (app_id, installation_id) = github_app_fields(req.kind, clean(req.app_id), req.installation_id, &req.secret)?;
     let host = clean(req.host).map(|h| verification::parse_host(st, &h)).transpose()?.map(|h| h.canonical());
+    let client_certificate = client_certs::read(req.kind, req.client_certificate, req.client_key)?;
+    let cert_detail = client_certificate.as_ref().map(|c| format!("; {}", client_certs::audited(c)));
     let (secret, public_key) = if ssh {
         let m = ssh_keys::material(&req.secret, req.private_key, req.passphrase, req.generate)?;
         (m.secret, Some(m.public_key))
@@ -208,6 +228,7 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
             app_id: app_id.as_deref(),
             installation_id,
             public_key: public_key.as_deref(),
+            client_certificate,
         })
         .await?;
     tracing::info!(credential = row.id, kind = row.kind.as_str(), "credential stored");
@@ -217,7 +238,7 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: CredentialCreate) -> Re
         row.username.as_deref().or(row.email.as_deref()).unwrap_or("-"),
         row.expires_on.map_or_else(|| "-".to_owned(), |d| d.to_string()),
         row.scopes.len()
-    );
+    ) + cert_detail.as_deref().unwrap_or_default();
     u.audit(&st.store, "credential.create", "credential", Some(row.id), &row.name, detail).await;
     // Saved first, verified second: a credential the host refuses is still stored (the answer
     // says so), so a person can fix its fields without typing the token again.
@@ -377,6 +398,17 @@ pub async fn update(
         None => None,
     };
     let host_changed = host.as_ref().is_some_and(|h| *h != cur.host);
+    let cert_change = client_certs::change(cur.kind, req.client_certificate, req.client_key)?;
+    let cert_changed =
+        matches!(&cert_change, Some(Some(_))) || (cert_change.is_some() && cur.client_certificate.is_some());
+    // A GitHub App's id or installation: checked as on create; the stored key stays.
+    let (app_id, installation_id) = if req.app_id.is_some() || req.installation_id.is_some() {
+        let app_id = req.app_id.map(|a| a.trim().to_owned()).or_else(|| cur.app_id.clone());
+        github_app_ids(cur.kind, app_id, req.installation_id.unwrap_or(cur.installation_id))?
+    } else {
+        (cur.app_id.clone(), cur.installation_id)
+    };
+    let app_changed = app_id != cur.app_id || installation_id != cur.installation_id;
     ssh_keys::refuse_for_other_kinds(cur.kind, req.private_key.as_ref(), req.passphrase.as_ref(), false)?;
     // An SSH key credential's secret is a new private key (a key rotation).
     let ssh = if cur.kind == CredentialKind::SshKey && (req.private_key.is_some() || req.secret.is_some()) {
@@ -424,6 +456,18 @@ pub async fn update(
     if rotated {
         changed.push("token replaced".to_owned());
     }
+    if app_id != cur.app_id {
+        changed.push(format!("app id {}", app_id.as_deref().unwrap_or("-")));
+    }
+    if installation_id != cur.installation_id {
+        changed
+            .push(installation_id.map_or_else(|| "installation per owner".to_owned(), |i| format!("installation {i}")));
+    }
+    match &cert_change {
+        Some(Some(c)) => changed.push(client_certs::audited(c)),
+        Some(None) if cert_changed => changed.push("client certificate removed".to_owned()),
+        _ => {}
+    }
     let row = st
         .store
         .update_credential(
@@ -440,6 +484,9 @@ pub async fn update(
                     None => req.secret.map(SecretString::from),
                 },
                 host,
+                app_id: app_changed.then(|| app_id.clone()).flatten(),
+                installation_id: app_changed.then_some(installation_id),
+                client_certificate: cert_change,
             },
         )
         .await?;
@@ -467,8 +514,9 @@ pub async fn update(
         // next poll.
         st.instance.wake();
     }
-    // A new token, or a new host, is verified at once; other edits keep the verdict.
-    let row = if rotated || host_changed { verified(st, row, None).await? } else { row };
+    // A new token, host, client certificate or app id is verified at once; other edits keep
+    // the verdict.
+    let row = if rotated || host_changed || cert_changed || app_changed { verified(st, row, None).await? } else { row };
     u.audit(&st.store, "credential.update", "credential", Some(id), &row.name, changed.join("; ")).await;
     let mut answer = with_usage(st, row).await?;
     answer.rechecked =

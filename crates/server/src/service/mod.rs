@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod checks;
+mod client_certs;
 pub mod config;
 pub mod credentials;
 mod error;

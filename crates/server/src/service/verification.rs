@@ -3,7 +3,7 @@
 //! credential and shown with every answer about it, so a wrong token, a token without
 //! `read:repository` and a good one no longer look alike.
 
-use super::checks::{checker, open_secret};
+use super::checks::open_secret;
 use super::{Error, Refusal, Result};
 use crate::checks::{Target, VerifyTarget};
 use crate::state::AppState;
@@ -110,15 +110,17 @@ pub(crate) async fn run(st: &AppState, cred: &CredentialRow, url: Option<&str>) 
     }
     let host = place.host();
     let secret = open_secret(st, cred).await;
+    let (secret, own) = super::client_certs::prepare(st, Some(cred), secret).await;
+    let checker = super::client_certs::checker_of(st, &own);
     let v = match &place {
         Place::Host(h) => {
-            let found = checker(st).verify(VerifyTarget { host: h, credential: cred, secret }).await;
+            let found = checker.verify(VerifyTarget { host: h, credential: cred, secret }).await;
             let identity = found.identity.map(identity_of);
             verdict(&host, found.steps, found.rest_checked, identity, found.granted_scopes, found.missing_scopes)
         }
         Place::Repository(u) => {
             let host_keys = super::checks::host_keys_for(st, u).await;
-            let out = checker(st)
+            let out = checker
                 .run(Target { url: u, credential: Some(cred), secret, wanted_branch: None, chosen_by: None, host_keys })
                 .await;
             let steps = ran(out.check);

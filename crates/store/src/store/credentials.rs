@@ -2,7 +2,9 @@
 
 use super::error::name_taken;
 use super::mappers::{credential_from_row, json_text, sealed_from_row, CREDENTIAL_COLUMNS};
-use super::open::{SealedTable, CANARY_AAD, CHANNEL_SECRETS, CREDENTIAL_SECRETS, TOTP_KEYS, WEBHOOK_SECRETS};
+use super::open::{
+    SealedTable, CANARY_AAD, CHANNEL_SECRETS, CLIENT_KEYS, CREDENTIAL_SECRETS, TOTP_KEYS, WEBHOOK_SECRETS,
+};
 use super::*;
 use crate::vault::Sealed;
 use chrono::{DateTime, Utc};
@@ -25,6 +27,46 @@ macro_rules! write_sealed {
             .bind($id)
             .execute(&mut *$tx)
             .await?;
+    }};
+}
+
+/// Writes (or, with `None`, removes) credential `$id`'s own client certificate inside the
+/// transaction `$tx`: the certificate on the row, its key sealed in `credential_client_keys`.
+macro_rules! write_client_certificate {
+    ($self:ident, $tx:ident, $id:expr, $cert:expr) => {{
+        let (id, cert): (Id, Option<&NewClientCertificate>) = ($id, $cert);
+        sqlx::query(
+            "UPDATE credentials SET client_certificate = $1, client_certificate_subject = $2, \
+             client_certificate_not_after = $3 WHERE id = $4",
+        )
+        .bind(cert.map(|c| c.pem.as_str()))
+        .bind(cert.map(|c| c.subject.as_str()))
+        .bind(cert.map(|c| c.not_after))
+        .bind(id)
+        .execute(&mut *$tx)
+        .await?;
+        match cert {
+            Some(c) => {
+                let sealed = $self.vault.seal(&c.key, &(CLIENT_KEYS.aad)(id))?;
+                sqlx::query(
+                    "INSERT INTO credential_client_keys (credential_id, key_id, wrapped_key, ciphertext) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (credential_id) DO UPDATE SET key_id = excluded.key_id, \
+                     wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext",
+                )
+                .bind(id)
+                .bind(&sealed.key_id)
+                .bind(&sealed.wrapped_key)
+                .bind(&sealed.ciphertext)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM credential_client_keys WHERE credential_id = $1")
+                    .bind(id)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
     }};
 }
 
@@ -61,6 +103,9 @@ impl Store {
             .map_err(|e| name_taken(e, Entity::Credential, new.name))?;
             let sealed = self.vault.seal(new.secret, &(CREDENTIAL_SECRETS.aad)(id))?;
             write_sealed!(tx, CREDENTIAL_SECRETS, id, &sealed);
+            if let Some(cert) = &new.client_certificate {
+                write_client_certificate!(self, tx, id, Some(cert));
+            }
             tx.commit().await?;
             self.get_credential(id).await
         })
@@ -104,6 +149,16 @@ impl Store {
         self.open_sealed(&CREDENTIAL_SECRETS, id, Entity::Credential).await
     }
 
+    /// Decrypts a credential's own TLS client key; `None` when it has none. Opened by the check
+    /// pipeline right before the client that presents it is built.
+    pub async fn credential_client_key(&self, id: Id) -> Result<Option<SecretString>> {
+        match self.open_sealed(&CLIENT_KEYS, id, Entity::Credential).await {
+            Ok(key) => Ok(Some(key)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn update_credential(&self, id: Id, patch: CredentialPatch) -> Result<CredentialRow> {
         on_pool!(&self.db, |pool| {
             // Only the fields the patch names are written, each in the same statement: two
@@ -119,7 +174,9 @@ impl Store {
                  expires_on = CASE WHEN $7 THEN $8 ELSE expires_on END, scopes = CASE WHEN $9 THEN $10 ELSE scopes END, \
                  updated_at = $11, auth_failures = 0, checks_paused_at = NULL, \
                  host = CASE WHEN $13 THEN $14 ELSE host END, \
-                 public_key = CASE WHEN $15 THEN $16 ELSE public_key END WHERE id = $12",
+                 public_key = CASE WHEN $15 THEN $16 ELSE public_key END, \
+                 app_id = CASE WHEN $17 THEN $18 ELSE app_id END, \
+                 installation_id = CASE WHEN $19 THEN $20 ELSE installation_id END WHERE id = $12",
             )
             .bind(patch.name.is_some())
             .bind(patch.name.as_deref().unwrap_or_default())
@@ -137,6 +194,10 @@ impl Store {
             .bind(patch.host.clone().flatten())
             .bind(patch.public_key.is_some())
             .bind(patch.public_key.clone().flatten())
+            .bind(patch.app_id.is_some())
+            .bind(patch.app_id.clone())
+            .bind(patch.installation_id.is_some())
+            .bind(patch.installation_id.flatten())
             .execute(&mut *tx)
             .await
             .map_err(|e| name_taken(e, Entity::Credential, &name_for_error))?
@@ -155,9 +216,16 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            if let Some(secret) = patch.secret {
-                let sealed = self.vault.seal(&secret, &(CREDENTIAL_SECRETS.aad)(id))?;
+            if let Some(secret) = &patch.secret {
+                let sealed = self.vault.seal(secret, &(CREDENTIAL_SECRETS.aad)(id))?;
                 write_sealed!(tx, CREDENTIAL_SECRETS, id, &sealed);
+            }
+            if let Some(cert) = &patch.client_certificate {
+                write_client_certificate!(self, tx, id, cert.as_ref());
+            }
+            // A new secret, or a new client certificate, is a new way to sign in: the rotation
+            // date moves, and a verification of the old one is not recorded over the new.
+            if patch.secret.is_some() || patch.client_certificate.is_some() {
                 sqlx::query("UPDATE credentials SET secret_updated_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id)
@@ -211,6 +279,10 @@ impl Store {
             if !templates.is_empty() {
                 return Err(StoreError::CredentialInTemplates { templates });
             }
+            sqlx::query("DELETE FROM credential_client_keys WHERE credential_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             let n =
                 sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {
@@ -240,7 +312,7 @@ impl Store {
             let active = self.vault.active_key_id();
             let mut tx = pool.begin().await?;
             let mut rewrapped = 0;
-            for t in [CREDENTIAL_SECRETS, TOTP_KEYS, CHANNEL_SECRETS, WEBHOOK_SECRETS] {
+            for t in [CREDENTIAL_SECRETS, TOTP_KEYS, CHANNEL_SECRETS, WEBHOOK_SECRETS, CLIENT_KEYS] {
                 let sql = format!(
                     "SELECT {} AS row_id, key_id, wrapped_key, ciphertext FROM {} WHERE key_id <> $1",
                     t.id, t.table

@@ -9,8 +9,8 @@ use berth_core::{Check, CheckReason, CheckStatus, Code, CredentialKind, StepStat
 
 pub(super) const CREDENTIAL_COLUMNS: &str =
     "SELECT id, name, kind, username, email, expires_on, scopes, created_at, updated_at, \
-     secret_updated_at, auth_failures, checks_paused_at, host, verification, app_id, installation_id, public_key \
-     FROM credentials";
+     secret_updated_at, auth_failures, checks_paused_at, host, verification, app_id, installation_id, public_key, \
+     client_certificate, client_certificate_subject, client_certificate_not_after FROM credentials";
 
 pub(super) const CHECK_COLUMNS: &str =
     "SELECT c.id, c.repository_id, c.ok, c.status, c.code, c.reason, c.instance, c.checked_at, \
@@ -122,6 +122,14 @@ pub(super) fn credential_from_row(r: &impl Cols) -> Result<CredentialRow> {
         app_id: r.opt_str("app_id")?,
         installation_id: r.opt_i64("installation_id")?,
         public_key: r.opt_str("public_key")?,
+        client_certificate: match (r.opt_str("client_certificate")?, r.opt_ts("client_certificate_not_after")?) {
+            (Some(pem), Some(not_after)) => Some(ClientCertificateRow {
+                pem,
+                subject: r.opt_str("client_certificate_subject")?.unwrap_or_default(),
+                not_after,
+            }),
+            _ => None,
+        },
     })
 }
 

@@ -33,6 +33,11 @@ pub(super) fn webhook_aad(repository_id: Id) -> Vec<u8> {
     format!("berth:repository-webhook:{repository_id}:secret:v1").into_bytes()
 }
 
+/// Associated data binding a credential's sealed client key to the credential's row.
+pub(super) fn client_key_aad(id: Id) -> Vec<u8> {
+    format!("berth:credential:{id}:client-key:v1").into_bytes()
+}
+
 /// A table that keeps one sealed secret a row: its id column and the associated data that
 /// binds a row's secret to that row.
 pub(super) struct SealedTable {
@@ -43,6 +48,9 @@ pub(super) struct SealedTable {
 
 /// Credentials' secrets.
 pub(super) const CREDENTIAL_SECRETS: SealedTable = SealedTable { table: "credentials", id: "id", aad: credential_aad };
+/// Credentials' own TLS client keys (migration 0014).
+pub(super) const CLIENT_KEYS: SealedTable =
+    SealedTable { table: "credential_client_keys", id: "credential_id", aad: client_key_aad };
 /// Users' TOTP keys.
 pub(super) const TOTP_KEYS: SealedTable = SealedTable { table: "user_totp", id: "user_id", aad: totp_aad };
 
@@ -235,6 +243,7 @@ impl Store {
                     "repository_branch_lists",
                     "repository_branches",
                     "repository_webhooks",
+                    "credential_client_keys",
                 ] {
                     if let Err(e) = sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).execute(pool).await {
                         problems.push(format!("{table}: {e}"));

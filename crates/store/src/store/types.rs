@@ -138,6 +138,26 @@ pub struct CredentialRow {
     pub installation_id: Option<Id>,
     /// `ssh_key` credentials: the OpenSSH public key (not a secret; migration 0012).
     pub public_key: Option<String>,
+    /// The credential's own TLS client certificate (its key is sealed apart; migration 0014).
+    pub client_certificate: Option<ClientCertificateRow>,
+}
+
+/// A credential's own TLS client certificate: not a secret (its key is, and is sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificateRow {
+    /// The PEM certificate (and any chain after it).
+    pub pem: String,
+    /// `CN=…, O=…` of its subject, as read when it was saved.
+    pub subject: String,
+    pub not_after: DateTime<Utc>,
+}
+
+/// A client certificate and its key to store with a credential; the key is sealed.
+pub struct NewClientCertificate {
+    pub pem: String,
+    pub subject: String,
+    pub not_after: DateTime<Utc>,
+    pub key: SecretString,
 }
 
 pub struct NewCredential<'a> {
@@ -154,6 +174,8 @@ pub struct NewCredential<'a> {
     pub installation_id: Option<Id>,
     /// `ssh_key` credentials: the OpenSSH public key of the sealed private key.
     pub public_key: Option<&'a str>,
+    /// The credential's own TLS client certificate and key.
+    pub client_certificate: Option<NewClientCertificate>,
 }
 
 /// A partial update; `None` leaves a field unchanged, `Some(None)` clears it.
@@ -168,6 +190,12 @@ pub struct CredentialPatch {
     pub secret: Option<SecretString>,
     /// Written with a replaced SSH private key.
     pub public_key: Option<Option<String>>,
+    /// A GitHub App's id (kind `github_app`).
+    pub app_id: Option<String>,
+    /// A GitHub App's installation; `Some(None)`: found per owner.
+    pub installation_id: Option<Option<Id>>,
+    /// The credential's own TLS client certificate: `Some(None)` removes it (and its key).
+    pub client_certificate: Option<Option<NewClientCertificate>>,
 }
 
 /// An SSH host key an administrator trusted.

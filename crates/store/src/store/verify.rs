@@ -6,7 +6,7 @@
 use super::dialect::Cols;
 use super::mappers::sealed_from_row;
 use super::open::CANARY_AAD;
-use super::open::{CHANNEL_SECRETS, CREDENTIAL_SECRETS, TOTP_KEYS, WEBHOOK_SECRETS};
+use super::open::{CHANNEL_SECRETS, CLIENT_KEYS, CREDENTIAL_SECRETS, TOTP_KEYS, WEBHOOK_SECRETS};
 use super::snapshot::schema::TABLES;
 use super::{Dialect, Result, Store};
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ impl Store {
         let mut report = VerifyReport { problems: self.integrity_problems().await?, ..VerifyReport::default() };
         let mut key_ids = std::collections::BTreeSet::new();
         on_pool!(&self.db, |pool| {
-            for t in [CREDENTIAL_SECRETS, TOTP_KEYS, CHANNEL_SECRETS, WEBHOOK_SECRETS] {
+            for t in [CREDENTIAL_SECRETS, TOTP_KEYS, CHANNEL_SECRETS, WEBHOOK_SECRETS, CLIENT_KEYS] {
                 let sql = format!("SELECT {} AS row_id, key_id, wrapped_key, ciphertext FROM {}", t.id, t.table);
                 for row in sqlx::query(&sql).fetch_all(pool).await? {
                     let id = row.i64("row_id")?;

@@ -83,7 +83,8 @@ async fn api(ctx: &Ctx, ip: IpAddr, req: Request, rest: &str) -> Response {
     if let Presented::Bearer(t) | Presented::Token(t) = &pres {
         if github_apps::is_installation_token(t) {
             let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-            return installation_request(ctx, req.method(), &s, t).await;
+            let q = query_pairs(&req);
+            return installation_request(ctx, req.method(), &s, &q, t).await;
         }
     }
     let w = ctx.world().clone();
@@ -174,17 +175,29 @@ fn list_repos(ctx: &Ctx, w: &World, p: Option<&Principal>, who: Listing<'_>, q: 
         .filter(|r| if path == "users" { !r.private } else { access(w, p, r).is_some() })
         .collect();
     repos.sort_by_key(|r| r.full_name().to_ascii_lowercase());
+    let (per_page, page, last) = paging(w, q, repos.len());
+    let values: Vec<Value> =
+        repos.iter().skip((page - 1) * per_page).take(per_page).map(|r| repo_summary(ctx, w, p, r)).collect();
+    let mut resp = auth::json(StatusCode::OK, &Value::Array(values));
+    let base = format!("{}/api/v3/{path}/{owner}/repos", ctx.github_origin);
+    set_page_links(&mut resp, &base, per_page, page, last);
+    resp
+}
+
+/// `per_page` (30 by default, at most 100, and the world's page cap) and `page` (from 1) of
+/// a listing of `total` items: the page size, the page, the last page.
+fn paging(w: &World, q: &[(String, String)], total: usize) -> (usize, usize, usize) {
     let per_page = query_get(q, "per_page")
         .and_then(|v| v.parse().ok())
         .unwrap_or(30usize)
         .clamp(1, 100)
         .min(w.list_page_cap.max(1));
     let page = query_get(q, "page").and_then(|v| v.parse().ok()).unwrap_or(1usize).max(1);
-    let last = repos.len().div_ceil(per_page).max(1);
-    let values: Vec<Value> =
-        repos.iter().skip((page - 1) * per_page).take(per_page).map(|r| repo_summary(ctx, w, p, r)).collect();
-    let mut resp = auth::json(StatusCode::OK, &Value::Array(values));
-    let base = format!("{}/api/v3/{path}/{owner}/repos", ctx.github_origin);
+    (per_page, page, total.div_ceil(per_page).max(1))
+}
+
+/// GitHub's `Link` header: the next and last pages, the first and previous ones.
+fn set_page_links(resp: &mut Response, base: &str, per_page: usize, page: usize, last: usize) {
     let link = |n: usize, rel: &str| format!("<{base}?per_page={per_page}&page={n}>; rel=\"{rel}\"");
     let mut links = Vec::new();
     if page < last {
@@ -196,8 +209,31 @@ fn list_repos(ctx: &Ctx, w: &World, p: Option<&Principal>, who: Listing<'_>, q: 
         links.push(link(page - 1, "prev"));
     }
     if !links.is_empty() {
-        auth::set_header(&mut resp, "link", &links.join(", "));
+        auth::set_header(resp, "link", &links.join(", "));
     }
+}
+
+/// `GET /installation/repositories` with an installation token: the repositories the
+/// installation can access (all of its account's, or those selected), by full name, paged as
+/// every GitHub list, in GitHub's envelope (`total_count`, `repository_selection`,
+/// `repositories`).
+fn installation_repos(ctx: &Ctx, w: &World, inst: &github_apps::Installation, q: &[(String, String)]) -> Response {
+    let mut repos: Vec<&Repo> =
+        w.repos.iter().filter(|r| r.host == Host::GitHub && inst.covers(&r.owner, &r.name)).collect();
+    repos.sort_by_key(|r| r.full_name().to_ascii_lowercase());
+    let (per_page, page, last) = paging(w, q, repos.len());
+    let values: Vec<Value> =
+        repos.iter().skip((page - 1) * per_page).take(per_page).map(|r| repo_summary(ctx, w, None, r)).collect();
+    let mut resp = auth::json(
+        StatusCode::OK,
+        &json!({
+            "total_count": repos.len(),
+            "repository_selection": inst.selection(),
+            "repositories": values,
+        }),
+    );
+    let base = format!("{}/api/v3/installation/repositories", ctx.github_origin);
+    set_page_links(&mut resp, &base, per_page, page, last);
     resp
 }
 
@@ -277,7 +313,13 @@ fn user_json(origin: &str, u: &User) -> Value {
 }
 
 /// REST with an installation token: the installation's repositories, and nothing else.
-async fn installation_request(ctx: &Ctx, method: &Method, segs: &[&str], token: &str) -> Response {
+async fn installation_request(
+    ctx: &Ctx,
+    method: &Method,
+    segs: &[&str],
+    q: &[(String, String)],
+    token: &str,
+) -> Response {
     let w = ctx.world().clone();
     let Some(inst) = github_apps::installation_of_token(&w, token, ctx.clock.now()) else {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS);
@@ -293,6 +335,7 @@ async fn installation_request(ctx: &Ctx, method: &Method, segs: &[&str], token: 
                 _ => not_found(),
             }
         }
+        (true, ["installation", "repositories"]) => installation_repos(ctx, &w, &inst, q),
         _ => message(StatusCode::FORBIDDEN, "Resource not accessible by integration", DOCS),
     }
 }

@@ -122,7 +122,7 @@ impl Installation {
             }
     }
 
-    fn selection(&self) -> &'static str {
+    pub(crate) fn selection(&self) -> &'static str {
         if self.repositories.is_some() {
             "selected"
         } else {

@@ -103,6 +103,8 @@ pub fn new_credential(name: &str, kind: CredentialKind, secret: &str) -> Credent
         private_key: None,
         passphrase: None,
         generate: false,
+        client_certificate: None,
+        client_key: None,
     }
 }
 

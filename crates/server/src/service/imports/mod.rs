@@ -15,7 +15,8 @@ use super::credentials::resolve;
 use super::{Conflict, Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
-use berth_core::{credential, CloneUrl, Code, ImportSource, Provider};
+use berth_core::ImportSource;
+use berth_core::{credential, CloneUrl, Code, CredentialKind, ImportScope, Provider};
 use berth_proto::{CredentialRef, Import, ImportCreate, ImportItem, ImportItemStatus, ImportRegister, RepositoryRef};
 use berth_store::{ImportItemRow, ImportRow, NewImport, NewImportItem};
 use chrono::Utc;
@@ -99,11 +100,24 @@ pub async fn create(st: &AppState, u: &CurrentUser, req: ImportCreate) -> Result
         declared_scopes: &cred.scopes,
         expiry: credential::expiry(cred.expires_on, Utc::now().date_naive()),
     };
-    let listed = st
-        .forge
-        .list_repositories(source.host.provider, &api_url, &source.scope, &view_cred)
+    // A credential with its own client certificate lists over clients presenting it.
+    let own = super::client_certs::clients_for(st, Some(&cred))
         .await
-        .map_err(|f| super::checks::fit_error(u, Error::CheckFailed(vec![f.step])))?;
+        .map_err(|()| Error::Internal(format!("the client key of credential {} does not open", cred.id)))?;
+    let forge = own.as_ref().map_or(&st.forge, |o| o.checker().forge);
+    let listed = match (&source.scope, cred.kind) {
+        // A GitHub App lists what its installation on the owner may use.
+        (ImportScope::Owner(owner), CredentialKind::GithubApp) if source.host.provider == Provider::Github => {
+            let app = berth_forge::github_app::GithubApp {
+                app_id: cred.app_id.as_deref().unwrap_or_default(),
+                installation_id: cred.installation_id,
+                private_key: &secret,
+            };
+            forge.github_app_list(&api_url, owner, &app).await
+        }
+        _ => forge.list_repositories(source.host.provider, &api_url, &source.scope, &view_cred).await,
+    }
+    .map_err(|f| super::checks::fit_error(u, Error::CheckFailed(vec![f.step])))?;
     let mut items = Vec::with_capacity(listed.len());
     for r in listed {
         // Stored canonical, so the registration's duplicate check and this mark agree.

@@ -54,6 +54,11 @@ fn credential_row(c: &Credential) -> CredentialRow {
         host: c.host.clone().unwrap_or_default(),
         public_key: c.public_key.clone().unwrap_or_default(),
         fingerprint: c.fingerprint.clone().unwrap_or_default(),
+        client_certificate: c
+            .client_certificate
+            .as_ref()
+            .map(|x| format!("{} (until {})", x.subject, x.expires_at.format("%Y-%m-%d")))
+            .unwrap_or_default(),
         verification: verification_view(&c.verification),
         host_identity: c.verification.identity.as_ref().map(berth_proto::HostIdentity::describe).unwrap_or_default(),
         wanted: c.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
@@ -236,6 +241,9 @@ fn credential_new_page(st: &AppState, wu: &WebUser, form: Option<&FormData>) -> 
         app_password_selected: kind == CredentialKind::BitbucketAppPassword,
         hosts: host_choices(st, &get("host")),
         wanted: st.config.wanted_capabilities.iter().map(|w| w.label().to_owned()).collect(),
+        app_id: get("app_id"),
+        installation_id: get("installation_id"),
+        client_certificate: get("client_certificate"),
     }
 }
 
@@ -317,6 +325,9 @@ pub async fn credential_create(State(st): State<AppState>, p: Posted) -> WebResu
             private_key: p.form.opt("ssh_private_key").filter(|_| kind == CredentialKind::SshKey),
             passphrase: p.form.opt("passphrase").filter(|_| kind == CredentialKind::SshKey),
             generate: kind == CredentialKind::SshKey && p.form.opt("generate").is_some(),
+            // Hidden fields of an SSH key's form are ignored, as above.
+            client_certificate: p.form.opt("client_certificate").filter(|_| kind != CredentialKind::SshKey),
+            client_key: p.form.opt("client_key").filter(|_| kind != CredentialKind::SshKey),
         })
     })();
     let result = match req {
@@ -363,6 +374,8 @@ async fn credential_page(st: &AppState, wu: &WebUser, id: i64) -> Result<Credent
         can_test: wu.cu.may(Action::UseCredential),
         kind: c.kind.as_str().to_owned(),
         scopes: scope_boxes(&c.scopes),
+        app_id: c.app_id.clone().unwrap_or_default(),
+        installation_id: c.installation_id.map(|i| i.to_string()).unwrap_or_default(),
         rechecks: Vec::new(),
         rechecked: false,
         problem: None,
@@ -462,6 +475,18 @@ pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p:
     let wu = &p.user;
     // The checklist is only on an API token's form; without it the scopes stay as they are.
     let scopes = (p.form.get("scopes_shown") == "1").then(|| p.form.all("scopes"));
+    // Likewise the GitHub App's fields, only on an app's form; an empty installation finds the
+    // installation on each owner.
+    let app = p.form.get("app_fields_shown") == "1";
+    let installation_id = match p.form.opt("installation_id").filter(|_| app) {
+        None => app.then_some(None),
+        Some(i) => Some(Some(i.trim().parse::<i64>().map_err(|_| {
+            fail(wu)(ApiError::invalid(
+                "the installation id must be a number",
+                "leave it empty to find the installation on each repository's owner",
+            ))
+        })?)),
+    };
     let req = CredentialUpdate {
         name: p.form.opt("name"),
         username: Some(p.form.opt("username")),
@@ -472,6 +497,10 @@ pub async fn credential_edit(State(st): State<AppState>, Path(id): Path<i64>, p:
         host: None,
         private_key: None,
         passphrase: None,
+        app_id: p.form.opt("app_id").filter(|_| app),
+        installation_id,
+        client_certificate: None,
+        client_key: None,
     };
     match credentials::update(&st, &wu.cu, id, req).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/credentials/{id}?saved=1"))),

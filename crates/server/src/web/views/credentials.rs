@@ -37,6 +37,8 @@ pub struct CredentialRow {
     /// for other kinds.
     pub public_key: String,
     pub fingerprint: String,
+    /// The credential's own TLS client certificate ("CN=jo (until 2027-01-31)"); empty without.
+    pub client_certificate: String,
 }
 
 /// A credential's verification as the pages show it.
@@ -140,6 +142,10 @@ pub struct CredentialNewPage {
     pub hosts: Vec<Choice>,
     /// What this deployment wants tokens to do beyond Berth's own job (`[scopes] want`).
     pub wanted: Vec<String>,
+    /// Kept after a refusal (none is a secret; the keys are never written into a page).
+    pub app_id: String,
+    pub installation_id: String,
+    pub client_certificate: String,
 }
 
 pub struct RecheckRow {
@@ -167,6 +173,9 @@ pub struct CredentialPage {
     pub kind: String,
     /// The same checklist as Create Credential, ticked as stored.
     pub scopes: Vec<ScopeBox>,
+    /// `github_app`: the app id and installation as stored (the edit form's values).
+    pub app_id: String,
+    pub installation_id: String,
     pub rechecks: Vec<RecheckRow>,
     pub rechecked: bool,
     pub problem: Option<Problem>,

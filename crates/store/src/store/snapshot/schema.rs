@@ -84,10 +84,17 @@ pub(crate) const TABLES: &[TableSpec] = &[
             id: Int, name: Text, kind: Text, username: Text, email: Text, expires_on: Date, scopes: Text,
             key_id: Text, wrapped_key: Bytes, ciphertext: Bytes, created_at: Ts, updated_at: Ts,
             secret_updated_at: Ts, auth_failures: Int, checks_paused_at: Ts, host: Text, verification: Text,
-            app_id: Text, installation_id: Int, public_key: Text,
+            app_id: Text, installation_id: Int, public_key: Text, client_certificate: Text,
+            client_certificate_subject: Text, client_certificate_not_after: Ts,
         ],
         order_by: "id",
         identity: true,
+    },
+    TableSpec {
+        name: "credential_client_keys",
+        columns: columns![credential_id: Int, key_id: Text, wrapped_key: Bytes, ciphertext: Bytes],
+        order_by: "credential_id",
+        identity: false,
     },
     TableSpec {
         name: "repositories",
