@@ -32,6 +32,8 @@ async fn repository(store: &Store, name: &str) -> i64 {
             secret: &SecretString::from("ATATT3xFfGF0-store-branches-test"),
             app_id: None,
             installation_id: None,
+            public_key: None,
+            client_certificate: None,
         })
         .await
         .unwrap()

@@ -66,6 +66,8 @@ async fn populate(store: &Store) -> (i64, Vec<i64>) {
             secret: &SecretString::from(TOKEN),
             app_id: None,
             installation_id: None,
+            public_key: None,
+            client_certificate: None,
         })
         .await
         .unwrap()

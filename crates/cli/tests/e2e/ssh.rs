@@ -104,6 +104,7 @@ async fn ssh_urls_check_register_and_trust_host_keys() {
             credential: Some(CredentialSelector::Name("deploy-key".into())),
             anonymous: false,
             default_branch: None,
+            webhook: false,
         })
         .await
         .unwrap();
