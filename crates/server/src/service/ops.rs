@@ -28,13 +28,14 @@ pub async fn readiness(st: &AppState) -> std::result::Result<(), NotReady> {
     match tokio::time::timeout(READINESS_BUDGET, st.store.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            st.instance.database_away(&e.to_string());
+            if e.is_unavailable() {
+                st.instance.database_away(&e.to_string());
+            }
             Err(NotReady::DatabaseUnavailable)
         }
-        Err(_) => {
-            st.instance.database_away("it did not answer within the readiness probe's budget");
-            Err(NotReady::DatabaseUnavailable)
-        }
+        // Slow is not away: a busy pool may keep the probe waiting, and marking the database
+        // away would turn every request into a 503 until the next ping. Only this probe fails.
+        Err(_) => Err(NotReady::DatabaseUnavailable),
     }
 }
 
