@@ -363,6 +363,7 @@ fn required_action(method: &Method, path: &str) -> Option<Option<&'static str>> 
         ("GET" | "PUT", "/api/v1/settings") => Some("manage_settings"),
         ("GET" | "POST", "/api/v1/tokens") | ("DELETE", "/api/v1/tokens/{id}") => Some("manage_own_account"),
         ("GET", "/api/v1/audit") => Some("read_audit"),
+        ("GET" | "POST", "/api/v1/known-hosts") | ("DELETE", "/api/v1/known-hosts/{id}") => Some("manage_known_hosts"),
         ("GET", "/api/v1/credential-templates" | "/api/v1/credential-templates/match") => Some("read_credentials"),
         ("POST", "/api/v1/credential-templates") | ("DELETE", "/api/v1/credential-templates/{id}") => {
             Some("manage_templates")

@@ -462,17 +462,19 @@ async fn terminal_output_speaks_cli_not_web() {
     assert!(r.all().contains("credential_not_found"), "{}", r.all());
     said.push(r);
 
-    // A failure at the first step: one line for the steps that did not run, not ten.
+    // A failure at an early step (a token cannot sign in over SSH): one line for the steps that
+    // did not run, not twelve.
     let r = berth(&b, &session, &["repo", "branches", "ssh://git@example.com/x.git", "--credential", "ci"], None).await;
     assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("credential_kind_mismatch"), "{}", r.stdout);
     let skipped: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("skip")).collect();
     assert_eq!(skipped.len(), 1, "{}", r.stdout);
-    assert!(skipped[0].contains(&format!("{} later steps", StepName::ALL.len() - 1)), "{}", r.stdout);
+    assert!(skipped[0].contains(&format!("{} later steps", StepName::SSH.len() - 2)), "{}", r.stdout);
     let r2 =
         berth(&b, &session, &["--json", "repo", "branches", "ssh://git@example.com/x.git", "--credential", "ci"], None)
             .await;
     let e: ErrorBody = serde_json::from_str(&r2.stdout).expect("the API's error shape");
-    assert_eq!(e.error.checks.len(), StepName::ALL.len(), "--json keeps every step");
+    assert_eq!(e.error.checks.len(), StepName::SSH.len(), "--json keeps every step");
     said.push(r);
 
     // An expired credential's warning.

@@ -122,7 +122,7 @@ async fn a_postgres_outage_is_answered_at_once_and_loses_nothing() {
     let (status, _, body) = raw(&http, reqwest::Method::POST, &list, token, Some(during)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a write that cannot be made is refused: {body}");
     // A credential replacement refused the same way leaves the stored token as it was.
-    let replace = serde_json::json!({"secret": "ATATT3xFfGF0-not-stored-during-outage"});
+    let replace = serde_json::json!({"secret": harness::OUTAGE_UNSTORED_TOKEN});
     let cred_url = format!("{}/api/v1/credentials/{}", server.base, cred.id);
     let (status, _, body) = raw(&http, reqwest::Method::PATCH, &cred_url, token, Some(replace)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

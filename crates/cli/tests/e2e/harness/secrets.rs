@@ -62,6 +62,7 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("PROXY_PASSWORD", PROXY_PASSWORD),
     ("WRONG_PROXY_PASSWORD", WRONG_PROXY_PASSWORD),
     ("SSH_KEY_PASSPHRASE", SSH_KEY_PASSPHRASE),
+    ("OUTAGE_UNSTORED_TOKEN", OUTAGE_UNSTORED_TOKEN),
 ];
 
 /// Secret literals the suite uses that are too short or too common to search for (the scan
@@ -167,6 +168,10 @@ pub const NOTIFY_WRONG_TOKEN: &str = "ATATT3xFfGF0-notify-wrong-token-8e4f";
 /// The passphrase of the protected SSH key `ssh.rs` pastes (the key itself is made per run and
 /// registered with the scan line by line).
 pub const SSH_KEY_PASSPHRASE: &str = "ssh passphrase/+&=%-e2e-41d7";
+
+/// The token a credential replacement sends while the database is away (`outage.rs`): refused,
+/// never stored.
+pub const OUTAGE_UNSTORED_TOKEN: &str = "ATATT3xFfGF0-not-stored-during-outage";
 
 /// The passphrase a snapshot's master key is sealed under, and a wrong one (`backup.rs`).
 pub const BACKUP_PASSPHRASE: &str = "backup passphrase e2e 4c7d19";
