@@ -1,6 +1,5 @@
 //! VC Repos: the paged list of repositories with its search box, status chips and "Check all now".
 
-use super::repositories::repo_row;
 use super::*;
 use crate::service::paging::PageRequest;
 use crate::service::{checks, repositories};

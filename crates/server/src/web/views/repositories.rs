@@ -1,7 +1,13 @@
-//! The VC Repos list, Register Repository and a repository's page.
+//! The VC Repos list, Register Repository and a repository's page; the rows of VC Repos and of a
+//! repository's check history, built from the API's answers.
 
 use super::*;
 use askama::Template;
+use berth_core::{Code, StepStatus};
+use berth_proto::{Repository, StoredCheck};
+
+/// What pages show for a repository without a credential.
+pub const NO_CREDENTIAL_LABEL: &str = "None (public repository)";
 
 pub struct RepoRow {
     pub id: i64,
@@ -158,4 +164,105 @@ pub struct HistoryRow {
     /// "11 steps, 1 warning": what the closed step list says.
     pub steps_summary: String,
     pub steps: StepsView,
+}
+
+/// The badge class and label of a repository's or a check's status.
+fn status_badge(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "ok" => ("pass", "ok"),
+        "warn" => ("warn", "warning"),
+        "fail" => ("fail", "failed"),
+        "paused" => ("paused", "paused"),
+        _ => ("never", "not checked yet"),
+    }
+}
+
+/// The codes behind a status: the first failing step's, else those of the steps that warned
+/// (when the check carries its steps).
+fn status_codes(c: &StoredCheck) -> Vec<String> {
+    if c.code != Code::Ok {
+        return vec![c.code.as_str().to_owned()];
+    }
+    // Lists carry the warned codes without the steps; a repository's own answer has both.
+    let mut out: Vec<String> = c.warning_codes.iter().map(|code| code.as_str().to_owned()).collect();
+    for s in c.checks.iter().filter(|s| s.status == StepStatus::Warn) {
+        let code = s.code.as_str().to_owned();
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
+/// A repository as VC Repos and its own page show it.
+pub fn repo_row(r: &Repository, checks_enabled: bool) -> RepoRow {
+    let (status, label) = status_badge(&r.status);
+    let (checked, checked_ago) =
+        r.last_check.as_ref().map(|c| (when(c.checked_at), ago(c.checked_at))).unwrap_or_default();
+    let (next_check, next_check_rel) = match r.next_check_at {
+        _ if !checks_enabled => (String::new(), "background checks are off on this server".to_owned()),
+        _ if r.status == "paused" => (String::new(), "paused until its credential is edited".to_owned()),
+        Some(t) => (when(t), until(t)),
+        None => (String::new(), "not scheduled".to_owned()),
+    };
+    RepoRow {
+        id: r.id,
+        name: r.name.clone(),
+        clone_url: r.clone_url.clone(),
+        provider: provider_label(r.provider).to_owned(),
+        default_branch: r.default_branch.clone(),
+        credential: r.credential.as_ref().map_or_else(|| NO_CREDENTIAL_LABEL.to_owned(), |c| c.name.clone()),
+        credential_id: r.credential.as_ref().map(|c| c.id),
+        status: status.to_owned(),
+        status_label: label.to_owned(),
+        status_codes: r.last_check.as_ref().map(status_codes).unwrap_or_default(),
+        checked,
+        checked_ago,
+        next_check,
+        next_check_rel,
+        checking_by: r.checking_by.clone().unwrap_or_default(),
+        warnings: r.warnings.iter().map(WarningView::from).collect(),
+    }
+}
+
+/// A check in a repository's history, as its page lists it.
+pub fn history_row(c: &StoredCheck) -> HistoryRow {
+    let (status, label) = status_badge(&c.status);
+    HistoryRow {
+        id: c.id,
+        at: when(c.checked_at),
+        ago: ago(c.checked_at),
+        reason: c.reason.clone(),
+        reason_label: match c.reason.as_str() {
+            "register" => "registration",
+            "manual" => "by hand",
+            "schedule" => "scheduled",
+            "credential" => "credential changed",
+            "webhook" => "host webhook",
+            other => other,
+        }
+        .to_owned(),
+        status: status.to_owned(),
+        status_label: label.to_owned(),
+        code: if c.code == Code::Ok { String::new() } else { c.code.as_str().to_owned() },
+        ms: c.duration_ms,
+        instance: c.instance.clone(),
+        steps_summary: steps_summary(&c.checks),
+        steps: steps(&c.checks),
+    }
+}
+
+fn steps_summary(list: &[berth_core::Step]) -> String {
+    let count = |st: StepStatus| list.iter().filter(|s| s.status == st).count();
+    let mut out = format!("{} step{}", list.len(), if list.len() == 1 { "" } else { "s" });
+    match count(StepStatus::Fail) {
+        0 => {}
+        n => out.push_str(&format!(", {n} failed")),
+    }
+    match count(StepStatus::Warn) {
+        0 => {}
+        1 => out.push_str(", 1 warning"),
+        n => out.push_str(&format!(", {n} warnings")),
+    }
+    out
 }
