@@ -160,6 +160,19 @@ impl Store {
     }
 
     pub async fn update_credential(&self, id: Id, patch: CredentialPatch) -> Result<CredentialRow> {
+        // The edit locks the credential, then its repositories; recording a check locks a
+        // repository, then its credential. PostgreSQL breaks such a deadlock by aborting one
+        // side, which wrote nothing: the edit is run again rather than answered as an error.
+        let mut attempt = 0;
+        loop {
+            match self.update_credential_once(id, &patch).await {
+                Err(e) if e.is_retryable_conflict() && attempt < 3 => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn update_credential_once(&self, id: Id, patch: &CredentialPatch) -> Result<CredentialRow> {
         on_pool!(&self.db, |pool| {
             // Only the fields the patch names are written, each in the same statement: two
             // edits of different fields at once both land (no read-modify-write to race), and

@@ -120,6 +120,15 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+
+    /// PostgreSQL aborted the transaction to break a deadlock (40P01) or a serialization
+    /// conflict (40001): nothing was written, and running it again is safe.
+    pub fn is_retryable_conflict(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => matches!(d.code().as_deref(), Some("40P01" | "40001")),
+            _ => false,
+        }
+    }
 }
 
 /// Whether `e` says the database is away (or cannot take writes) rather than that the
