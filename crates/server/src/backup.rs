@@ -34,15 +34,7 @@ pub async fn restore(
 ) -> Result<RestoreReport, StartError> {
     // Proved before the data directory is made, so a damaged file leaves nothing behind.
     snapshot::inspect(from)?;
-    if !is_postgres_url(&config.database_url) && !config.data_dir.exists() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(&config.data_dir)
-            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
-    }
+    crate::ensure_data_dir(config)?;
     Ok(snapshot::restore(from, &config.database_url, &config.master_key_file, passphrase).await?)
 }
 

@@ -12,7 +12,7 @@ use berth_core::{Check, CloneUrl, Code, CredentialKind, GitIdentity, Scheme, Ste
 use berth_forge::{Forge, HostIdentity};
 use berth_git::{GitAuth, GitClient, GitError, RemoteRefs, Stage};
 use berth_store::CredentialRow;
-use git_steps::{branches_step, default_branch_step};
+pub(crate) use git_steps::listing_steps;
 use secrecy::SecretString;
 use std::time::{Duration, Instant};
 
@@ -433,44 +433,6 @@ fn skip_rest_steps(why: &str, steps: &mut Vec<Step>) {
     for name in [StepName::ApiCredential, StepName::ApiScopes, StepName::ApiRepository] {
         steps.push(Step::skip(name, why));
     }
-}
-
-/// The branches and default-branch steps from a listing (HTTPS or SSH alike). `api_main` is
-/// the main branch the host's REST API named, if it was asked.
-pub(crate) fn listing_steps(
-    mut refs: RemoteRefs,
-    wanted_branch: Option<&str>,
-    api_main: Option<String>,
-    steps: &mut Vec<Step>,
-    out: &mut Outcome,
-) {
-    // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
-    // main) is not a default branch: keep its name for the warning, offer none.
-    let dangling = refs
-        .default_branch
-        .clone()
-        .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
-    if dangling.is_some() {
-        refs.default_branch = None;
-        refs.head_unborn = false;
-    }
-    // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
-    let mut from_api = false;
-    if refs.default_branch.is_none() {
-        if let Some(main) = api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
-        {
-            refs.default_branch = Some(main);
-            from_api = true;
-        }
-    }
-    steps.push(branches_step(&refs));
-    let (mut step, chosen) = default_branch_step(&refs, wanted_branch, dangling.as_deref());
-    if from_api && step.status == StepStatus::Pass {
-        step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
-    }
-    steps.push(step);
-    out.default_branch = chosen;
-    out.refs = Some(refs);
 }
 
 pub(crate) fn unopened_secret(cred: &CredentialRow) -> Step {

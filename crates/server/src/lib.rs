@@ -53,12 +53,10 @@ pub enum StartError {
     Snapshot(#[from] berth_store::snapshot::SnapshotError),
 }
 
-/// Opens the vault and the database of `config`. Fails without writing anything when the
-/// master key does not match the database.
-pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+/// Creates the SQLite data directory when it is missing, for the service's user only: it holds
+/// the database (password hashes, sealed secrets, the audit log) and usually the master key.
+pub(crate) fn ensure_data_dir(config: &Config) -> Result<(), StartError> {
     if config.database_url.starts_with("sqlite:") && !config.data_dir.exists() {
-        // The directory holds the database (password hashes, sealed secrets, the audit log) and
-        // usually the master key: only the service's user may enter it.
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -67,6 +65,13 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
             .create(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     }
+    Ok(())
+}
+
+/// Opens the vault and the database of `config`. Fails without writing anything when the
+/// master key does not match the database.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    ensure_data_dir(config)?;
     let (store, created) = Store::open(&config.database_url, &config.master_key_file).await?;
     if created {
         tracing::info!(path = %config.master_key_file.display(), "created a new master key file; back it up");

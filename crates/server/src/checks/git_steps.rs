@@ -2,11 +2,50 @@
 //! (the remote's HEAD, or the one the person asked for, with the closest names when it is not
 //! there).
 
+use super::Outcome;
 use berth_core::words::count;
-use berth_core::{branch_match, Code, Step, StepName};
+use berth_core::{branch_match, Code, Step, StepName, StepStatus};
 use berth_git::RemoteRefs;
 
-pub(super) fn branches_step(refs: &RemoteRefs) -> Step {
+/// The branches and default-branch steps from a listing (HTTPS or SSH alike). `api_main` is
+/// the main branch the host's REST API named, if it was asked.
+pub(crate) fn listing_steps(
+    mut refs: RemoteRefs,
+    wanted_branch: Option<&str>,
+    api_main: Option<String>,
+    steps: &mut Vec<Step>,
+    out: &mut Outcome,
+) {
+    // A HEAD naming a branch that does not exist (deleted, or renamed as after master →
+    // main) is not a default branch: keep its name for the warning, offer none.
+    let dangling = refs
+        .default_branch
+        .clone()
+        .filter(|d| !refs.branches.is_empty() && !refs.branches.iter().any(|b| &b.name == d));
+    if dangling.is_some() {
+        refs.default_branch = None;
+        refs.head_unborn = false;
+    }
+    // Servers only SHOULD name HEAD in v0; the host's API knows the main branch.
+    let mut from_api = false;
+    if refs.default_branch.is_none() {
+        if let Some(main) = api_main.filter(|m| refs.branches.is_empty() || refs.branches.iter().any(|b| &b.name == m))
+        {
+            refs.default_branch = Some(main);
+            from_api = true;
+        }
+    }
+    steps.push(branches_step(&refs));
+    let (mut step, chosen) = default_branch_step(&refs, wanted_branch, dangling.as_deref());
+    if from_api && step.status == StepStatus::Pass {
+        step.message.push_str("; named by the host's REST API, as the Git server did not name HEAD");
+    }
+    steps.push(step);
+    out.default_branch = chosen;
+    out.refs = Some(refs);
+}
+
+fn branches_step(refs: &RemoteRefs) -> Step {
     if refs.branches.is_empty() {
         let head = refs.default_branch.as_deref().unwrap_or("?");
         return Step::warn(
@@ -19,11 +58,7 @@ pub(super) fn branches_step(refs: &RemoteRefs) -> Step {
     Step::pass(StepName::Branches, count(refs.branches.len(), "branch", "branches"))
 }
 
-pub(super) fn default_branch_step(
-    refs: &RemoteRefs,
-    wanted: Option<&str>,
-    dangling: Option<&str>,
-) -> (Step, Option<String>) {
+fn default_branch_step(refs: &RemoteRefs, wanted: Option<&str>, dangling: Option<&str>) -> (Step, Option<String>) {
     let names = || refs.branches.iter().map(|b| b.name.as_str());
     let remote_default = refs.default_branch.clone();
     match wanted.map(str::trim).filter(|w| !w.is_empty()) {
