@@ -57,7 +57,8 @@ impl Instance {
         self.db_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 
-    /// The database was found away. Logged once per outage, not once per request.
+    /// The database was found away; `why` is what failed (the driver's words, or the request
+    /// that met it). Logged once per outage, not once per request.
     pub fn database_away(&self, why: &str) {
         let mut down = self.db_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if down.is_none() {

@@ -29,7 +29,7 @@ pub async fn readiness(st: &AppState) -> std::result::Result<(), NotReady> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             if e.is_unavailable() {
-                st.instance.database_away(&e.to_string());
+                st.instance.database_away(e.unavailable_cause().unwrap_or_default());
             }
             Err(NotReady::DatabaseUnavailable)
         }

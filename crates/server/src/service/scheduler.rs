@@ -117,7 +117,7 @@ pub async fn run(st: AppState) {
                 }
                 Err(e) if e.is_unavailable() => {
                     drained = true;
-                    bg.database_away(&e.to_string());
+                    bg.database_away(e.unavailable_cause().unwrap_or_default());
                 }
                 Err(e) => {
                     drained = true;
@@ -317,7 +317,7 @@ async fn scheduled_check(
         Err(e) if e.is_unavailable() => {
             // Nothing was written and the lease is still ours: run it again once the
             // database is back rather than after the lease expires.
-            bg.database_away(&e.to_string());
+            bg.database_away(e.unavailable_cause().unwrap_or_default());
             bg.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(row.id);
         }
         Err(e) => {
@@ -342,7 +342,7 @@ async fn give_back_unrecorded(st: &AppState) {
         Ok(()) => tracing::info!(checks = ids.len(), "checks not recorded during the database outage run again"),
         Err(e) => {
             if e.is_unavailable() {
-                bg.database_away(&e.to_string());
+                bg.database_away(e.unavailable_cause().unwrap_or_default());
             } else {
                 tracing::warn!("cannot give back leases: {e}");
             }

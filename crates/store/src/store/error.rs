@@ -121,6 +121,15 @@ impl StoreError {
         matches!(self, StoreError::Unavailable(_))
     }
 
+    /// What made the database unavailable (the driver's words), for a log line that says
+    /// "the database is unavailable" itself.
+    pub fn unavailable_cause(&self) -> Option<&str> {
+        match self {
+            StoreError::Unavailable(cause) => Some(cause),
+            _ => None,
+        }
+    }
+
     /// PostgreSQL aborted the transaction to break a deadlock (40P01) or a serialization
     /// conflict (40001): nothing was written, and running it again is safe.
     pub fn is_retryable_conflict(&self) -> bool {

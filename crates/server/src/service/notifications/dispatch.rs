@@ -45,7 +45,7 @@ pub async fn run(st: AppState) {
             None => Vec::new(),
             Some(Ok(l)) => l,
             Some(Err(e)) if e.is_unavailable() => {
-                bg.database_away(&e.to_string());
+                bg.database_away(e.unavailable_cause().unwrap_or_default());
                 Vec::new()
             }
             Some(Err(e)) => {
