@@ -131,6 +131,27 @@ pub enum Code {
     Unauthenticated,
     /// Too many failed sign-ins for this name; distinct from a host's `rate_limited`.
     AccountLocked,
+    /// Password sign-in is turned off (`[oidc] local_sign_in = false`) for this name: only the
+    /// break-glass administrators sign in with a password; everyone else uses single sign-on.
+    LocalSignInDisabled,
+    /// A single sign-on answer whose `state` is not the one this browser's sign-in started
+    /// with (tampered, replayed, from another browser, or older than ten minutes).
+    SsoStateMismatch,
+    /// The OpenID provider refused: an error at its sign-in, or its token endpoint refused
+    /// the code. Its own error code and words are in the message.
+    SsoProviderError,
+    /// The OpenID provider could not be reached or answered something that is not OpenID
+    /// Connect (discovery, keys, token or userinfo endpoint).
+    SsoProviderUnreachable,
+    /// The ID token failed verification: signature, issuer, audience (issued for another
+    /// client), expiry or nonce. Nobody was signed in.
+    SsoIdTokenInvalid,
+    /// The provider vouched for the person, but no value of the role claim maps to a Berth
+    /// role and there is no `default_role`.
+    SsoNoRole,
+    /// A local account already has the name the provider gives this person: it is not taken
+    /// over by single sign-on.
+    SsoAccountConflict,
     Forbidden,
     /// No such endpoint (an unknown path).
     NotFound,
@@ -218,6 +239,13 @@ impl Code {
             Code::WebhookSignatureInvalid => "webhook_signature_invalid",
             Code::Unauthenticated => "unauthenticated",
             Code::AccountLocked => "account_locked",
+            Code::LocalSignInDisabled => "local_sign_in_disabled",
+            Code::SsoStateMismatch => "sso_state_mismatch",
+            Code::SsoProviderError => "sso_provider_error",
+            Code::SsoProviderUnreachable => "sso_provider_unreachable",
+            Code::SsoIdTokenInvalid => "sso_id_token_invalid",
+            Code::SsoNoRole => "sso_no_role",
+            Code::SsoAccountConflict => "sso_account_conflict",
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",
             Code::UserNotFound => "user_not_found",

@@ -2,6 +2,9 @@
 //! and `BERTH_*` environment variables that win over both.
 
 mod network;
+mod oidc;
+
+pub use oidc::OidcConfig;
 
 use berth_core::{Capability, Integration, NetworkPolicy};
 use berth_net::{HostSettings, ProxyRoute};
@@ -39,6 +42,8 @@ pub struct Config {
     /// Where people reach Berth (`public_url`, `BERTH_PUBLIC_URL`): the links in notifications.
     pub public_url: Option<url::Url>,
     pub notifications: NotificationsConfig,
+    /// Single sign-on for the web UI (`[oidc]`), when configured.
+    pub oidc: Option<OidcConfig>,
 }
 
 /// Sending notifications (`[notifications]` in the TOML file).
@@ -164,6 +169,7 @@ struct FileConfig {
     public_url: Option<String>,
     #[serde(default)]
     notifications: NotificationsFileConfig,
+    oidc: Option<oidc::OidcFileConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -335,6 +341,8 @@ impl Config {
             extra_ca_pem.push(std::fs::read(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?);
         }
         let git_timeout = Duration::from_secs(file.git.request_timeout_secs.unwrap_or(20).max(1));
+        let public_url = public_url(env("BERTH_PUBLIC_URL").or(file.public_url))?;
+        let oidc = oidc::oidc_config(file.oidc.as_ref(), public_url.as_ref(), env)?;
         Ok(Config {
             listen,
             data_dir,
@@ -356,8 +364,9 @@ impl Config {
             checks: checks_config(&file.checks, git_timeout)?,
             wanted_capabilities: wanted_capabilities(&file.scopes.want)?,
             instance_id: env("BERTH_INSTANCE_ID").or(file.instance_id).unwrap_or_else(default_instance_id),
-            public_url: public_url(env("BERTH_PUBLIC_URL").or(file.public_url))?,
+            public_url,
             notifications: notifications_config(&file.notifications)?,
+            oidc,
         })
     }
 }

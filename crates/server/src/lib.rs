@@ -148,6 +148,8 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
     })?;
     let git = git_client(&config)?;
     let instance = Arc::new(instance::Instance::new(config.instance_id.clone()));
+    let sso = service::sso::Sso::from_config(&config)
+        .map_err(|e| StartError::Other(format!("cannot set up single sign-on ([oidc]): {e}")))?;
     Ok(Ready {
         state: AppState {
             store,
@@ -155,6 +157,7 @@ pub async fn prepare(config: Config) -> Result<Ready, StartError> {
             git,
             config: Arc::new(config),
             instance,
+            sso,
         },
         generated_admin_password: generated,
     })

@@ -17,4 +17,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// This instance's in-memory state: metrics, scheduler signals, per-host limits.
     pub instance: Arc<Instance>,
+    /// Single sign-on through an OpenID provider, when `[oidc]` is configured.
+    pub sso: Option<Arc<crate::service::sso::Sso>>,
 }

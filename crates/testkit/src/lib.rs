@@ -36,6 +36,9 @@
 //! failure tests; it needs the `openssl` command line. [`MtlsServer`] demands a client
 //! certificate and makes one it accepts and one it refuses.
 //!
+//! [`OidcProvider`] is a real OpenID provider (npm's `oidc-provider`, run by Node) for the
+//! single sign-on tests.
+//!
 //! [`Tinyproxy`] is a private, real HTTP proxy (Debian's `tinyproxy`) whose log shows which
 //! requests went through it.
 //!
@@ -47,6 +50,7 @@
 mod capture;
 mod fault;
 mod mtls;
+mod oidc;
 pub mod pg;
 mod receiver;
 mod repos;
@@ -60,6 +64,7 @@ mod tls;
 pub use capture::CaptureServer;
 pub use fault::{Fault, FaultServer};
 pub use mtls::MtlsServer;
+pub use oidc::{OidcClient, OidcProvider};
 pub use receiver::{hmac_sha256, Received, Receiver};
 pub use repos::{bare_repo, empty_repo, git_command, many_refs, rev_parse};
 pub use server::{pkt_line, Canned, GitServer, GitServerOptions, SLOWLORIS_INTERVAL};

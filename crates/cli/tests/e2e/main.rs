@@ -31,6 +31,7 @@ mod proxy;
 mod public_repos;
 mod roles;
 mod ssh;
+mod sso;
 mod templates;
 mod ui;
 mod ui_ssh;

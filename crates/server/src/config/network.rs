@@ -71,7 +71,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })
 }
 
-fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
+pub(super) fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
     Ok(SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()))
 }

@@ -24,6 +24,7 @@ pub mod repositories;
 pub mod scheduler;
 pub mod sessions;
 mod ssh_keys;
+pub mod sso;
 pub mod templates;
 pub mod tokens;
 pub mod verification;

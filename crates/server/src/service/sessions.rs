@@ -146,6 +146,29 @@ pub(crate) async fn has_second_factor(store: &Store, user_id: i64) -> Result<boo
     Ok(store.totp_state(user_id).await?.is_some_and(|t| t.enabled))
 }
 
+/// With single sign-on and `local_sign_in = false`, only the break-glass names may use a
+/// password (checked before the password, and not counted as a failure: nothing was tried).
+fn refuse_password_if_turned_off(st: &AppState, username: &str) -> Result<()> {
+    match &st.config.oidc {
+        Some(o) if !o.password_allowed(username) => Err(Error::Refused(Refusal::new(
+            Code::LocalSignInDisabled,
+            format!("password sign-in is turned off on this Berth: sign in with {}", o.display_name),
+            format!(
+                "use \"Sign in with {}\" on the sign-in page; scripts and the CLI use a personal API token (My account \
+                 > API tokens; the CLI reads it from BERTH_TOKEN)",
+                o.display_name
+            ),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a password sign-in by this name is a break-glass one (password sign-in is
+/// otherwise turned off): it is audited and logged as such.
+fn break_glass(st: &AppState) -> bool {
+    st.config.oidc.as_ref().is_some_and(|o| !o.local_sign_in)
+}
+
 /// The password of a sign-in, and whether a second factor must follow it.
 async fn first_factor(
     st: &AppState,
@@ -153,6 +176,7 @@ async fn first_factor(
     password: &SecretString,
     remote: Option<&str>,
 ) -> Result<(User, bool)> {
+    refuse_password_if_turned_off(st, username)?;
     let user = check_password(&st.store, username, password, remote).await?;
     let has_totp = has_second_factor(&st.store, user.id).await?;
     Ok((user, has_totp))
@@ -165,12 +189,22 @@ async fn signed_in(
     remote: Option<String>,
     via: Via,
     target: &str,
-    detail: &str,
+    detail: impl Into<String>,
 ) -> Result<()> {
+    let detail = detail.into();
     st.store.clear_login_failures(&user.username).await?;
     tracing::info!(user = user.id, "login");
     CurrentUser::new(user.clone(), remote, via).audit(&st.store, "auth.login", "session", None, target, detail).await;
     Ok(())
+}
+
+fn password_detail(st: &AppState, how: &str) -> String {
+    if break_glass(st) {
+        tracing::warn!("break-glass password sign-in while single sign-on is the way in");
+        format!("{how} (break-glass: password sign-in is otherwise turned off)")
+    } else {
+        how.to_owned()
+    }
 }
 
 fn session_ttl(st: &AppState) -> chrono::Duration {
@@ -203,7 +237,7 @@ pub async fn api_login(
     let token = auth::new_token();
     let expires_at = Utc::now() + session_ttl(st);
     st.store.create_session(user.id, &auth::token_hash(&token), expires_at).await?;
-    signed_in(st, &user, remote, Via::Session, "api", "API session").await?;
+    signed_in(st, &user, remote, Via::Session, "api", password_detail(st, "API session")).await?;
     Ok(LoginResponse { token, expires_at })
 }
 
@@ -271,7 +305,9 @@ pub async fn browser(st: &AppState, token: Option<&str>, remote: Option<String>)
         return Ok(Browser::AwaitingSecondFactor { user: s.user, csrf: s.csrf_token, token_hash });
     }
     let totp_enabled = has_second_factor(&st.store, s.user.id).await?;
-    let must_enrol = !totp_enabled && second_factor_required(&st.store).await?;
+    // Single sign-on users prove the second factor to their provider, not to Berth.
+    let must_enrol =
+        !totp_enabled && second_factor_required(&st.store).await? && !st.store.is_sso_user(s.user.id).await?;
     let caller = CurrentUser::new(s.user, remote, Via::Web);
     Ok(Browser::SignedIn(Box::new(WebCaller { caller, csrf: s.csrf_token, token_hash, totp_enabled, must_enrol })))
 }
@@ -296,9 +332,20 @@ pub async fn web_sign_in(
 ) -> Result<NewWebSession> {
     let (user, has_totp) = first_factor(st, username, password, remote.as_deref()).await?;
     if !has_totp {
-        signed_in(st, &user, remote, Via::Web, "web", "password").await?;
+        signed_in(st, &user, remote, Via::Web, "web", password_detail(st, "password")).await?;
     }
     start_web_session(st, user.id, has_totp).await
+}
+
+/// The OpenID provider vouched for `user` (`service::sso`): a complete web session.
+pub(crate) async fn sso_signed_in(
+    st: &AppState,
+    user: &User,
+    remote: Option<String>,
+    provider: &str,
+) -> Result<NewWebSession> {
+    signed_in(st, user, remote, Via::Web, "web", format!("single sign-on ({provider})")).await?;
+    start_web_session(st, user.id, false).await
 }
 
 /// The second-factor form of a session waiting for it. Passing replaces the session with a
@@ -318,7 +365,7 @@ pub async fn web_second_factor(
     }
     // A fresh session id once both factors passed.
     st.store.delete_session(pending_token_hash).await?;
-    signed_in(st, user, remote, Via::Web, "web", "password and second factor").await?;
+    signed_in(st, user, remote, Via::Web, "web", password_detail(st, "password and second factor")).await?;
     start_web_session(st, user.id, false).await
 }
 

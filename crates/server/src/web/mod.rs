@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.css", get(pages::css))
         .route("/static/app.js", get(pages::js))
         .route("/login", get(pages::login_form).post(pages::login))
+        .route("/login/oidc", get(pages::sso_start))
+        .route("/login/oidc/callback", get(pages::sso_callback))
         .route("/login/2fa", get(pages::second_factor_form).post(pages::second_factor))
         .route("/logout", post(pages::logout))
         .route("/repositories", get(pages::repos))

@@ -30,6 +30,7 @@ mod known_hosts;
 mod repositories;
 mod schedule;
 mod templates;
+mod sso;
 mod totp;
 mod webhooks;
 

@@ -63,6 +63,10 @@ pub const KNOWN_SECRETS: &[(&str, &str)] = &[
     ("WRONG_PROXY_PASSWORD", WRONG_PROXY_PASSWORD),
     ("SSH_KEY_PASSPHRASE", SSH_KEY_PASSPHRASE),
     ("OUTAGE_UNSTORED_TOKEN", OUTAGE_UNSTORED_TOKEN),
+    ("SSO_ADMIN_PASSWORD", SSO_ADMIN_PASSWORD),
+    ("SSO_LOCAL_PASSWORD", SSO_LOCAL_PASSWORD),
+    ("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET),
+    ("OIDC_OTHER_CLIENT_SECRET", OIDC_OTHER_CLIENT_SECRET),
 ];
 
 /// Secret literals the suite uses that are too short or too common to search for (the scan
@@ -172,6 +176,14 @@ pub const SSH_KEY_PASSPHRASE: &str = "ssh passphrase/+&=%-e2e-41d7";
 /// The token a credential replacement sends while the database is away (`outage.rs`): refused,
 /// never stored.
 pub const OUTAGE_UNSTORED_TOKEN: &str = "ATATT3xFfGF0-not-stored-during-outage";
+
+/// Single sign-on (`sso.rs`): the break-glass administrator's password, a local user's (whose
+/// password sign-in is refused), Berth's client secret at the OpenID provider, and another
+/// client's.
+pub const SSO_ADMIN_PASSWORD: &str = "break-glass admin password 7a1e";
+pub const SSO_LOCAL_PASSWORD: &str = "local user password sso 93bd";
+pub const OIDC_CLIENT_SECRET: &str = "oidc-client-secret-berth-e2e-55c1f0";
+pub const OIDC_OTHER_CLIENT_SECRET: &str = "oidc-client-secret-other-e2e-a9d304";
 
 /// The passphrase a snapshot's master key is sealed under, and a wrong one (`backup.rs`).
 pub const BACKUP_PASSPHRASE: &str = "backup passphrase e2e 4c7d19";

@@ -5,9 +5,10 @@ use crate::api::ConnectMeta;
 use crate::auth;
 use crate::error::ApiError;
 use crate::service::sessions::{self, Browser, NewWebSession};
+use crate::service::sso;
 use crate::service::Error;
 use crate::state::AppState;
-use crate::web::views::{Layout, LoginPage, Problem, SecondFactorPage};
+use crate::web::views::{Layout, LoginPage, Problem, SecondFactorPage, SignedInPage};
 use crate::web::{cookie, csrf_refused, set_cookie, FormData, Posted, WebResult, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,13 +19,22 @@ fn secure(headers: &HeaderMap) -> bool {
     auth::came_over_tls(headers)
 }
 
-fn login_page(status: StatusCode, headers: &HeaderMap, username: &str, problem: Option<Problem>) -> Response {
+fn login_page(
+    st: &AppState,
+    status: StatusCode,
+    headers: &HeaderMap,
+    username: &str,
+    problem: Option<Problem>,
+) -> Response {
     let csrf = auth::new_csrf_token();
+    let oidc = st.config.oidc.as_ref();
     let page = LoginPage {
         l: Layout { title: "Sign in".into(), ..Layout::default() },
         login_csrf: csrf.clone(),
         username: username.to_owned(),
         problem,
+        sso_name: oidc.map(|o| o.display_name.clone()),
+        password_for_all: oidc.is_none_or(|o| o.local_sign_in),
     };
     let mut resp = render(status, &page);
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, secure(headers)));
@@ -32,9 +42,9 @@ fn login_page(status: StatusCode, headers: &HeaderMap, username: &str, problem: 
 }
 
 /// The sign-in form again, with why the attempt was refused.
-fn login_refused(headers: &HeaderMap, username: &str, e: impl Into<ApiError>) -> Response {
+fn login_refused(st: &AppState, headers: &HeaderMap, username: &str, e: impl Into<ApiError>) -> Response {
     let e = e.into();
-    login_page(e.status, headers, username, Some(Problem::from_api(&e)))
+    login_page(st, e.status, headers, username, Some(Problem::from_api(&e)))
 }
 
 async fn browser(st: &AppState, headers: &HeaderMap) -> Result<Browser, Error> {
@@ -48,7 +58,7 @@ pub async fn login_form(State(st): State<AppState>, headers: HeaderMap, q: Q) ->
     let problem =
         q.0.get("signed_out")
             .map(|_| Problem { message: "Your password was changed: sign in again.".into(), ..Problem::default() });
-    login_page(StatusCode::OK, &headers, "", problem)
+    login_page(&st, StatusCode::OK, &headers, "", problem)
 }
 
 /// Answers a started session with its cookie and a redirect.
@@ -69,7 +79,7 @@ pub async fn login(
     let username = form.get("username");
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !auth::constant_time_eq(expected, &form.get("csrf")) {
-        return login_refused(&headers, &username, csrf_refused());
+        return login_refused(&st, &headers, &username, csrf_refused());
     }
     let password = SecretString::from(form.get("password"));
     match sessions::web_sign_in(&st, &username, &password, remote).await {
@@ -77,7 +87,9 @@ pub async fn login(
             let to = if s.second_factor_pending { "/login/2fa" } else { "/" };
             session_started(&headers, s, to)
         }
-        Err(e @ (Error::Unauthenticated(_) | Error::Locked(_))) => login_refused(&headers, &username, e),
+        Err(e @ (Error::Unauthenticated(_) | Error::Locked(_) | Error::Refused(_))) => {
+            login_refused(&st, &headers, &username, e)
+        }
         Err(e) => error_page(e.into()),
     }
 }
@@ -110,7 +122,7 @@ pub async fn second_factor(
     match sessions::web_second_factor(&st, &token_hash, &user, &form.get("code"), remote).await {
         Ok(s) => session_started(&headers, s, "/"),
         // The waiting session is gone: start again from the password.
-        Err(e @ Error::Locked(_)) => login_refused(&headers, &user.username, e),
+        Err(e @ Error::Locked(_)) => login_refused(&st, &headers, &user.username, e),
         Err(e @ Error::Unauthenticated(_)) => {
             let e = ApiError::from(e);
             second_factor_page(e.status, csrf, Some(Problem::from_api(&e)))
@@ -124,4 +136,66 @@ pub async fn logout(State(st): State<AppState>, headers: HeaderMap, p: Posted) -
     let mut resp = see_other("/login");
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0, secure(&headers)));
     Ok(resp)
+}
+
+// ------------------------------------------------------------------------------- single sign-on
+
+/// The cookie of a started single sign-on: `SameSite=Lax` (the provider's redirect back is a
+/// cross-site navigation, which a `Strict` cookie would not come with), only for its paths.
+fn pending_cookie(value: &str, max_age: u64, secure: bool) -> axum::http::HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    axum::http::HeaderValue::from_str(&format!(
+        "{}={value}; Path=/login/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        sso::PENDING_COOKIE
+    ))
+    .unwrap_or_else(|_| axum::http::HeaderValue::from_static("berth_invalid=; Max-Age=0"))
+}
+
+/// `GET /login/oidc`: off to the provider, with this browser's `state`, `nonce` and PKCE
+/// verifier in the pending cookie.
+pub async fn sso_start(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    match sso::start(&st).await {
+        Ok(started) => {
+            let mut resp = see_other(&started.authorize_url);
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                pending_cookie(&started.pending, sso::PENDING_MAX_AGE_SECS, secure(&headers)),
+            );
+            resp
+        }
+        Err(e) => login_refused(&st, &headers, "", e),
+    }
+}
+
+/// `GET /login/oidc/callback`: the provider's answer. Signed in, the browser is sent on by a
+/// page of Berth's own rather than a redirect: the session cookie is `SameSite=Strict`, and
+/// a redirect in a navigation that started at the provider would arrive without it.
+pub async fn sso_callback(
+    State(st): State<AppState>,
+    ConnectMeta(remote): ConnectMeta,
+    headers: HeaderMap,
+    q: Q,
+) -> Response {
+    let q = q.0;
+    let cb = sso::Callback {
+        code: q.get("code").cloned(),
+        state: q.get("state").cloned(),
+        error: q.get("error").cloned(),
+        error_description: q.get("error_description").cloned(),
+    };
+    let pending = cookie(&headers, sso::PENDING_COOKIE);
+    let answer = sso::finish(&st, cb, pending, remote).await;
+    let mut resp = match answer {
+        Ok(s) => {
+            let mut resp =
+                render(StatusCode::OK, &SignedInPage { l: Layout { title: "Signed in".into(), ..Layout::default() } });
+            resp.headers_mut()
+                .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &s.token, s.max_age_secs, secure(&headers)));
+            resp
+        }
+        Err(e) => login_refused(&st, &headers, "", e),
+    };
+    // Used or refused, a pending sign-in is spent.
+    resp.headers_mut().append(header::SET_COOKIE, pending_cookie("", 0, secure(&headers)));
+    resp
 }

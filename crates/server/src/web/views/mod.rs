@@ -214,6 +214,17 @@ pub struct LoginPage {
     pub login_csrf: String,
     pub username: String,
     pub problem: Option<Problem>,
+    /// "Sign in with …" when single sign-on is configured.
+    pub sso_name: Option<String>,
+    /// Password sign-in open to everyone; `false`: only to the break-glass administrators.
+    pub password_for_all: bool,
+}
+
+/// Single sign-on passed: a page that moves on to `/` by itself (see `sso_callback`).
+#[derive(Template)]
+#[template(path = "signed_in.html")]
+pub struct SignedInPage {
+    pub l: Layout,
 }
 
 #[derive(Template)]

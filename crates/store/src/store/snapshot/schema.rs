@@ -58,6 +58,12 @@ pub(crate) const TABLES: &[TableSpec] = &[
         identity: true,
     },
     TableSpec {
+        name: "user_sso_identities",
+        columns: columns![user_id: Int, issuer: Text, subject: Text, created_at: Ts],
+        order_by: "user_id",
+        identity: false,
+    },
+    TableSpec {
         name: "user_totp",
         columns: columns![
             user_id: Int, key_id: Text, wrapped_key: Bytes, ciphertext: Bytes, enabled: Bool, last_step: Int,
