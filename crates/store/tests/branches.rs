@@ -6,52 +6,20 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use berth_core::{Check, CheckReason, CredentialKind, Step, StepName};
-use berth_store::{
-    BranchChange, BranchEntry, BranchList, NewCheck, NewCredential, NewRepository, NewWebhook, OutcomeToRecord, Store,
-};
+mod common;
+
+use berth_core::{Check, CheckReason, Step, StepName};
+use berth_store::{BranchChange, BranchEntry, BranchList, NewCheck, NewWebhook, OutcomeToRecord, Store};
 use berth_testkit::pg::test_database_url;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
-async fn open(dir: &std::path::Path) -> Store {
-    Store::open(&test_database_url(dir), &dir.join("master.key")).await.unwrap().0
-}
+use common::open;
 
+/// A repository `acme/{name}` with a credential of its own, named alike.
 async fn repository(store: &Store, name: &str) -> i64 {
-    let scopes = vec!["read:repository:bitbucket".to_owned()];
-    let cred = store
-        .create_credential(NewCredential {
-            name,
-            kind: CredentialKind::BitbucketApiToken,
-            host: None,
-            username: None,
-            email: Some("jo@example.com"),
-            expires_on: None,
-            scopes: &scopes,
-            secret: &SecretString::from("ATATT3xFfGF0-store-branches-test"),
-            app_id: None,
-            installation_id: None,
-            public_key: None,
-            client_certificate: None,
-        })
-        .await
-        .unwrap()
-        .id;
-    store
-        .create_repository(&NewRepository {
-            name: name.into(),
-            vcs: "git".into(),
-            clone_url: format!("https://bitbucket.org/acme/{name}.git"),
-            repo_key: format!("bitbucket.org/acme/{name}"),
-            provider: "bitbucket-cloud".into(),
-            default_branch: "main".into(),
-            credential_id: Some(cred),
-            next_check_at: None,
-        })
-        .await
-        .unwrap()
-        .id
+    let cred = common::credential(store, name).await;
+    common::repository(store, name, cred).await
 }
 
 fn list(default: &str, branches: &[(&str, &str)]) -> BranchList {

@@ -6,10 +6,12 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use berth_core::{Check, CheckReason, Code, CredentialKind, Step, StepName};
+mod common;
+
+use berth_core::{Check, CheckReason, Code, Step, StepName};
 use berth_store::{
-    AttemptOutcome, AuthResult, ChannelPatch, ItemOutcome, NewChannel, NewCheck, NewCredential, NewEvent, NewImport,
-    NewImportItem, NewRepository, Store,
+    AttemptOutcome, AuthResult, ChannelPatch, ItemOutcome, NewChannel, NewCheck, NewEvent, NewImport, NewImportItem,
+    Store,
 };
 use berth_testkit::pg::test_database_url;
 use chrono::{Duration, Utc};
@@ -31,44 +33,7 @@ async fn open(dir: &std::path::Path) -> Store {
     open_twice(dir).await.0
 }
 
-async fn credential(store: &Store, name: &str) -> i64 {
-    let scopes = vec!["read:repository:bitbucket".to_owned()];
-    store
-        .create_credential(NewCredential {
-            name,
-            kind: CredentialKind::BitbucketApiToken,
-            host: None,
-            username: None,
-            email: Some("jo@example.com"),
-            expires_on: None,
-            scopes: &scopes,
-            secret: &SecretString::from("ATATT3xFfGF0-store-notify-test"),
-            app_id: None,
-            installation_id: None,
-            public_key: None,
-            client_certificate: None,
-        })
-        .await
-        .unwrap()
-        .id
-}
-
-async fn repository(store: &Store, name: &str, cred: i64) -> i64 {
-    store
-        .create_repository(&NewRepository {
-            name: name.into(),
-            vcs: "git".into(),
-            clone_url: format!("https://bitbucket.org/acme/{name}.git"),
-            repo_key: format!("bitbucket.org/acme/{name}"),
-            provider: "bitbucket-cloud".into(),
-            default_branch: "main".into(),
-            credential_id: Some(cred),
-            next_check_at: None,
-        })
-        .await
-        .unwrap()
-        .id
-}
+use common::{credential, repository};
 
 async fn channel(store: &Store, name: &str, events: &[&str], pattern: Option<&str>, cred: Option<i64>) -> i64 {
     let events: Vec<String> = events.iter().map(|e| (*e).to_owned()).collect();

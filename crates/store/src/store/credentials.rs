@@ -160,9 +160,10 @@ impl Store {
     }
 
     pub async fn update_credential(&self, id: Id, patch: CredentialPatch) -> Result<CredentialRow> {
-        // The edit locks the credential, then its repositories; recording a check locks a
-        // repository, then its credential. PostgreSQL breaks such a deadlock by aborting one
-        // side, which wrote nothing: the edit is run again rather than answered as an error.
+        // The edit locks the credential, then its repositories, the order recording checks
+        // takes too (`record_outcomes`), so the two do not deadlock. Should PostgreSQL still
+        // abort an edit (a deadlock with a path that breaks the order, a serialization
+        // conflict), nothing was written: it is run again rather than answered as an error.
         let mut attempt = 0;
         loop {
             match self.update_credential_once(id, &patch).await {

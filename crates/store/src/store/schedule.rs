@@ -168,8 +168,20 @@ impl Store {
             Dialect::Postgres => "FOR UPDATE OF r",
             Dialect::Sqlite => "",
         };
+        // PostgreSQL: the credentials whose counts this batch writes are locked first, in id
+        // order, the order a credential edit takes (the credential, then its repositories).
+        // Recording used to lock a repository and then its credential, and the two deadlocked.
+        let mut credentials: Vec<Id> = items.iter().filter_map(|i| i.auth.map(|a| a.credential_id)).collect();
+        credentials.sort_unstable();
+        credentials.dedup();
+        if self.dialect() == Dialect::Sqlite {
+            credentials.clear(); // one writer at a time: nothing to order
+        }
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
+            for id in &credentials {
+                sqlx::query("SELECT id FROM credentials WHERE id = $1 FOR NO KEY UPDATE").bind(id).execute(&mut *tx).await?;
+            }
             let mut done = Vec::with_capacity(rows.len());
             for r in &rows {
                 let (item, check) = (r.item, &r.item.check);
