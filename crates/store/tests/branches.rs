@@ -178,3 +178,36 @@ async fn a_webhook_keeps_its_secret_sealed_and_counts_deliveries() {
     assert!(store.webhook(repo).await.unwrap().is_none());
     assert!(store.delete_webhook(repo).await.is_err());
 }
+
+#[tokio::test]
+async fn a_push_during_a_running_check_keeps_the_repository_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let repo = repository(&store, "busy").await;
+    let leased = store.lease_due_checks("i", Utc::now(), Utc::now() + chrono::Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(leased.iter().map(|r| r.id).collect::<Vec<_>>(), [repo]);
+
+    // The check starts; a push arrives while it runs; the check finishes and hands its lease back.
+    let started = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let pushed_at = Utc::now();
+    store.apply_branch_push(repo, &[], None, pushed_at).await.unwrap();
+    let ok = Check::completed(vec![Step::pass(StepName::Url, "fine")]);
+    let check =
+        NewCheck { check: &ok, reason: CheckReason::Schedule, instance: "i", checked_at: started, duration_ms: 1 };
+    let hour_later = Utc::now() + chrono::Duration::hours(1);
+    let done = store.record_outcome(repo, &check, None, Some(("i", hour_later))).await.unwrap();
+    assert_eq!(done.lease_kept, Some(true));
+    let row = store.get_repository(repo).await.unwrap();
+    assert_eq!(row.due_reason, Some(CheckReason::Webhook), "the push still asks for its check");
+    assert!(row.next_check_at.is_some_and(|n| n < hour_later), "due now, not in an hour: {:?}", row.next_check_at);
+    assert!(row.lease_owner.is_none());
+
+    // A check that started after the push answered it: the schedule takes over.
+    let leased = store.lease_due_checks("i", Utc::now(), Utc::now() + chrono::Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    let check = NewCheck { checked_at: Utc::now(), ..check };
+    store.record_outcome(repo, &check, None, Some(("i", hour_later))).await.unwrap();
+    let row = store.get_repository(repo).await.unwrap();
+    assert_eq!((row.due_reason, row.next_check_at.map(|n| n.timestamp())), (None, Some(hour_later.timestamp())));
+}

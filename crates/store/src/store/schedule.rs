@@ -47,6 +47,13 @@ const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failu
      WHERE id = $1 RETURNING auth_failures, checks_paused_at";
 const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1, \
      due_reason = NULL WHERE id = $2 AND lease_owner = $3";
+/// [`FINISH_LEASE_SQL`] for a check that ran from `$4`: a reason to check again that arrived
+/// while it ran (a push, "check all now", an edit of its credential) is not what this check
+/// answered, so it stays due for it instead of waiting for the schedule.
+const FINISH_CHECKED_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, \
+     next_check_at = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN next_check_at ELSE $1 END, \
+     due_reason = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN due_reason ELSE NULL END \
+     WHERE id = $2 AND lease_owner = $3";
 
 fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
     let Some(row) = row else { return Err(StoreError::NotFound(Entity::Credential)) };
@@ -261,10 +268,11 @@ impl Store {
                 let lease_kept = match item.lease {
                     None => None,
                     Some((owner, next)) => Some(
-                        sqlx::query(FINISH_LEASE_SQL)
+                        sqlx::query(FINISH_CHECKED_LEASE_SQL)
                             .bind(next)
                             .bind(item.repository_id)
                             .bind(owner)
+                            .bind(check.checked_at)
                             .execute(&mut *tx)
                             .await?
                             .rows_affected()
