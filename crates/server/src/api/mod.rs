@@ -120,6 +120,29 @@ fn document_request_errors(path: &str, op: &mut utoipa::openapi::path::Operation
         let code = crate::service::not_found_code(entity);
         add("404", &format!("no {entity} has this id, or the id is not a number (`{code}`)"));
     }
+    // Every route but the liveness probe reads or writes the database (`db_gate`); `/readyz`
+    // documents its own 503.
+    if path != "/healthz" {
+        op.responses.responses.entry("503".to_owned()).or_insert_with(|| database_unavailable_response().into());
+    }
+}
+
+/// 503 while the database is away: nothing was read or changed; `Retry-After` says when to try.
+fn database_unavailable_response() -> utoipa::openapi::Response {
+    use utoipa::openapi::{header::HeaderBuilder, ContentBuilder, ObjectBuilder, Ref, ResponseBuilder, Type};
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+    let retry_after = HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer))
+        .description(Some("seconds to wait before trying again"))
+        .build();
+    ResponseBuilder::new()
+        .description(
+            "the database is unavailable (down, restarting, or on SQLite locked, read-only or full): nothing was read \
+             or changed; try again after `Retry-After` seconds (`database_unavailable`)",
+        )
+        .content("application/json", content)
+        .header("Retry-After", retry_after)
+        .build()
 }
 
 /// The resource a path names by id, for its 404.
