@@ -27,6 +27,10 @@ pub struct User {
     #[schema(value_type = Role)]
     pub role: String,
     pub totp_enabled: bool,
+    /// Signs in through the OpenID provider (single sign-on): made at the first sign-in, its
+    /// role follows the provider's claim, its second factor is the provider's.
+    #[serde(default)]
+    pub single_sign_on: bool,
     /// Failed sign-ins in the current window.
     pub failed_logins: i64,
     /// Set while sign-in is locked after too many failures.

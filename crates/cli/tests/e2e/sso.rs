@@ -214,6 +214,15 @@ async fn single_sign_on_maps_roles_and_refuses_what_it_must() {
     assert_eq!(b.path().await, "/");
     let audit = admin.audit(None, Some(50)).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "auth.login" && e.actor == "admin" && e.detail.contains("break-glass")));
+    // Admin > Users tells single sign-on users apart (API and page).
+    let users = admin.list_users().await.unwrap();
+    let sso: Vec<&str> = users.iter().filter(|u| u.single_sign_on).map(|u| u.username.as_str()).collect();
+    assert_eq!(sso, ["alice", "bob"], "{users:?}");
+    b.goto(&format!("{base}/admin/users")).await;
+    let row = b.text("tbody tr:nth-child(1)").await;
+    assert!(row.starts_with("admin") && !row.contains("single sign-on"), "{row}");
+    assert!(b.text("tbody tr:nth-child(2)").await.contains("single sign-on"), "alice's row");
+    b.shot("users").await;
     b.close().await;
 
     let log = std::fs::read_to_string(&server.log).unwrap();

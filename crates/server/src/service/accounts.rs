@@ -44,6 +44,7 @@ fn to_wire(u: UserSummary) -> User {
         username: u.username,
         role: u.role,
         totp_enabled: u.totp_enabled,
+        single_sign_on: u.single_sign_on,
         failed_logins: u.failed_logins,
         locked_until: u.locked_until.filter(|l| *l > now),
         created_at: u.created_at,

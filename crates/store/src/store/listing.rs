@@ -320,7 +320,8 @@ impl Store {
         on_pool!(&self.db, |pool| {
             let rows = sqlx::query(&format!(
                 "SELECT u.id, u.username, u.role, u.created_at, u.updated_at, COALESCE(t.enabled, FALSE) AS totp_enabled, \
-                 COALESCE(f.failures, 0) AS failures, f.locked_until FROM users u \
+                 COALESCE(f.failures, 0) AS failures, f.locked_until, \
+                 EXISTS (SELECT 1 FROM user_sso_identities s WHERE s.user_id = u.id) AS single_sign_on FROM users u \
                  LEFT JOIN user_totp t ON t.user_id = u.id LEFT JOIN login_failures f ON f.username = u.username \
                  {from} ORDER BY u.username COLLATE NOCASE LIMIT $2"
             ))

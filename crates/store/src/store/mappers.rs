@@ -53,6 +53,7 @@ pub(super) fn user_summary_from_row(r: &impl Cols) -> Result<UserSummary> {
         username: r.str("username")?,
         role: r.str("role")?,
         totp_enabled: r.bool("totp_enabled")?,
+        single_sign_on: r.bool("single_sign_on")?,
         failed_logins: r.i64("failures")?,
         locked_until: r.opt_ts("locked_until")?,
         created_at: r.ts("created_at")?,

@@ -37,6 +37,8 @@ pub struct UserSummary {
     pub username: String,
     pub role: String,
     pub totp_enabled: bool,
+    /// Signs in through the OpenID provider (`user_sso_identities`).
+    pub single_sign_on: bool,
     pub failed_logins: i64,
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

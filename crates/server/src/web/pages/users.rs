@@ -35,6 +35,7 @@ async fn users_page(st: &AppState, wu: &WebUser, after: Option<String>) -> Resul
                 username: u.username,
                 role: u.role,
                 totp: u.totp_enabled,
+                sso: u.single_sign_on,
                 locked: u.locked_until.map(when).unwrap_or_default(),
                 failures: u.failed_logins,
                 created: when(u.created_at),

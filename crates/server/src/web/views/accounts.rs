@@ -8,6 +8,8 @@ pub struct UserRow {
     pub username: String,
     pub role: String,
     pub totp: bool,
+    /// Signs in through the OpenID provider.
+    pub sso: bool,
     pub locked: String,
     pub failures: i64,
     pub created: String,
