@@ -187,6 +187,20 @@ async fn single_sign_on_maps_roles_and_refuses_what_it_must() {
     b.shot("state-mismatch").await;
     leave_provider(&b, &idp.issuer).await;
 
+    // Cancelled at the provider: its `error=access_denied` comes back with this browser's state.
+    let started = other.get(format!("{base}/login/oidc")).send().await.unwrap();
+    let pending = started.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let state = pending.trim_start_matches("berth_sso=").split('.').next().unwrap().to_owned();
+    let cancelled = other
+        .get(format!("{base}/login/oidc/callback?error=access_denied&error_description=End-User+aborted&state={state}"))
+        .header("cookie", &pending)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let page = cancelled.text().await.unwrap();
+    assert!(page.contains("cancelled or refused at Test IdP") && page.contains("sso_provider_error"), "{page}");
+
     // An ID token the provider issued for another client (signed with its real keys).
     idp.issue_id_tokens_for(Some("other")).await;
     sso_sign_in(&b, &base, "alice").await;

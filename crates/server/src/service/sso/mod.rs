@@ -168,12 +168,21 @@ pub async fn finish(
         ));
     }
     if let Some(err) = cb.error.as_deref() {
+        let err: String = err.chars().take(100).collect();
         let desc: String = cb.error_description.as_deref().unwrap_or_default().chars().take(300).collect();
-        let why = if desc.is_empty() {
-            err.chars().take(100).collect()
-        } else {
-            format!("{}: {desc}", err.chars().take(100).collect::<String>())
-        };
+        let why = if desc.is_empty() { err.clone() } else { format!("{err}: {desc}") };
+        // The person said no, or the provider would not let them in: nothing for an
+        // administrator of Berth to fix.
+        if err == "access_denied" {
+            return Err(refused(
+                Code::SsoProviderError,
+                format!("the sign-in was cancelled or refused at {display} ({why})"),
+                format!(
+                    "start again with \"Sign in with {display}\"; if {display} refuses you, ask its administrators to \
+                     give you access to Berth"
+                ),
+            ));
+        }
         return Err(provider_error(ProviderError::Refused(why), display));
     }
     let Some(code) = cb.code.as_deref().filter(|c| !c.is_empty()) else {
