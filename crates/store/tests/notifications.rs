@@ -190,6 +190,15 @@ async fn deliveries_are_leased_once_retried_when_due_and_given_up() -> R {
     let new = a.redeliver(old.id).await?;
     assert_eq!((new.event_id, new.state.as_str(), new.attempts), (old.event_id, "pending", 0));
     assert_ne!(new.delivery_uuid, old.delivery_uuid);
+
+    // Pruning forgets settled events with their deliveries; the one redelivered is pending
+    // again, so it stays, with both of its deliveries.
+    assert_eq!(a.prune_notifications(Utc::now() - Duration::days(1)).await?, 0, "nothing is that old");
+    assert_eq!(a.prune_notifications(Utc::now() + Duration::days(1)).await?, 9);
+    let left: Vec<(i64, String)> =
+        a.list_deliveries(ch, 100).await?.into_iter().map(|d| (d.event_id, d.state)).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|(e, _)| *e == old.event_id) && left.iter().any(|(_, s)| s == "pending"));
     Ok(())
 }
 

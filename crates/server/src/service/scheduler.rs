@@ -351,13 +351,19 @@ async fn give_back_unrecorded(st: &AppState) {
     }
 }
 
-/// Prunes old history and logs each credential's entry into an expiry window once.
+/// Prunes old check history and settled notification events (`history_days`), and logs each
+/// credential's entry into an expiry window once.
 async fn housekeeping(st: &AppState) {
     let keep = chrono::Duration::from_std(st.config.checks.history).unwrap_or(chrono::Duration::days(90));
     match st.store.prune_checks(Utc::now() - keep).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "pruned old check history"),
         Err(e) => tracing::warn!("cannot prune check history: {e}"),
+    }
+    match st.store.prune_notifications(Utc::now() - keep).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned old notification events and their deliveries"),
+        Err(e) => tracing::warn!("cannot prune notification events: {e}"),
     }
     let Ok(creds) = st.store.list_credentials().await else { return };
     let today = Utc::now().date_naive();

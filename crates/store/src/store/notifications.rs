@@ -562,4 +562,20 @@ impl Store {
             Ok(to_i64(n) == 1)
         })
     }
+
+    /// Forgets events raised before `cutoff` whose every delivery is settled (delivered or
+    /// given up), with their deliveries; an event with a delivery still pending is kept,
+    /// however old. Returns how many events went.
+    pub async fn prune_notifications(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query(
+                "DELETE FROM notification_events WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM \
+                 notification_deliveries d WHERE d.event_id = notification_events.id AND d.state = 'pending')",
+            )
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected())
+        })
+    }
 }
