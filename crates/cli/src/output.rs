@@ -6,8 +6,8 @@
 
 use berth_core::{Code, Step, StepStatus};
 use berth_proto::{
-    ConfigPlan, Credential, CredentialTemplate, HostIdentity, RemoteBranches, Repository, ScopeNeed, StoredCheck,
-    TemplateMatch, Verification, VerificationStatus,
+    ConfigPlan, Credential, CredentialTemplate, HostIdentity, RemoteBranches, Repository, ScopeNeed, StoredBranch,
+    StoredCheck, TemplateMatch, Verification, VerificationStatus,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -242,6 +242,20 @@ pub fn history_table(list: &[StoredCheck]) -> String {
         ]);
     }
     t.render()
+}
+
+/// A page of a repository's stored branches; `header` on the first page only.
+pub fn stored_branch_rows(list: &[StoredBranch], header: bool) -> String {
+    let mut t = Table::new(&["BRANCH", "COMMIT"]);
+    for b in list {
+        t.row([clean(&b.name), clean(&b.commit)]);
+    }
+    let out = t.render();
+    if header {
+        out
+    } else {
+        out.split_once('\n').map(|(_, rows)| rows.to_owned()).unwrap_or_default()
+    }
 }
 
 pub fn repository_table(list: &[Repository]) -> String {

@@ -7,6 +7,7 @@ use super::{
 use berth::client::{ClientError, RepoQuery};
 use berth::output::{
     attention_note, branches, check_detail, clean, history_table, repository_detail, repository_rows, step_table,
+    stored_branch_rows,
 };
 use berth_core::Code;
 use berth_proto::{ApiError, Id, RemoteBranchesRequest, Repository, RepositoryCreate, RepositoryUpdate};
@@ -55,6 +56,24 @@ pub enum RepoCmd {
         /// Show this one check in full, step by step (its id is in the history's ID column).
         #[arg(long, value_name = "ID")]
         check: Option<Id>,
+    },
+    /// Show the branches Berth keeps for a registered repository, by name (written by its last
+    /// check or the host's last push; `branches` asks the remote instead).
+    #[command(name = "stored-branches")]
+    StoredBranches {
+        /// Id or name.
+        repo: String,
+        /// At most this many branches [default: all].
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Register the repository's webhook on the host, so pushes update its branch list at once;
+    /// `--remove` takes it off the host and out of Berth.
+    Webhook {
+        /// Id or name.
+        repo: String,
+        #[arg(long)]
+        remove: bool,
     },
     /// Check every repository now, in the background (results appear in each history).
     CheckAll,
@@ -304,6 +323,41 @@ pub async fn run(global: &Global, cmd: RepoCmd) -> CmdResult {
                 }));
             };
             ctx.emit(&c, || check_detail(&c));
+            Ok(())
+        }
+        RepoCmd::StoredBranches { repo, limit } => {
+            let (id, name) = resolve_id(&ctx, &repo).await?;
+            let max = limit.map(|l| usize::try_from(l.max(0)).unwrap_or(usize::MAX));
+            let pages = ctx.client.branches(id, limit.map(|l| l.clamp(1, 1000)));
+            let empty = format!(
+                "No branches stored for {} yet: its next check writes them (`berth repo check {}`).\n",
+                describe(id, name.as_deref()),
+                clean(&repo)
+            );
+            ctx.stream(pages, max, stored_branch_rows, &empty).await?;
+            Ok(())
+        }
+        RepoCmd::Webhook { repo, remove: false } => {
+            let (id, name) = resolve_id(&ctx, &repo).await?;
+            let hook = ctx.client.register_webhook(id).await?;
+            ctx.emit(&hook, || {
+                format!(
+                    "Registered a webhook for {} on the host (its id there: {}); pushes are delivered to {}.\n",
+                    describe(id, name.as_deref()),
+                    clean(&hook.hook_id),
+                    clean(&hook.url)
+                )
+            });
+            Ok(())
+        }
+        RepoCmd::Webhook { repo, remove: true } => {
+            let (id, name) = resolve_id(&ctx, &repo).await?;
+            ctx.client.delete_webhook(id).await?;
+            if ctx.json {
+                outln!("{}", berth::output::json(&serde_json::json!({ "webhook_removed": id })));
+            } else {
+                outln!("Removed the webhook of {} from the host and from Berth.", describe(id, name.as_deref()));
+            }
             Ok(())
         }
         RepoCmd::CheckAll => {

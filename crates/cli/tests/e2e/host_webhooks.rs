@@ -256,6 +256,24 @@ async fn host_webhooks_keep_branch_lists_current_on_all_three_hosts() {
     assert!(sim.hooks(Host::DataCenter, "PROJ/app").is_empty());
     let e = refused(b.api.delete_webhook(dc.id).await);
     assert_eq!(status_code(&e), (Some(404), Some(Code::WebhookNotFound)), "{e}");
+    // The same through the CLI, with the stored branches beside it.
+    let (_session_dir, session) = crate::cli::signed_in(&b).await;
+    let run = crate::cli::berth(&b, &session, &["repo", "webhook", "dc-app"], None).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("Registered a webhook for") && run.stdout.contains("/hooks/bitbucket-datacenter/"));
+    assert_eq!(sim.hooks(Host::DataCenter, "PROJ/app").len(), 1);
+    let run = crate::cli::berth(&b, &session, &["repo", "stored-branches", "dc-app"], None).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let listed: Vec<&str> = run.stdout.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    let stored = branch_names(&b, dc.id).await;
+    assert_eq!(listed, names(&stored), "{}", run.stdout);
+    let run =
+        crate::cli::berth(&b, &session, &["--json", "repo", "stored-branches", "dc-app", "--limit", "1"], None).await;
+    let first: Vec<StoredBranch> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(first, stored[..1]);
+    let run = crate::cli::berth(&b, &session, &["repo", "webhook", "dc-app", "--remove"], None).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(sim.hooks(Host::DataCenter, "PROJ/app").is_empty());
     b.api.delete_repository(cloud.id).await.unwrap();
     assert_eq!(b.api.status(), 204);
     assert!(sim.hooks(Host::Cloud, "acme/app").is_empty(), "removed from the host with the repository");
