@@ -41,8 +41,11 @@ pub enum Code {
     ClientCertificateInvalid,
     /// A credential's client certificate whose key is not the certificate's.
     ClientKeyMismatch,
-    /// A credential's client certificate that has expired (refused when saved).
+    /// A credential's client certificate that has expired (refused when saved; a warning of
+    /// the credential step when it expired since).
     ClientCertificateExpired,
+    /// A credential's client certificate that expires within 30 days (a warning).
+    ClientCertificateExpiresSoon,
     // --- host answers
     AuthFailed,
     TokenExpired,
@@ -191,6 +194,7 @@ impl Code {
             Code::ClientCertificateInvalid => "client_certificate_invalid",
             Code::ClientKeyMismatch => "client_key_mismatch",
             Code::ClientCertificateExpired => "client_certificate_expired",
+            Code::ClientCertificateExpiresSoon => "client_certificate_expires_soon",
             Code::AuthFailed => "auth_failed",
             Code::TokenExpired => "token_expired",
             Code::TokenExpiresSoon => "token_expires_soon",

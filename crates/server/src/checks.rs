@@ -473,9 +473,40 @@ pub(crate) fn credential_step(
         }
         Expiry::Unknown => Step::pass(StepName::Credential, base),
     };
+    let step = with_client_certificate_expiry(step, cred, chrono::Utc::now().date_naive());
     match chosen_by {
-        Some(why) => step.with_details(vec![format!("credential {}, {why}", cred.name)]),
+        Some(why) => {
+            let mut details = step.details.clone();
+            details.insert(0, format!("credential {}, {why}", cred.name));
+            step.with_details(details)
+        }
         None => step,
+    }
+}
+
+/// The credential's own client certificate, when it expires within the warning window or has
+/// expired: a passing step turns into that warning; a step that already warns of the token
+/// keeps its code and says it in its details, so neither date goes unmentioned.
+fn with_client_certificate_expiry(step: Step, cred: &CredentialRow, today: chrono::NaiveDate) -> Step {
+    let Some(cert) = &cred.client_certificate else { return step };
+    let (code, when) = match berth_core::credential::expiry(Some(cert.not_after.date_naive()), today) {
+        Expiry::Expired { days_ago } => {
+            (Code::ClientCertificateExpired, format!("expired {} ago", plural(days_ago, "day", "days")))
+        }
+        Expiry::ExpiresSoon { days_left } => {
+            (Code::ClientCertificateExpiresSoon, format!("expires in {}", plural(days_left, "day", "days")))
+        }
+        Expiry::Valid { .. } | Expiry::Unknown => return step,
+    };
+    let said = format!("its client certificate ({}) {when}", cert.subject);
+    let remedy = "make a new client certificate and store it on the credential with its key (the credential's page, \
+                  `berth credential update NAME --client-certificate-file FILE --client-key-file FILE`, or the API)";
+    if step.status == StepStatus::Pass {
+        Step::warn(StepName::Credential, code, format!("{}; {said}", step.message), remedy)
+    } else {
+        let mut details = step.details.clone();
+        details.push(format!("also: {said}; {remedy}"));
+        step.with_details(details)
     }
 }
 

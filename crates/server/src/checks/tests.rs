@@ -354,3 +354,36 @@ async fn verifying_on_a_host_asks_the_rest_api_and_never_a_repository() {
     assert_eq!((last.step, last.status, last.code), (StepName::ApiCredential, StepStatus::Fail, Code::AuthFailed));
     sim.shutdown().await;
 }
+
+#[test]
+fn a_client_certificate_near_its_end_warns_beside_the_token_expiry() {
+    let today = Utc::now().date_naive();
+    let identity = GitIdentity::Basic { username: USER.to_owned() };
+    let mut cred = credential(CredentialKind::BitbucketApiToken, None);
+    let cert = |days: i64| berth_store::ClientCertificateRow {
+        pem: String::new(),
+        subject: "CN=berth-ci".to_owned(),
+        not_after: Utc::now() + chrono::Duration::days(days),
+    };
+    cred.client_certificate = Some(cert(400));
+    let step = credential_step(&cred, &identity, Expiry::Unknown, None);
+    assert_eq!((step.status, step.code), (StepStatus::Pass, Code::Ok), "far away: nothing to say");
+
+    cred.client_certificate = Some(cert(10));
+    let step = credential_step(&cred, &identity, Expiry::Unknown, None);
+    assert_eq!((step.status, step.code), (StepStatus::Warn, Code::ClientCertificateExpiresSoon));
+    assert!(step.message.contains("CN=berth-ci") && step.message.contains("expires in"), "{}", step.message);
+
+    cred.client_certificate = Some(cert(-3));
+    let step = credential_step(&cred, &identity, Expiry::Unknown, Some("chosen by the template for x"));
+    assert_eq!(step.code, Code::ClientCertificateExpired);
+    assert!(step.details.iter().any(|d| d.contains("template")), "{:?}", step.details);
+
+    // The token's own warning keeps its code; the certificate is said in the details.
+    cred.expires_on = Some(today + chrono::Duration::days(5));
+    let step =
+        credential_step(&cred, &identity, Expiry::ExpiresSoon { days_left: 5 }, Some("chosen by the template for x"));
+    assert_eq!(step.code, Code::TokenExpiresSoon);
+    assert!(step.details.iter().any(|d| d.contains("client certificate (CN=berth-ci) expired")), "{:?}", step.details);
+    assert!(step.details.iter().any(|d| d.contains("template")), "{:?}", step.details);
+}
