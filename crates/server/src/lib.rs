@@ -100,7 +100,11 @@ pub fn app(state: AppState) -> Router {
         // The limit layer refuses an announced oversized body before any handler runs, in
         // plain text; callers get the API's error shape like every other refusal.
         .layer(axum::middleware::map_response(body_limit_in_api_shape))
-        .layer(TraceLayer::new_for_http())
+        // The path only, never the query: a single sign-on callback carries the provider's
+        // authorization code there, and a search its text.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), version = ?req.version())
+        }))
         // Marked before tracing sees the request, so no layer can log these values.
         .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE, header::SET_COOKIE]))
 }

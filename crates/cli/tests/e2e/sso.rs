@@ -217,6 +217,7 @@ async fn single_sign_on_maps_roles_and_refuses_what_it_must() {
     b.fill("#username", "dev").await;
     b.fill("#password", SSO_LOCAL_PASSWORD).await;
     b.click("#sign_in").await;
+    b.find("#problem").await; // the refusal's page, not the form it was sent from
     let page = b.c.source().await.unwrap();
     assert!(page.contains("local_sign_in_disabled") && page.contains("Sign in with Test IdP"), "{page}");
     b.goto(&format!("{base}/login")).await;
