@@ -39,7 +39,8 @@ pub struct Health {
 /// One page of a list: `items` in the list's order, `next` the cursor of the page after this
 /// one (pass it back as `after`; `None` on the last page), and `total`, how many items match
 /// the filters over all pages: exact unless `total_exact` is false, which only a repository
-/// text search matching more than 5,000 answers (then `total` is 5,000 and means "more than").
+/// text search that walks the list and matches more than 1,000 answers (then `total` is 1,000
+/// and means "more than").
 /// Cursors are opaque: a client only hands them back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
@@ -80,8 +81,8 @@ macro_rules! page_schema {
             /// How many items match the filters, over all pages (at least this many when
             /// `total_exact` is false).
             pub total: i64,
-            /// False only when a repository text search matches more than 5,000: `total` is
-            /// then 5,000 and means "more than".
+            /// False only when a broad repository text search matches more than 1,000: `total`
+            /// is then 1,000 and means "more than".
             pub total_exact: bool,
         }
     )*};

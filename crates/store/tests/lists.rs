@@ -214,14 +214,15 @@ async fn each_filter_is_an_index_range_in_list_order() -> R {
     Ok(())
 }
 
-/// A specific search is answered from the trigram index (SQLite's FTS5; on PostgreSQL the
-/// planner's choice), sorting only its few matches; a search matching more than the bound walks
-/// the name index and its total says "more than".
+/// A specific search is answered from the trigram index, narrowed to its rarest trigrams, sorting
+/// only its few candidates; a search whose every trigram is held by more repositories than the
+/// cap walks the name index and its total says "more than" beyond the bound. The kept trigram
+/// counts follow inserts, renames and deletes (the store's verification recounts them).
 #[tokio::test]
 async fn a_search_reads_its_matches_and_a_broad_one_is_bounded() -> R {
     let (_dir, store) = open().await;
     let a = credential(&store, "a").await;
-    let n = usize::try_from(berth_store::SEARCH_COUNT_BOUND).unwrap() + 200;
+    let n = usize::try_from(berth_store::SEARCH_CANDIDATE_CAP).unwrap() + 200;
     let rows: Vec<NewRepository> = (0..n).map(|i| repo(&format!("svc-{i:05}"), "github.com", "github", a)).collect();
     store.insert_repositories(&rows).await?;
     let q = |q: &str| RepositoryFilter { q: Some(q.into()), ..RepositoryFilter::default() };
@@ -262,6 +263,13 @@ async fn a_search_reads_its_matches_and_a_broad_one_is_bounded() -> R {
     assert_eq!(store.count_repositories(&q("svc-00000")).await?.n, 0);
     store.delete_repository(first.id).await?;
     assert_eq!(store.count_repositories(&q("renamed")).await?.n, 0);
+    // A text whose rarest trigram is rare but not its own: "0012" narrows to the repositories
+    // holding "001" and "012", each tested for the whole text.
+    assert_eq!(store.count_repositories(&q("c-0012")).await?, berth_store::ListTotal::exact(10));
+    // A text with no three letters or digits in a row walks, and still finds its matches.
+    assert_eq!(store.count_repositories(&q("c-0")).await?.n, berth_store::SEARCH_COUNT_BOUND);
+    let report = store.verify().await?;
+    assert!(report.problems.is_empty(), "the kept counts agree with the rows: {:?}", report.problems);
     Ok(())
 }
 

@@ -10,7 +10,7 @@ mod common;
 
 use berth_core::{Check, CheckReason, Code, Step, StepName};
 use berth_store::{
-    AttemptOutcome, AuthResult, ChannelPatch, ItemOutcome, NewChannel, NewCheck, NewEvent, NewImport, NewImportItem,
+    AttemptOutcome, AuthResult, ChannelPatch, ItemOutcome, NewChannel, NewCheck, NewEvent, NewImport, NewImportItem, NewRepository,
     Store,
 };
 use berth_testkit::pg::test_database_url;
@@ -131,6 +131,38 @@ async fn transitions_raise_one_event_each_for_the_channels_that_take_them() -> R
     store.delete_channel(team).await?;
     assert!(store.list_deliveries(team, 10).await?.is_empty(), "a channel's log goes with it");
     assert!(store.integrity_problems().await?.is_empty());
+    Ok(())
+}
+
+/// A public repository checked without a credential has its failures and recoveries told like
+/// any other (its status used to be read through the credential, which it has none of).
+#[tokio::test]
+async fn a_repository_without_a_credential_raises_its_transitions() -> R {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path()).await;
+    let public = store
+        .create_repository(&NewRepository {
+            name: "public-lib".into(),
+            vcs: "git".into(),
+            clone_url: "https://github.com/acme/public-lib.git".into(),
+            repo_key: "github.com/acme/public-lib".into(),
+            provider: "github".into(),
+            default_branch: "main".into(),
+            credential_id: None,
+            next_check_at: None,
+        })
+        .await?
+        .id;
+    let all = channel(&store, "all", &[], None, None).await;
+    for ok in [true, false, false, true] {
+        record(&store, public, &check(ok, false), None).await;
+    }
+    assert_eq!(
+        log(&store, all).await,
+        pairs(&[("repository.failed", "public-lib"), ("repository.recovered", "public-lib")])
+    );
+    let failed = store.list_deliveries(all, 100).await?.pop().unwrap();
+    assert_eq!(store.get_event(failed.event_id).await?.event.credential_id, None);
     Ok(())
 }
 

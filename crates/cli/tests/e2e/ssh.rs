@@ -3,7 +3,7 @@
 //! key stops the check before anything is authenticated and is trusted through the API by its
 //! fingerprint; a changed key is refused and the credential not offered; known hosts are for
 //! administrators and audited; private keys and passphrases never leave the vault (the leak
-//! scan searches every line of each private key).
+//! scan searches every line of each private key); the CLI imports a known_hosts file.
 
 use crate::harness::*;
 use berth_core::{Code, CredentialKind, StepName, StepStatus};
@@ -182,4 +182,69 @@ async fn ssh_urls_check_register_and_trust_host_keys() {
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     assert!(actions.contains(&"known_host.add") && actions.contains(&"known_host.delete"), "{actions:?}");
     b.stop().await;
+}
+
+/// `ssh-keygen` with these arguments, which must succeed; its standard output.
+fn ssh_keygen(args: &[&str]) -> String {
+    let out = std::process::Command::new("ssh-keygen").args(args).output().expect("ssh-keygen (openssh-client)");
+    assert!(out.status.success(), "ssh-keygen {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The CLI imports an OpenSSH `known_hosts` file: a plain entry, a hashed one (`ssh-keygen -H`,
+/// matched against `--host`), and lines it must not trust (a wildcard, `@revoked`) skipped with
+/// their line and reason; `list` shows the keys with the fingerprints `ssh-keygen -l` gives, and
+/// `rm` removes one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_imports_a_known_hosts_file_with_hashed_entries() {
+    let b = Berth::start().await;
+    let (_home, session) = crate::cli::signed_in(&b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let mut keys = Vec::new();
+    for name in ["plain", "hashed"] {
+        ssh_keygen(&["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", &path(name)]);
+        let line = std::fs::read_to_string(path(&format!("{name}.pub"))).unwrap();
+        let key: Vec<&str> = line.split_whitespace().take(2).collect();
+        let fingerprint = ssh_keygen(&["-l", "-E", "sha256", "-f", &path(&format!("{name}.pub"))]);
+        let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_owned();
+        keys.push((key.join(" "), fingerprint));
+    }
+    let (plain, hashed) = (&keys[0], &keys[1]);
+    let file = path("known_hosts");
+    std::fs::write(&file, format!("[hashed.example.test]:2222 {}\n", hashed.0)).unwrap();
+    ssh_keygen(&["-H", "-f", &file]);
+    let hashed_text = std::fs::read_to_string(&file).unwrap();
+    assert!(hashed_text.starts_with("|1|"), "ssh-keygen hashed the host name: {hashed_text}");
+    std::fs::write(
+        &file,
+        format!(
+            "{hashed_text}plain.example.test {}\n*.wild.example.test {}\n@revoked old.example.test {}\n",
+            plain.0, plain.0, plain.0
+        ),
+    )
+    .unwrap();
+
+    let r = crate::cli::berth(&b, &session, &["known-hosts", "import", &file, "--host", "[hashed.example.test]:2222"], None)
+        .await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains(&format!("{} for plain.example.test", plain.1)), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("{} for [hashed.example.test]:2222", hashed.1)), "{}", r.stdout);
+    assert!(r.stdout.contains("Line 3 skipped") && r.stdout.contains("Line 4 skipped"), "{}", r.stdout);
+
+    let r = crate::cli::berth(&b, &session, &["--json", "known-hosts", "list"], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let list: Vec<berth_proto::KnownHost> = serde_json::from_str(&r.stdout).unwrap();
+    let find = |host: &str| list.iter().find(|k| k.host == host && !k.pinned).cloned();
+    let p = find("plain.example.test").expect("the plain entry is trusted");
+    assert_eq!((p.fingerprint.as_str(), p.public_key.as_str()), (plain.1.as_str(), plain.0.as_str()));
+    assert_eq!(find("[hashed.example.test]:2222").map(|k| k.fingerprint), Some(hashed.1.clone()));
+    assert!(list.iter().all(|k| !k.host.contains("wild") && !k.host.contains("old.example")), "{list:?}");
+
+    let id = p.id.unwrap().to_string();
+    let r = crate::cli::berth(&b, &session, &["known-hosts", "rm", &id], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = crate::cli::berth(&b, &session, &["--json", "known-hosts", "list"], None).await;
+    let list: Vec<berth_proto::KnownHost> = serde_json::from_str(&r.stdout).unwrap();
+    assert!(list.iter().all(|k| k.host != "plain.example.test"), "removed: {list:?}");
 }

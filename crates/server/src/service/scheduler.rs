@@ -351,8 +351,8 @@ async fn give_back_unrecorded(st: &AppState) {
     }
 }
 
-/// Prunes old check history and settled notification events (`history_days`), and logs each
-/// credential's entry into an expiry window once.
+/// Prunes old check history and settled notification events (`history_days`), folds the
+/// search's trigram counts, and logs each credential's entry into an expiry window once.
 async fn housekeeping(st: &AppState) {
     let keep = chrono::Duration::from_std(st.config.checks.history).unwrap_or(chrono::Duration::days(90));
     match st.store.prune_checks(Utc::now() - keep).await {
@@ -364,6 +364,11 @@ async fn housekeeping(st: &AppState) {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "pruned old notification events and their deliveries"),
         Err(e) => tracing::warn!("cannot prune notification events: {e}"),
+    }
+    // PostgreSQL's trigram counts grow a row per trigram per written repository; a search folds
+    // only the trigrams it reads, this folds the rest.
+    if let Err(e) = st.store.compact_search_trigram_counts(None).await {
+        tracing::warn!("cannot compact the search trigram counts: {e}");
     }
     let Ok(creds) = st.store.list_credentials().await else { return };
     let today = Utc::now().date_naive();

@@ -3,9 +3,10 @@
 //!
 //! Every filter but the text search is answered from `repository_counts`, sums per (status,
 //! credential, provider, host) that triggers keep true on every write, so a count never reads
-//! the repositories themselves. A text search counts its matches, exactly up to
-//! [`SEARCH_COUNT_BOUND`]; beyond, it says "more than" rather than read every repository
-//! for a number nobody pages through.
+//! the repositories themselves. A text search the trigram index answers counts its matches
+//! exactly: they are among the few candidates it read anyway (migration 0019). A search that
+//! walks the name index counts up to [`SEARCH_COUNT_BOUND`]; beyond, it says "more than" rather
+//! than read every repository for a number nobody pages through.
 
 use super::list_query::{Bind, Where};
 use super::list_search::TextSearch;
@@ -13,7 +14,7 @@ use super::*;
 use dialect::Cols;
 
 /// How far a text search counts its matches exactly.
-pub const SEARCH_COUNT_BOUND: i64 = 5_000;
+pub const SEARCH_COUNT_BOUND: i64 = 1_000;
 
 /// On PostgreSQL, fold `repository_counts` back into one row per key once it holds more rows
 /// than this (each write appends one).
@@ -32,7 +33,7 @@ impl ListTotal {
         ListTotal { n, exact: true }
     }
 
-    /// A bounded count (taken with `LIMIT bound + 1`) as a total.
+    /// A count that may have been taken with `LIMIT bound + 1`, as a total.
     fn bounded(n: i64) -> Self {
         if n > SEARCH_COUNT_BOUND {
             ListTotal { n: SEARCH_COUNT_BOUND, exact: false }
@@ -70,28 +71,30 @@ impl Store {
         self.count_matching(f, &search).await
     }
 
-    /// [`Store::count_repositories`] with the text search already chosen (a list reads the
-    /// trigram index once for its page and its total).
+    /// [`Store::count_repositories`] with the text search already chosen (a list looks its
+    /// trigrams up once for its page and its total).
     pub(super) async fn count_matching(&self, f: &RepositoryFilter, search: &TextSearch) -> Result<ListTotal> {
-        match search {
-            TextSearch::None => Ok(self.summed_counts(f).await?.total(&f.statuses)),
-            // The trigram index already counted the candidates, which are the matches when no
-            // other filter narrows them.
-            TextSearch::Candidates { count, .. } if f.has_only_text() => Ok(ListTotal::exact(*count)),
-            TextSearch::Walk { wide: true, .. } if f.has_only_text() => Ok(ListTotal::bounded(SEARCH_COUNT_BOUND + 1)),
-            _ => {
-                let w = self.repository_where(f, true, search);
-                let sql = format!(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM repositories r{} LIMIT {}) m",
-                    w.sql(),
-                    SEARCH_COUNT_BOUND + 1
-                );
-                let n: i64 = on_pool!(&self.db, |pool| {
-                    bind_all!(sqlx::query_scalar(&sql), w).persistent(false).fetch_one(pool).await?
-                });
-                Ok(ListTotal::bounded(n))
-            }
+        if matches!(search, TextSearch::None) {
+            return Ok(self.summed_counts(f).await?.total(&f.statuses));
         }
+        let w = self.repository_where(f, true, search);
+        // The index's candidates are few (at most the cap): they are counted exactly. A walk
+        // stops at the bound.
+        let sql = match search {
+            TextSearch::Candidates { .. } => format!("SELECT COUNT(*) FROM repositories r{}", w.sql()),
+            _ => format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM repositories r{} LIMIT {}) m",
+                w.sql(),
+                SEARCH_COUNT_BOUND + 1
+            ),
+        };
+        let n: i64 = on_pool!(&self.db, |pool| {
+            bind_all!(sqlx::query_scalar(&sql), w).persistent(false).fetch_one(pool).await?
+        });
+        Ok(match search {
+            TextSearch::Candidates { .. } => ListTotal::exact(n),
+            _ => ListTotal::bounded(n),
+        })
     }
 
     /// How many repositories match `f` apart from its statuses, per status (statuses with none
@@ -107,17 +110,21 @@ impl Store {
             return self.summed_counts(f).await;
         }
         let w = self.repository_where(f, false, search);
+        let bound = match search {
+            TextSearch::Candidates { .. } => String::new(),
+            _ => format!(" LIMIT {}", SEARCH_COUNT_BOUND + 1),
+        };
         let sql = format!(
-            "SELECT m.status, COUNT(*) AS n FROM (SELECT r.status FROM repositories r{} LIMIT {}) m GROUP BY m.status",
-            w.sql(),
-            SEARCH_COUNT_BOUND + 1
+            "SELECT m.status, COUNT(*) AS n FROM (SELECT r.status FROM repositories r{}{bound}) m GROUP BY m.status",
+            w.sql()
         );
         let counts: Vec<(String, i64)> = on_pool!(&self.db, |pool| {
             let rows = bind_all!(sqlx::query(&sql), w).persistent(false).fetch_all(pool).await?;
             rows.iter().map(|r| Ok((r.str("status")?, r.i64("n")?))).collect::<Result<_>>()?
         });
         let seen: i64 = counts.iter().map(|(_, n)| n).sum();
-        Ok(StatusCounts { counts, exact: seen <= SEARCH_COUNT_BOUND })
+        let exact = matches!(search, TextSearch::Candidates { .. }) || seen <= SEARCH_COUNT_BOUND;
+        Ok(StatusCounts { counts, exact })
     }
 
     /// The counts per status from `repository_counts`, over `f`'s credential, provider and host

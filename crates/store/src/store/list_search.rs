@@ -1,29 +1,51 @@
 //! The repository list's text search (`q`: a substring of the name or the clone URL,
-//! case-insensitive) without reading every repository (migration 0010).
+//! case-insensitive) without reading every repository (migrations 0010 and 0019).
 //!
-//! A specific search matches few repositories; a trigram index finds them directly and the page
-//! sorts those few by name. A broad one ("app", "bitbucket") matches many; walking the name
-//! index and testing each row then fills a page after a few rows. SQLite's planner cannot tell
-//! the two apart, so the store asks the trigram index (FTS5, a phrase query on positions) how
-//! many match, up to [`SEARCH_COUNT_BOUND`], and chooses; a list asks once for its page and
-//! its counts. PostgreSQL's planner makes the same choice itself from
-//! pg_trgm's statistics, given the pattern rather than a generic plan (the search queries are
-//! not prepared for reuse).
+//! A specific search matches few repositories: the trigram index (SQLite's FTS5, PostgreSQL's
+//! pg_trgm) finds the repositories holding its rarest trigrams, the rows are tested for the
+//! whole text, and the page sorts those few by name. A broad one ("app", "bitbucket") matches
+//! many: walking the name index and testing each row fills a page after a few rows, where the
+//! index would hand over most of the table. Neither database can tell the two apart cheaply
+//! (asking the index how many rows hold a common trigram reads them all; PostgreSQL's estimate
+//! for a pattern is a guess), so `search_trigram_counts` keeps how many repositories hold each
+//! trigram and the store chooses from that before reading anything.
+//!
+//! Only the rarest trigrams go to the index: a text like "ded-0421" in a fleet named
+//! "seeded-…" has trigrams held by every repository ("ded"), and intersecting those lists was
+//! most of a search's time; "042" and "421" alone narrow 100,000 repositories to a few hundred.
 
 use super::accounts::like_pattern;
-use super::list_counts::SEARCH_COUNT_BOUND;
+use super::list_query::Where;
 use super::*;
+use dialect::Cols;
+
+/// A search reads its candidates through the trigram index when its rarest trigram is held by
+/// no more than this many repositories (the most rows a search reads and sorts); a text whose
+/// every trigram is commoner walks the name index, where matches are dense.
+pub const SEARCH_CANDIDATE_CAP: i64 = 5_000;
+
+/// How many of the text's rarest trigrams the index intersects: enough to narrow a text whose
+/// rarest trigram is common-ish, few enough that the index never reads long lists.
+const INDEX_TERMS: usize = 3;
+
+/// A trigram held by more repositories than this adds reading, not narrowing: it is left to the
+/// test of each row.
+const INDEX_TERM_CAP: i64 = 8 * SEARCH_CANDIDATE_CAP;
+
+/// How many of a text's trigrams are looked up (a very long text is narrowed by its first ones;
+/// every candidate is still tested for the whole text).
+const TRIGRAMS_LOOKED_UP: usize = 32;
 
 /// How a page and its counts find the repositories matching a text search.
 #[derive(Debug, Clone)]
 pub(super) enum TextSearch {
     /// No text to search for.
     None,
-    /// SQLite: the trigram index's matches of `phrase` (an FTS5 phrase), `count` of them, no
-    /// more than the bound.
-    Candidates { phrase: String, count: i64 },
-    /// Test each row in list order. `wide`: the trigram index saw more matches than the bound.
-    Walk { pattern: String, wide: bool },
+    /// The repositories holding every one of `trigrams` (through the trigram index, at most
+    /// [`SEARCH_CANDIDATE_CAP`] of them), each tested for the text.
+    Candidates { trigrams: Vec<String>, needle: String, pattern: String },
+    /// Test each row in list order.
+    Walk { needle: String, pattern: String },
 }
 
 impl RepositoryFilter {
@@ -31,17 +53,28 @@ impl RepositoryFilter {
     pub(super) fn text(&self) -> Option<&str> {
         self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
     }
-
-    /// The text is the only filter besides the statuses.
-    pub(super) fn has_only_text(&self) -> bool {
-        self.credential_id.is_none() && self.provider.is_none() && self.host.is_none() && self.statuses.is_empty()
-    }
 }
 
-/// The trigram index answers a phrase of at least one trigram; `%`, `_` and `\` are plain
-/// characters in a phrase (no `LIKE` escaping).
-fn trigram_searchable(q: &str) -> bool {
-    q.chars().count() >= 3 && !q.chars().any(char::is_control)
+/// The distinct trigrams of `q` that `search_trigram_counts` counts and both indexes hold:
+/// three ASCII letters or digits, lower-cased, in the order they first appear.
+pub(super) fn counted_trigrams(q: &str) -> Vec<String> {
+    text_trigrams(&q.to_lowercase())
+}
+
+/// The distinct trigrams of three ASCII lower-case letters or digits in `s`, as migration
+/// 0019's triggers count them in a repository's (already lower-cased) search text.
+pub(super) fn text_trigrams(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    for w in chars.windows(3) {
+        if w.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            let t: String = w.iter().collect();
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
 }
 
 impl Store {
@@ -69,58 +102,105 @@ impl Store {
         Ok(exists().await?)
     }
 
-    /// How `f`'s text search should be answered (one short read of the trigram index on SQLite).
+    /// How `f`'s text search should be answered: one lookup of its trigrams' counts.
     pub(super) async fn text_search(&self, f: &RepositoryFilter) -> Result<TextSearch> {
         let Some(q) = f.text() else { return Ok(TextSearch::None) };
-        let pattern = like_pattern(q);
-        let dialect::Db::Sqlite(pool) = &self.db else {
-            return Ok(TextSearch::Walk { pattern, wide: false });
-        };
-        if !trigram_searchable(q) {
-            return Ok(TextSearch::Walk { pattern, wide: false });
+        let (needle, pattern) = (q.to_lowercase(), like_pattern(q));
+        let mut trigrams = counted_trigrams(q);
+        trigrams.truncate(TRIGRAMS_LOOKED_UP);
+        if trigrams.is_empty() {
+            return Ok(TextSearch::Walk { needle, pattern });
         }
-        let phrase = fts_phrase(q);
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM repository_search WHERE repository_search MATCH $1 LIMIT $2) m",
-        )
-        .bind(&phrase)
-        .bind(SEARCH_COUNT_BOUND + 1)
-        .fetch_one(pool)
+        let mut counted = self.trigram_counts(&trigrams).await?;
+        counted.sort_by_key(|(_, n)| *n);
+        if counted.first().is_none_or(|(_, n)| *n > SEARCH_CANDIDATE_CAP) {
+            return Ok(TextSearch::Walk { needle, pattern });
+        }
+        let trigrams = counted
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (_, n))| *i == 0 || *n <= INDEX_TERM_CAP)
+            .take(INDEX_TERMS)
+            .map(|(_, (t, _))| t)
+            .collect();
+        Ok(TextSearch::Candidates { trigrams, needle, pattern })
+    }
+
+    /// How many repositories hold each of `trigrams` (0 for one never seen). On PostgreSQL, a
+    /// trigram's appended rows are folded back into one when the lookup read many of them.
+    async fn trigram_counts(&self, trigrams: &[String]) -> Result<Vec<(String, i64)>> {
+        let marks: Vec<String> = (1..=trigrams.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT trigram, CAST(SUM(n) AS BIGINT) AS n, COUNT(*) AS k FROM search_trigram_counts \
+             WHERE trigram IN ({}) GROUP BY trigram",
+            marks.join(", ")
+        );
+        let (found, rows_read) = on_pool!(&self.db, |pool| {
+            let mut q = sqlx::query(&sql);
+            for t in trigrams {
+                q = q.bind(t);
+            }
+            let mut found = std::collections::HashMap::new();
+            let mut read = 0;
+            for r in q.fetch_all(pool).await? {
+                read += r.i64("k")?;
+                found.insert(r.str("trigram")?, r.i64("n")?);
+            }
+            (found, read)
+        });
+        if rows_read > 4 * i64::try_from(trigrams.len()).unwrap_or(i64::MAX) {
+            self.compact_search_trigram_counts(Some(trigrams)).await?;
+        }
+        Ok(trigrams.iter().map(|t| (t.clone(), found.get(t).copied().unwrap_or(0))).collect())
+    }
+
+    /// Folds PostgreSQL's appended trigram count rows into one per trigram (these trigrams, or
+    /// all): a no-op on SQLite, whose triggers update in place. As for `repository_counts`, one
+    /// statement that folds only the rows it deleted, so no sum changes whoever runs at once.
+    pub async fn compact_search_trigram_counts(&self, trigrams: Option<&[String]>) -> Result<()> {
+        let dialect::Db::Postgres(pool) = &self.db else { return Ok(()) };
+        let which = if trigrams.is_some() { "WHERE trigram = ANY($1)" } else { "WHERE $1::text[] IS NULL" };
+        sqlx::query(&format!(
+            "WITH gone AS (DELETE FROM search_trigram_counts {which} RETURNING trigram, n) \
+             INSERT INTO search_trigram_counts (trigram, n) SELECT trigram, SUM(n) FROM gone \
+             GROUP BY trigram HAVING SUM(n) <> 0"
+        ))
+        .bind(trigrams)
+        .execute(pool)
         .await?;
-        Ok(if count > SEARCH_COUNT_BOUND {
-            TextSearch::Walk { pattern, wide: true }
-        } else {
-            TextSearch::Candidates { phrase, count }
-        })
+        Ok(())
     }
 }
 
-/// `q` as one FTS5 phrase (quotes doubled): the trigram tokenizer splits it into trigrams that
-/// must follow each other, which is `q` as a substring (migration 0015 keeps positions), the
-/// case folded as the index folds it.
-fn fts_phrase(q: &str) -> String {
-    format!("\"{}\"", q.to_lowercase().replace('"', "\"\""))
-}
-
-/// The `WHERE` term of a text search, its pattern bound as `$n`.
-pub(super) fn text_term(dialect: Dialect, search: &TextSearch, n: usize) -> Option<(String, String)> {
-    match search {
-        TextSearch::None => None,
-        TextSearch::Candidates { phrase, .. } => Some((
-            format!("r.id IN (SELECT rowid FROM repository_search WHERE repository_search MATCH ${n})"),
-            phrase.clone(),
-        )),
-        TextSearch::Walk { pattern, .. } => Some((
-            match dialect {
-                // Backslash is PostgreSQL's default LIKE escape; `search` is the lower-cased
-                // name and URL, in byte order ("C"), which pg_trgm's index answers.
-                Dialect::Postgres => format!("r.search LIKE ${n}"),
-                Dialect::Sqlite => {
-                    format!("(LOWER(r.name) LIKE ${n} ESCAPE '\\' OR LOWER(r.clone_url) LIKE ${n} ESCAPE '\\')")
-                }
-            },
+/// Adds the `WHERE` terms of a text search to `w`: the index's candidates, then the test of
+/// each row for the whole text.
+pub(super) fn push_text_terms(dialect: Dialect, search: &TextSearch, w: &mut Where) {
+    match (search, dialect) {
+        (TextSearch::None, _) => {}
+        (TextSearch::Candidates { trigrams, .. }, Dialect::Sqlite) => {
+            // Each trigram a one-token phrase (letters and digits: nothing to quote).
+            let query = trigrams.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
+            w.text(|n| format!("r.id IN (SELECT rowid FROM repository_search WHERE repository_search MATCH ${n})"), query);
+        }
+        (TextSearch::Candidates { trigrams, .. }, Dialect::Postgres) => {
+            for t in trigrams {
+                w.text(|n| format!("r.search LIKE ${n}"), format!("%{t}%"));
+            }
+        }
+        (TextSearch::Walk { .. }, _) => {}
+    }
+    match (search, dialect) {
+        (TextSearch::None, _) => {}
+        (TextSearch::Candidates { pattern, .. } | TextSearch::Walk { pattern, .. }, Dialect::Sqlite) => w.text(
+            |n| format!("(LOWER(r.name) LIKE ${n} ESCAPE '\\' OR LOWER(r.clone_url) LIKE ${n} ESCAPE '\\')"),
             pattern.clone(),
-        )),
+        ),
+        // `search` is the lower-cased name and URL. Not a LIKE: pg_trgm's index would answer
+        // it by reading every trigram of the text, the common ones included, where the rarest
+        // ones (above) or a walk of the name index are what the counts chose.
+        (TextSearch::Candidates { needle, .. } | TextSearch::Walk { needle, .. }, Dialect::Postgres) => {
+            w.text(|n| format!("strpos(r.search, ${n}) > 0"), needle.clone());
+        }
     }
 }
 
@@ -129,20 +209,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn which_texts_the_trigram_index_answers() {
-        assert!(trigram_searchable("app"));
-        assert!(trigram_searchable("ded-0421"));
-        assert!(!trigram_searchable("ab"), "shorter than a trigram");
-        assert!(trigram_searchable("50%"), "a wildcard is a plain character in a phrase");
-        assert!(trigram_searchable("a_b"));
-        assert!(trigram_searchable("a\\b"));
-        assert!(!trigram_searchable("a\nb"));
-        assert!(trigram_searchable("äöü"), "three characters, whatever their bytes");
-    }
-
-    #[test]
-    fn a_search_is_one_phrase_whatever_it_holds() {
-        assert_eq!(fts_phrase("App"), "\"app\"");
-        assert_eq!(fts_phrase("a\"b OR c"), "\"a\"\"b or c\"", "quotes doubled, operators inside the phrase");
+    fn the_trigrams_a_search_looks_up() {
+        assert_eq!(counted_trigrams("ded-0421"), vec!["ded", "042", "421"]);
+        assert_eq!(counted_trigrams("App"), vec!["app"]);
+        assert!(counted_trigrams("ab").is_empty(), "shorter than a trigram");
+        assert!(counted_trigrams("a-b_c").is_empty(), "no three letters or digits in a row");
+        assert_eq!(counted_trigrams("aaaa"), vec!["aaa"], "each once");
+        assert!(counted_trigrams("äöü").is_empty(), "only ASCII letters and digits are counted");
+        assert_eq!(counted_trigrams("50%x2000"), vec!["200", "000"]);
     }
 }

@@ -7,7 +7,7 @@
 //! collation (the unique index), so the name alone is a total order and the key of a page.
 
 use super::list_query::{Bind, Where};
-use super::list_search::{text_term, TextSearch};
+use super::list_search::{push_text_terms, TextSearch};
 use super::mappers::{
     credential_from_row, repository_from_row, user_summary_from_row, CREDENTIAL_COLUMNS, REPOSITORY_COLUMNS,
 };
@@ -46,9 +46,7 @@ impl Store {
     /// ([`Store::text_search`]).
     pub(super) fn repository_where(&self, f: &RepositoryFilter, with_status: bool, search: &TextSearch) -> Where {
         let mut w = Where::default();
-        if let Some((term, pattern)) = text_term(self.dialect(), search, w.next()) {
-            w.text(|_| term, pattern);
-        }
+        push_text_terms(self.dialect(), search, &mut w);
         if with_status && !f.statuses.is_empty() {
             // Only the known names, written as literals: they come from a fixed list.
             let known: Vec<String> = REPOSITORY_STATUSES
@@ -89,8 +87,9 @@ impl Store {
 
     /// A page of the repository list (up to `page_limit` rows, and one more when another page
     /// follows) and its total: the rows themselves when a first page holds every match (no
-    /// count to take), else [`Store::count_repositories`]. A text search reads its trigram
-    /// index once for both.
+    /// count to take), else [`Store::count_repositories`]. A text search looks its trigrams up
+    /// once for both; one the trigram index answers counts its candidates in the same statement
+    /// as the page.
     pub async fn repository_list(
         &self,
         f: &RepositoryFilter,
@@ -98,6 +97,15 @@ impl Store {
         page_limit: i64,
     ) -> Result<(Vec<RepositoryRow>, ListTotal)> {
         let search = self.text_search(f).await?;
+        if matches!(search, TextSearch::Candidates { .. }) {
+            let (rows, matches) = self.candidates_page(f, &search, after, page_limit + 1).await?;
+            if let Some(n) = matches {
+                return Ok((rows, ListTotal::exact(n)));
+            }
+            // No row after the cursor: the window had nothing to count.
+            let total = self.count_matching(f, &search).await?;
+            return Ok((rows, total));
+        }
         let rows = self.page_matching(f, &search, after, page_limit + 1).await?;
         let shown = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let total = if after.is_none() && shown <= page_limit {
@@ -143,6 +151,40 @@ impl Store {
             let persistent = matches!(search, TextSearch::None);
             let rows = bind_all!(sqlx::query(&sql), w).persistent(persistent).fetch_all(pool).await?;
             rows.iter().map(repository_from_row).collect()
+        })
+    }
+
+    /// A page of a search the trigram index answers, and how many repositories match in all
+    /// (`None` when the page is empty): the candidates are few, so one statement tests and
+    /// counts them all and returns the page after the cursor.
+    async fn candidates_page(
+        &self,
+        f: &RepositoryFilter,
+        search: &TextSearch,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<RepositoryRow>, Option<i64>)> {
+        let mut w = self.repository_where(f, true, search);
+        let inner = REPOSITORY_COLUMNS.replacen(
+            " FROM repositories r",
+            ", COUNT(*) OVER () AS search_matches FROM repositories r",
+            1,
+        );
+        let cursor = match after {
+            Some(a) => {
+                let n = w.next();
+                w.binds.push(Bind::Text(a.to_owned()));
+                format!(" WHERE m.name COLLATE NOCASE > ${n}")
+            }
+            None => String::new(),
+        };
+        let n = w.next();
+        w.binds.push(Bind::Int(limit.max(0)));
+        let sql = format!("SELECT * FROM ({inner}{}) m{cursor} ORDER BY m.name COLLATE NOCASE LIMIT ${n}", w.sql());
+        on_pool!(&self.db, |pool| {
+            let rows = bind_all!(sqlx::query(&sql), w).persistent(false).fetch_all(pool).await?;
+            let matches = rows.first().map(|r| r.i64("search_matches")).transpose()?;
+            Ok((rows.iter().map(repository_from_row).collect::<Result<Vec<_>>>()?, matches))
         })
     }
 

@@ -45,6 +45,7 @@ pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
 pub use known_hosts::NewKnownHost;
 pub use list_counts::{ListTotal, StatusCounts, SEARCH_COUNT_BOUND};
+pub use list_search::SEARCH_CANDIDATE_CAP;
 pub use listing::{RepositoryFilter, REPOSITORY_STATUSES};
 pub use notifications::{
     AttemptOutcome, ChannelPatch, ChannelRow, DeliveryRow, EventRow, LeasedDelivery, NewChannel, NewEvent,

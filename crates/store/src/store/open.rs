@@ -222,6 +222,20 @@ impl Store {
                 let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(pool).await?;
                 let fk: Vec<sqlx::sqlite::SqliteRow> = sqlx::query("PRAGMA foreign_key_check").fetch_all(pool).await?;
                 let mut problems: Vec<String> = rows.into_iter().filter(|r| r != "ok").collect();
+                // The pragma's pass over the search index (FTS5) reported it malformed now and
+                // then on a pool where other connections had written it, while FTS5's own
+                // check, run right after, found it sound (store test `lists`). FTS5's own check
+                // is the judge of its index.
+                let fts = "malformed inverted index for FTS5 table main.repository_search";
+                if problems.iter().any(|p| p == fts) {
+                    problems.retain(|p| p != fts);
+                    if let Err(e) = sqlx::query("INSERT INTO repository_search (repository_search) VALUES ('integrity-check')")
+                        .execute(pool)
+                        .await
+                    {
+                        problems.push(format!("the search index (repository_search) is damaged: {e}"));
+                    }
+                }
                 problems.extend(fk.iter().map(|_| "a row breaks a foreign key".to_owned()));
                 Ok(problems)
             }

@@ -82,7 +82,7 @@ fn repository_transition(
     old: Option<CheckStatus>,
     new: CheckStatus,
     check: &berth_core::Check,
-    (id, name, credential_id): &(Id, String, Id),
+    (id, name, credential_id): &(Id, String, Option<Id>),
 ) -> Option<NewEvent> {
     let passing = |s: CheckStatus| matches!(s, CheckStatus::Ok | CheckStatus::Warn);
     let kind = match (old?, new) {
@@ -96,7 +96,7 @@ fn repository_transition(
         subject: "repository".to_owned(),
         subject_id: Some(*id),
         subject_name: name.clone(),
-        credential_id: Some(*credential_id),
+        credential_id: *credential_id,
         old_status: old.map(|s| s.as_str().to_owned()),
         new_status: Some(new.as_str().to_owned()),
         code: failure.map(|f| f.code.as_str().to_owned()),
@@ -210,10 +210,11 @@ impl Store {
                 .await?;
                 // The status before this check, read under the row's lock (after the insert, so
                 // SQLite's transaction already holds the write lock), says whether the check is a
-                // transition that people are told about.
+                // transition that people are told about. A repository without a credential
+                // (public, anonymous) has its transitions told too: hence the outer join.
                 let before = sqlx::query(&format!(
                     "SELECT r.check_status, r.name, r.credential_id, c.name AS credential_name FROM repositories r \
-                     JOIN credentials c ON c.id = r.credential_id WHERE r.id = $1 {lock_row}"
+                     LEFT JOIN credentials c ON c.id = r.credential_id WHERE r.id = $1 {lock_row}"
                 ))
                 .bind(item.repository_id)
                 .fetch_optional(&mut *tx)
@@ -256,12 +257,12 @@ impl Store {
                 }
                 if let Some(b) = &before {
                     let old = CheckStatus::parse(&b.str("check_status")?);
-                    let repo = (item.repository_id, b.str("name")?, b.i64("credential_id")?);
+                    let repo = (item.repository_id, b.str("name")?, b.opt_i64("credential_id")?);
                     if let Some(event) = repository_transition(old, r.status, check.check, &repo) {
                         enqueue_event!(tx, &event, check.checked_at, None);
                     }
-                    if auth.is_some_and(|a| a.paused_now) {
-                        let event = checks_paused(repo.2, &b.str("credential_name")?, check.check);
+                    if let (Some(cid), true) = (repo.2, auth.is_some_and(|a| a.paused_now)) {
+                        let event = checks_paused(cid, &b.str("credential_name")?, check.check);
                         enqueue_event!(tx, &event, check.checked_at, None);
                     }
                 }

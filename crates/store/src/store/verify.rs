@@ -106,6 +106,31 @@ impl Store {
                     "the kept repository counts (repository_counts) differ from a count of the repositories".into(),
                 );
             }
+            // The trigram counts the search chooses its plan by (migration 0019), recounted.
+            let texts: Vec<String> = sqlx::query_scalar(match self.dialect() {
+                Dialect::Sqlite => "SELECT lower(name) || char(10) || lower(clone_url) FROM repositories",
+                Dialect::Postgres => "SELECT search FROM repositories",
+            })
+            .fetch_all(pool)
+            .await?;
+            let mut want: BTreeMap<String, i64> = BTreeMap::new();
+            for t in texts.iter().flat_map(|s| super::list_search::text_trigrams(s)) {
+                *want.entry(t).or_default() += 1;
+            }
+            let kept: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT trigram, CAST(SUM(n) AS BIGINT) FROM search_trigram_counts GROUP BY trigram HAVING SUM(n) <> 0",
+            )
+            .fetch_all(pool)
+            .await?;
+            let have: BTreeMap<String, i64> = kept.into_iter().collect();
+            if want != have {
+                let differ = want.iter().filter(|(t, n)| have.get(*t) != Some(n)).count()
+                    + have.keys().filter(|t| !want.contains_key(*t)).count();
+                report.problems.push(format!(
+                    "the kept search trigram counts (search_trigram_counts) differ from a count of the repositories \
+                     for {differ} trigrams"
+                ));
+            }
             if self.dialect() == Dialect::Sqlite {
                 let indexed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repository_search").fetch_one(pool).await?;
                 let repos: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories").fetch_one(pool).await?;

@@ -1,8 +1,9 @@
 //! Writing a snapshot into an empty database: every row with its id, in batches of
 //! multi-row `INSERT`s inside one transaction (a failure leaves the target as empty as it
 //! was, so the command can simply be run again), then PostgreSQL's identity sequences moved
-//! past the copied ids. The triggers of migration 0010 fill `repository_counts` and the
-//! search index as the repositories go in, exactly as for rows the server writes.
+//! past the copied ids. The triggers of migrations 0010 and 0019 fill `repository_counts`, the
+//! search index and `search_trigram_counts` as the repositories go in, exactly as for rows the
+//! server writes.
 
 use super::error::{SnapResult, SnapshotError};
 use super::format::{Item, SnapshotReader};

@@ -241,6 +241,7 @@ pub const NOT_COPIED: &[(&str, &str)] = &[
     ("sessions", "sign-ins do not survive a restore: people sign in again (API tokens are kept)"),
     ("repository_counts", "kept by the triggers of migration 0010 as the repositories are written"),
     ("repository_search", "SQLite's search index (migrations 0010 and 0015), kept by triggers"),
+    ("search_trigram_counts", "kept by the triggers of migration 0019 as the repositories are written"),
     ("_sqlx_migrations", "written by the target's own migrations"),
 ];
 
