@@ -483,9 +483,11 @@ mod tests {
 
     #[test]
     fn counting_allocator_sees_a_big_allocation() {
-        let before = ALLOC.reset_peak();
+        ALLOC.reset_peak();
         // black_box: the optimiser may otherwise remove an allocation nobody reads.
         let v = std::hint::black_box(vec![1u8; 8 * 1024 * 1024]);
-        assert!(ALLOC.peak() >= before + v.len());
+        // Not `before + len`: the other tests run on other threads and free memory meanwhile,
+        // so the count may drop between the reset and this allocation.
+        assert!(ALLOC.peak() >= v.len(), "the peak holds the 8 MiB vector");
     }
 }
