@@ -122,11 +122,25 @@ impl GitClient {
     /// Lists the branches and the default branch of a repository over SSH.
     pub async fn ls_refs_ssh(&self, req: SshRequest<'_>) -> Result<SshListing, SshError> {
         let port = req.port.unwrap_or(22);
-        let (stream, probe) = self.net().connect_tcp(req.host, port).await?;
+        // One deadline for the whole request, the connection included (as for HTTPS): a name
+        // with many slow addresses cannot stretch it past `request_timeout`.
+        let limit = self.config().request_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let (stream, probe) = match tokio::time::timeout_at(deadline, self.net().connect_tcp(req.host, port)).await {
+            Ok(connected) => connected?,
+            Err(_) => {
+                return Err(SshError::new(
+                    StepName::SshHandshake,
+                    Code::Timeout,
+                    format!("{}:{port} could not be reached within {} s.", req.host, limit.as_secs_f64()),
+                    "Check the host name and port, and that this machine may reach the host's SSH port (a \
+                     firewall that drops packets looks like this).",
+                ))
+            }
+        };
         let progress: Shared =
             Arc::new(Mutex::new(Progress { step: Some(StepName::SshHandshake), ..Progress::default() }));
-        let limit = self.config().request_timeout;
-        match tokio::time::timeout(limit, self.exchange(stream, probe, &req, progress.clone())).await {
+        match tokio::time::timeout_at(deadline, self.exchange(stream, probe, &req, progress.clone())).await {
             Ok(r) => r,
             Err(_) => {
                 let step = read(&progress, |p| p.step).flatten().unwrap_or(StepName::SshHandshake);
