@@ -14,13 +14,15 @@ CREATE TABLE search_trigram_counts (
     n       INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Each repository's positions up to its own length (not a fixed series crossed with every row).
 INSERT INTO search_trigram_counts (trigram, n)
-    SELECT t, COUNT(*) FROM (
-        SELECT DISTINCT r.id, substr(r.s, p.k, 3) AS t
-          FROM (SELECT id, lower(name) || char(10) || lower(clone_url) AS s FROM repositories) r,
-               (WITH RECURSIVE p(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM p WHERE k < 8192) SELECT k FROM p) p
-         WHERE p.k <= length(r.s) - 2
-    ) WHERE t GLOB '[a-z0-9][a-z0-9][a-z0-9]' GROUP BY t;
+    WITH RECURSIVE p(id, s, k) AS (
+        SELECT id, lower(name) || char(10) || lower(clone_url), 1 FROM repositories
+        UNION ALL
+        SELECT id, s, k + 1 FROM p WHERE k < length(s) - 2
+    )
+    SELECT substr(s, k, 3) AS t, COUNT(DISTINCT id) FROM p
+     WHERE substr(s, k, 3) GLOB '[a-z0-9][a-z0-9][a-z0-9]' GROUP BY t;
 
 -- The triggers take the text's distinct trigrams from a recursive series (allowed in a
 -- subquery of a trigger's statement, not as its own WITH). A trigram no repository holds any
