@@ -38,15 +38,15 @@ BEGIN
         INSERT INTO search_trigram_counts (trigram, n)
             SELECT t, -COUNT(*) FROM old_rows o, search_trigrams(o.search) AS t GROUP BY t;
     ELSE
-        -- Checks update many rows' status at a time; only a changed name or URL counts.
+        -- Checks update many rows' status at a time; only a changed name or URL counts. One
+        -- join of the old and new rows gives both texts: the old one's trigrams count -1,
+        -- the new one's +1.
         INSERT INTO search_trigram_counts (trigram, n)
-            SELECT k.t, SUM(k.d) FROM (
-                SELECT t, -1 AS d FROM old_rows o JOIN new_rows w ON w.id = o.id, search_trigrams(o.search) AS t
-                 WHERE o.search IS DISTINCT FROM w.search
-                UNION ALL
-                SELECT t, 1 AS d FROM old_rows o JOIN new_rows w ON w.id = o.id, search_trigrams(w.search) AS t
-                 WHERE o.search IS DISTINCT FROM w.search
-            ) k GROUP BY k.t HAVING SUM(k.d) <> 0;
+            SELECT t, SUM(v.d) FROM old_rows o JOIN new_rows w ON w.id = o.id
+                   CROSS JOIN LATERAL (VALUES (o.search, -1), (w.search, 1)) AS v(s, d)
+                   CROSS JOIN LATERAL search_trigrams(v.s) AS t
+             WHERE o.search IS DISTINCT FROM w.search
+             GROUP BY t HAVING SUM(v.d) <> 0;
     END IF;
     RETURN NULL;
 END $$;

@@ -25,7 +25,9 @@ INSERT INTO search_trigram_counts (trigram, n)
      WHERE substr(s, k, 3) GLOB '[a-z0-9][a-z0-9][a-z0-9]' GROUP BY t;
 
 -- The triggers take the text's distinct trigrams from a recursive series (allowed in a
--- subquery of a trigger's statement, not as its own WITH). A trigram no repository holds any
+-- subquery of a trigger's statement, not as its own WITH). The update trigger repeats the
+-- insert and delete triggers' statements: SQLite has no function or view a trigger could share
+-- them through without computing every repository's trigrams. A trigram no repository holds any
 -- more keeps a row with 0: removing it would cost a scan per write, and 0 is the true count.
 CREATE TRIGGER search_trigram_counts_insert AFTER INSERT ON repositories BEGIN
     INSERT INTO search_trigram_counts (trigram, n)
