@@ -211,3 +211,40 @@ async fn a_push_during_a_running_check_keeps_the_repository_due() {
     let row = store.get_repository(repo).await.unwrap();
     assert_eq!((row.due_reason, row.next_check_at.map(|n| n.timestamp())), (None, Some(hour_later.timestamp())));
 }
+
+#[tokio::test]
+async fn a_check_that_listed_the_remote_before_a_push_does_not_undo_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let repo = repository(&store, "raced").await;
+    record(&store, repo, &list("main", &[("main", "m1"), ("feature", "f1")])).await;
+
+    // A check lists the remote (main at m1, feature still there); then a push deletes the
+    // branch and moves main; then the check records what it listed.
+    let started = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let changes = [
+        BranchChange { name: "feature".into(), commit: None },
+        BranchChange { name: "main".into(), commit: Some("m2".into()) },
+    ];
+    store.apply_branch_push(repo, &changes, None, Utc::now()).await.unwrap();
+    let ok = Check::completed(vec![Step::pass(StepName::Url, "fine")]);
+    let stale = list("main", &[("main", "m1"), ("feature", "f1")]);
+    let one = OutcomeToRecord {
+        repository_id: repo,
+        check: NewCheck { check: &ok, reason: CheckReason::Schedule, instance: "i", checked_at: started, duration_ms: 1 },
+        auth: None,
+        lease: None,
+        branches: Some(&stale),
+    };
+    store.record_outcomes(std::slice::from_ref(&one)).await.unwrap();
+    assert_eq!(all(&store, repo).await, vec![("main".to_owned(), "m2".to_owned())], "the push's list stands");
+    let head = store.branch_list_head(repo).await.unwrap().unwrap();
+    assert_eq!(head.source, "webhook");
+    assert_eq!(store.get_repository(repo).await.unwrap().due_reason, Some(CheckReason::Webhook), "still due");
+
+    // A check that started after the push writes its list.
+    record(&store, repo, &list("main", &[("main", "m3")])).await;
+    assert_eq!(all(&store, repo).await, vec![("main".to_owned(), "m3".to_owned())]);
+    assert_eq!(store.branch_list_head(repo).await.unwrap().unwrap().source, "check");
+}
