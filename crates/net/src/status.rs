@@ -115,6 +115,19 @@ async fn judge_status(ex: Exchange, stage: Stage, auth_sent: bool) -> NetError {
             )
             .with_details(lines)
         }
+        // Without a credential there is none to blame: a host that hides private repositories
+        // from anonymous callers answers 404 too.
+        404 if !auth_sent => NetError::new(
+            stage,
+            Code::RepositoryNotFoundOrNoAccess,
+            format!(
+                "{host} says there is no repository at {} (HTTP 404), or it is private and hidden from anonymous \
+                 callers (no credential was given).",
+                without_query(&repository_of(&ex.url).unwrap_or(ex.url.clone()))
+            ),
+            "Check the URL (owner, name, a missing .git suffix); if the repository is private, choose a credential \
+             that can read it.",
+        ),
         404 => NetError::new(
             stage,
             Code::RepositoryNotFoundOrNoAccess,

@@ -24,7 +24,8 @@ pub struct CredentialRef {
 pub struct RemoteBranchesRequest {
     pub clone_url: String,
     /// Without one (absent or `null`), the credential template with the longest matching URL
-    /// prefix chooses.
+    /// prefix chooses; when no template covers the URL, the check goes anonymously (as with
+    /// `anonymous`), and a host that wants sign-in answers `credential_required`.
     #[serde(default)]
     pub credential: Option<CredentialSelector>,
     /// `true` checks without any credential (anonymous access, a public repository): no template
@@ -65,7 +66,8 @@ pub struct RepositoryCreate {
     pub vcs: String,
     pub clone_url: String,
     /// Without one (absent or `null`), the credential template with the longest matching URL
-    /// prefix chooses.
+    /// prefix chooses; when no template covers the URL, the check goes anonymously (as with
+    /// `anonymous`), and a host that wants sign-in answers `credential_required`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<CredentialSelector>,
     /// `true` registers it without any credential (anonymous access, a public repository): no

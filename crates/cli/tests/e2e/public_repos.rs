@@ -158,6 +158,30 @@ async fn github_public_repositories_skip_the_rest_api_and_private_ones_need_a_cr
     let failed = step(e.checks(), StepName::GitDiscovery);
     assert!(failed.details.iter().any(|d| d == "realm: GitHub"), "{:?}", failed.details);
 
+    // No credential named, not `anonymous` either, and no template covers the URL: Berth tries
+    // anonymous access and says why, for a public repository and a private one alike.
+    let plain = |url: String| RemoteBranchesRequest { credential: None, anonymous: false, ..remote(&url, "") };
+    let rb = b.api.remote_branches(&plain(sim.github_git_url("octo/open"))).await.unwrap();
+    assert_eq!(rb.branches.len(), 2);
+    let cred = step(&rb.checks, StepName::Credential);
+    assert!(cred.message.contains("no credential: anonymous access"), "{}", cred.message);
+    assert!(cred.message.contains("there are no credential templates"), "{}", cred.message);
+    let e = refused(b.api.remote_branches(&plain(sim.github_git_url("octo/closed"))).await);
+    assert_eq!(status_code(&e), (Some(422), Some(Code::CredentialRequired)), "{e}");
+    let failed = step(e.checks(), StepName::GitDiscovery);
+    assert!(failed.message.contains("private or the host requires sign-in"), "{}", failed.message);
+    assert!(failed.remedy.contains("Choose a credential"), "{}", failed.remedy);
+    assert!(failed.remedy.contains("berth template add"), "{}", failed.remedy);
+    assert!(e.checks().iter().all(|s| s.code != Code::AuthFailed));
+    // Registered that way, it is a repository without a credential, checked anonymously.
+    b.api.delete_repository(r.id).await.unwrap();
+    let url = sim.github_git_url("octo/open");
+    let req = RepositoryCreate { credential: None, anonymous: false, ..new_repository("open", &url, "") };
+    let r = b.api.create_repository(&req).await.unwrap();
+    assert!(r.credential.is_none(), "{r:?}");
+    let again = b.api.check_repository(r.id).await.unwrap();
+    assert!(step(&again.checks, StepName::Credential).message.contains("registered without one"));
+
     // Not one REST request reached the host, and none of the Git requests carried a credential.
     let seen = sim.requests(Host::GitHub);
     assert!(!seen.is_empty());

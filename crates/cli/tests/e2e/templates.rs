@@ -86,20 +86,28 @@ async fn templates_choose_explain_and_are_remembered_in_the_history() {
     let h = b.api.check_history(named.id, 1).await.unwrap();
     assert!(step(&h[0].checks, StepName::Credential).message.contains("chosen explicitly"));
 
-    // Nothing covers a URL outside /git/: `credential_required`, naming the nearest templates.
+    // Nothing covers a URL outside /git/: Berth tries anonymous access. The host answers 404
+    // (as hosts that hide private repositories do): no credential is blamed, and the nearest
+    // templates are named.
     let outside = format!("{git}/elsewhere/app.git");
     let req = RepositoryCreate { credential: None, ..new_repository("x", &outside, "") };
     let e = refused(b.api.create_repository(&req).await);
-    assert_eq!(status_code(&e), (Some(422), Some(Code::CredentialRequired)), "{e}");
-    let failed = step(e.checks(), StepName::Credential);
-    assert_eq!(failed.status, StepStatus::Fail);
-    assert!(failed.message.contains("none of the 3 credential templates covers"), "{}", failed.message);
+    assert_eq!(status_code(&e), (Some(422), Some(Code::RepositoryNotFoundOrNoAccess)), "{e}");
+    let cred = step(e.checks(), StepName::Credential);
+    assert_eq!(cred.status, StepStatus::Pass);
+    assert!(cred.message.contains("anonymous access"), "{}", cred.message);
+    assert!(cred.message.contains("none of the 3 credential templates covers"), "{}", cred.message);
+    let failed = step(e.checks(), StepName::GitDiscovery);
+    assert_eq!((failed.status, failed.code), (StepStatus::Fail, Code::RepositoryNotFoundOrNoAccess));
+    assert!(failed.message.contains("hidden from anonymous callers"), "{}", failed.message);
+    assert!(!failed.message.contains("this credential"), "{}", failed.message);
     assert!(failed.details.iter().any(|d| d.contains(&wide.url_prefix)), "{:?}", failed.details);
     assert!(failed.remedy.contains("berth template add"), "{}", failed.remedy);
-    assert_eq!(step(e.checks(), StepName::Dns).status, StepStatus::Skip);
+    assert!(e.checks().iter().all(|s| s.code != Code::AuthFailed));
     let m = b.api.match_template(&outside).await.unwrap();
     assert!(m.credential.is_none() && m.template.is_none(), "{m:?}");
     assert!(m.reason.starts_with("no template covers"), "{}", m.reason);
+    assert!(m.reason.contains("anonymous access"), "{}", m.reason);
 
     // A credential a template uses cannot be deleted; the template can, and is audited.
     let ids: Vec<i64> =
@@ -173,11 +181,12 @@ async fn the_cli_adds_lists_matches_and_removes_templates() {
         berth(&b, &session, &["repo", "add", "--name", "app", "--url", &b.git.repo_url("team/app.git")], None).await;
     assert_eq!(add.code, 0, "{}", add.all());
     assert!(add.stdout.contains("chosen by template"), "{}", add.stdout);
-    // Outside every prefix: the check fails at the credential step, exit 1.
+    // Outside every prefix: the check goes anonymously and the host answers 404, exit 1.
     let outside = format!("{git}/elsewhere/x.git");
     let fail = berth(&b, &session, &["repo", "add", "--name", "x", "--url", &outside], None).await;
     assert_eq!(fail.code, 1, "{}", fail.all());
-    assert!(fail.all().contains("credential_required"), "{}", fail.all());
+    assert!(fail.all().contains("repository_not_found_or_no_access"), "{}", fail.all());
+    assert!(fail.all().contains("anonymous access"), "{}", fail.all());
     let rm = berth(&b, &session, &["template", "rm", &prefix], None).await;
     assert_eq!(rm.code, 0, "{}", rm.all());
     let rm = berth(&b, &session, &["template", "rm", &prefix], None).await;

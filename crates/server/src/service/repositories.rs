@@ -8,11 +8,11 @@
 use super::checks::{self, next_regular_check, stored_check};
 use super::credentials::{resolve, warnings_of};
 use super::paging::{self, Kind, PageRequest};
-use super::templates::choose;
+use super::templates::{choose_or_anonymous, Choice, NoTemplate};
 use super::{Conflict, Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
-use berth_core::{CheckReason, CloneUrl, Code, StepStatus, UrlError};
+use berth_core::{CheckReason, CloneUrl, Code, Step, StepStatus, UrlError};
 use berth_proto::Page;
 use berth_proto::{
     CredentialRef, CredentialSelector, GitProtocol, RemoteBranch, RemoteBranches, RemoteBranchesRequest, Repository,
@@ -76,7 +76,8 @@ pub async fn remote_branches(st: &AppState, u: &CurrentUser, req: RemoteBranches
 
 async fn listed_branches(st: &AppState, req: RemoteBranchesRequest) -> Result<RemoteBranches> {
     let (url, chosen) = url_and_credential(st, &req.clone_url, req.credential.as_ref(), req.anonymous).await?;
-    let out = checks::run(st, &url, chosen.credential.as_ref(), None, &chosen.reason).await;
+    let mut out = checks::run(st, &url, chosen.credential.as_ref(), None, &chosen.reason).await;
+    chosen.explain(&mut out.check.checks);
     // A missing default branch is not a failure for Refresh: the user picks one from the list.
     let blocking = out.check.checks.iter().any(|s| s.status == StepStatus::Fail && s.code != Code::NoDefaultBranch);
     match out.refs {
@@ -167,6 +168,18 @@ struct Access {
     credential: Option<CredentialRow>,
     /// "chosen explicitly", "chosen by template …", said by the credential step.
     reason: String,
+    /// Anonymous because no template covers the URL (not because the request asked): a host
+    /// that wants sign-in is then also told about the nearest templates.
+    no_template: Option<NoTemplate>,
+}
+
+impl Access {
+    /// Completes a failed anonymous check with what the templates say (see [`NoTemplate`]).
+    fn explain(&self, steps: &mut [Step]) {
+        if let Some(none) = &self.no_template {
+            none.explain(steps);
+        }
+    }
 }
 
 /// Refuses a request that names a credential and asks for anonymous access at once.
@@ -183,8 +196,9 @@ fn one_access(selector: Option<&CredentialSelector>, anonymous: bool) -> Result<
 
 /// The parsed clone URL and the credential to check it with. A named credential that does not
 /// exist is reported before a bad URL (as it always was); without one, a bad URL fails the url
-/// step and a URL no template covers fails the credential step (`credential_required`).
-/// `anonymous` asks for no credential at all: the templates are not asked.
+/// step, and a URL no template covers is checked anonymously (a host that wants sign-in then
+/// answers `credential_required`). `anonymous` asks for no credential at all: the templates
+/// are not asked.
 async fn url_and_credential(
     st: &AppState,
     raw: &str,
@@ -198,10 +212,13 @@ async fn url_and_credential(
     }
     let url = url.map_err(|e| Error::CheckFailed(crate::checks::url_refused(&e).checks))?;
     if anonymous {
-        return Ok((url, Access { credential: None, reason: "chosen explicitly".to_owned() }));
+        return Ok((url, Access { credential: None, reason: "chosen explicitly".to_owned(), no_template: None }));
     }
-    let chosen = choose(st, &url, selector).await?;
-    Ok((url, Access { credential: Some(chosen.credential), reason: chosen.reason }))
+    let access = match choose_or_anonymous(st, &url, selector).await? {
+        Choice::Credential(c) => Access { credential: Some(c.credential), reason: c.reason, no_template: None },
+        Choice::None(none) => Access { credential: None, reason: none.reason.clone(), no_template: Some(none) },
+    };
+    Ok((url, access))
 }
 
 /// Checks and saves a repository: runs every step and saves nothing if one fails. A
@@ -226,9 +243,10 @@ async fn checked_save(st: &AppState, w: Wanted<'_>) -> Result<(RepositoryRow, St
             if chosen.credential.is_some() { checks::REGISTERED_CREDENTIAL } else { checks::REGISTERED_ANONYMOUS };
         kept.clone_into(&mut chosen.reason);
     }
-    let cred = chosen.credential;
+    let cred = chosen.credential.take();
     let started = Utc::now();
     let mut out = checks::run(st, &url, cred.as_ref(), w.branch, &chosen.reason).await;
+    chosen.explain(&mut out.check.checks);
     let branches = checks::branch_list(&out);
     // A remote whose HEAD names a missing branch has no default to save: Refresh warns, but
     // registering without a branch must ask for one ("registered" means "had this branch").

@@ -13,7 +13,7 @@ use super::{Error, Refusal, Result};
 use crate::auth::{Action, CurrentUser};
 use crate::state::AppState;
 use berth_core::words::plural;
-use berth_core::{Check, CloneUrl, Code, PrefixRelation, Step, StepName, UrlPrefix};
+use berth_core::{Check, CloneUrl, Code, PrefixRelation, Step, StepName, StepStatus, UrlPrefix};
 use berth_proto::{
     CredentialRef, CredentialSelector, CredentialTemplate, TemplateCandidate, TemplateCreate, TemplateMatch,
 };
@@ -111,7 +111,8 @@ pub async fn explain(st: &AppState, u: &CurrentUser, raw_url: &str) -> Result<Te
     let reason = match &chosen {
         Some(t) => format!("credential {}, {}", t.credential_name, found.reason(t)),
         None => format!(
-            "no template covers {} ({} considered): name a credential",
+            "no template covers {} ({} considered): name a credential, or Berth tries anonymous access (a public \
+             repository)",
             url.canonical(),
             plural(templates.len() as i64, "template", "templates")
         ),
@@ -143,9 +144,10 @@ pub struct Chosen {
     pub template: Option<i64>,
 }
 
-/// The credential a use case checks `url` with: the one the request names, else the one of the
-/// longest matching template. With neither, the check fails at its credential step with
-/// `credential_required`, listing the templates nearest to the URL.
+/// The credential an import reads its source with: the one the request names, else the one
+/// of the longest matching template. With neither, the listing fails at its credential step
+/// with `credential_required`, listing the templates nearest to the source (a listing of a
+/// workspace is not tried anonymously).
 pub async fn choose(st: &AppState, url: &CloneUrl, selector: Option<&CredentialSelector>) -> Result<Chosen> {
     choose_for(st, &UrlPrefix::of_url(url), &url.canonical(), selector).await
 }
@@ -166,26 +168,73 @@ async fn choose_for(
     shown: &str,
     selector: Option<&CredentialSelector>,
 ) -> Result<Chosen> {
-    if let Some(sel) = selector {
-        let credential = resolve(st, sel).await?;
-        return Ok(Chosen { credential, reason: "chosen explicitly".to_owned(), template: None });
-    }
-    let templates = st.store.list_templates().await?;
-    let found = compare(&templates, form);
-    match found.chosen.map(|i| &templates[i]) {
-        Some(t) => {
-            // The template's credential cannot be deleted while the template exists.
-            let credential = st.store.get_credential(t.credential_id).await?;
-            Ok(Chosen { credential, reason: found.reason(t), template: Some(t.id) })
-        }
-        None => Err(Error::CheckFailed(credential_required(shown, &templates, &found))),
+    match choose_or_none(st, form, shown, selector).await? {
+        Choice::Credential(c) => Ok(c),
+        Choice::None(none) => Err(Error::CheckFailed(credential_required(shown, &none))),
     }
 }
 
-/// The failed check of a URL no template covers: the url step passed, the credential step
-/// names the nearest templates.
-fn credential_required(shown: &str, templates: &[TemplateRow], found: &Compared) -> Vec<Step> {
-    let message = if templates.is_empty() {
+/// What a repository's check uses when no credential was named.
+pub enum Choice {
+    Credential(Chosen),
+    /// No template covers the URL: the check goes anonymously (a public repository), and a
+    /// host that wants sign-in answers `credential_required`, which [`NoTemplate::explain`]
+    /// completes with the templates nearest to the URL.
+    None(NoTemplate),
+}
+
+/// Why no template chose a credential, for the credential step and a `credential_required`.
+pub struct NoTemplate {
+    /// "no credential was given and none of the 3 credential templates covers …".
+    pub reason: String,
+    /// The nearest templates, each with why it does not cover the URL.
+    pub nearest: Vec<String>,
+}
+
+impl NoTemplate {
+    /// Completes the step where the host refused the anonymous check (`credential_required`,
+    /// or a 404 that may hide a private repository) with the nearest templates and the other
+    /// remedy: a template that covers the URL.
+    pub fn explain(&self, steps: &mut [Step]) {
+        let wants_credential = |c: Code| matches!(c, Code::CredentialRequired | Code::RepositoryNotFoundOrNoAccess);
+        for s in steps.iter_mut().filter(|s| s.status == StepStatus::Fail && wants_credential(s.code)) {
+            s.details.extend(self.nearest.iter().cloned());
+            s.remedy = format!("{} {TEMPLATE_REMEDY}", s.remedy.trim_end());
+        }
+    }
+}
+
+const TEMPLATE_REMEDY: &str = "Or add a credential template whose URL prefix covers this URL (berth template add \
+                               PREFIX --credential NAME).";
+
+/// The credential a repository's check uses: the one the request names, else the one of the
+/// longest matching template, else none ([`Choice::None`]: anonymous access).
+pub async fn choose_or_anonymous(
+    st: &AppState,
+    url: &CloneUrl,
+    selector: Option<&CredentialSelector>,
+) -> Result<Choice> {
+    choose_or_none(st, &UrlPrefix::of_url(url), &url.canonical(), selector).await
+}
+
+async fn choose_or_none(
+    st: &AppState,
+    form: &UrlPrefix,
+    shown: &str,
+    selector: Option<&CredentialSelector>,
+) -> Result<Choice> {
+    if let Some(sel) = selector {
+        let credential = resolve(st, sel).await?;
+        return Ok(Choice::Credential(Chosen { credential, reason: "chosen explicitly".to_owned(), template: None }));
+    }
+    let templates = st.store.list_templates().await?;
+    let found = compare(&templates, form);
+    if let Some(t) = found.chosen.map(|i| &templates[i]) {
+        // The template's credential cannot be deleted while the template exists.
+        let credential = st.store.get_credential(t.credential_id).await?;
+        return Ok(Choice::Credential(Chosen { credential, reason: found.reason(t), template: Some(t.id) }));
+    }
+    let reason = if templates.is_empty() {
         format!("no credential was given and there are no credential templates to choose one for {shown}")
     } else {
         format!(
@@ -193,7 +242,7 @@ fn credential_required(shown: &str, templates: &[TemplateRow], found: &Compared)
             plural(templates.len() as i64, "credential template", "credential templates")
         )
     };
-    let details = found
+    let nearest = found
         .order
         .iter()
         .take(NEAREST)
@@ -202,11 +251,18 @@ fn credential_required(shown: &str, templates: &[TemplateRow], found: &Compared)
             format!("{} (credential {}): {}", t.url_prefix, t.credential_name, c.why)
         })
         .collect();
+    Ok(Choice::None(NoTemplate { reason, nearest }))
+}
+
+/// The failed check of a source no template covers: the url step passed, the credential step
+/// names the nearest templates.
+fn credential_required(shown: &str, none: &NoTemplate) -> Vec<Step> {
     let remedy = "name the credential to use, or add a credential template whose URL prefix covers this URL \
                   (berth template add PREFIX --credential NAME)";
     let steps = vec![
         Step::pass(StepName::Url, shown.to_owned()),
-        Step::fail(StepName::Credential, Code::CredentialRequired, message, remedy).with_details(details),
+        Step::fail(StepName::Credential, Code::CredentialRequired, none.reason.clone(), remedy)
+            .with_details(none.nearest.clone()),
     ];
     Check::completed(steps).checks
 }

@@ -55,7 +55,7 @@ pub(crate) async fn prerequisites(st: &AppState, url: &CloneUrl, cred: Option<&C
     hook_url(st, url.provider, 0)?;
     let Some(cred) = cred else {
         return Err(not_supported(
-            "the repository is registered without a credential, and a host only lets a credential create webhooks"
+            "the repository has no credential (it is checked anonymously), and a host only lets a credential create webhooks"
                 .to_owned(),
         ));
     };
