@@ -328,16 +328,61 @@ pub(crate) fn proxy_auth_failed(proxy: &Proxy, status: u16) -> NetError {
         .with_details(vec![via(proxy)])
 }
 
+/// The proxy answered for a host it could not reach (500, 502, 503 or 504 to a `CONNECT`, or
+/// its own error page to a plain HTTP request): what happened beyond the proxy, with the usual
+/// code (`connect_failed`; `timeout` for 504), so a host that is down reads the same through a
+/// proxy as without one, over HTTPS and plain HTTP alike.
+pub(crate) fn unreachable_beyond(
+    proxy_shown: &str,
+    host: &str,
+    port: u16,
+    status: u16,
+    text: Vec<String>,
+    stage: Stage,
+) -> NetError {
+    let (code, what, remedy) = if status == 504 {
+        (
+            Code::Timeout,
+            "did not get an answer from",
+            "The host did not answer the proxy in time: check that it is up and reachable from the proxy.",
+        )
+    } else {
+        (
+            Code::ConnectFailed,
+            "could not connect to",
+            "Check the host and port in the URL, that the host is up, and that the proxy may reach it (its rules \
+             and its network).",
+        )
+    };
+    let mut details = vec![format!("through proxy {proxy_shown}")];
+    details.extend(text);
+    NetError::new(stage, code, format!("The proxy {proxy_shown} {what} {host}:{port} (HTTP {status})."), remedy)
+        .with_status(status)
+        .with_details(details)
+}
+
+/// Whether a plain HTTP answer with a 5xx status came from the proxy itself rather than from the
+/// host behind it: only then is it the proxy's report that the host could not be reached. The
+/// marks: RFC 9209's `Proxy-Status` with an error, Squid's `X-Squid-Error`, tinyproxy's
+/// `Server` (a proxy forwarding the host's own answer keeps the host's headers).
+pub(crate) fn answered_by_proxy(headers: &reqwest::header::HeaderMap) -> bool {
+    let has = |name: &str, test: &dyn Fn(&str) -> bool| {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| test(&v.to_ascii_lowercase()))
+    };
+    has("proxy-status", &|v| v.contains("error="))
+        || has("x-squid-error", &|_| true)
+        || has("server", &|v| v.starts_with("tinyproxy"))
+}
+
 /// The proxy answered `CONNECT` with something other than 200 (or 407).
 pub(crate) fn proxy_refused(proxy: &Proxy, host: &str, port: u16, answer: &TunnelAnswer) -> NetError {
+    if matches!(answer.status, 500 | 502 | 503 | 504) {
+        return unreachable_beyond(&proxy.shown(), host, port, answer.status, answer.text.clone(), Stage::Connect);
+    }
     let remedy = match answer.status {
         403 => {
             "The proxy's rules forbid this destination or port: ask its operator to allow it, or list the host \
                 in no_proxy if Berth may reach it directly."
-        }
-        500 | 502 | 503 | 504 => {
-            "The proxy could not reach the host: check the host and port in the URL, and that \
-                                  the proxy can reach them."
         }
         _ => "The proxy refused to open a tunnel to the host; its words are in the details.",
     };
@@ -438,6 +483,28 @@ mod base64_lite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxys_own_error_page_is_told_from_the_hosts() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let with = |name: &'static str, value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(value));
+            h
+        };
+        assert!(answered_by_proxy(&with("server", "tinyproxy/1.11.1")));
+        assert!(answered_by_proxy(&with("x-squid-error", "ERR_CONNECT_FAIL 111")));
+        assert!(answered_by_proxy(&with("proxy-status", "proxy.corp; error=destination_unavailable")));
+        assert!(!answered_by_proxy(&with("proxy-status", "proxy.corp")), "no error: the host's answer");
+        assert!(!answered_by_proxy(&with("server", "nginx")), "a host's own 502");
+        assert!(!answered_by_proxy(&HeaderMap::new()));
+        let e = unreachable_beyond("http://p:3128", "git.corp", 443, 504, vec![], Stage::Connect);
+        assert_eq!(e.code, Code::Timeout);
+        let e = unreachable_beyond("http://p:3128", "git.corp", 443, 502, vec!["Bad Gateway".into()], Stage::Connect);
+        assert_eq!(e.code, Code::ConnectFailed);
+        assert!(e.message.contains("could not connect to git.corp:443 (HTTP 502)"), "{}", e.message);
+        assert_eq!(e.details, vec!["through proxy http://p:3128".to_owned(), "Bad Gateway".to_owned()]);
+    }
 
     #[test]
     fn proxy_urls_keep_the_password_out_of_sight() -> Result<(), String> {

@@ -5,7 +5,8 @@
 //! calls do not).
 
 use crate::error::{NetError, Stage};
-use crate::proxy::{proxy_auth_failed, Proxy};
+use crate::body::{mime_of, read_prefix, text_lines, DIAGNOSIS_BYTES};
+use crate::proxy::{answered_by_proxy, proxy_auth_failed, unreachable_beyond, Proxy};
 use crate::resolve::{check_url_host, literal_ip, ALLOW_REMEDY};
 use crate::urls::{repository_of, without_query};
 use crate::{Auth, NetClient};
@@ -116,6 +117,16 @@ impl NetClient {
                 // Plain HTTP goes to the proxy in absolute form: its 407 is its own answer.
                 if url.scheme() == "http" && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
                     return Err(proxy_auth_failed(proxy, 407));
+                }
+                // ... and so is its error page for a host it could not reach.
+                let gateway = matches!(status.as_u16(), 500 | 502 | 503 | 504);
+                if url.scheme() == "http" && gateway && answered_by_proxy(response.headers()) {
+                    let shown = proxy.shown();
+                    let host = url.host_str().unwrap_or_default().to_owned();
+                    let port = url.port_or_known_default().unwrap_or(80);
+                    let mime = mime_of(response.headers());
+                    let text = text_lines(&read_prefix(response, DIAGNOSIS_BYTES).await, &mime);
+                    return Err(unreachable_beyond(&shown, &host, port, status.as_u16(), text, req.stage));
                 }
             }
             if !status.is_redirection() {

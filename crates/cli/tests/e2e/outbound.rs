@@ -2,7 +2,8 @@
 //! privately with its own configuration; its log shows what it was asked), with and without
 //! proxy authentication, `no_proxy` exceptions, the network policy applied to the destination's
 //! addresses before the proxy is asked, and TLS hosts with a private CA that demand a client
-//! certificate (made in the test by `openssl`), per `[[integrations]]` entry. Through the API.
+//! certificate (made in the test by `openssl`), per `[[integrations]]` entry: an entry's own
+//! proxy with its password, and a host that is down behind a proxy. Through the API.
 
 use crate::harness::*;
 use berth_core::{Code, StepName, StepStatus};
@@ -249,4 +250,64 @@ async fn private_cas_and_client_certificates_are_set_per_host() {
     for s in [unknown, required, stray, good] {
         s.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integration_has_its_own_proxy_and_a_host_down_behind_a_proxy_is_named() {
+    let Some(good) = MtlsServer::start().await else { return };
+    register_key(&good.client_files().1);
+    // Every host through `open`; the TLS host through `guarded`, which wants a password.
+    let open = Tinyproxy::start(TinyproxyOptions { listen: Some("127.0.0.2"), ..Default::default() }).await;
+    let auth = Some((PROXY_USER.to_owned(), PROXY_PASSWORD.to_owned()));
+    let guarded = Tinyproxy::start(TinyproxyOptions { basic_auth: auth, ..Default::default() }).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let right = secret_file(&secrets, "right", PROXY_PASSWORD);
+    let with_user = guarded.url().replace("http://", &format!("http://{PROXY_USER}@"));
+    let toml = format!(
+        "[network]\nproxy = \"{}\"\n\n{}proxy = \"{with_user}\"\nproxy_password_file = \"{right}\"\n",
+        open.url(),
+        tls_integration(good.port(), &good.ca_file(), Some(good.client_files())),
+    );
+    let b = Berth::start_with(Options { config_toml: Some(toml), ..Options::default() }).await;
+    b.api_token_credential("ci").await;
+
+    // The TLS host: a tunnel through its own proxy, opened with the proxy password; TLS with the
+    // host's CA and client certificate passes, and what answers is a TLS test page, not Git.
+    let tls_url = format!("{}/team/app.git", good.base_url());
+    let e = refused(b.api.remote_branches(&remote(&tls_url, "ci")).await);
+    assert_eq!(e.code(), Some(Code::NotAGitServer), "{}", error_json(&e));
+    let connect = step(e.checks(), StepName::Connect);
+    assert!(connect.message.contains("tunnel") && connect.message.contains(&guarded.url()), "{}", connect.message);
+    assert_eq!(step(e.checks(), StepName::Tls).status, StepStatus::Pass);
+    let tunnel = format!("CONNECT 127.0.0.1:{}", good.port());
+    assert!(guarded.requests().iter().any(|r| r.starts_with(&tunnel)), "{}", guarded.log());
+    assert!(!open.requests().iter().any(|r| r.starts_with(&tunnel)), "{:?}", open.requests());
+
+    // The suite's Git server has no entry: the global proxy.
+    let url = b.git.repo_url("team/app.git");
+    let v = b.api.remote_branches(&remote(&url, "ci")).await.unwrap();
+    assert!(step(&v.checks, StepName::Connect).message.contains(&open.url()), "{:?}", v.checks);
+    assert!(open.requests().iter().any(|r| r.starts_with(&format!("GET {url}/info/refs"))), "{}", open.log());
+    assert!(!guarded.requests().iter().any(|r| r.contains("/info/refs")), "{:?}", guarded.requests());
+
+    // A host that is down behind the proxy: the proxy answers for it (tinyproxy: 500 "Unable to
+    // connect"), to a tunnel and to plain HTTP alike. Both read as the host not reachable, with
+    // the same code, never as the proxy refusing nor as the host's own server error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for (down, at) in [
+        (format!("https://127.0.0.1:{closed}/team/app.git"), StepName::Connect),
+        (format!("http://127.0.0.1:{closed}/team/app.git"), StepName::GitDiscovery),
+    ] {
+        let e = refused(b.api.remote_branches(&remote(&down, "ci")).await);
+        assert_eq!(e.code(), Some(Code::ConnectFailed), "{down}: {}", error_json(&e));
+        let st = step(e.checks(), at);
+        assert_eq!(st.status, StepStatus::Fail, "{down}: {}", codes(e.checks()));
+        let words = format!("The proxy {} could not connect to 127.0.0.1:{closed} (HTTP 500)", open.url());
+        assert!(st.message.contains(&words), "{down}: {}", st.message);
+        assert!(st.details.iter().any(|d| d.contains("Unable to connect")), "{down}: {:?}", st.details);
+    }
+    b.stop().await;
+    good.shutdown().await;
+    open.shutdown().await;
+    guarded.shutdown().await;
 }
