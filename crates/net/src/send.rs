@@ -4,8 +4,8 @@
 //! same-origin target is followed only when the request asks for it (Git discovery does, REST
 //! calls do not).
 
-use crate::error::{NetError, Stage};
 use crate::body::{mime_of, read_prefix, text_lines, DIAGNOSIS_BYTES};
+use crate::error::{NetError, Stage};
 use crate::proxy::{answered_by_proxy, proxy_auth_failed, unreachable_beyond, Proxy};
 use crate::resolve::{check_url_host, literal_ip, ALLOW_REMEDY};
 use crate::urls::{repository_of, without_query};

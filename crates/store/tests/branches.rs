@@ -232,7 +232,13 @@ async fn a_check_that_listed_the_remote_before_a_push_does_not_undo_it() {
     let stale = list("main", &[("main", "m1"), ("feature", "f1")]);
     let one = OutcomeToRecord {
         repository_id: repo,
-        check: NewCheck { check: &ok, reason: CheckReason::Schedule, instance: "i", checked_at: started, duration_ms: 1 },
+        check: NewCheck {
+            check: &ok,
+            reason: CheckReason::Schedule,
+            instance: "i",
+            checked_at: started,
+            duration_ms: 1,
+        },
         auth: None,
         lease: None,
         branches: Some(&stale),

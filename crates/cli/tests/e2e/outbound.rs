@@ -311,3 +311,33 @@ async fn an_integration_has_its_own_proxy_and_a_host_down_behind_a_proxy_is_name
     open.shutdown().await;
     guarded.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_ca_still_refuses_a_certificate_for_another_name_or_an_expired_one() {
+    let (Some(wrong), Some(expired)) =
+        (TlsServer::start(LeafCert::WrongName).await, TlsServer::start(LeafCert::Expired).await)
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = |s: &TlsServer| s.base_url().rsplit(':').next().unwrap_or_default().parse::<u16>().unwrap();
+    let mut toml = String::new();
+    for (name, s) in [("wrong", &wrong), ("expired", &expired)] {
+        let ca = dir.path().join(format!("{name}-ca.pem"));
+        std::fs::write(&ca, s.ca_pem()).unwrap();
+        toml.push_str(&tls_integration(port(s), &ca, None));
+        toml.push('\n');
+    }
+    let b = Berth::start_with(Options { config_toml: Some(toml), ..Options::default() }).await;
+    b.api_token_credential("ci").await;
+    for (s, words) in [(&wrong, "not valid for the host name"), (&expired, "expired")] {
+        let e = refused(b.api.remote_branches(&remote(&format!("{}/team/app.git", s.base_url()), "ci")).await);
+        assert_eq!(e.code(), Some(Code::TlsFailed), "{}", error_json(&e));
+        let st = step(e.checks(), StepName::Tls);
+        assert!(st.message.contains(words), "{}", st.message);
+        assert!(!st.message.contains("unknown certificate authority"), "the CA is trusted: {}", st.message);
+    }
+    b.stop().await;
+    wrong.shutdown().await;
+    expired.shutdown().await;
+}

@@ -225,8 +225,13 @@ async fn the_cli_imports_a_known_hosts_file_with_hashed_entries() {
     )
     .unwrap();
 
-    let r = crate::cli::berth(&b, &session, &["known-hosts", "import", &file, "--host", "[hashed.example.test]:2222"], None)
-        .await;
+    let r = crate::cli::berth(
+        &b,
+        &session,
+        &["known-hosts", "import", &file, "--host", "[hashed.example.test]:2222"],
+        None,
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains(&format!("{} for plain.example.test", plain.1)), "{}", r.stdout);
     assert!(r.stdout.contains(&format!("{} for [hashed.example.test]:2222", hashed.1)), "{}", r.stdout);

@@ -468,15 +468,20 @@ pub async fn list_with_counts(
     let (rows, counts) = st.store.repository_list_with_counts(&f, after.as_deref(), page.limit()).await?;
     let total = counts.total(&f.statuses);
     let by_status: HashMap<&str, i64> = counts.counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    let chips = counts.exact.then(|| {
-        RepositoryStatus::ALL.iter().map(|s| (*s, by_status.get(s.as_str()).copied().unwrap_or(0))).collect()
-    });
+    let chips = counts
+        .exact
+        .then(|| RepositoryStatus::ALL.iter().map(|s| (*s, by_status.get(s.as_str()).copied().unwrap_or(0))).collect());
     Ok((page_of_rows(st, rows, page.limit(), total).await?, chips))
 }
 
 /// The API's page of `rows` (fetched with `limit + 1`): each with its last check and its
 /// credential's warnings, read for these rows only.
-async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total: ListTotal) -> Result<Page<Repository>> {
+async fn page_of_rows(
+    st: &AppState,
+    rows: Vec<RepositoryRow>,
+    limit: i64,
+    total: ListTotal,
+) -> Result<Page<Repository>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut cred_ids: Vec<i64> = rows.iter().filter_map(|r| r.credential_id).collect();
     cred_ids.sort_unstable();
@@ -484,11 +489,18 @@ async fn page_of_rows(st: &AppState, rows: Vec<RepositoryRow>, limit: i64, total
     let (mut last, creds) =
         tokio::try_join!(st.store.last_check_summaries_of(&ids), st.store.credentials_by_ids(&cred_ids))?;
     let creds: HashMap<i64, CredentialRow> = creds.into_iter().map(|c| (c.id, c)).collect();
-    let page = paging::page_of(rows, limit, total.n, Kind::Repositories, |r| r.name.clone(), |r| {
-        let c = last.remove(&r.id);
-        let cred = r.credential_id.and_then(|id| creds.get(&id));
-        view(st, r, c, cred)
-    });
+    let page = paging::page_of(
+        rows,
+        limit,
+        total.n,
+        Kind::Repositories,
+        |r| r.name.clone(),
+        |r| {
+            let c = last.remove(&r.id);
+            let cred = r.credential_id.and_then(|id| creds.get(&id));
+            view(st, r, c, cred)
+        },
+    );
     Ok(Page { total_exact: total.exact, ..page })
 }
 

@@ -105,7 +105,11 @@ impl Store {
     }
 
     /// [`Store::repository_status_counts`] with the text search already chosen.
-    pub(super) async fn status_counts_matching(&self, f: &RepositoryFilter, search: &TextSearch) -> Result<StatusCounts> {
+    pub(super) async fn status_counts_matching(
+        &self,
+        f: &RepositoryFilter,
+        search: &TextSearch,
+    ) -> Result<StatusCounts> {
         if matches!(search, TextSearch::None) {
             return self.summed_counts(f).await;
         }

@@ -46,4 +46,3 @@ macro_rules! bind_all {
         q
     }};
 }
-

@@ -96,9 +96,11 @@ impl Store {
         // Refused (no right to create the extension) or raced by another instance creating the
         // same index: either way, whether it exists afterwards is the answer.
         let _ = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute(pool).await;
-        let _ = sqlx::query("CREATE INDEX IF NOT EXISTS repositories_search_trgm ON repositories USING gin (search gin_trgm_ops)")
-            .execute(pool)
-            .await;
+        let _ = sqlx::query(
+            "CREATE INDEX IF NOT EXISTS repositories_search_trgm ON repositories USING gin (search gin_trgm_ops)",
+        )
+        .execute(pool)
+        .await;
         Ok(exists().await?)
     }
 
@@ -180,7 +182,10 @@ pub(super) fn push_text_terms(dialect: Dialect, search: &TextSearch, w: &mut Whe
         (TextSearch::Candidates { trigrams, .. }, Dialect::Sqlite) => {
             // Each trigram a one-token phrase (letters and digits: nothing to quote).
             let query = trigrams.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
-            w.text(|n| format!("r.id IN (SELECT rowid FROM repository_search WHERE repository_search MATCH ${n})"), query);
+            w.text(
+                |n| format!("r.id IN (SELECT rowid FROM repository_search WHERE repository_search MATCH ${n})"),
+                query,
+            );
         }
         (TextSearch::Candidates { trigrams, .. }, Dialect::Postgres) => {
             for t in trigrams {

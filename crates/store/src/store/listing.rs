@@ -125,10 +125,7 @@ impl Store {
         page_limit: i64,
     ) -> Result<(Vec<RepositoryRow>, StatusCounts)> {
         let search = self.text_search(f).await?;
-        tokio::try_join!(
-            self.page_matching(f, &search, after, page_limit + 1),
-            self.status_counts_matching(f, &search)
-        )
+        tokio::try_join!(self.page_matching(f, &search, after, page_limit + 1), self.status_counts_matching(f, &search))
     }
 
     /// [`Store::repositories_page`] with the text search already chosen.

@@ -187,7 +187,10 @@ impl Store {
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             for id in &credentials {
-                sqlx::query("SELECT id FROM credentials WHERE id = $1 FOR NO KEY UPDATE").bind(id).execute(&mut *tx).await?;
+                sqlx::query("SELECT id FROM credentials WHERE id = $1 FOR NO KEY UPDATE")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let mut done = Vec::with_capacity(rows.len());
             for r in &rows {
