@@ -267,6 +267,10 @@
           names.className = "url-names bad";
           names.appendChild(document.createTextNode(" · already registered as "));
           names.appendChild(el("a", { href: d.existing.href, id: "existing_repo" }, d.existing.name));
+        } else if (d.other_transport) {
+          // Not a conflict: over the other transport it is another registration, with its own credential.
+          names.appendChild(document.createTextNode(" · also registered over " + d.other_transport.transport + " as "));
+          names.appendChild(el("a", { href: d.other_transport.href, id: "other_transport_repo" }, d.other_transport.name));
         }
         if (name && !name.value.trim()) name.value = d.name;
       }).catch(function () { lastUrl = null; });

@@ -388,3 +388,62 @@ async fn verify_names_each_problem_it_finds() -> R {
     }
     Ok(())
 }
+
+/// A snapshot taken before migration 0020 holds an SSH repository on a cloud host under its
+/// HTTPS key: restored, it has the SSH key (the migration's own statements), and the same
+/// repository over HTTPS can then be registered beside it. Other keys are left as they were.
+#[tokio::test]
+async fn a_snapshot_from_before_migration_0020_gets_the_ssh_repository_keys() -> R {
+    let source = Place::new();
+    let store = source.open().await;
+    let old = [
+        ("ssh://git@github.com/octo/app.git", "github:octo/app", "github:ssh:octo/app"),
+        ("ssh://git@bitbucket.org/ws/App.git", "bitbucket-cloud:ws/app", "bitbucket-cloud:ssh:ws/app"),
+        (
+            "ssh://git@ssh.dev.azure.com/v3/org/project/repo",
+            "https://dev.azure.com/org/project/_git/repo",
+            "ssh:https://dev.azure.com/org/project/_git/repo",
+        ),
+        ("ssh://git@git.example.com/a/b.git", "ssh://git@git.example.com/a/b.git", "ssh://git@git.example.com/a/b.git"),
+        ("https://github.com/octo/site.git", "github:octo/site", "github:octo/site"),
+    ];
+    let mut ids = Vec::new();
+    for (i, (url, key, _)) in old.iter().enumerate() {
+        let row = store
+            .create_repository(&NewRepository {
+                name: format!("r{i}"),
+                vcs: "git".into(),
+                clone_url: (*url).into(),
+                repo_key: (*key).into(),
+                provider: "github".into(),
+                default_branch: "main".into(),
+                credential_id: None,
+                next_check_at: None,
+            })
+            .await?;
+        ids.push(row.id);
+    }
+    let out = tempfile::tempdir()?;
+    let path = out.path().join("berth.snapshot");
+    snapshot::backup(&store, &path, None).await?;
+    let target = Place::new();
+    std::fs::copy(source.key(), target.key())?;
+    snapshot::restore(&path, &target.url, &target.key(), &mut no_passphrase()).await?;
+    let restored = Store::open_existing(&target.url, &target.key()).await?;
+    for (id, (_, _, want)) in ids.iter().zip(old) {
+        assert_eq!(restored.get_repository(*id).await?.repo_key, want);
+    }
+    // Restoring twice changes nothing more: the statements only move keys of before.
+    let again = out.path().join("again.snapshot");
+    snapshot::backup(&restored, &again, None).await?;
+    let third = Place::new();
+    std::fs::copy(target.key(), third.key())?;
+    snapshot::restore(&again, &third.url, &third.key(), &mut no_passphrase()).await?;
+    let thrice = Store::open_existing(&third.url, &third.key()).await?;
+    for (id, (_, _, want)) in ids.iter().zip(old) {
+        assert_eq!(thrice.get_repository(*id).await?.repo_key, want);
+    }
+    restored.close().await;
+    thrice.close().await;
+    Ok(())
+}

@@ -170,19 +170,25 @@ impl CloneUrl {
         }
     }
 
-    /// A key equal for every spelling of the same repository, for uniqueness.
+    /// A key equal for every spelling of the same repository over the same transport, for
+    /// uniqueness: the same repository over HTTPS and over SSH is two registrations (each is
+    /// checked with its own credential: a token, a deploy key), and
+    /// [`CloneUrl::other_transport_key`] finds the other one to show.
     ///
-    /// On bitbucket.org, github.com and gitlab.com HTTPS and SSH use the same path, so the key
-    /// is `provider:path`. Azure DevOps SSH URLs map onto their HTTPS form. Elsewhere only HTTP
-    /// and HTTPS are unified: a self-hosted server may serve SSH from anywhere.
+    /// On bitbucket.org, github.com and gitlab.com the key is `provider:path` over HTTPS and
+    /// `provider:ssh:path` over SSH. Azure DevOps SSH URLs are `ssh:` and their HTTPS form.
+    /// Elsewhere HTTP and HTTPS are unified, and SSH is its canonical URL. Migration 0020 moved
+    /// the SSH keys stored before to these forms.
     pub fn repository_key(&self) -> String {
         if let Some(p) = self.path_shared_cloud_provider() {
-            return format!("{}:{}", p.as_str(), self.path.to_lowercase());
+            let transport = if self.scheme == Scheme::Ssh { "ssh:" } else { "" };
+            return format!("{}:{transport}{}", p.as_str(), self.path.to_lowercase());
         }
         match self.scheme {
-            Scheme::Ssh if self.provider == Provider::AzureDevops => {
-                self.https_alternative().unwrap_or_else(|| self.canonical())
-            }
+            Scheme::Ssh if self.provider == Provider::AzureDevops => match self.https_alternative() {
+                Some(https) => format!("ssh:{https}"),
+                None => self.canonical(),
+            },
             Scheme::Ssh => self.canonical(),
             Scheme::Https | Scheme::Http => {
                 let https = CloneUrl {
@@ -193,6 +199,20 @@ impl CloneUrl {
                 };
                 https.canonical()
             }
+        }
+    }
+
+    /// The key the same repository has over the other transport (SSH for an HTTPS URL and back),
+    /// where the URL alone says it: on the cloud hosts, and from an Azure DevOps SSH URL to its
+    /// HTTPS form. `None` elsewhere (a self-hosted server may serve SSH from anywhere).
+    pub fn other_transport_key(&self) -> Option<String> {
+        if let Some(p) = self.path_shared_cloud_provider() {
+            let transport = if self.scheme == Scheme::Ssh { "" } else { "ssh:" };
+            return Some(format!("{}:{transport}{}", p.as_str(), self.path.to_lowercase()));
+        }
+        match self.scheme {
+            Scheme::Ssh if self.provider == Provider::AzureDevops => self.https_alternative(),
+            _ => None,
         }
     }
 

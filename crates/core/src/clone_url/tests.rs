@@ -57,10 +57,11 @@ fn strips_git_clone_commands() {
         "git clone https://bitbucket.org/ws/repo.git mydir",
         "git clone https://bitbucket.org/ws/repo.git my.dir && cd my.dir",
         "git clone \"https://bitbucket.org/ws/repo.git\" 'my dir'",
-        "  git clone git@bitbucket.org:ws/repo.git",
     ] {
         assert_eq!(parse(s).map(|u| u.repository_key()), Ok("bitbucket-cloud:ws/repo".into()), "{s:?}");
     }
+    let ssh = "  git clone git@bitbucket.org:ws/repo.git";
+    assert_eq!(parse(ssh).map(|u| u.repository_key()), Ok("bitbucket-cloud:ssh:ws/repo".into()));
     assert!(reason("git clone").contains("without a URL"));
     assert!(reason("git clone --depth 1").contains("without a URL"));
     assert!(reason("git clone repo").contains("not a URL"));
@@ -235,7 +236,7 @@ fn handles_azure_devops() {
     assert_eq!((ssh.scheme, ssh.provider), (Scheme::Ssh, Provider::AzureDevops));
     assert_eq!(ssh.canonical(), "ssh://git@ssh.dev.azure.com/v3/org/project/repo");
     assert_eq!(ssh.https_alternative().as_deref(), Some("https://dev.azure.com/org/project/_git/repo"));
-    assert_eq!(ssh.repository_key(), u.repository_key());
+    assert_eq!(ssh.other_transport_key(), Some(u.repository_key()));
     assert_eq!(ssh.repo_name(), "repo");
 
     assert!(reason("https://dev.azure.com/org/project/repo").contains("Azure DevOps"));
@@ -349,10 +350,21 @@ fn escapes_non_ascii_paths_once() {
 fn repository_keys() {
     let key = |s: &str| parse(s).unwrap().repository_key();
     assert_eq!(key(BB), "bitbucket-cloud:ws/repo");
-    assert_eq!(key("git@bitbucket.org:WS/repo.git"), "bitbucket-cloud:ws/repo");
-    assert_eq!(key("ssh://git@bitbucket.org:22/ws/repo"), "bitbucket-cloud:ws/repo");
+    // Over SSH, the same repository is another registration (its own credential, its own checks).
+    assert_eq!(key("git@bitbucket.org:WS/repo.git"), "bitbucket-cloud:ssh:ws/repo");
+    assert_eq!(key("ssh://git@bitbucket.org:22/ws/repo"), "bitbucket-cloud:ssh:ws/repo");
     assert!(parse("http://bitbucket.org/ws/repo").is_err(), "plain HTTP to a cloud host would expose the token");
-    assert_eq!(key("git@github.com:o/r.git"), key("https://github.com/O/R"));
+    assert_eq!(key("git@github.com:o/r.git"), "github:ssh:o/r");
+    assert_eq!(key("https://github.com/O/R"), "github:o/r");
+    // ... and each finds the other.
+    let other = |s: &str| parse(s).unwrap().other_transport_key();
+    assert_eq!(other("git@github.com:o/r.git"), Some(key("https://github.com/O/R")));
+    assert_eq!(other("https://github.com/O/R"), Some(key("git@github.com:o/r.git")));
+    assert_eq!(other("ssh://git@gitlab.com/g/s/r.git"), Some(key("https://gitlab.com/g/s/r")));
+    assert_eq!(other("https://git.example.com/a/b"), None, "a self-hosted server's SSH path is its own");
+    let azure = "git@ssh.dev.azure.com:v3/org/project/repo";
+    assert_eq!(other(azure), Some(key("https://dev.azure.com/org/project/_git/repo")));
+    assert_eq!(key(azure), format!("ssh:{}", key("https://dev.azure.com/org/project/_git/repo")));
     assert_eq!(key("https://www.github.com/o/r"), key("https://github.com/o/r"));
     // Self-hosted: HTTP and HTTPS unified, SSH kept apart.
     assert_eq!(key("http://git.example.com/a/b"), "https://git.example.com/a/b.git");

@@ -103,6 +103,9 @@ pub struct PastedUrl {
     pub url: CloneUrl,
     /// The repository registered with this URL already (another spelling included): id and name.
     pub existing: Option<(i64, String)>,
+    /// The same repository registered over the other transport (HTTPS or SSH): id, name and
+    /// clone URL. Not a conflict (each is checked with its own credential), but worth seeing.
+    pub other_transport: Option<(i64, String, String)>,
 }
 
 /// Reads a pasted clone URL with the same parser registration uses, and finds the repository
@@ -121,7 +124,11 @@ pub async fn inspect_url(
         Err(e) => return Ok(Err(e)),
     };
     let existing = st.store.find_by_repo_key(&url.repository_key()).await?.map(|r| (r.id, r.name));
-    Ok(Ok(PastedUrl { url, existing }))
+    let other_transport = match url.other_transport_key() {
+        Some(key) => st.store.find_by_repo_key(&key).await?.map(|r| (r.id, r.name, r.clone_url)),
+        None => None,
+    };
+    Ok(Ok(PastedUrl { url, existing, other_transport }))
 }
 
 fn validate_name(name: &str) -> Result<String> {

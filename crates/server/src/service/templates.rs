@@ -169,14 +169,14 @@ async fn choose_for(
     selector: Option<&CredentialSelector>,
 ) -> Result<Chosen> {
     match choose_or_none(st, form, shown, selector).await? {
-        Choice::Credential(c) => Ok(c),
+        Choice::Credential(c) => Ok(*c),
         Choice::None(none) => Err(Error::CheckFailed(credential_required(shown, &none))),
     }
 }
 
 /// What a repository's check uses when no credential was named.
 pub enum Choice {
-    Credential(Chosen),
+    Credential(Box<Chosen>),
     /// No template covers the URL: the check goes anonymously (a public repository), and a
     /// host that wants sign-in answers `credential_required`, which [`NoTemplate::explain`]
     /// completes with the templates nearest to the URL.
@@ -225,14 +225,16 @@ async fn choose_or_none(
 ) -> Result<Choice> {
     if let Some(sel) = selector {
         let credential = resolve(st, sel).await?;
-        return Ok(Choice::Credential(Chosen { credential, reason: "chosen explicitly".to_owned(), template: None }));
+        let chosen = Chosen { credential, reason: "chosen explicitly".to_owned(), template: None };
+        return Ok(Choice::Credential(Box::new(chosen)));
     }
     let templates = st.store.list_templates().await?;
     let found = compare(&templates, form);
     if let Some(t) = found.chosen.map(|i| &templates[i]) {
         // The template's credential cannot be deleted while the template exists.
         let credential = st.store.get_credential(t.credential_id).await?;
-        return Ok(Choice::Credential(Chosen { credential, reason: found.reason(t), template: Some(t.id) }));
+        let chosen = Chosen { credential, reason: found.reason(t), template: Some(t.id) };
+        return Ok(Choice::Credential(Box::new(chosen)));
     }
     let reason = if templates.is_empty() {
         format!("no credential was given and there are no credential templates to choose one for {shown}")

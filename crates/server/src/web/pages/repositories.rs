@@ -296,7 +296,7 @@ pub struct PastedUrlRequest {
 /// The clone URL as pasted, read by the parser registration uses (`berth_core::clone_url`), so
 /// the form can normalise the field and name the host and repository before anything is
 /// checked. Answers 200 either way: `{"ok": true, canonical, provider, provider_label, host,
-/// repository, name, existing}` or `{"ok": false, code, message, remedy}`. A refused URL is
+/// repository, name, existing, other_transport}` or `{"ok": false, code, message, remedy}`. A refused URL is
 /// never echoed back (it may carry a password).
 pub async fn clone_url_json(
     State(st): State<AppState>,
@@ -320,6 +320,12 @@ pub async fn clone_url_json(
             "existing": p.existing.map(|(id, name)| serde_json::json!({
                 "id": id,
                 "name": name,
+                "href": format!("/repositories/{id}"),
+            })),
+            "other_transport": p.other_transport.map(|(id, name, clone_url)| serde_json::json!({
+                "id": id,
+                "name": name,
+                "transport": if clone_url.starts_with("ssh://") { "SSH" } else { "HTTPS" },
                 "href": format!("/repositories/{id}"),
             })),
         }))

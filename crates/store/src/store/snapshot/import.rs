@@ -99,6 +99,13 @@ impl Store {
                     None => break,
                 }
             }
+            // A snapshot taken before migration 0020 holds the SSH repository keys of before;
+            // its statements move them (and change nothing in a newer snapshot's rows).
+            let rekey = match dialect {
+                Dialect::Sqlite => include_str!("../../../migrations/sqlite/0020_ssh_repository_keys.sql"),
+                Dialect::Postgres => include_str!("../../../migrations/postgres/0020_ssh_repository_keys.sql"),
+            };
+            sqlx::raw_sql(rekey).execute(&mut *tx).await?;
             if dialect == Dialect::Postgres {
                 for spec in TABLES.iter().filter(|t| t.identity) {
                     let sql = format!(
