@@ -253,3 +253,79 @@ async fn the_cli_imports_a_known_hosts_file_with_hashed_entries() {
     let list: Vec<berth_proto::KnownHost> = serde_json::from_str(&r.stdout).unwrap();
     assert!(list.iter().all(|k| k.host != "plain.example.test"), "removed: {list:?}");
 }
+
+/// A passphrase for the CLI test's key file: given on standard input, never an argument.
+const CLI_KEY_PASSPHRASE: &str = "cli-ssh-key-passphrase-7c41e";
+
+/// The CLI as the README shows it: `credential add --kind ssh_key --generate` prints the public
+/// key to add to the host, `--private-key-file` stores a passphrase-protected key (the passphrase
+/// on standard input); an unknown host key is named with its fingerprint, `known-hosts trust`
+/// trusts it, and both keys then list the branches over SSH.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_adds_generated_and_file_ssh_keys_and_trusts_the_host() {
+    use crate::cli::berth;
+    let b = Berth::start().await;
+    let (_home, session) = crate::cli::signed_in(&b).await;
+    let mut sshd = SshServer::start(true);
+    let url = sshd.url(&b.repos.path().join("team/app.git"));
+
+    let args = ["credential", "add", "--name", "deploy", "--kind", "ssh_key", "--generate", "--username", &sshd.user];
+    let r = berth(&b, &session, &args, None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("Public key (add it to the host's access keys or deploy keys)"), "{}", r.stdout);
+    assert!(!r.all().contains("PRIVATE KEY"), "the private key never leaves the vault: {}", r.all());
+    let public = r.stdout.lines().find(|l| l.starts_with("ssh-ed25519 AAAA")).expect("the public key line").to_owned();
+    assert!(r.stdout.contains("Fingerprint: SHA256:"), "{}", r.stdout);
+    sshd.authorize(&public, SshAccess::All);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("id_ecdsa").to_string_lossy().into_owned();
+    ssh_keygen(&["-q", "-t", "ecdsa", "-N", CLI_KEY_PASSPHRASE, "-C", "file", "-f", &file]);
+    register_secret("an SSH key passphrase", CLI_KEY_PASSPHRASE);
+    let file_public = std::fs::read_to_string(format!("{file}.pub")).unwrap();
+    register_private_key(&std::fs::read_to_string(&file).unwrap(), &file_public);
+    let fingerprint = ssh_keygen(&["-l", "-E", "sha256", "-f", &format!("{file}.pub")]);
+    let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_owned();
+    let args = [
+        "credential",
+        "add",
+        "--name",
+        "pasted",
+        "--kind",
+        "ssh_key",
+        "--private-key-file",
+        &file,
+        "--secret-stdin",
+        "--username",
+        &sshd.user,
+    ];
+    let r = berth(&b, &session, &args, Some(&format!("{CLI_KEY_PASSPHRASE}\n"))).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains(&format!("Fingerprint: {fingerprint}")), "the file's key: {}", r.stdout);
+    sshd.authorize(&file_public, SshAccess::All);
+
+    // The host key is unknown: exit 1, the code and the fingerprint to compare.
+    let r = berth(&b, &session, &["repo", "branches", "--credential", "deploy", &url], None).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("host_key_unknown"), "{}", r.all());
+    // The host key step's detail (the credential step names the key's own fingerprint too).
+    let presented = r
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("fingerprint: "))
+        .expect("the presented fingerprint is shown")
+        .to_owned();
+    assert!(r.stdout.contains(&format!("berth known-hosts trust {} --fingerprint {presented}", sshd.host_label())));
+    assert_eq!(sshd.accepted_logins(), 0, "nothing authenticated before trust");
+    let r = berth(&b, &session, &["known-hosts", "trust", &sshd.host_label(), "--fingerprint", &presented], None).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("Trusted ") && r.stdout.contains(&presented), "{}", r.stdout);
+
+    for cred in ["deploy", "pasted"] {
+        let r = berth(&b, &session, &["repo", "branches", "--credential", cred, &url], None).await;
+        assert_eq!(r.code, 0, "{cred}: {}", r.all());
+        assert!(r.stdout.contains("trunk"), "{cred}: {}", r.stdout);
+    }
+    assert_eq!(sshd.accepted_logins(), 2, "{}", sshd.log());
+    b.stop().await;
+}

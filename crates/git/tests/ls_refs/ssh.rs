@@ -1,6 +1,7 @@
 //! Git over SSH against a real OpenSSH `sshd` (berth-testkit's `SshServer`): protocol v2 and v0,
-//! every key type, host keys judged before anything is authenticated, the server's refusals,
-//! a stalled and an endless server, and the SSRF spellings of SSH URLs.
+//! every key type (tags dropped), host keys judged before anything is authenticated, the server's refusals,
+//! a stalled and an endless server, one that never sends its banner, and the SSRF spellings of
+//! SSH URLs.
 
 use crate::common::*;
 use berth_core::{CloneUrl, Code, NetworkPolicy, StepName};
@@ -67,6 +68,18 @@ struct Setup {
 fn setup() -> Setup {
     let repos = tempfile::tempdir().unwrap();
     let repo = bare_repo(repos.path(), "team/app.git", "main", &["main", "develop", "feature/x"]);
+    // Tags (a lightweight and an annotated one, with its peeled line in v0) are dropped while
+    // the refs stream in, over SSH as over HTTPS: the branch lists below hold none.
+    for args in [&["tag", "v1.0", "main"][..], &["tag", "-a", "-m", "release", "v2.0", "develop"][..]] {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     let empty = empty_repo(repos.path(), "team/empty.git", "trunk");
     Setup { _repos: repos, repo, empty, keys_dir: tempfile::tempdir().unwrap() }
 }
@@ -197,6 +210,35 @@ async fn stalled_and_endless_servers_are_cut_off() {
     assert_eq!((e.step, e.code), (StepName::GitDiscovery, Code::Timeout), "{e:?}");
     let e = err(list_ssh(&client, &server, &s.repo, &endless.private, &trusted).await);
     assert_eq!(e.code, Code::AdvertisementTooLarge, "{e:?}");
+}
+
+/// A server that accepts the TCP connection and never sends its SSH banner: the whole-request
+/// deadline ends the handshake, named as a timeout at the handshake step, and nothing hangs.
+#[tokio::test]
+async fn a_server_that_never_sends_its_banner_is_a_handshake_timeout() {
+    let s = setup();
+    let k = make_key(s.keys_dir.path(), "ed25519", "");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            open.push(conn); // kept open and silent
+        }
+    });
+    let client = GitClient::new(GitClientConfig { request_timeout: Duration::from_secs(2), ..config() }).unwrap();
+    let req = SshRequest {
+        host: "127.0.0.1",
+        port: Some(port),
+        path: "/r.git",
+        username: "git",
+        key: &k.private,
+        trusted: &[],
+    };
+    let e = err(client.ls_refs_ssh(req).await);
+    assert_eq!((e.step, e.code), (StepName::SshHandshake, Code::Timeout), "{e:?}");
+    assert!(e.message.contains(&format!("127.0.0.1:{port}")) || e.message.contains("127.0.0.1"), "{}", e.message);
+    held.abort();
 }
 
 /// Every spelling of a loopback or metadata address in an SSH URL is refused before a TCP
