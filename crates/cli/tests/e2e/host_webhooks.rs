@@ -2,7 +2,7 @@
 //! GitHub: registration (the `webhook` flag, the button's endpoint), the simulator's real
 //! signed deliveries when a branch is pushed, created or deleted, the branch list updated at
 //! once and a check with reason `webhook` after it, unsigned and wrongly signed deliveries
-//! refused with 401 and counted, a missing scope named, `public_url` unset refused, and the
+//! refused with 401 and counted on all three hosts, a missing scope named, `public_url` unset refused, and the
 //! hook removed from the host when the repository is deleted (said plainly when it cannot be).
 //! Raw HTTP only for the receiver, which is HTTP from a host, not an API call.
 
@@ -208,6 +208,40 @@ async fn host_webhooks_keep_branch_lists_current_on_all_three_hosts() {
     assert_eq!(shown.webhook.as_ref().map(|w| w.rejected_deliveries), Some(3), "{shown:?}");
     let metrics = answer_text("the metrics", b.http.get(format!("{}/metrics", b.base)).send().await.unwrap()).await;
     assert!(metrics.contains("berth_webhook_deliveries_rejected_total 3"), "{metrics}");
+    // Bitbucket Cloud and Data Center sign with `X-Hub-Signature`: unsigned, signed with another
+    // secret, or signed in GitHub's header only, each is refused with 401 and counted on its
+    // repository; the branch lists stay as they were.
+    for (provider, repo, event) in
+        [("bitbucket-cloud", &cloud, "repo:push"), ("bitbucket-datacenter", &dc, "repo:refs_changed")]
+    {
+        let before = names(&branch_names(&b, repo.id).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
+        let right = hmac_sha256(&cloud_secret, body);
+        let attempts: [(Option<(&str, String)>, &str); 3] = [
+            (None, "unsigned"),
+            (Some(("x-hub-signature", hmac_sha256("not-the-secret-at-all", body))), "another secret"),
+            (Some(("x-hub-signature-256", right.clone())), "GitHub's header"),
+        ];
+        for (sig, what) in attempts {
+            let mut req = b
+                .http
+                .post(format!("{}/hooks/{provider}/{}", b.base, repo.id))
+                .header("content-type", "application/json")
+                .header("x-event-key", event)
+                .body(&body[..]);
+            if let Some((name, value)) = sig {
+                req = req.header(name, value);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{provider}, {what}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "webhook_signature_invalid", "{provider}, {what}: {v}");
+        }
+        let after = names(&branch_names(&b, repo.id).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(before, after, "{provider}: nothing changed");
+        let shown = b.api.get_repository(repo.id).await.unwrap();
+        assert_eq!(shown.webhook.as_ref().map(|w| w.rejected_deliveries), Some(3), "{provider}: {shown:?}");
+    }
+
     // A ping signed with the right secret is taken and changes nothing.
     let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
     let r = deliver(Some(hmac_sha256(&gh_secret, ping)), "ping", ping).await.unwrap();

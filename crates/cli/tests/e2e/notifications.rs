@@ -161,25 +161,35 @@ async fn a_webhook_gets_one_signed_event_per_transition_retried_after_a_500() {
         Some(format!("{PUBLIC_URL}/credentials/{}", ev.subject.id.unwrap()).as_str())
     );
 
+    // A token past its expiry date: one `credential.expired`, with how long ago.
+    let mut c = harness::new_credential("lapsed", berth_core::CredentialKind::BitbucketApiToken, harness::TOKEN);
+    c.email = Some("jo@example.com".into());
+    c.expires_on = Some(chrono::Utc::now().date_naive() - chrono::Days::new(2));
+    b.api.create_credential(&c).await.unwrap();
+    let got = at_least(&rx, "/hook/all", 7).await;
+    let ev = event_of(&got[6]);
+    assert_eq!((ev.event.as_str(), ev.details["days_ago"].as_i64()), ("credential.expired", Some(2)), "{ev:?}");
+    assert_eq!(ev.subject.name, "lapsed");
+
     // A test event, then the same event redelivered under a new delivery id.
     let d = b.api.test_channel(all_id).await.unwrap();
     assert_eq!((b.api.status(), d.event.as_str()), (202, "test"));
-    let got = at_least(&rx, "/hook/all", 7).await;
-    let test = event_of(&got[6]);
+    let got = at_least(&rx, "/hook/all", 8).await;
+    let test = event_of(&got[7]);
     assert_eq!((test.event.as_str(), test.delivery.as_str()), ("test", d.delivery_id.as_str()));
     let again = b.api.redeliver(d.id).await.unwrap();
     assert_ne!(again.delivery_id, d.delivery_id);
-    let got = at_least(&rx, "/hook/all", 8).await;
-    let redelivered = event_of(&got[7]);
+    let got = at_least(&rx, "/hook/all", 9).await;
+    let redelivered = event_of(&got[8]);
     assert_eq!((redelivered.id, redelivered.delivery.as_str()), (test.id, again.delivery_id.as_str()));
 
-    // Nothing more arrives: one event per transition, none per check.
+    // Nothing more arrives: one event per transition, none per check or scan.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(rx.at("/hook/all").len(), 8, "{:?}", kinds(&rx.at("/hook/all")));
+    assert_eq!(rx.at("/hook/all").len(), 9, "{:?}", kinds(&rx.at("/hook/all")));
     assert_eq!(rx.at("/hook/recovered").len(), 1);
     assert!(rx.at("/hook/other").is_empty(), "a pattern that matches nothing takes nothing");
     let ids: HashSet<String> = rx.at("/hook/all")[1..].iter().map(|r| event_of(r).delivery).collect();
-    assert_eq!(ids.len(), 7, "every delivery has its own id");
+    assert_eq!(ids.len(), 8, "every delivery has its own id");
     b.stop().await;
 }
 

@@ -151,9 +151,25 @@ impl Store {
             (found, read)
         });
         if rows_read > 4 * i64::try_from(trigrams.len()).unwrap_or(i64::MAX) {
-            self.compact_search_trigram_counts(Some(trigrams)).await?;
+            self.fold_if_nobody_else_is(trigrams).await?;
         }
         Ok(trigrams.iter().map(|t| (t.clone(), found.get(t).copied().unwrap_or(0))).collect())
+    }
+
+    /// A search's fold of its trigrams' rows, skipped while another search folds: right after a
+    /// bulk import every concurrent search would otherwise fold the same rows, each waiting on
+    /// the one before (a p99 of 400 ms at 100,000 repositories and 16 connections). The sums
+    /// are right either way; the next search or the housekeeping round folds what is left.
+    async fn fold_if_nobody_else_is(&self, trigrams: &[String]) -> Result<()> {
+        let dialect::Db::Postgres(pool) = &self.db else { return Ok(()) };
+        let mut tx = pool.begin().await?;
+        // Any constant shared by every instance: "berth search trigram fold".
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7411902113)").fetch_one(&mut *tx).await?;
+        if got {
+            sqlx::query(&fold_sql("WHERE trigram = ANY($1)")).bind(trigrams).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Folds PostgreSQL's appended trigram count rows into one per trigram (these trigrams, or
@@ -162,16 +178,19 @@ impl Store {
     pub async fn compact_search_trigram_counts(&self, trigrams: Option<&[String]>) -> Result<()> {
         let dialect::Db::Postgres(pool) = &self.db else { return Ok(()) };
         let which = if trigrams.is_some() { "WHERE trigram = ANY($1)" } else { "WHERE $1::text[] IS NULL" };
-        sqlx::query(&format!(
-            "WITH gone AS (DELETE FROM search_trigram_counts {which} RETURNING trigram, n) \
-             INSERT INTO search_trigram_counts (trigram, n) SELECT trigram, SUM(n) FROM gone \
-             GROUP BY trigram HAVING SUM(n) <> 0"
-        ))
-        .bind(trigrams)
-        .execute(pool)
-        .await?;
+        sqlx::query(&fold_sql(which)).bind(trigrams).execute(pool).await?;
         Ok(())
     }
+}
+
+/// Folds the trigram count rows `which` selects: one statement that sums only the rows it
+/// deleted, so no sum changes whoever runs at once.
+fn fold_sql(which: &str) -> String {
+    format!(
+        "WITH gone AS (DELETE FROM search_trigram_counts {which} RETURNING trigram, n) \
+         INSERT INTO search_trigram_counts (trigram, n) SELECT trigram, SUM(n) FROM gone \
+         GROUP BY trigram HAVING SUM(n) <> 0"
+    )
 }
 
 /// Adds the `WHERE` terms of a text search to `w`: the index's candidates, then the test of
@@ -197,7 +216,9 @@ pub(super) fn push_text_terms(dialect: Dialect, search: &TextSearch, w: &mut Whe
     match (search, dialect) {
         (TextSearch::None, _) => {}
         (TextSearch::Candidates { pattern, .. } | TextSearch::Walk { pattern, .. }, Dialect::Sqlite) => w.text(
-            |n| format!("(LOWER(r.name) LIKE ${n} ESCAPE '\\' OR LOWER(r.clone_url) LIKE ${n} ESCAPE '\\')"),
+            // SQLite's LIKE ignores ASCII case itself, and its lower() changes nothing else, so
+            // LOWER() would only copy every candidate's name and URL (a third of a search's time).
+            |n| format!("(r.name LIKE ${n} ESCAPE '\\' OR r.clone_url LIKE ${n} ESCAPE '\\')"),
             pattern.clone(),
         ),
         // `search` is the lower-cased name and URL. Not a LIKE: pg_trgm's index would answer

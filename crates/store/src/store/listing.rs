@@ -144,8 +144,9 @@ impl Store {
         let sql = format!("{REPOSITORY_COLUMNS}{} ORDER BY r.name COLLATE NOCASE LIMIT ${n}", w.sql());
         w.binds.push(Bind::Int(limit.max(0)));
         on_pool!(&self.db, |pool| {
-            // A search is planned for its pattern (PostgreSQL), not once for every pattern.
-            let persistent = matches!(search, TextSearch::None);
+            // A search is planned for its pattern on PostgreSQL, not once for every pattern;
+            // SQLite plans alike whatever is bound, so its statements are kept.
+            let persistent = matches!(search, TextSearch::None) || self.dialect() == Dialect::Sqlite;
             let rows = bind_all!(sqlx::query(&sql), w).persistent(persistent).fetch_all(pool).await?;
             rows.iter().map(repository_from_row).collect()
         })
@@ -179,7 +180,8 @@ impl Store {
         w.binds.push(Bind::Int(limit.max(0)));
         let sql = format!("SELECT * FROM ({inner}{}) m{cursor} ORDER BY m.name COLLATE NOCASE LIMIT ${n}", w.sql());
         on_pool!(&self.db, |pool| {
-            let rows = bind_all!(sqlx::query(&sql), w).persistent(false).fetch_all(pool).await?;
+            let persistent = self.dialect() == Dialect::Sqlite;
+            let rows = bind_all!(sqlx::query(&sql), w).persistent(persistent).fetch_all(pool).await?;
             let matches = rows.first().map(|r| r.i64("search_matches")).transpose()?;
             Ok((rows.iter().map(repository_from_row).collect::<Result<Vec<_>>>()?, matches))
         })
