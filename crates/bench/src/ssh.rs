@@ -56,18 +56,14 @@ pub async fn compare_over_ssh(
                 key: &key,
                 trusted: &trusted,
             };
-            let listing =
-                client.ls_refs_ssh(req).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.message))?;
+            let listing = client.ls_refs_ssh(req).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.message))?;
             Ok((started.elapsed(), listing.refs.branches.len()))
         };
         let git = |url: String| {
             let env = vec![("GIT_SSH_COMMAND".to_owned(), ssh_command.clone())];
             async move { git_ls_remote_with(&url, &env).await }
         };
-        out.push(
-            compare(format!("refresh over SSH {proto} {shape}"), rounds, want, failures, berth, || git(url.clone()))
-                .await?,
-        );
+        out.push(compare(format!("refresh over SSH {proto} {shape}"), rounds, want, failures, berth, || git(url.clone())).await?);
     }
     Ok(out)
 }

@@ -10,8 +10,8 @@ mod common;
 
 use berth_core::{Check, CheckReason, Code, Step, StepName};
 use berth_store::{
-    AttemptOutcome, AuthResult, ChannelPatch, ItemOutcome, NewChannel, NewCheck, NewEvent, NewImport, NewImportItem,
-    NewRepository, Store,
+    AttemptOutcome, AuthResult, ChannelPatch, ItemOutcome, NewChannel, NewCheck, NewEvent, NewImport, NewImportItem, NewRepository,
+    Store,
 };
 use berth_testkit::pg::test_database_url;
 use chrono::{Duration, Utc};

@@ -401,12 +401,7 @@ async fn a_due_check_is_leased_once_and_an_expired_lease_is_taken_over() -> R {
     let ids_a: HashSet<i64> = got_a.iter().map(|r| r.id).collect();
     let ids_b: HashSet<i64> = got_b.iter().map(|r| r.id).collect();
     assert!(ids_a.is_disjoint(&ids_b), "a check was leased twice");
-    assert!(
-        got_a.len() <= 15 && got_b.len() <= 15,
-        "a lease takes at most its limit: {} and {}",
-        got_a.len(),
-        got_b.len()
-    );
+    assert!(got_a.len() <= 15 && got_b.len() <= 15, "a lease takes at most its limit: {} and {}", got_a.len(), got_b.len());
     assert_eq!(ids_a.len() + ids_b.len(), 20, "every due check is leased, the later one is not");
     assert!(!ids_a.contains(&later.id) && !ids_b.contains(&later.id));
     // Nothing is due while the leases live.

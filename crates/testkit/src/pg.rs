@@ -146,8 +146,7 @@ impl PgCluster {
     /// (tuples only, unaligned).
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let own = self.bin.join("psql");
-        let mut cmd =
-            if own.exists() { self.command("psql") } else { command_as(Path::new("psql"), self.as_postgres_user) };
+        let mut cmd = if own.exists() { self.command("psql") } else { command_as(Path::new("psql"), self.as_postgres_user) };
         let out = cmd
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "berth", "-d", database, "-tAX", "-c", sql])
             .output()
@@ -181,8 +180,11 @@ impl PgCluster {
         std::fs::set_permissions(tls.join("leaf.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .expect("key mode");
         if as_postgres_user {
-            let ok =
-                Command::new("chown").args(["-R", "postgres:postgres"]).arg(&base).status().is_ok_and(|s| s.success());
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&base)
+                .status()
+                .is_ok_and(|s| s.success());
             assert!(ok, "cannot hand {} to the postgres user", base.display());
         }
         let out = command_as(&bin.join("initdb"), as_postgres_user)
@@ -255,8 +257,7 @@ impl Drop for PgCluster {
     /// removes the files does not know: stop it first. (The shared one lives until exit.)
     fn drop(&mut self) {
         if self.private {
-            let _ =
-                self.pg_ctl(&["stop", "-m", "immediate", "-w"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = self.pg_ctl(&["stop", "-m", "immediate", "-w"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
     }
 }

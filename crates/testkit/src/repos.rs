@@ -10,17 +10,13 @@ use std::sync::OnceLock;
 /// A private, empty HOME for every git process of this test binary.
 pub(crate) fn git_home() -> &'static Path {
     static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
-    HOME.get_or_init(|| {
-        tempfile::Builder::new().prefix("berth-testkit-home-").tempdir().expect("temporary HOME for git")
-    })
-    .path()
+    HOME.get_or_init(|| tempfile::Builder::new().prefix("berth-testkit-home-").tempdir().expect("temporary HOME for git"))
+        .path()
 }
 
 /// Environment that makes git ignore the machine's configuration.
 pub(crate) fn isolate(cmd: &mut Command) -> &mut Command {
-    for var in
-        ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS"]
-    {
+    for var in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS"] {
         cmd.env_remove(var);
     }
     cmd.env("GIT_CONFIG_NOSYSTEM", "1")

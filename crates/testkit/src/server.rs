@@ -349,19 +349,18 @@ fn huge(st: &Shared) -> Response {
         Ok::<Bytes, std::io::Error>(Bytes::from(s))
     });
     let mut stopped = st.stopped.clone();
-    let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) }).chain(refs).take_until(async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    });
+    let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(refs)
+        .take_until(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
     ([(header::CONTENT_TYPE, "application/x-git-upload-pack-advertisement")], Body::from_stream(body)).into_response()
 }
 
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        [
-            (header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\"")),
-            (header::CONTENT_TYPE, "text/plain".to_owned()),
-        ],
+        [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\"")), (header::CONTENT_TYPE, "text/plain".to_owned())],
         "Authentication required\n",
     )
         .into_response()
@@ -438,9 +437,7 @@ pub(crate) async fn http_backend(
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot start git http-backend: {e}")).into_response()
-        }
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot start git http-backend: {e}")).into_response(),
     };
     if let Some(mut stdin) = child.stdin.take() {
         tokio::spawn(async move {
@@ -458,9 +455,7 @@ pub(crate) async fn http_backend(
     loop {
         let mut line = String::new();
         match out.read_line(&mut line).await {
-            Ok(0) | Err(_) => {
-                return (StatusCode::BAD_GATEWAY, "http-backend ended before its headers").into_response()
-            }
+            Ok(0) | Err(_) => return (StatusCode::BAD_GATEWAY, "http-backend ended before its headers").into_response(),
             Ok(_) => {}
         }
         let line = line.trim_end_matches(['\r', '\n']);
@@ -470,11 +465,7 @@ pub(crate) async fn http_backend(
         let Some((name, value)) = line.split_once(':') else { continue };
         let value = value.trim();
         if name.eq_ignore_ascii_case("status") {
-            status = value
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .and_then(|c| StatusCode::from_u16(c).ok())
-                .unwrap_or(status);
+            status = value.get(..3).and_then(|c| c.parse().ok()).and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(status);
         } else {
             builder = builder.header(name, value);
         }

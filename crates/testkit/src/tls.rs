@@ -85,18 +85,8 @@ pub fn make_certs(d: &Path, leaf: LeafCert) {
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
     ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=Berth Test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=Berth Test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     openssl(d, &ca);
     let san = match leaf {
@@ -126,23 +116,8 @@ pub fn make_certs(d: &Path, leaf: LeafCert) {
     openssl(
         d,
         &[
-            "ca",
-            "-batch",
-            "-notext",
-            "-config",
-            "ca.cnf",
-            "-cert",
-            "ca.pem",
-            "-keyfile",
-            "ca.key",
-            "-in",
-            "leaf.csr",
-            "-out",
-            "leaf.pem",
-            "-startdate",
-            start,
-            "-enddate",
-            end,
+            "ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", "leaf.csr",
+            "-out", "leaf.pem", "-startdate", start, "-enddate", end,
         ],
     );
 }

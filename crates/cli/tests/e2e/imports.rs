@@ -246,11 +246,8 @@ async fn bad_import_requests_get_stable_codes() {
         .create_template(&TemplateCreate { url_prefix: format!("{}/fleet/", sim.cloud_url()), credential: "bb".into() })
         .await
         .unwrap();
-    let chosen = b
-        .api
-        .create_import(&ImportCreate { source: format!("{}/fleet", sim.cloud_url()), credential: None })
-        .await
-        .unwrap();
+    let chosen =
+        b.api.create_import(&ImportCreate { source: format!("{}/fleet", sim.cloud_url()), credential: None }).await.unwrap();
     assert_eq!(chosen.credential.as_ref().map(|c| c.name.as_str()), Some("bb"));
     assert!(chosen.listed > 0, "{chosen:?}");
     let e = refused(b.api.create_import(&source(format!("{}/fleet", sim.cloud_url()), "nope")).await);

@@ -34,6 +34,6 @@ mod ssh;
 mod sso;
 mod templates;
 mod ui;
-mod ui_apps;
 mod ui_ssh;
+mod ui_apps;
 mod verdicts;

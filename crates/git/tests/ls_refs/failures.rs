@@ -43,11 +43,7 @@ async fn cross_origin_redirect_is_reported_and_never_followed() {
     assert!(capture.requests().is_empty(), "the other origin was contacted: {:?}", capture.requests());
     // The credential reached only the origin it was meant for.
     let header = format!("Basic {}", base64_of(&format!("{USER}:{PASSWORD}")));
-    assert!(f
-        .server
-        .requests()
-        .iter()
-        .all(|r| r.authorization_sha256.as_deref() == Some(&*sha256_hex(header.as_bytes()))));
+    assert!(f.server.requests().iter().all(|r| r.authorization_sha256.as_deref() == Some(&*sha256_hex(header.as_bytes()))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,8 +117,7 @@ fn base64_of(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);

@@ -7,9 +7,7 @@
 use crate::common::*;
 use berth_core::Code;
 use berth_git::{GitAuth, GitClient, GitClientConfig, GitError, Stage};
-use berth_testkit::{
-    pkt_line, sha256_hex, Canned, CaptureServer, Fault, FaultServer, RecordedRequest, SLOWLORIS_INTERVAL,
-};
+use berth_testkit::{pkt_line, sha256_hex, Canned, CaptureServer, Fault, FaultServer, RecordedRequest, SLOWLORIS_INTERVAL};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -42,24 +40,11 @@ fn pkts(lines: &[&str]) -> Vec<u8> {
 
 /// A protocol v2 discovery answer as git http-backend sends it.
 fn v2_discovery() -> Vec<u8> {
-    pkts(&[
-        "# service=git-upload-pack\n",
-        "0000",
-        "version 2\n",
-        "agent=git/2.47\n",
-        "ls-refs=unborn\n",
-        "fetch=shallow\n",
-        "object-format=sha1\n",
-        "0000",
-    ])
+    pkts(&["# service=git-upload-pack\n", "0000", "version 2\n", "agent=git/2.47\n", "ls-refs=unborn\n", "fetch=shallow\n", "object-format=sha1\n", "0000"])
 }
 
 fn v0_preamble() -> Vec<u8> {
-    pkts(&[
-        "# service=git-upload-pack\n",
-        "0000",
-        &format!("{OID} HEAD\0multi_ack symref=HEAD:refs/heads/main agent=x\n"),
-    ])
+    pkts(&["# service=git-upload-pack\n", "0000", &format!("{OID} HEAD\0multi_ack symref=HEAD:refs/heads/main agent=x\n")])
 }
 
 fn basic_header() -> String {
@@ -71,8 +56,7 @@ fn base64(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             out.push(if i <= c.len() { T[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
         }
@@ -219,11 +203,7 @@ async fn malformed_discovery_answers_are_protocol_errors() {
         ("truncated", with_svc(b"00ffabc"), "ended inside a pkt-line"),
         ("short-header", with_svc(b"00"), "ended inside a pkt-line"),
         ("ends-early", v0_preamble(), "ended early"),
-        (
-            "err",
-            with_svc(&pkt_line(b"ERR upload-pack: not our ref\n")),
-            "The server reported an error: upload-pack: not our ref",
-        ),
+        ("err", with_svc(&pkt_line(b"ERR upload-pack: not our ref\n")), "The server reported an error: upload-pack: not our ref"),
         ("bad-oid", with_svc(&pkts(&["zz11 HEAD\0caps\n", "0000"])), "invalid object id"),
         ("no-space", with_svc(&pkts(&["nospace\n", "0000"])), "without a space"),
         ("v2-caps-delim", pkts(&["version 2\n", "ls-refs\n", "0001"]), "Unexpected Delim in the v2 capabilities"),
@@ -263,8 +243,7 @@ async fn malformed_ls_refs_answers_are_protocol_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn well_formed_canned_answers_are_understood() {
     let f = fixture(Default::default()).await;
-    let answer =
-        pkts(&[&format!("{OID} HEAD symref-target:refs/heads/main\n"), &format!("{OID} refs/heads/main\n"), "0000"]);
+    let answer = pkts(&[&format!("{OID} HEAD symref-target:refs/heads/main\n"), &format!("{OID} refs/heads/main\n"), "0000"]);
     f.server.set_canned("v2", Canned::advertisement(v2_discovery()), Some(Canned::result(answer)));
     let r = list_ok(&client(), &format!("{}/canned/v2/app.git", f.server.base_url()), None).await;
     assert_eq!((names(&r), r.default_branch.as_deref()), (vec!["main"], Some("main")));
@@ -313,9 +292,7 @@ async fn redirect_loop_ends_after_the_allowed_hops() {
     for max in [5u8, 1] {
         let before = f.server.requests().len();
         let c = GitClient::new(GitClientConfig { max_redirects: max, ..config() }).unwrap();
-        let (e, _) =
-            err_within(&c, &format!("{}/redirect-loop/team/app.git", f.server.base_url()), Some(&basic(PASSWORD)))
-                .await;
+        let (e, _) = err_within(&c, &format!("{}/redirect-loop/team/app.git", f.server.base_url()), Some(&basic(PASSWORD))).await;
         assert_eq!((e.code, e.http_status), (Code::ProtocolError, Some(302)), "{e:?}");
         assert!(e.message.contains(&format!("more than {max} times")), "{}", e.message);
         // The first request and `max` redirects followed, no more.
@@ -338,11 +315,7 @@ async fn cross_origin_redirects_never_carry_a_credential_there() {
             for (path, stage) in [(name.clone(), Stage::LsRefs), (format!("{name}-discovery"), Stage::Discovery)] {
                 let url = format!("{}/canned/{path}/app.git", f.server.base_url());
                 let (e, _) = err_within(&client(), &url, Some(&auth)).await;
-                assert_eq!(
-                    (e.code, e.stage, e.http_status),
-                    (Code::RepositoryMoved, stage, Some(status)),
-                    "{path}: {e:?}"
-                );
+                assert_eq!((e.code, e.stage, e.http_status), (Code::RepositoryMoved, stage, Some(status)), "{path}: {e:?}");
                 assert!(e.message.contains(&capture.base_url()), "{}", e.message);
             }
         }
@@ -368,16 +341,11 @@ async fn redirect_without_a_location_is_a_protocol_error() {
 async fn server_errors_are_server_error_with_the_servers_words() {
     let f = fixture(Default::default()).await;
     for status in [500u16, 502, 503, 504] {
-        let (e, _) =
-            err_within(&client(), &format!("{}/status/{status}/team/app.git", f.server.base_url()), None).await;
+        let (e, _) = err_within(&client(), &format!("{}/status/{status}/team/app.git", f.server.base_url()), None).await;
         assert_eq!((e.code, e.stage, e.http_status), (Code::ServerError, Stage::Discovery, Some(status)), "{e:?}");
         assert_eq!(e.details, [format!("the test server answers {status}")]);
     }
-    f.server.set_canned(
-        "v2-503",
-        Canned::advertisement(v2_discovery()),
-        Some(Canned::new(503, "text/plain", b"remote: maintenance\n".to_vec())),
-    );
+    f.server.set_canned("v2-503", Canned::advertisement(v2_discovery()), Some(Canned::new(503, "text/plain", b"remote: maintenance\n".to_vec())));
     let (e, _) = err_within(&client(), &format!("{}/canned/v2-503/app.git", f.server.base_url()), None).await;
     assert_eq!((e.code, e.stage, e.http_status), (Code::ServerError, Stage::LsRefs, Some(503)), "{e:?}");
     assert_eq!(e.details, ["maintenance"]);

@@ -19,9 +19,7 @@ async fn exercise() -> Vec<String> {
     let auths = [basic(SECRET), GitAuth::Bearer(SECRET.to_owned().into())];
     let mut seen = vec![format!("{auths:?} {quick:?}")];
     for auth in &auths {
-        for path in
-            ["git/app.git", "moved/app.git", "forbidden/app.git", "login/app.git", "stall/app.git", "git/missing.git"]
-        {
+        for path in ["git/app.git", "moved/app.git", "forbidden/app.git", "login/app.git", "stall/app.git", "git/missing.git"] {
             let e = list_err(&quick, &format!("{base}/{path}"), Some(auth)).await;
             seen.push(format!("{e:?} {e} {:?}", e.to_step()));
         }
@@ -65,7 +63,11 @@ fn secret_never_appears_in_logs() {
 fn log_capture_child() {
     let Some(path) = std::env::var_os(LOG_FILE_VAR) else { return };
     let file = std::sync::Arc::new(std::fs::File::create(path).unwrap());
-    tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(file).init();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(file)
+        .init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let seen = rt.block_on(exercise());
     assert_no_secret(&seen);

@@ -7,8 +7,8 @@
 
 use crate::common::*;
 use berth_core::{Code, NetworkPolicy};
-use berth_git::{GitClient, GitClientConfig, GitError, Lookup, Stage};
 use berth_net::ApiRequest;
+use berth_git::{GitClient, GitClientConfig, GitError, Lookup, Stage};
 use berth_testkit::{bare_repo, Canned, CaptureServer};
 use std::collections::HashMap;
 use std::future::Future;
@@ -104,17 +104,7 @@ async fn every_forbidden_literal_is_refused_before_connecting() {
         let e = api_get(&c, url).await.err().unwrap_or_else(|| panic!("{url}: API request was sent"));
         assert_forbidden(&e, url);
     }
-    for host in [
-        "127.0.0.1",
-        "127.1",
-        "2130706433",
-        "0x7f.0.0.1",
-        "0.0.0.0",
-        "::1",
-        "[::1]",
-        "::ffff:127.0.0.1",
-        "169.254.169.254",
-    ] {
+    for host in ["127.0.0.1", "127.1", "2130706433", "0x7f.0.0.1", "0.0.0.0", "::1", "[::1]", "::ffff:127.0.0.1", "169.254.169.254"] {
         let e = c.probe(host, p).await.err().unwrap_or_else(|| panic!("probe {host} connected"));
         assert_forbidden(&e, host);
     }
@@ -228,11 +218,7 @@ async fn redirects_into_forbidden_addresses_are_refused() {
         let e = list_err(&c, &format!("{}/moved/team/app.git", f.server.base_url()), Some(&basic(PASSWORD))).await;
         assert_forbidden(&e, target);
         assert_eq!((e.stage, e.http_status), (Stage::Discovery, Some(301)), "{target}");
-        assert!(
-            e.message.contains("redirected (HTTP 301) to") && e.message.contains("sent nothing there"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("redirected (HTTP 301) to") && e.message.contains("sent nothing there"), "{}", e.message);
         // Only the redirecting request reached the Git server: 0.0.0.0 and ::1 were not followed.
         assert_eq!(f.server.requests().len() - before, 1, "{target}");
         assert!(f.server.requests().iter().all(|r| r.path.starts_with("/moved/")));
@@ -251,8 +237,7 @@ async fn redirects_into_forbidden_addresses_are_refused() {
         b"0000".to_vec(),
     ]
     .concat();
-    let to_metadata =
-        Canned::new(307, "text/plain", b"".to_vec()).with_header("location", "http://169.254.169.254/latest/api/token");
+    let to_metadata = Canned::new(307, "text/plain", b"".to_vec()).with_header("location", "http://169.254.169.254/latest/api/token");
     f.server.set_canned("v2", Canned::advertisement(v2), Some(to_metadata));
     let e = list_err(&c, &format!("{}/canned/v2/app.git", f.server.base_url()), Some(&basic(PASSWORD))).await;
     assert_forbidden(&e, "v2 command");

@@ -46,3 +46,4 @@ macro_rules! bind_all {
         q
     }};
 }
+

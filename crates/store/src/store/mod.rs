@@ -29,8 +29,8 @@ mod imports;
 mod known_hosts;
 mod repositories;
 mod schedule;
-mod sso;
 mod templates;
+mod sso;
 mod totp;
 mod webhooks;
 
@@ -39,6 +39,7 @@ mod verify;
 
 pub use branches::{BranchChange, BranchEntry, BranchList, BranchListHead};
 pub use bulk::CheckCount;
+pub use webhooks::{NewWebhook, WebhookRow};
 pub use dialect::Dialect;
 pub use error::{Entity, ExistingRepo, Result, StoreError};
 pub use imports::{ImportItemRow, ImportRow, ItemOutcome, NewImport, NewImportItem};
@@ -53,7 +54,6 @@ pub use open::is_postgres_url;
 pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;
 pub use verify::VerifyReport;
-pub use webhooks::{NewWebhook, WebhookRow};
 
 use crate::vault::Vault;
 use dialect::Db;

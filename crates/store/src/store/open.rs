@@ -229,10 +229,9 @@ impl Store {
                 let fts = "malformed inverted index for FTS5 table main.repository_search";
                 if problems.iter().any(|p| p == fts) {
                     problems.retain(|p| p != fts);
-                    if let Err(e) =
-                        sqlx::query("INSERT INTO repository_search (repository_search) VALUES ('integrity-check')")
-                            .execute(pool)
-                            .await
+                    if let Err(e) = sqlx::query("INSERT INTO repository_search (repository_search) VALUES ('integrity-check')")
+                        .execute(pool)
+                        .await
                     {
                         problems.push(format!("the search index (repository_search) is damaged: {e}"));
                     }
