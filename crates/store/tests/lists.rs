@@ -241,6 +241,25 @@ async fn a_search_reads_its_matches_and_a_broad_one_is_bounded() -> R {
     assert_eq!(store.count_repositories(&narrow).await?, berth_store::ListTotal::exact(10));
     let after = store.repositories_page(&narrow, Some("svc-00125"), 100).await?;
     assert_eq!(after.len(), 4, "a cursor within a search");
+    // The web page's list and status chips, read in one pass over the candidates: the same
+    // rows and the same counts as read apart, with and without a cursor, and past the end.
+    record(&store, page[0].id, a, "fail").await;
+    record(&store, page[1].id, a, "ok").await;
+    let one = store.repository_list_with_counts(&narrow, None, 100).await?;
+    assert_eq!(one.0.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), names);
+    let apart = store.repository_status_counts(&narrow).await?;
+    let sorted = |mut v: Vec<(String, i64)>| {
+        v.sort();
+        v
+    };
+    assert_eq!((sorted(one.1.counts.clone()), one.1.exact), (sorted(apart.counts.clone()), apart.exact));
+    let want = [("fail", 1), ("ok", 1), ("unchecked", 8)].map(|(s, n)| (s.to_owned(), n)).to_vec();
+    assert_eq!(sorted(one.1.counts.clone()), want);
+    let apart = berth_store::StatusCounts { counts: sorted(apart.counts), exact: apart.exact };
+    let cursor = store.repository_list_with_counts(&narrow, Some("svc-00125"), 100).await?;
+    assert_eq!((cursor.0.len(), sorted(cursor.1.counts.clone())), (4, apart.counts.clone()));
+    let past = store.repository_list_with_counts(&narrow, Some("svc-00129"), 100).await?;
+    assert_eq!((past.0.len(), sorted(past.1.counts.clone())), (0, apart.counts.clone()), "an empty page still counts");
     // A match inside the clone URL, and none for text that is not there.
     assert_eq!(store.count_repositories(&q("github.com/ws/svc-0000")).await?.n, 10);
     assert_eq!(store.count_repositories(&q("nowhere")).await?, berth_store::ListTotal::exact(0));

@@ -18,6 +18,15 @@ use dialect::Cols;
 /// The statuses a repository can have, as the `status` column holds them.
 pub const REPOSITORY_STATUSES: [&str; 5] = ["ok", "warn", "fail", "paused", "unchecked"];
 
+/// A page of a search the trigram index answers ([`Store::candidates_page`]).
+struct CandidatesPage {
+    rows: Vec<RepositoryRow>,
+    /// How many repositories match in all; `None` when the page is empty.
+    matches: Option<i64>,
+    /// The same per status, when asked for and the page is not empty.
+    per_status: Option<StatusCounts>,
+}
+
 /// Which repositories to list: every field that is set must match.
 #[derive(Debug, Clone, Default)]
 pub struct RepositoryFilter {
@@ -98,7 +107,8 @@ impl Store {
     ) -> Result<(Vec<RepositoryRow>, ListTotal)> {
         let search = self.text_search(f).await?;
         if matches!(search, TextSearch::Candidates { .. }) {
-            let (rows, matches) = self.candidates_page(f, &search, after, page_limit + 1).await?;
+            let CandidatesPage { rows, matches, .. } =
+                self.candidates_page(f, &search, after, page_limit + 1, false).await?;
             if let Some(n) = matches {
                 return Ok((rows, ListTotal::exact(n)));
             }
@@ -125,6 +135,16 @@ impl Store {
         page_limit: i64,
     ) -> Result<(Vec<RepositoryRow>, StatusCounts)> {
         let search = self.text_search(f).await?;
+        // A search the trigram index answers, with no status chosen: the page's statement counts
+        // its candidates per status too, so they are read and tested once, not twice.
+        if matches!(search, TextSearch::Candidates { .. }) && f.statuses.is_empty() {
+            let page = self.candidates_page(f, &search, after, page_limit + 1, true).await?;
+            if let Some(counts) = page.per_status {
+                return Ok((page.rows, counts));
+            }
+            // No row after the cursor: the window had nothing to count.
+            return Ok((page.rows, self.status_counts_matching(f, &search).await?));
+        }
         tokio::try_join!(self.page_matching(f, &search, after, page_limit + 1), self.status_counts_matching(f, &search))
     }
 
@@ -154,20 +174,24 @@ impl Store {
 
     /// A page of a search the trigram index answers, and how many repositories match in all
     /// (`None` when the page is empty): the candidates are few, so one statement tests and
-    /// counts them all and returns the page after the cursor.
+    /// counts them all (per status too, when `per_status`) and returns the page after the cursor.
     async fn candidates_page(
         &self,
         f: &RepositoryFilter,
         search: &TextSearch,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<(Vec<RepositoryRow>, Option<i64>)> {
+        per_status: bool,
+    ) -> Result<CandidatesPage> {
         let mut w = self.repository_where(f, true, search);
-        let inner = REPOSITORY_COLUMNS.replacen(
-            " FROM repositories r",
-            ", COUNT(*) OVER () AS search_matches FROM repositories r",
-            1,
-        );
+        let mut windows = ", COUNT(*) OVER () AS search_matches".to_owned();
+        if per_status {
+            for (i, s) in REPOSITORY_STATUSES.iter().enumerate() {
+                // The statuses are a fixed list of literals.
+                windows.push_str(&format!(", SUM(CASE WHEN r.status = '{s}' THEN 1 ELSE 0 END) OVER () AS status_{i}"));
+            }
+        }
+        let inner = REPOSITORY_COLUMNS.replacen(" FROM repositories r", &format!("{windows} FROM repositories r"), 1);
         let cursor = match after {
             Some(a) => {
                 let n = w.next();
@@ -180,10 +204,25 @@ impl Store {
         w.binds.push(Bind::Int(limit.max(0)));
         let sql = format!("SELECT * FROM ({inner}{}) m{cursor} ORDER BY m.name COLLATE NOCASE LIMIT ${n}", w.sql());
         on_pool!(&self.db, |pool| {
+            // Planned per text on PostgreSQL; SQLite's statements are kept (see `page_matching`).
             let persistent = self.dialect() == Dialect::Sqlite;
             let rows = bind_all!(sqlx::query(&sql), w).persistent(persistent).fetch_all(pool).await?;
             let matches = rows.first().map(|r| r.i64("search_matches")).transpose()?;
-            Ok((rows.iter().map(repository_from_row).collect::<Result<Vec<_>>>()?, matches))
+            let per_status = match rows.first().filter(|_| per_status) {
+                Some(r) => {
+                    let mut counts = Vec::new();
+                    for (i, s) in REPOSITORY_STATUSES.iter().enumerate() {
+                        let n = r.i64(&format!("status_{i}"))?;
+                        if n > 0 {
+                            counts.push(((*s).to_owned(), n));
+                        }
+                    }
+                    Some(StatusCounts { counts, exact: true })
+                }
+                None => None,
+            };
+            let rows = rows.iter().map(repository_from_row).collect::<Result<Vec<_>>>()?;
+            Ok(CandidatesPage { rows, matches, per_status })
         })
     }
 
