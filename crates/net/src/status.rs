@@ -115,29 +115,30 @@ async fn judge_status(ex: Exchange, stage: Stage, auth_sent: bool) -> NetError {
             )
             .with_details(lines)
         }
-        // Without a credential there is none to blame: a host that hides private repositories
-        // from anonymous callers answers 404 too.
-        404 if !auth_sent => NetError::new(
-            stage,
-            Code::RepositoryNotFoundOrNoAccess,
-            format!(
-                "{host} says there is no repository at {} (HTTP 404), or it is private and hidden from anonymous \
-                 callers (no credential was given).",
-                without_query(&repository_of(&ex.url).unwrap_or(ex.url.clone()))
-            ),
-            "Check the URL (owner, name, a missing .git suffix); if the repository is private, choose a credential \
-             that can read it.",
-        ),
-        404 => NetError::new(
-            stage,
-            Code::RepositoryNotFoundOrNoAccess,
-            format!(
-                "{host} says there is no repository at {} (HTTP 404), or this credential may not see it.",
-                without_query(&repository_of(&ex.url).unwrap_or(ex.url.clone()))
-            ),
-            "Check the URL (owner, name, a missing .git suffix) and that the credential has read access: many hosts \
-             answer 404 instead of 403 to hide private repositories.",
-        ),
+        404 => {
+            // Without a credential there is none to blame: a host that hides private
+            // repositories from anonymous callers answers 404 too.
+            let (or, remedy) = if auth_sent {
+                (
+                    "or this credential may not see it",
+                    "Check the URL (owner, name, a missing .git suffix) and that the credential has read access: \
+                     many hosts answer 404 instead of 403 to hide private repositories.",
+                )
+            } else {
+                (
+                    "or it is private and hidden from anonymous callers (no credential was given)",
+                    "Check the URL (owner, name, a missing .git suffix); if the repository is private, choose a \
+                     credential that can read it.",
+                )
+            };
+            let at = without_query(&repository_of(&ex.url).unwrap_or(ex.url.clone()));
+            NetError::new(
+                stage,
+                Code::RepositoryNotFoundOrNoAccess,
+                format!("{host} says there is no repository at {at} (HTTP 404), {or}."),
+                remedy,
+            )
+        }
         429 => {
             let retry = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
             let mut e = NetError::new(

@@ -424,26 +424,28 @@ async fn a_snapshot_from_before_migration_0020_gets_the_ssh_repository_keys() ->
         ids.push(row.id);
     }
     let out = tempfile::tempdir()?;
-    let path = out.path().join("berth.snapshot");
-    snapshot::backup(&store, &path, None).await?;
-    let target = Place::new();
-    std::fs::copy(source.key(), target.key())?;
-    snapshot::restore(&path, &target.url, &target.key(), &mut no_passphrase()).await?;
-    let restored = Store::open_existing(&target.url, &target.key()).await?;
+    // Backs `store` up and restores it into a new place with the same key.
+    let copy = |store: Store, key: PathBuf, name: &'static str| {
+        let path = out.path().join(name);
+        async move {
+            snapshot::backup(&store, &path, None).await?;
+            store.close().await;
+            let target = Place::new();
+            std::fs::copy(&key, target.key())?;
+            snapshot::restore(&path, &target.url, &target.key(), &mut no_passphrase()).await?;
+            let restored = Store::open_existing(&target.url, &target.key()).await?;
+            Ok::<_, Box<dyn std::error::Error>>((target, restored))
+        }
+    };
+    let (target, restored) = copy(store, source.key(), "berth.snapshot").await?;
     for (id, (_, _, want)) in ids.iter().zip(old) {
         assert_eq!(restored.get_repository(*id).await?.repo_key, want);
     }
     // Restoring twice changes nothing more: the statements only move keys of before.
-    let again = out.path().join("again.snapshot");
-    snapshot::backup(&restored, &again, None).await?;
-    let third = Place::new();
-    std::fs::copy(target.key(), third.key())?;
-    snapshot::restore(&again, &third.url, &third.key(), &mut no_passphrase()).await?;
-    let thrice = Store::open_existing(&third.url, &third.key()).await?;
+    let (_third, thrice) = copy(restored, target.key(), "again.snapshot").await?;
     for (id, (_, _, want)) in ids.iter().zip(old) {
         assert_eq!(thrice.get_repository(*id).await?.repo_key, want);
     }
-    restored.close().await;
     thrice.close().await;
     Ok(())
 }

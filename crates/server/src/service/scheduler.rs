@@ -367,7 +367,7 @@ async fn housekeeping(st: &AppState) {
     }
     // PostgreSQL's trigram counts grow a row per trigram per written repository; a search folds
     // only the trigrams it reads, this folds the rest.
-    if let Err(e) = st.store.compact_search_trigram_counts(None).await {
+    if let Err(e) = st.store.compact_search_trigram_counts().await {
         tracing::warn!("cannot compact the search trigram counts: {e}");
     }
     let Ok(creds) = st.store.list_credentials().await else { return };

@@ -172,19 +172,19 @@ impl Store {
         Ok(())
     }
 
-    /// Folds PostgreSQL's appended trigram count rows into one per trigram (these trigrams, or
-    /// all): a no-op on SQLite, whose triggers update in place. As for `repository_counts`, one
-    /// statement that folds only the rows it deleted, so no sum changes whoever runs at once.
-    pub async fn compact_search_trigram_counts(&self, trigrams: Option<&[String]>) -> Result<()> {
+    /// Folds all of PostgreSQL's appended trigram count rows into one per trigram (the
+    /// housekeeping round; a search folds only its own): a no-op on SQLite, whose triggers
+    /// update in place.
+    pub async fn compact_search_trigram_counts(&self) -> Result<()> {
         let dialect::Db::Postgres(pool) = &self.db else { return Ok(()) };
-        let which = if trigrams.is_some() { "WHERE trigram = ANY($1)" } else { "WHERE $1::text[] IS NULL" };
-        sqlx::query(&fold_sql(which)).bind(trigrams).execute(pool).await?;
+        sqlx::query(&fold_sql("")).execute(pool).await?;
         Ok(())
     }
 }
 
-/// Folds the trigram count rows `which` selects: one statement that sums only the rows it
-/// deleted, so no sum changes whoever runs at once.
+/// Folds the trigram count rows `which` selects (a `WHERE`, or empty for all): as for
+/// `repository_counts`, one statement that sums only the rows it deleted, so no sum changes
+/// whoever runs at once.
 fn fold_sql(which: &str) -> String {
     format!(
         "WITH gone AS (DELETE FROM search_trigram_counts {which} RETURNING trigram, n) \

@@ -256,18 +256,8 @@ impl Store {
                 let refresh = format!("{REFRESH_STATUS_SQL} WHERE {which} = $1");
                 sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
                 if let Some(list) = item.branches {
-                    // A host webhook that changed the list after this check listed the remote is
-                    // newer than the check's list: the check must not put a deleted branch back
-                    // (or an old commit). The push left the repository due, so a later check
-                    // lists the remote again.
-                    let written: Option<DateTime<Utc>> =
-                        sqlx::query_scalar("SELECT updated_at FROM repository_branch_lists WHERE repository_id = $1")
-                            .bind(item.repository_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if written.is_none_or(|w| w <= check.checked_at) {
-                        write_branch_list!(tx, item.repository_id, list, "check", check.checked_at);
-                    }
+                    // Never over a list a host's push wrote after this check began (see the macro).
+                    write_branch_list!(tx, item.repository_id, list, "check", check.checked_at);
                 }
                 if let Some(b) = &before {
                     let old = CheckStatus::parse(&b.str("check_status")?);
