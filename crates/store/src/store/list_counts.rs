@@ -88,11 +88,7 @@ impl Store {
                 SEARCH_COUNT_BOUND + 1
             ),
         };
-        // Planned per pattern on PostgreSQL; SQLite's statements are kept (see `page_matching`).
-        let persistent = self.dialect() == Dialect::Sqlite;
-        let n: i64 = on_pool!(&self.db, |pool| {
-            bind_all!(sqlx::query_scalar(&sql), w).persistent(persistent).fetch_one(pool).await?
-        });
+        let n: i64 = on_pool!(&self.db, |pool| bind_all!(sqlx::query_scalar(&sql), w).fetch_one(pool).await?);
         Ok(match search {
             TextSearch::Candidates { .. } => ListTotal::exact(n),
             _ => ListTotal::bounded(n),
@@ -124,9 +120,8 @@ impl Store {
             "SELECT m.status, COUNT(*) AS n FROM (SELECT r.status FROM repositories r{}{bound}) m GROUP BY m.status",
             w.sql()
         );
-        let persistent = self.dialect() == Dialect::Sqlite;
         let counts: Vec<(String, i64)> = on_pool!(&self.db, |pool| {
-            let rows = bind_all!(sqlx::query(&sql), w).persistent(persistent).fetch_all(pool).await?;
+            let rows = bind_all!(sqlx::query(&sql), w).fetch_all(pool).await?;
             rows.iter().map(|r| Ok((r.str("status")?, r.i64("n")?))).collect::<Result<_>>()?
         });
         let seen: i64 = counts.iter().map(|(_, n)| n).sum();

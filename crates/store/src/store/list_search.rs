@@ -13,6 +13,12 @@
 //! Only the rarest trigrams go to the index: a text like "ded-0421" in a fleet named
 //! "seeded-…" has trigrams held by every repository ("ded"), and intersecting those lists was
 //! most of a search's time; "042" and "421" alone narrow 100,000 repositories to a few hundred.
+//!
+//! Every search statement is kept prepared, on PostgreSQL too: the counts have already chosen
+//! the plan's shape (a bitmap scan of the trigram index for candidates, the name index for a
+//! walk), and PostgreSQL's generic plan is that same shape whatever the text. Planned afresh
+//! for each text, a specific search at 100,000 repositories spent 0.39 ms planning to run for
+//! 0.33 ms.
 
 use super::accounts::like_pattern;
 use super::list_query::Where;
@@ -97,7 +103,8 @@ impl Store {
         // same index: either way, whether it exists afterwards is the answer.
         let _ = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute(pool).await;
         let _ = sqlx::query(
-            "CREATE INDEX IF NOT EXISTS repositories_search_trgm ON repositories USING gin (search gin_trgm_ops)",
+            "CREATE INDEX IF NOT EXISTS repositories_search_trgm ON repositories USING gin (search gin_trgm_ops) \
+             WITH (fastupdate = off)",
         )
         .execute(pool)
         .await;

@@ -8,7 +8,7 @@
 //! mid-check leaves a lease whose deadline passes, and the check becomes due again for all.
 
 use super::mappers::{json_text, repository_from_row, to_i64, warn_codes, REPOSITORY_COLUMNS};
-use super::repositories::REFRESH_STATUS_SQL;
+use super::repositories::refresh_status_sql;
 use super::*;
 use berth_core::{CheckStatus, Code};
 use chrono::{DateTime, Utc};
@@ -253,7 +253,7 @@ impl Store {
                     Some(cid) => ("credential_id", cid),
                     None => ("id", item.repository_id),
                 };
-                let refresh = format!("{REFRESH_STATUS_SQL} WHERE {which} = $1");
+                let refresh = refresh_status_sql(&format!("{which} = $1"));
                 sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
                 if let Some(list) = item.branches {
                     // Never over a list a host's push wrote after this check began (see the macro).
