@@ -173,6 +173,12 @@ async fn a_status_refresh_writes_only_the_rows_whose_status_changes() -> R {
     store.insert_repositories(&[repo("three", "h", "generic", b), repo("four", "h", "generic", a)]).await?;
     assert_eq!(writes(&store).await, 0, "a second batch rewrote the rows before it");
     let one = store.repositories_page(&RepositoryFilter::default(), None, 10).await?[1].id;
+    // A passing check after a failure resets credential a's count, which refreshes all its
+    // repositories' statuses: none changes, so none but the checked one is written.
+    record(&store, one, a, "fail").await;
+    assert_eq!(writes_besides(&store, one).await, 0);
+    record(&store, one, a, "ok").await;
+    assert_eq!(writes_besides(&store, one).await, 0, "rows whose status stayed were rewritten");
     // Two authentication failures of one pause credential a: two and four are written once
     // each by the pause, three (credential b) not at all.
     record(&store, one, a, "fail").await;

@@ -299,8 +299,13 @@ impl Store {
                 }
                 n += q.execute(&mut *tx).await?.rows_affected();
             }
-            // Only the new rows of a paused credential change.
-            sqlx::query(&refresh_status_sql("status = 'unchecked'")).execute(&mut *tx).await?;
+            // Only the new rows of a paused credential change (read through the credential's
+            // index, not every unchecked row).
+            sqlx::query(&refresh_status_sql(
+                "status = 'unchecked' AND credential_id IN (SELECT id FROM credentials WHERE checks_paused_at IS NOT NULL)",
+            ))
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(n)
         })
