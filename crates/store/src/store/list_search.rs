@@ -103,8 +103,7 @@ impl Store {
         // same index: either way, whether it exists afterwards is the answer.
         let _ = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute(pool).await;
         let _ = sqlx::query(
-            "CREATE INDEX IF NOT EXISTS repositories_search_trgm ON repositories USING gin (search gin_trgm_ops) \
-             WITH (fastupdate = off)",
+            "CREATE INDEX IF NOT EXISTS repositories_search_trgm ON repositories USING gin (search gin_trgm_ops)",
         )
         .execute(pool)
         .await;
