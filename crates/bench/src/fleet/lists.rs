@@ -37,7 +37,7 @@ pub async fn seed(database_url: &str, key: &Path, total: usize, base_url: &str) 
     }
     // As autovacuum would soon after such a load (PostgreSQL plans the search from statistics),
     // so the list is measured as it stays, not during that one pass over 100,000 new rows.
-    store.analyze().await?;
+    store.vacuum_and_analyze().await?;
     store.close().await;
     Ok(())
 }

@@ -184,7 +184,7 @@ impl Store {
     /// written (`VACUUM (ANALYZE)`: the planner's statistics, the visibility map), so a caller
     /// that has just written many rows at once (the fleet benchmark's seed) measures what
     /// follows without autovacuum's pass in the middle. SQLite only needs `ANALYZE`.
-    pub async fn analyze(&self) -> Result<()> {
+    pub async fn vacuum_and_analyze(&self) -> Result<()> {
         let sql = match self.dialect() {
             Dialect::Sqlite => "ANALYZE",
             Dialect::Postgres => "VACUUM (ANALYZE)",
