@@ -31,17 +31,19 @@ fn list(default: &str, branches: &[(&str, &str)]) -> BranchList {
 
 async fn record(store: &Store, repo: i64, branches: &BranchList) {
     let check = Check::completed(vec![Step::pass(StepName::Url, "ok")]);
+    let now = Utc::now();
     let one = OutcomeToRecord {
         repository_id: repo,
         check: NewCheck {
             check: &check,
             reason: CheckReason::Schedule,
             instance: "i",
-            checked_at: Utc::now(),
+            checked_at: now,
             duration_ms: 1,
         },
         auth: None,
         lease: None,
+        answers_since: now,
         branches: Some(branches),
     };
     store.record_outcomes(std::slice::from_ref(&one)).await.unwrap();
@@ -241,6 +243,7 @@ async fn a_check_that_listed_the_remote_before_a_push_does_not_undo_it() {
         },
         auth: None,
         lease: None,
+        answers_since: started,
         branches: Some(&stale),
     };
     store.record_outcomes(std::slice::from_ref(&one)).await.unwrap();

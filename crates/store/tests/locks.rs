@@ -65,6 +65,7 @@ async fn credential_edits_and_recorded_checks_never_deadlock() {
                             check: NewCheck { ..check },
                             auth,
                             lease: None,
+                            answers_since: check.checked_at,
                             branches: None,
                         })
                         .collect();

@@ -442,6 +442,7 @@ fn outcome(id: i64, c: &Check, auth: AuthResult, next: chrono::DateTime<Utc>) ->
         },
         auth: Some(auth),
         lease: Some(("i", next)),
+        answers_since: auth.now,
         branches: None,
     }
 }

@@ -196,10 +196,13 @@ impl PgCluster {
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
 
         let port = free_port();
+        // `BERTH_TEST_PG_OPTIONS` adds server options for a profiling run, e.g.
+        // `-c shared_preload_libraries=pg_stat_statements`; nothing sets it by default.
+        let extra = std::env::var("BERTH_TEST_PG_OPTIONS").unwrap_or_default();
         let options = format!(
             "-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
-             -c shared_buffers=64MB -c ssl=on -c ssl_cert_file={tls}/leaf.pem -c ssl_key_file={tls}/leaf.key",
+             -c shared_buffers=64MB -c ssl=on -c ssl_cert_file={tls}/leaf.pem -c ssl_key_file={tls}/leaf.key {extra}",
             sock = socket_dir.display(),
             tls = tls.display(),
         );

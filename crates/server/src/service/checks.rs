@@ -16,6 +16,7 @@ use berth_store::{
 };
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The pipeline over this server's Git client and REST adapters.
@@ -53,6 +54,18 @@ pub(crate) async fn run(
         Some(c) => open_secret(st, c).await,
         None => None,
     };
+    run_with_secret(st, url, cred, secret, wanted_branch, chosen_by).await
+}
+
+/// [`run`] with the credential's secret opened already (`None` when it did not open).
+async fn run_with_secret(
+    st: &AppState,
+    url: &CloneUrl,
+    cred: Option<&CredentialRow>,
+    secret: Option<SecretString>,
+    wanted_branch: Option<&str>,
+    chosen_by: &str,
+) -> Outcome {
     let host_keys = host_keys_for(st, url).await;
     // A credential with its own client certificate is checked over clients presenting it.
     let (secret, own) = super::client_certs::prepare(st, cred, secret).await;
@@ -234,7 +247,7 @@ pub(crate) async fn run_and_record(
     reason: CheckReason,
     lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
 ) -> Result<(Recorded, Option<bool>), StoreError> {
-    let (rec, finished) = run_unrecorded(st, row, url, reason, lease).await?;
+    let (rec, finished) = run_unrecorded(st, row, url, reason, None, lease).await?;
     let kept = record_outcomes(st, vec![finished]).await.pop().unwrap_or(Ok(None))?;
     Ok((rec, kept))
 }
@@ -248,6 +261,9 @@ pub(crate) struct Finished {
     pub credential: Option<CredentialRow>,
     pub check: Check,
     pub checked_at: DateTime<Utc>,
+    /// When the check read what it ran with (its credential): reasons to check again that
+    /// arrived later keep the repository due.
+    pub answers_since: DateTime<Utc>,
     pub took: Duration,
     pub reason: CheckReason,
     /// The lease to hand back: owner and next due time.
@@ -268,25 +284,51 @@ pub(crate) fn branch_list(out: &Outcome) -> Option<BranchList> {
     })
 }
 
+/// A credential and its opened secret, read once for the checks that use it (the scheduler
+/// reads one for each credential of a leased batch).
+pub(crate) struct ReadCredential {
+    pub credential: CredentialRow,
+    /// `None` when the secret did not open (logged; the credential step reports it).
+    pub secret: Option<SecretString>,
+    /// When it was read: a reason to check again that arrives after this (an edit of the
+    /// credential) is not what a check with it answers.
+    pub read_at: DateTime<Utc>,
+}
+
+/// Reads credential `id` and opens its secret, in one statement (see
+/// `Store::credential_with_secret`).
+pub(crate) async fn read_credential(st: &AppState, id: i64) -> Result<ReadCredential, StoreError> {
+    let read_at = Utc::now();
+    let (credential, secret) = st.store.credential_with_secret(id).await?;
+    let secret = secret.map_err(|e| tracing::error!(credential = id, "cannot open credential secret: {e}")).ok();
+    Ok(ReadCredential { credential, secret, read_at })
+}
+
 /// Runs the check and decides the lease hand-back, leaving the recording to the caller, who
-/// must pass the [`Finished`] to [`record_outcomes`].
+/// must pass the [`Finished`] to [`record_outcomes`]. `read` is the repository's credential
+/// read already (the scheduler's, for a batch); without it the credential is read here.
 pub(crate) async fn run_unrecorded(
     st: &AppState,
     row: &RepositoryRow,
     url: &std::result::Result<CloneUrl, UrlError>,
     reason: CheckReason,
+    read: Option<Arc<ReadCredential>>,
     lease: impl FnOnce(&Recorded) -> Option<(String, DateTime<Utc>)>,
 ) -> Result<(Recorded, Finished), StoreError> {
-    let cred = match row.credential_id {
-        Some(id) => Some(st.store.get_credential(id).await?),
-        None => None,
+    let read = match (row.credential_id, read) {
+        (Some(id), Some(r)) if r.credential.id == id => Some(r),
+        (Some(id), _) => Some(Arc::new(read_credential(st, id).await?)),
+        (None, _) => None,
     };
+    let answers_since = read.as_ref().map_or_else(Utc::now, |r| r.read_at);
+    let cred = read.as_ref().map(|r| r.credential.clone());
+    let secret = read.as_ref().and_then(|r| r.secret.clone());
     st.instance.metrics.started();
     let checked_at = Utc::now();
     let (check, took, rate_limited, branches) = match url {
         Ok(url) => {
             let why = if cred.is_some() { REGISTERED_CREDENTIAL } else { REGISTERED_ANONYMOUS };
-            let out = run(st, url, cred.as_ref(), Some(&row.default_branch), why).await;
+            let out = run_with_secret(st, url, cred.as_ref(), secret, Some(&row.default_branch), why).await;
             let branches = branch_list(&out);
             (out.check, out.duration, out.rate_limited, branches)
         }
@@ -301,6 +343,7 @@ pub(crate) async fn run_unrecorded(
         credential: cred,
         check: rec.check.clone(),
         checked_at,
+        answers_since,
         took,
         reason,
         lease,
@@ -332,6 +375,7 @@ pub(crate) async fn record_outcome(
         credential: cred.cloned(),
         check: check.clone(),
         checked_at,
+        answers_since: checked_at,
         took,
         reason,
         lease,
@@ -406,6 +450,7 @@ fn to_store<'a>(st: &'a AppState, f: &'a Finished, now: DateTime<Utc>) -> Outcom
         },
         auth,
         lease: f.lease.as_ref().map(|(o, n)| (o.as_str(), *n)),
+        answers_since: f.answers_since,
         branches: f.branches.as_ref(),
     }
 }

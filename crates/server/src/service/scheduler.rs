@@ -10,7 +10,9 @@
 //! `pause_after_auth_failures` times in a row are not polled again until they are edited, so
 //! polling never locks an account.
 
-use super::checks::{next_due, parse_stored, record_outcomes, run_unrecorded, Finished, Recorded};
+use super::checks::{
+    next_due, parse_stored, read_credential, record_outcomes, run_unrecorded, Finished, ReadCredential, Recorded,
+};
 use crate::state::AppState;
 use berth_core::credential::ExpiryWarning;
 use berth_core::{CheckReason, CloneUrl, UrlError};
@@ -42,6 +44,8 @@ struct Queued {
     url: Result<CloneUrl, UrlError>,
     host: String,
     lease_until: chrono::DateTime<Utc>,
+    /// Its credential, read once for all the leased checks that use it.
+    credential: Option<Arc<ReadCredential>>,
 }
 
 /// The scheduler of one instance: runs until [`crate::instance::Instance::begin_shutdown`], then waits up to
@@ -98,6 +102,7 @@ pub async fn run(st: AppState) {
             {
                 Ok(rows) => {
                     drained = rows.len() < want;
+                    let credentials = read_credentials(&st, &rows).await;
                     let mut backing_off: HashMap<chrono::DateTime<Utc>, Vec<i64>> = HashMap::new();
                     for row in rows {
                         let url = parse_stored(&st, &row);
@@ -107,7 +112,8 @@ pub async fn run(st: AppState) {
                             backing_off.entry(until).or_default().push(row.id);
                             continue;
                         }
-                        queue.push_back(Queued { row, url, host, lease_until });
+                        let credential = row.credential_id.and_then(|id| credentials.get(&id).cloned());
+                        queue.push_back(Queued { row, url, host, lease_until, credential });
                     }
                     for (until, ids) in backing_off {
                         if let Err(e) = st.store.release_leases(&bg.instance_id, &ids, Some(until)).await {
@@ -144,7 +150,7 @@ pub async fn run(st: AppState) {
             running.spawn(async move {
                 let Ok(host_slot) = per_host.acquire_owned().await else { return };
                 let slots = Slots { global: slot, host: host_slot, freed };
-                scheduled_check(&st, &recorder, slots, &q.row, &q.url, &q.host).await;
+                scheduled_check(&st, &recorder, slots, &q).await;
                 leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&q.row.id);
             });
         }
@@ -270,14 +276,8 @@ impl Slots {
 
 /// One scheduled check: run, then record it (in the recorder's next batch) and hand the lease
 /// back with the next due time in the same transaction.
-async fn scheduled_check(
-    st: &AppState,
-    recorder: &Recorder,
-    slots: Slots,
-    row: &RepositoryRow,
-    url: &Result<CloneUrl, UrlError>,
-    host: &str,
-) {
+async fn scheduled_check(st: &AppState, recorder: &Recorder, slots: Slots, q: &Queued) {
+    let (row, url, host) = (&q.row, &q.url, q.host.as_str());
     let cfg = &st.config.checks;
     let bg = &st.instance;
     let owner = bg.instance_id.clone();
@@ -301,7 +301,7 @@ async fn scheduled_check(
     };
     // Due early because a person asked (check all now, an edited credential): say so.
     let reason = row.due_reason.unwrap_or(CheckReason::Schedule);
-    let ran = run_unrecorded(st, row, url, reason, next_for).await;
+    let ran = run_unrecorded(st, row, url, reason, q.credential.clone(), next_for).await;
     slots.release();
     let recorded = match ran {
         Ok((_, finished)) => recorder.record(st, finished).await,
@@ -328,6 +328,23 @@ async fn scheduled_check(
             }
         }
     }
+}
+
+/// The credentials of a leased batch, each read and opened once: one statement per
+/// credential instead of one per check, which a sweep of thousands of checks of one
+/// credential felt. A credential that cannot be read now is left out; its checks read it
+/// themselves and report what they find.
+async fn read_credentials(st: &AppState, rows: &[RepositoryRow]) -> HashMap<i64, Arc<ReadCredential>> {
+    let mut read = HashMap::new();
+    for id in rows.iter().filter_map(|r| r.credential_id) {
+        if read.contains_key(&id) {
+            continue;
+        }
+        if let Ok(c) = read_credential(st, id).await {
+            read.insert(id, Arc::new(c));
+        }
+    }
+    read
 }
 
 /// Gives back the leases of checks that ran while the database was away (their results were

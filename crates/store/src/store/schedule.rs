@@ -13,6 +13,7 @@ use super::*;
 use berth_core::{CheckStatus, Code};
 use chrono::{DateTime, Utc};
 use dialect::Cols;
+use std::collections::HashMap;
 
 /// What one authentication result did to a credential's failure count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +48,22 @@ const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failu
      WHERE id = $1 RETURNING auth_failures, checks_paused_at";
 const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1, \
      due_reason = NULL WHERE id = $2 AND lease_owner = $3";
-/// [`FINISH_LEASE_SQL`] for a check that ran from `$4`: a reason to check again that arrived
-/// while it ran (a push, "check all now", an edit of its credential) is not what this check
-/// answered, so it stays due for it instead of waiting for the schedule.
-const FINISH_CHECKED_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, \
-     next_check_at = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN next_check_at ELSE $1 END, \
+/// A recorded check's status `$1` on repository `$2`, and the status shown: `paused` while its
+/// credential's checks are paused (as [`refresh_status_sql`] writes it).
+const RECORD_STATUS_SQL: &str = "UPDATE repositories SET check_status = $1, status = CASE WHEN EXISTS \
+     (SELECT 1 FROM credentials c WHERE c.id = repositories.credential_id AND c.checks_paused_at IS NOT NULL) \
+     THEN 'paused' ELSE $1 END WHERE id = $2";
+/// [`RECORD_STATUS_SQL`] that also hands back the lease of a check that answers from `$4`, due
+/// again at `$3` (the caller holds the row's lock and has read that the lease is its own). A
+/// reason to check again that arrived while it ran (a push, "check all now", an edit of its
+/// credential) is not what this check answered, so it stays due for it instead of waiting for
+/// the schedule.
+const RECORD_AND_FINISH_LEASE_SQL: &str = "UPDATE repositories SET check_status = $1, status = CASE WHEN EXISTS \
+     (SELECT 1 FROM credentials c WHERE c.id = repositories.credential_id AND c.checks_paused_at IS NOT NULL) \
+     THEN 'paused' ELSE $1 END, lease_owner = NULL, lease_until = NULL, \
+     next_check_at = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN next_check_at ELSE $3 END, \
      due_reason = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN due_reason ELSE NULL END \
-     WHERE id = $2 AND lease_owner = $3";
+     WHERE id = $2";
 
 fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
     let Some(row) = row else { return Err(StoreError::NotFound(Entity::Credential)) };
@@ -71,6 +81,9 @@ pub struct OutcomeToRecord<'a> {
     pub auth: Option<AuthResult>,
     /// The lease to hand back: its owner and the next due time.
     pub lease: Option<(&'a str, DateTime<Utc>)>,
+    /// When the check read what it ran with (at the latest when it began): a reason to check
+    /// again that arrived later keeps the repository due when the lease is handed back.
+    pub answers_since: DateTime<Utc>,
     /// The branch list the check read, kept as the repository's (none when it read none).
     pub branches: Option<&'a super::branches::BranchList>,
 }
@@ -138,7 +151,14 @@ impl Store {
         auth: Option<AuthResult>,
         lease: Option<(&str, DateTime<Utc>)>,
     ) -> Result<OutcomeRecorded> {
-        let one = OutcomeToRecord { repository_id, check: NewCheck { ..*check }, auth, lease, branches: None };
+        let one = OutcomeToRecord {
+            repository_id,
+            check: NewCheck { ..*check },
+            auth,
+            lease,
+            answers_since: check.checked_at,
+            branches: None,
+        };
         let mut done = self.record_outcomes(std::slice::from_ref(&one)).await?;
         done.pop().ok_or_else(|| StoreError::Corrupt("no outcome recorded".to_owned()))
     }
@@ -186,11 +206,21 @@ impl Store {
         }
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
+            // The credentials read under their locks, whose counts are at rest (no failures, no
+            // pause): a passing check of theirs has nothing to reset, and that statement is
+            // skipped while it stays so. On SQLite, where nothing is locked first, a credential's
+            // first passing check in the batch runs it.
+            let mut at_rest: HashMap<Id, bool> = HashMap::new();
             for id in &credentials {
-                sqlx::query("SELECT id FROM credentials WHERE id = $1 FOR NO KEY UPDATE")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                let row = sqlx::query(
+                    "SELECT auth_failures, checks_paused_at FROM credentials WHERE id = $1 FOR NO KEY UPDATE",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    at_rest.insert(*id, row.i64("auth_failures")? == 0 && row.opt_ts("checks_paused_at")?.is_none());
+                }
             }
             let mut done = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -216,28 +246,32 @@ impl Store {
                 // transition that people are told about. A repository without a credential
                 // (public, anonymous) has its transitions told too: hence the outer join.
                 let before = sqlx::query(&format!(
-                    "SELECT r.check_status, r.name, r.credential_id, c.name AS credential_name FROM repositories r \
-                     LEFT JOIN credentials c ON c.id = r.credential_id WHERE r.id = $1 {lock_row}"
+                    "SELECT r.check_status, r.name, r.credential_id, r.lease_owner, c.name AS credential_name, \
+                     b.digest AS branches_digest, b.updated_at AS branches_updated_at FROM repositories r \
+                     LEFT JOIN credentials c ON c.id = r.credential_id \
+                     LEFT JOIN repository_branch_lists b ON b.repository_id = r.id WHERE r.id = $1 {lock_row}"
                 ))
                 .bind(item.repository_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE repositories SET check_status = $1 WHERE id = $2")
-                    .bind(r.status.as_str())
-                    .bind(item.repository_id)
-                    .execute(&mut *tx)
-                    .await?;
                 // Whether the credential's pause may have changed: then all its repositories'
                 // statuses are rewritten, else only this one's.
                 let mut pause_changed = None;
                 let auth = match item.auth {
                     None => None,
                     Some(a) if !a.failed => {
-                        let n = sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?.rows_affected();
-                        pause_changed = (n > 0).then_some(a.credential_id);
+                        if at_rest.get(&a.credential_id) != Some(&true) {
+                            let n =
+                                sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?.rows_affected();
+                            pause_changed = (n > 0).then_some(a.credential_id);
+                            // Reset inside this transaction, which holds the row (or, on
+                            // SQLite, the database's write lock): at rest until it changes.
+                            at_rest.insert(a.credential_id, true);
+                        }
                         Some(AuthCount { failures: 0, paused_now: false })
                     }
                     Some(a) => {
+                        at_rest.insert(a.credential_id, false);
                         let row = sqlx::query(AUTH_FAILED_SQL)
                             .bind(a.credential_id)
                             .bind(a.pause_after)
@@ -249,15 +283,37 @@ impl Store {
                         Some(count)
                     }
                 };
-                let (which, id) = match pause_changed {
-                    Some(cid) => ("credential_id", cid),
-                    None => ("id", item.repository_id),
+                // The lease is still this instance's when the row, read under its lock, says so.
+                let lease_owner = match &before {
+                    Some(b) => b.opt_str("lease_owner")?,
+                    None => None,
                 };
-                let refresh = refresh_status_sql(&format!("{which} = $1"));
-                sqlx::query(&refresh).bind(id).execute(&mut *tx).await?;
+                let lease_kept = item.lease.map(|(owner, _)| lease_owner.as_deref() == Some(owner));
+                // One write of the row for the check's status, the shown status and the lease:
+                // on PostgreSQL each statement is a row version with its index entries and a run
+                // of the counting triggers, and three of them per check bounded the sweep.
+                let finish = match (item.lease, lease_kept) {
+                    (Some((_, next)), Some(true)) => Some(next),
+                    _ => None,
+                };
+                let sql = if finish.is_some() { RECORD_AND_FINISH_LEASE_SQL } else { RECORD_STATUS_SQL };
+                let mut q = sqlx::query(sql).bind(r.status.as_str()).bind(item.repository_id);
+                if let Some(next) = finish {
+                    q = q.bind(next).bind(item.answers_since);
+                }
+                q.execute(&mut *tx).await?;
+                // A pause that began or ended changes the shown status of all the credential's
+                // repositories (this one's is written already).
+                if let Some(cid) = pause_changed {
+                    sqlx::query(&refresh_status_sql("credential_id = $1")).bind(cid).execute(&mut *tx).await?;
+                }
                 if let Some(list) = item.branches {
                     // Never over a list a host's push wrote after this check began (see the macro).
-                    write_branch_list!(tx, item.repository_id, list, "check", check.checked_at);
+                    let stored = match &before {
+                        Some(b) => b.opt_str("branches_digest")?.zip(b.opt_ts("branches_updated_at")?),
+                        None => None,
+                    };
+                    write_branch_list!(tx, item.repository_id, list, "check", check.checked_at, stored);
                 }
                 if let Some(b) = &before {
                     let old = CheckStatus::parse(&b.str("check_status")?);
@@ -270,20 +326,6 @@ impl Store {
                         enqueue_event!(tx, &event, check.checked_at, None);
                     }
                 }
-                let lease_kept = match item.lease {
-                    None => None,
-                    Some((owner, next)) => Some(
-                        sqlx::query(FINISH_CHECKED_LEASE_SQL)
-                            .bind(next)
-                            .bind(item.repository_id)
-                            .bind(owner)
-                            .bind(check.checked_at)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            == 1,
-                    ),
-                };
                 done.push(OutcomeRecorded { check_id, auth, lease_kept });
             }
             tx.commit().await?;
