@@ -214,6 +214,43 @@ async fn a_push_during_a_running_check_keeps_the_repository_due() {
     assert_eq!((row.due_reason, row.next_check_at.map(|n| n.timestamp())), (None, Some(hour_later.timestamp())));
 }
 
+/// The scheduler reads a leased batch's credential once, before its checks start: a reason to
+/// check again that arrived after that read (an edit of the credential, a push) is not what a
+/// check that began later answered, since it ran with what was read before.
+#[tokio::test]
+async fn a_reason_after_the_checks_credential_was_read_keeps_the_repository_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let repo = repository(&store, "read-early").await;
+    store.lease_due_checks("i", Utc::now(), Utc::now() + chrono::Duration::minutes(5), 10).await.unwrap();
+    let read_at = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.apply_branch_push(repo, &[], None, Utc::now()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let ok = Check::completed(vec![Step::pass(StepName::Url, "fine")]);
+    let hour_later = Utc::now() + chrono::Duration::hours(1);
+    let one = OutcomeToRecord {
+        repository_id: repo,
+        check: NewCheck {
+            check: &ok,
+            reason: CheckReason::Schedule,
+            instance: "i",
+            checked_at: Utc::now(), // began after the push, but with what was read before it
+            duration_ms: 1,
+        },
+        auth: None,
+        lease: Some(("i", hour_later)),
+        answers_since: read_at,
+        branches: None,
+    };
+    let done = store.record_outcomes(std::slice::from_ref(&one)).await.unwrap();
+    assert_eq!(done[0].lease_kept, Some(true));
+    let row = store.get_repository(repo).await.unwrap();
+    assert_eq!(row.due_reason, Some(CheckReason::Webhook), "the push still asks for its check");
+    assert!(row.next_check_at.is_some_and(|n| n < hour_later), "due now, not in an hour: {:?}", row.next_check_at);
+    assert!(row.lease_owner.is_none());
+}
+
 #[tokio::test]
 async fn a_check_that_listed_the_remote_before_a_push_does_not_undo_it() {
     let dir = tempfile::tempdir().unwrap();

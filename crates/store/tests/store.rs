@@ -429,6 +429,32 @@ async fn a_due_check_is_leased_once_and_an_expired_lease_is_taken_over() -> R {
     Ok(())
 }
 
+#[tokio::test]
+async fn a_check_that_outlasted_its_lease_is_kept_but_leaves_the_new_lease_alone() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let cred = add_credential(&store, "ci", "s").await?;
+    let id = store.create_repository(&repo("slow", cred)).await?.id;
+    let now = Utc::now();
+    let lease = now + Duration::seconds(60);
+    assert_eq!(store.lease_due_checks("a", now, lease, 10).await?.len(), 1);
+    // "a" runs past its lease; "b" takes the check over.
+    let after = lease + Duration::seconds(1);
+    assert_eq!(store.lease_due_checks("b", after, after + Duration::seconds(60), 10).await?.len(), 1);
+    let failed = Check::completed(vec![Step::fail(StepName::Connect, Code::ConnectFailed, "refused", "start it")]);
+    let check = NewCheck { check: &failed, reason: CheckReason::Schedule, instance: "a", checked_at: now, duration_ms: 1 };
+    let next = now + Duration::hours(1);
+    let done = store.record_outcome(id, &check, None, Some(("a", next))).await?;
+    assert_eq!(done.lease_kept, Some(false), "a's lease was lost");
+    let row = store.get_repository(id).await?;
+    assert_eq!(row.lease_owner.as_deref(), Some("b"), "b's lease stands");
+    assert_ne!(row.next_check_at.map(|n| n.timestamp()), Some(next.timestamp()), "a did not reschedule it");
+    assert_eq!(row.status, "fail", "a's result is kept and shown");
+    // b finishes under its own lease.
+    assert!(store.finish_lease(id, "b", next).await?);
+    Ok(())
+}
+
 /// A scheduled check to record in a batch, handing its lease back with the next due time.
 fn outcome(id: i64, c: &Check, auth: AuthResult, next: chrono::DateTime<Utc>) -> berth_store::OutcomeToRecord<'_> {
     berth_store::OutcomeToRecord {
