@@ -442,7 +442,8 @@ async fn a_check_that_outlasted_its_lease_is_kept_but_leaves_the_new_lease_alone
     let after = lease + Duration::seconds(1);
     assert_eq!(store.lease_due_checks("b", after, after + Duration::seconds(60), 10).await?.len(), 1);
     let failed = Check::completed(vec![Step::fail(StepName::Connect, Code::ConnectFailed, "refused", "start it")]);
-    let check = NewCheck { check: &failed, reason: CheckReason::Schedule, instance: "a", checked_at: now, duration_ms: 1 };
+    let check =
+        NewCheck { check: &failed, reason: CheckReason::Schedule, instance: "a", checked_at: now, duration_ms: 1 };
     let next = now + Duration::hours(1);
     let done = store.record_outcome(id, &check, None, Some(("a", next))).await?;
     assert_eq!(done.lease_kept, Some(false), "a's lease was lost");
@@ -452,6 +453,31 @@ async fn a_check_that_outlasted_its_lease_is_kept_but_leaves_the_new_lease_alone
     assert_eq!(row.status, "fail", "a's result is kept and shown");
     // b finishes under its own lease.
     assert!(store.finish_lease(id, "b", next).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_authentication_failure_with_a_credential_read_before_its_edit_is_not_counted() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let cred = add_credential(&store, "ci", "old").await?;
+    let id = store.create_repository(&repo("app", cred)).await?.id;
+    let read_at = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store
+        .update_credential(cred, CredentialPatch { secret: Some(SecretString::from("new")), ..Default::default() })
+        .await?;
+    let refused = Check::completed(vec![Step::fail(StepName::GitDiscovery, Code::AuthFailed, "refused", "renew it")]);
+    let auth = AuthResult { credential_id: cred, failed: true, pause_after: 1, now: Utc::now() };
+    let stale = berth_store::OutcomeToRecord { answers_since: read_at, ..outcome(id, &refused, auth, Utc::now()) };
+    let done = store.record_outcomes(std::slice::from_ref(&stale)).await?;
+    assert!(done[0].auth.is_none(), "the old token's failure is not counted");
+    let row = store.get_credential(cred).await?;
+    assert_eq!((row.auth_failures, row.checks_paused_at), (0, None), "the edited credential is not paused");
+    // A check that read the edited credential counts, and pauses at the threshold of one.
+    let fresh = outcome(id, &refused, AuthResult { now: Utc::now(), ..auth }, Utc::now());
+    let done = store.record_outcomes(std::slice::from_ref(&fresh)).await?;
+    assert!(done[0].auth.is_some_and(|a| a.paused_now));
     Ok(())
 }
 

@@ -154,7 +154,8 @@ impl Store {
     /// trip per check to the database was a measurable part of its cost on PostgreSQL. The
     /// secret is an error of its own (the credential step reports one that does not open).
     pub async fn credential_with_secret(&self, id: Id) -> Result<(CredentialRow, Result<SecretString>)> {
-        let columns = CREDENTIAL_COLUMNS.replacen(" FROM credentials", ", key_id, wrapped_key, ciphertext FROM credentials", 1);
+        let columns =
+            CREDENTIAL_COLUMNS.replacen(" FROM credentials", ", key_id, wrapped_key, ciphertext FROM credentials", 1);
         on_pool!(&self.db, |pool| {
             let row = sqlx::query(&format!("{columns} WHERE id = $1"))
                 .bind(id)
@@ -162,8 +163,8 @@ impl Store {
                 .await?
                 .ok_or(StoreError::NotFound(Entity::Credential))?;
             let cred = credential_from_row(&row)?;
-            let secret = sealed_from_row(&row)
-                .and_then(|sealed| Ok(self.vault.open(&sealed, &(CREDENTIAL_SECRETS.aad)(id))?));
+            let secret =
+                sealed_from_row(&row).and_then(|sealed| Ok(self.vault.open(&sealed, &(CREDENTIAL_SECRETS.aad)(id))?));
             Ok((cred, secret))
         })
     }

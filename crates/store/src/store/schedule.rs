@@ -43,9 +43,12 @@ pub struct OutcomeRecorded {
 
 const AUTH_OK_SQL: &str = "UPDATE credentials SET auth_failures = 0, checks_paused_at = NULL \
      WHERE id = $1 AND (auth_failures <> 0 OR checks_paused_at IS NOT NULL)";
+/// Counts an authentication failure of a check that read credential `$1` at `$4`; not one
+/// that read it before its last edit (a new token, which also reset the count): that failure
+/// was the old token's, and counting it could pause the credential just put right.
 const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failures + 1, checks_paused_at = CASE \
      WHEN checks_paused_at IS NULL AND auth_failures + 1 >= $2 THEN $3 ELSE checks_paused_at END \
-     WHERE id = $1 RETURNING auth_failures, checks_paused_at";
+     WHERE id = $1 AND updated_at <= $4 RETURNING auth_failures, checks_paused_at";
 const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1, \
      due_reason = NULL WHERE id = $2 AND lease_owner = $3";
 /// A recorded check's status `$1` on repository `$2`, and the status shown: `paused` while its
@@ -276,11 +279,17 @@ impl Store {
                             .bind(a.credential_id)
                             .bind(a.pause_after)
                             .bind(a.now)
+                            .bind(item.answers_since)
                             .fetch_optional(&mut *tx)
                             .await?;
-                        let count = auth_count(row.as_ref(), a.pause_after)?;
-                        pause_changed = count.paused_now.then_some(a.credential_id);
-                        Some(count)
+                        match row {
+                            Some(row) => {
+                                let count = auth_count(Some(&row), a.pause_after)?;
+                                pause_changed = count.paused_now.then_some(a.credential_id);
+                                Some(count)
+                            }
+                            None => None, // edited since the check read it: not counted
+                        }
                     }
                 };
                 // The lease is still this instance's when the row, read under its lock, says so.
