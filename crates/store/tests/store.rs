@@ -560,8 +560,14 @@ async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
     let verdict = |failed: bool| {
         let (store, c) = (&store, check(!failed));
         async move {
-            let new =
-                NewCheck { check: &c, reason: CheckReason::Schedule, instance: "i", checked_at: now, duration_ms: 1 };
+            // Each check reads the credential as it starts: after an edit, the edited one.
+            let new = NewCheck {
+                check: &c,
+                reason: CheckReason::Schedule,
+                instance: "i",
+                checked_at: Utc::now(),
+                duration_ms: 1,
+            };
             let auth = AuthResult { credential_id: cred, failed, pause_after: 3, now };
             store.record_outcome(r.id, &new, Some(auth), None).await.map(|o| o.auth.expect("counted"))
         }
