@@ -249,10 +249,8 @@ impl Store {
                 // transition that people are told about. A repository without a credential
                 // (public, anonymous) has its transitions told too: hence the outer join.
                 let before = sqlx::query(&format!(
-                    "SELECT r.check_status, r.name, r.credential_id, r.lease_owner, c.name AS credential_name, \
-                     b.digest AS branches_digest, b.updated_at AS branches_updated_at FROM repositories r \
-                     LEFT JOIN credentials c ON c.id = r.credential_id \
-                     LEFT JOIN repository_branch_lists b ON b.repository_id = r.id WHERE r.id = $1 {lock_row}"
+                    "SELECT r.check_status, r.name, r.credential_id, r.lease_owner, c.name AS credential_name \
+                     FROM repositories r LEFT JOIN credentials c ON c.id = r.credential_id WHERE r.id = $1 {lock_row}"
                 ))
                 .bind(item.repository_id)
                 .fetch_optional(&mut *tx)
@@ -318,10 +316,15 @@ impl Store {
                 }
                 if let Some(list) = item.branches {
                     // Never over a list a host's push wrote after this check began (see the macro).
-                    let stored = match &before {
-                        Some(b) => b.opt_str("branches_digest")?.zip(b.opt_ts("branches_updated_at")?),
-                        None => None,
-                    };
+                    // Read after the row's lock is held, never with it: PostgreSQL re-reads only
+                    // the locked row after waiting for a push's commit, and a joined list would
+                    // be the one from before that push.
+                    let stored: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+                        "SELECT digest, updated_at FROM repository_branch_lists WHERE repository_id = $1",
+                    )
+                    .bind(item.repository_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                     write_branch_list!(tx, item.repository_id, list, "check", check.checked_at, stored);
                 }
                 if let Some(b) = &before {
