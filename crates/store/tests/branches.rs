@@ -29,23 +29,21 @@ fn list(default: &str, branches: &[(&str, &str)]) -> BranchList {
     }
 }
 
-async fn record(store: &Store, repo: i64, branches: &BranchList) {
-    let check = Check::completed(vec![Step::pass(StepName::Url, "ok")]);
-    let now = Utc::now();
-    let one = OutcomeToRecord {
+/// A scheduled check of `repo` that began at `at`, with nothing else to record.
+fn scheduled(repo: i64, check: &Check, at: chrono::DateTime<Utc>) -> OutcomeToRecord<'_> {
+    OutcomeToRecord {
         repository_id: repo,
-        check: NewCheck {
-            check: &check,
-            reason: CheckReason::Schedule,
-            instance: "i",
-            checked_at: now,
-            duration_ms: 1,
-        },
+        check: NewCheck { check, reason: CheckReason::Schedule, instance: "i", checked_at: at, duration_ms: 1 },
         auth: None,
         lease: None,
-        answers_since: now,
-        branches: Some(branches),
-    };
+        answers_since: at,
+        branches: None,
+    }
+}
+
+async fn record(store: &Store, repo: i64, branches: &BranchList) {
+    let check = Check::completed(vec![Step::pass(StepName::Url, "ok")]);
+    let one = OutcomeToRecord { branches: Some(branches), ..scheduled(repo, &check, Utc::now()) };
     store.record_outcomes(std::slice::from_ref(&one)).await.unwrap();
 }
 
@@ -229,20 +227,9 @@ async fn a_reason_after_the_checks_credential_was_read_keeps_the_repository_due(
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let ok = Check::completed(vec![Step::pass(StepName::Url, "fine")]);
     let hour_later = Utc::now() + chrono::Duration::hours(1);
-    let one = OutcomeToRecord {
-        repository_id: repo,
-        check: NewCheck {
-            check: &ok,
-            reason: CheckReason::Schedule,
-            instance: "i",
-            checked_at: Utc::now(), // began after the push, but with what was read before it
-            duration_ms: 1,
-        },
-        auth: None,
-        lease: Some(("i", hour_later)),
-        answers_since: read_at,
-        branches: None,
-    };
+    // Began after the push, but with what was read before it.
+    let one =
+        OutcomeToRecord { lease: Some(("i", hour_later)), answers_since: read_at, ..scheduled(repo, &ok, Utc::now()) };
     let done = store.record_outcomes(std::slice::from_ref(&one)).await.unwrap();
     assert_eq!(done[0].lease_kept, Some(true));
     let row = store.get_repository(repo).await.unwrap();
@@ -269,20 +256,7 @@ async fn a_check_that_listed_the_remote_before_a_push_does_not_undo_it() {
     store.apply_branch_push(repo, &changes, None, Utc::now()).await.unwrap();
     let ok = Check::completed(vec![Step::pass(StepName::Url, "fine")]);
     let stale = list("main", &[("main", "m1"), ("feature", "f1")]);
-    let one = OutcomeToRecord {
-        repository_id: repo,
-        check: NewCheck {
-            check: &ok,
-            reason: CheckReason::Schedule,
-            instance: "i",
-            checked_at: started,
-            duration_ms: 1,
-        },
-        auth: None,
-        lease: None,
-        answers_since: started,
-        branches: Some(&stale),
-    };
+    let one = OutcomeToRecord { branches: Some(&stale), ..scheduled(repo, &ok, started) };
     store.record_outcomes(std::slice::from_ref(&one)).await.unwrap();
     assert_eq!(all(&store, repo).await, vec![("main".to_owned(), "m2".to_owned())], "the push's list stands");
     let head = store.branch_list_head(repo).await.unwrap().unwrap();

@@ -69,14 +69,17 @@ pub(super) const ROWS_PER_STATEMENT: usize = 300;
 /// inside the transaction `$tx`, changing only the rows that differ; nothing at all when its
 /// digest is the stored one, or when the stored list is newer: a host's push that changed it
 /// after `$now` (a check must not put a deleted branch or an old commit back; the push left the
-/// repository due, so a later check lists the remote again). `$stored` is the stored list's
-/// digest and time (`repository_branch_lists`), which the caller read in this transaction.
+/// repository due, so a later check lists the remote again).
 macro_rules! write_branch_list {
-    ($tx:ident, $repo:expr, $list:expr, $source:expr, $now:expr, $stored:expr) => {{
+    ($tx:ident, $repo:expr, $list:expr, $source:expr, $now:expr) => {{
         let (repo, list, source, now): (Id, &$crate::store::branches::BranchList, &str, chrono::DateTime<chrono::Utc>) =
             ($repo, $list, $source, $now);
         let digest = list.digest();
-        let stored: Option<(String, chrono::DateTime<chrono::Utc>)> = $stored;
+        let stored: Option<(String, chrono::DateTime<chrono::Utc>)> =
+            sqlx::query_as("SELECT digest, updated_at FROM repository_branch_lists WHERE repository_id = $1")
+                .bind(repo)
+                .fetch_optional(&mut *$tx)
+                .await?;
         let newer = stored.as_ref().is_some_and(|(_, at)| *at > now);
         if !newer && stored.map(|(d, _)| d).as_deref() != Some(digest.as_str()) {
             let rows = sqlx::query("SELECT name, commit_id FROM repository_branches WHERE repository_id = $1")

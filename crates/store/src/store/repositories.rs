@@ -208,10 +208,14 @@ impl Store {
     }
 }
 
-/// The status a repository should show: `paused` while its credential's checks are paused,
-/// else its last check's status.
-const STATUS_OF_ROW: &str = "CASE WHEN EXISTS (SELECT 1 FROM credentials c \
-     WHERE c.id = repositories.credential_id AND c.checks_paused_at IS NOT NULL) THEN 'paused' ELSE check_status END";
+/// The status a repository shows, given its check status `check_status` (an SQL expression):
+/// `paused` while its credential's checks are paused, else that check status.
+pub(super) fn shown_status_sql(check_status: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM credentials c WHERE c.id = repositories.credential_id \
+         AND c.checks_paused_at IS NOT NULL) THEN 'paused' ELSE {check_status} END"
+    )
+}
 
 /// Rewrites `repositories.status` from `check_status` and the credential's pause, for the rows
 /// `which` (a condition) selects, writing only those whose status changes. An unchanged row
@@ -220,7 +224,8 @@ const STATUS_OF_ROW: &str = "CASE WHEN EXISTS (SELECT 1 FROM credentials c \
 /// that rewrote every `unchecked` row per batch left a million dead versions at 100,000
 /// repositories for autovacuum to clear while the list was being read.
 pub(super) fn refresh_status_sql(which: &str) -> String {
-    format!("UPDATE repositories SET status = {STATUS_OF_ROW} WHERE ({which}) AND status <> {STATUS_OF_ROW}")
+    let shown = shown_status_sql("check_status");
+    format!("UPDATE repositories SET status = {shown} WHERE ({which}) AND status <> {shown}")
 }
 
 /// The conflict of a repository key registered already: the repository that holds it.

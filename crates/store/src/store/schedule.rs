@@ -8,12 +8,13 @@
 //! mid-check leaves a lease whose deadline passes, and the check becomes due again for all.
 
 use super::mappers::{json_text, repository_from_row, to_i64, warn_codes, REPOSITORY_COLUMNS};
-use super::repositories::refresh_status_sql;
+use super::repositories::{refresh_status_sql, shown_status_sql};
 use super::*;
 use berth_core::{CheckStatus, Code};
 use chrono::{DateTime, Utc};
 use dialect::Cols;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// What one authentication result did to a credential's failure count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,22 +52,22 @@ const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failu
      WHERE id = $1 AND updated_at <= $4 RETURNING auth_failures, checks_paused_at";
 const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1, \
      due_reason = NULL WHERE id = $2 AND lease_owner = $3";
-/// A recorded check's status `$1` on repository `$2`, and the status shown: `paused` while its
-/// credential's checks are paused (as [`refresh_status_sql`] writes it).
-const RECORD_STATUS_SQL: &str = "UPDATE repositories SET check_status = $1, status = CASE WHEN EXISTS \
-     (SELECT 1 FROM credentials c WHERE c.id = repositories.credential_id AND c.checks_paused_at IS NOT NULL) \
-     THEN 'paused' ELSE $1 END WHERE id = $2";
-/// [`RECORD_STATUS_SQL`] that also hands back the lease of a check that answers from `$4`, due
-/// again at `$3` (the caller holds the row's lock and has read that the lease is its own). A
-/// reason to check again that arrived while it ran (a push, "check all now", an edit of its
-/// credential) is not what this check answered, so it stays due for it instead of waiting for
-/// the schedule.
-const RECORD_AND_FINISH_LEASE_SQL: &str = "UPDATE repositories SET check_status = $1, status = CASE WHEN EXISTS \
-     (SELECT 1 FROM credentials c WHERE c.id = repositories.credential_id AND c.checks_paused_at IS NOT NULL) \
-     THEN 'paused' ELSE $1 END, lease_owner = NULL, lease_until = NULL, \
-     next_check_at = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN next_check_at ELSE $3 END, \
-     due_reason = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN due_reason ELSE NULL END \
-     WHERE id = $2";
+/// Writes a recorded check's status `$1` on repository `$2` and the status it shows (see
+/// [`shown_status_sql`]); with `finish`, also hands back the lease of a check that answers
+/// from `$4`, due again at `$3` (the caller holds the row's lock and has read that the lease
+/// is its own). A reason to check again that arrived while it ran (a push, "check all now", an
+/// edit of its credential) is not what this check answered, so it stays due for it instead of
+/// waiting for the schedule.
+fn record_check_sql(finish: bool) -> &'static str {
+    static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
+        let status = format!("UPDATE repositories SET check_status = $1, status = {}", shown_status_sql("$1"));
+        let lease = ", lease_owner = NULL, lease_until = NULL, \
+             next_check_at = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN next_check_at ELSE $3 END, \
+             due_reason = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN due_reason ELSE NULL END";
+        [format!("{status} WHERE id = $2"), format!("{status}{lease} WHERE id = $2")]
+    });
+    &SQL[usize::from(finish)]
+}
 
 fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
     let Some(row) = row else { return Err(StoreError::NotFound(Entity::Credential)) };
@@ -291,10 +292,7 @@ impl Store {
                     }
                 };
                 // The lease is still this instance's when the row, read under its lock, says so.
-                let lease_owner = match &before {
-                    Some(b) => b.opt_str("lease_owner")?,
-                    None => None,
-                };
+                let lease_owner = before.as_ref().map(|b| b.opt_str("lease_owner")).transpose()?.flatten();
                 let lease_kept = item.lease.map(|(owner, _)| lease_owner.as_deref() == Some(owner));
                 // One write of the row for the check's status, the shown status and the lease:
                 // on PostgreSQL each statement is a row version with its index entries and a run
@@ -303,8 +301,8 @@ impl Store {
                     (Some((_, next)), Some(true)) => Some(next),
                     _ => None,
                 };
-                let sql = if finish.is_some() { RECORD_AND_FINISH_LEASE_SQL } else { RECORD_STATUS_SQL };
-                let mut q = sqlx::query(sql).bind(r.status.as_str()).bind(item.repository_id);
+                let mut q =
+                    sqlx::query(record_check_sql(finish.is_some())).bind(r.status.as_str()).bind(item.repository_id);
                 if let Some(next) = finish {
                     q = q.bind(next).bind(item.answers_since);
                 }
@@ -316,16 +314,7 @@ impl Store {
                 }
                 if let Some(list) = item.branches {
                     // Never over a list a host's push wrote after this check began (see the macro).
-                    // Read after the row's lock is held, never with it: PostgreSQL re-reads only
-                    // the locked row after waiting for a push's commit, and a joined list would
-                    // be the one from before that push.
-                    let stored: Option<(String, DateTime<Utc>)> = sqlx::query_as(
-                        "SELECT digest, updated_at FROM repository_branch_lists WHERE repository_id = $1",
-                    )
-                    .bind(item.repository_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    write_branch_list!(tx, item.repository_id, list, "check", check.checked_at, stored);
+                    write_branch_list!(tx, item.repository_id, list, "check", check.checked_at);
                 }
                 if let Some(b) = &before {
                     let old = CheckStatus::parse(&b.str("check_status")?);
