@@ -182,6 +182,9 @@ impl Browser {
         self.fill("#username", user).await;
         self.fill("#password", password).await;
         self.click("#sign_in").await;
+        // The form's POST and its redirect must finish before the caller's next `goto`: a
+        // navigation started while the sign-in is in flight can cancel it and land on /login.
+        self.until("the sign-in leaves the login page", "return location.pathname !== '/login'").await;
     }
 
     pub async fn sign_out(&self) {
