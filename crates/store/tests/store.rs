@@ -549,6 +549,62 @@ async fn a_batch_of_outcomes_is_recorded_all_or_none_and_counted() -> R {
     Ok(())
 }
 
+/// A batch larger than one multi-row statement, mixing checks that hand a lease back with one
+/// that has none, a branch list, and a repository checked twice: each repository ends as if its
+/// checks had been recorded one by one.
+#[tokio::test]
+async fn a_large_mixed_batch_ends_as_if_its_checks_came_one_by_one() -> R {
+    let fx = Fixture::new();
+    let store = fx.open("master.key").await?;
+    let cred = add_credential(&store, "ci", "s").await?;
+    let mut ids = Vec::new();
+    for i in 0..70 {
+        ids.push(store.create_repository(&repo(&format!("r{i:02}"), cred)).await?.id);
+    }
+    let now = Utc::now();
+    assert_eq!(store.lease_due_checks("i", now, now + Duration::seconds(60), 100).await?.len(), 70);
+    let mark = store.last_check_id().await?;
+    let (pass, fail) = (check(true), check(false));
+    let next = now + Duration::hours(1);
+    let list = berth_store::BranchList {
+        default_branch: Some("main".to_owned()),
+        branches: vec![berth_store::BranchEntry { name: "main".to_owned(), commit: "a".repeat(40) }],
+    };
+    let auth = |failed: bool| AuthResult { credential_id: cred, failed, pause_after: 100, now };
+    let mut batch: Vec<_> = ids.iter().map(|id| outcome(*id, &pass, auth(false), next)).collect();
+    batch[5] = outcome(ids[5], &fail, auth(true), next);
+    batch[7].branches = Some(&list);
+    // A person's re-check of the first repository, recorded in the same batch: no lease.
+    let mut again = outcome(ids[0], &fail, auth(true), next);
+    again.lease = None;
+    batch.push(again);
+    let done = store.record_outcomes(&batch).await?;
+    assert_eq!(done.len(), 71);
+    let check_ids: HashSet<i64> = done.iter().map(|d| d.check_id).collect();
+    assert_eq!(check_ids.len(), 71, "each check has its own history row");
+    assert!(done.windows(2).all(|w| w[0].check_id < w[1].check_id), "kept in the order of the batch");
+    assert_eq!(done[70].lease_kept, None, "no lease to hand back");
+    assert!(done[..70].iter().all(|d| d.lease_kept == Some(true)));
+    // The failures count in order: two (the 6th check, then the re-check), reset in between.
+    assert_eq!(done[5].auth.map(|a| a.failures), Some(1));
+    assert_eq!(done[6].auth.map(|a| a.failures), Some(0));
+    assert_eq!(done[70].auth.map(|a| a.failures), Some(1));
+    for (i, id) in ids.iter().enumerate() {
+        let r = store.get_repository(*id).await?;
+        let want = if i == 0 || i == 5 { "fail" } else { "ok" };
+        assert_eq!(r.status, want, "repository {i}");
+        let due_in = r.next_check_at.map(|t| (t - next).num_milliseconds().abs());
+        assert!(r.lease_owner.is_none() && due_in.is_some_and(|ms| ms < 1000), "repository {i}: {r:?}");
+    }
+    let head = store.branch_list_head(ids[7]).await?.expect("the listed branches are kept");
+    assert_eq!((head.default_branch.as_deref(), head.branch_count), (Some("main"), 1));
+    assert!(store.branch_list_head(ids[8]).await?.is_none());
+    let counts = store.check_counts_since(mark).await?;
+    assert_eq!(counts.len(), 70);
+    assert!(counts.iter().all(|c| c.checks == if c.repository_id == ids[0] { 2 } else { 1 }));
+    Ok(())
+}
+
 #[tokio::test]
 async fn authentication_failures_pause_a_credential_until_it_is_edited() -> R {
     let fx = Fixture::new();

@@ -23,7 +23,11 @@ pub struct Swept {
 
 /// Waits until each of `expected` repositories has a check recorded after check id `mark`,
 /// reading the history straight from the database every `every` (so the server answers no
-/// polling requests), and times it from `started`. `None` when `limit` passes first.
+/// polling requests), and times it from `started`. Errs when `limit` passes first.
+///
+/// The poll counts the new checks only (a range of the primary key); the per-repository count
+/// runs once there are enough. Grouping the whole new history every 50 ms cost the database
+/// about as much as a tenth of the sweep's own statements, on the cores the sweep needs.
 pub async fn wait_for_checks(
     store: &Store,
     mark: i64,
@@ -32,16 +36,22 @@ pub async fn wait_for_checks(
     every: Duration,
     limit: Duration,
 ) -> Result<Swept> {
+    let expected_checks = i64::try_from(expected).unwrap_or(i64::MAX);
     loop {
-        let counts = store.check_counts_since(mark).await?;
-        if counts.len() >= expected {
+        let recorded = store.checks_since(mark).await?;
+        if recorded >= expected_checks {
             let took = started.elapsed();
-            let repeated = counts.iter().filter(|c| c.checks > 1).count();
-            let failed = counts.iter().map(|c| c.failed).sum();
-            return Ok(Swept { took, repeated, failed });
+            let counts = store.check_counts_since(mark).await?;
+            // As many checks as repositories, but some repository may have two and another none
+            // yet: then the sweep goes on (and a repeat is reported when it ends).
+            if counts.len() >= expected {
+                let repeated = counts.iter().filter(|c| c.checks > 1).count();
+                let failed = counts.iter().map(|c| c.failed).sum();
+                return Ok(Swept { took, repeated, failed });
+            }
         }
         if started.elapsed() > limit {
-            bail!("the sweep did not finish within {} s ({}/{expected} checked)", limit.as_secs(), counts.len());
+            bail!("the sweep did not finish within {} s ({recorded} checks of {expected})", limit.as_secs());
         }
         tokio::time::sleep(every).await;
     }

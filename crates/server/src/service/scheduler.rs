@@ -91,8 +91,10 @@ pub async fn run(st: AppState) {
         }
         // Running includes checks waiting for their batch to be written, so a slow database
         // stops the leasing instead of piling up finished checks.
+        // The schedule is read when the queue is down to half a round: reading it whenever one
+        // slot had freed leased a few checks at a time, each lease a sort of the due checks.
         let want = (2 * cfg.concurrency).saturating_sub(queue.len() + running.len());
-        if db_up && !drained && queue.len() < cfg.concurrency && want > 0 {
+        if db_up && !drained && queue.len() <= cfg.concurrency / 2 && want > 0 {
             let now = Utc::now();
             let lease_until = now + lease_for;
             match st

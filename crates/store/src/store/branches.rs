@@ -65,21 +65,28 @@ pub struct BranchListHead {
 /// Rows per multi-row statement (3 parameters each: well under both databases' limits).
 pub(super) const ROWS_PER_STATEMENT: usize = 300;
 
+/// Reads the stored lists' heads (digest, when written) of the repositories whose ids are
+/// bound as `$1`…`$n`: one statement for a batch of recorded checks.
+pub(super) fn stored_digests_sql(n: usize) -> String {
+    format!(
+        "SELECT repository_id, digest, updated_at FROM repository_branch_lists WHERE repository_id IN ({})",
+        super::schedule::marks(1, n)
+    )
+}
+
 /// Writes `$list`, as the remote was listed at `$now`, as repository `$repo`'s branch list
 /// inside the transaction `$tx`, changing only the rows that differ; nothing at all when its
-/// digest is the stored one, or when the stored list is newer: a host's push that changed it
-/// after `$now` (a check must not put a deleted branch or an old commit back; the push left the
-/// repository due, so a later check lists the remote again).
+/// digest is the stored one (`$stored`: the stored digest and when it was written, read by the
+/// caller under the repository row's lock with [`stored_digests_sql`]), or when the stored list
+/// is newer: a host's push that changed it after `$now` (a check must not put a deleted branch
+/// or an old commit back; the push left the repository due, so a later check lists the remote
+/// again).
 macro_rules! write_branch_list {
-    ($tx:ident, $repo:expr, $list:expr, $source:expr, $now:expr) => {{
+    ($tx:ident, $repo:expr, $list:expr, $source:expr, $now:expr, $stored:expr) => {{
         let (repo, list, source, now): (Id, &$crate::store::branches::BranchList, &str, chrono::DateTime<chrono::Utc>) =
             ($repo, $list, $source, $now);
         let digest = list.digest();
-        let stored: Option<(String, chrono::DateTime<chrono::Utc>)> =
-            sqlx::query_as("SELECT digest, updated_at FROM repository_branch_lists WHERE repository_id = $1")
-                .bind(repo)
-                .fetch_optional(&mut *$tx)
-                .await?;
+        let stored: Option<(String, chrono::DateTime<chrono::Utc>)> = $stored;
         let newer = stored.as_ref().is_some_and(|(_, at)| *at > now);
         if !newer && stored.map(|(d, _)| d).as_deref() != Some(digest.as_str()) {
             let rows = sqlx::query("SELECT name, commit_id FROM repository_branches WHERE repository_id = $1")

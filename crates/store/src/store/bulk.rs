@@ -20,6 +20,17 @@ impl Store {
         })
     }
 
+    /// How many checks were recorded after check `after_id`: a range of the primary key, cheap
+    /// enough to poll while a sweep runs without weighing on what it measures.
+    pub async fn checks_since(&self, after_id: Id) -> Result<i64> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM checks WHERE id > $1")
+                .bind(after_id)
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+
     /// Per repository, the checks recorded after check `after_id` and how many of them failed;
     /// repositories without such checks are left out.
     pub async fn check_counts_since(&self, after_id: Id) -> Result<Vec<CheckCount>> {

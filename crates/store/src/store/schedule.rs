@@ -14,7 +14,6 @@ use berth_core::{CheckStatus, Code};
 use chrono::{DateTime, Utc};
 use dialect::Cols;
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 /// What one authentication result did to a credential's failure count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,21 +51,95 @@ const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failu
      WHERE id = $1 AND updated_at <= $4 RETURNING auth_failures, checks_paused_at";
 const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1, \
      due_reason = NULL WHERE id = $2 AND lease_owner = $3";
-/// Writes a recorded check's status `$1` on repository `$2` and the status it shows (see
-/// [`shown_status_sql`]); with `finish`, also hands back the lease of a check that answers
-/// from `$4`, due again at `$3` (the caller holds the row's lock and has read that the lease
-/// is its own). A reason to check again that arrived while it ran (a push, "check all now", an
-/// edit of its credential) is not what this check answered, so it stays due for it instead of
-/// waiting for the schedule.
-fn record_check_sql(finish: bool) -> &'static str {
-    static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
-        let status = format!("UPDATE repositories SET check_status = $1, status = {}", shown_status_sql("$1"));
-        let lease = ", lease_owner = NULL, lease_until = NULL, \
-             next_check_at = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN next_check_at ELSE $3 END, \
-             due_reason = CASE WHEN due_reason IS NOT NULL AND next_check_at > $4 THEN due_reason ELSE NULL END";
-        [format!("{status} WHERE id = $2"), format!("{status}{lease} WHERE id = $2")]
-    });
-    &SQL[usize::from(finish)]
+/// The most rows one of recording's multi-row statements writes or reads.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Splits `items` into the row counts of recording's multi-row statements: 64, 32, …, 1. A
+/// batch of any size takes a few statements, and the databases' prepared-statement caches see
+/// seven texts of each statement, not one per batch size.
+fn statement_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    while !items.is_empty() {
+        let n = if items.len() >= ROWS_PER_STATEMENT { ROWS_PER_STATEMENT } else { 1 << items.len().ilog2() };
+        let (chunk, rest) = items.split_at(n);
+        chunks.push(chunk);
+        items = rest;
+    }
+    chunks
+}
+
+/// `$from`, `$from+1`, … for `n` parameters, comma-separated.
+pub(super) fn marks(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The texts of recording's multi-row statements, for `n` rows each.
+struct RecordSql {
+    dialect: Dialect,
+}
+
+impl RecordSql {
+    /// The checks' history rows, 10 parameters a row; returns each one's id with its repository.
+    fn insert_checks(&self, n: usize) -> String {
+        let rows: Vec<String> = (0..n).map(|i| format!("({})", marks(10 * i + 1, 10))).collect();
+        format!(
+            "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps, warn_codes) \
+             VALUES {} RETURNING id, repository_id",
+            rows.join(", ")
+        )
+    }
+
+    /// The repositories `$1`…`$n`, locked (on PostgreSQL, in id order, for no key update: the
+    /// history rows' foreign key holds a key-share lock that this must not wait on).
+    fn locked_rows(&self, n: usize) -> String {
+        let lock = match self.dialect {
+            Dialect::Postgres => "FOR NO KEY UPDATE OF r",
+            Dialect::Sqlite => "",
+        };
+        format!(
+            "SELECT r.id, r.check_status, r.name, r.credential_id, r.lease_owner, c.name AS credential_name \
+             FROM repositories r LEFT JOIN credentials c ON c.id = r.credential_id WHERE r.id IN ({}) ORDER BY r.id {lock}",
+            marks(1, n)
+        )
+    }
+
+    /// Writes each recorded check's status on its repository and the status it shows (see
+    /// [`shown_status_sql`]), from rows of (repository id, check status) or, with `finish`,
+    /// (repository id, check status, next due time, answers since): then the lease is handed
+    /// back too, due again at the next due time (the caller holds the rows' locks and has read
+    /// that the leases are its own). A reason to check again that arrived after the check read
+    /// what it ran with (a push, "check all now", an edit of its credential) is not what this
+    /// check answered, so the repository stays due for it instead of waiting for the schedule.
+    fn record_checks(&self, finish: bool, n: usize) -> String {
+        // PostgreSQL types a VALUES list's parameters from their casts; SQLite needs none (and
+        // would turn a timestamp cast to a number).
+        let types: &[&str] =
+            if finish { &["bigint", "text", "timestamptz", "timestamptz"] } else { &["bigint", "text"] };
+        let row = |i: usize| {
+            let cols: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(k, ty)| match self.dialect {
+                    Dialect::Postgres => format!("${}::{ty}", types.len() * i + k + 1),
+                    Dialect::Sqlite => format!("${}", types.len() * i + k + 1),
+                })
+                .collect();
+            format!("({})", cols.join(", "))
+        };
+        let rows: Vec<String> = (0..n).map(row).collect();
+        let status = format!("check_status = v.column2, status = {}", shown_status_sql("v.column2"));
+        let lease = if finish {
+            ", lease_owner = NULL, lease_until = NULL, \
+             next_check_at = CASE WHEN due_reason IS NOT NULL AND next_check_at > v.column4 THEN next_check_at ELSE v.column3 END, \
+             due_reason = CASE WHEN due_reason IS NOT NULL AND next_check_at > v.column4 THEN due_reason ELSE NULL END"
+        } else {
+            ""
+        };
+        format!(
+            "UPDATE repositories SET {status}{lease} FROM (VALUES {}) AS v WHERE repositories.id = v.column1",
+            rows.join(", ")
+        )
+    }
 }
 
 fn auth_count(row: Option<&impl Cols>, pause_after: i64) -> Result<AuthCount> {
@@ -195,19 +268,32 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let lock_row = match self.dialect() {
-            Dialect::Postgres => "FOR UPDATE OF r",
-            Dialect::Sqlite => "",
-        };
         // PostgreSQL: the credentials whose counts this batch writes are locked first, in id
         // order, the order a credential edit takes (the credential, then its repositories).
         // Recording used to lock a repository and then its credential, and the two deadlocked.
         let mut credentials: Vec<Id> = items.iter().filter_map(|i| i.auth.map(|a| a.credential_id)).collect();
         credentials.sort_unstable();
         credentials.dedup();
-        if self.dialect() == Dialect::Sqlite {
+        let dialect = self.dialect();
+        if dialect == Dialect::Sqlite {
             credentials.clear(); // one writer at a time: nothing to order
         }
+        // Runs of checks of distinct repositories: each run's rows are written by a few
+        // multi-row statements (see [`RecordSql`]); a repository checked twice in a batch starts
+        // a new run, so its second check is written over its first as if they came one by one.
+        let mut runs: Vec<&[Row<'_>]> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut start = 0;
+        for (i, r) in rows.iter().enumerate() {
+            if !seen.insert(r.item.repository_id) {
+                runs.push(&rows[start..i]);
+                start = i;
+                seen.clear();
+                seen.insert(r.item.repository_id);
+            }
+        }
+        runs.push(&rows[start..]);
+        let sql = RecordSql { dialect };
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             // The credentials read under their locks, whose counts are at rest (no failures, no
@@ -227,107 +313,177 @@ impl Store {
                 }
             }
             let mut done = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let (item, check) = (r.item, &r.item.check);
-                let check_id: Id = sqlx::query_scalar(
-                    "INSERT INTO checks (repository_id, ok, status, code, reason, instance, checked_at, duration_ms, steps, warn_codes) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                )
-                .bind(item.repository_id)
-                .bind(check.check.ok)
-                .bind(r.status.as_str())
-                .bind(r.code.as_str())
-                .bind(check.reason.as_str())
-                .bind(check.instance)
-                .bind(check.checked_at)
-                .bind(to_i64(check.duration_ms))
-                .bind(&r.steps)
-                .bind(&r.warn_codes)
-                .fetch_one(&mut *tx)
-                .await?;
-                // The status before this check, read under the row's lock (after the insert, so
-                // SQLite's transaction already holds the write lock), says whether the check is a
-                // transition that people are told about. A repository without a credential
-                // (public, anonymous) has its transitions told too: hence the outer join.
-                let before = sqlx::query(&format!(
-                    "SELECT r.check_status, r.name, r.credential_id, r.lease_owner, c.name AS credential_name \
-                     FROM repositories r LEFT JOIN credentials c ON c.id = r.credential_id WHERE r.id = $1 {lock_row}"
-                ))
-                .bind(item.repository_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                // Whether the credential's pause may have changed: then all its repositories'
-                // statuses are rewritten, else only this one's.
-                let mut pause_changed = None;
-                let auth = match item.auth {
-                    None => None,
-                    Some(a) if !a.failed => {
-                        if at_rest.get(&a.credential_id) != Some(&true) {
-                            let n =
-                                sqlx::query(AUTH_OK_SQL).bind(a.credential_id).execute(&mut *tx).await?.rows_affected();
-                            pause_changed = (n > 0).then_some(a.credential_id);
-                            // Reset inside this transaction, which holds the row (or, on
-                            // SQLite, the database's write lock): at rest until it changes.
-                            at_rest.insert(a.credential_id, true);
-                        }
-                        Some(AuthCount { failures: 0, paused_now: false })
+            for run in runs {
+                // The history rows first (on SQLite the first write takes the database's write
+                // lock, so the reads below see nothing change under them).
+                let mut check_ids: HashMap<Id, Id> = HashMap::with_capacity(run.len());
+                for chunk in statement_chunks(run) {
+                    let text = sql.insert_checks(chunk.len());
+                    let mut q = sqlx::query(&text);
+                    for r in chunk {
+                        let check = &r.item.check;
+                        q = q
+                            .bind(r.item.repository_id)
+                            .bind(check.check.ok)
+                            .bind(r.status.as_str())
+                            .bind(r.code.as_str())
+                            .bind(check.reason.as_str())
+                            .bind(check.instance)
+                            .bind(check.checked_at)
+                            .bind(to_i64(check.duration_ms))
+                            .bind(&r.steps)
+                            .bind(&r.warn_codes);
                     }
-                    Some(a) => {
-                        at_rest.insert(a.credential_id, false);
-                        let row = sqlx::query(AUTH_FAILED_SQL)
-                            .bind(a.credential_id)
-                            .bind(a.pause_after)
-                            .bind(a.now)
-                            .bind(item.answers_since)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        match row {
-                            Some(row) => {
-                                let count = auth_count(Some(&row), a.pause_after)?;
-                                pause_changed = count.paused_now.then_some(a.credential_id);
-                                Some(count)
-                            }
-                            None => None, // edited since the check read it: not counted
-                        }
+                    for row in q.fetch_all(&mut *tx).await? {
+                        check_ids.insert(row.i64("repository_id")?, row.i64("id")?);
                     }
-                };
-                // The lease is still this instance's when the row, read under its lock, says so.
-                let lease_owner = before.as_ref().map(|b| b.opt_str("lease_owner")).transpose()?.flatten();
-                let lease_kept = item.lease.map(|(owner, _)| lease_owner.as_deref() == Some(owner));
-                // One write of the row for the check's status, the shown status and the lease:
-                // on PostgreSQL each statement is a row version with its index entries and a run
-                // of the counting triggers, and three of them per check bounded the sweep.
-                let finish = match (item.lease, lease_kept) {
-                    (Some((_, next)), Some(true)) => Some(next),
-                    _ => None,
-                };
-                let mut q =
-                    sqlx::query(record_check_sql(finish.is_some())).bind(r.status.as_str()).bind(item.repository_id);
-                if let Some(next) = finish {
-                    q = q.bind(next).bind(item.answers_since);
                 }
-                q.execute(&mut *tx).await?;
-                // A pause that began or ended changes the shown status of all the credential's
-                // repositories (this one's is written already).
-                if let Some(cid) = pause_changed {
+                // The rows under their locks, taken in id order: the status before each check
+                // says whether it is a transition that people are told about, and the lease
+                // owner whether the lease is still this instance's. A repository without a
+                // credential (public, anonymous) has its transitions told too: hence the outer
+                // join.
+                let mut ids: Vec<Id> = run.iter().map(|r| r.item.repository_id).collect();
+                ids.sort_unstable();
+                let mut before = HashMap::with_capacity(run.len());
+                for chunk in statement_chunks(&ids) {
+                    let text = sql.locked_rows(chunk.len());
+                    let mut q = sqlx::query(&text);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for row in q.fetch_all(&mut *tx).await? {
+                        before.insert(row.i64("id")?, row);
+                    }
+                }
+                // Authentication counts, in the order of the checks. A pause that began or
+                // ended changes the shown status of all the credential's repositories.
+                let mut pause_changed: Vec<Id> = Vec::new();
+                let mut auths = Vec::with_capacity(run.len());
+                for r in run {
+                    let item = r.item;
+                    let auth = match item.auth {
+                        None => None,
+                        Some(a) if !a.failed => {
+                            if at_rest.get(&a.credential_id) != Some(&true) {
+                                let n = sqlx::query(AUTH_OK_SQL)
+                                    .bind(a.credential_id)
+                                    .execute(&mut *tx)
+                                    .await?
+                                    .rows_affected();
+                                if n > 0 {
+                                    pause_changed.push(a.credential_id);
+                                }
+                                // Reset inside this transaction, which holds the row (or, on
+                                // SQLite, the database's write lock): at rest until it changes.
+                                at_rest.insert(a.credential_id, true);
+                            }
+                            Some(AuthCount { failures: 0, paused_now: false })
+                        }
+                        Some(a) => {
+                            at_rest.insert(a.credential_id, false);
+                            let row = sqlx::query(AUTH_FAILED_SQL)
+                                .bind(a.credential_id)
+                                .bind(a.pause_after)
+                                .bind(a.now)
+                                .bind(item.answers_since)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            match row {
+                                Some(row) => {
+                                    let count = auth_count(Some(&row), a.pause_after)?;
+                                    if count.paused_now {
+                                        pause_changed.push(a.credential_id);
+                                    }
+                                    Some(count)
+                                }
+                                None => None, // edited since the check read it: not counted
+                            }
+                        }
+                    };
+                    auths.push(auth);
+                }
+                // One write of each row for the check's status, the shown status and the lease,
+                // and one statement for many rows: on PostgreSQL each row write is a row version
+                // with its index entries, and each statement a run of the counting triggers.
+                let mut lease_kept = Vec::with_capacity(run.len());
+                let mut finishing = Vec::new();
+                let mut staying = Vec::new();
+                for r in run {
+                    let item = r.item;
+                    let owner =
+                        before.get(&item.repository_id).map(|b| b.opt_str("lease_owner")).transpose()?.flatten();
+                    let kept = item.lease.map(|(o, _)| owner.as_deref() == Some(o));
+                    lease_kept.push(kept);
+                    match (item.lease, kept) {
+                        (Some((_, next)), Some(true)) => finishing.push((r, next)),
+                        _ => staying.push(r),
+                    }
+                }
+                for chunk in statement_chunks(&finishing) {
+                    let text = sql.record_checks(true, chunk.len());
+                    let mut q = sqlx::query(&text);
+                    for (r, next) in chunk {
+                        q = q.bind(r.item.repository_id).bind(r.status.as_str()).bind(*next).bind(r.item.answers_since);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                for chunk in statement_chunks(&staying) {
+                    let text = sql.record_checks(false, chunk.len());
+                    let mut q = sqlx::query(&text);
+                    for r in chunk {
+                        q = q.bind(r.item.repository_id).bind(r.status.as_str());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                pause_changed.sort_unstable();
+                pause_changed.dedup();
+                for cid in pause_changed {
                     sqlx::query(&refresh_status_sql("credential_id = $1")).bind(cid).execute(&mut *tx).await?;
                 }
-                if let Some(list) = item.branches {
-                    // Never over a list a host's push wrote after this check began (see the macro).
-                    write_branch_list!(tx, item.repository_id, list, "check", check.checked_at);
-                }
-                if let Some(b) = &before {
-                    let old = CheckStatus::parse(&b.str("check_status")?);
-                    let repo = (item.repository_id, b.str("name")?, b.opt_i64("credential_id")?);
-                    if let Some(event) = repository_transition(old, r.status, check.check, &repo) {
-                        enqueue_event!(tx, &event, check.checked_at, None);
+                // Branch lists, against the stored digests read after the rows' locks (a push
+                // that waited on a lock has written its list by then).
+                let mut listed: Vec<Id> =
+                    run.iter().filter(|r| r.item.branches.is_some()).map(|r| r.item.repository_id).collect();
+                listed.sort_unstable();
+                let mut stored: HashMap<Id, (String, DateTime<Utc>)> = HashMap::with_capacity(listed.len());
+                for chunk in statement_chunks(&listed) {
+                    let text = super::branches::stored_digests_sql(chunk.len());
+                    let mut q = sqlx::query(&text);
+                    for id in chunk {
+                        q = q.bind(id);
                     }
-                    if let (Some(cid), true) = (repo.2, auth.is_some_and(|a| a.paused_now)) {
-                        let event = checks_paused(cid, &b.str("credential_name")?, check.check);
-                        enqueue_event!(tx, &event, check.checked_at, None);
+                    for row in q.fetch_all(&mut *tx).await? {
+                        stored.insert(row.i64("repository_id")?, (row.str("digest")?, row.ts("updated_at")?));
                     }
                 }
-                done.push(OutcomeRecorded { check_id, auth, lease_kept });
+                for r in run {
+                    let (item, check) = (r.item, &r.item.check);
+                    if let Some(list) = item.branches {
+                        // Never over a list a host's push wrote after this check began (see the macro).
+                        let head = stored.remove(&item.repository_id);
+                        write_branch_list!(tx, item.repository_id, list, "check", check.checked_at, head);
+                    }
+                }
+                for ((r, auth), lease_kept) in run.iter().zip(auths).zip(lease_kept) {
+                    let (item, check) = (r.item, &r.item.check);
+                    if let Some(b) = before.get(&item.repository_id) {
+                        let old = CheckStatus::parse(&b.str("check_status")?);
+                        let repo = (item.repository_id, b.str("name")?, b.opt_i64("credential_id")?);
+                        if let Some(event) = repository_transition(old, r.status, check.check, &repo) {
+                            enqueue_event!(tx, &event, check.checked_at, None);
+                        }
+                        if let (Some(cid), true) = (repo.2, auth.is_some_and(|a| a.paused_now)) {
+                            let event = checks_paused(cid, &b.str("credential_name")?, check.check);
+                            enqueue_event!(tx, &event, check.checked_at, None);
+                        }
+                    }
+                    let check_id = check_ids
+                        .get(&item.repository_id)
+                        .copied()
+                        .ok_or_else(|| StoreError::Corrupt("a recorded check returned no id".to_owned()))?;
+                    done.push(OutcomeRecorded { check_id, auth, lease_kept });
+                }
             }
             tx.commit().await?;
             Ok(done)
@@ -436,5 +592,31 @@ impl Store {
                 .await?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_split_into_power_of_two_statements_of_at_most_64_rows() {
+        let sizes = |n: usize| statement_chunks(&vec![0u8; n]).iter().map(|c| c.len()).collect::<Vec<_>>();
+        assert!(sizes(0).is_empty());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(13), [8, 4, 1]);
+        assert_eq!(sizes(64), [64]);
+        assert_eq!(sizes(130), [64, 64, 2]);
+    }
+
+    #[test]
+    fn each_row_of_a_multi_row_statement_has_its_own_parameters() {
+        let pg = RecordSql { dialect: Dialect::Postgres };
+        let sql = pg.record_checks(true, 2);
+        assert!(sql.contains("($1::bigint, $2::text, $3::timestamptz, $4::timestamptz), ($5::bigint"), "{sql}");
+        let lite = RecordSql { dialect: Dialect::Sqlite };
+        assert!(lite.record_checks(false, 2).contains("VALUES ($1, $2), ($3, $4))"));
+        assert!(lite.insert_checks(2).contains("($11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING"));
+        assert!(pg.locked_rows(3).contains("IN ($1, $2, $3) ORDER BY r.id FOR NO KEY UPDATE OF r"));
     }
 }
