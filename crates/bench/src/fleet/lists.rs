@@ -15,7 +15,8 @@ pub async fn seed(database_url: &str, key: &Path, total: usize, base_url: &str) 
     const BATCH: usize = 5_000;
     let (store, _) = berth_store::Store::open(database_url, key).await?;
     let cred = store.find_credential("bench").await?;
-    let have = usize::try_from(store.count_repositories(&berth_store::RepositoryFilter::default()).await?.n).unwrap_or(0);
+    let have =
+        usize::try_from(store.count_repositories(&berth_store::RepositoryFilter::default()).await?.n).unwrap_or(0);
     let later = chrono::Utc::now() + chrono::Duration::days(30);
     for start in (have..total).step_by(BATCH) {
         let rows: Vec<berth_store::NewRepository> = (start..(start + BATCH).min(total))
@@ -116,8 +117,7 @@ pub async fn paged(label: &str, server: &Server, seconds: u64, dir: &Path, n: us
         wrk(&server.base, "/api/v1/repositories?q=ded-0421&limit=100", Auth::Bearer(&server.token), seconds, dir)
             .await?;
     let broad_text =
-        wrk(&server.base, "/api/v1/repositories?q=seeded&limit=100", Auth::Bearer(&server.token), seconds, dir)
-            .await?;
+        wrk(&server.base, "/api/v1/repositories?q=seeded&limit=100", Auth::Bearer(&server.token), seconds, dir).await?;
     let web = wrk(&server.base, web_first, Auth::Cookie(&session), seconds, dir).await?;
     let web_search = wrk(&server.base, "/repositories?q=ded-0421", Auth::Cookie(&session), seconds, dir).await?;
     let ratio = deep_page["p99_ms"].as_f64().unwrap_or(f64::NAN) / first["p99_ms"].as_f64().unwrap_or(f64::NAN);

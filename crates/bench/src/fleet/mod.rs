@@ -71,6 +71,27 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// The CPU time of a private PostgreSQL cluster: its postmaster and every process it started
+/// (connections' backends, the checkpointer, the WAL writer), found by their parent id.
+fn cluster_cpu_time(postmaster: u32) -> Option<Duration> {
+    let mut total = cpu_time(postmaster)?;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if parent == Some(postmaster) {
+            total += cpu_time(pid).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
+/// The postmaster of the shared test cluster (its data directory's `postmaster.pid`).
+fn postmaster_pid() -> Option<u32> {
+    let data = berth_testkit::pg::PgCluster::shared().data_dir().join("postmaster.pid");
+    std::fs::read_to_string(data).ok()?.lines().next()?.trim().parse().ok()
+}
+
 fn mib(b: Option<u64>) -> f64 {
     b.map_or(f64::NAN, |b| b as f64 / 1024.0 / 1024.0)
 }
@@ -119,9 +140,14 @@ async fn sweeps(
     let mut berth = Vec::new();
     let mut ceiling = Vec::new();
     let mut cpu = Vec::new();
+    let mut db_cpu = Vec::new();
+    // The database's CPU is counted on PostgreSQL (a cluster of processes beside the server);
+    // SQLite runs inside the server, whose CPU already holds it.
+    let postmaster = if label == "sqlite" { None } else { postmaster_pid() };
     for round in 0..args.rounds {
         let mark = store.last_check_id().await?;
         let cpu_before = cpu_time(pid);
+        let db_before = postmaster.and_then(cluster_cpu_time);
         let started = Instant::now();
         server.call(reqwest::Method::POST, "/api/v1/checks/schedule", Some(json!({}))).await?;
         let every = Duration::from_millis(50);
@@ -136,13 +162,18 @@ async fn sweeps(
         berth.push(swept.took);
         let used = cpu_time(pid).zip(cpu_before).map_or(Duration::ZERO, |(a, b)| a.saturating_sub(b));
         cpu.push(used);
+        let db_used = postmaster.and_then(cluster_cpu_time).zip(db_before).map(|(a, b)| a.saturating_sub(b));
+        let per_check = |d: Duration| d.as_secs_f64() * 1000.0 / urls.len() as f64;
+        let db_note = db_used
+            .map_or(String::new(), |d| format!("; PostgreSQL {:.2}s, {:.2} ms a check", d.as_secs_f64(), per_check(d)));
+        db_cpu.extend(db_used);
         ceiling.push(sweep::ceiling(urls, args.concurrency).await?);
         eprintln!(
-            "[{label}] sweep {}: berth {:.2}s (the server used {:.2}s of CPU, {:.2} ms a check), ceiling client {:.2}s",
+            "[{label}] sweep {}: berth {:.2}s (CPU: the server {:.2}s, {:.2} ms a check{db_note}), ceiling client {:.2}s",
             round + 1,
             swept.took.as_secs_f64(),
             used.as_secs_f64(),
-            used.as_secs_f64() * 1000.0 / urls.len() as f64,
+            per_check(used),
             ceiling[round].as_secs_f64()
         );
     }
@@ -162,7 +193,7 @@ async fn sweeps(
         mib(hwm)
     );
     Ok(json!({
-        "sweep": {"repositories": urls.len(), "concurrency": args.concurrency, "berth_s": secs(&berth), "ceiling_s": secs(&ceiling), "server_cpu_s": secs(&cpu),
+        "sweep": {"repositories": urls.len(), "concurrency": args.concurrency, "berth_s": secs(&berth), "ceiling_s": secs(&ceiling), "server_cpu_s": secs(&cpu), "database_cpu_s": secs(&db_cpu),
                   "git_ls_remote_loop_s": g, "berth_over_ceiling": b / c, "ratio_loop_over_berth": g / b},
         "memory": {"idle_rss_bytes": idle_rss, "sweep_peak_rss_bytes": hwm},
     }))

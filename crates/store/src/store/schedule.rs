@@ -54,9 +54,9 @@ const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, leas
 /// The most rows one of recording's multi-row statements writes or reads.
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// Splits `items` into the row counts of recording's multi-row statements: 64, 32, …, 1. A
-/// batch of any size takes a few statements, and the databases' prepared-statement caches see
-/// seven texts of each statement, not one per batch size.
+/// Splits `items` into the row counts of recording's `INSERT`s, whose rows must not repeat: 64,
+/// 32, …, 1. A batch of any size takes a few statements, and the databases' prepared-statement
+/// caches see seven texts, not one per batch size.
 fn statement_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
     let mut chunks = Vec::new();
     while !items.is_empty() {
@@ -66,6 +66,23 @@ fn statement_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
         items = rest;
     }
     chunks
+}
+
+/// Splits `items` into chunks of at most 64 for statements whose rows may repeat (a list of
+/// ids to read, an `UPDATE … FROM (VALUES …)` with the same values twice), each padded to a
+/// power of two by repeating its last item: one statement for a batch of up to 64, from seven
+/// texts.
+fn padded_chunks<T>(items: &[T]) -> Vec<Vec<&T>> {
+    items
+        .chunks(ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            let mut padded: Vec<&T> = chunk.iter().collect();
+            if let Some(last) = chunk.last() {
+                padded.resize(chunk.len().next_power_of_two(), last);
+            }
+            padded
+        })
+        .collect()
 }
 
 /// `$from`, `$from+1`, … for `n` parameters, comma-separated.
@@ -346,11 +363,11 @@ impl Store {
                 let mut ids: Vec<Id> = run.iter().map(|r| r.item.repository_id).collect();
                 ids.sort_unstable();
                 let mut before = HashMap::with_capacity(run.len());
-                for chunk in statement_chunks(&ids) {
+                for chunk in padded_chunks(&ids) {
                     let text = sql.locked_rows(chunk.len());
                     let mut q = sqlx::query(&text);
                     for id in chunk {
-                        q = q.bind(id);
+                        q = q.bind(*id);
                     }
                     for row in q.fetch_all(&mut *tx).await? {
                         before.insert(row.i64("id")?, row);
@@ -420,7 +437,7 @@ impl Store {
                         _ => staying.push(r),
                     }
                 }
-                for chunk in statement_chunks(&finishing) {
+                for chunk in padded_chunks(&finishing) {
                     let text = sql.record_checks(true, chunk.len());
                     let mut q = sqlx::query(&text);
                     for (r, next) in chunk {
@@ -428,7 +445,7 @@ impl Store {
                     }
                     q.execute(&mut *tx).await?;
                 }
-                for chunk in statement_chunks(&staying) {
+                for chunk in padded_chunks(&staying) {
                     let text = sql.record_checks(false, chunk.len());
                     let mut q = sqlx::query(&text);
                     for r in chunk {
@@ -447,11 +464,11 @@ impl Store {
                     run.iter().filter(|r| r.item.branches.is_some()).map(|r| r.item.repository_id).collect();
                 listed.sort_unstable();
                 let mut stored: HashMap<Id, (String, DateTime<Utc>)> = HashMap::with_capacity(listed.len());
-                for chunk in statement_chunks(&listed) {
+                for chunk in padded_chunks(&listed) {
                     let text = super::branches::stored_digests_sql(chunk.len());
                     let mut q = sqlx::query(&text);
                     for id in chunk {
-                        q = q.bind(id);
+                        q = q.bind(*id);
                     }
                     for row in q.fetch_all(&mut *tx).await? {
                         stored.insert(row.i64("repository_id")?, (row.str("digest")?, row.ts("updated_at")?));
@@ -607,6 +624,14 @@ mod tests {
         assert_eq!(sizes(13), [8, 4, 1]);
         assert_eq!(sizes(64), [64]);
         assert_eq!(sizes(130), [64, 64, 2]);
+        let padded = |n: usize| {
+            let items: Vec<usize> = (0..n).collect();
+            padded_chunks(&items).iter().map(|c| c.iter().map(|i| **i).collect::<Vec<_>>()).collect::<Vec<_>>()
+        };
+        assert!(padded(0).is_empty());
+        assert_eq!(padded(1), [vec![0]]);
+        assert_eq!(padded(5), [vec![0, 1, 2, 3, 4, 4, 4, 4]]);
+        assert_eq!(padded(66).iter().map(Vec::len).collect::<Vec<_>>(), [64, 2]);
     }
 
     #[test]
