@@ -24,6 +24,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+/// How many rounds of `concurrency` checks one instance holds leased at most.
+const LEASED_ROUNDS: usize = 3;
 /// How long a host that rate-limited without saying how long is left alone.
 const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(300);
 /// How often history is pruned and expiry windows are logged.
@@ -51,9 +53,10 @@ struct Queued {
 /// The scheduler of one instance: runs until [`crate::instance::Instance::begin_shutdown`], then waits up to
 /// the configured grace for running checks and gives back the leases of any it had to stop.
 ///
-/// It keeps up to two rounds of checks leased (the running ones and as many queued), so a slot
-/// that frees is refilled at once from memory instead of after a round trip to the database,
-/// and the schedule is read once per round rather than once per finished check. Finished
+/// It keeps up to [`LEASED_ROUNDS`] rounds of checks leased (running, waiting to be recorded
+/// and queued), so a slot that frees is refilled at once from memory instead of after a round
+/// trip to the database, and the schedule is read about once per round rather than once per
+/// finished check. Finished
 /// checks are recorded by one [`Recorder`] in batches: one commit for all the checks that
 /// finished while the previous commit was being written.
 pub async fn run(st: AppState) {
@@ -91,9 +94,10 @@ pub async fn run(st: AppState) {
         }
         // Running includes checks waiting for their batch to be written, so a slow database
         // stops the leasing instead of piling up finished checks.
-        // The schedule is read when the queue is down to half a round: reading it whenever one
-        // slot had freed leased a few checks at a time, each lease a sort of the due checks.
-        let want = (2 * cfg.concurrency).saturating_sub(queue.len() + running.len());
+        // The schedule is read when the queue is down to half a round, for up to three rounds
+        // in all: reading it whenever one slot had freed leased a few checks at a time (60
+        // leases for a sweep of 1,000 with all slots busy), each lease a sort of the due checks.
+        let want = (LEASED_ROUNDS * cfg.concurrency).saturating_sub(queue.len() + running.len());
         if db_up && !drained && queue.len() <= cfg.concurrency / 2 && want > 0 {
             let now = Utc::now();
             let lease_until = now + lease_for;
