@@ -51,8 +51,9 @@ const AUTH_FAILED_SQL: &str = "UPDATE credentials SET auth_failures = auth_failu
      WHERE id = $1 AND updated_at <= $4 RETURNING auth_failures, checks_paused_at";
 const FINISH_LEASE_SQL: &str = "UPDATE repositories SET lease_owner = NULL, lease_until = NULL, next_check_at = $1, \
      due_reason = NULL WHERE id = $2 AND lease_owner = $3";
-/// The most rows one of recording's multi-row statements writes or reads.
-const ROWS_PER_STATEMENT: usize = 64;
+/// The most rows one of recording's multi-row statements writes or reads (the branch rows'
+/// statements have their own, larger `branches::ROWS_PER_STATEMENT`).
+const RECORD_ROWS_PER_STATEMENT: usize = 64;
 
 /// Splits `items` into the row counts of recording's `INSERT`s, whose rows must not repeat: 64,
 /// 32, …, 1. A batch of any size takes a few statements, and the databases' prepared-statement
@@ -60,7 +61,8 @@ const ROWS_PER_STATEMENT: usize = 64;
 fn statement_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
     let mut chunks = Vec::new();
     while !items.is_empty() {
-        let n = if items.len() >= ROWS_PER_STATEMENT { ROWS_PER_STATEMENT } else { 1 << items.len().ilog2() };
+        let n =
+            if items.len() >= RECORD_ROWS_PER_STATEMENT { RECORD_ROWS_PER_STATEMENT } else { 1 << items.len().ilog2() };
         let (chunk, rest) = items.split_at(n);
         chunks.push(chunk);
         items = rest;
@@ -74,7 +76,7 @@ fn statement_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
 /// texts.
 fn padded_chunks<T>(items: &[T]) -> Vec<Vec<&T>> {
     items
-        .chunks(ROWS_PER_STATEMENT)
+        .chunks(RECORD_ROWS_PER_STATEMENT)
         .map(|chunk| {
             let mut padded: Vec<&T> = chunk.iter().collect();
             if let Some(last) = chunk.last() {
