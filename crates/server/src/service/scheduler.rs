@@ -56,9 +56,8 @@ struct Queued {
 /// It keeps up to [`LEASED_ROUNDS`] rounds of checks leased (running, waiting to be recorded
 /// and queued), so a slot that frees is refilled at once from memory instead of after a round
 /// trip to the database, and the schedule is read about once per round rather than once per
-/// finished check. Finished
-/// checks are recorded by one [`Recorder`] in batches: one commit for all the checks that
-/// finished while the previous commit was being written.
+/// finished check. Finished checks are recorded by one [`Recorder`] in batches: one commit for
+/// all the checks that finished while the previous commit was being written.
 pub async fn run(st: AppState) {
     let cfg = st.config.checks.clone();
     let bg = st.instance.clone();
