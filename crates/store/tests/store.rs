@@ -499,18 +499,28 @@ fn outcome(id: i64, c: &Check, auth: AuthResult, next: chrono::DateTime<Utc>) ->
     }
 }
 
+/// `n` new repositories of credential `cred`, all leased to instance `i`, and when.
+async fn leased_repositories(
+    store: &Store,
+    cred: i64,
+    n: usize,
+) -> Result<(Vec<i64>, chrono::DateTime<Utc>), StoreError> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(store.create_repository(&repo(&format!("r{i:02}"), cred)).await?.id);
+    }
+    let now = Utc::now();
+    let leased = store.lease_due_checks("i", now, now + Duration::seconds(60), i64::try_from(n + 10).unwrap()).await?;
+    assert_eq!(leased.len(), n, "every new repository is due and leased");
+    Ok((ids, now))
+}
+
 #[tokio::test]
 async fn a_batch_of_outcomes_is_recorded_all_or_none_and_counted() -> R {
     let fx = Fixture::new();
     let store = fx.open("master.key").await?;
     let cred = add_credential(&store, "ci", "s").await?;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        ids.push(store.create_repository(&repo(&format!("r{i}"), cred)).await?.id);
-    }
-    let now = Utc::now();
-    let leased = store.lease_due_checks("i", now, now + Duration::seconds(60), 10).await?;
-    assert_eq!(leased.len(), 3);
+    let (ids, now) = leased_repositories(&store, cred, 3).await?;
     let mark = store.last_check_id().await?;
     let (pass, fail) = (check(true), check(false));
     let next = now + Duration::hours(1);
@@ -557,12 +567,7 @@ async fn a_large_mixed_batch_ends_as_if_its_checks_came_one_by_one() -> R {
     let fx = Fixture::new();
     let store = fx.open("master.key").await?;
     let cred = add_credential(&store, "ci", "s").await?;
-    let mut ids = Vec::new();
-    for i in 0..70 {
-        ids.push(store.create_repository(&repo(&format!("r{i:02}"), cred)).await?.id);
-    }
-    let now = Utc::now();
-    assert_eq!(store.lease_due_checks("i", now, now + Duration::seconds(60), 100).await?.len(), 70);
+    let (ids, now) = leased_repositories(&store, cred, 70).await?;
     let mark = store.last_check_id().await?;
     let (pass, fail) = (check(true), check(false));
     let next = now + Duration::hours(1);

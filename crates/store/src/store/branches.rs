@@ -70,7 +70,7 @@ pub(super) const ROWS_PER_STATEMENT: usize = 300;
 pub(super) fn stored_digests_sql(n: usize) -> String {
     format!(
         "SELECT repository_id, digest, updated_at FROM repository_branch_lists WHERE repository_id IN ({})",
-        super::schedule::marks(1, n)
+        super::recording::marks(1, n)
     )
 }
 

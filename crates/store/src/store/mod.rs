@@ -28,6 +28,7 @@ mod notifications;
 mod imports;
 mod known_hosts;
 mod repositories;
+mod recording;
 mod schedule;
 mod templates;
 mod sso;
@@ -51,7 +52,7 @@ pub use notifications::{
     AttemptOutcome, ChannelPatch, ChannelRow, DeliveryRow, EventRow, LeasedDelivery, NewChannel, NewEvent,
 };
 pub use open::is_postgres_url;
-pub use schedule::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
+pub use recording::{AuthCount, AuthResult, OutcomeRecorded, OutcomeToRecord};
 pub use types::*;
 pub use verify::VerifyReport;
 
